@@ -1,0 +1,55 @@
+# Cortex Hub: `make run` serves the hub, `make test` runs every test. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP_RUN := $(VENV)/.requirements.stamp
+STAMP_DEV := $(VENV)/.requirements-dev.stamp
+
+.PHONY: run test lint format proto bench bench-full fuzz services-start services-stop clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(STAMP_RUN): requirements.txt | $(PY)
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@ $(STAMP_RUN)
+
+run: $(STAMP_RUN)
+	@scripts/system-packages.sh run
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput -v 0
+	$(PY) manage.py ensure_admin
+	exec $(PY) manage.py serve
+
+test: $(STAMP_DEV)
+	@scripts/system-packages.sh test
+	@mkdir -p var
+	@set -o pipefail; scripts/services.sh start; \
+	$(PY) -m pytest; rc=$$?; \
+	scripts/services.sh stop; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+lint: $(STAMP_DEV)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP_DEV)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+proto: $(STAMP_DEV)
+	$(PY) scripts/gen_proto.py
+
+bench: $(STAMP_DEV)
+	@scripts/system-packages.sh test
+	@scripts/services.sh start; $(PY) -m bench; rc=$$?; scripts/services.sh stop; exit $$rc
+
+clean:
+	rm -rf var/test-services .pytest_cache .coverage htmlcov

@@ -1,0 +1,1 @@
+"""REST transport of the accounts app: serializers, viewsets, urls."""

@@ -1,0 +1,1 @@
+"""Cortex Hub: the Django project package (settings, routing, shared base classes)."""

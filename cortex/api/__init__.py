@@ -1,0 +1,1 @@
+"""Shared REST building blocks: the viewset base, error handling, pagination and schema hooks."""

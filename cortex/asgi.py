@@ -1,0 +1,28 @@
+"""ASGI entry point: HTTP to Django, WebSocket behind the origin check and auth middleware.
+
+Each app contributes `websocket_urlpatterns` from its `routing.py`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cortex.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  # needs Django set up
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from cortex.routing import websocket_urlpatterns  # noqa: E402
+from cortex.ws_auth import WebSocketAuthMiddleware  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,296 @@
+"""Settings for Cortex Hub, read through one django-environ object (12-factor).
+
+The embedded default needs no environment at all: SQLite under ./var/, the in-memory channel
+layer and a development secret key. With CORTEX_DEBUG off the hub refuses to start without
+CORTEX_SECRET_KEY and CORTEX_FIELD_KEYS.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(str(BASE_DIR / ".env"), overwrite=False)
+
+DEBUG: bool = env.bool("CORTEX_DEBUG", default=True)
+TESTING: bool = env.bool("CORTEX_TESTING", default=False)
+
+_DEV_SECRET_KEY = "cortex-development-only-insecure-key-never-used-in-production"  # noqa: S105
+# A throwaway Fernet key for the embedded default; production must set CORTEX_FIELD_KEYS.
+_DEV_FIELD_KEY = "ZGV2ZWxvcG1lbnQtb25seS1maWVsZC1rZXktMDAwMDA="  # noqa: S105
+
+
+def _required_in_production(name: str, dev_default: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if DEBUG:
+        return dev_default
+    # One line, naming the variable: the operator sees exactly what is missing.
+    raise ImproperlyConfigured(f"{name} must be set when CORTEX_DEBUG is off.")
+
+
+SECRET_KEY: str = _required_in_production("CORTEX_SECRET_KEY", _DEV_SECRET_KEY)
+SECRET_KEY_FALLBACKS: list[str] = env.list("CORTEX_SECRET_KEY_FALLBACKS", default=[])
+FIELD_KEYS: list[str] = [
+    k.strip()
+    for k in _required_in_production("CORTEX_FIELD_KEYS", _DEV_FIELD_KEY).split(",")
+    if k.strip()
+]
+
+ALLOWED_HOSTS: list[str] = env.list(
+    "CORTEX_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CORTEX_CSRF_TRUSTED_ORIGINS", default=[])
+PUBLIC_URL: str = env.str("CORTEX_PUBLIC_URL", default="http://127.0.0.1:8000")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "channels",
+    "mozilla_django_oidc",
+    "cortex.apps.CortexConfig",
+    "accounts",
+    "preferences",
+    "mesh",
+    "tools",
+    "sessions_app",
+]
+
+MIDDLEWARE = [
+    "cortex.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cortex.urls"
+ASGI_APPLICATION = "cortex.asgi.application"
+AUTH_USER_MODEL = "accounts.User"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'cortex.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL and a busy timeout let the web and gRPC threads of one process share the file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CORTEX_DB_CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL: str = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1000}}
+    }
+
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = env.path("CORTEX_MEDIA_ROOT", default=str(VAR_DIR / "media"))
+MEDIA_URL = "media/"
+LOGIN_URL = "/admin/login/"
+
+# --- security -------------------------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env.bool("CORTEX_SECURE_SSL_REDIRECT", default=True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env.int("CORTEX_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# --- REST -----------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "cortex.api.authentication.CsrfSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "cortex.api.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "cortex.api.schema.CortexAutoSchema",
+    "EXCEPTION_HANDLER": "cortex.api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "DEFAULT_THROTTLE_RATES": {
+        "login_ip": env.str("CORTEX_LOGIN_RATE_IP", default="30/min"),
+        "login_account": env.str("CORTEX_LOGIN_RATE_ACCOUNT", default="5/min"),
+    },
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Cortex Hub API",
+    "DESCRIPTION": "Self-hosted hub for AI agents that act on real machines.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {},
+    "APPEND_COMPONENTS": {
+        "schemas": {
+            "ErrorBody": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string"},
+                            "message": {"type": "string"},
+                            "fields": {
+                                "type": "object",
+                                "additionalProperties": {
+                                    "type": "array",
+                                    "items": {"type": "string"},
+                                },
+                            },
+                        },
+                    }
+                },
+            }
+        }
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cortex.api.schema.add_error_responses",
+    ],
+}
+
+# --- mesh -----------------------------------------------------------------------------------
+GRPC_ADDRESS: str = env.str("CORTEX_GRPC_ADDRESS", default="127.0.0.1:50051")
+GRPC_TLS_CERT: str = env.str("CORTEX_GRPC_TLS_CERT", default="")
+GRPC_TLS_KEY: str = env.str("CORTEX_GRPC_TLS_KEY", default="")
+PUBLIC_GRPC_ADDRESS: str = env.str("CORTEX_PUBLIC_GRPC_ADDRESS", default=GRPC_ADDRESS)
+MESH_HEARTBEAT_INTERVAL: float = env.float("CORTEX_HEARTBEAT_INTERVAL", default=30.0)
+MESH_RECONNECT_GRACE: float = env.float("CORTEX_RECONNECT_GRACE", default=60.0)
+MESH_INVITE_TTL: int = env.int("CORTEX_INVITE_TTL_SECONDS", default=3600)
+MESH_OUTPUT_CAP_BYTES: int = env.int("CORTEX_TASK_OUTPUT_CAP_BYTES", default=4 * 1024 * 1024)
+
+# --- accounts -------------------------------------------------------------------------------
+ADMIN_EMAIL: str = env.str("CORTEX_ADMIN_EMAIL", default="")
+ADMIN_PASSWORD: str = env.str("CORTEX_ADMIN_PASSWORD", default="")
+ALLOW_PASSWORD_LOGIN: bool = env.bool("CORTEX_ALLOW_PASSWORD_LOGIN", default=True)
+
+OIDC_RP_CLIENT_ID: str = env.str("OIDC_RP_CLIENT_ID", default="")
+OIDC_RP_CLIENT_SECRET: str = env.str("OIDC_RP_CLIENT_SECRET", default="")
+OIDC_OP_DISCOVERY_URL: str = env.str("OIDC_OP_DISCOVERY_URL", default="")
+OIDC_OP_AUTHORIZATION_ENDPOINT: str = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", default="")
+OIDC_OP_TOKEN_ENDPOINT: str = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
+OIDC_OP_USER_ENDPOINT: str = env.str("OIDC_OP_USER_ENDPOINT", default="")
+OIDC_OP_JWKS_ENDPOINT: str = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+OIDC_OP_ISSUER: str = env.str("OIDC_OP_ISSUER", default="")
+OIDC_GROUPS_CLAIM: str = env.str("OIDC_GROUPS_CLAIM", default="")
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
+OIDC_USE_NONCE = True
+OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", default=900)
+OIDC_ENABLED: bool = bool(OIDC_RP_CLIENT_ID and (OIDC_OP_DISCOVERY_URL or OIDC_OP_TOKEN_ENDPOINT))
+LOGIN_REDIRECT_URL = "/console/"
+LOGOUT_REDIRECT_URL = "/"
+LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
+
+# --- preferences ----------------------------------------------------------------------------
+PROVIDER_ALLOWED_HOSTS: list[str] = env.list("CORTEX_PROVIDER_ALLOWED_HOSTS", default=[])
+
+# --- logging --------------------------------------------------------------------------------
+LOG_JSON: bool = env.bool("CORTEX_LOG_JSON", default=False)
+LOG_LEVEL: str = env.str("CORTEX_LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "cortex.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "cortex.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "stream": sys.stdout,
+            "filters": ["request_id"],
+            "formatter": "json" if LOG_JSON else "plain",
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "daphne": {"level": "WARNING"},
+        "asyncio": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,27 @@
+"""Root URL configuration: each app contributes its own `api/urls.py` under /api/v1/."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from cortex.api import views
+
+api_v1 = [
+    path("", include("accounts.api.urls")),
+    path("", include("preferences.api.urls")),
+    path("", include("mesh.api.urls")),
+    path("", include("tools.api.urls")),
+    path("", include("sessions_app.api.urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    re_path(r"^(?P<path>.*)$", views.api_not_found, name="api-not-found"),
+]
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+]

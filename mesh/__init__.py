@@ -1,0 +1,1 @@
+"""Nodes, grants, the gRPC control plane and the task journal."""

@@ -1,0 +1,1 @@
+"""REST transport of the mesh app: serializers, viewsets, urls."""

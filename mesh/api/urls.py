@@ -1,0 +1,7 @@
+"""REST routes of the mesh app, included under /api/v1/."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+urlpatterns: list[URLPattern | URLResolver] = []

@@ -1,0 +1,1 @@
+"""Models of the mesh app, one module per aggregate."""

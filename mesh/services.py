@@ -1,0 +1,1 @@
+"""Write services of the mesh app."""

@@ -1,0 +1,1 @@
+"""LLM, TTS and STT providers with layered defaults and encrypted, masked secrets."""

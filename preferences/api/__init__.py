@@ -1,0 +1,1 @@
+"""REST transport of the preferences app: serializers, viewsets, urls."""

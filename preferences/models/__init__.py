@@ -1,0 +1,1 @@
+"""Models of the preferences app, one module per aggregate."""

@@ -1,0 +1,1 @@
+"""Chat sessions, messages and the LLM tool-calling turn."""

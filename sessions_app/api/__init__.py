@@ -1,0 +1,1 @@
+"""REST transport of the sessions_app app: serializers, viewsets, urls."""

@@ -1,0 +1,1 @@
+"""Models of the sessions_app app, one module per aggregate."""

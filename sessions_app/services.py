@@ -1,0 +1,1 @@
+"""Write services of the sessions_app app."""

@@ -1,0 +1,1 @@
+"""The plugin tool registry and the tools that act on nodes."""

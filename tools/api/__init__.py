@@ -1,0 +1,1 @@
+"""REST transport of the tools app: serializers, viewsets, urls."""
