@@ -87,3 +87,97 @@ def staff_client(staff_user) -> APIClient:  # type: ignore[no-untyped-def]
     client = APIClient()
     client.force_authenticate(staff_user)
     return client
+
+
+class LiveHub:
+    """A real hub process (`manage.py serve`) on loopback with its own SQLite database file."""
+
+    def __init__(self, root, env: dict[str, str], http_port: int, grpc_port: int) -> None:  # type: ignore[no-untyped-def]
+        self.root = root
+        self.env = env
+        self.http_url = f"http://127.0.0.1:{http_port}"
+        self.grpc_address = f"127.0.0.1:{grpc_port}"
+        self.process = None
+
+    def manage(self, *args: str, check: bool = True) -> str:
+        """Run a management command against this hub's database; returns stdout."""
+        import subprocess
+        import sys
+
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed: {done.stderr[-2000:]}")
+        return done.stdout
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import time
+        import urllib.request
+
+        log = open(self.root / "hub.log", "ab")  # noqa: SIM115  # closed with the process
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "serve",
+                "--http",
+                self.http_url.removeprefix("http://"),
+                "--grpc",
+                self.grpc_address,
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hub exited: {(self.root / 'hub.log').read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(self.http_url + "/healthz", timeout=1) as resp:  # noqa: S310
+                    if resp.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("hub did not start within 60 s")
+
+    def stop(self) -> None:
+        import signal
+
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except Exception:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        return (self.root / "hub.log").read_text(errors="replace")
+
+
+@pytest.fixture
+def live_hub(tmp_path, free_port):  # type: ignore[no-untyped-def]
+    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="cortex.test_settings",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'hub.sqlite3'}",
+        CORTEX_MEDIA_ROOT=str(tmp_path / "media"),
+        CORTEX_HEARTBEAT_INTERVAL="1",
+        CORTEX_RECONNECT_GRACE="3",
+        PYTHONUNBUFFERED="1",
+    )
+    hub = LiveHub(tmp_path, env, free_port(), free_port())
+    hub.manage("migrate", "--noinput", "-v", "0")
+    hub.start()
+    yield hub
+    hub.stop()
