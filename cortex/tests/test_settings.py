@@ -1,0 +1,71 @@
+"""Production settings: refuse to start without secrets, and pass `check --deploy`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _run(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith(("CORTEX_", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS"))
+    }
+    env.update(DJANGO_SETTINGS_MODULE="cortex.settings", **extra_env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120, check=False,
+    )
+
+
+PROD = {
+    "CORTEX_DEBUG": "0",
+    "CORTEX_SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
+    "CORTEX_FIELD_KEYS": Fernet.generate_key().decode(),
+    "CORTEX_ALLOWED_HOSTS": "hub.example.com",
+}
+
+
+def test_production_settings_pass_check_deploy():
+    done = _run(PROD, "check", "--deploy", "--fail-level", "WARNING")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_production_refuses_to_start_without_secret_key():
+    env = {k: v for k, v in PROD.items() if k != "CORTEX_SECRET_KEY"}
+    done = _run(env, "check")
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        "django.core.exceptions.ImproperlyConfigured: CORTEX_SECRET_KEY must be set when "
+        "CORTEX_DEBUG is off."
+    )
+
+
+def test_production_refuses_to_start_without_field_keys():
+    env = {k: v for k, v in PROD.items() if k != "CORTEX_FIELD_KEYS"}
+    done = _run(env, "check")
+    assert done.returncode != 0
+    assert "CORTEX_FIELD_KEYS must be set" in done.stderr
+
+
+def test_development_key_fails_the_deploy_check():
+    env = {**PROD, "CORTEX_SECRET_KEY": "cortex-development-only-insecure-key-never-used-in-production"}
+    done = _run(env, "check", "--deploy", "--fail-level", "WARNING")
+    assert done.returncode != 0
+    assert "cortex.E001" in done.stdout + done.stderr
+
+
+def test_security_relevant_values_under_production():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS,"
+        " s.OIDC_RP_SIGN_ALGO, s.OIDC_USE_PKCE, s.OIDC_USE_NONCE, s.OIDC_TIMEOUT, s.X_FRAME_OPTIONS)"
+    )
+    done = _run(PROD, "shell", "--no-imports", "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "31536000", "RS256", "True", "True", "10", "DENY"]
