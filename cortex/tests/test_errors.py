@@ -110,7 +110,8 @@ def test_unexpected_error_is_a_logged_500_without_detail(settings, caplog):
 
 
 def test_flatten_nested_fields():
-    assert _flatten_fields({"a": {"b": ["x"]}, "c": [{"d": ["y"]}]}) == {"a.b": ["x"], "c.0.d": ["y"]}
+    nested = {"a": {"b": ["x"]}, "c": [{"d": ["y"]}]}
+    assert _flatten_fields(nested) == {"a.b": ["x"], "c.0.d": ["y"]}
     assert _flatten_fields("plain") == {"non_field_errors": ["plain"]}
 
 

@@ -17,8 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def hub_env(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env.update(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1")
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
-                   check=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
     return env
 
 
@@ -40,9 +45,19 @@ def test_serve_answers_health_and_admin_then_stops_on_sigterm(hub_env, free_port
     out = tmp_path / "serve.out"
     with out.open("wb") as sink:
         process = subprocess.Popen(
-            [sys.executable, "manage.py", "serve", "--http", f"127.0.0.1:{http}",
-             "--grpc", f"127.0.0.1:{grpc}"],
-            cwd=ROOT, env=hub_env, stdout=sink, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "manage.py",
+                "serve",
+                "--http",
+                f"127.0.0.1:{http}",
+                "--grpc",
+                f"127.0.0.1:{grpc}",
+            ],
+            cwd=ROOT,
+            env=hub_env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
         try:
             assert _wait_for(f"http://127.0.0.1:{http}/healthz", process) == 200
@@ -61,9 +76,23 @@ def test_serve_answers_health_and_admin_then_stops_on_sigterm(hub_env, free_port
 
 @pytest.mark.slow
 def test_make_run_admin_bootstrap_prints_a_generated_password_once(hub_env):
-    first = subprocess.run([sys.executable, "manage.py", "ensure_admin"], cwd=ROOT, env=hub_env,
-                           capture_output=True, text=True, check=True, timeout=60)
+    first = subprocess.run(
+        [sys.executable, "manage.py", "ensure_admin"],
+        cwd=ROOT,
+        env=hub_env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert first.stdout.startswith("Created admin admin@localhost with password ")
-    second = subprocess.run([sys.executable, "manage.py", "ensure_admin"], cwd=ROOT, env=hub_env,
-                            capture_output=True, text=True, check=True, timeout=60)
+    second = subprocess.run(
+        [sys.executable, "manage.py", "ensure_admin"],
+        cwd=ROOT,
+        env=hub_env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert second.stdout.strip() == "An admin exists already; sign in with your admin account."

@@ -12,13 +12,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _run(extra_env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {
-        k: v for k, v in os.environ.items()
+        k: v
+        for k, v in os.environ.items()
         if not k.startswith(("CORTEX_", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS"))
     }
     env.update(DJANGO_SETTINGS_MODULE="cortex.settings", **extra_env)
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -54,7 +60,8 @@ def test_production_refuses_to_start_without_field_keys():
 
 
 def test_development_key_fails_the_deploy_check():
-    env = {**PROD, "CORTEX_SECRET_KEY": "cortex-development-only-insecure-key-never-used-in-production"}
+    dev_key = "cortex-development-only-insecure-key-never-used-in-production"
+    env = {**PROD, "CORTEX_SECRET_KEY": dev_key}
     done = _run(env, "check", "--deploy", "--fail-level", "WARNING")
     assert done.returncode != 0
     assert "cortex.E001" in done.stdout + done.stderr
@@ -64,8 +71,10 @@ def test_security_relevant_values_under_production():
     code = (
         "from django.conf import settings as s;"
         "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS,"
-        " s.OIDC_RP_SIGN_ALGO, s.OIDC_USE_PKCE, s.OIDC_USE_NONCE, s.OIDC_TIMEOUT, s.X_FRAME_OPTIONS)"
+        " s.OIDC_RP_SIGN_ALGO, s.OIDC_USE_PKCE, s.OIDC_USE_NONCE, s.OIDC_TIMEOUT,"
+        " s.X_FRAME_OPTIONS)"
     )
     done = _run(PROD, "shell", "--no-imports", "-c", code)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "True", "31536000", "RS256", "True", "True", "10", "DENY"]
+    expected = ["True", "True", "31536000", "RS256", "True", "True", "10", "DENY"]
+    assert done.stdout.split() == expected

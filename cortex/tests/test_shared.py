@@ -11,7 +11,11 @@ from cortex.services import model_update
 
 
 def test_redact_hides_secret_looking_keys_at_any_depth():
-    data = {"api_key": "sk-123", "nested": {"password": "p", "name": "n"}, "items": [{"token": "t"}]}
+    data = {
+        "api_key": "sk-123",
+        "nested": {"password": "p", "name": "n"},
+        "items": [{"token": "t"}],
+    }
     assert redact(data) == {
         "api_key": REDACTED,
         "nested": {"password": REDACTED, "name": "n"},
@@ -54,7 +58,11 @@ def test_model_update_saves_only_changed_listed_fields(user):
 def test_audit_events_are_append_only_and_redacted(user, rf):
     request = rf.get("/", HTTP_USER_AGENT="pytest", REMOTE_ADDR="10.1.2.3")
     event = audit_record(
-        actor=user, action="thing.done", target_type="thing", target_id=5, request=request,
+        actor=user,
+        action="thing.done",
+        target_type="thing",
+        target_id=5,
+        request=request,
         details={"password": "hunter2", "n": 1},
     )
     event.refresh_from_db()
