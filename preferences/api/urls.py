@@ -2,6 +2,47 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, re_path
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from preferences.api import views
+
+KIND = r"(?P<kind>llm|tts|stt)"
+_layer = {"get": "retrieve", "patch": "partial_update", "put": "update"}
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "preferences/",
+        views.PreferencesViewSet.as_view({"get": "overview"}),
+        name="preferences-overview",
+    ),
+    path(
+        "preferences/export/",
+        views.PreferencesViewSet.as_view({"get": "export"}),
+        name="preferences-export",
+    ),
+    path(
+        "preferences/import/",
+        views.PreferencesViewSet.as_view({"post": "import_yaml"}),
+        name="preferences-import",
+    ),
+    re_path(
+        rf"^preferences/{KIND}/$",
+        views.PreferencesViewSet.as_view(_layer),
+        name="preferences-layer",
+    ),
+    re_path(
+        rf"^preferences/{KIND}/verify/$",
+        views.PreferencesViewSet.as_view({"post": "verify"}),
+        name="preferences-verify",
+    ),
+    re_path(
+        rf"^admin/preferences/{KIND}/$",
+        views.AdminSystemPreferencesViewSet.as_view(_layer),
+        name="admin-preferences-system",
+    ),
+    re_path(
+        rf"^admin/groups/(?P<group_id>[0-9]+)/preferences/{KIND}/$",
+        views.AdminGroupPreferencesViewSet.as_view(_layer),
+        name="admin-preferences-group",
+    ),
+]

@@ -1,0 +1,15 @@
+"""Write services of the preferences app."""
+
+from preferences.services.keys import field_keys_rotate
+from preferences.services.layers import layer_check, layer_update
+from preferences.services.transfer import preferences_export, preferences_import
+from preferences.services.verify import config_verify
+
+__all__ = [
+    "config_verify",
+    "field_keys_rotate",
+    "layer_check",
+    "layer_update",
+    "preferences_export",
+    "preferences_import",
+]
