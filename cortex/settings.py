@@ -21,7 +21,6 @@ if (BASE_DIR / ".env").is_file():
     env.read_env(str(BASE_DIR / ".env"), overwrite=False)
 
 DEBUG: bool = env.bool("CORTEX_DEBUG", default=True)
-TESTING: bool = env.bool("CORTEX_TESTING", default=False)
 
 _DEV_SECRET_KEY = "cortex-development-only-insecure-key-never-used-in-production"  # noqa: S105
 # A throwaway Fernet key for the embedded default; production must set CORTEX_FIELD_KEYS.
@@ -176,6 +175,7 @@ if not DEBUG:
 # --- REST -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.BearerTokenAuthentication",
         "cortex.api.authentication.CsrfSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -238,6 +238,8 @@ MESH_HEARTBEAT_INTERVAL: float = env.float("CORTEX_HEARTBEAT_INTERVAL", default=
 MESH_RECONNECT_GRACE: float = env.float("CORTEX_RECONNECT_GRACE", default=60.0)
 MESH_INVITE_TTL: int = env.int("CORTEX_INVITE_TTL_SECONDS", default=3600)
 MESH_OUTPUT_CAP_BYTES: int = env.int("CORTEX_TASK_OUTPUT_CAP_BYTES", default=4 * 1024 * 1024)
+# Per-node output rate on the stream (bytes/s); a faster node is slowed down, never cut off.
+MESH_OUTPUT_RATE_BYTES: int = 1024 * 1024
 
 # --- accounts -------------------------------------------------------------------------------
 ADMIN_EMAIL: str = env.str("CORTEX_ADMIN_EMAIL", default="")
@@ -261,12 +263,40 @@ OIDC_USE_NONCE = True
 OIDC_TIMEOUT = env.int("OIDC_TIMEOUT", default=10)
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", default=900)
 OIDC_ENABLED: bool = bool(OIDC_RP_CLIENT_ID and (OIDC_OP_DISCOVERY_URL or OIDC_OP_TOKEN_ENDPOINT))
+OIDC_AUTHENTICATE_CLASS = "accounts.oidc.OIDCAuthenticateView"
+OIDC_CALLBACK_CLASS = "accounts.oidc.OIDCCallbackView"
+OIDC_EXEMPT_URLS = ["/api/v1/auth/login/", "/api/v1/auth/logout/", "/healthz", "/readyz"]
+if OIDC_ENABLED:
+    # The backend and the session-refresh middleware (a user disabled at the provider is signed
+    # out within OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS) exist only when OIDC is configured.
+    AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "accounts.oidc.OIDCBackend"]
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "accounts.oidc.OIDCSessionRefresh",
+    )
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/"
 LOGIN_REDIRECT_URL_FAILURE = "/admin/login/"
 
 # --- preferences ----------------------------------------------------------------------------
 PROVIDER_ALLOWED_HOSTS: list[str] = env.list("CORTEX_PROVIDER_ALLOWED_HOSTS", default=[])
+# Initial system-layer values, e.g. CORTEX_LLM_PROVIDER, CORTEX_LLM_MODEL, CORTEX_LLM_API_KEY;
+# the system layer that admins edit wins field by field.
+PREFERENCES_ENV_DEFAULTS: dict[str, dict[str, str]] = {
+    kind: {
+        name: value
+        for name in ("provider", "model", "base_url", "api_key", "voice", "language")
+        if (value := env.str(f"CORTEX_{kind.upper()}_{name.upper()}", default=""))
+    }
+    for kind in ("llm", "tts", "stt")
+}
+
+# --- chat sessions --------------------------------------------------------------------------
+SESSIONS_MAX_STEPS: int = env.int("CORTEX_SESSIONS_MAX_STEPS", default=12)
+SESSIONS_TURN_DEADLINE: float = env.float("CORTEX_SESSIONS_TURN_DEADLINE", default=900.0)
+SESSIONS_APPROVAL_TIMEOUT: float = env.float("CORTEX_SESSIONS_APPROVAL_TIMEOUT", default=300.0)
+SESSIONS_STALE_AFTER: float = env.float("CORTEX_SESSIONS_STALE_AFTER", default=60.0)
+SESSIONS_LLM_TIMEOUT: float = env.float("CORTEX_SESSIONS_LLM_TIMEOUT", default=120.0)
 
 # --- logging --------------------------------------------------------------------------------
 LOG_JSON: bool = env.bool("CORTEX_LOG_JSON", default=False)

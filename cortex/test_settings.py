@@ -6,5 +6,22 @@ from cortex.settings import REST_FRAMEWORK
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Loopback servers speaking provider protocols stand in for the real providers in tests.
 PROVIDER_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
-TESTING = True
 REST_FRAMEWORK = {**REST_FRAMEWORK}
+
+# SQLite test databases live in a per-run file, not shared-cache memory: the turn runner and
+# the gRPC servicers write from worker threads, and shared-cache memory databases lock whole
+# tables (SQLITE_LOCKED, no busy wait), while a WAL file waits on the busy timeout instead.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    import atexit as _atexit
+    import os as _os
+    import tempfile as _tempfile
+
+    _TEST_DB = _os.path.join(_tempfile.gettempdir(), f"cortex-test-{_os.getpid()}.sqlite3")
+    DATABASES["default"]["TEST"] = {"NAME": _TEST_DB}  # noqa: F405
+
+    def _drop_test_db() -> None:
+        for suffix in ("", "-wal", "-shm"):
+            if _os.path.exists(_TEST_DB + suffix):
+                _os.remove(_TEST_DB + suffix)
+
+    _atexit.register(_drop_test_db)

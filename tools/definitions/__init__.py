@@ -1,0 +1,1 @@
+"""One module per tool; each registers itself with `@registry.register`."""
