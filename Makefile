@@ -30,6 +30,8 @@ run: $(STAMP_RUN)
 
 test: $(STAMP_DEV)
 	@scripts/system-packages.sh test
+	@# The real OIDC provider the accounts tests sign in through (npm oidc-provider, pinned by its lock file).
+	@cd accounts/tests/oidc_provider && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }
 	@mkdir -p var
 	@set -o pipefail; scripts/services.sh start; \
 	$(PY) -m pytest; rc=$$?; \

@@ -1,13 +1,21 @@
-"""Django admin for accounts."""
+"""Django admin for accounts: users, groups, tokens (never shown), and the read-only audit log.
+
+Every change goes through the services, so the admin writes the same audit events as the API.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin as DjangoGroupAdmin
+from django.contrib.auth.models import Group
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import AuditEvent
+from accounts import services
+from accounts.models import ApiToken, AuditEvent, User
+from cortex.errors import CortexError
 
 
 @admin.register(AuditEvent)
@@ -26,3 +34,121 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(User)
+class UserAdmin(admin.ModelAdmin):
+    """Users: create, edit harmless fields and the admin flag, deactivate (never delete)."""
+
+    list_display = ("email", "display_name", "is_staff", "is_active", "last_login")
+    list_filter = ("is_staff", "is_active", "groups")
+    search_fields = ("email", "display_name")
+    ordering = ("email",)
+    fields = ("email", "display_name", "is_staff", "is_active", "groups", "oidc_sub", "last_login")
+    readonly_fields = ("groups", "oidc_sub", "last_login")
+    actions = ["deactivate"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
+        data = {
+            k: form.cleaned_data[k]
+            for k in ("email", "display_name", "is_staff", "is_active")
+            if k in form.cleaned_data
+        }
+        if change:
+            current = User.objects.get(pk=obj.pk)
+            services.user_update(
+                actor=request.user, user=current, data=data, request=request, source="admin"
+            )
+        else:
+            created = services.user_create(
+                actor=request.user,
+                email=data["email"],
+                display_name=data.get("display_name", ""),
+                is_staff=data.get("is_staff", False),
+                request=request,
+                source="admin",
+            )
+            obj.pk = created.pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Memberships change through the group endpoints and services, not this form.
+        return
+
+    @admin.action(description="Deactivate (ends sessions, revokes tokens)")
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        for user in queryset:
+            try:
+                services.user_deactivate(
+                    actor=request.user, user=user, request=request, source="admin"
+                )
+            except CortexError as exc:
+                self.message_user(request, f"{user.email}: {exc.message}", messages.ERROR)
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class GroupAdmin(DjangoGroupAdmin):
+    """Groups by name; created, renamed and deleted through the audited services."""
+
+    fields = ("name",)
+    filter_horizontal = ()
+
+    def save_model(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> None:
+        if change:
+            current = Group.objects.get(pk=obj.pk)
+            services.group_update(
+                actor=request.user, group=current, name=obj.name, request=request, source="admin"
+            )
+        else:
+            obj.pk = services.group_create(
+                actor=request.user, name=obj.name, request=request, source="admin"
+            ).pk
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        return
+
+    def delete_model(self, request: HttpRequest, obj: Group) -> None:
+        services.group_delete(actor=request.user, group=obj, request=request, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Group]) -> None:
+        for group in queryset:
+            self.delete_model(request, group)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens by name and prefix; the hash is never shown. Admins may only revoke."""
+
+    list_display = (
+        "name",
+        "prefix",
+        "user",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_filter = ("revoked_at",)
+    search_fields = ("name", "prefix", "user__email")
+    fields = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            services.token_revoke(actor=request.user, token=token, request=request, source="admin")

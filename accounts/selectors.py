@@ -2,13 +2,81 @@
 
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 
-from accounts.models import AuditEvent, User
+from accounts.models import ApiToken, AppConfig, AuditEvent, User
+from cortex.errors import NotFound
+
+
+def _is_admin(user: User) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_staff)
 
 
 def audit_list(*, user: User) -> QuerySet[AuditEvent]:
     """Audit events visible to `user`: admins see all, others none."""
-    if not (user.is_authenticated and user.is_staff):
+    if not _is_admin(user):
         return AuditEvent.objects.none()
     return AuditEvent.objects.select_related("actor").all()
+
+
+def user_me(*, user: User) -> QuerySet[User]:
+    """Just the caller, with groups prefetched."""
+    if not user.is_authenticated:
+        return User.objects.none()
+    return User.objects.filter(pk=user.pk).prefetch_related("groups")
+
+
+def user_list(*, user: User) -> QuerySet[User]:
+    """Every user for admins; nobody for others."""
+    if not _is_admin(user):
+        return User.objects.none()
+    return User.objects.prefetch_related("groups").order_by("id")
+
+
+def user_get(*, user: User, user_id: int | str) -> User:
+    """One user visible to `user` (admins only); NotFound otherwise."""
+    try:
+        return user_list(user=user).get(pk=int(user_id))
+    except (User.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("No such user.") from exc
+
+
+def group_list(*, user: User) -> QuerySet[Group]:
+    """Every group with its member count, for admins; nothing for others."""
+    if not _is_admin(user):
+        return Group.objects.none()
+    return Group.objects.prefetch_related("user_set").order_by("name")
+
+
+def token_list_for_user(*, user: User) -> QuerySet[ApiToken]:
+    """The caller's own API tokens (revoked ones included, so the history is visible)."""
+    if not user.is_authenticated:
+        return ApiToken.objects.none()
+    return ApiToken.objects.filter(user=user)
+
+
+def app_config_get() -> AppConfig:
+    """The run-time configuration; defaults when no admin has changed it yet (never writes)."""
+    return AppConfig.objects.filter(pk=AppConfig.SINGLETON_PK).first() or AppConfig(
+        pk=AppConfig.SINGLETON_PK
+    )
+
+
+def password_login_allowed() -> bool:
+    """Both the environment (CORTEX_ALLOW_PASSWORD_LOGIN) and the run-time switch allow it."""
+    return bool(settings.ALLOW_PASSWORD_LOGIN) and app_config_get().allow_password_login
+
+
+def user_find_active_by_email(*, email: str) -> User | None:
+    """The active user with this email (any case), for operator commands."""
+    return User.objects.filter(email__iexact=email, is_active=True).first()
+
+
+def group_get(*, user: User, group_id: int | str) -> Group:
+    """One group visible to `user` (admins only), members prefetched; NotFound otherwise."""
+    try:
+        return group_list(user=user).get(pk=int(group_id))
+    except (Group.DoesNotExist, ValueError, TypeError) as exc:
+        raise NotFound("No such group.") from exc

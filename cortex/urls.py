@@ -23,5 +23,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("admin/", admin.site.urls),
+    # OIDC sign-in (answers 404 while OIDC is not configured): authenticate/, callback/, logout/.
+    path("oidc/", include("mozilla_django_oidc.urls")),
     path("api/v1/", include(api_v1)),
 ]

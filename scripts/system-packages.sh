@@ -13,6 +13,7 @@ case "${1:-run}" in
     need redis-server /usr/bin/redis-server redis-server
     need initdb /usr/lib/postgresql/15/bin/initdb postgresql
     need node /usr/bin/node nodejs
+    need npm /usr/bin/npm npm
     need chromium /usr/bin/chromium chromium
     ;;
 esac

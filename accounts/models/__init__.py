@@ -1,6 +1,8 @@
 """Models of the accounts app, one module per aggregate."""
 
+from accounts.models.app_config import AppConfig
 from accounts.models.audit import AuditEvent
+from accounts.models.token import ApiToken, WsTicket
 from accounts.models.user import User, UserManager
 
-__all__ = ["AuditEvent", "User", "UserManager"]
+__all__ = ["ApiToken", "AppConfig", "AuditEvent", "User", "UserManager", "WsTicket"]

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
+from typing import Any
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
+from accounts.errors import CannotDeactivateSelf, EmailTaken, FieldNotWritable
 from accounts.models import User
 from accounts.services.audit import audit_record
+from accounts.services.sessions import user_sessions_end
+from accounts.services.tokens import tokens_revoke_all
+from cortex.errors import ValidationFailed
+from cortex.services import model_update
 
 
 @transaction.atomic
@@ -33,3 +42,186 @@ def admin_ensure(*, email: str, password: str | None) -> tuple[User | None, str 
         details={"email": user.email, "is_staff": True},
     )
     return user, generated
+
+
+_SELF_WRITABLE = frozenset({"display_name"})
+_ADMIN_WRITABLE = ("email", "display_name", "is_staff")
+
+
+def _check_email_free(email: str, *, exclude_pk: int | None = None) -> None:
+    taken = User.objects.filter(email__iexact=email)
+    if exclude_pk is not None:
+        taken = taken.exclude(pk=exclude_pk)
+    if taken.exists():
+        raise EmailTaken(fields={"email": ["A user with this email exists already."]})
+
+
+def _check_password(password: str, user: User) -> None:
+    try:
+        validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed(fields={"password": list(exc.messages)}) from exc
+
+
+@transaction.atomic
+def user_create(
+    *,
+    actor: User | None,
+    email: str,
+    password: str | None = None,
+    display_name: str = "",
+    is_staff: bool = False,
+    request: Any = None,
+    source: str = "api",
+) -> User:
+    """Create a user; without a password the user can sign in only through OIDC."""
+    email = User.objects.normalize_email(email).lower()
+    _check_email_free(email)
+    if password:
+        _check_password(password, User(email=email, display_name=display_name))
+    user = User.objects.create_user(
+        email=email,
+        password=password or None,
+        display_name=display_name,
+        is_staff=is_staff,
+        is_superuser=is_staff,
+    )
+    audit_record(
+        actor=actor,
+        action="user.created",
+        target_type="user",
+        target_id=user.pk,
+        request=request,
+        source=source,
+        details={
+            "email": user.email,
+            "is_staff": is_staff,
+            "sign_in": "password" if password else "oidc_only",
+        },
+    )
+    return user
+
+
+@transaction.atomic
+def user_update(
+    *,
+    actor: User,
+    user: User,
+    data: dict[str, Any],
+    request: Any = None,
+    source: str = "api",
+) -> User:
+    """Admin change of email, display name, admin flag, password or active state."""
+    if data.get("is_active") is False and user.is_active:
+        user = user_deactivate(actor=actor, user=user, request=request, source=source)
+    elif data.get("is_active") is True and not user.is_active:
+        user.is_active = True
+        user.save(update_fields=["is_active", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="user.reactivated",
+            target_type="user",
+            target_id=user.pk,
+            request=request,
+            source=source,
+        )
+    if "email" in data:
+        data = {**data, "email": User.objects.normalize_email(data["email"]).lower()}
+        _check_email_free(data["email"], exclude_pk=user.pk)
+    before = {f: getattr(user, f) for f in _ADMIN_WRITABLE}
+    user, changed = model_update(instance=user, fields=_ADMIN_WRITABLE, data=data)
+    if "is_staff" in data and user.is_superuser != user.is_staff:
+        # Admins are superusers and vice versa: one flag, no half-admins.
+        user.is_superuser = user.is_staff
+        user.save(update_fields=["is_superuser"])
+    password_changed = False
+    if data.get("password"):
+        _check_password(data["password"], user)
+        user.set_password(data["password"])
+        user.save(update_fields=["password"])
+        password_changed = True
+    if changed or password_changed:
+        after = {f: getattr(user, f) for f in _ADMIN_WRITABLE}
+        audit_record(
+            actor=actor,
+            action="user.updated",
+            target_type="user",
+            target_id=user.pk,
+            request=request,
+            source=source,
+            details={
+                "before": {k: v for k, v in before.items() if after[k] != v},
+                "after": {k: v for k, v in after.items() if before[k] != v},
+                # Field names only: "password" appears as a value, never with the secret.
+                "fields": sorted(
+                    [k for k in after if before[k] != after[k]]
+                    + (["password"] if password_changed else [])
+                ),
+            },
+        )
+    return user
+
+
+@transaction.atomic
+def user_deactivate(*, actor: User, user: User, request: Any = None, source: str = "api") -> User:
+    """Deactivate a user: their sessions end and their API tokens are revoked at once."""
+    if actor.pk == user.pk:
+        raise CannotDeactivateSelf()
+    if user.is_active:
+        user.is_active = False
+        user.save(update_fields=["is_active", "updated_at"])
+    revoked = tokens_revoke_all(user=user)
+    ended = user_sessions_end(user=user)
+    audit_record(
+        actor=actor,
+        action="user.deactivated",
+        target_type="user",
+        target_id=user.pk,
+        request=request,
+        source=source,
+        details={"email": user.email, "revoked_count": revoked, "sessions_ended": ended},
+    )
+    return user
+
+
+def user_update_self(
+    *,
+    actor: User,
+    data: dict[str, Any],
+    requested: Iterable[str],
+    request: Any = None,
+    source: str = "api",
+) -> User:
+    """A user edits their own profile; only harmless fields are writable.
+
+    `requested` is every key the caller sent. Any other key (is_staff, groups, email, ...) is
+    refused as a whole, and the attempt is recorded as `user.privilege_escalation_attempt`.
+    """
+    refused = sorted(set(requested) - _SELF_WRITABLE)
+    if refused:
+        audit_record(
+            actor=actor,
+            action="user.privilege_escalation_attempt",
+            target_type="user",
+            target_id=actor.pk,
+            request=request,
+            source=source,
+            details={"fields": refused},
+        )
+        raise FieldNotWritable(fields={f: ["This field cannot be changed here."] for f in refused})
+    before = actor.display_name
+    user, changed = model_update(instance=actor, fields=sorted(_SELF_WRITABLE), data=data)
+    if changed:
+        audit_record(
+            actor=actor,
+            action="user.updated",
+            target_type="user",
+            target_id=user.pk,
+            request=request,
+            source=source,
+            details={
+                "before": {"display_name": before},
+                "after": {"display_name": user.display_name},
+            },
+        )
+    return user
