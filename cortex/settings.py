@@ -256,7 +256,7 @@ OIDC_OP_JWKS_ENDPOINT: str = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
 OIDC_OP_ISSUER: str = env.str("OIDC_OP_ISSUER", default="")
 OIDC_GROUPS_CLAIM: str = env.str("OIDC_GROUPS_CLAIM", default="")
 OIDC_RP_SIGN_ALGO = "RS256"
-OIDC_RP_SCOPES = "openid email profile"
+OIDC_RP_SCOPES: str = env.str("OIDC_RP_SCOPES", default="openid email profile")
 OIDC_USE_PKCE = True
 OIDC_PKCE_CODE_CHALLENGE_METHOD = "S256"
 OIDC_USE_NONCE = True
