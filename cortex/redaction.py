@@ -14,14 +14,19 @@ REDACTED = "[redacted]"
 
 
 def redact(value: Any) -> Any:
-    """Return a copy where every value under a secret-looking key is replaced."""
+    """Return a copy where every text value under a secret-looking key is replaced.
+
+    Only strings and bytes are secrets: a flag such as `allow_password_login: true` stays
+    readable, and nested mappings are searched further.
+    """
     if isinstance(value, Mapping):
-        return {
-            k: (
-                REDACTED if SECRET_KEY_PATTERN.search(str(k)) and v not in (None, "") else redact(v)
-            )
-            for k, v in value.items()
-        }
+        return {k: _redact_item(str(k), v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     return value
+
+
+def _redact_item(key: str, value: Any) -> Any:
+    if isinstance(value, str | bytes) and value and SECRET_KEY_PATTERN.search(key):
+        return REDACTED
+    return redact(value)

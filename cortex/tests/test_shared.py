@@ -22,6 +22,7 @@ def test_redact_hides_secret_looking_keys_at_any_depth():
         "items": [{"token": REDACTED}],
     }
     assert redact({"token": None}) == {"token": None}
+    assert redact({"allow_password_login": True}) == {"allow_password_login": True}
 
 
 def test_json_formatter_writes_one_object_with_request_id_and_extras():
