@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, include, path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from mesh.api import views
+
+router = SimpleRouter()
+router.register("nodes", views.NodeViewSet, basename="node")
+router.register("tasks", views.TaskViewSet, basename="task")
+
+urlpatterns: list[URLPattern | URLResolver] = [path("", include(router.urls))]
+urlpatterns.append(path("", include("mesh.api.bundle")))  # provisioning bundle (agent helper)

@@ -1,1 +1,41 @@
 """Models of the mesh app, one module per aggregate."""
+
+from mesh.models.nodes import (
+    CredentialState,
+    Node,
+    NodeCredential,
+    NodeGroupAccess,
+    NodeInvite,
+    NodeStatus,
+    default_sandbox_policy,
+    default_skill_config,
+)
+from mesh.models.tasks import (
+    ACTIVE_STATUSES,
+    OPEN_STATUSES,
+    TERMINAL_STATUSES,
+    OutputStreamName,
+    Task,
+    TaskKind,
+    TaskOutputChunk,
+    TaskStatus,
+)
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "OPEN_STATUSES",
+    "TERMINAL_STATUSES",
+    "CredentialState",
+    "Node",
+    "NodeCredential",
+    "NodeGroupAccess",
+    "NodeInvite",
+    "NodeStatus",
+    "OutputStreamName",
+    "Task",
+    "TaskKind",
+    "TaskOutputChunk",
+    "TaskStatus",
+    "default_sandbox_policy",
+    "default_skill_config",
+]

@@ -1,0 +1,1 @@
+"""The agent's skills: shell, files and (where Playwright and a browser exist) browser."""

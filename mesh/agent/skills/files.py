@@ -1,0 +1,162 @@
+"""The files skill: list, stat, read, write, delete, move and copy inside the workspace root."""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import stat as stat_module
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..workspace import Workspace, WorkspaceError
+
+ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy")
+MAX_LIST_ENTRIES = 5000
+
+
+class FileSkillError(Exception):
+    """A refused or failed file action; `rejected` means the jail refused it (nothing touched)."""
+
+    def __init__(self, code: str, message: str, *, rejected: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.rejected = rejected
+
+
+@dataclass
+class FileLimits:
+    max_read_bytes: int = 1024 * 1024
+    max_write_bytes: int = 3 * 1024 * 1024
+
+
+def _info(ws: Workspace, path: Path) -> dict[str, Any]:
+    st = path.lstat()
+    kind = (
+        "directory"
+        if stat_module.S_ISDIR(st.st_mode)
+        else "symlink"
+        if stat_module.S_ISLNK(st.st_mode)
+        else "file"
+        if stat_module.S_ISREG(st.st_mode)
+        else "other"
+    )
+    return {
+        "name": path.name if path != ws.root else ".",
+        "path": ws.relative(path),
+        "type": kind,
+        "size": st.st_size,
+        "mode": oct(stat_module.S_IMODE(st.st_mode)),
+        "modified_at": datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat(),
+    }
+
+
+def _resolve(ws: Workspace, payload: dict[str, Any], key: str, *, required: bool = True) -> Path:
+    value = payload.get(key)
+    if value is None and not required:
+        return ws.root
+    if not isinstance(value, str):
+        raise FileSkillError("invalid_input", f"{key} must be a string path")
+    try:
+        return ws.resolve(value)
+    except WorkspaceError as exc:
+        raise FileSkillError(exc.code, str(exc), rejected=True) from exc
+
+
+def _existing(path: Path, label: str) -> None:
+    if not path.exists():
+        raise FileSkillError("not_found", f"{label} does not exist.")
+
+
+def run_files(ws: Workspace, payload: dict[str, Any], limits: FileLimits) -> dict[str, Any]:
+    """Perform one file action; returns the JSON result or raises FileSkillError."""
+    action = payload.get("action")
+    if action not in ACTIONS:
+        raise FileSkillError("invalid_action", f"action must be one of {', '.join(ACTIONS)}")
+    path = _resolve(ws, payload, "path", required=action != "list")
+    shown = ws.relative(path)
+    try:
+        if action == "list":
+            _existing(path, shown)
+            if not path.is_dir():
+                raise FileSkillError("not_a_directory", f"{shown} is not a directory.")
+            names = sorted(os.listdir(path))
+            entries = [_info(ws, path / n) for n in names[:MAX_LIST_ENTRIES]]
+            return {"path": shown, "entries": entries, "truncated": len(names) > len(entries)}
+        if action == "stat":
+            _existing(path, shown)
+            return _info(ws, path)
+        if action == "read":
+            _existing(path, shown)
+            if not path.is_file():
+                raise FileSkillError("not_a_file", f"{shown} is not a regular file.")
+            size = path.stat().st_size
+            if size > limits.max_read_bytes:
+                raise FileSkillError(
+                    "too_large", f"{shown} is {size} bytes; the limit is {limits.max_read_bytes}."
+                )
+            data = path.read_bytes()[: limits.max_read_bytes]
+            encoding = payload.get("encoding") or "utf-8"
+            if encoding == "base64":
+                content = base64.b64encode(data).decode()
+            else:
+                try:
+                    content = data.decode("utf-8")
+                except UnicodeDecodeError:
+                    content, encoding = base64.b64encode(data).decode(), "base64"
+            return {"path": shown, "size": len(data), "encoding": encoding, "content": content}
+        if action == "write":
+            content = payload.get("content", "")
+            if not isinstance(content, str):
+                raise FileSkillError("invalid_input", "content must be a string")
+            if payload.get("encoding") == "base64":
+                try:
+                    data = base64.b64decode(content, validate=True)
+                except ValueError as exc:
+                    raise FileSkillError("invalid_input", "content is not valid base64") from exc
+            else:
+                data = content.encode("utf-8")
+            if len(data) > limits.max_write_bytes:
+                raise FileSkillError(
+                    "too_large",
+                    f"{len(data)} bytes exceed the write limit of {limits.max_write_bytes}.",
+                )
+            if path.is_dir():
+                raise FileSkillError("is_a_directory", f"{shown} is a directory.")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            return {"path": shown, "size": len(data)}
+        if action == "delete":
+            _existing(path, shown)
+            if path == ws.root:
+                raise FileSkillError("refused", "The workspace root cannot be deleted.")
+            if path.is_dir() and not path.is_symlink():
+                if payload.get("recursive"):
+                    shutil.rmtree(path)
+                else:
+                    path.rmdir()
+            else:
+                path.unlink()
+            return {"path": shown, "deleted": True}
+        # move, copy
+        target = _resolve(ws, payload, "to_path")
+        _existing(path, shown)
+        if path == ws.root or target == ws.root:
+            raise FileSkillError("refused", "The workspace root cannot be moved or replaced.")
+        if target.exists() and not payload.get("overwrite"):
+            raise FileSkillError("exists", f"{ws.relative(target)} exists already.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if action == "move":
+            shutil.move(str(path), str(target))
+        elif path.is_dir():
+            shutil.copytree(path, target, symlinks=True, dirs_exist_ok=True)
+        else:
+            shutil.copy2(path, target, follow_symlinks=False)
+        return {"path": shown, "to_path": ws.relative(target)}
+    except FileSkillError:
+        raise
+    except OSError as exc:
+        raise FileSkillError("os_error", f"{action} {shown}: {exc.strerror or exc}") from exc

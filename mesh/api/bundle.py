@@ -1,0 +1,68 @@
+"""`GET /api/v1/nodes/{node_id}/bundle/` (admins): the node's provisioning bundle as a zip."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpResponse
+from django.urls import URLPattern, path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+
+from cortex.api.viewsets import CortexViewSet, IsStaff
+from mesh import selectors
+from mesh.services.provisioning import provisioning_bundle
+
+
+class ZipRenderer(BaseRenderer):
+    """Lets clients ask for `application/zip`; errors still render as JSON bytes."""
+
+    media_type = "application/zip"
+    format = "zip"
+    charset = None
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        if isinstance(data, bytes):
+            return data
+        return json.dumps(data).encode()
+
+
+class BundleOutput(serializers.Serializer):
+    """Placeholder for the schema: the body is a zip archive."""
+
+
+class NodeBundleViewSet(CortexViewSet):
+    """The bundle: agent package, agent_config.yaml (fresh invite), run.sh, bootstrap.py."""
+
+    permission_classes = [IsStaff]
+    renderer_classes = [JSONRenderer, ZipRenderer]
+    selector = staticmethod(selectors.node_list_for_user)
+    output_serializer = BundleOutput
+    lookup_field = "node_id"
+
+    @extend_schema(
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
+        description="Issues a new single-use invite (older unused ones stop working); audited.",
+    )
+    def retrieve(self, request: Request, node_id: str) -> HttpResponse:
+        node = selectors.node_get_for_user(user=request.user, node_id=node_id)
+        data = provisioning_bundle(actor=request.user, node=node, request=request, source="api")
+        response = HttpResponse(data, content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="cortex-node-{node.node_id}.zip"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+urlpatterns: list[URLPattern] = [
+    path(
+        "nodes/<slug:node_id>/bundle/",
+        NodeBundleViewSet.as_view({"get": "retrieve"}),
+        name="node-bundle",
+    ),
+]

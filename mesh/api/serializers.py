@@ -1,0 +1,194 @@
+"""Input and output serializers of the mesh API (one per direction and endpoint)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from mesh import selectors
+from mesh.models import Node, Task
+
+NODE_ID_REGEX = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+SKILLS = ("shell", "files", "browser")
+
+
+# --- nodes -----------------------------------------------------------------------------------
+
+
+class NodeCreateInput(serializers.Serializer):
+    node_id = serializers.RegexField(NODE_ID_REGEX, max_length=63)
+    display_name = serializers.CharField(max_length=150)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    skill_config = serializers.DictField(required=False, allow_null=True, default=None)
+
+
+class NodeUpdateInput(serializers.Serializer):
+    display_name = serializers.CharField(max_length=150, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    skill_config = serializers.DictField(required=False)
+    sandbox_policy = serializers.DictField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class NodeAccessInput(serializers.Serializer):
+    group = serializers.IntegerField(min_value=1)
+
+
+class NodeUserOutput(serializers.Serializer):
+    """What a user with a grant sees: no secrets, no admin fields."""
+
+    node_id = serializers.CharField(read_only=True)
+    display_name = serializers.CharField(read_only=True)
+    description = serializers.CharField(read_only=True)
+    capabilities = serializers.DictField(read_only=True)
+    version = serializers.CharField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    offline_reason = serializers.CharField(read_only=True)
+    last_seen_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    stats = serializers.DictField(read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+    available_skills = serializers.SerializerMethodField()
+
+    def get_available_skills(self, node: Node) -> list[str]:
+        config, caps = node.skill_config or {}, node.capabilities or {}
+        return [s for s in SKILLS if config.get(s) and caps.get(s, True) is not False]
+
+
+class NodeGroupAccessOutput(serializers.Serializer):
+    group = serializers.IntegerField(source="group_id", read_only=True)
+    name = serializers.CharField(source="group.name", read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class InviteStateOutput(serializers.Serializer):
+    state = serializers.CharField(read_only=True)
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    used_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class NodeAdminOutput(NodeUserOutput):
+    """Admin detail: skills, policy, grants and invite state (never a token)."""
+
+    skill_config = serializers.DictField(read_only=True)
+    sandbox_policy = serializers.DictField(read_only=True)
+    platform = serializers.CharField(read_only=True)
+    hostname = serializers.CharField(read_only=True)
+    created_by = serializers.IntegerField(source="created_by_id", read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+    group_access = NodeGroupAccessOutput(many=True, read_only=True)
+    invite = serializers.SerializerMethodField()
+
+    def get_invite(self, node: Node) -> dict[str, Any]:
+        return InviteStateOutput(selectors.invite_state(node=node)).data
+
+
+class NodeCreatedOutput(NodeAdminOutput):
+    """The create response: the one and only time the invite token is shown."""
+
+    invite_token = serializers.CharField(read_only=True)
+
+
+class InviteOutput(serializers.Serializer):
+    node_id = serializers.CharField(read_only=True)
+    invite_token = serializers.CharField(read_only=True)
+
+
+class RotationOutput(serializers.Serializer):
+    node_id = serializers.CharField(read_only=True)
+    status = serializers.CharField(read_only=True)
+
+
+# --- tasks -----------------------------------------------------------------------------------
+
+
+class TaskCreateInput(serializers.Serializer):
+    command = serializers.CharField(max_length=16384, trim_whitespace=False)
+    timeout = serializers.FloatField(min_value=0.1, max_value=86400, default=30.0)
+    cwd = serializers.CharField(required=False, allow_blank=True, max_length=4096)
+    env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=128)
+
+
+class TaskWaitQuery(serializers.Serializer):
+    wait = serializers.FloatField(min_value=0, max_value=60, default=0)
+
+
+class TaskOutputQuery(serializers.Serializer):
+    after_seq = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=5000, default=1000)
+
+
+class TaskCancelInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class TaskSummaryOutput(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    node_id = serializers.CharField(source="node.node_id", read_only=True)
+    kind = serializers.CharField(read_only=True)
+    command = serializers.SerializerMethodField()
+    payload = serializers.DictField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    exit_code = serializers.IntegerField(read_only=True, allow_null=True)
+    error_code = serializers.CharField(read_only=True)
+    error_message = serializers.CharField(read_only=True)
+    timeout = serializers.FloatField(read_only=True)
+    requested_by = serializers.IntegerField(
+        source="requested_by_id", read_only=True, allow_null=True
+    )
+    chat_session_id = serializers.IntegerField(read_only=True, allow_null=True)
+    tool_call_id = serializers.CharField(read_only=True)
+    cancel_requested = serializers.SerializerMethodField()
+    last_seq = serializers.IntegerField(read_only=True)
+    output_bytes = serializers.IntegerField(read_only=True)
+    dropped_bytes = serializers.IntegerField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    dispatched_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    started_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    def get_command(self, task: Task) -> str:
+        return str((task.payload or {}).get("command", ""))
+
+    def get_cancel_requested(self, task: Task) -> bool:
+        return task.cancel_requested_at is not None
+
+
+class TaskDetailOutput(TaskSummaryOutput):
+    """A task with its decoded output (from `selectors.task_text`, passed in the context)."""
+
+    result = serializers.JSONField(read_only=True, allow_null=True)
+    stdout = serializers.SerializerMethodField()
+    stderr = serializers.SerializerMethodField()
+
+    def _text(self, task: Task) -> tuple[str, str]:
+        text = self.context.get("text")
+        if text is None:
+            text = selectors.task_text(task=task)
+            self.context["text"] = text
+        return text
+
+    def get_stdout(self, task: Task) -> str:
+        return self._text(task)[0]
+
+    def get_stderr(self, task: Task) -> str:
+        return self._text(task)[1]
+
+
+class TaskChunkOutput(serializers.Serializer):
+    seq = serializers.IntegerField(read_only=True)
+    stream = serializers.CharField(read_only=True)
+    data = serializers.SerializerMethodField()
+
+    def get_data(self, chunk: Any) -> str:
+        return bytes(chunk.data).decode("utf-8", "replace")
+
+
+class TaskOutputPageOutput(serializers.Serializer):
+    task_id = serializers.UUIDField(source="task.id", read_only=True)
+    status = serializers.CharField(source="task.status", read_only=True)
+    last_seq = serializers.IntegerField(source="task.last_seq", read_only=True)
+    dropped_bytes = serializers.IntegerField(source="task.dropped_bytes", read_only=True)
+    chunks = TaskChunkOutput(many=True, read_only=True)

@@ -1,0 +1,197 @@
+"""REST viewsets of the mesh app: nodes (admin and user views), grants, tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cortex.api.viewsets import CortexViewSet, IsStaff
+from mesh import selectors, services
+from mesh.api.serializers import (
+    InviteOutput,
+    NodeAccessInput,
+    NodeAdminOutput,
+    NodeCreatedOutput,
+    NodeCreateInput,
+    NodeGroupAccessOutput,
+    NodeUpdateInput,
+    NodeUserOutput,
+    RotationOutput,
+    TaskCancelInput,
+    TaskCreateInput,
+    TaskDetailOutput,
+    TaskOutputPageOutput,
+    TaskOutputQuery,
+    TaskSummaryOutput,
+    TaskWaitQuery,
+)
+
+UUID_REGEX = r"[0-9a-fA-F-]{32,36}"
+
+
+def _is_staff(request: Request) -> bool:
+    user = request.user
+    return bool(user and user.is_authenticated and user.is_staff)
+
+
+class NodeViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, CortexViewSet
+):
+    """Nodes: admins manage every node; users see the nodes granted to their groups."""
+
+    lookup_field = "node_id"
+    lookup_value_regex = r"[a-z0-9][a-z0-9_-]{0,62}"
+    selector = staticmethod(selectors.node_list_for_user)
+    input_serializers = {
+        "create": NodeCreateInput,
+        "partial_update": NodeUpdateInput,
+        "access": NodeAccessInput,
+        "tasks": TaskCreateInput,
+    }
+    output_serializer = NodeUserOutput
+    output_serializers = {"tasks": TaskSummaryOutput, "access": NodeGroupAccessOutput}
+    created_actions = frozenset({"create", "tasks", "access", "invite"})
+    admin_actions = frozenset(
+        {"create", "partial_update", "destroy", "access", "access_revoke", "invite", "rotate"}
+    )
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.action in self.admin_actions:
+            return [IsStaff()]
+        return super().get_permissions()
+
+    def output_serializer_class(self) -> type[serializers.BaseSerializer] | None:
+        if self.action in ("list", "retrieve", "partial_update") and _is_staff(self.request):
+            return NodeAdminOutput
+        return super().output_serializer_class()
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.render_page(self.get_queryset())
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return self.render(self.get_object_or_404())
+
+    @extend_schema(request=NodeCreateInput, responses={201: NodeCreatedOutput})
+    def create(self, request: Request) -> Response:
+        node, token = services.node_create(
+            actor=request.user, request=request, **self.validated_input(request)
+        )
+        node.invite_token = token  # shown here once, never stored in plaintext
+        return self.render(node, status_code=201, serializer_class=NodeCreatedOutput)
+
+    @extend_schema(request=NodeUpdateInput, responses={200: NodeAdminOutput})
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        node = self.get_object_or_404()
+        data = self.validated_input(request, partial=True)
+        services.node_update(actor=request.user, node=node, data=data, request=request)
+        return self.render(selectors.node_get_for_user(user=request.user, node_id=node.node_id))
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        services.node_delete(actor=request.user, node=self.get_object_or_404(), request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=NodeAccessInput, responses={201: NodeGroupAccessOutput})
+    @action(detail=True, methods=["post"], url_path="access")
+    def access(self, request: Request, node_id: str) -> Response:
+        node = self.get_object_or_404()
+        group = selectors.group_for_grant(group_id=self.validated_input(request)["group"])
+        access = services.node_grant(actor=request.user, node=node, group=group, request=request)
+        return self.render(access, status_code=201)
+
+    @extend_schema(request=None, responses={204: None})
+    @action(detail=True, methods=["delete"], url_path=r"access/(?P<group_id>[0-9]+)")
+    def access_revoke(self, request: Request, node_id: str, group_id: str) -> Response:
+        node = self.get_object_or_404()
+        group = selectors.group_for_grant(group_id=int(group_id))
+        services.node_revoke(actor=request.user, node=node, group=group, request=request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={201: InviteOutput})
+    @action(detail=True, methods=["post"], url_path="invite")
+    def invite(self, request: Request, node_id: str) -> Response:
+        """A new invite (older unused ones stop working); the token is shown once."""
+        node = self.get_object_or_404()
+        token = services.invite_issue(actor=request.user, node=node, request=request)
+        return self.render(
+            {"node_id": node.node_id, "invite_token": token},
+            status_code=201,
+            serializer_class=InviteOutput,
+        )
+
+    @extend_schema(request=None, responses={202: RotationOutput})
+    @action(detail=True, methods=["post"], url_path="rotate-credential")
+    def rotate(self, request: Request, node_id: str) -> Response:
+        """Ask the node's stream holder to push a new credential (old one valid until acked)."""
+        node = self.get_object_or_404()
+        services.credential_rotate(actor=request.user, node=node, request=request)
+        return self.render(
+            {"node_id": node.node_id, "status": "requested"},
+            status_code=status.HTTP_202_ACCEPTED,
+            serializer_class=RotationOutput,
+        )
+
+    @extend_schema(methods=["POST"], request=TaskCreateInput, responses={201: TaskSummaryOutput})
+    @extend_schema(methods=["GET"], request=None, responses={200: TaskSummaryOutput(many=True)})
+    @action(detail=True, methods=["get", "post"], url_path="tasks")
+    def tasks(self, request: Request, node_id: str) -> Response:
+        node = self.get_object_or_404()
+        if request.method == "GET":
+            return self.render_page(selectors.task_list_for_node(user=request.user, node=node))
+        data = self.validated_input(request)
+        payload: dict[str, Any] = {"command": data["command"]}
+        for key in ("cwd", "env"):
+            if key in data:
+                payload[key] = data[key]
+        task = services.task_dispatch(
+            actor=request.user,
+            node=node,
+            kind="shell",
+            payload=payload,
+            timeout=data["timeout"],
+            idempotency_key=data.get("idempotency_key", ""),
+            request=request,
+        )
+        return self.render(task, status_code=201)
+
+
+class TaskViewSet(mixins.RetrieveModelMixin, CortexViewSet):
+    """Tasks on nodes the caller may use: read (optionally waiting), output, cancel."""
+
+    lookup_value_regex = UUID_REGEX
+    selector = staticmethod(selectors.task_list_for_user)
+    input_serializers = {"cancel": TaskCancelInput}
+    output_serializer = TaskDetailOutput
+    output_serializers = {"output": TaskOutputPageOutput, "cancel": TaskSummaryOutput}
+    created_actions = frozenset()
+
+    @extend_schema(parameters=[OpenApiParameter("wait", float, description="seconds, max 60")])
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        task = self.get_object_or_404()
+        wait = self.validated_query(TaskWaitQuery, request)["wait"]
+        if wait > 0:
+            task = services.task_wait(task=task, timeout=wait)
+        return self.render(task)
+
+    @extend_schema(parameters=[OpenApiParameter("after_seq", int), OpenApiParameter("limit", int)])
+    @action(detail=True, methods=["get"], url_path="output")
+    def output(self, request: Request, pk: str) -> Response:
+        task = self.get_object_or_404()
+        query = self.validated_query(TaskOutputQuery, request)
+        chunks = selectors.task_output(
+            task=task, after_seq=query["after_seq"], limit=query["limit"]
+        )
+        return self.render({"task": task, "chunks": chunks})
+
+    @extend_schema(request=TaskCancelInput, responses={200: TaskSummaryOutput})
+    @action(detail=True, methods=["post"], url_path="cancel")
+    def cancel(self, request: Request, pk: str) -> Response:
+        task = self.get_object_or_404()
+        reason = self.validated_input(request)["reason"]
+        task = services.task_cancel(actor=request.user, task=task, reason=reason, request=request)
+        return self.render(task)

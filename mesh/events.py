@@ -1,0 +1,102 @@
+"""Channel-layer group names and frame types of the mesh app.
+
+The channel layer is a doorbell: a message in `NODE_GROUP` tells the runmesh that holds the
+node's stream to look at the database; messages in the console groups are live frames for
+watchers, who catch up over REST when one is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger("cortex.mesh")
+
+#: Doorbell for the runmesh holding the node's stream.
+NODE_GROUP = "mesh.node.{node_id}"
+#: Live frames for one node's watchers: node.status, node.stats, task.*.
+NODE_CONSOLE_GROUP = "mesh.console.{node_id}"
+#: Status and stats of every node one user may see.
+USER_NODES_GROUP = "mesh.user.{user_id}"
+#: Doorbell for anyone waiting on one task's state.
+TASK_GROUP = "mesh.task.{task_id}"
+
+# Doorbell message type (handled by the stream holder) and its reasons.
+DOORBELL = "mesh.doorbell"
+RING_TASKS = "task.ready"
+RING_CANCEL = "task.cancel"
+RING_POLICY = "policy.update"
+RING_ROTATE = "credential.rotate"
+RING_KICK = "node.kick"
+TASK_CHANGED = "task.changed"
+
+# Console frame types.
+NODE_STATUS = "node.status"
+NODE_STATS = "node.stats"
+TASK_STARTED = "task.started"
+TASK_OUTPUT = "task.output"
+TASK_FINISHED = "task.finished"
+
+_INVALID = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def group_name(template: str, **values: Any) -> str:
+    """Format a group name and make it valid for Channels (ASCII [A-Za-z0-9._-], < 100 chars)."""
+    return _INVALID.sub("_", template.format(**values))[:99]
+
+
+def frame_seq() -> int:
+    """Frame order for watchers across processes: microseconds since the epoch."""
+    return time.time_ns() // 1000
+
+
+async def asend(group: str, message: dict[str, Any]) -> None:
+    """Ring a group; a full or broken layer costs latency, never data, so errors are logged."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.group_send(group, message)
+    except Exception:  # the layer is a doorbell: losing a message must not fail the caller
+        logger.warning("channel layer group_send to %s failed", group, exc_info=True)
+
+
+def send_now(group: str, message: dict[str, Any]) -> None:
+    """Synchronous `asend` (callers outside transactions)."""
+    async_to_sync(asend)(group, message)
+
+
+def send_on_commit(group: str, message: dict[str, Any]) -> None:
+    """Ring a group once the current transaction commits, so rollbacks are never announced."""
+    transaction.on_commit(lambda: send_now(group, message))
+
+
+def ring_node(node_id: str, reason: str, *, on_commit: bool = True) -> None:
+    """Tell whichever runmesh holds the node's stream to look at the database."""
+    group = group_name(NODE_GROUP, node_id=node_id)
+    message = {"type": DOORBELL, "reason": reason}
+    if on_commit:
+        send_on_commit(group, message)
+    else:
+        send_now(group, message)
+
+
+def console_frame(
+    node_id: str, frame_type: str, /, *, seq: int | None = None, **payload: Any
+) -> None:
+    """Queue a live frame for the node's watchers, sent after commit."""
+    message = {"type": frame_type, "seq": frame_seq() if seq is None else seq, **payload}
+    send_on_commit(group_name(NODE_CONSOLE_GROUP, node_id=node_id), message)
+
+
+def task_changed(task_id: Any, status: str) -> None:
+    """Wake waiters of one task (after commit)."""
+    send_on_commit(
+        group_name(TASK_GROUP, task_id=task_id), {"type": TASK_CHANGED, "status": status}
+    )

@@ -1,0 +1,1 @@
+"""gRPC transport of the mesh app: server, servicers, status table, auth interceptor."""

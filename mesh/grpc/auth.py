@@ -1,0 +1,85 @@
+"""The interceptor that checks the node credential before any handler but Join and health."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from mesh.grpc.status import ERROR_CODE_KEY, metadata_dict
+from mesh.services import aio
+
+NODE_ID_KEY = "cortex-node-id"
+CREDENTIAL_KEY = "cortex-node-credential"
+JOIN_METHOD = "/cortex.mesh.v1.NodeMesh/Join"
+HEALTH_PREFIX = "/grpc.health.v1.Health/"
+
+_close = sync_to_async(close_old_connections, thread_sensitive=True)
+
+
+def _replace(handler: grpc.RpcMethodHandler, wrap: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
+    """The same handler with its behaviour wrapped (kind and (de)serializers kept)."""
+    kinds = {
+        "unary_unary": grpc.unary_unary_rpc_method_handler,
+        "unary_stream": grpc.unary_stream_rpc_method_handler,
+        "stream_unary": grpc.stream_unary_rpc_method_handler,
+        "stream_stream": grpc.stream_stream_rpc_method_handler,
+    }
+    for attr, make in kinds.items():
+        behaviour = getattr(handler, attr)
+        if behaviour is not None:
+            return make(
+                wrap(behaviour),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+    return handler  # pragma: no cover - every handler has one behaviour
+
+
+def _with_fresh_connections(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
+    async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await _close()
+        try:
+            return await behaviour(request, context)
+        finally:
+            await _close()
+
+    return run
+
+
+def _refuse(_behaviour: Any) -> Callable[..., Any]:
+    async def run(request: Any, context: grpc.aio.ServicerContext) -> None:
+        await context.abort(
+            grpc.StatusCode.UNAUTHENTICATED,
+            "A valid node credential is required.",
+            trailing_metadata=((ERROR_CODE_KEY, "invalid_credential"),),
+        )
+
+    return run
+
+
+class NodeCredentialInterceptor(grpc.aio.ServerInterceptor):
+    """Refuse (UNAUTHENTICATED) any call without a valid `cortex-node-id`/credential pair."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = handler_call_details.method
+        handler = await continuation(handler_call_details)
+        if handler is None or method.startswith(HEALTH_PREFIX):
+            return handler
+        if method != JOIN_METHOD:
+            metadata = metadata_dict(handler_call_details.invocation_metadata)
+            await _close()
+            node = await aio.credential_authenticate(
+                node_id=metadata.get(NODE_ID_KEY, ""),
+                credential=metadata.get(CREDENTIAL_KEY, ""),
+            )
+            if node is None:
+                return _replace(handler, _refuse)
+        return _replace(handler, _with_fresh_connections)

@@ -1,0 +1,346 @@
+"""One node's Connect stream: translate messages to services and doorbells to hub messages.
+
+Per-connection state here is transport only (an outbox, a rate limiter); what the node is and
+what it must run is read from the database on every doorbell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from cortex.errors import CortexError, ValidationFailed
+from mesh import events
+from mesh.agent.pb import mesh_pb2
+from mesh.grpc.status import abort_code, abort_with
+from mesh.services import aio
+from mesh.services.presence import HeldTask, WelcomeData
+
+if TYPE_CHECKING:
+    from mesh.grpc.hub import StreamHub
+
+logger = logging.getLogger("cortex.mesh.grpc")
+
+STREAMS = {mesh_pb2.STDOUT: "stdout", mesh_pb2.STDERR: "stderr"}
+HELLO_TIMEOUT = 30.0
+
+
+class RateLimiter:
+    """Token bucket on output bytes per node: a fast node is slowed down, never cut off."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    async def consume(self, amount: int) -> None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        self.tokens -= amount
+        if self.tokens < 0:
+            await asyncio.sleep(-self.tokens / self.rate)
+
+
+def _policy_pb(policy: dict[str, Any]) -> mesh_pb2.SandboxPolicy:
+    mode = (
+        mesh_pb2.SandboxPolicy.STRICT
+        if policy.get("mode") == "strict"
+        else mesh_pb2.SandboxPolicy.PERMISSIVE
+    )
+    return mesh_pb2.SandboxPolicy(
+        mode=mode,
+        allowed_commands=list(policy.get("allowed_commands", [])),
+        denied_commands=list(policy.get("denied_commands", [])),
+        sensitive_commands=list(policy.get("sensitive_commands", [])),
+    )
+
+
+def _skills_pb(skills: dict[str, Any]) -> mesh_pb2.SkillConfig:
+    return mesh_pb2.SkillConfig(
+        shell=bool(skills.get("shell")),
+        files=bool(skills.get("files")),
+        browser=bool(skills.get("browser")),
+        max_concurrent_tasks=int(skills.get("max_concurrent_tasks", 1)),
+    )
+
+
+def _stats_dict(stats: mesh_pb2.NodeStats) -> dict[str, Any]:
+    return {
+        "cpu_percent": stats.cpu_percent,
+        "cpu_per_core": list(stats.cpu_per_core),
+        "cpu_count": stats.cpu_count,
+        "cpu_freq_mhz": stats.cpu_freq_mhz,
+        "memory_used": stats.memory_used,
+        "memory_total": stats.memory_total,
+        "memory_available": stats.memory_available,
+        "memory_percent": stats.memory_percent,
+        "load_avg": list(stats.load_avg),
+        "active_tasks": stats.active_tasks,
+    }
+
+
+class NodeConnection:
+    """The hub side of one Connect call."""
+
+    def __init__(self, hub: StreamHub, node_id: str, context: grpc.aio.ServicerContext) -> None:
+        self.hub = hub
+        self.node_id = node_id
+        self.context = context
+        self.connection_id = uuid.uuid4().hex
+        self.outbox: asyncio.Queue[mesh_pb2.HubMessage | None] = asyncio.Queue()
+        self.closed = asyncio.Event()
+        self.close_reason = "disconnected"
+        self.stopping = False
+        rate = float(settings.MESH_OUTPUT_RATE_BYTES)
+        self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
+        self.group = events.group_name(events.NODE_GROUP, node_id=node_id)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def run(self, requests: Any) -> None:
+        try:
+            first = await asyncio.wait_for(anext(requests), timeout=HELLO_TIMEOUT)
+        except (StopAsyncIteration, TimeoutError):
+            await abort_code(
+                self.context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "Send Hello first.",
+                "hello_required",
+            )
+        if first.WhichOneof("body") != "hello":
+            await abort_code(
+                self.context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "Send Hello first.",
+                "hello_required",
+            )
+        hello = first.hello
+        try:
+            welcome = await aio.node_hello(
+                node_id=self.node_id,
+                connection_id=self.connection_id,
+                version=hello.version,
+                platform=hello.platform,
+                hostname=hello.hostname,
+                capabilities=dict(hello.capabilities),
+                held=[
+                    HeldTask(task_id=h.task_id, last_seq=h.last_seq, finished=h.finished)
+                    for h in hello.held_tasks
+                ],
+            )
+        except CortexError as exc:
+            await abort_with(self.context, exc)
+        layer = get_channel_layer()
+        channel = await layer.new_channel() if layer is not None else None
+        if channel is not None:
+            await layer.group_add(self.group, channel)
+        self.hub.add(self)
+        writer = asyncio.create_task(self._writer(), name=f"mesh-write-{self.node_id}")
+        bell = (
+            asyncio.create_task(self._doorbells(layer, channel), name=f"mesh-bell-{self.node_id}")
+            if channel is not None
+            else None
+        )
+        reader = asyncio.create_task(self._reader(requests), name=f"mesh-read-{self.node_id}")
+        failure: BaseException | None = None
+        try:
+            self.send(self._welcome(welcome))
+            await self._catch_up()
+            closer = asyncio.create_task(self.closed.wait())
+            done, _ = await asyncio.wait({reader, closer}, return_when=asyncio.FIRST_COMPLETED)
+            closer.cancel()
+            if reader in done and not reader.cancelled() and reader.exception() is not None:
+                failure = reader.exception()
+        finally:
+            for task in (reader, bell):
+                if task is not None:
+                    task.cancel()
+            self.outbox.put_nowait(None)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, timeout=5)
+            self.hub.remove(self)
+            if channel is not None:
+                with contextlib.suppress(Exception):
+                    await layer.group_discard(self.group, channel)
+            with contextlib.suppress(Exception):
+                await aio.node_disconnected(
+                    node_id=self.node_id,
+                    connection_id=self.connection_id,
+                    reason=self.close_reason,
+                )
+        if failure is not None:
+            if isinstance(failure, CortexError):
+                await abort_with(self.context, failure)
+            raise failure
+
+    def send(self, message: mesh_pb2.HubMessage) -> None:
+        self.outbox.put_nowait(message)
+
+    def close(self, reason: str) -> None:
+        if not self.stopping:
+            self.close_reason = reason
+        self.closed.set()
+
+    def mark_stopping(self) -> None:
+        """The hub is going away: whatever ends the stream, record that reason."""
+        self.stopping = True
+        self.close_reason = "hub_stopping"
+
+    def _welcome(self, data: WelcomeData) -> mesh_pb2.HubMessage:
+        return mesh_pb2.HubMessage(
+            welcome=mesh_pb2.Welcome(
+                policy=_policy_pb(data.sandbox_policy),
+                skills=_skills_pb(data.skill_config),
+                heartbeat_interval_s=data.heartbeat_interval,
+                acked_seq=data.acked_seq,
+                abandon_task_ids=data.abandon_task_ids,
+            )
+        )
+
+    async def _writer(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            if message is None:
+                return
+            await self.context.write(message)
+
+    # ------------------------------------------------------------------ hub -> node
+    async def _catch_up(self) -> None:
+        """What a doorbell may have missed: queued tasks, cancellations, a rotation."""
+        await self._deliver()
+        await self._send_cancels([])
+        await self._rotate()
+
+    async def _deliver(self) -> None:
+        claimed = await aio.tasks_claim_for_delivery(
+            node_id=self.node_id, connection_id=self.connection_id
+        )
+        if claimed is None:
+            self.close("superseded")
+            return
+        for task in claimed:
+            self.send(
+                mesh_pb2.HubMessage(
+                    task_assign=mesh_pb2.TaskAssign(
+                        task_id=str(task.pk),
+                        kind=task.kind,
+                        payload_json=json.dumps(task.payload).encode(),
+                        timeout_s=task.timeout,
+                        idempotency_key=task.idempotency_key,
+                    )
+                )
+            )
+
+    async def _send_cancels(self, extra: list[str]) -> None:
+        pending = await aio.tasks_pending_cancel(node_id=self.node_id)
+        seen = set()
+        for task_id, reason in [*pending, *((t, "deadline") for t in extra)]:
+            if task_id in seen:
+                continue
+            seen.add(task_id)
+            self.send(
+                mesh_pb2.HubMessage(task_cancel=mesh_pb2.TaskCancel(task_id=task_id, reason=reason))
+            )
+
+    async def _rotate(self) -> None:
+        secret = await aio.credential_mint_rotation(node_id=self.node_id)
+        if secret:
+            self.send(
+                mesh_pb2.HubMessage(
+                    credential_rotation=mesh_pb2.CredentialRotation(credential=secret)
+                )
+            )
+
+    async def _doorbells(self, layer: Any, channel: str) -> None:
+        while True:
+            message = await layer.receive(channel)
+            reason = message.get("reason", "")
+            try:
+                if reason == events.RING_TASKS:
+                    await self._deliver()
+                elif reason == events.RING_CANCEL:
+                    await self._send_cancels([str(t) for t in message.get("task_ids", [])])
+                elif reason == events.RING_POLICY:
+                    policy = await aio.node_policy(node_id=self.node_id)
+                    if policy is not None:
+                        self.send(
+                            mesh_pb2.HubMessage(
+                                policy_update=mesh_pb2.PolicyUpdate(
+                                    policy=_policy_pb(policy[0]), skills=_skills_pb(policy[1])
+                                )
+                            )
+                        )
+                elif reason == events.RING_ROTATE:
+                    await self._rotate()
+                elif reason == events.RING_KICK and not await aio.node_holds_stream(
+                    node_id=self.node_id, connection_id=self.connection_id
+                ):
+                    self.close("superseded")
+            except Exception:  # a failed doorbell costs latency; the next one catches up
+                logger.exception("doorbell %s for node %s failed", reason, self.node_id)
+
+    # ------------------------------------------------------------------ node -> hub
+    async def _reader(self, requests: Any) -> None:
+        async for message in requests:
+            await self._handle(message)
+        self.close("disconnected")
+
+    async def _handle(self, message: mesh_pb2.NodeMessage) -> None:
+        kind = message.WhichOneof("body")
+        if kind == "heartbeat":
+            self.hub.beat(self.node_id, self.connection_id, _stats_dict(message.heartbeat.stats))
+            await self._deliver()
+        elif kind == "task_started":
+            await aio.task_started(node_id=self.node_id, task_id=message.task_started.task_id)
+        elif kind == "task_output":
+            out = message.task_output
+            stream = STREAMS.get(out.stream)
+            if stream is None:
+                raise ValidationFailed("Unknown output stream.", code="invalid_stream")
+            await self.limiter.consume(len(out.data))
+            acked = await aio.output_append(
+                node_id=self.node_id, task_id=out.task_id, seq=out.seq, stream=stream, data=out.data
+            )
+            self.send(
+                mesh_pb2.HubMessage(output_ack=mesh_pb2.OutputAck(task_id=out.task_id, seq=acked))
+            )
+        elif kind == "task_result":
+            await self._result(message.task_result)
+        elif kind == "credential_ack":
+            await aio.credential_confirm(
+                node_id=self.node_id, fingerprint=message.credential_ack.fingerprint
+            )
+        elif kind == "goodbye":
+            self.close("goodbye")
+        else:
+            raise ValidationFailed("Unexpected message on the stream.", code="unexpected_message")
+
+    async def _result(self, result: mesh_pb2.TaskResult) -> None:
+        parsed: Any = None
+        if result.result_json:
+            try:
+                parsed = json.loads(result.result_json)
+            except ValueError as exc:
+                raise ValidationFailed("result_json is not JSON.", code="invalid_result") from exc
+        await aio.task_finish(
+            node_id=self.node_id,
+            task_id=result.task_id,
+            outcome=mesh_pb2.TaskOutcome.Name(result.outcome),
+            exit_code=result.exit_code,
+            error_code=result.error_code,
+            error_message=result.error_message,
+            last_seq=result.last_seq,
+            result=parsed,
+        )
+        self.send(mesh_pb2.HubMessage(result_ack=mesh_pb2.ResultAck(task_id=result.task_id)))
+        await self._deliver()

@@ -1,0 +1,41 @@
+"""`manage.py grant_node NODE_ID GROUP`: let a group use a node (audited, source "command")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from cortex.errors import CortexError
+from mesh import services
+from mesh.models import Node
+
+
+def lookup(node_id: str, group_ref: str) -> tuple[Node, Group]:
+    """The node by id and the group by name (or numeric id); CommandError if missing."""
+    node = Node.objects.filter(node_id=node_id).first()
+    if node is None:
+        raise CommandError(f"No node {node_id!r}.")
+    group = Group.objects.filter(name=group_ref).first()
+    if group is None and group_ref.isdigit():
+        group = Group.objects.filter(pk=int(group_ref)).first()
+    if group is None:
+        raise CommandError(f"No group {group_ref!r}.")
+    return node, group
+
+
+class Command(BaseCommand):
+    help = "Let members of GROUP (name or id) use NODE_ID."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("node_id")
+        parser.add_argument("group")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        node, group = lookup(options["node_id"], options["group"])
+        try:
+            services.node_grant(actor=None, node=node, group=group, source="command")  # type: ignore[arg-type]
+        except CortexError as exc:
+            raise CommandError(f"{exc.message} ({exc.code})") from exc
+        self.stdout.write(f"Group {group.name} may use node {node.node_id}.")

@@ -1,0 +1,41 @@
+"""`manage.py provision_node NODE_ID --out DIR`: write a node's provisioning bundle into DIR."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from cortex.errors import CortexError
+from mesh.models import Node
+from mesh.services.provisioning import provisioning_write
+
+
+class Command(BaseCommand):
+    help = (
+        "Write NODE_ID's bundle (agent, agent_config.yaml with a fresh single-use invite, run.sh, "
+        "bootstrap.py) into DIR. Copy DIR to the node and run `bash run.sh` there."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("node_id")
+        parser.add_argument("--out", required=True, help="directory to write (created if missing)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        node = Node.objects.filter(node_id=options["node_id"]).first()
+        if node is None:
+            raise CommandError(f"No node {options['node_id']!r}.")
+        if not node.is_active:
+            raise CommandError(f"Node {node.node_id!r} is deactivated.")
+        out = Path(options["out"]).resolve()
+        if out.exists() and not out.is_dir():
+            raise CommandError(f"{out} exists and is not a directory.")
+        try:
+            written = provisioning_write(actor=None, node=node, directory=out, source="command")  # type: ignore[arg-type]
+        except CortexError as exc:
+            raise CommandError(f"{exc.message} ({exc.code})") from exc
+        self.stdout.write(
+            f"Wrote the bundle of node {node.node_id} to {out} ({len(written)} files).\n"
+            f"On the node: bash {out / 'run.sh'}   (or: python3 {out / 'bootstrap.py'})"
+        )

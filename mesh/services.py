@@ -1,1 +1,0 @@
-"""Write services of the mesh app."""

@@ -1,0 +1,73 @@
+"""Write services of the mesh app (the only code that changes mesh state)."""
+
+from mesh.services.credentials import (
+    credential_authenticate,
+    credential_confirm,
+    credential_mint_rotation,
+    credential_rotate,
+)
+from mesh.services.grants import node_grant, node_revoke
+from mesh.services.invites import InviteInvalid, invite_exchange, invite_issue
+from mesh.services.journal import (
+    task_finish,
+    task_started,
+    tasks_claim_for_delivery,
+    tasks_enforce_deadlines,
+    tasks_mark_lost,
+    tasks_pending_cancel,
+)
+from mesh.services.nodes import node_create, node_deactivate, node_delete, node_update
+from mesh.services.output import output_append
+from mesh.services.presence import (
+    HeldTask,
+    WelcomeData,
+    heartbeat_flush,
+    node_disconnected,
+    node_hello,
+    presence_sweep,
+)
+from mesh.services.tasks import (
+    CapabilityMissing,
+    CommandNotAllowed,
+    NodeInactive,
+    SkillDisabled,
+    task_cancel,
+    task_dispatch,
+    task_wait,
+)
+
+__all__ = [
+    "CapabilityMissing",
+    "CommandNotAllowed",
+    "HeldTask",
+    "InviteInvalid",
+    "NodeInactive",
+    "SkillDisabled",
+    "WelcomeData",
+    "credential_authenticate",
+    "credential_confirm",
+    "credential_mint_rotation",
+    "credential_rotate",
+    "heartbeat_flush",
+    "invite_exchange",
+    "invite_issue",
+    "node_create",
+    "node_deactivate",
+    "node_delete",
+    "node_disconnected",
+    "node_grant",
+    "node_hello",
+    "node_revoke",
+    "node_update",
+    "output_append",
+    "presence_sweep",
+    "task_cancel",
+    "task_dispatch",
+    "task_finish",
+    "task_started",
+    "task_wait",
+    "tasks_claim_for_delivery",
+    "tasks_enforce_deadlines",
+    "tasks_mark_lost",
+    "tasks_pending_cancel",
+]

@@ -1,0 +1,99 @@
+"""Small helpers shared by the mesh services: secrets, hashing, validation of JSON settings."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from cortex.errors import ValidationFailed
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def new_secret(prefix: str) -> str:
+    """A URL-safe random secret with a readable prefix (`cni_` invites, `cnc_` credentials)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def sha256_hex(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def fingerprint_of(secret: str) -> str:
+    """First 12 hex chars of sha256(secret): what the node acknowledges a rotation with."""
+    return sha256_hex(secret)[:12]
+
+
+def same_hash(secret: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a presented secret with a stored hash."""
+    return hmac.compare_digest(sha256_hex(secret), stored_hash)
+
+
+def db_unit(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """Run a sync service as one unit of database work from async code (gRPC servicers).
+
+    Connections are checked before and after, as Django does around a request, so a long
+    stream never holds a stale or broken connection.
+    """
+
+    def unit(*args: P.args, **kwargs: P.kwargs) -> R:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    runner = sync_to_async(unit, thread_sensitive=True)
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        return await runner(*args, **kwargs)
+
+    return wrapper
+
+
+SKILLS = ("shell", "files", "browser")
+
+
+def clean_skill_config(value: Any, *, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate and complete a skill_config; unknown keys are refused."""
+    from mesh.models import default_skill_config
+
+    if value is None:
+        return dict(base or default_skill_config())
+    if not isinstance(value, dict):
+        raise ValidationFailed(fields={"skill_config": ["Must be an object."]})
+    merged = {**(base or default_skill_config()), **value}
+    problems: list[str] = []
+    for key in value:
+        if key not in (*SKILLS, "max_concurrent_tasks"):
+            problems.append(f"Unknown key {key!r}.")
+    for skill in SKILLS:
+        if not isinstance(merged.get(skill), bool):
+            problems.append(f"{skill} must be true or false.")
+    limit = merged.get("max_concurrent_tasks")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 64:
+        problems.append("max_concurrent_tasks must be an integer from 1 to 64.")
+    if problems:
+        raise ValidationFailed(fields={"skill_config": problems})
+    return merged
+
+
+def clean_sandbox_policy(value: Any) -> dict[str, Any]:
+    """Validate a sandbox policy with the agent's own parser (the node parses it the same way)."""
+    from mesh.agent.sandbox import Policy
+
+    if not isinstance(value, dict):
+        raise ValidationFailed(fields={"sandbox_policy": ["Must be an object."]})
+    try:
+        return Policy.from_dict(value).to_dict()
+    except ValueError as exc:
+        raise ValidationFailed(fields={"sandbox_policy": [str(exc)]}) from exc

@@ -1,0 +1,22 @@
+"""Async entry points for the gRPC process: each runs one sync service as a unit of DB work."""
+
+from __future__ import annotations
+
+from mesh.services import credentials, invites, journal, output, presence
+from mesh.services._common import db_unit
+
+invite_exchange = db_unit(invites.invite_exchange)
+credential_authenticate = db_unit(credentials.credential_authenticate)
+credential_mint_rotation = db_unit(credentials.credential_mint_rotation)
+credential_confirm = db_unit(credentials.credential_confirm)
+node_hello = db_unit(presence.node_hello)
+node_policy = db_unit(presence.node_policy)
+node_holds_stream = db_unit(presence.node_holds_stream)
+node_disconnected = db_unit(presence.node_disconnected)
+heartbeat_flush = db_unit(presence.heartbeat_flush)
+presence_sweep = db_unit(presence.presence_sweep)
+task_started = db_unit(journal.task_started)
+task_finish = db_unit(journal.task_finish)
+tasks_claim_for_delivery = db_unit(journal.tasks_claim_for_delivery)
+tasks_pending_cancel = db_unit(journal.tasks_pending_cancel)
+output_append = db_unit(output.output_append)

@@ -1,0 +1,127 @@
+"""Invite tokens: issued by admins, traded once by a node for its credential (`Join`)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import audit_record
+from cortex.errors import NotAuthenticated
+from mesh.models import CredentialState, Node, NodeCredential, NodeInvite
+from mesh.services._common import fingerprint_of, new_secret, same_hash, sha256_hex
+
+logger = logging.getLogger("cortex.mesh")
+
+
+class InviteInvalid(NotAuthenticated):
+    code = "invite_invalid"
+    default_message = "The invite token is not valid for this node."
+
+
+def _invite_create(*, node: Node, actor: User | None) -> str:
+    """Revoke the node's unused invites and store a new one; returns the plaintext once."""
+    now = timezone.now()
+    NodeInvite.objects.filter(node=node, used_at__isnull=True, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
+    token = new_secret("cni_")
+    invite = NodeInvite(
+        node=node,
+        token_hash=sha256_hex(token),
+        expires_at=now + timedelta(seconds=settings.MESH_INVITE_TTL),
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    invite.full_clean()
+    invite.save()
+    return token
+
+
+def invite_issue(*, actor: User, node: Node, request: Any = None, source: str = "api") -> str:
+    """Issue a new invite for `node` (older unused ones stop working); plaintext returned once."""
+    with transaction.atomic():
+        token = _invite_create(node=node, actor=actor)
+        audit_record(
+            actor=actor,
+            action="node.invite",
+            target_type="node",
+            target_id=node.node_id,
+            request=request,
+            source=source,
+            details={"expires_in": settings.MESH_INVITE_TTL},
+        )
+    return token
+
+
+def invite_exchange(
+    *,
+    node_id: str,
+    invite_token: str,
+    version: str = "",
+    platform: str = "",
+    client_ip: str | None = None,
+) -> tuple[Node, str]:
+    """Trade a single-use invite for a fresh node credential (earlier credentials end).
+
+    Exactly one of two concurrent exchanges of one invite wins: the invite is consumed with a
+    conditional UPDATE. Raises InviteInvalid (`invite_invalid`, `invite_expired`,
+    `invite_used`, `invite_revoked`) with nothing written.
+    """
+    now = timezone.now()
+    token_hash = sha256_hex(invite_token or "")
+    invite = (
+        NodeInvite.objects.select_related("node").filter(token_hash=token_hash).first()
+        if invite_token
+        else None
+    )
+    if (
+        invite is None
+        or not same_hash(invite_token, invite.token_hash)
+        or invite.node.node_id != node_id
+        or not invite.node.is_active
+    ):
+        raise InviteInvalid()
+    if invite.revoked_at is not None:
+        raise InviteInvalid("The invite was revoked.", code="invite_revoked")
+    if invite.used_at is not None:
+        raise InviteInvalid("The invite was already used.", code="invite_used")
+    if invite.expires_at <= now:
+        raise InviteInvalid("The invite has expired.", code="invite_expired")
+    node = invite.node
+    credential = new_secret("cnc_")
+    with transaction.atomic():
+        won = NodeInvite.objects.filter(
+            pk=invite.pk, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+        ).update(used_at=now)
+        if won != 1:
+            raise InviteInvalid("The invite was already used.", code="invite_used")
+        NodeCredential.objects.filter(node=node).exclude(state=CredentialState.REVOKED).update(
+            state=CredentialState.REVOKED, revoked_at=now
+        )
+        row = NodeCredential(
+            node=node,
+            secret_hash=sha256_hex(credential),
+            fingerprint=fingerprint_of(credential),
+            state=CredentialState.ACTIVE,
+        )
+        row.full_clean()
+        row.save()
+        Node.objects.filter(pk=node.pk).update(
+            version=version[:64], platform=platform[:128], updated_at=now
+        )
+        audit_record(
+            actor=None,
+            action="node.join",
+            target_type="node",
+            target_id=node.node_id,
+            source="grpc",
+            client_ip=client_ip,
+            details={"version": version, "platform": platform, "fingerprint": row.fingerprint},
+        )
+    logger.info("node %s joined (credential %s)", node.node_id, row.fingerprint)
+    return node, credential

@@ -1,0 +1,231 @@
+"""Node presence: hello on connect, heartbeats, disconnects, and the sweeper of every runmesh."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from cortex.errors import NotFound
+from mesh import events, selectors
+from mesh.models import ACTIVE_STATUSES, Node, NodeStatus, Task
+from mesh.services.journal import tasks_enforce_deadlines, tasks_mark_lost
+
+logger = logging.getLogger("cortex.mesh")
+
+
+@dataclass
+class HeldTask:
+    task_id: str
+    last_seq: int = 0
+    finished: bool = False
+
+
+@dataclass
+class WelcomeData:
+    """What the hub answers a node's Hello with."""
+
+    node_id: str
+    sandbox_policy: dict[str, Any]
+    skill_config: dict[str, Any]
+    heartbeat_interval: float
+    acked_seq: dict[str, int] = field(default_factory=dict)
+    abandon_task_ids: list[str] = field(default_factory=list)
+
+
+def _status_frame(node: Node) -> None:
+    payload = {
+        "node_id": node.node_id,
+        "status": node.status,
+        "offline_reason": node.offline_reason,
+        "last_seen_at": node.last_seen_at.isoformat() if node.last_seen_at else None,
+    }
+    events.console_frame(node.node_id, events.NODE_STATUS, **payload)
+    for user_id in selectors.node_user_ids(node=node):
+        events.send_on_commit(
+            events.group_name(events.USER_NODES_GROUP, user_id=user_id),
+            {"type": events.NODE_STATUS, "seq": events.frame_seq(), **payload},
+        )
+
+
+def node_hello(
+    *,
+    node_id: str,
+    connection_id: str,
+    version: str = "",
+    platform: str = "",
+    hostname: str = "",
+    capabilities: dict[str, bool] | None = None,
+    held: list[HeldTask] | None = None,
+) -> WelcomeData:
+    """Take over the node's stream: online, resume held tasks, end the ones the node forgot."""
+    held = held or []
+    held_ids = {h.task_id for h in held}
+    now = timezone.now()
+    with transaction.atomic():
+        node = Node.objects.select_for_update().filter(node_id=node_id, is_active=True).first()
+        if node is None:
+            raise NotFound("No such node.", code="node_not_found")
+        previous = node.connection_id
+        node.version = version[:64]
+        node.platform = platform[:128]
+        node.hostname = hostname[:255]
+        node.capabilities = {str(k): bool(v) for k, v in (capabilities or {}).items()}
+        node.status = NodeStatus.ONLINE
+        node.offline_reason = ""
+        node.last_seen_at = now
+        node.connection_id = connection_id
+        node.disconnected_at = None
+        node.save(
+            update_fields=[
+                "version",
+                "platform",
+                "hostname",
+                "capabilities",
+                "status",
+                "offline_reason",
+                "last_seen_at",
+                "connection_id",
+                "disconnected_at",
+                "updated_at",
+            ]
+        )
+        active = dict(
+            Task.objects.filter(node=node, status__in=ACTIVE_STATUSES).values_list("pk", "last_seq")
+        )
+        active_ids = {str(pk): seq for pk, seq in active.items()}
+        forgotten = [pk for pk in active if str(pk) not in held_ids]
+        acked = {tid: seq for tid, seq in active_ids.items() if tid in held_ids}
+        abandon = [h.task_id for h in held if h.task_id not in active_ids]
+        _status_frame(node)
+        if previous and previous != connection_id:
+            events.ring_node(node_id, events.RING_KICK)
+    if forgotten:
+        tasks_mark_lost(node_id=node_id, task_ids=forgotten, reason="node_lost_task")
+    return WelcomeData(
+        node_id=node_id,
+        sandbox_policy=dict(node.sandbox_policy or {}),
+        skill_config=dict(node.skill_config or {}),
+        heartbeat_interval=float(settings.MESH_HEARTBEAT_INTERVAL),
+        acked_seq=acked,
+        abandon_task_ids=abandon,
+    )
+
+
+def node_policy(*, node_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """(sandbox_policy, skill_config) of an active node, for a PolicyUpdate."""
+    node = Node.objects.filter(node_id=node_id, is_active=True).first()
+    if node is None:
+        return None
+    return dict(node.sandbox_policy or {}), dict(node.skill_config or {})
+
+
+def node_holds_stream(*, node_id: str, connection_id: str) -> bool:
+    return Node.objects.filter(
+        node_id=node_id, connection_id=connection_id, is_active=True
+    ).exists()
+
+
+def node_disconnected(*, node_id: str, connection_id: str, reason: str = "disconnected") -> bool:
+    """The stream ended: offline now; running tasks wait out the reconnect grace period."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Node.objects.filter(node_id=node_id, connection_id=connection_id).update(
+            status=NodeStatus.OFFLINE,
+            offline_reason=reason[:64],
+            connection_id="",
+            disconnected_at=now,
+            updated_at=now,
+        )
+        if changed:
+            node = Node.objects.get(node_id=node_id)
+            _status_frame(node)
+    return bool(changed)
+
+
+def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
+    """Write the latest stats of each node (node_id -> (connection_id, stats)); one UPDATE each."""
+    now = timezone.now()
+    written = 0
+    for node_id, (connection_id, stats) in beats.items():
+        node = Node.objects.filter(node_id=node_id, connection_id=connection_id).first()
+        if node is None:
+            continue
+        active = int(stats.get("active_tasks", 0))
+        status = NodeStatus.BUSY if active >= node.max_concurrent_tasks else NodeStatus.ONLINE
+        with transaction.atomic():
+            Node.objects.filter(pk=node.pk, connection_id=connection_id).update(
+                stats=stats,
+                last_seen_at=now,
+                status=status,
+                offline_reason="",
+                disconnected_at=None,
+                updated_at=now,
+            )
+            payload = {"node_id": node_id, "status": status, "stats": stats}
+            events.console_frame(node_id, events.NODE_STATS, **payload)
+            for user_id in selectors.node_user_ids(node=node):
+                events.send_on_commit(
+                    events.group_name(events.USER_NODES_GROUP, user_id=user_id),
+                    {"type": events.NODE_STATS, "seq": events.frame_seq(), **payload},
+                )
+            if status != node.status:
+                node.status = status
+                node.offline_reason = ""
+                node.last_seen_at = now
+                _status_frame(node)
+        written += 1
+    return written
+
+
+def presence_sweep() -> dict[str, Any]:
+    """Idempotent housekeeping run by every runmesh: silence, lost tasks, hub deadlines.
+
+    Returns what changed: nodes marked offline, tasks marked lost and (node_id, task_id) pairs
+    that timed out (their holders should send TaskCancel).
+    """
+    interval = float(settings.MESH_HEARTBEAT_INTERVAL)
+    grace = float(settings.MESH_RECONNECT_GRACE)
+    now = timezone.now()
+    silent_before = now - timedelta(seconds=3 * interval)
+    offline: list[str] = []
+    for node in Node.objects.exclude(status=NodeStatus.OFFLINE).filter(
+        last_seen_at__lt=silent_before
+    ):
+        with transaction.atomic():
+            changed = (
+                Node.objects.filter(pk=node.pk, last_seen_at__lt=silent_before)
+                .exclude(status=NodeStatus.OFFLINE)
+                .update(
+                    status=NodeStatus.OFFLINE,
+                    offline_reason="heartbeat_missed",
+                    disconnected_at=now,
+                    updated_at=now,
+                )
+            )
+            if changed:
+                node.status = NodeStatus.OFFLINE
+                node.offline_reason = "heartbeat_missed"
+                _status_frame(node)
+                offline.append(node.node_id)
+    lost = 0
+    gone_before = now - timedelta(seconds=grace)
+    stale = Task.objects.filter(
+        status__in=ACTIVE_STATUSES,
+        node__status=NodeStatus.OFFLINE,
+        node__disconnected_at__lt=gone_before,
+    ).values_list("node__node_id", "pk")
+    by_node: dict[str, list[uuid.UUID]] = {}
+    for node_id, pk in stale:
+        by_node.setdefault(node_id, []).append(pk)
+    for node_id, pks in by_node.items():
+        lost += tasks_mark_lost(node_id=node_id, task_ids=pks, reason="node_disconnected")
+    margin = max(5.0, interval)
+    timed_out = tasks_enforce_deadlines(margin=margin)
+    return {"offline": offline, "lost": lost, "timed_out": timed_out}

@@ -1,0 +1,269 @@
+"""Tasks as users see them: dispatch (checked and audited), cancel, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.services import audit_record
+from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from mesh import events, selectors
+from mesh.models import Node, Task, TaskKind, TaskStatus
+from mesh.services.journal import _announce_finished
+
+logger = logging.getLogger("cortex.mesh")
+
+MAX_TIMEOUT = 24 * 3600.0
+FILE_ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy")
+BROWSER_ACTIONS = ("navigate", "screenshot", "text")
+
+
+class NodeInactive(Conflict):
+    code = "node_inactive"
+    default_message = "The node is deactivated."
+
+
+class SkillDisabled(Conflict):
+    code = "skill_disabled"
+    default_message = "This skill is switched off on the node."
+
+
+class CapabilityMissing(Conflict):
+    code = "capability_missing"
+    default_message = "The node does not offer this skill."
+
+
+class CommandNotAllowed(PermissionDenied):
+    code = "command_not_allowed"
+    default_message = "The node's sandbox policy does not allow this command."
+
+
+def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
+    if kind not in TaskKind.values:
+        raise ValidationFailed(fields={"kind": [f"Must be one of {', '.join(TaskKind.values)}."]})
+    if not isinstance(payload, dict):
+        raise ValidationFailed(fields={"payload": ["Must be an object."]})
+    if kind == TaskKind.SHELL:
+        command = payload.get("command")
+        if not isinstance(command, str) or not command.strip() or len(command) > 16384:
+            raise ValidationFailed(fields={"command": ["A command of 1-16384 characters."]})
+        env = payload.get("env", {})
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise ValidationFailed(fields={"env": ["Must map names to strings."]})
+        cwd = payload.get("cwd", "")
+        if not isinstance(cwd, str):
+            raise ValidationFailed(fields={"cwd": ["Must be a string."]})
+    else:
+        actions = FILE_ACTIONS if kind == TaskKind.FILES else BROWSER_ACTIONS
+        if payload.get("action") not in actions:
+            raise ValidationFailed(fields={"action": [f"Must be one of {', '.join(actions)}."]})
+    return dict(payload)
+
+
+def _check_command(node: Node, command: str) -> dict[str, Any]:
+    """Shell-aware policy check (the node checks again before running)."""
+    from mesh.agent.sandbox import Policy, check_command
+
+    try:
+        policy = Policy.from_dict(node.sandbox_policy or {})
+    except ValueError as exc:
+        raise CommandNotAllowed(f"The node's sandbox policy is invalid: {exc}") from exc
+    verdict = check_command(policy, command)
+    if not verdict.allowed:
+        raise CommandNotAllowed(verdict.reason or f"{verdict.offending!r} is not allowed.")
+    return {"sensitive": bool(verdict.sensitive), "commands": list(verdict.commands)}
+
+
+def task_dispatch(
+    *,
+    actor: User,
+    node: Node,
+    kind: str,
+    payload: dict,
+    timeout: float = 30.0,
+    chat_session_id: int | None = None,
+    tool_call_id: str = "",
+    idempotency_key: str = "",
+    request: Any = None,
+    source: str = "api",
+) -> Task:
+    """Queue a task for `node` and ring its stream holder.
+
+    The audit row (with the exact command) is written in the same transaction before the task
+    exists: if it cannot be written, no task is stored and nothing is sent. A repeated
+    `idempotency_key` from the same user returns the first task.
+    """
+    if not selectors.user_can_use_node(user=actor, node=node):
+        raise NotFound("No such node.", code="node_not_found")
+    payload = _clean_payload(kind, payload)
+    try:
+        timeout = float(timeout)
+    except (TypeError, ValueError) as exc:
+        raise ValidationFailed(fields={"timeout": ["Must be a number."]}) from exc
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise ValidationFailed(fields={"timeout": [f"Must be between 0 and {int(MAX_TIMEOUT)}."]})
+    if idempotency_key:
+        existing = Task.objects.filter(
+            node=node, requested_by=actor, idempotency_key=idempotency_key
+        ).first()
+        if existing is not None:
+            return existing
+    if not node.is_active:
+        raise NodeInactive()
+    if not (node.skill_config or {}).get(kind, False):
+        raise SkillDisabled(f"The {kind} skill is switched off on this node.")
+    if node.capabilities and node.capabilities.get(kind) is False:
+        raise CapabilityMissing(f"The node does not offer the {kind} skill.")
+    checked: dict[str, Any] = {}
+    if kind == TaskKind.SHELL:
+        checked = _check_command(node, payload["command"])
+    task_id = uuid.uuid4()
+    try:
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action="task.dispatch",
+                target_type="task",
+                target_id=str(task_id),
+                request=request,
+                source=source,
+                details={
+                    "node_id": node.node_id,
+                    "kind": kind,
+                    "command": payload.get("command", ""),
+                    "action": payload.get("action", ""),
+                    "path": payload.get("path", payload.get("url", "")),
+                    "timeout": timeout,
+                    "sensitive": checked.get("sensitive", False),
+                    "chat_session_id": chat_session_id,
+                    "tool_call_id": tool_call_id,
+                },
+            )
+            task = Task(
+                id=task_id,
+                node=node,
+                requested_by=actor if actor is not None and actor.is_authenticated else None,
+                chat_session_id=chat_session_id,
+                tool_call_id=tool_call_id,
+                idempotency_key=idempotency_key,
+                kind=kind,
+                payload=payload,
+                timeout=timeout,
+            )
+            task.full_clean()
+            task.save(force_insert=True)
+            events.ring_node(node.node_id, events.RING_TASKS)
+    except IntegrityError:
+        if idempotency_key:  # a concurrent request with the same key won
+            return Task.objects.get(node=node, requested_by=actor, idempotency_key=idempotency_key)
+        raise
+    return task
+
+
+def task_cancel(
+    *, actor: User, task: Task, reason: str = "", request: Any = None, source: str = "api"
+) -> Task:
+    """Cancel a task: a queued one at once, a running one by asking its node (TaskCancel)."""
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Task.objects.select_for_update().get(pk=task.pk)
+        if locked.is_terminal:
+            return locked
+        audit_record(
+            actor=actor,
+            action="task.cancel",
+            target_type="task",
+            target_id=str(task.pk),
+            request=request,
+            source=source,
+            details={"node_id": task.node.node_id, "status": locked.status, "reason": reason},
+        )
+        if locked.status == TaskStatus.QUEUED:
+            locked.status = TaskStatus.CANCELLED
+            locked.error_code = "cancelled"
+            locked.finished_at = now
+        locked.cancel_requested_at = now
+        locked.cancel_reason = reason[:255]
+        locked.save(
+            update_fields=[
+                "status",
+                "error_code",
+                "finished_at",
+                "cancel_requested_at",
+                "cancel_reason",
+                "updated_at",
+            ]
+        )
+        if locked.status == TaskStatus.CANCELLED:
+            _announce_finished(locked)
+        else:
+            events.ring_node(task.node.node_id, events.RING_CANCEL)
+    return locked
+
+
+def task_wait(*, task: Task, timeout: float) -> Task:
+    """Block up to `timeout` seconds until the task is terminal; returns its latest state.
+
+    Waits on the database state, woken early by the task's doorbell (polls once a second in
+    case a doorbell is lost).
+    """
+    task.refresh_from_db()
+    if task.is_terminal or timeout <= 0:
+        return task
+    return async_to_sync(_await_terminal)(task.pk, float(timeout))
+
+
+async def _await_terminal(task_id: uuid.UUID, timeout: float) -> Task:
+    layer = get_channel_layer()
+    deadline = time.monotonic() + timeout
+    load = sync_to_async(lambda: Task.objects.select_related("node").get(pk=task_id))
+    channel = group = None
+    if layer is not None:
+        try:
+            channel = await layer.new_channel()
+            group = events.group_name(events.TASK_GROUP, task_id=task_id)
+            await layer.group_add(group, channel)
+        except Exception:  # no layer: fall back to polling
+            logger.warning("task wait without doorbell", exc_info=True)
+            channel = None
+    try:
+        while True:
+            task = await load()
+            remaining = deadline - time.monotonic()
+            if task.is_terminal or remaining <= 0:
+                return task
+            step = min(remaining, 1.0)
+            if channel is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(layer.receive(channel), timeout=step)
+            else:
+                await asyncio.sleep(min(step, 0.25))
+    finally:
+        if channel is not None and group is not None:
+            try:
+                await layer.group_discard(group, channel)
+            except Exception:
+                logger.debug("group_discard failed", exc_info=True)
+
+
+__all__ = [
+    "CapabilityMissing",
+    "CommandNotAllowed",
+    "NodeInactive",
+    "SkillDisabled",
+    "task_cancel",
+    "task_dispatch",
+    "task_wait",
+]

@@ -1,0 +1,405 @@
+"""The real agent (in-process) against the real grpc.aio hub server over loopback.
+
+A small TCP proxy sits between them so a test can cut the network like a flaky link would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import stat
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from asgiref.sync import sync_to_async
+
+from mesh import services
+from mesh.agent.client import Agent
+from mesh.agent.config import parse_config
+from mesh.agent.credentials import fingerprint
+from mesh.agent.sandbox import Policy
+from mesh.models import TERMINAL_STATUSES, Node, NodeCredential, Task, TaskStatus
+from mesh.selectors import task_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+class Proxy:
+    """A loopback TCP proxy that can drop every connection (and refuse new ones) on demand."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self.target = (host, int(port))
+        self.server: asyncio.base_events.Server | None = None
+        self.links: set[asyncio.StreamWriter] = set()
+        self.accepting = True
+        self.address = ""
+
+    async def start(self) -> str:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        self.address = f"127.0.0.1:{port}"
+        return self.address
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not self.accepting:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self.links.update({writer, up_writer})
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(Exception):
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            with contextlib.suppress(Exception):
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def cut(self) -> None:
+        for link in list(self.links):
+            with contextlib.suppress(Exception):
+                link.transport.abort()
+        self.links.clear()
+
+    async def close(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def wait_for(predicate, timeout: float = 15.0, step: float = 0.1):  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(step)
+
+
+def agent_config(tmp_path: Path, address: str, node_id: str, token: str, **extra: Any):  # type: ignore[no-untyped-def]
+    data = {
+        "hub": {"address": address},
+        "node_id": node_id,
+        "invite_token": token,
+        "state_dir": str(tmp_path / node_id / "state"),
+        "workspace_root": str(tmp_path / node_id / "workspace"),
+        "shell": {"cancel_grace_s": [0.5, 0.5], "drain_timeout_s": 0.5},
+        "reconnect": {"initial_s": 0.05, "factor": 1.6, "max_s": 0.5},
+        **extra,
+    }
+    return parse_config(data, config_path=tmp_path / "agent_config.yaml")
+
+
+@contextlib.asynccontextmanager
+async def running_agent(config):  # type: ignore[no-untyped-def]
+    agent = Agent(config)
+    job = asyncio.create_task(agent.run())
+    try:
+        yield agent
+    finally:
+        agent.stop()
+        await asyncio.wait_for(job, timeout=20)
+
+
+@sync_to_async
+def db_node(node_id: str) -> Node:
+    return Node.objects.get(node_id=node_id)
+
+
+@sync_to_async
+def db_task(pk) -> Task:  # type: ignore[no-untyped-def]
+    return Task.objects.select_related("node").get(pk=pk)
+
+
+async def dispatch(user, node_id: str, kind: str, payload: dict, timeout: float = 20.0) -> Task:  # type: ignore[no-untyped-def]
+    node = await db_node(node_id)
+    return await sync_to_async(services.task_dispatch)(
+        actor=user, node=node, kind=kind, payload=payload, timeout=timeout
+    )
+
+
+async def finished(pk, timeout: float = 20.0) -> Task:  # type: ignore[no-untyped-def]
+    async def done() -> Task | None:
+        task = await db_task(pk)
+        return task if task.status in TERMINAL_STATUSES else None
+
+    return await wait_for(done, timeout=timeout)
+
+
+@pytest.fixture
+def node_a(make_node, user, grant):  # type: ignore[no-untyped-def]
+    node, token = make_node("node-a")
+    grant(user, node)
+    return node, token
+
+
+@pytest.fixture
+async def proxy(mesh_address):  # type: ignore[no-untyped-def]
+    p = Proxy(mesh_address)
+    await p.start()
+    yield p
+    await p.close()
+
+
+async def test_agent_joins_connects_beats_and_runs_shell(tmp_path, proxy, node_a, user):
+    _, token = node_a
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        assert config.credential_file.read_text().startswith("cnc_")
+        assert stat.S_IMODE(config.credential_file.stat().st_mode) == 0o600
+        node = await wait_for(
+            lambda: sync_to_async(
+                lambda: Node.objects.filter(node_id="node-a", stats__cpu_count__gt=0).first()
+            )()
+        )
+        assert node.status == "online"
+        assert node.capabilities == {"shell": True, "files": True, "browser": False}
+        assert node.stats["memory_total"] == psutil.virtual_memory().total
+        assert set(node.stats) >= {"cpu_percent", "cpu_per_core", "load_avg", "active_tasks"}
+
+        task = await dispatch(user, "node-a", "shell", {"command": "echo hi; echo oops >&2; pwd"})
+        done = await finished(task.pk)
+        assert (done.status, done.exit_code) == (TaskStatus.SUCCEEDED, 0)
+        stdout, stderr = await sync_to_async(task_text)(task=done)
+        assert stdout == f"hi\n{config.workspace_root}\n"
+        assert stderr == "oops\n"
+
+        failing = await finished(
+            (await dispatch(user, "node-a", "shell", {"command": "exit 4"})).pk
+        )
+        assert (failing.status, failing.exit_code, failing.error_code) == (
+            TaskStatus.FAILED,
+            4,
+            "nonzero_exit",
+        )
+        await wait_for(lambda: asyncio.sleep(0, result=not agent.spool.records))
+
+
+async def test_agent_files_skill_and_jail(tmp_path, proxy, node_a, user):
+    _, token = node_a
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    (tmp_path / "outside.txt").write_text("secret")
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        wrote = await finished(
+            (
+                await dispatch(
+                    user,
+                    "node-a",
+                    "files",
+                    {"action": "write", "path": "a/b.txt", "content": "hey"},
+                )
+            ).pk
+        )
+        assert (wrote.status, wrote.result) == (
+            TaskStatus.SUCCEEDED,
+            {"path": "a/b.txt", "size": 3},
+        )
+        read = await finished(
+            (await dispatch(user, "node-a", "files", {"action": "read", "path": "a/b.txt"})).pk
+        )
+        assert read.result == {"path": "a/b.txt", "size": 3, "encoding": "utf-8", "content": "hey"}
+        escape = await finished(
+            (
+                await dispatch(
+                    user, "node-a", "files", {"action": "read", "path": "../../outside.txt"}
+                )
+            ).pk
+        )
+        assert (escape.status, escape.error_code, escape.result) == (
+            TaskStatus.FAILED,  # REJECTED on the wire: nothing was read
+            "path_outside_workspace",
+            None,
+        )
+        assert escape.error_message == "The path '../../outside.txt' is outside the workspace."
+        assert agent.runner.workspace.root == config.workspace_root
+
+
+async def test_agent_rechecks_commands_with_its_own_policy(tmp_path, proxy, node_a, user):
+    _, token = node_a
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    marker = tmp_path / "ran"
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        # As if a stricter PolicyUpdate reached the agent before the hub's own view changed.
+        agent.runner.policy = Policy.from_dict({"mode": "strict", "allowed_commands": ["ls"]})
+        task = await dispatch(user, "node-a", "shell", {"command": f"ls; touch {marker}"})
+        done = await finished(task.pk)
+        assert done.error_code == "command_not_allowed"
+        assert done.error_message == "'touch' is not in the node's allowed commands (strict mode)."
+        assert done.status == TaskStatus.FAILED  # REJECTED on the wire
+        assert done.last_seq == 0
+        assert not marker.exists()
+
+
+async def test_policy_update_reaches_the_agent(tmp_path, proxy, node_a, staff_user):
+    node, token = node_a
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        assert agent.runner.policy.mode == "permissive"
+        await sync_to_async(services.node_update)(
+            actor=staff_user,
+            node=await db_node("node-a"),
+            data={"sandbox_policy": {"mode": "strict", "allowed_commands": ["ls"]}},
+        )
+        await wait_for(lambda: asyncio.sleep(0, result=agent.runner.policy.mode == "strict"))
+        assert agent.runner.policy.allowed_commands == ("ls",)
+
+
+async def test_cancel_kills_the_process_tree(tmp_path, proxy, node_a, user):
+    _, token = node_a
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        task = await dispatch(user, "node-a", "shell", {"command": "sleep 600 & sleep 600"}, 900)
+
+        async def pids() -> list[int]:
+            record = agent.spool.records.get(str(task.pk))
+            if not record or not record.process:
+                return []
+            root = psutil.Process(record.process["pid"])
+            return [root.pid, *(c.pid for c in root.children(recursive=True))]
+
+        tree = await wait_for(lambda: _at_least(pids, 3))
+        await sync_to_async(services.task_cancel)(actor=user, task=await db_task(task.pk))
+        done = await finished(task.pk)
+        assert done.status == TaskStatus.CANCELLED
+        for pid in tree:
+            assert (
+                not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+            )
+
+
+async def _at_least(pids, n: int):  # type: ignore[no-untyped-def]
+    found = await pids()
+    return found if len(found) >= n else None
+
+
+async def test_output_spooled_across_a_network_cut_is_resent(tmp_path, proxy, node_a, user):
+    _, token = node_a
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        command = (
+            "echo one; while [ ! -e go ]; do sleep 0.02; done; echo two; sleep 0.3; echo three"
+        )
+        task = await dispatch(user, "node-a", "shell", {"command": command})
+        await wait_for(lambda: _seq_at_least(task.pk, 1))
+        proxy.accepting = False
+        proxy.cut()
+        (config.workspace_root / "go").touch()  # "two" is produced while the link is down
+        record = agent.spool.records[str(task.pk)]
+        await wait_for(lambda: asyncio.sleep(0, result=record.last_seq >= 2), timeout=5)
+        assert (await db_task(task.pk)).last_seq == 1
+        proxy.accepting = True
+        done = await finished(task.pk)
+        assert done.status == TaskStatus.SUCCEEDED
+        stdout, _ = await sync_to_async(task_text)(task=done)
+        assert stdout == "one\ntwo\nthree\n"
+        assert done.last_seq == 3
+
+
+async def _seq_at_least(pk, n: int) -> bool:  # type: ignore[no-untyped-def]
+    return (await db_task(pk)).last_seq >= n
+
+
+async def test_credential_rotation_is_saved_acked_and_used(tmp_path, proxy, node_a, staff_user):
+    _, token = node_a
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        first = config.credential_file.read_text().strip()
+        await sync_to_async(services.credential_rotate)(
+            actor=staff_user, node=await db_node("node-a")
+        )
+
+        async def rotated() -> str | None:
+            text = config.credential_file.read_text().strip()
+            return text if text != first else None
+
+        second = await wait_for(rotated)
+        assert stat.S_IMODE(config.credential_file.stat().st_mode) == 0o600
+
+        async def confirmed() -> bool:
+            return await sync_to_async(
+                lambda: NodeCredential.objects.filter(
+                    node__node_id="node-a", state="active", fingerprint=fingerprint(second)
+                ).exists()
+            )()
+
+        await wait_for(confirmed)
+        agent.connected.clear()
+        proxy.cut()  # reconnect: only the rotated credential can work now
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+
+
+async def test_join_refused_exits_with_config_error(tmp_path, proxy, node_a):
+    config = agent_config(tmp_path, proxy.address, "node-a", "cni_wrong")
+    code = await asyncio.wait_for(Agent(config).run(), timeout=20)
+    assert code == 78
+    assert not config.credential_file.exists()
+
+
+async def test_hub_restart_twenty_agents_reconnect_spread_without_auth_failure(
+    tmp_path, mesh_settings, make_node, free_port, caplog
+):
+    from mesh.grpc.server import serve
+    from mesh.tests.meshkit import wait_serving
+
+    address = f"127.0.0.1:{free_port()}"
+    configs = []
+    for i in range(20):
+        node_id = f"crowd-{i:02d}"
+        _, token = await sync_to_async(make_node)(node_id)
+        configs.append(agent_config(tmp_path, address, node_id, token))
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(address, stop_event=stop, grace=1.0))
+    await wait_serving(address)
+    agents = [Agent(c) for c in configs]
+    jobs = [asyncio.create_task(a.run()) for a in agents]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(a.connected.wait() for a in agents)), 30)
+        for a in agents:
+            a.connected.clear()
+        stop.set()
+        await asyncio.wait_for(server, timeout=20)
+        stop = asyncio.Event()
+        await asyncio.sleep(0.5)
+        server = asyncio.create_task(serve(address, stop_event=stop, grace=1.0))
+        await wait_serving(address)
+        loop = asyncio.get_running_loop()
+        times: list[float] = []
+
+        async def back(agent: Agent) -> None:
+            await agent.connected.wait()
+            times.append(loop.time())
+
+        await asyncio.wait_for(asyncio.gather(*(back(a) for a in agents)), timeout=40)
+        assert len(times) == 20
+        assert max(times) - min(times) > 0.3  # spread in time, not one wave
+        assert "refused this node's credential" not in caplog.text
+        online = await sync_to_async(
+            lambda: Node.objects.filter(node_id__startswith="crowd-", status="online").count()
+        )()
+        assert online == 20
+    finally:
+        for a in agents:
+            a.stop()
+        await asyncio.wait_for(asyncio.gather(*jobs), timeout=30)
+        stop.set()
+        await asyncio.wait_for(server, timeout=20)

@@ -1,0 +1,76 @@
+"""Output intake: each seq stored once, a cap that keeps head and tail, foreign tasks refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from cortex.errors import NotFound
+from mesh import selectors, services
+from mesh.models import Task, TaskOutputChunk, TaskStatus
+from mesh.services.output import output_append
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def running_task(user, make_node, grant):  # type: ignore[no-untyped-def]
+    node, _ = make_node("n1")
+    grant(user, node)
+    task = services.task_dispatch(actor=user, node=node, kind="shell", payload={"command": "x"})
+    Task.objects.filter(pk=task.pk).update(status=TaskStatus.DISPATCHED)
+    return task
+
+
+def test_duplicates_are_ignored(running_task):
+    tid = str(running_task.pk)
+    assert output_append(node_id="n1", task_id=tid, seq=1, stream="stdout", data=b"a") == 1
+    assert output_append(node_id="n1", task_id=tid, seq=2, stream="stdout", data=b"b") == 2
+    assert output_append(node_id="n1", task_id=tid, seq=1, stream="stdout", data=b"X") == 2
+    assert output_append(node_id="n1", task_id=tid, seq=2, stream="stdout", data=b"Y") == 2
+    assert list(TaskOutputChunk.objects.values_list("seq", "data")) == [(1, b"a"), (2, b"b")]
+    running_task.refresh_from_db()
+    assert (running_task.status, running_task.output_bytes) == (TaskStatus.RUNNING, 2)
+    assert selectors.task_text(task=running_task) == ("ab", "")
+
+
+def test_cap_keeps_head_and_tail(running_task, settings):
+    settings.MESH_OUTPUT_CAP_BYTES = 100
+    tid = str(running_task.pk)
+    for seq in range(1, 21):  # 200 bytes in 10-byte chunks
+        output_append(
+            node_id="n1", task_id=tid, seq=seq, stream="stdout", data=f"{seq:09d}\n".encode()
+        )
+    running_task.refresh_from_db()
+    assert running_task.output_bytes == 200
+    assert running_task.stored_bytes == 100
+    assert running_task.dropped_bytes == 100
+    kept = list(TaskOutputChunk.objects.order_by("seq").values_list("seq", flat=True))
+    assert kept == [1, 2, 3, 4, 5, 16, 17, 18, 19, 20]
+    stdout, stderr = selectors.task_text(task=running_task)
+    head = "".join(f"{i:09d}\n" for i in range(1, 6))
+    tail = "".join(f"{i:09d}\n" for i in range(16, 21))
+    assert stdout == head + selectors.dropped_marker(100) + tail
+    assert stderr == ""
+    # A resend of a dropped chunk is not stored again.
+    output_append(node_id="n1", task_id=tid, seq=8, stream="stdout", data=b"again")
+    assert TaskOutputChunk.objects.count() == 10
+
+
+def test_output_for_another_nodes_task_is_refused(running_task, make_node):
+    make_node("n2")
+    with pytest.raises(NotFound) as caught:
+        output_append(node_id="n2", task_id=str(running_task.pk), seq=1, stream="stdout", data=b"x")
+    assert caught.value.code == "task_not_found"
+    with pytest.raises(NotFound):
+        services.task_finish(node_id="n2", task_id=str(running_task.pk), outcome="SUCCEEDED")
+    assert TaskOutputChunk.objects.count() == 0
+    running_task.refresh_from_db()
+    assert running_task.status == TaskStatus.DISPATCHED
+
+
+def test_duplicate_result_is_ignored(running_task):
+    tid = str(running_task.pk)
+    assert services.task_finish(node_id="n1", task_id=tid, outcome="SUCCEEDED", exit_code=0)
+    assert not services.task_finish(node_id="n1", task_id=tid, outcome="FAILED", exit_code=9)
+    running_task.refresh_from_db()
+    assert (running_task.status, running_task.exit_code) == (TaskStatus.SUCCEEDED, 0)
