@@ -188,6 +188,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env.str("CORTEX_LOGIN_RATE_IP", default="30/min"),
         "login_account": env.str("CORTEX_LOGIN_RATE_ACCOUNT", default="5/min"),
+        "speech": env.str("CORTEX_SPEECH_RATE", default="60/min"),
+        "transcribe": env.str("CORTEX_TRANSCRIBE_RATE", default="30/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -228,6 +230,13 @@ SPECTACULAR_SETTINGS = {
         "cortex.api.schema.add_error_responses",
     ],
 }
+
+# --- voice ----------------------------------------------------------------------------------
+VOICE_MAX_TEXT_CHARS: int = env.int("CORTEX_VOICE_MAX_TEXT_CHARS", default=4000)
+VOICE_MAX_UPLOAD_BYTES: int = env.int("CORTEX_VOICE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+VOICE_MAX_AUDIO_SECONDS: int = env.int("CORTEX_VOICE_MAX_AUDIO_SECONDS", default=300)
+VOICE_PROVIDER_TIMEOUT: float = env.float("CORTEX_VOICE_TIMEOUT", default=60.0)
+VOICE_FFMPEG_BINARY: str = env.str("CORTEX_VOICE_FFMPEG", default="ffmpeg")
 
 # --- mesh -----------------------------------------------------------------------------------
 GRPC_ADDRESS: str = env.str("CORTEX_GRPC_ADDRESS", default="127.0.0.1:50051")

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, include, path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from sessions_app.api import views
+
+router = SimpleRouter()
+router.register("sessions", views.SessionViewSet, basename="session")
+
+urlpatterns: list[URLPattern | URLResolver] = [path("", include(router.urls))]

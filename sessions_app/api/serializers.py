@@ -1,0 +1,127 @@
+"""Input and output shapes of the sessions API (one serializer per direction and endpoint)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from sessions_app.models import ApprovalPolicy
+
+LLM_PROVIDERS = ("", "openai_compatible", "anthropic", "gemini")
+
+
+class SessionCreateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    approval_policy = serializers.ChoiceField(choices=ApprovalPolicy.choices, required=False)
+    provider = serializers.ChoiceField(choices=LLM_PROVIDERS, required=False, default="")
+    model = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+class SessionUpdateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_archived = serializers.BooleanField(required=False)
+    approval_policy = serializers.ChoiceField(choices=ApprovalPolicy.choices, required=False)
+    provider = serializers.ChoiceField(choices=LLM_PROVIDERS, required=False)
+    model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class SessionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    approval_policy = serializers.CharField()
+    is_archived = serializers.BooleanField()
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+    tokens_total = serializers.SerializerMethodField()
+    last_seq = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+    def get_tokens_total(self, obj: Any) -> int:
+        return int(obj.tokens_in + obj.tokens_out)
+
+
+class MessagePostInput(serializers.Serializer):
+    content = serializers.CharField(max_length=100_000, trim_whitespace=False)
+
+    def validate_content(self, value: str) -> str:
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+class MessagePostOutput(serializers.Serializer):
+    user_message_id = serializers.IntegerField()
+    assistant_message_id = serializers.IntegerField()
+
+
+class MessageOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    role = serializers.CharField()
+    content = serializers.CharField()
+    status = serializers.CharField()
+    turn_id = serializers.IntegerField(allow_null=True)
+    tool_calls = serializers.JSONField()
+    tool_call_id = serializers.CharField()
+    tool_name = serializers.CharField()
+    tool_result = serializers.JSONField()
+    task_ids = serializers.JSONField()
+    provider = serializers.CharField()
+    model = serializers.CharField()
+    tokens_in = serializers.IntegerField()
+    tokens_out = serializers.IntegerField()
+    latency_ms = serializers.IntegerField(allow_null=True)
+    error_code = serializers.CharField()
+    error_message = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class NodeAttachInput(serializers.Serializer):
+    node_id = serializers.CharField(max_length=63)
+    working_dir = serializers.CharField(
+        max_length=1024, required=False, allow_blank=True, default=""
+    )
+
+
+class AttachmentOutput(serializers.Serializer):
+    node_id = serializers.CharField(source="node.node_id")
+    display_name = serializers.CharField(source="node.display_name")
+    status = serializers.CharField(source="node.status")
+    working_dir = serializers.CharField()
+    attached_at = serializers.DateTimeField()
+
+
+class ApprovalOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    message_id = serializers.IntegerField()
+    tool_call_id = serializers.CharField()
+    tool = serializers.CharField(source="tool_name")
+    node_id = serializers.CharField()
+    arguments = serializers.JSONField()
+    reason = serializers.CharField()
+    status = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    decided_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class CancelOutput(serializers.Serializer):
+    message_id = serializers.IntegerField(source="pk")
+    status = serializers.SerializerMethodField()
+
+    def get_status(self, obj: Any) -> str:
+        return "cancelling"
+
+
+class EventsQuery(serializers.Serializer):
+    after_seq = serializers.IntegerField(min_value=0, required=False, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1000)
+
+
+class EventsOutput(serializers.Serializer):
+    last_seq = serializers.IntegerField()
+    results = serializers.ListField(child=serializers.DictField())

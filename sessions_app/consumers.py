@@ -1,0 +1,104 @@
+"""`/ws/sessions/{id}/`: replay stored frames after `?after_seq=N`, then stream live ones."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from cortex import errors
+from sessions_app import selectors
+from sessions_app.events import session_group
+
+logger = logging.getLogger("cortex.sessions")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+REPLAY_BATCH = 1000
+
+
+@database_sync_to_async
+def _session_for(user: Any, session_id: str) -> int:
+    return selectors.session_get_for_user(user=user, session_id=session_id).pk
+
+
+@database_sync_to_async
+def _frames_after(session_id: int, after_seq: int) -> list[dict[str, Any]]:
+    return selectors.frames_after(session_id=session_id, after_seq=after_seq, limit=REPLAY_BATCH)
+
+
+def _after_seq(scope: dict[str, Any]) -> int:
+    query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
+    try:
+        return max(0, int((query.get("after_seq") or ["0"])[0]))
+    except ValueError:
+        return 0
+
+
+class SessionConsumer(AsyncJsonWebsocketConsumer):
+    """Read-only stream of one chat session's frames, each with its `seq`, never twice."""
+
+    session_id: int = 0
+    group: str = ""
+    last_seq: int = 0
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            self.session_id = await _session_for(
+                user, self.scope["url_route"]["kwargs"]["session_id"]
+            )
+        except errors.NotFound:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.group = session_group(self.session_id)
+        # Join before replaying so nothing falls between the replay and the live frames.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        self.last_seq = _after_seq(self.scope)
+        while True:
+            frames = await _frames_after(self.session_id, self.last_seq)
+            for frame in frames:
+                await self._send_frame(frame)
+            if len(frames) < REPLAY_BATCH:
+                break
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """Clients only listen here; actions go through REST."""
+        await self.send_json(
+            {
+                "type": "error",
+                "seq": self.last_seq,
+                "error": {
+                    "code": "unsupported_frame",
+                    "message": "This stream is read-only; use the REST API to act.",
+                },
+            }
+        )
+
+    async def session_frame(self, event: dict[str, Any]) -> None:
+        await self._send_frame(event["frame"])
+
+    async def _send_frame(self, frame: dict[str, Any]) -> None:
+        seq = int(frame.get("seq") or 0)
+        if seq <= self.last_seq:
+            return  # already sent by the replay
+        if seq > self.last_seq + 1:
+            # A dropped doorbell: fill the gap from the database, in order.
+            for missing in await _frames_after(self.session_id, self.last_seq):
+                if int(missing["seq"]) >= seq:
+                    break
+                self.last_seq = int(missing["seq"])
+                await self.send_json(missing)
+        self.last_seq = seq
+        await self.send_json(frame)

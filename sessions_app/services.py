@@ -1,1 +1,0 @@
-"""Write services of the sessions_app app."""

@@ -1,0 +1,169 @@
+"""Sessions: create, change, delete; attach and detach nodes; end turns whose runner died."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import User
+from cortex import errors
+from cortex.services import model_update
+from sessions_app.events import FrameType
+from sessions_app.models import (
+    ApprovalStatus,
+    ChatSession,
+    Message,
+    MessageRole,
+    MessageStatus,
+    SessionNode,
+    ToolApproval,
+)
+from sessions_app.services.conf import turn_limits
+from sessions_app.services.events import event_append, frame_broadcast_on_commit
+
+UNFINISHED = (MessageStatus.PENDING, MessageStatus.STREAMING)
+
+
+class NodeAlreadyAttached(errors.Conflict):
+    code = "node_already_attached"
+    default_message = "This node is attached to the session already."
+
+
+class UnknownProvider(errors.ValidationFailed):
+    code = "unknown_provider"
+
+
+def session_create(
+    *,
+    actor: User,
+    title: str = "",
+    approval_policy: str | None = None,
+    provider: str = "",
+    model: str = "",
+) -> ChatSession:
+    session = ChatSession(owner=actor, title=title, provider=provider, model=model)
+    if approval_policy:
+        session.approval_policy = approval_policy
+    session.full_clean()
+    session.save()
+    return session
+
+
+def session_update(*, actor: User, session: ChatSession, data: dict[str, Any]) -> ChatSession:
+    """Rename, archive, change the approval policy or the provider/model override.
+
+    An override is checked against the preferences layers now (locks, allowed providers and
+    models), so a rule-breaking choice is a 400 here rather than a failed turn later.
+    """
+    if "provider" in data or "model" in data:
+        from preferences.selectors import resolve
+
+        override = {
+            k: data.get(k, getattr(session, k))
+            for k in ("provider", "model")
+            if data.get(k, getattr(session, k))
+        }
+        if override:
+            resolve(user=actor, kind="llm", session_override=override)
+    session, _ = model_update(
+        instance=session,
+        fields=("title", "is_archived", "approval_policy", "provider", "model"),
+        data=data,
+    )
+    return session
+
+
+def session_delete(*, actor: User, session: ChatSession) -> None:
+    """Delete the session and its messages; mesh tasks it started stay (they are audited)."""
+    session.delete()
+
+
+def node_attach(
+    *, actor: User, session: ChatSession, node_id: str, working_dir: str = ""
+) -> SessionNode:
+    """Attach a node the actor may use; other nodes answer 404 like a missing one."""
+    from mesh import selectors as mesh_selectors
+
+    node = mesh_selectors.node_get_for_user(user=actor, node_id=node_id)
+    if SessionNode.objects.filter(session=session, node=node).exists():
+        raise NodeAlreadyAttached()
+    attachment = SessionNode(session=session, node=node, working_dir=working_dir, attached_by=actor)
+    attachment.full_clean(exclude=["session", "node"])
+    attachment.save()
+    return attachment
+
+
+def node_detach(*, actor: User, attachment: SessionNode) -> None:
+    """Detach: what already runs keeps running, but no new tool call may target the node."""
+    attachment.delete()
+
+
+def turns_reap_stale(*, session_ids: list[int] | None = None, owner: User | None = None) -> int:
+    """End turns whose runner stopped beating (its process died): `failed`, `interrupted`.
+
+    Called whenever sessions are listed or opened and before a new turn starts, so a restarted
+    web process leaves every turn in a clear state without a start-up hook. Returns the count.
+    """
+    cutoff = timezone.now() - timedelta(seconds=turn_limits().stale_after)
+    stale = Message.objects.filter(role=MessageRole.ASSISTANT, status__in=UNFINISHED).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff)
+    )
+    if session_ids is not None:
+        stale = stale.filter(session_id__in=session_ids)
+    if owner is not None:
+        stale = stale.filter(session__owner=owner)
+    count = 0
+    for message_id in list(stale.values_list("id", flat=True)):
+        with transaction.atomic():
+            message = (
+                Message.objects.select_for_update()
+                .filter(pk=message_id, status__in=UNFINISHED)
+                .first()
+            )
+            if message is None:
+                continue
+            message_fail(
+                message=message,
+                code="interrupted",
+                text="The hub stopped while this answer was being produced.",
+            )
+            count += 1
+    return count
+
+
+def message_fail(*, message: Message, code: str, text: str, status: str = "failed") -> None:
+    """Close an unfinished assistant message and its pending approvals; emits error + done."""
+    now = timezone.now()
+    message.status = status
+    message.error_code = code
+    message.error_message = text
+    message.finished_at = now
+    message.save(update_fields=["status", "error_code", "error_message", "finished_at"])
+    ToolApproval.objects.filter(
+        session_id=message.session_id, status=ApprovalStatus.PENDING
+    ).update(status=ApprovalStatus.CANCELLED, decided_at=now)
+    if status == MessageStatus.FAILED:
+        frame = event_append(
+            session_id=message.session_id,
+            type=FrameType.ERROR,
+            payload={
+                "message_id": message.pk,
+                "error": {"code": code, "message": text},
+            },
+        )
+        frame_broadcast_on_commit(session_id=message.session_id, frame=frame)
+    frame = event_append(
+        session_id=message.session_id,
+        type=FrameType.MESSAGE_DONE,
+        payload={
+            "message_id": message.pk,
+            "status": status,
+            "error_code": code,
+            "final": True,
+        },
+    )
+    frame_broadcast_on_commit(session_id=message.session_id, frame=frame)

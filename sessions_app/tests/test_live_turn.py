@@ -1,0 +1,267 @@
+"""End to end: a real hub process, a real agent process, a scripted model on loopback.
+
+A user asks to list a directory on an attached node; the model calls `mesh_terminal`; the user
+approves; the agent runs `ls`; the model reads the output and answers; a WebSocket client
+watched it all live. Then: the hub dies mid-turn and the restarted hub ends that turn
+`interrupted`, with the user's words intact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+import yaml
+
+from sessions_app.tests.conftest import API_KEY
+from sessions_app.tests.llm_server import Step, openai_text, openai_tool_call
+
+pytestmark = pytest.mark.slow
+
+SETUP = """
+import json
+from django.contrib.auth.models import Group
+from accounts.models import User
+from mesh import services
+from preferences.services import layer_update
+
+admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
+user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
+team = Group.objects.create(name="team")
+user.groups.add(team)
+node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
+services.node_grant(actor=admin, node=node, group=team)
+layer_update(actor=user, scope="user", kind="llm", user=user,
+             data={"provider": "openai_compatible", "base_url": "BASE_URL",
+                   "api_key": "API_KEY", "model": "test-model"})
+print(json.dumps({"invite": invite}))
+"""
+
+
+def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310  # loopback test hub
+        hub.http_url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def _wait(predicate: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def _setup(hub: Any, llm_url: str) -> tuple[str, str]:
+    code = SETUP.replace("BASE_URL", llm_url + "/v1").replace("API_KEY", API_KEY)
+    out = hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
+    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    token = hub.manage("create_api_token", "alice@example.com").strip()
+    return invite, token
+
+
+def _start_agent(hub: Any, tmp_path: Path, invite: str) -> subprocess.Popen[bytes]:
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "hello.txt").write_text("hi\n")
+    (workspace / "notes.md").write_text("# notes\n")
+    config = tmp_path / "agent_config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "hub": {"address": hub.grpc_address},
+                "node_id": "live",
+                "invite_token": invite,
+                "state_dir": str(tmp_path / "agent-state"),
+                "workspace_root": str(workspace),
+                "reconnect": {"initial_s": 0.2, "max_s": 1.0},
+            }
+        )
+    )
+    log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115  # closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "mesh.agent", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
+    status, ticket = await asyncio.to_thread(_http, hub, "POST", "/api/v1/ws-ticket/", token, {})
+    assert status in (200, 201), ticket
+    url = (
+        hub.http_url.replace("http://", "ws://") + f"/ws/sessions/{sid}/?ticket={ticket['ticket']}"
+    )
+    frames: list[dict[str, Any]] = []
+    async with websockets.connect(url, origin=hub.http_url) as ws:
+        posted = asyncio.create_task(asyncio.to_thread(approve, "post", None))
+        async with asyncio.timeout(90):
+            async for raw in ws:
+                frame = json.loads(raw)
+                frames.append(frame)
+                if frame["type"] == "tool.approval_required":
+                    await asyncio.to_thread(approve, "approve", frame["approval_id"])
+                if frame["type"] == "message.done" and frame.get("final"):
+                    break
+        await posted
+    return frames
+
+
+def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_path):
+    invite, token = _setup(live_hub, llm_server.url)
+    agent = _start_agent(live_hub, tmp_path, invite)
+    try:
+        _wait(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        )
+        status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "ls"})
+        assert status == 201
+        sid = session["id"]
+        status, _ = _http(
+            live_hub, "POST", f"/api/v1/sessions/{sid}/nodes/", token, {"node_id": "live"}
+        )
+        assert status == 201
+        llm_server.add(
+            openai_tool_call(
+                [("call_ls", "mesh_terminal", '{"command": "ls", "node_id": "live"}')],
+                text="Let me look.",
+            )
+        )
+        llm_server.add(openai_text(["The directory holds ", "hello.txt and notes.md."]))
+        ids: dict[str, int] = {}
+
+        def act(what: str, approval_id: int | None) -> None:
+            if what == "post":
+                code, body = _http(
+                    live_hub,
+                    "POST",
+                    f"/api/v1/sessions/{sid}/messages/",
+                    token,
+                    {"content": "What files are on live?"},
+                )
+                assert code == 202, body
+                ids.update(body)
+            else:
+                code, body = _http(
+                    live_hub,
+                    "POST",
+                    f"/api/v1/sessions/{sid}/approvals/{approval_id}/approve/",
+                    token,
+                )
+                assert code == 200, body
+
+        try:
+            frames = asyncio.run(_watch(live_hub, token, sid, act))
+        except BaseException:
+            print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
+            raise
+    finally:
+        _stop(agent)
+
+    assert [f["seq"] for f in frames] == list(
+        range(frames[0]["seq"], frames[0]["seq"] + len(frames))
+    )
+    types = [f["type"] for f in frames]
+    assert (
+        types.index("tool.call")
+        < types.index("tool.approval_required")
+        < types.index("tool.result")
+    )
+    deltas = "".join(f["delta"] for f in frames if f["type"] == "message.delta")
+    assert deltas == "Let me look.The directory holds hello.txt and notes.md."
+    asked = next(f for f in frames if f["type"] == "tool.approval_required")
+    assert (asked["node_id"], asked["tool"], asked["arguments"]) == (
+        "live",
+        "mesh_terminal",
+        {"command": "ls", "node_id": "live"},
+    )
+
+    status, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
+    rows = listing["results"]
+    assert [(m["role"], m["status"]) for m in rows] == [
+        ("user", "done"),
+        ("assistant", "done"),
+        ("tool", "done"),
+        ("assistant", "done"),
+    ]
+    assert rows[0]["content"] == "What files are on live?"
+    assert rows[0]["id"] == ids["user_message_id"] and rows[1]["id"] == ids["assistant_message_id"]
+    assert rows[1]["tool_calls"][0]["name"] == "mesh_terminal"
+    tool = rows[2]
+    assert tool["tool_call_id"] == "call_ls"
+    assert len(tool["task_ids"]) == 1
+    assert "hello.txt" in tool["content"] and "notes.md" in tool["content"]
+    assert rows[3]["content"] == "The directory holds hello.txt and notes.md."
+    status, task = _http(live_hub, "GET", f"/api/v1/tasks/{tool['task_ids'][0]}/", token)
+    assert (status, task["status"], task["stdout"]) == (200, "succeeded", "hello.txt\nnotes.md\n")
+    model_saw = llm_server.requests[1]["body"]["messages"][-1]
+    assert model_saw["role"] == "tool" and "hello.txt" in model_saw["content"]
+    assert "Live box" in llm_server.requests[0]["body"]["messages"][0]["content"]
+
+
+def test_hub_restart_mid_turn_ends_the_turn_interrupted(live_hub, llm_server, tmp_path):
+    _invite, token = _setup(live_hub, llm_server.url)
+    llm_server.add(Step("hang"))
+    status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {})
+    sid = session["id"]
+    status, ids = _http(
+        live_hub, "POST", f"/api/v1/sessions/{sid}/messages/", token, {"content": "Are you there?"}
+    )
+    assert status == 202
+    _wait(lambda: len(llm_server.requests) == 1)
+    _, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
+    assert [m["status"] for m in listing["results"]] == ["done", "streaming"]
+
+    live_hub.process.kill()  # no chance to clean up: as if the machine lost power
+    live_hub.process.wait(timeout=10)
+    live_hub.env["CORTEX_SESSIONS_STALE_AFTER"] = "2"
+    live_hub.start()
+    time.sleep(2.5)
+    _, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
+    rows = listing["results"]
+    assert [(m["role"], m["status"], m["error_code"]) for m in rows] == [
+        ("user", "done", ""),
+        ("assistant", "failed", "interrupted"),
+    ]
+    assert rows[0]["content"] == "Are you there?"
+    _, events = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/events/?after_seq=0", token)
+    assert [e["type"] for e in events["results"]][-2:] == ["error", "message.done"]
+    assert len(llm_server.requests) == 1  # nothing was re-run by itself
+    status, _ = _http(
+        live_hub, "POST", f"/api/v1/sessions/{sid}/messages/", token, {"content": "again"}
+    )
+    assert status == 202
