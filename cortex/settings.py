@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "mesh",
     "tools",
     "sessions_app",
+    "console",
 ]
 
 MIDDLEWARE = [
@@ -153,7 +154,7 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = env.path("CORTEX_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/console/login/"  # password form + OIDC link; leads to /console/
 
 # --- security -------------------------------------------------------------------------------
 SESSION_COOKIE_HTTPONLY = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from preferences.api import views
 
@@ -10,6 +10,7 @@ KIND = r"(?P<kind>llm|tts|stt)"
 _layer = {"get": "retrieve", "patch": "partial_update", "put": "update"}
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("", include("preferences.api.voice")),
     path(
         "preferences/",
         views.PreferencesViewSet.as_view({"get": "overview"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import openai
@@ -9,8 +10,14 @@ import openai
 from preferences.backends.base import Backend, Parameter, VerifyResult
 from preferences.backends.http import httpx2_client, run_verify
 from preferences.backends.registry import registry
+from preferences.voice.audio import AudioInput
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+#: `response_format="pcm"` of /audio/speech: 16-bit little-endian mono at this rate.
+OPENAI_PCM_RATE = 24000
+OPENAI_VOICES = (
+    "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer", "verse",
+)  # fmt: skip
 
 
 def openai_client(values: dict[str, Any], timeout: float) -> openai.OpenAI:
@@ -72,6 +79,31 @@ class OpenAICompatibleTTS(_ModelLookupMixin, Backend):
         Parameter("voice", "string", default="alloy"),
     )
 
+    def synthesize(
+        self, values: dict[str, Any], text: str, *, timeout: float
+    ) -> Iterator[tuple[int, bytes]]:
+        """POST /audio/speech for raw PCM and yield it as the provider sends it."""
+        from preferences.voice.errors import provider_failure
+
+        try:
+            with (
+                openai_client(values, timeout) as client,
+                client.audio.speech.with_streaming_response.create(
+                    model=values["model"],
+                    voice=values.get("voice") or "alloy",
+                    input=text,
+                    response_format="pcm",
+                ) as response,
+            ):
+                for chunk in response.iter_bytes(8192):
+                    yield OPENAI_PCM_RATE, chunk
+        except Exception as exc:
+            raise provider_failure(exc, self.label) from None
+
+    def voices(self, values: dict[str, Any], *, timeout: float) -> list[dict[str, str]]:
+        """OpenAI's fixed voice list (the API has no endpoint that lists them)."""
+        return [{"id": v, "name": v.title(), "language": "", "gender": ""} for v in OPENAI_VOICES]
+
 
 class OpenAICompatibleSTT(_ModelLookupMixin, Backend):
     kind = "stt"
@@ -82,6 +114,36 @@ class OpenAICompatibleSTT(_ModelLookupMixin, Backend):
         Parameter("model", "string", default="whisper-1", required=True),
         Parameter("language", "string", description="ISO-639-1 hint, e.g. en."),
     )
+
+    def transcribe(
+        self,
+        values: dict[str, Any],
+        *,
+        audio: AudioInput,
+        language: str = "",
+        phrases: list[str] | None = None,
+        timeout: float,
+    ) -> str:
+        """POST /audio/transcriptions (multipart); phrases become the vocabulary prompt."""
+        from preferences.voice.errors import provider_failure
+
+        extra: dict[str, Any] = {}
+        language = language or values.get("language") or ""
+        if language:
+            extra["language"] = language
+        if phrases:
+            extra["prompt"] = ", ".join(phrases)
+        try:
+            with openai_client(values, timeout) as client:
+                result = client.audio.transcriptions.create(
+                    model=values["model"],
+                    file=(f"audio.{audio.format}", audio.data, audio.mime),
+                    response_format="json",
+                    **extra,
+                )
+        except Exception as exc:
+            raise provider_failure(exc, self.label) from None
+        return str(getattr(result, "text", "") or "").strip()
 
 
 registry.register(OpenAICompatibleLLM())

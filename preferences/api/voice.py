@@ -1,0 +1,239 @@
+"""Voice endpoints: speak text, list voices, transcribe an upload (routes at the bottom)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+from asgiref.sync import sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpResponse, StreamingHttpResponse
+from django.urls import URLPattern, path
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import APIException
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.throttling import UserRateThrottle
+
+from cortex import errors
+from cortex.api.viewsets import CortexViewSet
+from preferences.api import voice_serializers as s
+from preferences.voice import limits, synthesis, transcription
+from preferences.voice.audio import wav_header
+from preferences.voice.errors import FileTooLarge
+
+#: Room for the multipart envelope around the file when judging Content-Length up front.
+MULTIPART_SLACK = 64 * 1024
+_ERROR = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def _error(description: str) -> OpenApiResponse:
+    return OpenApiResponse(response=_ERROR, description=description)
+
+
+_PROVIDER_ERRORS = {
+    429: _error("Throttled (`throttled`) or the provider is rate limiting (`rate_limited`)."),
+    502: _error("The provider refused the key (`invalid_key`) or the request."),
+    503: _error("The provider is unavailable (`provider_unavailable`)."),
+    504: _error("The provider did not answer in time (`provider_timeout`)."),
+}
+_SAMPLE_RATE_HEADER = OpenApiParameter(
+    "X-Sample-Rate",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=True,
+    description="Samples per second of the audio (16-bit, mono).",
+)
+
+
+class _StatusError(APIException):
+    """A voice error carried through the exception handler with its own HTTP status."""
+
+    def __init__(self, exc: errors.CortexError, status_code: int) -> None:
+        super().__init__(detail=exc.message, code=exc.code)
+        self.status_code = status_code
+        self.default_code = exc.code
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            self.wait = retry_after
+
+
+class _LiveRateThrottle(UserRateThrottle):
+    """Per-user rate from settings at request time (tests and operators may change it)."""
+
+    def get_rate(self) -> str | None:
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+
+
+class SpeechRateThrottle(_LiveRateThrottle):
+    scope = "speech"
+
+
+class TranscribeRateThrottle(_LiveRateThrottle):
+    scope = "transcribe"
+
+
+class _VoiceViewSet(CortexViewSet):
+    created_actions = frozenset()
+
+    def handle_exception(self, exc: Exception) -> Response:
+        status_code = getattr(exc, "http_status", None)
+        if isinstance(exc, errors.CortexError) and status_code:
+            exc = _StatusError(exc, status_code)
+        return super().handle_exception(exc)
+
+
+async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Serve a blocking producer under ASGI one chunk at a time (Django would buffer it all)."""
+    step = sync_to_async(next, thread_sensitive=False)
+    try:
+        while (chunk := await step(chunks, None)) is not None:
+            yield chunk
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            await sync_to_async(close, thread_sensitive=False)()
+
+
+def _with_header(header: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    yield header
+    yield from chunks
+
+
+class SpeechViewSet(_VoiceViewSet):
+    """Text to speech with the caller's tts provider; a list of a provider's voices."""
+
+    input_serializers: ClassVar[dict[str, Any]] = {"speak": s.SpeechInput}
+    output_serializer = s.VoicesOutput
+    throttle_classes: ClassVar[list[Any]] = [SpeechRateThrottle]
+    parser_classes: ClassVar[list[Any]] = [JSONParser, FormParser, MultiPartParser]
+
+    def get_throttles(self) -> list[Any]:
+        return super().get_throttles() if self.action == "speak" else []
+
+    @extend_schema(
+        operation_id="speech_create",
+        summary="Speak text with your tts provider",
+        description=(
+            "Whole answers are WAV. With `stream=true` audio is sent in chunks as it is "
+            "produced: raw 16-bit little-endian mono PCM (`audio/L16;rate=N;channels=1`), or a "
+            "WAV stream of unknown length with `as_wav=true`. Errors of the first sentence are "
+            "answered as errors; a failure later ends the stream early."
+        ),
+        parameters=[s.SpeechQuery, _SAMPLE_RATE_HEADER],
+        request=s.SpeechInput,
+        responses={
+            (200, "audio/wav"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="WAV, 16-bit mono."
+            ),
+            (200, "audio/L16"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description="Streamed raw PCM; the content type carries rate and channels.",
+            ),
+            **_PROVIDER_ERRORS,
+        },
+    )
+    def speak(self, request: Request) -> HttpResponse:
+        query = self.validated_query(s.SpeechQuery, request)
+        data = self.validated_input(request)
+        speech = synthesis.speech_synthesize(
+            user=request.user,
+            text=data["text"],
+            voice=data.get("voice") or "",
+            provider_name=query.get("provider_name") or "",
+        )
+        rate = speech.sample_rate
+        headers = {
+            "X-Sample-Rate": str(rate),
+            "X-Voice-Provider": speech.provider,
+            "Cache-Control": "no-store",
+        }
+        if not query["stream"]:
+            try:
+                audio = synthesis.speech_audio(speech=speech)
+            finally:
+                speech.close()
+            return HttpResponse(audio, content_type="audio/wav", headers=headers)
+        chunks = synthesis.speech_guarded(speech=speech)
+        if query["as_wav"]:
+            chunks = _with_header(wav_header(rate), chunks)
+            content_type = "audio/wav"
+        else:
+            content_type = f"audio/L16;rate={rate};channels=1"
+            headers["X-Audio-Encoding"] = "pcm_s16le"
+        content: Any = chunks
+        if isinstance(request._request, ASGIRequest):  # noqa: SLF001  # DRF wraps the request
+            content = _in_threads(chunks)
+        return StreamingHttpResponse(content, content_type=content_type, headers=headers)
+
+    @extend_schema(
+        operation_id="speech_voices",
+        summary="Voices of a tts provider",
+        parameters=[s.VoicesQuery],
+        responses={200: s.VoicesOutput, **_PROVIDER_ERRORS},
+    )
+    def voices(self, request: Request) -> Response:
+        query = self.validated_query(s.VoicesQuery, request)
+        provider, voices = synthesis.voices_list(
+            user=request.user, provider=query.get("provider") or ""
+        )
+        return self.render({"provider": provider, "voices": voices})
+
+
+class TranscriptionViewSet(_VoiceViewSet):
+    """Speech to text of an uploaded recording with the caller's stt provider."""
+
+    input_serializers: ClassVar[dict[str, Any]] = {"transcribe": s.TranscribeInput}
+    output_serializer = s.TranscriptOutput
+    throttle_classes: ClassVar[list[Any]] = [TranscribeRateThrottle]
+    parser_classes: ClassVar[list[Any]] = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="stt_transcribe",
+        summary="Transcribe a recording with your stt provider",
+        description=(
+            "Multipart `file`: WAV, MP3, OGG or WebM, recognised by its bytes. The local "
+            "pocketsphinx decoder reads WAV (any rate; it is resampled to 16 kHz) and the other "
+            "formats only when ffmpeg is installed (`decoder_unavailable` otherwise)."
+        ),
+        request=s.TranscribeInput,
+        responses={
+            200: s.TranscriptOutput,
+            413: _error("Too large (`file_too_large`) or too long (`audio_too_long`)."),
+            415: _error(
+                "Not an accepted format (`unsupported_media_type`, `decoder_unavailable`)."
+            ),
+            **_PROVIDER_ERRORS,
+        },
+    )
+    def transcribe(self, request: Request) -> Response:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > limits.max_upload_bytes() + MULTIPART_SLACK:
+            raise FileTooLarge(
+                f"The upload is larger than the limit of {limits.max_upload_bytes()} bytes."
+            )
+        data = self.validated_input(request)
+        upload = data["file"]
+        transcription.check_upload_size(upload.size or 0)
+        result = transcription.transcription_run(
+            user=request.user,
+            data=upload.read(limits.max_upload_bytes() + 1),
+            provider_name=data.get("provider_name") or "",
+            language=data.get("language") or "",
+            phrases=data.get("phrases") or None,
+        )
+        return self.render(result)
+
+
+urlpatterns: list[URLPattern] = [
+    path("speech/", SpeechViewSet.as_view({"post": "speak"}), name="speech"),
+    path("speech/voices/", SpeechViewSet.as_view({"get": "voices"}), name="speech-voices"),
+    path(
+        "stt/transcribe/",
+        TranscriptionViewSet.as_view({"post": "transcribe"}),
+        name="stt-transcribe",
+    ),
+]
