@@ -51,7 +51,7 @@ class EspeakTTS(Backend):
     label = "espeak-ng (local)"
     network = False
     parameters: ClassVar[tuple[Parameter, ...]] = (
-        Parameter("voice", "string", default="en", description="espeak-ng voice, e.g. en-us."),
+        Parameter("voice", "string", default="en-us", description="espeak-ng voice, e.g. en-us."),
         Parameter("speed", "integer", default=175, description="Words per minute."),
     )
 
@@ -70,7 +70,7 @@ class EspeakTTS(Backend):
         binary = espeak_binary()
         if binary is None:
             raise voice_errors.ProviderUnavailable("espeak-ng is not installed on this hub.")
-        voice = str(values.get("voice") or "en")
+        voice = str(values.get("voice") or "en-us")
         if not VOICE_NAME.match(voice):
             raise voice_errors.UnknownVoice(f"Not an espeak-ng voice name: {voice[:64]!r}.")
         speed = min(max(int(values.get("speed") or 175), 80), 450)

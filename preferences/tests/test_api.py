@@ -29,7 +29,7 @@ def test_overview_reports_every_kind(user_client):
     assert body["tts"] == {
         "kind": "tts",
         "provider": "espeak",
-        "values": {"voice": "en", "speed": 175},
+        "values": {"voice": "en-us", "speed": 175},
         "sources": {"provider": "default", "voice": "default", "speed": "default"},
         "locked": {},
         "error": None,

@@ -34,7 +34,7 @@ def test_nothing_configured_gives_local_defaults_and_no_llm(user):
     assert caught.value.code == "provider_not_configured"
     tts = effective_config(user=user, kind="tts")
     assert tts.provider == "espeak"
-    assert tts.values == {"voice": "en", "speed": 175}
+    assert tts.values == {"voice": "en-us", "speed": 175}
     assert tts.sources == {"provider": "default", "voice": "default", "speed": "default"}
     stt = effective_config(user=user, kind="stt")
     assert (stt.provider, stt.values) == ("pocketsphinx", {"language": "en-us"})

@@ -29,8 +29,16 @@ def upload(client, data: bytes, name: str = "clip.wav", **fields):  # type: igno
     return client.post("/api/v1/stt/transcribe/", body, format="multipart")
 
 
+def test_defaults_round_trip_with_nothing_configured(user_client):
+    # The default espeak voice is en-us, matching pocketsphinx's shipped American English model.
+    spoken = speak(user_client, "Turn on the light.")
+    assert spoken.status_code == 200
+    heard = upload(user_client, spoken.content, phrases=",".join(PHRASES))
+    assert heard.status_code == 200, heard.json()
+    assert heard.json()["text"] == "turn on the light"
+
+
 def test_spoken_sentence_is_transcribed_back(user_client):
-    # The shipped pocketsphinx model is American English: speak with the en-us voice.
     spoken = speak(user_client, "Open the door.", voice="en-us")
     assert spoken.status_code == 200
     assert spoken["Content-Type"] == "audio/wav"
