@@ -31,6 +31,7 @@ NODE_ID_KEY = "cortex-node-id"
 CREDENTIAL_KEY = "cortex-node-credential"
 WELCOME_TIMEOUT = 30.0
 JOIN_TIMEOUT = 20.0
+GOODBYE_WAIT = 2.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -229,8 +230,12 @@ class Agent:
                     if writer in done and writer.exception() is not None:
                         read.cancel()
                         raise writer.exception()  # type: ignore[misc]
-                    await self._goodbye(outbox, writer, "agent stopping")
-                    read.cancel()  # cancelling a read cancels the call: only after goodbye
+                    bye = mesh_pb2.Goodbye(reason="agent stopping")
+                    outbox.put_nowait(mesh_pb2.NodeMessage(goodbye=bye))
+                    # Let the hub end the call itself (it records the goodbye), then hang up.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(asyncio.shield(read), timeout=GOODBYE_WAIT)
+                    read.cancel()
                     return None
                 message = read.result()
                 if message is grpc.aio.EOF:
@@ -248,14 +253,6 @@ class Agent:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(writer, timeout=2.0)
             writer.cancel()
-
-    async def _goodbye(
-        self, outbox: asyncio.Queue[Any], writer: asyncio.Task[Any], reason: str
-    ) -> None:
-        outbox.put_nowait(mesh_pb2.NodeMessage(goodbye=mesh_pb2.Goodbye(reason=reason)))
-        outbox.put_nowait(None)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(writer, timeout=2.0)
 
     async def _writer(self, call: Any, outbox: asyncio.Queue[mesh_pb2.NodeMessage | None]) -> None:
         while True:

@@ -20,6 +20,7 @@ from typing import Any
 logger = logging.getLogger("cortex_agent.spool")
 
 TASK_ID = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+COMPACT_BYTES = 1024 * 1024  # rewrite a task's file once acked output makes it this large
 
 
 @dataclass
@@ -92,6 +93,7 @@ class Spool:
                 elif kind == "proc":
                     record.process = entry["p"]
             record.chunks = [c for c in record.chunks if c.seq > record.acked_seq]
+            record.last_seq = max(record.last_seq, record.acked_seq)
             self.records[task_id] = record
         return list(self.records.values())
 
@@ -128,13 +130,34 @@ class Spool:
         return chunk
 
     def ack_output(self, task_id: str, seq: int) -> None:
-        """The hub stored every chunk up to seq: drop them."""
+        """The hub stored every chunk up to seq: drop them (and compact a large file)."""
         record = self.records.get(task_id)
         if record is None or seq <= record.acked_seq:
             return
         record.acked_seq = seq
         record.chunks = [c for c in record.chunks if c.seq > seq]
         self._append(task_id, {"t": "ack", "seq": seq})
+        path = self._file(task_id)
+        if path.stat().st_size > COMPACT_BYTES:
+            self._compact(record)
+
+    def _compact(self, record: TaskRecord) -> None:
+        """Rewrite the task's file with only what is still owed (atomic replace)."""
+        entries: list[dict[str, Any]] = [{"t": "begin"}, {"t": "ack", "seq": record.acked_seq}]
+        if record.process:
+            entries.append({"t": "proc", "p": record.process})
+        entries += [
+            {"t": "out", "seq": c.seq, "s": c.stream, "d": base64.b64encode(c.data).decode()}
+            for c in record.chunks
+        ]
+        if record.result is not None:
+            entries.append({"t": "result", "r": record.result})
+        path = self._file(record.task_id)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.writelines(json.dumps(e, separators=(",", ":")) + "\n" for e in entries)
+        os.replace(tmp, path)
 
     def set_result(self, task_id: str, result: dict[str, Any]) -> None:
         """Keep the task's result (a TaskResult as a dict) until the hub acks it."""

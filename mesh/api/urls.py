@@ -13,3 +13,4 @@ router.register("tasks", views.TaskViewSet, basename="task")
 
 urlpatterns: list[URLPattern | URLResolver] = [path("", include(router.urls))]
 urlpatterns.append(path("", include("mesh.api.bundle")))  # provisioning bundle (agent helper)
+urlpatterns.append(path("", include("mesh.api.stats")))  # stats history (consoles)

@@ -20,6 +20,7 @@ from mesh.agent.client import Agent
 from mesh.agent.config import parse_config
 from mesh.agent.credentials import fingerprint
 from mesh.agent.sandbox import Policy
+from mesh.agent.skills.browser import browser_available
 from mesh.models import TERMINAL_STATUSES, Node, NodeCredential, Task, TaskStatus
 from mesh.selectors import task_text
 
@@ -167,7 +168,11 @@ async def test_agent_joins_connects_beats_and_runs_shell(tmp_path, proxy, node_a
             )()
         )
         assert node.status == "online"
-        assert node.capabilities == {"shell": True, "files": True, "browser": False}
+        assert node.capabilities == {
+            "shell": True,
+            "files": True,
+            "browser": browser_available(),  # only with Playwright and a Chromium present
+        }
         assert node.stats["memory_total"] == psutil.virtual_memory().total
         assert set(node.stats) >= {"cpu_percent", "cpu_per_core", "load_avg", "active_tasks"}
 
@@ -229,6 +234,61 @@ async def test_agent_files_skill_and_jail(tmp_path, proxy, node_a, user):
         assert agent.runner.workspace.root == config.workspace_root
 
 
+PAGE = b"<html><head><title>Cortex test page</title></head><body><p>Hello, node.</p></body></html>"
+
+
+@contextlib.contextmanager
+def page_server():  # type: ignore[no-untyped-def]
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802  # http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(PAGE)))
+            self.end_headers()
+            self.wfile.write(PAGE)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+async def test_browser_skill_follows_the_capability(tmp_path, proxy, node_a, user, staff_user):
+    _, token = node_a
+    await sync_to_async(services.node_update)(
+        actor=staff_user, node=await db_node("node-a"), data={"skill_config": {"browser": True}}
+    )
+    config = agent_config(tmp_path, proxy.address, "node-a", token)
+    async with running_agent(config) as agent:
+        await asyncio.wait_for(agent.connected.wait(), timeout=15)
+        assert agent.runner.capabilities()["browser"] is browser_available()
+        with page_server() as url:
+            if not browser_available():  # the hub never assigns browser work to this node
+                with pytest.raises(services.CapabilityMissing):
+                    await dispatch(user, "node-a", "browser", {"action": "text", "url": url})
+                return
+            task = await dispatch(user, "node-a", "browser", {"action": "text", "url": url}, 60)
+            done = await finished(task.pk, timeout=90)
+        assert (done.status, done.error_message) == (TaskStatus.SUCCEEDED, "")
+        assert done.result == {
+            "url": url,
+            "title": "Cortex test page",
+            "status": 200,
+            "text": "Hello, node.",
+            "truncated": False,
+        }
+
+
 async def test_agent_rechecks_commands_with_its_own_policy(tmp_path, proxy, node_a, user):
     _, token = node_a
     config = agent_config(tmp_path, proxy.address, "node-a", token)
@@ -259,6 +319,15 @@ async def test_policy_update_reaches_the_agent(tmp_path, proxy, node_a, staff_us
         )
         await wait_for(lambda: asyncio.sleep(0, result=agent.runner.policy.mode == "strict"))
         assert agent.runner.policy.allowed_commands == ("ls",)
+    # A stopping agent says goodbye: the hub records a clean shutdown.
+    node = await wait_for(
+        lambda: sync_to_async(
+            lambda: Node.objects.filter(
+                node_id="node-a", status="offline", offline_reason="goodbye"
+            ).first()
+        )()
+    )
+    assert node.connection_id == ""
 
 
 async def test_cancel_kills_the_process_tree(tmp_path, proxy, node_a, user):
@@ -318,6 +387,40 @@ async def _seq_at_least(pk, n: int) -> bool:  # type: ignore[no-untyped-def]
     return (await db_task(pk)).last_seq >= n
 
 
+async def test_restarted_agent_resumes_output_and_result_from_its_spool(
+    tmp_path, mesh_address, node_a, user
+):
+    """A previous agent process held a task and died; the new one finishes it from disk."""
+    from mesh.agent.credentials import CredentialStore
+    from mesh.agent.pb import mesh_pb2
+    from mesh.agent.spool import Spool
+    from mesh.tests.meshkit import TestNode, join
+
+    _, token = node_a
+    credential = await join(mesh_address, "node-a", token)
+    old = TestNode(mesh_address, "node-a", credential)
+    await old.connect()
+    task = await dispatch(user, "node-a", "shell", {"command": "echo a; echo b"})
+    assign = (await old.recv("task_assign")).task_assign
+    await old.send(task_started=mesh_pb2.TaskStarted(task_id=assign.task_id))
+    await old.output(assign.task_id, 1, b"a\n")
+    await old.recv("output_ack")
+    await old.hang_up()  # the old process is gone; its spool stays on disk
+    config = agent_config(tmp_path, mesh_address, "node-a", "")
+    CredentialStore(config.credential_file).save(credential)
+    spool = Spool(config.spool_dir)
+    spool.begin(assign.task_id)
+    spool.add_output(assign.task_id, mesh_pb2.STDOUT, b"a\n")
+    spool.add_output(assign.task_id, mesh_pb2.STDOUT, b"b\n")
+    spool.set_result(assign.task_id, {"outcome": "SUCCEEDED", "exit_code": 0})
+    async with running_agent(config) as agent:
+        done = await finished(task.pk)
+        assert (done.status, done.exit_code, done.last_seq) == (TaskStatus.SUCCEEDED, 0, 2)
+        assert await sync_to_async(task_text)(task=done) == ("a\nb\n", "")
+        await wait_for(lambda: asyncio.sleep(0, result=not agent.spool.records))
+    assert list(config.spool_dir.iterdir()) == []
+
+
 async def test_credential_rotation_is_saved_acked_and_used(tmp_path, proxy, node_a, staff_user):
     _, token = node_a
     config = agent_config(tmp_path, proxy.address, "node-a", token)
@@ -346,6 +449,84 @@ async def test_credential_rotation_is_saved_acked_and_used(tmp_path, proxy, node
         agent.connected.clear()
         proxy.cut()  # reconnect: only the rotated credential can work now
         await asyncio.wait_for(agent.connected.wait(), timeout=15)
+
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for localhost/127.0.0.1 and its key (PEM files)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "hub.pem", tmp_path / "hub.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+async def test_agent_dials_a_tls_hub_with_the_bundled_certificate(
+    tmp_path, mesh_settings, make_node, free_port, user, grant
+):
+    from mesh.grpc.server import serve
+
+    cert, key = self_signed(tmp_path)
+    mesh_settings.GRPC_TLS_CERT = str(cert)
+    mesh_settings.GRPC_TLS_KEY = str(key)
+    node, token = await sync_to_async(make_node)("tls-node")
+    await sync_to_async(grant)(user, node)
+    address = f"127.0.0.1:{free_port()}"
+    stop = asyncio.Event()
+    server = asyncio.create_task(serve(address, stop_event=stop, grace=1.0))
+    try:
+        plain = agent_config(tmp_path / "plain", address, "tls-node", token)
+        plain.reconnect_max = 0.2
+        refused = Agent(plain)
+        job = asyncio.create_task(refused.run())
+        await asyncio.sleep(1.5)  # a plaintext client never gets through, and spends nothing
+        assert not refused.connected.is_set()
+        refused.stop()
+        await asyncio.wait_for(job, timeout=10)
+        tls = {"enabled": True, "ca_file": str(cert), "server_name": ""}
+        config = agent_config(
+            tmp_path, address, "tls-node", token, hub={"address": address, "tls": tls}
+        )
+        async with running_agent(config) as agent:
+            await asyncio.wait_for(agent.connected.wait(), timeout=15)
+            task = await dispatch(user, "tls-node", "shell", {"command": "echo over tls"})
+            done = await finished(task.pk)
+            assert await sync_to_async(task_text)(task=done) == ("over tls\n", "")
+    finally:
+        stop.set()
+        await asyncio.wait_for(server, timeout=20)
 
 
 async def test_join_refused_exits_with_config_error(tmp_path, proxy, node_a):

@@ -174,6 +174,19 @@ def test_spool_numbers_acks_and_survives_a_restart(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "spool").stat().st_mode) == 0o700
 
 
+def test_spool_compacts_a_large_file_keeping_what_is_owed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spool.begin("t1")
+    for _ in range(40):
+        spool.add_output("t1", STDOUT, b"x" * 40_000)
+    spool.ack_output("t1", 39)
+    path = tmp_path / "spool" / "t1.jsonl"
+    assert path.stat().st_size < 100_000
+    (record,) = Spool(tmp_path / "spool").load()
+    assert (record.acked_seq, record.last_seq) == (39, 40)
+    assert [(c.seq, len(c.data)) for c in record.chunks] == [(40, 40_000)]
+
+
 def test_spool_refuses_odd_task_ids(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         Spool(tmp_path).begin("../../etc/passwd")

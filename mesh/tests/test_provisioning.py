@@ -55,7 +55,7 @@ def test_admin_downloads_a_bundle(staff_client, node, settings) -> None:  # type
     assert {
         "cortex_agent/__init__.py",
         "cortex_agent/__main__.py",
-        "cortex_agent/sandbox.py",
+        "cortex_agent/sandbox/policy.py",
     } <= names
     assert {"cortex_agent/pb/mesh_pb2.py", "cortex_agent/pb/mesh_pb2_grpc.py"} <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or "/tests/" in n]
@@ -237,8 +237,8 @@ def test_provision_node_writes_the_bundle(node, tmp_path, capsys) -> None:  # ty
     assert f"Wrote the bundle of node gpu-1 to {out}" in printed
     assert "cni_" not in printed
     assert {p.name for p in out.iterdir()} >= BUNDLE_TOP
-    assert (out / "cortex_agent" / "sandbox.py").read_bytes() == (
-        ROOT / "mesh" / "agent" / "sandbox.py"
+    assert (out / "cortex_agent" / "sandbox" / "policy.py").read_bytes() == (
+        ROOT / "mesh" / "agent" / "sandbox" / "policy.py"
     ).read_bytes()
     assert not list(out.rglob("__pycache__"))
     event = AuditEvent.objects.get(action="node.bundle_issued")

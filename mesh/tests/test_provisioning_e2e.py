@@ -168,25 +168,31 @@ def test_node_from_bundle_runs_cancels_is_lost_and_comes_back(live_hub, tmp_path
                 proc.kill()
 
 
-def test_run_sh_installs_and_starts_the_agent(live_hub, tmp_path: Path) -> None:
-    """`bash run.sh` from a bundle: venv, pip install (offline here), agent online.
+@pytest.mark.parametrize(
+    ("node_id", "launcher"),
+    [("e2e-sh", ["bash", "run.sh"]), ("e2e-py", [sys.executable, "bootstrap.py"])],
+)
+def test_start_scripts_install_and_start_the_agent(
+    live_hub, tmp_path: Path, node_id: str, launcher: list[str]
+) -> None:
+    """`bash run.sh` (or `python bootstrap.py`): venv, pip install (offline here), agent online.
 
     The sandbox has no package index, so the test pre-creates the venv with a .pth pointing at
     this checkout's site-packages; `pip install --no-index -r requirements.txt` then finds every
     requirement satisfied, and run.sh goes on to start the agent exactly as on a real node.
     """
     hub = Hub(live_hub)
-    invite = live_hub.manage("register_node", "e2e-sh").strip()
+    invite = live_hub.manage("register_node", node_id).strip()
     assert invite.startswith("cni_")
     bundle = tmp_path / "bundle"
-    live_hub.manage("provision_node", "e2e-sh", "--out", str(bundle))
+    live_hub.manage("provision_node", node_id, "--out", str(bundle))
     subprocess.run([sys.executable, "-m", "venv", str(bundle / ".venv")], check=True, timeout=120)
     site = next((bundle / ".venv" / "lib").glob("python3*/site-packages"))
     (site / "cortex_checkout.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     log = tmp_path / "run.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
     proc = subprocess.Popen(
-        ["bash", "run.sh"],
+        launcher,
         cwd=bundle,
         env={**env, "PIP_OPTIONS": "--no-index", "PYTHONUNBUFFERED": "1"},
         stdout=log.open("ab"),
@@ -194,9 +200,9 @@ def test_run_sh_installs_and_starts_the_agent(live_hub, tmp_path: Path) -> None:
         start_new_session=True,
     )
     try:
-        wait_until(lambda: hub.node("e2e-sh")["status"] == "online", 90)
-        assert "cortex-agent: starting node e2e-sh" in log.read_text()
-        task = hub.task(hub.run("e2e-sh", "echo via run.sh"), wait=30)
+        wait_until(lambda: hub.node(node_id)["status"] == "online", 90)
+        assert f"cortex-agent: starting node {node_id}" in log.read_text()
+        task = hub.task(hub.run(node_id, "echo via run.sh"), wait=30)
         assert task["stdout"] == "via run.sh\n"
     finally:
         stop(proc)
