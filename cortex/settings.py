@@ -237,7 +237,6 @@ VOICE_MAX_TEXT_CHARS: int = env.int("CORTEX_VOICE_MAX_TEXT_CHARS", default=4000)
 VOICE_MAX_UPLOAD_BYTES: int = env.int("CORTEX_VOICE_MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
 VOICE_MAX_AUDIO_SECONDS: int = env.int("CORTEX_VOICE_MAX_AUDIO_SECONDS", default=300)
 VOICE_PROVIDER_TIMEOUT: float = env.float("CORTEX_VOICE_TIMEOUT", default=60.0)
-VOICE_FFMPEG_BINARY: str = env.str("CORTEX_VOICE_FFMPEG", default="ffmpeg")
 
 # --- mesh -----------------------------------------------------------------------------------
 GRPC_ADDRESS: str = env.str("CORTEX_GRPC_ADDRESS", default="127.0.0.1:50051")
@@ -250,6 +249,13 @@ MESH_INVITE_TTL: int = env.int("CORTEX_INVITE_TTL_SECONDS", default=3600)
 MESH_OUTPUT_CAP_BYTES: int = env.int("CORTEX_TASK_OUTPUT_CAP_BYTES", default=4 * 1024 * 1024)
 # Per-node output rate on the stream (bytes/s); a faster node is slowed down, never cut off.
 MESH_OUTPUT_RATE_BYTES: int = 1024 * 1024
+
+# --- WebSocket consoles ----------------------------------------------------------------------
+# Grants, sign-in and activity are re-checked this often on open sockets (closing within 5 s).
+WS_RECHECK_SECONDS: float = env.float("CORTEX_WS_RECHECK_SECONDS", default=2.0)
+# A socket's outgoing queue bound; past it the client gets one `resync` frame and refetches.
+WS_QUEUE_FRAMES: int = env.int("CORTEX_WS_QUEUE_FRAMES", default=1000)
+WS_QUEUE_BYTES: int = env.int("CORTEX_WS_QUEUE_BYTES", default=4 * 1024 * 1024)
 
 # --- accounts -------------------------------------------------------------------------------
 ADMIN_EMAIL: str = env.str("CORTEX_ADMIN_EMAIL", default="")

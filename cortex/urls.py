@@ -26,4 +26,5 @@ urlpatterns = [
     # OIDC sign-in (answers 404 while OIDC is not configured): authenticate/, callback/, logout/.
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("api/v1/", include(api_v1)),
+    path("console/", include("console.urls")),  # web consoles (pages only; data via API)
 ]

@@ -77,6 +77,18 @@ def send_on_commit(group: str, message: dict[str, Any]) -> None:
     transaction.on_commit(lambda: send_now(group, message))
 
 
+async def asend_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Ring many groups from one coroutine (one thread hop for a whole batch)."""
+    for group, message in messages:
+        await asend(group, message)
+
+
+def send_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Ring many groups once the transaction commits, in one hop (batched heartbeat frames)."""
+    if messages:
+        transaction.on_commit(lambda: async_to_sync(asend_many)(messages))
+
+
 def ring_node(node_id: str, reason: str, *, on_commit: bool = True) -> None:
     """Tell whichever runmesh holds the node's stream to look at the database."""
     group = group_name(NODE_GROUP, node_id=node_id)

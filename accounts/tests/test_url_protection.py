@@ -24,8 +24,9 @@ PUBLIC_EXACT = {
     "/api/v1/auth/csrf/",
     "/api/v1/schema/",
     "/api/v1/docs/",
+    "/console/login/",  # the sign-in page
 }
-PUBLIC_PREFIXES = ("/oidc/",)
+PUBLIC_PREFIXES = ("/oidc/", "/console/assets/")  # the consoles' scripts and styles (no data)
 # Answer 404/405 for anything: they serve no data.
 CATCH_ALL_NAMES = {"api-not-found"}
 METHODS = ("get", "post", "put", "patch", "delete")

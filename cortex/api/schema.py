@@ -51,14 +51,12 @@ def add_error_responses(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
     """Postprocessing hook: document the error body on every operation."""
-    public_paths = {"/api/v1/auth/login/"}
-    for path, methods in result.get("paths", {}).items():
+    for methods in result.get("paths", {}).values():
         for method, operation in methods.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
-            codes = ["400", "404", "405", "406", "415", "429"]
-            if path not in public_paths:
-                codes += ["401", "403"]
+            # Public operations too: login answers 401 (wrong password) and 403 (disabled).
+            codes = ["400", "401", "403", "404", "405", "406", "415", "429"]
             if method in ("post", "put", "patch", "delete"):
                 codes.append("409")
             for code in codes:

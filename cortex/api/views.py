@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from cortex.api.exceptions import error_body
@@ -60,6 +61,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     )
 
 
+@csrf_exempt  # changes nothing; an unsafe method gets the JSON 404, not the CSRF HTML page
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any unknown path under /api/v1/ answers the documented error body."""
     return JsonResponse(error_body("not_found", "No API endpoint at this path."), status=404)

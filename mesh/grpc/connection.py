@@ -105,6 +105,7 @@ class NodeConnection:
         rate = float(settings.MESH_OUTPUT_RATE_BYTES)
         self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
         self.group = events.group_name(events.NODE_GROUP, node_id=node_id)
+        self.pending_delivery: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, requests: Any) -> None:
@@ -162,7 +163,8 @@ class NodeConnection:
             if reader in done and not reader.cancelled() and reader.exception() is not None:
                 failure = reader.exception()
         finally:
-            for task in (reader, bell):
+            self.closed.set()  # no more background deliveries on this stream
+            for task in (reader, bell, self.pending_delivery):
                 if task is not None:
                     task.cancel()
             self.outbox.put_nowait(None)
@@ -186,8 +188,23 @@ class NodeConnection:
     def send(self, message: mesh_pb2.HubMessage) -> None:
         self.outbox.put_nowait(message)
 
+    def deliver_soon(self) -> None:
+        """Claim and send queued tasks in the background (the flush found some)."""
+        if self.closed.is_set() or self.pending_delivery is not None:
+            return
+        self.pending_delivery = asyncio.create_task(self._deliver_logged())
+
+    async def _deliver_logged(self) -> None:
+        try:
+            await self._deliver()
+        except Exception:  # the next flush or doorbell tries again
+            logger.exception("delivery for node %s failed", self.node_id)
+        finally:
+            self.pending_delivery = None
+
     def close(self, reason: str) -> None:
-        if not self.stopping:
+        """End the stream; the first reason given wins (a goodbye stays a goodbye)."""
+        if not self.stopping and not self.closed.is_set():
             self.close_reason = reason
         self.closed.set()
 
@@ -298,8 +315,8 @@ class NodeConnection:
     async def _handle(self, message: mesh_pb2.NodeMessage) -> None:
         kind = message.WhichOneof("body")
         if kind == "heartbeat":
+            # Queued work is checked for all beating nodes at once by the hub's flush.
             self.hub.beat(self.node_id, self.connection_id, _stats_dict(message.heartbeat.stats))
-            await self._deliver()
         elif kind == "task_started":
             await aio.task_started(node_id=self.node_id, task_id=message.task_started.task_id)
         elif kind == "task_output":

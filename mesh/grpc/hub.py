@@ -41,9 +41,19 @@ class StreamHub:
         self.beats[node_id] = (connection_id, stats)
 
     async def flush(self) -> None:
+        """Write the beats of the last interval, then deliver to beating nodes with queued work.
+
+        The heartbeat is the safety net for a lost doorbell: one query per flush finds the
+        nodes that have queued tasks, instead of a delivery claim on every beat.
+        """
         beats, self.beats = self.beats, {}
         if beats:
             await aio.heartbeat_flush(beats=beats)
+            waiting = await aio.nodes_with_queued_tasks(node_ids=list(beats))
+            if waiting:
+                for connection in list(self.connections):
+                    if connection.node_id in waiting:
+                        connection.deliver_soon()
 
     async def flush_loop(self) -> None:
         while True:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 
@@ -16,10 +18,15 @@ from mesh.services import aio
 
 
 def _peer_ip(context: grpc.aio.ServicerContext) -> str | None:
-    peer = context.peer() or ""
-    if peer.startswith(("ipv4:", "ipv6:")):
-        return peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]") or None
-    return None
+    """The peer's IP from gRPC's peer string: `ipv4:1.2.3.4:5` or `ipv6:%5B::1%5D:5`."""
+    peer = unquote(context.peer() or "")
+    if not peer.startswith(("ipv4:", "ipv6:")):
+        return None
+    host = peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
 
 class NodeMeshServicer(mesh_pb2_grpc.NodeMeshServicer):

@@ -10,6 +10,7 @@ from mesh.models.nodes import (
     default_sandbox_policy,
     default_skill_config,
 )
+from mesh.models.stats import NodeStatsSample
 from mesh.models.tasks import (
     ACTIVE_STATUSES,
     OPEN_STATUSES,
@@ -30,6 +31,7 @@ __all__ = [
     "NodeCredential",
     "NodeGroupAccess",
     "NodeInvite",
+    "NodeStatsSample",
     "NodeStatus",
     "OutputStreamName",
     "Task",

@@ -26,6 +26,7 @@ from mesh.services.presence import (
     node_hello,
     presence_sweep,
 )
+from mesh.services.stats import stats_sample_record, stats_samples_record_many
 from mesh.services.tasks import (
     CapabilityMissing,
     CommandNotAllowed,
@@ -61,6 +62,8 @@ __all__ = [
     "node_update",
     "output_append",
     "presence_sweep",
+    "stats_sample_record",
+    "stats_samples_record_many",
     "task_cancel",
     "task_dispatch",
     "task_finish",

@@ -13,6 +13,7 @@ from django.utils import timezone
 from cortex.errors import NotFound, ValidationFailed
 from mesh import events
 from mesh.models import ACTIVE_STATUSES, Node, Task, TaskStatus
+from mesh.services.secret_mask import mask_value
 
 logger = logging.getLogger("cortex.mesh")
 
@@ -83,6 +84,7 @@ def task_finish(
         raise ValidationFailed("Unknown task outcome.", code="invalid_outcome")
     if outcome == "REJECTED" and not error_code:
         error_code = "rejected"
+    error_message, result = mask_value(error_message), mask_value(result)  # see secret_mask
     now = timezone.now()
     with transaction.atomic():
         task = _node_task(node_id=node_id, task_id=task_id, lock=True)
@@ -143,6 +145,23 @@ def tasks_claim_for_delivery(*, node_id: str, connection_id: str) -> list[Task] 
                 claimed.append(task)
                 events.task_changed(task.pk, TaskStatus.DISPATCHED)
     return claimed
+
+
+def nodes_with_queued_tasks(*, node_ids: list[str]) -> set[str]:
+    """Which of these nodes have queued tasks: the heartbeat's check for a lost doorbell.
+
+    One query per 500 nodes each flush, instead of a claim on every heartbeat.
+    """
+    found: set[str] = set()
+    for start in range(0, len(node_ids), 500):
+        found.update(
+            Task.objects.filter(
+                status=TaskStatus.QUEUED, node__node_id__in=node_ids[start : start + 500]
+            )
+            .values_list("node__node_id", flat=True)
+            .distinct()
+        )
+    return found
 
 
 def tasks_pending_cancel(*, node_id: str) -> list[tuple[str, str]]:

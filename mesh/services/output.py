@@ -10,6 +10,7 @@ from cortex.errors import ValidationFailed
 from mesh import events
 from mesh.models import OutputStreamName, Task, TaskOutputChunk, TaskStatus
 from mesh.services.journal import _node_task
+from mesh.services.secret_mask import mask_secrets
 
 #: Bytes sent to live watchers per chunk; the full chunk is always stored (up to the cap).
 LIVE_FRAME_LIMIT = 64 * 1024
@@ -24,6 +25,7 @@ def output_append(*, node_id: str, task_id: str, seq: int, stream: str, data: by
         raise ValidationFailed("Output seq starts at 1.", code="invalid_seq")
     if stream not in OutputStreamName.values:
         raise ValidationFailed("Unknown output stream.", code="invalid_stream")
+    data = mask_secrets(data)  # the hub's own secrets never reach storage, watchers or models
     cap = int(settings.MESH_OUTPUT_CAP_BYTES)
     now = timezone.now()
     with transaction.atomic():

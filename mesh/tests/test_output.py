@@ -74,3 +74,26 @@ def test_duplicate_result_is_ignored(running_task):
     assert not services.task_finish(node_id="n1", task_id=tid, outcome="FAILED", exit_code=9)
     running_task.refresh_from_db()
     assert (running_task.status, running_task.exit_code) == (TaskStatus.SUCCEEDED, 0)
+
+
+class _Peer:
+    def __init__(self, peer: str) -> None:
+        self._peer = peer
+
+    def peer(self) -> str:
+        return self._peer
+
+
+@pytest.mark.parametrize(
+    ("peer", "ip"),
+    [
+        ("ipv4:127.0.0.1:5000", "127.0.0.1"),
+        ("ipv6:%5B::1%5D:5000", "::1"),
+        ("ipv6:[fe80::1]:3", "fe80::1"),
+        ("unix:/tmp/sock", None),
+    ],
+)
+def test_peer_ip_decodes_grpc_peer_strings(peer, ip):
+    from mesh.grpc.servicers import _peer_ip
+
+    assert _peer_ip(_Peer(peer)) == ip

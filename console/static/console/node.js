@@ -1,0 +1,202 @@
+/* Node page: live terminal-like output of the node's tasks and a command box. */
+"use strict";
+
+(() => {
+  const { el, api, Live, banner, setLiveState, ansiState, appendAnsi, formatBytes } = Cortex;
+  const nodeId = document.body.dataset.nodeId;
+  const MAX_CHARS = 400000; // per task in the DOM; the full output stays on the hub
+  const tasks = new Map(); // task_id -> block
+  const pending = new Map(); // reply seq -> command (echoed when the task is accepted)
+  let live = null;
+
+  function statusText(task) {
+    if (task.exit_code !== null && task.exit_code !== undefined) return `${task.status} · exit ${task.exit_code}`;
+    return task.status;
+  }
+
+  function block(task) {
+    let entry = tasks.get(task.task_id);
+    if (entry) return entry;
+    const output = el("pre", { class: "output" });
+    const status = el("span", { class: "badge" });
+    const cancel = el("button", { type: "button", class: "link cancel", hidden: true, text: "cancel" });
+    entry = {
+      id: task.task_id,
+      lastSeq: 0,
+      chars: 0,
+      ansi: { stdout: ansiState(), stderr: ansiState() },
+      output,
+      status,
+      cancel,
+      fetching: null,
+      root: el(
+        "section",
+        { class: "task", "data-task-id": task.task_id },
+        el("div", { class: "task-head" }, el("span", { class: "prompt" }, "$ "), el("code", { class: "cmd" }, task.command || task.kind || "task"), " ", status, " ", cancel),
+        output,
+      ),
+    };
+    cancel.addEventListener("click", () => live && live.send({ type: "cancel", task_id: task.task_id }));
+    tasks.set(task.task_id, entry);
+    const terminal = document.getElementById("terminal");
+    terminal.append(entry.root);
+    setStatus(entry, task);
+    return entry;
+  }
+
+  function setStatus(entry, task) {
+    entry.status.textContent = statusText(task);
+    entry.status.dataset.status = task.status;
+    entry.cancel.hidden = !["queued", "dispatched", "running"].includes(task.status);
+  }
+
+  function write(entry, stream, data, seq) {
+    if (seq <= entry.lastSeq) return;
+    entry.lastSeq = seq;
+    const target = stream === "stderr" ? el("span", { class: "stderr" }) : entry.output;
+    appendAnsi(target, data, entry.ansi[stream] || entry.ansi.stdout);
+    if (target !== entry.output) entry.output.append(target);
+    entry.chars += data.length;
+    while (entry.chars > MAX_CHARS && entry.output.firstChild) {
+      entry.chars -= (entry.output.firstChild.textContent || "").length;
+      entry.output.firstChild.remove();
+    }
+    const terminal = document.getElementById("terminal");
+    terminal.scrollTop = terminal.scrollHeight;
+  }
+
+  /** Fetch stored output after what the block has (a gap, a reconnect, a resync). */
+  function catchUp(entry) {
+    if (entry.fetching) return entry.fetching;
+    entry.fetching = (async () => {
+      try {
+        for (let round = 0; round < 50; round += 1) {
+          const page = await api(`/api/v1/tasks/${entry.id}/output/?after_seq=${entry.lastSeq}`);
+          for (const chunk of page.chunks) write(entry, chunk.stream, chunk.data, chunk.seq);
+          if (page.dropped_bytes && !entry.droppedShown) {
+            entry.droppedShown = true;
+            entry.output.append(el("span", { class: "muted" }, `\n[${formatBytes(page.dropped_bytes)} of output dropped by the hub's cap]\n`));
+          }
+          if (!page.chunks.length || entry.lastSeq >= page.last_seq) break;
+        }
+      } catch (err) {
+        /* the next frame or resync tries again */
+      } finally {
+        entry.fetching = null;
+      }
+    })();
+    return entry.fetching;
+  }
+
+  function onSnapshot(frame) {
+    const node = frame.node;
+    document.getElementById("node-name").textContent = node.display_name || node.node_id;
+    nodeStatus(node);
+    document.getElementById("run-form").hidden = !frame.can_run;
+    const byId = new Map();
+    for (const task of frame.recent_tasks.slice().reverse()) byId.set(task.task_id, task);
+    for (const task of frame.open_tasks) byId.set(task.task_id, task);
+    for (const task of byId.values()) {
+      const entry = block(task);
+      setStatus(entry, task);
+      if (task.last_seq > entry.lastSeq) catchUp(entry);
+    }
+  }
+
+  function nodeStatus(node) {
+    const badge = document.getElementById("node-status");
+    badge.textContent = node.status;
+    badge.dataset.status = node.status;
+    const meta = [node.node_id];
+    if (node.status === "offline" && node.offline_reason) meta.push(node.offline_reason.replace(/_/g, " "));
+    if (node.stats && typeof node.stats.cpu_percent === "number") {
+      meta.push(`CPU ${node.stats.cpu_percent.toFixed(0)}%`);
+      meta.push(`memory ${Number(node.stats.memory_percent || 0).toFixed(0)}%`);
+    }
+    document.getElementById("node-meta").textContent = meta.join(" · ");
+  }
+
+  function onFrame(frame) {
+    switch (frame.type) {
+      case "node.snapshot":
+        onSnapshot(frame);
+        break;
+      case "node.status":
+        nodeStatus(Object.assign({ node_id: nodeId }, frame));
+        break;
+      case "node.stats":
+        nodeStatus(Object.assign({ node_id: nodeId }, frame));
+        break;
+      case "task.accepted": {
+        const command = pending.get(frame.reply_to) || "";
+        pending.delete(frame.reply_to);
+        block({ task_id: frame.task_id, command, status: frame.status });
+        break;
+      }
+      case "task.started": {
+        const entry = tasks.get(frame.task_id);
+        if (entry) setStatus(entry, { status: "running" });
+        else api(`/api/v1/tasks/${frame.task_id}/`).then((t) => block({ task_id: t.id, command: t.command, status: t.status, kind: t.kind })).catch(() => {});
+        break;
+      }
+      case "task.output": {
+        let entry = tasks.get(frame.task_id);
+        if (!entry) {
+          entry = block({ task_id: frame.task_id, command: "", status: "running" });
+          api(`/api/v1/tasks/${frame.task_id}/`).then((t) => {
+            entry.root.querySelector(".cmd").textContent = t.command || t.kind;
+          }).catch(() => {});
+        }
+        if (frame.seq > entry.lastSeq + 1) {
+          catchUp(entry).then(() => write(entry, frame.stream, frame.data, frame.seq));
+        } else {
+          write(entry, frame.stream, frame.data, frame.seq);
+        }
+        break;
+      }
+      case "task.finished": {
+        const entry = tasks.get(frame.task_id);
+        if (entry) {
+          setStatus(entry, frame);
+          catchUp(entry);
+        }
+        break;
+      }
+      case "task.cancel_requested": {
+        const entry = tasks.get(frame.task_id);
+        if (entry) setStatus(entry, { status: frame.status === "cancelled" ? "cancelled" : "cancelling" });
+        break;
+      }
+      case "resync":
+        tasks.forEach((entry) => catchUp(entry));
+        break;
+      case "error": {
+        const node = document.getElementById("run-error");
+        node.textContent = `${frame.error.message} (${frame.error.code})`;
+        node.hidden = false;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    live = new Live(`/ws/nodes/${encodeURIComponent(nodeId)}/`, { onFrame, onState: setLiveState });
+    document.getElementById("run-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const input = document.getElementById("command");
+      const command = input.value.trim();
+      if (!command) return;
+      document.getElementById("run-error").hidden = true;
+      const timeout = Number(document.getElementById("timeout").value) || 30;
+      const seq = live.send({ type: "run", command, timeout });
+      if (seq === null) {
+        banner("Not connected; try again in a moment.");
+        return;
+      }
+      pending.set(seq, command);
+      input.value = "";
+    });
+  });
+})();

@@ -1,0 +1,247 @@
+"""The consoles in headless Chromium: a real hub process, a real agent, a scripted model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
+from sessions_app.tests.llm_server import openai_text, openai_tool_call
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "a-long-test-password"
+
+SETUP = """
+import json
+from django.contrib.auth.models import Group
+from accounts.models import User
+from mesh import services
+from preferences.services import layer_update
+
+admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
+user = User.objects.create_user(email="alice@example.com", password="PASSWORD")
+team = Group.objects.create(name="team")
+user.groups.add(team)
+node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
+services.node_grant(actor=admin, node=node, group=team)
+layer_update(actor=user, scope="user", kind="llm", user=user,
+             data={"provider": "openai_compatible", "base_url": "BASE_URL",
+                   "api_key": "API_KEY", "model": "test-model"})
+print(json.dumps({"invite": invite}))
+"""
+
+REVOKE = """
+from django.contrib.auth.models import Group
+from accounts.models import User
+from mesh import services
+from mesh.models import Node
+
+admin = User.objects.get(email="root@example.com")
+services.node_revoke(actor=admin, node=Node.objects.get(node_id="live"),
+                     group=Group.objects.get(name="team"))
+"""
+
+# Output that must stay inert text: a script tag, an image with a handler, ANSI colours and
+# cursor movement, and a 20,000-character line.
+HOSTILE = (
+    "printf '<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">\\n'; "
+    "printf '\\033[31mRED\\033[0m plain \\033[2K\\033[1;32mBOLDGREEN\\033[0m\\n'; "
+    "head -c 20000 /dev/zero | tr '\\0' x; echo; echo END-OF-HOSTILE"
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            yield instance
+        finally:
+            instance.close()
+
+
+def _start_agent(hub: Any, tmp_path: Path, invite: str) -> subprocess.Popen[bytes]:
+    config = tmp_path / "agent_config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "hub": {"address": hub.grpc_address},
+                "node_id": "live",
+                "invite_token": invite,
+                "state_dir": str(tmp_path / "agent-state"),
+                "workspace_root": str(tmp_path / "workspace"),
+                "reconnect": {"initial_s": 0.2, "max_s": 1.0},
+            }
+        )
+    )
+    log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115  # closed with the process
+    return subprocess.Popen(
+        [sys.executable, "-m", "mesh.agent", "--config", str(config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+
+def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  # noqa: F811
+    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
+    out = live_hub.manage(
+        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
+    )
+    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    agent = _start_agent(live_hub, tmp_path, invite)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        # Sign in: the console sends an anonymous visitor to its sign-in page and back.
+        page.goto(live_hub.http_url + "/console/")
+        page.wait_for_url("**/console/login/?next=/console/")
+        page.fill("#email", "alice@example.com")
+        page.fill("#password", "wrong password")
+        page.click("#login-submit")
+        page.wait_for_selector("#login-error:not([hidden])")
+        page.fill("#password", PASSWORD)
+        page.click("#login-submit")
+        page.wait_for_url(live_hub.http_url + "/console/")
+
+        # Node list: the node comes online live, its charts get points.
+        page.wait_for_selector('[data-node-id="live"] .badge[data-status="online"]', timeout=60_000)
+        card = page.locator('[data-node-id="live"]')
+        deadline = time.monotonic() + 30
+        while int(card.get_attribute("data-points") or 0) < 3:  # one point per 2 s at most
+            assert time.monotonic() < deadline, "the charts got no live points"
+            page.wait_for_timeout(250)
+        assert card.locator(".chart-label").first.text_content().startswith("CPU ")
+        _shot(page, "nodes")
+
+        # Node page: run `echo hello`, see hello.
+        page.click('[data-node-id="live"] h2 a')
+        page.wait_for_url("**/console/nodes/live/")
+        page.wait_for_selector("#run-form:not([hidden])")
+        page.fill("#command", "echo hello")
+        page.click("#run")
+        hello = page.wait_for_selector(".task .output:text-is('hello')")
+        assert hello.text_content() == "hello\n"
+        page.wait_for_selector('.task .badge[data-status="succeeded"]')
+
+        # Hostile output stays text.
+        page.fill("#command", HOSTILE)
+        page.click("#run")
+        page.wait_for_selector(".task .output:has-text('END-OF-HOSTILE')")
+        last = page.locator(".task").last
+        text = last.locator(".output").text_content()
+        assert text.startswith(
+            '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">\n'
+        )
+        assert "RED plain BOLDGREEN\n" in text
+        assert "x" * 20000 + "\nEND-OF-HOSTILE" in text
+        assert "\x1b" not in text
+        assert last.locator(".output span.fg1").text_content() == "RED"
+        assert last.locator(".output span.fg2.b").text_content() == "BOLDGREEN"
+        assert page.evaluate("window.__pwned") is None
+        assert page.locator(".terminal script, .terminal img").count() == 0
+        assert page.evaluate(
+            "(() => { const t = document.querySelector('.terminal');"
+            " return t.scrollWidth <= t.clientWidth + 1; })()"
+        )  # the long line wraps instead of widening the page
+        _shot(page, "node")
+        page.evaluate("document.querySelector('.terminal').scrollTop = 0")
+        _shot(page, "node-top")
+
+        # Chat: the model asks to run a command, the user approves in the page, output appears.
+        page.goto(live_hub.http_url + "/console/sessions/")
+        page.click("#new-session")
+        page.wait_for_url("**/console/sessions/*/")
+        page.wait_for_selector("#attach-node option[value='live']", state="attached")
+        page.select_option("#attach-node", "live")
+        page.wait_for_selector("#attached .badge:text-is('live')")
+        llm_server.add(
+            openai_tool_call(
+                [
+                    (
+                        "call_1",
+                        "mesh_terminal",
+                        '{"command": "echo from-the-model", "node_id": "live"}',
+                    )
+                ],
+                text="Let me check.",
+            )
+        )
+        llm_server.add(openai_text(["The node ", "says from-the-model."], delay=0.05))
+        page.fill("#chat-input", "What does the node say?")
+        page.click("#send")
+        page.wait_for_selector(".msg.user .text:text-is('What does the node say?')")
+        approve = page.wait_for_selector(".tool-call button.approve", timeout=60_000)
+        _shot(page, "session-approval")
+        approve.click()
+        page.wait_for_selector(".tool-call .output:has-text('from-the-model')", timeout=60_000)
+        page.wait_for_selector(".msg.assistant .text:text-is('The node says from-the-model.')")
+        assert page.locator(".tool-call strong").first.text_content() == "mesh_terminal"
+        _shot(page, "session")
+
+        # Revoked while watching (from another process: only the periodic re-check sees it).
+        page.goto(live_hub.http_url + "/console/nodes/live/")
+        page.wait_for_selector("#live-state[data-state='live']")
+        live_hub.manage("shell", "-c", REVOKE)
+        started = time.monotonic()
+        page.wait_for_selector("#live-state[data-state='no access']", timeout=10_000)
+        assert time.monotonic() - started < 5
+        assert page.locator("#banner").text_content() == (
+            "You no longer have access to this page's data."
+        )
+        assert errors == []
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "console-failure.png"), full_page=True)
+        print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
+        print((tmp_path / "agent.log").read_text(errors="replace")[-2000:])  # noqa: T201
+        raise
+    finally:
+        context.close()
+        _stop(agent)

@@ -1,0 +1,95 @@
+"""Console pages: templates only; every page loads its data from REST and WebSocket.
+
+The pages carry a strict Content-Security-Policy (scripts and styles only from the hub, no
+inline code), so output shown in them can never run as script even if a bug put it in the DOM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_GET
+from django.views.static import serve
+
+from accounts.selectors import password_login_allowed
+
+ASSETS = Path(__file__).resolve().parent / "static" / "console"
+LOGIN_URL = "/console/login/"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "form-action 'self'"
+)
+
+
+def _page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Console page: CSRF cookie set for the page's API calls, strict CSP."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = CSP
+        response["Cache-Control"] = "no-store"
+        return response
+
+    return ensure_csrf_cookie(wrapper)
+
+
+@_page
+@require_GET
+def login_page(request: HttpRequest) -> HttpResponse:
+    """Password form (posts to the auth API) and the OIDC link when OIDC is configured."""
+    target = request.GET.get("next", "/console/")
+    if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        target = "/console/"
+    context = {
+        "next": target,
+        "oidc_enabled": bool(getattr(settings, "OIDC_ENABLED", False)),
+        "password_login": password_login_allowed(),
+    }
+    return render(request, "console/login.html", context)
+
+
+@_page
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def nodes_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/nodes.html", {"page": "nodes"})
+
+
+@_page
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
+    return render(request, "console/node.html", {"page": "node", "node_id": node_id})
+
+
+@_page
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def sessions_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/sessions.html", {"page": "sessions"})
+
+
+@_page
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
+    return render(request, "console/session.html", {"page": "session", "session_id": session_id})
+
+
+@require_GET
+def asset(request: HttpRequest, path: str) -> HttpResponse:
+    """The consoles' JS and CSS, served by the hub itself (no CDN, no collectstatic needed)."""
+    response = serve(request, path, document_root=str(ASSETS))
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

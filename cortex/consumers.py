@@ -1,0 +1,293 @@
+"""Base of every WebSocket consumer: typed envelopes, error frames, access re-checks, send queue.
+
+Close codes of every Cortex WebSocket:
+- 4401: not authenticated, or authentication lost while open (signed out, deactivated, session
+  gone); re-checked every `CORTEX_WS_RECHECK_SECONDS` (2 s), so within 5 s at worst.
+- 4403: the object is not visible to the user, or the grant was lost while open. The same code
+  is used for "does not exist", so a socket never reveals whether an object exists.
+- 1011: the re-check itself failed (database unreachable); the client reconnects later.
+
+Outgoing frames go through a bounded queue drained by one sender task. A client that falls
+behind (more than WS_QUEUE_FRAMES frames or WS_QUEUE_BYTES bytes waiting) loses the
+queue and gets one `{"type": "resync"}` frame: it refetches state over REST. Memory per socket
+is therefore bounded whatever the client does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from cortex import errors
+
+logger = logging.getLogger("cortex.ws")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+#: The access re-check itself failed (database down): the client reconnects later.
+CLOSE_SERVER_ERROR = 1011
+
+#: Frame types the base sends itself.
+ERROR = "error"
+RESYNC = "resync"
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """One client frame: `{"type": ..., "seq"?: N, ...payload}`."""
+
+    type: str
+    seq: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> Envelope:
+        """Parse a text frame; raises ValidationFailed (`invalid_frame`) on anything else."""
+        if text is None:
+            raise errors.ValidationFailed("Frames are JSON text.", code="invalid_frame")
+        if len(text) > 65536:
+            raise errors.ValidationFailed("The frame is too large.", code="frame_too_large")
+        try:
+            content = json.loads(text)
+        except ValueError as exc:
+            raise errors.ValidationFailed("The frame is not JSON.", code="invalid_frame") from exc
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            raise errors.ValidationFailed(
+                "A frame is an object with a string `type`.", code="invalid_frame"
+            )
+        seq = content.get("seq")
+        if seq is not None and (isinstance(seq, bool) or not isinstance(seq, int)):
+            raise errors.ValidationFailed("`seq` must be an integer.", code="invalid_frame")
+        payload = {k: v for k, v in content.items() if k not in ("type", "seq")}
+        return cls(type=content["type"], seq=seq, payload=payload)
+
+
+def error_body(exc: BaseException) -> dict[str, Any]:
+    """The `error` object of an error frame (same shape as the REST error body)."""
+    if isinstance(exc, errors.CortexError):
+        body: dict[str, Any] = {"code": exc.code, "message": exc.message}
+        if exc.fields:
+            body["fields"] = exc.fields
+        return body
+    return {"code": "internal_error", "message": "The request could not be completed."}
+
+
+def _session_user_id(session_key: str) -> int | None:
+    """The user a stored browser session still signs in (hash and active flag checked)."""
+    from importlib import import_module
+
+    from django.contrib.auth import get_user
+
+    engine = import_module(settings.SESSION_ENGINE)
+
+    class _Request:  # what django.contrib.auth.get_user reads
+        session = engine.SessionStore(session_key)
+
+    user = get_user(_Request())  # type: ignore[arg-type]
+    return user.pk if user.is_authenticated else None
+
+
+def _active_user(user_id: int) -> Any:
+    """The user if still active (ModelBackend refuses inactive ones), else None."""
+    from django.contrib.auth.backends import ModelBackend
+
+    return ModelBackend().get_user(user_id)
+
+
+@database_sync_to_async
+def _still_authenticated(user_id: int, session_key: str | None) -> bool:
+    if session_key is not None:
+        return _session_user_id(session_key) == user_id
+    return _active_user(user_id) is not None
+
+
+class CortexConsumer(AsyncWebsocketConsumer):
+    """Authenticate, authorize and join groups before accept; then serve typed frames.
+
+    Subclasses implement `authorize()` (raise a CortexError to refuse with 4403),
+    `group_names()`, optionally `still_allowed()` (re-checked every `recheck_seconds`),
+    `opened()` (first frames), and `on_<type>` handlers for the client frame types listed in
+    `inbound` (dots become underscores).
+    """
+
+    inbound: ClassVar[frozenset[str]] = frozenset()
+
+    user: Any = None
+    _joined: list[str]
+    _queue: deque[str]
+    _queued_bytes: int = 0
+    _closing: bool = False
+
+    # --- settings (read per socket so tests and operators can tune them) -----------------------
+
+    @property
+    def recheck_seconds(self) -> float:
+        return float(settings.WS_RECHECK_SECONDS)
+
+    @property
+    def max_frames(self) -> int:
+        return int(settings.WS_QUEUE_FRAMES)
+
+    @property
+    def max_bytes(self) -> int:
+        return int(settings.WS_QUEUE_BYTES)
+
+    # --- hooks ---------------------------------------------------------------------------------
+
+    async def authorize(self) -> None:
+        """Raise a CortexError when the user may not open this socket (closed with 4403)."""
+
+    def group_names(self) -> list[str]:
+        return []
+
+    async def still_allowed(self) -> bool:
+        """Whether the grant behind this socket still holds (besides authentication)."""
+        return True
+
+    async def opened(self) -> None:
+        """Send the first frames after accept."""
+
+    async def rechecked(self) -> None:
+        """Called after every successful periodic re-check (e.g. to refresh a node list)."""
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        self._joined = []
+        self._queue = deque()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated or not user.is_active:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.user = user
+        try:
+            await self.authorize()
+        except errors.CortexError:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        for group in self.group_names():
+            await self.channel_layer.group_add(group, self.channel_name)
+            self._joined.append(group)
+        await self.accept()
+        await self.opened()
+        self._tasks = [
+            asyncio.create_task(self._sender(), name="ws-sender"),
+            asyncio.create_task(self._rechecker(), name="ws-recheck"),
+        ]
+
+    async def disconnect(self, code: int) -> None:
+        self._closing = True
+        for task in getattr(self, "_tasks", []):
+            task.cancel()
+        for task in getattr(self, "_tasks", []):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for group in getattr(self, "_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self._joined = []
+
+    async def shut(self, code: int) -> None:
+        """Close from the server side, dropping whatever is still queued."""
+        if self._closing:
+            return
+        self._closing = True
+        self._queue.clear()
+        self._queued_bytes = 0
+        await self.close(code=code)
+
+    # --- inbound -------------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        envelope: Envelope | None = None
+        try:
+            envelope = Envelope.parse(text_data)
+            if envelope.type not in self.inbound:
+                raise errors.ValidationFailed(
+                    f"Unsupported frame type {envelope.type[:40]!r}.", code="unsupported_frame"
+                )
+            handler = getattr(self, "on_" + envelope.type.replace(".", "_"))
+            await handler(envelope)
+        except Exception as exc:  # every failure becomes one error frame, sent from here
+            if not isinstance(exc, errors.CortexError):
+                logger.exception("websocket handler failed")
+            self.send_error(exc, reply_to=envelope.seq if envelope else None)
+
+    # --- outbound ------------------------------------------------------------------------------
+
+    def emit(self, frame: dict[str, Any]) -> None:
+        """Queue one frame; on overflow replace the queue with a single resync frame."""
+        if self._closing:
+            return
+        text = json.dumps(frame, separators=(",", ":"), default=str)
+        if len(self._queue) + 1 > self.max_frames or self._queued_bytes + len(text) > (
+            self.max_bytes
+        ):
+            logger.info("websocket client fell behind; sending resync")
+            self._queue.clear()
+            text = json.dumps({"type": RESYNC, "seq": _now_seq()})
+            self._queued_bytes = 0
+        self._queue.append(text)
+        self._queued_bytes += len(text)
+        self._wake.set()
+
+    def send_error(self, exc: BaseException, *, reply_to: int | None = None) -> None:
+        frame: dict[str, Any] = {"type": ERROR, "seq": _now_seq(), "error": error_body(exc)}
+        if reply_to is not None:
+            frame["reply_to"] = reply_to
+        self.emit(frame)
+
+    async def _sender(self) -> None:
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue and not self._closing:
+                text = self._queue.popleft()
+                self._queued_bytes -= len(text)
+                await self.send(text_data=text)
+
+    # --- re-checks -----------------------------------------------------------------------------
+
+    async def recheck(self) -> bool:
+        """Re-check authentication and grant now; closes the socket and returns False if lost."""
+        if self._closing:
+            return False
+        session = self.scope.get("session")
+        session_key = (
+            None
+            if self.scope.get("auth_method") == "ticket" or session is None
+            else session.session_key or ""
+        )
+        if not await _still_authenticated(self.user.pk, session_key):
+            await self.shut(CLOSE_UNAUTHENTICATED)
+            return False
+        if not await self.still_allowed():
+            await self.shut(CLOSE_FORBIDDEN)
+            return False
+        return True
+
+    async def _rechecker(self) -> None:
+        while not self._closing:
+            await asyncio.sleep(self.recheck_seconds)
+            try:
+                if await self.recheck():
+                    await self.rechecked()
+            except Exception:  # a broken database must not leave the socket unchecked forever
+                logger.exception("websocket access re-check failed; closing")
+                await self.shut(CLOSE_SERVER_ERROR)
+
+
+def _now_seq() -> int:
+    from time import time_ns
+
+    return time_ns() // 1000

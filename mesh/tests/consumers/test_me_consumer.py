@@ -1,0 +1,54 @@
+"""`/ws/me/`: status and stats of every node the user may see, and nothing else."""
+
+from __future__ import annotations
+
+import pytest
+from channels.db import database_sync_to_async
+
+from mesh import services
+from mesh.tests.consumers.conftest import communicator, frames_until, login_cookie
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_anonymous_is_refused():
+    ws = communicator("/ws/me/")
+    assert await ws.connect(timeout=5) == (False, 4401)
+
+
+async def test_snapshot_live_stats_and_grant_changes(
+    user, staff_user, make_node, grant, fast_recheck
+):
+    mine, _ = await database_sync_to_async(make_node)("mine")
+    other, _ = await database_sync_to_async(make_node)("other")
+    group = await database_sync_to_async(grant)(user, mine)
+    cookie = await login_cookie(user)
+    ws = communicator("/ws/me/", cookie)
+    assert (await ws.connect(timeout=5))[0] is True
+    snapshot = await ws.receive_json_from(timeout=5)
+    assert snapshot["type"] == "nodes.snapshot"
+    assert [n["node_id"] for n in snapshot["nodes"]] == ["mine"]
+
+    @database_sync_to_async
+    def beat() -> None:
+        for node_id in ("mine", "other"):
+            services.node_hello(node_id=node_id, connection_id=f"c-{node_id}")
+        services.heartbeat_flush(
+            beats={
+                "other": ("c-other", {"cpu_percent": 99.0}),
+                "mine": ("c-mine", {"cpu_percent": 12.5, "memory_percent": 40.0}),
+            }
+        )
+
+    await beat()
+    frames = await frames_until(ws, "node.stats")
+    assert {f["node_id"] for f in frames} == {"mine"}
+    assert frames[-1]["stats"] == {"cpu_percent": 12.5, "memory_percent": 40.0}
+
+    await database_sync_to_async(services.node_revoke)(actor=staff_user, node=mine, group=group)
+    removed = await frames_until(ws, "node.removed")
+    assert removed[-1]["node_id"] == "mine"
+    await database_sync_to_async(grant)(user, other, "ops2")
+    added = await frames_until(ws, "node.added")
+    assert (added[-1]["node"]["node_id"], added[-1]["node"]["status"]) == ("other", "online")
+    await ws.disconnect()
