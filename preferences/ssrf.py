@@ -117,3 +117,31 @@ def guarded_transport(httpx_module: Any) -> Any:
 
     pool._network_backend = GuardedBackend()  # noqa: SLF001
     return transport
+
+
+def guarded_async_transport(httpx_module: Any) -> Any:
+    """The async counterpart of `guarded_transport`, for httpx or httpx2 AsyncClients.
+
+    The name is resolved in a worker thread (getaddrinfo blocks) and the connection goes to the
+    address that passed; TLS still verifies the certificate against the original host name.
+    """
+    import anyio.to_thread
+
+    transport = httpx_module.AsyncHTTPTransport(trust_env=False)
+    pool = transport._pool  # noqa: SLF001  # no public hook for the network backend
+    base_backend = type(pool._network_backend)  # noqa: SLF001
+
+    class GuardedAsyncBackend(base_backend):  # type: ignore[misc, valid-type]
+        """Connects only to addresses that passed the guard, and to exactly those."""
+
+        async def connect_tcp(self, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
+            if isinstance(host, bytes):
+                host = host.decode("ascii")
+            if host_is_allowed(host):
+                return await super().connect_tcp(host, port, *args, **kwargs)
+            addresses = await anyio.to_thread.run_sync(resolve_checked, host, port)
+            target = addresses[0] if addresses else host
+            return await super().connect_tcp(target, port, *args, **kwargs)
+
+    pool._network_backend = GuardedAsyncBackend()  # noqa: SLF001
+    return transport

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.files import File
 from django.db.models import QuerySet
 
 from cortex import errors
@@ -35,6 +36,29 @@ def session_get_for_user(*, user: Any, session_id: Any) -> ChatSession:
 def message_list(*, session: ChatSession) -> QuerySet[Message]:
     """Messages oldest first."""
     return Message.objects.filter(session=session).order_by("id")
+
+
+def message_get(*, session: ChatSession, message_id: Any) -> Message:
+    """One message of the session (already the caller's); anything else is NotFound."""
+    try:
+        return Message.objects.get(session=session, pk=int(message_id))
+    except (Message.DoesNotExist, TypeError, ValueError) as exc:
+        raise errors.NotFound() from exc
+
+
+def message_audio_open(*, session: ChatSession, message_id: Any) -> tuple[File, str]:
+    """(the open recording, its MIME type) of a spoken message, read through Django's storage."""
+    from preferences.voice.audio import ACCEPTED_FORMATS
+
+    message = message_get(session=session, message_id=message_id)
+    if not message.audio:
+        raise errors.NotFound("This message has no recording.", code="no_audio")
+    extension = message.audio.name.rsplit(".", 1)[-1].lower()
+    try:
+        handle = message.audio.open("rb")
+    except FileNotFoundError as exc:
+        raise errors.NotFound("The recording is no longer stored.", code="no_audio") from exc
+    return handle, ACCEPTED_FORMATS.get(extension, "application/octet-stream")
 
 
 def attachment_list(*, session: ChatSession) -> QuerySet[SessionNode]:

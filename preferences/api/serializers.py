@@ -62,7 +62,9 @@ def _param_fields(*, read_only: bool) -> dict[str, serializers.Field]:
     for name in PARAM_FIELDS:
         help_text = MASKED_FIELD_HELP if name == "api_key" else "Backend parameter."
         if read_only:
-            fields[name] = ParamValueField(read_only=True, required=False, help_text=help_text)
+            # Output only, yet not read_only: the schema then lists it as optional (unset
+            # fields are left out of the body), where read_only fields count as required.
+            fields[name] = ParamValueField(required=False, help_text=help_text)
         else:
             fields[name] = ParamValueField(required=False, allow_null=True, help_text=help_text)
     return fields

@@ -30,15 +30,17 @@ MULTIPART_SLACK = 64 * 1024
 _ERROR = {"$ref": "#/components/schemas/ErrorBody"}
 
 
-def _error(description: str) -> OpenApiResponse:
+def error_response(description: str) -> OpenApiResponse:
     return OpenApiResponse(response=_ERROR, description=description)
 
 
-_PROVIDER_ERRORS = {
-    429: _error("Throttled (`throttled`) or the provider is rate limiting (`rate_limited`)."),
-    502: _error("The provider refused the key (`invalid_key`) or the request."),
-    503: _error("The provider is unavailable (`provider_unavailable`)."),
-    504: _error("The provider did not answer in time (`provider_timeout`)."),
+PROVIDER_ERRORS = {
+    429: error_response(
+        "Throttled (`throttled`) or the provider is rate limiting (`rate_limited`)."
+    ),
+    502: error_response("The provider refused the key (`invalid_key`) or the request."),
+    503: error_response("The provider is unavailable (`provider_unavailable`)."),
+    504: error_response("The provider did not answer in time (`provider_timeout`)."),
 }
 _SAMPLE_RATE_HEADER = OpenApiParameter(
     "X-Sample-Rate",
@@ -76,14 +78,18 @@ class TranscribeRateThrottle(_LiveRateThrottle):
     scope = "transcribe"
 
 
-class _VoiceViewSet(CortexViewSet):
-    created_actions = frozenset()
+class VoiceErrorStatusMixin:
+    """For viewsets that call voice services: voice errors answer with their own HTTP status."""
 
     def handle_exception(self, exc: Exception) -> Response:
         status_code = getattr(exc, "http_status", None)
         if isinstance(exc, errors.CortexError) and status_code:
             exc = _StatusError(exc, status_code)
-        return super().handle_exception(exc)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class _VoiceViewSet(VoiceErrorStatusMixin, CortexViewSet):
+    created_actions = frozenset()
 
 
 async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -101,6 +107,35 @@ async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
 def _with_header(header: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield header
     yield from chunks
+
+
+def speech_response(
+    request: Request, speech: synthesis.Speech, *, stream: bool, as_wav: bool
+) -> HttpResponse:
+    """The HTTP answer for speech under way: one WAV, or chunks (raw PCM or an open WAV)."""
+    rate = speech.sample_rate
+    headers = {
+        "X-Sample-Rate": str(rate),
+        "X-Voice-Provider": speech.provider,
+        "Cache-Control": "no-store",
+    }
+    if not stream:
+        try:
+            audio = synthesis.speech_audio(speech=speech)
+        finally:
+            speech.close()
+        return HttpResponse(audio, content_type="audio/wav", headers=headers)
+    chunks = synthesis.speech_guarded(speech=speech)
+    if as_wav:
+        chunks = _with_header(wav_header(rate), chunks)
+        content_type = "audio/wav"
+    else:
+        content_type = f"audio/L16;rate={rate};channels=1"
+        headers["X-Audio-Encoding"] = "pcm_s16le"
+    content: Any = chunks
+    if isinstance(request._request, ASGIRequest):  # noqa: SLF001  # DRF wraps the request
+        content = _in_threads(chunks)
+    return StreamingHttpResponse(content, content_type=content_type, headers=headers)
 
 
 class SpeechViewSet(_VoiceViewSet):
@@ -133,7 +168,7 @@ class SpeechViewSet(_VoiceViewSet):
                 OpenApiTypes.BINARY,
                 description="Streamed raw PCM; the content type carries rate and channels.",
             ),
-            **_PROVIDER_ERRORS,
+            **PROVIDER_ERRORS,
         },
     )
     def speak(self, request: Request) -> HttpResponse:
@@ -145,35 +180,13 @@ class SpeechViewSet(_VoiceViewSet):
             voice=data.get("voice") or "",
             provider_name=query.get("provider_name") or "",
         )
-        rate = speech.sample_rate
-        headers = {
-            "X-Sample-Rate": str(rate),
-            "X-Voice-Provider": speech.provider,
-            "Cache-Control": "no-store",
-        }
-        if not query["stream"]:
-            try:
-                audio = synthesis.speech_audio(speech=speech)
-            finally:
-                speech.close()
-            return HttpResponse(audio, content_type="audio/wav", headers=headers)
-        chunks = synthesis.speech_guarded(speech=speech)
-        if query["as_wav"]:
-            chunks = _with_header(wav_header(rate), chunks)
-            content_type = "audio/wav"
-        else:
-            content_type = f"audio/L16;rate={rate};channels=1"
-            headers["X-Audio-Encoding"] = "pcm_s16le"
-        content: Any = chunks
-        if isinstance(request._request, ASGIRequest):  # noqa: SLF001  # DRF wraps the request
-            content = _in_threads(chunks)
-        return StreamingHttpResponse(content, content_type=content_type, headers=headers)
+        return speech_response(request, speech, stream=query["stream"], as_wav=query["as_wav"])
 
     @extend_schema(
         operation_id="speech_voices",
         summary="Voices of a tts provider",
         parameters=[s.VoicesQuery],
-        responses={200: s.VoicesOutput, **_PROVIDER_ERRORS},
+        responses={200: s.VoicesOutput, **PROVIDER_ERRORS},
     )
     def voices(self, request: Request) -> Response:
         query = self.validated_query(s.VoicesQuery, request)
@@ -195,18 +208,18 @@ class TranscriptionViewSet(_VoiceViewSet):
         operation_id="stt_transcribe",
         summary="Transcribe a recording with your stt provider",
         description=(
-            "Multipart `file`: WAV, MP3, OGG or WebM, recognised by its bytes. The local "
-            "pocketsphinx decoder reads WAV (any rate; it is resampled to 16 kHz) and the other "
-            "formats only when ffmpeg is installed (`decoder_unavailable` otherwise)."
+            "Multipart `file`: WAV, MP3, OGG (Vorbis, Opus) or WebM (Opus), recognised by its "
+            "bytes. Every upload is decoded on the hub (16 kHz mono for the local pocketsphinx), "
+            "which enforces the duration limit; a damaged file is refused with "
+            "`undecodable_audio` (400)."
         ),
         request=s.TranscribeInput,
         responses={
             200: s.TranscriptOutput,
-            413: _error("Too large (`file_too_large`) or too long (`audio_too_long`)."),
-            415: _error(
-                "Not an accepted format (`unsupported_media_type`, `decoder_unavailable`)."
-            ),
-            **_PROVIDER_ERRORS,
+            413: error_response("Too large (`file_too_large`) or too long (`audio_too_long`)."),
+            400: error_response("Empty (`empty_file`) or damaged (`undecodable_audio`) audio."),
+            415: error_response("Not an accepted format (`unsupported_media_type`)."),
+            **PROVIDER_ERRORS,
         },
     )
     def transcribe(self, request: Request) -> Response:

@@ -87,9 +87,7 @@ class TranscribeInput(serializers.Serializer):
 class TranscriptOutput(serializers.Serializer):
     text = serializers.CharField(allow_blank=True)
     provider = serializers.CharField()
-    duration_ms = serializers.IntegerField(
-        allow_null=True, help_text="Length of the audio; null when it could not be measured."
-    )
+    duration_ms = serializers.IntegerField(help_text="Length of the audio in milliseconds.")
     format = serializers.ChoiceField(
         choices=["wav", "mp3", "ogg", "webm"], help_text="Format read from the file's bytes."
     )

@@ -37,6 +37,26 @@ def httpx2_client(timeout: float) -> httpx2.Client:
     )
 
 
+def httpx_async_client(timeout: float | httpx.Timeout) -> httpx.AsyncClient:
+    """The async guarded httpx client (no redirects, no proxy variables)."""
+    return httpx.AsyncClient(
+        transport=ssrf.guarded_async_transport(httpx),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+def httpx2_async_client(timeout: float | httpx2.Timeout) -> httpx2.AsyncClient:
+    """The async guarded client for the official SDKs (`openai.AsyncOpenAI(http_client=...)`)."""
+    return httpx2.AsyncClient(
+        transport=ssrf.guarded_async_transport(httpx2),
+        timeout=timeout,
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
 def _chain(exc: BaseException) -> Iterable[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = exc

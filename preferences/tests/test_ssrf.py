@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
 import pytest
 from django.test import override_settings
 
 from accounts.models import AuditEvent
 from preferences import ssrf
+from preferences.backends import http
 from preferences.errors import BlockedAddress
 from preferences.models import Scope
 from preferences.services import config_verify
@@ -78,3 +84,60 @@ def test_verify_refuses_stored_name_that_resolves_to_loopback(user, set_layer):
     )
     event = AuditEvent.objects.get(action="preferences.verify")
     assert event.details["error_code"] == "blocked_address"
+
+
+# -- the async guarded transport (connect-time check for the async provider clients) ----------
+
+
+class _Hello(BaseHTTPRequestHandler):
+    seen: ClassVar[list[str]] = []
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return
+
+    def do_GET(self) -> None:  # noqa: N802
+        _Hello.seen.append(self.path)
+        self.send_response(200)
+        self.send_header("content-length", "5")
+        self.end_headers()
+        self.wfile.write(b"hello")
+
+
+@pytest.fixture
+def hello_server() -> Iterator[int]:
+    _Hello.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+@pytest.mark.parametrize("module", ["httpx", "httpx2"])
+async def test_async_transport_refuses_a_name_that_resolves_to_loopback(hello_server, module):
+    make = http.httpx_async_client if module == "httpx" else http.httpx2_async_client
+    with override_settings(PROVIDER_ALLOWED_HOSTS=["127.0.0.1"]):
+        async with make(5.0) as client:
+            with pytest.raises(BlockedAddress) as caught:
+                await client.get(f"http://localhost:{hello_server}/secret")
+    assert "refused address" in caught.value.message
+    assert _Hello.seen == []
+
+
+@pytest.mark.parametrize("module", ["httpx", "httpx2"])
+async def test_async_transport_connects_to_allowed_hosts(hello_server, module):
+    make = http.httpx_async_client if module == "httpx" else http.httpx2_async_client
+    with override_settings(PROVIDER_ALLOWED_HOSTS=["localhost"]):
+        async with make(5.0) as client:
+            response = await client.get(f"http://localhost:{hello_server}/ok")
+    assert (response.status_code, response.content) == (200, b"hello")
+    assert _Hello.seen == ["/ok"]
+
+
+async def test_async_transport_refuses_literal_private_address():
+    with override_settings(PROVIDER_ALLOWED_HOSTS=[]):
+        async with http.httpx2_async_client(5.0) as client:
+            with pytest.raises(BlockedAddress):
+                await client.get("http://169.254.169.254/latest/meta-data/")

@@ -45,6 +45,11 @@ class UnsupportedMediaType(VoiceInputError):
     http_status = 415
 
 
+class UndecodableAudio(VoiceInputError):
+    code = "undecodable_audio"
+    default_message = "The audio could not be decoded; the file may be damaged."
+
+
 class DecoderUnavailable(VoiceInputError):
     code = "decoder_unavailable"
     default_message = "This audio format cannot be decoded on this hub; send WAV."

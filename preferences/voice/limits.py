@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 from django.conf import settings
 
 DEFAULT_MAX_TEXT_CHARS = 4000
@@ -27,9 +25,3 @@ def max_audio_seconds() -> int:
 def provider_timeout() -> float:
     """Seconds one provider call (one spoken piece, one transcription) may take."""
     return float(getattr(settings, "VOICE_PROVIDER_TIMEOUT", DEFAULT_TIMEOUT))
-
-
-def ffmpeg_binary() -> str | None:
-    """ffmpeg for decoding MP3/OGG/WebM, if configured and installed; empty setting disables."""
-    name = str(getattr(settings, "VOICE_FFMPEG_BINARY", "ffmpeg"))
-    return shutil.which(name) if name else None

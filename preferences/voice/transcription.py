@@ -1,14 +1,15 @@
 """Speech to text through the user's effective stt provider.
 
-The format comes from the upload's magic bytes. WAV is decoded here with no extra tools; MP3,
-OGG and WebM are decoded with ffmpeg when it is installed, and otherwise go only to network
-providers, which decode them themselves (the local pocketsphinx refuses them).
+The format comes from the upload's magic bytes. WAV is read here with no extra tools; MP3, OGG
+(Vorbis, Opus) and WebM (Opus) are decoded in-process with PyAV, whose wheels bundle FFmpeg's
+libraries. Every upload is decoded (or measured) before any provider sees it, so the duration
+limit and damaged files are caught here; network providers still get the bytes as sent.
 """
 
 from __future__ import annotations
 
+import io
 import logging
-import subprocess  # noqa: S404  # ffmpeg runs with a fixed argv, audio on stdin
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,8 @@ from cortex import errors
 from preferences.selectors import effective_config
 from preferences.voice import limits
 from preferences.voice.audio import (
+    ACCEPTED_TEXT,
+    PCM_WIDTH,
     AudioInput,
     Pcm,
     resample,
@@ -25,10 +28,10 @@ from preferences.voice.audio import (
 )
 from preferences.voice.errors import (
     AudioTooLong,
-    DecoderUnavailable,
     EmptyFile,
     FileTooLarge,
-    ProviderTimeout,
+    UndecodableAudio,
+    UnsupportedMediaType,
     provider_failure,
 )
 
@@ -41,11 +44,11 @@ DECODE_RATE = 16000
 
 @dataclass(frozen=True)
 class Transcript:
-    """What was heard, by which provider, how long the audio lasts (None: unknown), its format."""
+    """What was heard, by which provider, how long the audio lasts, its format."""
 
     text: str
     provider: str
-    duration_ms: int | None
+    duration_ms: int
     format: str = ""
 
 
@@ -67,45 +70,78 @@ def _check_duration(duration_ms: int) -> None:
         )
 
 
-def ffmpeg_decode(data: bytes, *, binary: str, rate: int, timeout: float) -> Pcm:
-    """Any accepted format to 16-bit mono PCM at `rate`, cut just past the duration limit."""
-    argv = [binary, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", "pipe:0"]
-    argv += ["-t", str(limits.max_audio_seconds() + 1), "-f", "s16le", "-ac", "1"]
-    argv += ["-ar", str(rate), "pipe:1"]
+#: PyAV demuxer for each sniffed format: the container is never probed from the bytes.
+DEMUXERS = {"mp3": "mp3", "ogg": "ogg", "webm": "webm"}
+
+
+def _too_long(limit_s: int, estimate_us: int | None) -> AudioTooLong:
+    if estimate_us and estimate_us > limit_s * 1_000_000:
+        lasts = f"lasts {estimate_us / 1_000_000:.1f} s"
+    else:
+        lasts = f"lasts more than {limit_s} s"
+    return AudioTooLong(f"The audio {lasts}; the limit is {limit_s} s.")
+
+
+def av_decode(data: bytes, fmt: str, *, rate: int, max_seconds: int) -> Pcm:
+    """MP3, OGG (Vorbis, Opus) or WebM to 16-bit mono PCM at `rate`, with PyAV's bundled FFmpeg.
+
+    Decoding stops as soon as the output passes `max_seconds` (AudioTooLong), so a long or
+    lying file costs no more than the limit; damaged input raises UndecodableAudio, a container
+    with no audio stream UnsupportedMediaType.
+    """
+    import av
+
+    limit_bytes = max_seconds * rate * PCM_WIDTH
+    out = bytearray()
+
+    def take(frames: list[Any]) -> None:
+        for frame in frames:
+            out.extend(bytes(frame.planes[0])[: frame.samples * PCM_WIDTH])
+        if len(out) > limit_bytes:
+            raise _too_long(max_seconds, estimate)
+
+    estimate: int | None = None
     try:
-        done = subprocess.run(  # noqa: S603  # fixed argv
-            argv, input=data, capture_output=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise ProviderTimeout("Decoding the audio took too long.") from exc
-    if done.returncode != 0:
-        raise errors.ValidationFailed(
-            "The audio could not be decoded; the file may be damaged.", code="undecodable_audio"
-        )
-    return Pcm(done.stdout, rate)
+        with av.open(io.BytesIO(data), mode="r", format=DEMUXERS[fmt]) as container:
+            estimate = container.duration
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is None:
+                raise UnsupportedMediaType(
+                    f"The {fmt.upper()} file holds no audio; send {ACCEPTED_TEXT} with sound in it."
+                )
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    take(resampler.resample(frame))
+            take(resampler.resample(None))
+    except (av.FFmpegError, ValueError, OSError, EOFError) as exc:  # FFmpeg's and PyAV's own
+        logger.info("audio decode failed: format=%s error=%s", fmt, type(exc).__name__)
+        raise UndecodableAudio(
+            f"The {fmt.upper()} audio could not be decoded; the file may be damaged or cut short."
+        ) from None
+    if not out:
+        raise UndecodableAudio(f"The {fmt.upper()} file holds no decodable sound.")
+    return Pcm(bytes(out), rate)
 
 
-def _prepare(data: bytes, fmt: str, *, needs_pcm: int, label: str) -> AudioInput:
-    """Measure (and for local decoders, decode) the upload."""
+def _prepare(data: bytes, fmt: str, *, needs_pcm: int) -> tuple[AudioInput, int]:
+    """(the upload, with PCM if the backend needs it; its duration in ms).
+
+    Compressed uploads are always decoded, which measures them and proves they are sound.
+    """
     if fmt == "wav":
-        _check_duration(wav_duration_ms(data))
+        duration = wav_duration_ms(data)
+        _check_duration(duration)
         if not needs_pcm:
-            return AudioInput(data, fmt)
+            return AudioInput(data, fmt), duration
         pcm = wav_decode(data)
-        return AudioInput(data, fmt, Pcm(resample(pcm.data, pcm.rate, needs_pcm), needs_pcm))
-    binary = limits.ffmpeg_binary()
-    if binary is None:
-        if needs_pcm:
-            raise DecoderUnavailable(
-                f"{label} reads only WAV on this hub: decoding {fmt.upper()} needs ffmpeg, which "
-                "is not installed. Send WAV, or choose a network provider."
-            )
-        return AudioInput(data, fmt)
-    pcm = ffmpeg_decode(
-        data, binary=binary, rate=needs_pcm or DECODE_RATE, timeout=limits.provider_timeout()
+        return AudioInput(
+            data, fmt, Pcm(resample(pcm.data, pcm.rate, needs_pcm), needs_pcm)
+        ), duration
+    pcm = av_decode(
+        data, fmt, rate=needs_pcm or DECODE_RATE, max_seconds=limits.max_audio_seconds()
     )
-    _check_duration(pcm.duration_ms)
-    return AudioInput(data, fmt, pcm if needs_pcm else None)
+    return AudioInput(data, fmt, pcm if needs_pcm else None), pcm.duration_ms
 
 
 def transcription_run(
@@ -118,7 +154,7 @@ def transcription_run(
 ) -> Transcript:
     """Transcribe an uploaded recording with the user's stt provider (or a permitted one).
 
-    Raises EmptyFile, FileTooLarge, UnsupportedMediaType, AudioTooLong, DecoderUnavailable,
+    Raises EmptyFile, FileTooLarge, UnsupportedMediaType, AudioTooLong, UndecodableAudio,
     the preferences errors of effective_config and the provider errors.
     """
     check_upload_size(len(data))
@@ -131,10 +167,7 @@ def transcription_run(
         raise errors.ValidationFailed(
             f"The {backend.id} provider cannot transcribe.", code="unsupported_provider"
         )
-    audio = _prepare(data, fmt, needs_pcm=getattr(backend, "needs_pcm", 0), label=backend.label)
-    duration = audio.pcm.duration_ms if audio.pcm is not None else None
-    if fmt == "wav":
-        duration = wav_duration_ms(data)
+    audio, duration = _prepare(data, fmt, needs_pcm=getattr(backend, "needs_pcm", 0))
     logger.info(
         "transcribe: user=%s provider=%s format=%s bytes=%s",
         user.pk,

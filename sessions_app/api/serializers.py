@@ -6,6 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from preferences.api.voice_serializers import PROVIDER_HELP, PhrasesField, SpeechQuery
 from sessions_app.models import ApprovalPolicy
 
 LLM_PROVIDERS = ("", "openai_compatible", "anthropic", "gemini")
@@ -53,6 +54,46 @@ class MessagePostInput(serializers.Serializer):
         return value
 
 
+class MessageFormInput(serializers.Serializer):
+    """Multipart: a recording (transcribed into the message) or plain `content`, not both."""
+
+    audio = serializers.FileField(
+        required=False,
+        allow_empty_file=True,
+        help_text="WAV, MP3, OGG or WebM, read from the bytes; its transcript becomes the message.",
+    )
+    content = serializers.CharField(
+        max_length=100_000, required=False, allow_blank=True, trim_whitespace=False
+    )
+    language = serializers.CharField(
+        required=False, allow_blank=True, max_length=16, help_text="Language hint, e.g. en."
+    )
+    phrases = PhrasesField(
+        required=False,
+        max_length=50,
+        help_text="Expected phrases: the local decoder then hears only these.",
+    )
+    provider_name = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text=PROVIDER_HELP
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        has_text = bool((attrs.get("content") or "").strip())
+        if "audio" in attrs and has_text:
+            raise serializers.ValidationError(
+                {"content": ["Send either content or audio, not both."]}
+            )
+        if "audio" not in attrs and not has_text:
+            raise serializers.ValidationError({"content": ["Send content or an audio file."]})
+        return attrs
+
+
+class MessageSpeechQuery(SpeechQuery):
+    voice = serializers.CharField(
+        required=False, allow_blank=True, max_length=64, help_text="Voice id; see speech/voices/."
+    )
+
+
 class MessagePostOutput(serializers.Serializer):
     user_message_id = serializers.IntegerField()
     assistant_message_id = serializers.IntegerField()
@@ -62,6 +103,10 @@ class MessageOutput(serializers.Serializer):
     id = serializers.IntegerField()
     role = serializers.CharField()
     content = serializers.CharField()
+    has_audio = serializers.SerializerMethodField(
+        help_text="The message was spoken; its recording is at .../messages/{id}/audio/."
+    )
+    audio_duration_ms = serializers.IntegerField(allow_null=True)
     status = serializers.CharField()
     turn_id = serializers.IntegerField(allow_null=True)
     tool_calls = serializers.JSONField()
@@ -78,6 +123,9 @@ class MessageOutput(serializers.Serializer):
     error_message = serializers.CharField()
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_has_audio(self, obj: Any) -> bool:
+        return bool(obj.audio)
 
 
 class NodeAttachInput(serializers.Serializer):

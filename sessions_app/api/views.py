@@ -4,18 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from django.http import FileResponse, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cortex.api.viewsets import CortexViewSet
+from preferences.api.voice import (
+    MULTIPART_SLACK,
+    PROVIDER_ERRORS,
+    SpeechRateThrottle,
+    TranscribeRateThrottle,
+    VoiceErrorStatusMixin,
+    error_response,
+    speech_response,
+)
+from preferences.voice import limits
+from preferences.voice.errors import FileTooLarge
+from preferences.voice.transcription import check_upload_size
 from sessions_app import selectors, services
 from sessions_app.api import serializers as s
 
+_AUDIO_TYPES = ("audio/wav", "audio/mpeg", "audio/ogg", "audio/webm")
+
 
 class SessionViewSet(
+    VoiceErrorStatusMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     CortexViewSet,
@@ -39,6 +57,23 @@ class SessionViewSet(
         "cancel": s.CancelOutput,
         "events": s.EventsOutput,
     }
+
+    def _is_form(self) -> bool:
+        return self.request is not None and self.request.content_type.startswith("multipart/")
+
+    def input_serializer_class(self) -> Any:
+        if self.action == "messages" and self._is_form():
+            return s.MessageFormInput
+        return super().input_serializer_class()
+
+    def get_throttles(self) -> list[Any]:
+        """Spoken messages and spoken answers also count against the voice rates."""
+        throttles = list(super().get_throttles())
+        if self.action == "message_speech":
+            throttles.append(SpeechRateThrottle())
+        elif self.action == "messages" and self.request.method == "POST" and self._is_form():
+            throttles.append(TranscribeRateThrottle())
+        return throttles
 
     def _session(self) -> Any:
         session = self.get_object_or_404()
@@ -70,20 +105,132 @@ class SessionViewSet(
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], responses={200: s.MessageOutput(many=True)})
-    @extend_schema(methods=["POST"], responses={202: s.MessagePostOutput})
-    @action(detail=True, methods=["get", "post"], url_path="messages")
+    @extend_schema(
+        methods=["POST"],
+        description=(
+            "JSON `{content}`, or multipart with an `audio` recording (WAV, MP3, OGG or WebM): "
+            "it is transcribed with your stt provider, kept, and its transcript becomes the "
+            "message; then the turn runs as for text. Refused recordings store nothing."
+        ),
+        request={
+            "application/json": s.MessagePostInput,
+            "multipart/form-data": s.MessageFormInput,
+        },
+        responses={
+            202: s.MessagePostOutput,
+            400: error_response("Bad input, `empty_file`, `undecodable_audio` or `nothing_heard`."),
+            409: error_response("`turn_in_progress` or `session_archived`."),
+            413: error_response("`file_too_large` or `audio_too_long`."),
+            415: error_response("`unsupported_media_type`."),
+            **PROVIDER_ERRORS,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="messages",
+        parser_classes=[JSONParser, MultiPartParser],
+    )
     def messages(self, request: Request, pk: str) -> Response:
         session = self._session()
         if request.method == "GET":
             return self.render_page(selectors.message_list(session=session))
+        if self._is_form():
+            return self._post_form(request, session)
         user_message, assistant = services.message_post(
             actor=request.user, session=session, **self.validated_input(request)
         )
+        return self._posted(user_message, assistant)
+
+    def _post_form(self, request: Request, session: Any) -> Response:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > limits.max_upload_bytes() + MULTIPART_SLACK:
+            raise FileTooLarge(
+                f"The upload is larger than the limit of {limits.max_upload_bytes()} bytes."
+            )
+        data = self.validated_input(request)
+        upload = data.pop("audio", None)
+        if upload is None:
+            user_message, assistant = services.message_post(
+                actor=request.user, session=session, content=data["content"]
+            )
+            return self._posted(user_message, assistant)
+        check_upload_size(upload.size or 0)
+        user_message, assistant = services.message_post_audio(
+            actor=request.user,
+            session=session,
+            audio=upload.read(limits.max_upload_bytes() + 1),
+            language=data.get("language") or "",
+            phrases=data.get("phrases") or None,
+            provider_name=data.get("provider_name") or "",
+        )
+        return self._posted(user_message, assistant)
+
+    def _posted(self, user_message: Any, assistant: Any) -> Response:
         return self.render(
             {"user_message_id": user_message.pk, "assistant_message_id": assistant.pk},
             serializer_class=s.MessagePostOutput,
             status_code=status.HTTP_202_ACCEPTED,
         )
+
+    @extend_schema(
+        summary="The recording of a spoken message",
+        description="Served through Django's storage; `has_audio` on the message says it exists.",
+        responses={
+            (200, media): OpenApiResponse(OpenApiTypes.BINARY, description="The recording.")
+            for media in _AUDIO_TYPES
+        }
+        | {
+            404: error_response(
+                "Not your session or message (`not_found`), or no recording (`no_audio`)."
+            )
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path=r"messages/(?P<message_id>[0-9]+)/audio",
+    )
+    def message_audio(self, request: Request, pk: str, message_id: str) -> FileResponse:
+        handle, content_type = selectors.message_audio_open(
+            session=self.get_object_or_404(), message_id=message_id
+        )
+        response = FileResponse(handle, content_type=content_type)
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+    @extend_schema(
+        description=(
+            "Speak an assistant message with your tts provider; query options as for "
+            "/api/v1/speech/ (`stream`, `as_wav`, `provider_name`) plus `voice`."
+        ),
+        parameters=[s.MessageSpeechQuery],
+        request=None,
+        responses={
+            (200, "audio/wav"): OpenApiResponse(OpenApiTypes.BINARY, description="WAV."),
+            (200, "audio/L16"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="Streamed raw 16-bit mono PCM."
+            ),
+            400: error_response("Not an assistant message with text (`not_speakable`), too long."),
+            404: error_response("Not your session or message."),
+            **PROVIDER_ERRORS,
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"messages/(?P<message_id>[0-9]+)/speech",
+    )
+    def message_speech(self, request: Request, pk: str, message_id: str) -> HttpResponse:
+        query = self.validated_query(s.MessageSpeechQuery, request)
+        message = selectors.message_get(session=self.get_object_or_404(), message_id=message_id)
+        speech = services.message_speech(
+            actor=request.user,
+            message=message,
+            voice=query.get("voice") or "",
+            provider_name=query.get("provider_name") or "",
+        )
+        return speech_response(request, speech, stream=query["stream"], as_wav=query["as_wav"])
 
     @extend_schema(methods=["GET"], responses={200: s.AttachmentOutput(many=True)})
     @extend_schema(methods=["POST"], responses={201: s.AttachmentOutput})

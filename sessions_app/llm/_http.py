@@ -1,4 +1,4 @@
-"""A streamed JSON-over-SSE POST with httpx, failures mapped to LLM error codes."""
+"""A streamed JSON-over-SSE POST with the SSRF-guarded httpx client, failures mapped to codes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 
+from preferences.backends.http import httpx_async_client
+from preferences.errors import BlockedAddress
 from sessions_app.llm.base import LLMError, error_for_status, sse_data
 
 
@@ -18,7 +20,7 @@ async def post_sse(
     limits = httpx.Timeout(timeout, connect=min(10.0, timeout))
     try:
         async with (
-            httpx.AsyncClient(timeout=limits, follow_redirects=False) as client,
+            httpx_async_client(limits) as client,
             client.stream("POST", url, headers=headers, json=body) as response,
         ):
             if response.status_code >= 400:
@@ -35,6 +37,8 @@ async def post_sse(
                         f"{provider} sent a malformed event.",
                         provider=provider,
                     ) from exc
+    except BlockedAddress as exc:
+        raise LLMError("blocked_address", f"{provider}: {exc.message}", provider=provider) from None
     except httpx.TimeoutException as exc:
         raise LLMError(
             "provider_timeout", f"{provider} did not answer in time.", provider=provider

@@ -26,6 +26,7 @@ ErrorCode = Literal[
     "rate_limited",
     "provider_timeout",
     "provider_rejected",
+    "blocked_address",
 ]
 
 
@@ -113,6 +114,20 @@ def error_for_status(provider: str, status: int, body: str, headers: Any | None 
     return LLMError(
         "provider_rejected", f"{provider} rejected the request (HTTP {status}).", provider=provider
     )
+
+
+def blocked_error(exc: BaseException, provider: str) -> LLMError | None:
+    """The SSRF guard's refusal anywhere in an exception's chain, as a non-retryable error."""
+    from preferences.errors import BlockedAddress
+
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        if isinstance(link, BlockedAddress):
+            return LLMError("blocked_address", f"{provider}: {link.message}", provider=provider)
+        link = link.__cause__ or link.__context__
+    return None
 
 
 def retry_after_seconds(headers: Any | None) -> float | None:

@@ -6,9 +6,19 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx2
 import openai
 
-from sessions_app.llm.base import LLMClient, LLMError, StreamChunk, ToolCallDelta, error_for_status
+from preferences.backends.http import httpx2_async_client
+from preferences.errors import BlockedAddress
+from sessions_app.llm.base import (
+    LLMClient,
+    LLMError,
+    StreamChunk,
+    ToolCallDelta,
+    blocked_error,
+    error_for_status,
+)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -52,11 +62,16 @@ class OpenAICompatibleClient(LLMClient):
     provider = "openai_compatible"
 
     def _client(self) -> openai.AsyncOpenAI:
+        """The official client on a guarded transport, with its own retries switched off."""
+        seconds = self.settings.timeout
+        timeout = httpx2.Timeout(seconds, connect=min(10.0, seconds))
         return openai.AsyncOpenAI(
             api_key=self.settings.api_key or "unset",
             base_url=self.settings.base_url or DEFAULT_BASE_URL,
             max_retries=0,  # our own retry policy lives in LLMClient.stream
-            timeout=self.settings.timeout,
+            timeout=timeout,
+            # Every connect passes preferences' SSRF guard (DNS rebinding included).
+            http_client=httpx2_async_client(timeout),
         )
 
     async def _stream(
@@ -106,6 +121,10 @@ class OpenAICompatibleClient(LLMClient):
                             )
                         calls.clear()
                         yield StreamChunk(finish_reason=choice.finish_reason)
+        except BlockedAddress as exc:  # the guard refused the connect: no retry helps
+            raise LLMError(
+                "blocked_address", f"{self.provider}: {exc.message}", provider=self.provider
+            ) from None
         except openai.APITimeoutError as exc:
             raise LLMError(
                 "provider_timeout",
@@ -122,6 +141,9 @@ class OpenAICompatibleClient(LLMClient):
                 self.provider, exc.status_code, body, exc.response.headers
             ) from exc
         except openai.APIConnectionError as exc:
+            blocked = blocked_error(exc, self.provider)
+            if blocked is not None:
+                raise blocked from None
             raise LLMError(
                 "provider_unavailable",
                 f"{self.provider} could not be reached.",

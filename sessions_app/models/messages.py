@@ -32,6 +32,9 @@ class Message(models.Model):
     )
     role = models.CharField(max_length=16, choices=MessageRole.choices)
     content = models.TextField(blank=True)
+    #: user: the recording the content was transcribed from (a storage name, never a path)
+    audio = models.FileField(upload_to="voice/", blank=True)
+    audio_duration_ms = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(
         max_length=16, choices=MessageStatus.choices, default=MessageStatus.DONE
     )

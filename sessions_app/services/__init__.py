@@ -8,6 +8,7 @@ from sessions_app.services.messages import (
     TurnInProgress,
     message_post,
     turn_cancel,
+    turn_may_start,
 )
 from sessions_app.services.scheduler import turn_schedule
 from sessions_app.services.sessions import (
@@ -19,22 +20,33 @@ from sessions_app.services.sessions import (
     session_update,
     turns_reap_stale,
 )
+from sessions_app.services.voice import (
+    NothingHeard,
+    NotSpeakable,
+    message_post_audio,
+    message_speech,
+)
 
 __all__ = [
     "ApprovalDecided",
     "NoTurnRunning",
     "NodeAlreadyAttached",
+    "NotSpeakable",
+    "NothingHeard",
     "SessionArchived",
     "TurnInProgress",
     "approval_decide",
     "event_append",
     "message_post",
+    "message_post_audio",
+    "message_speech",
     "node_attach",
     "node_detach",
     "session_create",
     "session_delete",
     "session_update",
     "turn_cancel",
+    "turn_may_start",
     "turn_schedule",
     "turns_reap_stale",
 ]

@@ -26,25 +26,43 @@ class SessionArchived(errors.Conflict):
     default_message = "This session is archived; unarchive it to continue."
 
 
-def message_post(*, actor: User, session: ChatSession, content: str) -> tuple[Message, Message]:
+def turn_may_start(*, session: ChatSession) -> None:
+    """Raise SessionArchived or TurnInProgress; run under the session's row lock to be sure."""
+    if session.is_archived:
+        raise SessionArchived()
+    if Message.objects.filter(
+        session=session, role=MessageRole.ASSISTANT, status__in=UNFINISHED
+    ).exists():
+        raise TurnInProgress()
+
+
+def message_post(
+    *,
+    actor: User,
+    session: ChatSession,
+    content: str,
+    audio_name: str = "",
+    audio_duration_ms: int | None = None,
+) -> tuple[Message, Message]:
     """Store the user's message, then a pending assistant message, then start the turn.
 
     The user's words are committed before anything else happens; the turn starts only after
-    the commit, outside the request (see `turn_schedule`).
+    the commit, outside the request (see `turn_schedule`). `audio_name` is the storage name of
+    the recording a spoken message was transcribed from (see `message_post_audio`).
     """
     from sessions_app.services.scheduler import turn_schedule
 
     turns_reap_stale(session_ids=[session.pk])
     with transaction.atomic():
         session = ChatSession.objects.select_for_update().get(pk=session.pk)
-        if session.is_archived:
-            raise SessionArchived()
-        if Message.objects.filter(
-            session=session, role=MessageRole.ASSISTANT, status__in=UNFINISHED
-        ).exists():
-            raise TurnInProgress()
+        turn_may_start(session=session)
         user_message = Message(
-            session=session, role=MessageRole.USER, content=content, status=MessageStatus.DONE
+            session=session,
+            role=MessageRole.USER,
+            content=content,
+            status=MessageStatus.DONE,
+            audio=audio_name,
+            audio_duration_ms=audio_duration_ms,
         )
         user_message.full_clean(exclude=["session", "turn"])
         user_message.save()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -78,8 +79,18 @@ def session_update(*, actor: User, session: ChatSession, data: dict[str, Any]) -
 
 
 def session_delete(*, actor: User, session: ChatSession) -> None:
-    """Delete the session and its messages; mesh tasks it started stay (they are audited)."""
+    """Delete the session and its messages; mesh tasks it started stay (they are audited).
+
+    Recordings of spoken messages leave storage once the delete is committed.
+    """
+    names = [
+        name
+        for name in Message.objects.filter(session=session).values_list("audio", flat=True)
+        if name
+    ]
     session.delete()
+    if names:
+        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
 
 
 def node_attach(

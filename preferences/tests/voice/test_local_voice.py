@@ -156,16 +156,6 @@ def test_too_long_audio_is_refused(user_client, settings):
     }
 
 
-def test_compressed_audio_needs_ffmpeg_for_the_local_decoder(user_client, settings):
-    settings.VOICE_FFMPEG_BINARY = ""
-    ogg = b"OggS\x00\x02" + b"\x00" * 100
-    response = upload(user_client, ogg, name="clip.ogg")
-    assert response.status_code == 415
-    error = response.json()["error"]
-    assert error["code"] == "decoder_unavailable"
-    assert "ffmpeg" in error["message"] and "OGG" in error["message"]
-
-
 def test_text_too_long_is_refused(user_client, settings):
     settings.VOICE_MAX_TEXT_CHARS = 10
     response = speak(user_client, "This is more than ten characters.")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import array
 import base64
 import logging
+import math
 import struct
 
 import pytest
@@ -11,13 +13,17 @@ from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from preferences.models import Scope
+from preferences.tests.voice.encode import encode_pcm
 from preferences.tests.voice.servers import PROVIDER_PCM, TRANSCRIPT, audio_server
 from preferences.voice.audio import wav_encode
 
 pytestmark = pytest.mark.django_db
 
 KEY = "sk-voice-secret-0123456789"
-MP3 = b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
+#: Half a second of a 440 Hz tone as a real MP3 file.
+MP3 = encode_pcm(
+    array.array("h", (int(8000 * math.sin(i / 8)) for i in range(8000))).tobytes(), 16000, "mp3"
+)
 
 
 def openai_tts(set_layer, user, server, **extra):  # type: ignore[no-untyped-def]
@@ -106,8 +112,7 @@ def test_gemini_speech(user_client, user, set_layer):
     }
 
 
-def test_gemini_transcribes_mp3_without_a_local_decoder(user_client, user, set_layer, settings):
-    settings.VOICE_FFMPEG_BINARY = ""
+def test_gemini_gets_the_mp3_as_sent(user_client, user, set_layer):
     with audio_server() as server:
         gemini(set_layer, user, server, "stt")
         response = transcribe(user_client, MP3, name="voice.bin")
@@ -115,7 +120,7 @@ def test_gemini_transcribes_mp3_without_a_local_decoder(user_client, user, set_l
     assert response.json() == {
         "text": TRANSCRIPT,
         "provider": "gemini",
-        "duration_ms": None,
+        "duration_ms": 500,
         "format": "mp3",
     }
     (request,) = server.requests
