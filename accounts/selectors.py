@@ -80,3 +80,11 @@ def group_get(*, user: User, group_id: int | str) -> Group:
         return group_list(user=user).get(pk=int(group_id))
     except (Group.DoesNotExist, ValueError, TypeError) as exc:
         raise NotFound("No such group.") from exc
+
+
+def group_find(*, ref: str) -> Group | None:
+    """A group by name, or by numeric id when no group has that name (operators' commands)."""
+    group = Group.objects.filter(name=ref).first()
+    if group is None and ref.isdigit():
+        group = Group.objects.filter(pk=int(ref)).first()
+    return group

@@ -7,19 +7,18 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.selectors import group_find
 from cortex.errors import CortexError
-from mesh import services
+from mesh import selectors, services
 from mesh.models import Node
 
 
 def lookup(node_id: str, group_ref: str) -> tuple[Node, Group]:
     """The node by id and the group by name (or numeric id); CommandError if missing."""
-    node = Node.objects.filter(node_id=node_id).first()
+    node = selectors.node_find(node_id=node_id)
     if node is None:
         raise CommandError(f"No node {node_id!r}.")
-    group = Group.objects.filter(name=group_ref).first()
-    if group is None and group_ref.isdigit():
-        group = Group.objects.filter(pk=int(group_ref)).first()
+    group = group_find(ref=group_ref)
     if group is None:
         raise CommandError(f"No group {group_ref!r}.")
     return node, group

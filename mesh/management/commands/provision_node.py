@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cortex.errors import CortexError
-from mesh.models import Node
+from mesh.selectors import node_find
 from mesh.services.provisioning import provisioning_write
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="directory to write (created if missing)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        node = Node.objects.filter(node_id=options["node_id"]).first()
+        node = node_find(node_id=options["node_id"])
         if node is None:
             raise CommandError(f"No node {options['node_id']!r}.")
         if not node.is_active:

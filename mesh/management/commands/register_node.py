@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
+from accounts.selectors import group_find
 from cortex.errors import CortexError
 from mesh import services
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         node_id: str = options["node_id"]
         groups = []
         for name in options["group"]:
-            group = Group.objects.filter(name=name).first()
+            group = group_find(ref=name)
             if group is None:
                 raise CommandError(f"No group named {name!r}.")
             groups.append(group)

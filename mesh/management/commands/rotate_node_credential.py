@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cortex.errors import CortexError
 from mesh import services
-from mesh.models import Node
+from mesh.selectors import node_find
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("node_id")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        node = Node.objects.filter(node_id=options["node_id"]).first()
+        node = node_find(node_id=options["node_id"])
         if node is None:
             raise CommandError(f"No node {options['node_id']!r}.")
         try:
