@@ -14,11 +14,11 @@ import time
 from typing import Any
 
 from sessions_app.llm import LLMError, client_for
-from sessions_app.services import approvals, turn_steps
+from sessions_app.services import approvals, turn_prompt, turn_steps
 from sessions_app.services._db import db
 from sessions_app.services.conf import turn_limits
 from sessions_app.services.events import frame_broadcast
-from sessions_app.services.turn_steps import PreparedCall, TurnState
+from sessions_app.services.turn_state import PreparedCall, TurnState
 
 logger = logging.getLogger("cortex.sessions")
 
@@ -97,8 +97,8 @@ async def _turn_loop(state: TurnState) -> None:
     for step in range(limits.max_steps):
         if step:
             await _emit(state, await db(turn_steps.step_next)(state=state))
-        tools = await db(turn_steps.tool_specs)(state=state)
-        system, history = await db(turn_steps.turn_context)(state=state)
+        tools = await db(turn_prompt.tool_specs)(state=state)
+        system, history = await db(turn_prompt.turn_context)(state=state)
         calls = await _model_step(state, client, system, history, tools)
         if not calls:
             return

@@ -10,62 +10,26 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from accounts.models import User
 from cortex import errors
 from sessions_app.events import FrameType
-from sessions_app.llm.base import LLMSettings, ToolCallDelta
+from sessions_app.llm.base import ToolCallDelta
 from sessions_app.llm.config import llm_settings_for
 from sessions_app.models import ChatSession, Message, MessageRole, MessageStatus, SessionNode
 from sessions_app.services.conf import turn_limits
 from sessions_app.services.events import event_append
 from sessions_app.services.sessions import UNFINISHED, message_fail
+from sessions_app.services.turn_prompt import attached_nodes, tool_context
+from sessions_app.services.turn_state import Frames, PreparedCall, TurnState
 
 logger = logging.getLogger("cortex.sessions")
 
-Frames = list[dict[str, Any]]
-HISTORY_LIMIT = 400
 RESULT_PREVIEW = 4000
-SYSTEM_PROMPT = (
-    "You are Cortex, an assistant that works on the user's machines (nodes) through tools. "
-    "Use a tool only when it helps answer; name the node in every tool call; explain what you "
-    "did and what came out. The user may have to approve commands before they run; a denied "
-    "or failed call comes back as an error you should react to, not retry blindly."
-)
-
-
-@dataclass
-class TurnState:
-    """What the runner knows about the turn it is driving."""
-
-    session_id: int
-    user: User
-    turn_id: int
-    message_id: int
-    llm: LLMSettings
-    approval_policy: str
-    deadline: float
-    stop_reason: str = ""
-    call_ids: set[str] = field(default_factory=set)
-
-
-@dataclass
-class PreparedCall:
-    """A tool call checked before it may run; `result` set means it will not run."""
-
-    call_id: str
-    name: str
-    arguments: dict[str, Any] | None
-    node_id: str = ""
-    needs_approval: bool = False
-    reason: str = ""
-    result: Any = None
 
 
 class ProviderNotConfigured(errors.ValidationFailed):
@@ -126,106 +90,6 @@ def turn_heartbeat(*, state: TurnState, beat: bool = True) -> bool:
     return ChatSession.objects.filter(
         pk=state.session_id, cancel_requested_at__isnull=False
     ).exists()
-
-
-def _attached(session_id: int) -> list[SessionNode]:
-    return list(SessionNode.objects.filter(session_id=session_id).select_related("node"))
-
-
-def tool_context(*, state: TurnState, call_id: str = "") -> Any:
-    """A ToolContext with the nodes attached right now (a detached node is refused)."""
-    from tools.base import ToolContext
-
-    return ToolContext(
-        user=state.user,
-        chat_session_id=state.session_id,
-        attached_nodes={a.node.node_id: a.working_dir for a in _attached(state.session_id)},
-        message_id=state.message_id,
-        tool_call_id=call_id,
-    )
-
-
-def tool_specs(*, state: TurnState) -> list[dict[str, Any]]:
-    """Function declarations for the tools this user may call with these nodes."""
-    from tools import selectors as tool_selectors
-
-    return [
-        t.openai_schema()
-        for t in tool_selectors.tools_for_context(context=tool_context(state=state))
-    ]
-
-
-def _system_prompt(state: TurnState) -> str:
-    parts = [SYSTEM_PROMPT]
-    attached = _attached(state.session_id)
-    if attached:
-        lines = ["Nodes attached to this session (use their node_id in tool calls):"]
-        for a in attached:
-            node = a.node
-            where = a.working_dir or "the agent's default directory"
-            lines.append(
-                f"- {node.node_id} ({node.display_name}): status {node.status}; "
-                f"working directory {where}. {node.description}".rstrip()
-            )
-        parts.append("\n".join(lines))
-    else:
-        parts.append("No nodes are attached to this session, so node tools cannot be used.")
-    try:
-        from tools.selectors import skills_prompt_for_user
-
-        skills = skills_prompt_for_user(user=state.user)
-    except (ImportError, errors.CortexError):
-        skills = ""
-    if skills:
-        parts.append(skills)
-    return "\n\n".join(parts)
-
-
-def _history(state: TurnState) -> list[dict[str, Any]]:
-    """The conversation for the model; calls that never got a result get a stand-in result."""
-    rows = list(
-        Message.objects.filter(session_id=state.session_id, id__lt=state.message_id)
-        .exclude(role=MessageRole.SYSTEM)
-        .order_by("-id")[:HISTORY_LIMIT]
-    )
-    rows.reverse()
-    answered = {m.tool_call_id for m in rows if m.role == MessageRole.TOOL}
-    history: list[dict[str, Any]] = []
-    for m in rows:
-        if m.role == MessageRole.USER:
-            history.append({"role": "user", "content": m.content})
-        elif m.role == MessageRole.TOOL:
-            history.append(
-                {
-                    "role": "tool",
-                    "tool_call_id": m.tool_call_id,
-                    "name": m.tool_name,
-                    "content": m.content,
-                }
-            )
-        elif m.role == MessageRole.ASSISTANT:
-            calls = [
-                {"id": c["id"], "name": c["name"], "arguments": c.get("raw_arguments") or "{}"}
-                for c in m.tool_calls or []
-            ]
-            if not m.content and not calls:
-                continue
-            history.append({"role": "assistant", "content": m.content, "tool_calls": calls})
-            for call in calls:
-                if call["id"] not in answered:
-                    history.append(
-                        {
-                            "role": "tool",
-                            "tool_call_id": call["id"],
-                            "name": call["name"],
-                            "content": "Error (not_run): the call did not run; the turn ended.",
-                        }
-                    )
-    return history
-
-
-def turn_context(*, state: TurnState) -> tuple[str, list[dict[str, Any]]]:
-    return _system_prompt(state), _history(state)
 
 
 def delta_store(*, state: TurnState, content: str, delta: str) -> Frames:
@@ -323,7 +187,7 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
 
     prepared = PreparedCall(call_id=call["id"], name=call["name"], arguments=call["arguments"])
     tool = registry.get(call["name"])
-    attached = {a.node.node_id: a for a in _attached(state.session_id)}
+    attached = {a.node.node_id: a for a in attached_nodes(session_id=state.session_id)}
     if tool is not None and prepared.arguments is not None:
         node_ids = tool.node_ids(prepared.arguments)
         prepared.node_id = node_ids[0] if node_ids else ""

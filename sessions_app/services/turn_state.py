@@ -1,0 +1,39 @@
+"""The state a running turn carries between its database steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts.models import User
+from sessions_app.llm.base import LLMSettings
+
+Frames = list[dict[str, Any]]
+
+
+@dataclass
+class TurnState:
+    """What the runner knows about the turn it is driving."""
+
+    session_id: int
+    user: User
+    turn_id: int
+    message_id: int
+    llm: LLMSettings
+    approval_policy: str
+    deadline: float
+    stop_reason: str = ""
+    call_ids: set[str] = field(default_factory=set)
+
+
+@dataclass
+class PreparedCall:
+    """A tool call checked before it may run; `result` set means it will not run."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] | None
+    node_id: str = ""
+    needs_approval: bool = False
+    reason: str = ""
+    result: Any = None
