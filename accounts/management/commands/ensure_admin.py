@@ -22,7 +22,7 @@ class Command(BaseCommand):
         if generated:
             self.stdout.write(
                 f"Created admin {user.email} with password {generated} "
-                "(shown once; sign in at http://127.0.0.1:8000/admin/)"
+                "(shown once; sign in at http://127.0.0.1:8000/console/ or /admin/)"
             )
         else:
             self.stdout.write(f"Created admin {user.email} (password from CORTEX_ADMIN_PASSWORD).")
