@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.requirements.stamp
 STAMP_DEV := $(VENV)/.requirements-dev.stamp
 
-.PHONY: run test lint format proto bench bench-full fuzz services-start services-stop clean
+.PHONY: run test lint format proto bench bench-quick bench-full fuzz trust services-start services-stop clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,21 @@ proto: $(STAMP_DEV)
 bench: $(STAMP_DEV)
 	@scripts/system-packages.sh test
 	@scripts/services.sh start; $(PY) -m bench; rc=$$?; scripts/services.sh stop; exit $$rc
+
+bench-quick: $(STAMP_DEV)
+	@scripts/system-packages.sh test
+	@scripts/services.sh start; $(PY) -m bench --quick; rc=$$?; scripts/services.sh stop; exit $$rc
+
+# The trust suite (tests/trust/ and the fault tests it cites); writes bench/trust.md.
+trust: $(STAMP_DEV)
+	@scripts/system-packages.sh test
+	@mkdir -p var
+	CORTEX_TRUST_PARTITION_S=$${CORTEX_TRUST_PARTITION_S:-30} $(PY) scripts/trust_report.py
+
+# API fuzzing with more examples than `make test` runs (CORTEX_FUZZ_EXAMPLES, default 50).
+fuzz: $(STAMP_DEV)
+	@mkdir -p var
+	CORTEX_FUZZ_EXAMPLES=$${CORTEX_FUZZ_EXAMPLES:-50} $(PY) -m pytest tests/trust/test_fuzz_api.py --no-cov -p no:cacheprovider -q
 
 clean:
 	rm -rf var/test-services .pytest_cache .coverage htmlcov

@@ -73,7 +73,7 @@ async def run_embedded(
         database = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
         layer = "Redis channel layer" if settings.REDIS_URL else "in-memory channel layer"
         announce(
-            f"Cortex Hub: HTTP + WebSocket on http://{host}:{port}/ , {mesh_line} "
+            f"Cortex Hub: HTTP + WebSocket on http://{host}:{port}/ and {mesh_line} "
             f"({database}, {layer}). Ctrl-C stops."
         )
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)

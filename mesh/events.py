@@ -7,6 +7,7 @@ watchers, who catch up over REST when one is lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -78,9 +79,13 @@ def send_on_commit(group: str, message: dict[str, Any]) -> None:
 
 
 async def asend_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    """Ring many groups from one coroutine (one thread hop for a whole batch)."""
-    for group, message in messages:
-        await asend(group, message)
+    """Ring many groups from one coroutine (one thread hop for a whole batch).
+
+    Up to 100 sends are in flight at once, so a batch costs a few layer round trips, not one
+    per message; each message is for a different group or carries its own `seq`.
+    """
+    for start in range(0, len(messages), 100):
+        await asyncio.gather(*(asend(g, m) for g, m in messages[start : start + 100]))
 
 
 def send_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:

@@ -73,6 +73,7 @@ class CsrfViewSet(CortexViewSet):
     """Sets the CSRF cookie and returns the token, for SPAs and scripts that use sessions."""
 
     permission_classes = [AllowAny]
+    pagination_class = None  # one object, not a page (the schema said a paginated list)
     selector = staticmethod(selectors.user_me)
     output_serializer = CsrfOutput
 

@@ -16,7 +16,7 @@ from cortex.errors import NotFound
 from mesh import events, selectors
 from mesh.models import ACTIVE_STATUSES, Node, NodeStatus, Task
 from mesh.services.journal import tasks_enforce_deadlines, tasks_mark_lost
-from mesh.services.stats import stats_sample_record
+from mesh.services.stats import stats_samples_record_many
 
 logger = logging.getLogger("cortex.mesh")
 
@@ -166,6 +166,7 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
         return 0
     viewers = selectors.node_user_ids_many(nodes=current)
     frames: list[tuple[str, dict[str, Any]]] = []
+    sampled: list[tuple[Node, dict[str, Any]]] = []
     written = 0
     with transaction.atomic():
         for node in current:
@@ -182,7 +183,7 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
             )
             if not changed:
                 continue
-            stats_sample_record(node=node, stats=stats, now=now)  # the console's chart history
+            sampled.append((node, stats))
             payload = {"node_id": node.node_id, "status": status, "stats": stats}
             frames.append(
                 (
@@ -203,6 +204,7 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
                 node.last_seen_at = now
                 _status_frame(node)
             written += 1
+        stats_samples_record_many(samples=sampled, now=now)  # the console's chart history
         events.send_many_on_commit(frames)
     return written
 

@@ -7,6 +7,9 @@ from rest_framework import serializers
 from tools.models.skill import SKILL_NAME_VALIDATOR
 from tools.skill_files import FEATURES
 
+#: Group ids are 32-bit (auth.Group uses AutoField): larger ones overflowed in the database (500).
+GROUP_ID_MAX = 2**31 - 1
+
 
 class ToolOutput(serializers.Serializer):
     name = serializers.CharField(read_only=True)
@@ -53,7 +56,10 @@ class SkillCreateInput(serializers.Serializer):
     )
     is_enabled = serializers.BooleanField(required=False, default=True)
     shared_with_groups = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=100
+        child=serializers.IntegerField(min_value=1, max_value=GROUP_ID_MAX),
+        required=False,
+        default=list,
+        max_length=100,
     )
 
 
@@ -68,7 +74,7 @@ class SkillUpdateInput(serializers.Serializer):
     )
     is_enabled = serializers.BooleanField()
     shared_with_groups = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), max_length=100
+        child=serializers.IntegerField(min_value=1, max_value=GROUP_ID_MAX), max_length=100
     )
 
 
@@ -88,5 +94,7 @@ class ToolSwitchOutput(serializers.Serializer):
 
 class ToolSwitchCreateInput(serializers.Serializer):
     tool_name = serializers.CharField(max_length=64)
-    group = serializers.IntegerField(min_value=1, required=False, allow_null=True, default=None)
+    group = serializers.IntegerField(
+        min_value=1, max_value=GROUP_ID_MAX, required=False, allow_null=True, default=None
+    )
     reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
