@@ -46,6 +46,12 @@ class NodeBundleViewSet(CortexViewSet):
     output_serializer = BundleOutput
     lookup_field = "node_id"
 
+    def handle_exception(self, exc: Exception) -> Any:
+        """Errors are JSON with a JSON content type, even when the zip was asked for."""
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
     @extend_schema(
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
         description="Issues a new single-use invite (older unused ones stop working); audited.",

@@ -1,0 +1,1 @@
+"""Project-wide test suites that span every app."""
