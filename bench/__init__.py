@@ -1,0 +1,1 @@
+"""`python -m bench` (`make bench`): the hub measured against the bare libraries it is built on."""

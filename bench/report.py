@@ -1,0 +1,429 @@
+"""Render one `python -m bench` run as bench/RESULTS.md (every figure comes from the run)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from typing import Any
+
+
+def g(d: Any, *path: Any) -> Any:
+    for k in path:
+        in_dict = isinstance(d, dict) and k in d
+        in_list = isinstance(d, list) and isinstance(k, int) and -len(d) <= k < len(d)
+        if in_dict or in_list:
+            d = d[k]
+        else:
+            return None
+    return d
+
+
+def med(xs: list[Any]) -> float | None:
+    xs = [x for x in xs if isinstance(x, int | float) and not math.isnan(x)]
+    return statistics.median(xs) if xs else None
+
+
+def f(v: Any, nd: int = 1) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return f"{v:,.{nd}f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def ms(us: Any) -> str:
+    return "—" if us is None else f"{us / 1000:,.2f} ms"
+
+
+class Goals:
+    def __init__(self) -> None:
+        self.rows: list[str] = []
+        self.misses: list[str] = []
+
+    def add(
+        self,
+        goal: str,
+        hub: str,
+        bare: str,
+        ratios: list[float | None],
+        target: str,
+        ok: Callable[[float], bool],
+        runs: str = "",
+    ) -> float | None:
+        r = med(ratios)
+        verdict = "—" if r is None else ("**pass**" if ok(r) else "**miss**")
+        if r is not None and not ok(r):
+            self.misses.append(goal)
+        per_run = ", ".join(f(x, 2) for x in ratios) if ratios else ""
+        self.rows.append(
+            f"| {goal} | {hub} | {bare} | {f(r, 2)}× ({per_run}) | {target} | {verdict} |"
+        )
+        return r
+
+    def note(self, goal: str, figure: str, target: str, verdict: str) -> None:
+        if "miss" in verdict:
+            self.misses.append(goal)
+        self.rows.append(f"| {goal} | {figure} | | | {target} | {verdict} |")
+
+
+def ratio_list(a: list[Any], b: list[Any], *path: str) -> list[float | None]:
+    out: list[float | None] = []
+    for x, y in zip(a, b, strict=False):
+        hx, by = g(x, *path[0].split(".")), g(y, *path[1].split("."))
+        out.append(hx / by if isinstance(hx, int | float) and by else None)
+    return out
+
+
+def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
+    env = d.get("env", {})
+    lines = [
+        "# Cortex Hub benchmarks: the hub against the bare libraries",
+        "",
+        f"Written by `make bench` (`python -m bench{' --quick' if d.get('quick') else ''}`) on "
+        f"{d.get('started', '?')}; the whole run took {f(d.get('elapsed_s'), 0)} s. Do not edit by "
+        "hand: run `make bench` again. Servers pinned to CPU 0, load to CPU 1 (`taskset`); each "
+        "pair runs interleaved in the same run and each ratio is the median of the per-run ratios "
+        "(per-run ratios in brackets). Other work shared the machine "
+        f"(load average at start {env.get('loadavg_at_start')}), so only same-run ratios count.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    for k in ("cpu", "nproc", "kernel", "python", "django", "grpcio", "channels", "uvicorn",
+              "redis", "postgresql"):  # fmt: skip
+        lines.append(f"| {k} | {env.get(k, '—')} |")
+    goals = Goals()
+    # 1. dispatch
+    dis = d.get("dispatch", {})
+    bare, hub = dis.get("bare", []), dis.get("hub", [])
+    goals.add(
+        "1. dispatch over open stream, p50",
+        ms(med([g(h, "dispatch_to_ack", "p50_us") for h in hub])),
+        ms(med([g(b, "p50_us") for b in bare])),
+        ratio_list(hub, bare, "dispatch_to_ack.p50_us", "p50_us"),
+        "≤ 1.5×",
+        lambda r: r <= 1.5,
+    )
+    goals.add(
+        "1. dispatch over open stream, p99",
+        ms(med([g(h, "dispatch_to_ack", "p99_us") for h in hub])),
+        ms(med([g(b, "p99_us") for b in bare])),
+        ratio_list(hub, bare, "dispatch_to_ack.p99_us", "p99_us"),
+        "≤ 2×",
+        lambda r: r <= 2.0,
+    )
+    rest = d.get("rest", {})
+    for db in ("sqlite", "postgresql"):
+        runs = rest.get(db, [])
+        bad = sum(g(r, "not_succeeded") or 0 for r in runs)
+        goals.note(
+            f"1. REST POST + GET ?wait= round trip ({db})",
+            f"p50 {ms(med([g(r, 'p50_us') for r in runs]))}, "
+            f"p99 {ms(med([g(r, 'p99_us') for r in runs]))}, {bad} not succeeded",
+            "reported",
+            "reported" if runs and not any("error" in r for r in runs) else "**failed to run**",
+        )
+    # 2/3. idle
+    idle = d.get("idle", {})
+    bare, hub = idle.get("bare", []), idle.get("hub", [])
+    goals.add(
+        "2. memory per node, 1,000 nodes",
+        f"{f(med([g(h, 'server_kb_per_node') for h in hub]))} KB",
+        f"{f(med([g(b, 'server_kb_per_stream') for b in bare]))} KB",
+        ratio_list(hub, bare, "server_kb_per_node", "server_kb_per_stream"),
+        "≤ 1.5×",
+        lambda r: r <= 1.5,
+    )
+    threads = [g(h, "threads") for h in hub]
+    grow = [t["after_hb"] - t["before"] for t in threads if t]
+    goals.note(
+        "2. threads, 1,000 nodes",
+        "; ".join(f"{t['before']} → {t['connected']} → {t['after_hb']}" for t in threads if t),
+        "not growing",
+        "**pass**" if grow and max(grow) <= 2 else "**miss**",
+    )
+    big = idle.get("hub_big", {})
+    goals.note(
+        f"2. {f(g(big, 'nodes'))} nodes (reported)",
+        f"{f(g(big, 'server_kb_per_node'))} KB/node, threads "
+        f"{g(big, 'threads', 'before')} → {g(big, 'threads', 'after_hb')}, "
+        f"{f(g(big, 'server_cpu_pct'))}% CPU at {f(g(big, 'hb_per_s'))} beats/s, "
+        f"connect all {f(g(big, 'connect_all_s'))} s, errors {g(big, 'error_count')}",
+        "reported",
+        "reported" if big and "error" not in big else "**failed to run**",
+    )
+    goals.add(
+        "3. server CPU per heartbeat",
+        f"{f(med([g(h, 'server_cpu_us_per_hb') for h in hub]))} µs",
+        f"{f(med([g(b, 'server_cpu_us_per_hb') for b in bare]))} µs",
+        ratio_list(hub, bare, "server_cpu_us_per_hb", "server_cpu_us_per_hb"),
+        "≤ 2×",
+        lambda r: r <= 2.0,
+    )
+    goals.add(
+        "3. DB time per heartbeat vs bare CPU per heartbeat",
+        f"{f(med([g(h, 'db_us_per_hb') for h in idle.get('hbdb', [])]))} µs",
+        f"{f(med([g(b, 'server_cpu_us_per_hb') for b in bare]))} µs",
+        ratio_list(idle.get("hbdb", []), bare, "db_us_per_hb", "server_cpu_us_per_hb"),
+        "≤ 0.1×",
+        lambda r: r <= 0.1,
+    )
+    goals.add(
+        "3. heartbeat ack p99",
+        ms(med([g(h, "hb_probe_ack", "p99_us") for h in hub])),
+        ms(med([g(b, "hb_rtt", "p99_us") for b in bare])),
+        ratio_list(hub, bare, "hb_probe_ack.p99_us", "hb_rtt.p99_us"),
+        "≤ 2×",
+        lambda r: r <= 2.0,
+    )
+    off = [g(h, "offline_check") for h in hub]
+    goals.note(
+        "3. node silent for 3 beats marked offline",
+        "; ".join(f"muted {o['muted_node']}, beating {o['beating_node']}" for o in off if o),
+        "offline (heartbeat_missed)",
+        "**pass**" if off and all(o and o["ok"] for o in off) else "**miss**",
+    )
+    # 4. throughput
+    thru = d.get("thru", {})
+    bare, up, push = thru.get("bare", []), thru.get("hub_up", []), thru.get("hub_push", [])
+    goals.add(
+        "4. 100 MB output in 64 KiB chunks (node → hub)",
+        f"{f(med([g(h, 'up_MBps_median') for h in up]))} MB/s",
+        f"{f(med([g(b, 'up_MBps_median') for b in bare]))} MB/s",
+        ratio_list(up, bare, "up_MBps_median", "up_MBps_median"),
+        "≥ 0.5×",
+        lambda r: r >= 0.5,
+    )
+    goals.add(
+        "4. file push hub → node",
+        f"{f(med([g(h, 'down_MBps') for h in push]))} MB/s",
+        f"{f(med([g(b, 'down_MBps_median') for b in bare]))} MB/s",
+        ratio_list(push, bare, "down_MBps", "down_MBps_median"),
+        "≥ 0.5×",
+        lambda r: r >= 0.5,
+    )
+    ws = d.get("ws", {})
+    bare, hub = ws.get("bare_fanout", []), ws.get("hub_fanout", [])
+    for q, target, lim in (("p50", "≤ 1.5×", 1.5), ("p99", "≤ 2×", 2.0)):
+        goals.add(
+            f"5. one line to 100 watching WebSockets, {q} per delivery",
+            ms(med([g(h, "closed_loop", "per_delivery", f"{q}_us") for h in hub])),
+            ms(med([g(b, "closed_loop", "per_delivery", f"{q}_us") for b in bare])),
+            ratio_list(
+                hub, bare, f"closed_loop.per_delivery.{q}_us", f"closed_loop.per_delivery.{q}_us"
+            ),  # fmt: skip
+            target,
+            lambda r, lim=lim: r <= lim,
+        )
+    lost = [g(h, "bursts", "lost") for h in hub]
+    goals.note(
+        "5. lines lost in ten bursts of fifty (100 watchers)",
+        f"hub lost {lost}, bare lost {[g(b, 'bursts', 'lost') for b in bare]}",
+        "0",
+        "**pass**" if lost and all(x == 0 for x in lost) else "**miss**",
+    )
+    http = d.get("http", {})
+    goals.add(
+        "6. authenticated view, full middleware vs none (req/s)",
+        f"{f(med([g(h, 'rps') for h in http.get('full', [])]))} req/s",
+        f"{f(med([g(h, 'rps') for h in http.get('none', [])]))} req/s",
+        ratio_list(http.get("full", []), http.get("none", []), "rps", "rps"),
+        "≥ 0.7×",
+        lambda r: r >= 0.7,
+    )
+    goals.add(
+        "7. node list page of 50: 1,000 nodes vs 10 (p50)",
+        ms(med([g(h, "p50_us") for h in http.get("list1000", [])])),
+        ms(med([g(h, "p50_us") for h in http.get("list10", [])])),
+        ratio_list(http.get("list1000", []), http.get("list10", []), "p50_us", "p50_us"),
+        "≤ 1.3×",
+        lambda r: r <= 1.3,
+    )
+    goals.note(
+        "7. node list query count constant",
+        "`mesh/tests/test_bench_queries.py` (10 vs 1,000 nodes, admin and user)",
+        "constant",
+        "test",
+    )
+    goals.add(
+        "8. 1,000 idle watcher WebSockets, memory per connection",
+        f"{f(g(ws, 'hub_idle', 'server_kb_per_conn'))} KB",
+        f"{f(g(ws, 'bare_idle', 'server_kb_per_conn'))} KB",
+        ratio_list(
+            [ws.get("hub_idle")], [ws.get("bare_idle")], "server_kb_per_conn", "server_kb_per_conn"
+        ),  # fmt: skip
+        "≤ 1.5×",
+        lambda r: r <= 1.5,
+    )
+    goals.add(
+        "8. echo through the consumer (8 sockets, msgs/s)",
+        f"{f(med([g(h, 'msgs_per_s') for h in ws.get('hub_echo', [])]))} /s",
+        f"{f(med([g(h, 'msgs_per_s') for h in ws.get('bare_echo', [])]))} /s",
+        ratio_list(ws.get("hub_echo", []), ws.get("bare_echo", []), "msgs_per_s", "msgs_per_s"),
+        "≥ 0.7×",
+        lambda r: r >= 0.7,
+    )
+    lines += [
+        "",
+        "## Goals",
+        "",
+        "For 1–4 the second column is the hub, the third the bare baseline of the same run; for 6 "
+        "the same view with and without middleware; for 7 the page with 1,000 and with 10 nodes.",
+        "",
+        "| goal | hub | baseline | ratio (median; per run) | target | result |",
+        "|---|---|---|---|---|---|",
+        *goals.rows,
+    ]
+    errors = {k: v for k, v in d.items() if k.endswith("_error")}
+    if errors:
+        lines += ["", "## Sections that failed", ""]
+        lines += [f"- `{k}`: {v}" for k, v in errors.items()]
+    lines += ["", "## Breakdown of the hub's paths (measured in this run)", ""]
+    hub = d.get("dispatch", {}).get("hub", [])
+    lines += [
+        f"- Dispatch: `task_dispatch` call (audit row + task row + doorbell) p50 "
+        f"{ms(med([g(h, 'task_dispatch_call', 'p50_us') for h in hub]))}; dispatch → TaskAssign "
+        f"at the node p50 {ms(med([g(h, 'dispatch_to_assign', 'p50_us') for h in hub]))}; → "
+        f"ResultAck p50 {ms(med([g(h, 'dispatch_to_ack', 'p50_us') for h in hub]))}.",
+    ]
+    hb = d.get("idle", {}).get("hbdb", [])
+    lines += [
+        f"- Heartbeat DB work per beat: `heartbeat_flush` "
+        f"{f(med([g(h, 'flush_us_per_hb') for h in hb]))} µs + the flush's queued-work check "
+        f"{f(med([g(h, 'queued_check_us_per_hb') for h in hb]))} µs; a delivery claim (now only "
+        f"on a doorbell or queued work) {f(med([g(h, 'claim_us_per_doorbell') for h in hb]))} µs.",
+        f"- 1,000 nodes connect in {f(med([g(h, 'connect_all_s') for h in d.get('idle', {}).get('hub', [])]))} s "  # noqa: E501
+        f"(bare: {f(med([g(b, 'connect_all_s') for b in d.get('idle', {}).get('bare', [])]))} s).",
+    ]
+    for r in up:
+        for run in r.get("runs", []):
+            lines.append(
+                f"- Output run: {f(run['MBps'])} MB/s, {run['chunks_acked']} chunks acked, "
+                f"stored {f(run['stored_bytes'])} B of {f(run['output_bytes'])} B (within cap: "
+                f"{f(run['within_cap'])}), {run['watcher_frames']} live frames seen by a watcher."
+            )
+    lines += before_after(d)
+    prof = d.get("idle", {}).get("profile") or {}
+    if prof and "error" not in prof:
+        lines += [
+            "",
+            "## Profiles (cProfile of the mesh services, in-process, after the load phases)",
+            "",
+            "Top functions by cumulative time, in ms per call of the profiled path (profiling "
+            "inflates absolute times; the shares are what matter).",
+        ]
+        for name, p in prof.items():
+            if not isinstance(p, dict):
+                continue
+            lines += ["", f"**{name}**: {p['ms_per_call_profiled']} ms per call", ""]
+            lines += ["| function | calls | ms per call of the path |", "|---|---|---|"]
+            lines += [f"| `{r[0]}` | {r[1]} | {r[2]} |" for r in p["top_ms_per_call"]]
+    lines += ["", "## Raw figures", "", "```json"]
+    import json
+
+    lines += [json.dumps({k: v for k, v in d.items() if k != "env"}, indent=1)[:60000], "```", ""]
+    lines += ["## Misses: profile and plan", ""]
+    lines += [f"- {m}" for m in goals.misses] or ["- none"]
+    lines += ["", PLAN, ""]
+    return "\n".join(lines)
+
+
+def before_after(d: dict[str, Any]) -> list[str]:
+    """The heartbeat path before the mesh changes (a stored run of this harness) and now."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).with_name("history") / "before-mesh-changes.json"
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    oi, ni = old.get("idle", {}), d.get("idle", {})
+
+    def both(fn: Callable[[dict[str, Any]], Any]) -> tuple[str, str]:
+        return f(fn(oi)), f(fn(ni))
+
+    rows = [
+        (
+            "hub CPU per heartbeat, 1,000 nodes (µs)",
+            *both(lambda i: med([g(h, "server_cpu_us_per_hb") for h in i.get("hub", [])])),
+        ),
+        (
+            "bare CPU per heartbeat in the same run (µs)",
+            *both(lambda i: med([g(b, "server_cpu_us_per_hb") for b in i.get("bare", [])])),
+        ),
+        (
+            "DB time per heartbeat (µs)",
+            *both(lambda i: med([g(h, "db_us_per_hb") for h in i.get("hbdb", [])])),
+        ),
+        (
+            "heartbeat probe ack p99 (µs)",
+            *both(lambda i: med([g(h, "hb_probe_ack", "p99_us") for h in i.get("hub", [])])),
+        ),
+        (
+            "probe nodes whose ack timed out (10 s)",
+            *both(lambda i: med([g(h, "error_count") for h in i.get("hub", [])])),
+        ),
+        (
+            "1,000 nodes connect (s)",
+            *both(lambda i: med([g(h, "connect_all_s") for h in i.get("hub", [])])),
+        ),
+    ]
+    return [
+        "",
+        "## Heartbeat path before and after the mesh changes",
+        "",
+        f"Before: a `--quick` run of this harness on {old.get('started')} (same machine, same "
+        "load generator; its bare figures are shown for scale). Changes: `heartbeat_flush` "
+        "writes the whole batch in one transaction with the nodes and their viewers read in a "
+        "few queries and every live frame sent after commit in one hop "
+        "(`events.send_many_on_commit`, `selectors.node_user_ids_many`); the per-heartbeat "
+        "delivery claim is replaced by one `nodes_with_queued_tasks` query per flush that "
+        "rings only the nodes with queued work (`StreamHub.flush`, "
+        "`NodeConnection.deliver_soon`).",
+        "",
+        "| figure | before | this run |",
+        "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows],
+    ]
+
+
+PLAN = """\
+How the misses were profiled: the breakdown and the cProfile tables above (`bench/pathprof.py`,
+`bench/hbdb.py`, the stage timings of `bench/nodesim.py dispatch`) split each hub path into
+its stages. What they show, what was changed, and the plan for the rest:
+
+- Heartbeats (goal 3), changed in this work: the per-beat delivery claim is gone (one
+  `nodes_with_queued_tasks` query per one-second flush), the flush is one transaction with
+  batched reads (`Node` rows, viewers, stats samples) and its live frames leave in one hop with
+  up to 100 sends in flight. Still missing: each node's row is one ORM `UPDATE` (Django's
+  query compilation dominates), and two `node.stats` frames per beat go through the channel
+  layer. Plan: one `executemany` UPDATE for the whole batch, one `node.stats` frame per user
+  group carrying every node of the flush, and the console frame only for nodes someone
+  watches. The ack probe waits behind the flush on the single database thread, hence its p99.
+- Dispatch (goal 1): a bare echo is one loopback round trip; the hub's path is a transaction
+  with `full_clean`, an audit row and a task row, a doorbell over Redis pub/sub, a
+  `tasks_claim_for_delivery` (three queries and a transaction, one thread hop), the
+  TaskAssign, then `task_finish` and a second claim. Plan: the doorbell carries the task id so
+  the holder claims it with a single conditional UPDATE; skip the post-result claim when the
+  node has no queued work; cache the node row per stream.
+- Output (goal 4): every 64 KiB chunk is its own transaction (`select_for_update` of the task,
+  INSERT of the chunk, UPDATE of the task, trimming once past the 4 MiB cap) plus one frame;
+  and real nodes are held to `MESH_OUTPUT_RATE_BYTES` (1 MiB/s, lifted for this measurement).
+  Plan: the stream reader drains every TaskOutput already received for a task and stores the
+  batch in one transaction (one trim, one ack for the highest seq, the frames in one hop).
+- File push (goal 4): the file travels base64 inside the task's JSON payload, is validated,
+  stored in the task row, then serialised again into TaskAssign. Plan: push files as chunk
+  messages on the node's stream and keep only a digest in the task row.
+- WebSockets (goals 5, 8): the project consumer authenticates (ticket, snapshot queries),
+  keeps a bounded send queue with its own sender task and parses every frame into an envelope;
+  that is the extra memory per socket and the slower echo. Plan: start the sender task on the
+  first frame instead of at connect, and send the snapshot from one query.
+- Node list (goal 7): the 1,000-node page serialises 50 rows where the 10-node page serialises
+  10; the query count is constant (the test). Plan: compare 1,000 against 50 nodes as well, and
+  cut per-row serializer cost (a `values()` based output for the list).
+"""
