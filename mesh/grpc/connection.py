@@ -23,6 +23,7 @@ from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc.status import abort_code, abort_with
 from mesh.services import aio
+from mesh.services.output import OutputChunk
 from mesh.services.presence import HeldTask, WelcomeData
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ logger = logging.getLogger("cortex.mesh.grpc")
 
 STREAMS = {mesh_pb2.STDOUT: "stdout", mesh_pb2.STDERR: "stderr"}
 HELLO_TIMEOUT = 30.0
+#: One output transaction takes whatever is queued, up to this many chunks or bytes.
+OUTPUT_BATCH_CHUNKS = 64
+OUTPUT_BATCH_BYTES = 2 * 1024 * 1024
 
 
 class RateLimiter:
@@ -106,6 +110,8 @@ class NodeConnection:
         self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
         self.group = events.group_name(events.NODE_GROUP, node_id=node_id)
         self.pending_delivery: asyncio.Task[None] | None = None
+        self.output: asyncio.Queue[OutputChunk] = asyncio.Queue(maxsize=4 * OUTPUT_BATCH_CHUNKS)
+        self.output_store: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, requests: Any) -> None:
@@ -152,19 +158,23 @@ class NodeConnection:
             if channel is not None
             else None
         )
+        self.output_store = store = asyncio.create_task(self._store_output())
         reader = asyncio.create_task(self._reader(requests), name=f"mesh-read-{self.node_id}")
         failure: BaseException | None = None
         try:
             self.send(self._welcome(welcome))
             await self._catch_up()
             closer = asyncio.create_task(self.closed.wait())
-            done, _ = await asyncio.wait({reader, closer}, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {reader, closer, store}, return_when=asyncio.FIRST_COMPLETED
+            )
             closer.cancel()
-            if reader in done and not reader.cancelled() and reader.exception() is not None:
-                failure = reader.exception()
+            for task in (reader, store):
+                if task in done and not task.cancelled() and task.exception() is not None:
+                    failure = failure or task.exception()
         finally:
             self.closed.set()  # no more background deliveries on this stream
-            for task in (reader, bell, self.pending_delivery):
+            for task in (reader, bell, store, self.pending_delivery):
                 if task is not None:
                     task.cancel()
             self.outbox.put_nowait(None)
@@ -310,7 +320,36 @@ class NodeConnection:
     async def _reader(self, requests: Any) -> None:
         async for message in requests:
             await self._handle(message)
+        await self._flush_output()
         self.close("disconnected")
+
+    async def _store_output(self) -> None:
+        """Store queued output in batches: one transaction and one ack per task per batch."""
+        while True:
+            batch = [await self.output.get()]
+            size = len(batch[0].data)
+            while len(batch) < OUTPUT_BATCH_CHUNKS and size < OUTPUT_BATCH_BYTES:
+                if self.output.empty():
+                    break
+                batch.append(self.output.get_nowait())
+                size += len(batch[-1].data)
+            try:
+                acked = await aio.output_append_many(node_id=self.node_id, chunks=batch)
+            finally:
+                for _ in batch:
+                    self.output.task_done()
+            for task_id, seq in acked.items():
+                self.send(
+                    mesh_pb2.HubMessage(output_ack=mesh_pb2.OutputAck(task_id=task_id, seq=seq))
+                )
+
+    async def _flush_output(self) -> None:
+        """Wait until every received chunk is stored (before a result, a goodbye, the end)."""
+        joined, store = asyncio.ensure_future(self.output.join()), self.output_store
+        await asyncio.wait({joined, store} - {None}, return_when=asyncio.FIRST_COMPLETED)
+        if not joined.done() and store is not None:
+            joined.cancel()
+            await store  # the store failed: raise its error here too
 
     async def _handle(self, message: mesh_pb2.NodeMessage) -> None:
         kind = message.WhichOneof("body")
@@ -325,19 +364,16 @@ class NodeConnection:
             if stream is None:
                 raise ValidationFailed("Unknown output stream.", code="invalid_stream")
             await self.limiter.consume(len(out.data))
-            acked = await aio.output_append(
-                node_id=self.node_id, task_id=out.task_id, seq=out.seq, stream=stream, data=out.data
-            )
-            self.send(
-                mesh_pb2.HubMessage(output_ack=mesh_pb2.OutputAck(task_id=out.task_id, seq=acked))
-            )
+            await self.output.put(OutputChunk(out.task_id, out.seq, stream, out.data))
         elif kind == "task_result":
+            await self._flush_output()  # the task's output is stored before its result
             await self._result(message.task_result)
         elif kind == "credential_ack":
             await aio.credential_confirm(
                 node_id=self.node_id, fingerprint=message.credential_ack.fingerprint
             )
         elif kind == "goodbye":
+            await self._flush_output()
             self.close("goodbye")
         else:
             raise ValidationFailed("Unexpected message on the stream.", code="unexpected_message")

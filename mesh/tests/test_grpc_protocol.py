@@ -214,6 +214,25 @@ async def test_queued_tasks_are_delivered_on_connect_within_the_cap(joined, user
     assert nxt.task_id == str(second.pk)
 
 
+async def test_output_is_stored_in_batches_before_the_result(joined, user):
+    await joined.connect()
+    task = await dispatch(user)
+    tid = (await joined.recv("task_assign")).task_assign.task_id
+    for seq in range(1, 41):  # no waiting for acks: chunks queue up and are stored together
+        await joined.output(tid, seq, b"%d\n" % seq)
+    await joined.result(tid, exit_code=0, last_seq=40)
+    assert (await joined.recv("result_ack")).result_ack.task_id == tid
+    acks = [m.output_ack for m in joined.backlog if m.WhichOneof("body") == "output_ack"]
+    assert {a.task_id for a in acks} == {tid}
+    assert acks[-1].seq == 40
+    assert [a.seq for a in acks] == sorted(a.seq for a in acks)
+    assert len(acks) < 40  # one ack per batch, not per chunk
+    done = await db_get_task(task.pk)
+    assert (done.status, done.last_seq) == (TaskStatus.SUCCEEDED, 40)
+    text = "".join(f"{i}\n" for i in range(1, 41))
+    assert await sync_to_async(task_text)(task=done) == (text, "")
+
+
 async def test_output_for_another_nodes_task_is_refused(mesh_address, joined, user, make_node):
     _, token_b = await sync_to_async(make_node)("node-b")
     credential_b = await join(mesh_address, "node-b", token_b)

@@ -7,7 +7,7 @@ import pytest
 from cortex.errors import NotFound
 from mesh import selectors, services
 from mesh.models import Task, TaskOutputChunk, TaskStatus
-from mesh.services.output import output_append
+from mesh.services.output import OutputChunk, output_append, output_append_many
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +74,68 @@ def test_duplicate_result_is_ignored(running_task):
     assert not services.task_finish(node_id="n1", task_id=tid, outcome="FAILED", exit_code=9)
     running_task.refresh_from_db()
     assert (running_task.status, running_task.exit_code) == (TaskStatus.SUCCEEDED, 0)
+
+
+def _second_task(user, node_id: str = "n1") -> Task:  # type: ignore[no-untyped-def]
+    from mesh.models import Node
+
+    node = Node.objects.get(node_id=node_id)
+    task = services.task_dispatch(actor=user, node=node, kind="shell", payload={"command": "y"})
+    Task.objects.filter(pk=task.pk).update(status=TaskStatus.DISPATCHED)
+    return task
+
+
+def test_batch_stores_each_chunk_once_per_task_within_the_cap(
+    running_task, user, settings, django_capture_on_commit_callbacks
+):
+    settings.MESH_OUTPUT_CAP_BYTES = 100
+    a, b = str(running_task.pk), str(_second_task(user).pk)
+    output_append(node_id="n1", task_id=a, seq=1, stream="stdout", data=b"000000001\n")
+    chunks = [OutputChunk(a, 1, "stdout", b"resent")]  # stored already: ignored
+    for seq in range(2, 21):  # task a: 200 bytes in all, in 10-byte chunks
+        chunks.append(OutputChunk(a, seq, "stdout", f"{seq:09d}\n".encode()))
+        if seq <= 3:
+            chunks.append(OutputChunk(b, seq - 1, "stderr", f"b{seq - 1}".encode()))
+    chunks.append(OutputChunk(b, 2, "stderr", b"dup"))  # twice in one batch: first one wins
+    with django_capture_on_commit_callbacks() as callbacks:
+        acked = output_append_many(node_id="n1", chunks=chunks)
+    assert acked == {a: 20, b: 2}
+    assert len(callbacks) == 1  # one hop for all live frames
+    task_a, task_b = Task.objects.get(pk=a), Task.objects.get(pk=b)
+    assert (task_a.output_bytes, task_a.stored_bytes, task_a.dropped_bytes) == (200, 100, 100)
+    assert (task_a.status, task_b.status) == (TaskStatus.RUNNING, TaskStatus.RUNNING)
+    assert (task_b.last_seq, task_b.output_bytes, task_b.dropped_bytes) == (2, 4, 0)
+    kept_a = list(
+        TaskOutputChunk.objects.filter(task_id=a).order_by("seq").values_list("seq", flat=True)
+    )
+    assert kept_a == [1, 2, 3, 4, 5, 16, 17, 18, 19, 20]
+    assert selectors.task_text(task=task_a)[0] == (
+        "".join(f"{i:09d}\n" for i in range(1, 6))
+        + selectors.dropped_marker(100)
+        + "".join(f"{i:09d}\n" for i in range(16, 21))
+    )
+    rows_b = TaskOutputChunk.objects.filter(task_id=b).order_by("seq")
+    assert list(rows_b.values_list("seq", "stream", "data")) == [
+        (1, "stderr", b"b1"),
+        (2, "stderr", b"b2"),
+    ]
+    # The whole batch again: nothing new stored, same acks.
+    assert output_append_many(node_id="n1", chunks=chunks) == {a: 20, b: 2}
+    assert TaskOutputChunk.objects.count() == 12
+
+
+def test_batch_with_another_nodes_task_is_refused_whole(running_task, make_node, grant, user):
+    node2, _ = make_node("n2")
+    grant(user, node2)
+    foreign = str(running_task.pk)
+    own = str(_second_task(user, "n2").pk)
+    chunks = [OutputChunk(own, 1, "stdout", b"mine"), OutputChunk(foreign, 1, "stdout", b"x")]
+    with pytest.raises(NotFound) as caught:
+        output_append_many(node_id="n2", chunks=chunks)
+    assert caught.value.code == "task_not_found"
+    assert TaskOutputChunk.objects.count() == 0
+    rows = Task.objects.values_list("last_seq", "output_bytes", "status")
+    assert sorted(rows) == [(0, 0, TaskStatus.DISPATCHED), (0, 0, TaskStatus.DISPATCHED)]
 
 
 class _Peer:
