@@ -14,6 +14,11 @@ class CortexError(Exception):
 
     code: ClassVar[str] = "error"
     default_message: ClassVar[str] = "The request could not be completed."
+    #: A more precise HTTP status than the category's (413, 415, 502, 504, ...); None: the
+    #: category decides. Read only by the HTTP exception handler.
+    http_status: ClassVar[int | None] = None
+    #: Seconds the caller should wait before trying again (sent as Retry-After), if known.
+    retry_after: float | None = None
 
     def __init__(
         self,
@@ -58,7 +63,7 @@ class Throttled(CortexError):
     code = "throttled"
     default_message = "Too many requests."
 
-    def __init__(self, message: str | None = None, *, retry_after: int | None = None) -> None:
+    def __init__(self, message: str | None = None, *, retry_after: float | None = None) -> None:
         self.retry_after = retry_after
         super().__init__(message)
 

@@ -27,11 +27,16 @@ start() {
       [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$ROOT" "$ROOT/pg"
       as_pg "$PG_BIN/initdb" -D "$ROOT/pg" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
-    if ! as_pg "$PG_BIN/pg_ctl" -D "$ROOT/pg" status >/dev/null 2>&1; then
+    # A port held in TIME-WAIT by a server that just stopped refuses the bind for up to a
+    # minute: retry rather than fail the whole run.
+    for attempt in $(seq 1 30); do
+      as_pg "$PG_BIN/pg_ctl" -D "$ROOT/pg" status >/dev/null 2>&1 && break
       as_pg "$PG_BIN/pg_ctl" -D "$ROOT/pg" -l "$ROOT/pg.log" -w \
         -o "-p $PG_PORT -k $ROOT -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
-        start >/dev/null
-    fi
+        start >/dev/null 2>&1 && break
+      [ "$attempt" -eq 30 ] && { echo "PostgreSQL did not start; see $ROOT/pg.log" >&2; exit 1; }
+      sleep 3
+    done
   fi
   for _ in $(seq 1 50); do
     redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break

@@ -53,11 +53,13 @@ class _CortexAPIException(drf.APIException):
         super().__init__(detail=exc.message, code=exc.code)
         self.status_code = status_code
         self.cortex_error = exc
-        if isinstance(exc, errors.Throttled) and exc.retry_after is not None:
+        if exc.retry_after is not None:
             self.wait = exc.retry_after
 
 
 def status_for(exc: errors.CortexError) -> int:
+    if exc.http_status is not None:
+        return exc.http_status
     for category, code in _STATUS_BY_CATEGORY:
         if isinstance(exc, category):
             return code

@@ -10,8 +10,16 @@ from typing import Any
 
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiResponse
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def error_response(description: str) -> OpenApiResponse:
+    """An error response documented with the shared error body, for `extend_schema`."""
+    return OpenApiResponse(response=_ERROR_REF, description=description)
+
+
 _ERROR_DESCRIPTIONS = {
     "400": "Invalid input.",
     "401": "Not authenticated.",

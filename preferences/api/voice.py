@@ -11,14 +11,13 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.exceptions import APIException
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
 
-from cortex import errors
+from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
 from preferences.api import voice_serializers as s
 from preferences.voice import limits, synthesis, transcription
@@ -27,12 +26,6 @@ from preferences.voice.errors import FileTooLarge
 
 #: Room for the multipart envelope around the file when judging Content-Length up front.
 MULTIPART_SLACK = 64 * 1024
-_ERROR = {"$ref": "#/components/schemas/ErrorBody"}
-
-
-def error_response(description: str) -> OpenApiResponse:
-    return OpenApiResponse(response=_ERROR, description=description)
-
 
 PROVIDER_ERRORS = {
     429: error_response(
@@ -51,18 +44,6 @@ _SAMPLE_RATE_HEADER = OpenApiParameter(
 )
 
 
-class _StatusError(APIException):
-    """A voice error carried through the exception handler with its own HTTP status."""
-
-    def __init__(self, exc: errors.CortexError, status_code: int) -> None:
-        super().__init__(detail=exc.message, code=exc.code)
-        self.status_code = status_code
-        self.default_code = exc.code
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            self.wait = retry_after
-
-
 class _LiveRateThrottle(UserRateThrottle):
     """Per-user rate from settings at request time (tests and operators may change it)."""
 
@@ -78,17 +59,7 @@ class TranscribeRateThrottle(_LiveRateThrottle):
     scope = "transcribe"
 
 
-class VoiceErrorStatusMixin:
-    """For viewsets that call voice services: voice errors answer with their own HTTP status."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        status_code = getattr(exc, "http_status", None)
-        if isinstance(exc, errors.CortexError) and status_code:
-            exc = _StatusError(exc, status_code)
-        return super().handle_exception(exc)  # type: ignore[misc]
-
-
-class _VoiceViewSet(VoiceErrorStatusMixin, CortexViewSet):
+class _VoiceViewSet(CortexViewSet):
     created_actions = frozenset()
 
 

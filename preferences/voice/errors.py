@@ -1,7 +1,7 @@
 """Errors of the voice endpoints; codes are API and match the chat turns' provider codes.
 
-`http_status` is the status the voice views answer with where the category's default (400
-for validation, 503 for unavailable) would be less precise.
+`http_status` (see cortex.errors.CortexError) is set where the category's default (400 for
+validation, 503 for unavailable) would be less precise.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from cortex import errors
 class VoiceInputError(errors.ValidationFailed):
     """Bad input for a voice call; answered with `http_status`."""
 
-    http_status: ClassVar[int] = 400
+    http_status: ClassVar[int | None] = 400
 
 
 class TextTooLong(VoiceInputError):
@@ -64,10 +64,9 @@ class UnknownVoice(VoiceInputError):
 class ProviderCallFailed(errors.Unavailable):
     """A provider call failed; `code` is one of the chat turns' provider error codes."""
 
-    http_status: ClassVar[int] = 503
+    http_status: ClassVar[int | None] = 503
     code = "provider_unavailable"
     default_message = "The provider could not be reached."
-    retry_after: float | None = None
 
 
 class ProviderUnavailable(ProviderCallFailed):

@@ -13,14 +13,13 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
 from preferences.api.voice import (
     MULTIPART_SLACK,
     PROVIDER_ERRORS,
     SpeechRateThrottle,
     TranscribeRateThrottle,
-    VoiceErrorStatusMixin,
-    error_response,
     speech_response,
 )
 from preferences.voice import limits
@@ -33,7 +32,6 @@ _AUDIO_TYPES = ("audio/wav", "audio/mpeg", "audio/ogg", "audio/webm")
 
 
 class SessionViewSet(
-    VoiceErrorStatusMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     CortexViewSet,
