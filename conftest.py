@@ -163,6 +163,49 @@ class LiveHub:
     def log(self) -> str:
         return (self.root / "hub.log").read_text(errors="replace")
 
+    def start_agent(self, *, node_id: str, invite: str, root, workspace=None):  # type: ignore[no-untyped-def]
+        """A real agent (`python -m mesh.agent`) joining this hub; logs to root/agent.log."""
+        import subprocess
+        import sys
+
+        import yaml
+
+        workspace = workspace or root / "workspace"
+        config = root / "agent_config.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "hub": {"address": self.grpc_address},
+                    "node_id": node_id,
+                    "invite_token": invite,
+                    "state_dir": str(root / "agent-state"),
+                    "workspace_root": str(workspace),
+                    "reconnect": {"initial_s": 0.2, "max_s": 1.0},
+                }
+            )
+        )
+        log = open(root / "agent.log", "wb")  # noqa: SIM115  # closed with the process
+        return subprocess.Popen(
+            [sys.executable, "-m", "mesh.agent", "--config", str(config)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+
+    @staticmethod
+    def stop_process(process) -> None:  # type: ignore[no-untyped-def]
+        """SIGTERM, then SIGKILL if it has not exited within 20 s."""
+        import signal
+        import subprocess
+
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
 
 @pytest.fixture
 def live_hub(tmp_path, free_port):  # type: ignore[no-untyped-def]

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
 from collections.abc import Iterator
@@ -14,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
 from sessions_app.tests.llm_server import openai_text, openai_tool_call
@@ -88,39 +84,6 @@ def browser() -> Iterator[Any]:
             instance.close()
 
 
-def _start_agent(hub: Any, tmp_path: Path, invite: str) -> subprocess.Popen[bytes]:
-    config = tmp_path / "agent_config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "hub": {"address": hub.grpc_address},
-                "node_id": "live",
-                "invite_token": invite,
-                "state_dir": str(tmp_path / "agent-state"),
-                "workspace_root": str(tmp_path / "workspace"),
-                "reconnect": {"initial_s": 0.2, "max_s": 1.0},
-            }
-        )
-    )
-    log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115  # closed with the process
-    return subprocess.Popen(
-        [sys.executable, "-m", "mesh.agent", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
@@ -132,7 +95,7 @@ def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  #
         "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
     )
     invite = json.loads(out.strip().splitlines()[-1])["invite"]
-    agent = _start_agent(live_hub, tmp_path, invite)
+    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(30_000)
@@ -244,4 +207,4 @@ def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  #
         raise
     finally:
         context.close()
-        _stop(agent)
+        live_hub.stop_process(agent)

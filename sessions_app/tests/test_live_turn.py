@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 import websockets
-import yaml
 
 from sessions_app.tests.conftest import API_KEY
 from sessions_app.tests.llm_server import Step, openai_text, openai_tool_call
@@ -83,43 +77,6 @@ def _setup(hub: Any, llm_url: str) -> tuple[str, str]:
     return invite, token
 
 
-def _start_agent(hub: Any, tmp_path: Path, invite: str) -> subprocess.Popen[bytes]:
-    workspace = tmp_path / "workspace"
-    workspace.mkdir()
-    (workspace / "hello.txt").write_text("hi\n")
-    (workspace / "notes.md").write_text("# notes\n")
-    config = tmp_path / "agent_config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "hub": {"address": hub.grpc_address},
-                "node_id": "live",
-                "invite_token": invite,
-                "state_dir": str(tmp_path / "agent-state"),
-                "workspace_root": str(workspace),
-                "reconnect": {"initial_s": 0.2, "max_s": 1.0},
-            }
-        )
-    )
-    log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115  # closed with the process
-    return subprocess.Popen(
-        [sys.executable, "-m", "mesh.agent", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
 async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
     status, ticket = await asyncio.to_thread(_http, hub, "POST", "/api/v1/ws-ticket/", token, {})
     assert status in (200, 201), ticket
@@ -143,7 +100,11 @@ async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str,
 
 def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_path):
     invite, token = _setup(live_hub, llm_server.url)
-    agent = _start_agent(live_hub, tmp_path, invite)
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "hello.txt").write_text("hi\n")
+    (workspace / "notes.md").write_text("# notes\n")
+    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     try:
         _wait(
             lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
@@ -190,7 +151,7 @@ def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_pa
             print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
             raise
     finally:
-        _stop(agent)
+        live_hub.stop_process(agent)
 
     assert [f["seq"] for f in frames] == list(
         range(frames[0]["seq"], frames[0]["seq"] + len(frames))

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 pytestmark = pytest.mark.slow
 
@@ -80,26 +75,7 @@ def test_mesh_tools_against_a_real_agent(live_hub, tmp_path: Path) -> None:  # t
     invite = json.loads(_manage_shell(live_hub, SETUP).strip().splitlines()[-1])["invite"]
     workspace = tmp_path / "workspace"
     (tmp_path / "outside.txt").write_text("secret")
-    config = tmp_path / "agent_config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "hub": {"address": live_hub.grpc_address},
-                "node_id": "live",
-                "invite_token": invite,
-                "state_dir": str(tmp_path / "agent-state"),
-                "workspace_root": str(workspace),
-                "reconnect": {"initial_s": 0.2, "max_s": 1.0},
-            }
-        )
-    )
-    log = open(tmp_path / "agent.log", "wb")  # noqa: SIM115  # closed after the process
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "mesh.agent", "--config", str(config)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path, workspace=workspace)
     try:
         out = _manage_shell(live_hub, INVOKE)
     except Exception as exc:
@@ -107,13 +83,7 @@ def test_mesh_tools_against_a_real_agent(live_hub, tmp_path: Path) -> None:  # t
         hub_log = live_hub.log()[-3000:]
         raise AssertionError(f"agent log:\n{agent_log}\nhub log:\n{hub_log}") from exc
     finally:
-        agent.send_signal(signal.SIGTERM)
-        try:
-            agent.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            agent.kill()
-            agent.wait(timeout=10)
-        log.close()
+        live_hub.stop_process(agent)
 
     line = next(x for x in out.splitlines() if x.startswith("RESULTS"))
     (
