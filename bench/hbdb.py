@@ -23,7 +23,7 @@ django.setup()
 from django.utils import timezone  # noqa: E402
 
 from bench.nodesim import stats_pb  # noqa: E402
-from mesh.grpc.connection import _stats_dict  # noqa: E402
+from mesh.grpc.messages import stats_dict  # noqa: E402
 from mesh.models import Node, NodeStatus  # noqa: E402
 from mesh.services import heartbeat_flush, tasks_claim_for_delivery  # noqa: E402
 from mesh.services.journal import nodes_with_queued_tasks  # noqa: E402
@@ -49,7 +49,7 @@ def main() -> None:
     )
     flush, claim, queued = [], [], []
     for _ in range(a.reps):
-        beats = {nid: (CONNECTION, _stats_dict(stats_pb())) for nid in ids}
+        beats = {nid: (CONNECTION, stats_dict(stats_pb())) for nid in ids}
         t0 = time.perf_counter()
         heartbeat_flush(beats=beats)
         flush.append((time.perf_counter() - t0) / len(ids))

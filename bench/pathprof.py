@@ -25,7 +25,7 @@ django.setup()
 
 from accounts.models import User  # noqa: E402
 from bench.nodesim import stats_pb  # noqa: E402
-from mesh.grpc.connection import _stats_dict  # noqa: E402
+from mesh.grpc.messages import stats_dict  # noqa: E402
 from mesh.models import Node, NodeStatus  # noqa: E402
 from mesh.services import (  # noqa: E402
     heartbeat_flush,
@@ -72,7 +72,7 @@ def main() -> None:
     ids = [n.node_id for n in nodes]
     Node.objects.filter(node_id__in=ids).update(connection_id=CONNECTION, status=NodeStatus.ONLINE)
     out: dict[str, Any] = {"test": "pathprof"}
-    beats = {nid: (CONNECTION, _stats_dict(stats_pb())) for nid in ids}
+    beats = {nid: (CONNECTION, stats_dict(stats_pb())) for nid in ids}
     out["heartbeat_flush (1 call = 1 beat)"] = profile(
         lambda: heartbeat_flush(beats=beats), len(ids)
     )

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +20,7 @@ from django.conf import settings
 from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
+from mesh.grpc.messages import RateLimiter, policy_pb, skills_pb, stats_dict
 from mesh.grpc.status import abort_code, abort_with
 from mesh.services import aio
 from mesh.services.output import OutputChunk
@@ -36,62 +36,6 @@ HELLO_TIMEOUT = 30.0
 #: One output transaction takes whatever is queued, up to this many chunks or bytes.
 OUTPUT_BATCH_CHUNKS = 64
 OUTPUT_BATCH_BYTES = 2 * 1024 * 1024
-
-
-class RateLimiter:
-    """Token bucket on output bytes per node: a fast node is slowed down, never cut off."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.stamp = time.monotonic()
-
-    async def consume(self, amount: int) -> None:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        self.tokens -= amount
-        if self.tokens < 0:
-            await asyncio.sleep(-self.tokens / self.rate)
-
-
-def _policy_pb(policy: dict[str, Any]) -> mesh_pb2.SandboxPolicy:
-    mode = (
-        mesh_pb2.SandboxPolicy.STRICT
-        if policy.get("mode") == "strict"
-        else mesh_pb2.SandboxPolicy.PERMISSIVE
-    )
-    return mesh_pb2.SandboxPolicy(
-        mode=mode,
-        allowed_commands=list(policy.get("allowed_commands", [])),
-        denied_commands=list(policy.get("denied_commands", [])),
-        sensitive_commands=list(policy.get("sensitive_commands", [])),
-    )
-
-
-def _skills_pb(skills: dict[str, Any]) -> mesh_pb2.SkillConfig:
-    return mesh_pb2.SkillConfig(
-        shell=bool(skills.get("shell")),
-        files=bool(skills.get("files")),
-        browser=bool(skills.get("browser")),
-        max_concurrent_tasks=int(skills.get("max_concurrent_tasks", 1)),
-    )
-
-
-def _stats_dict(stats: mesh_pb2.NodeStats) -> dict[str, Any]:
-    return {
-        "cpu_percent": stats.cpu_percent,
-        "cpu_per_core": list(stats.cpu_per_core),
-        "cpu_count": stats.cpu_count,
-        "cpu_freq_mhz": stats.cpu_freq_mhz,
-        "memory_used": stats.memory_used,
-        "memory_total": stats.memory_total,
-        "memory_available": stats.memory_available,
-        "memory_percent": stats.memory_percent,
-        "load_avg": list(stats.load_avg),
-        "active_tasks": stats.active_tasks,
-    }
 
 
 class NodeConnection:
@@ -226,8 +170,8 @@ class NodeConnection:
     def _welcome(self, data: WelcomeData) -> mesh_pb2.HubMessage:
         return mesh_pb2.HubMessage(
             welcome=mesh_pb2.Welcome(
-                policy=_policy_pb(data.sandbox_policy),
-                skills=_skills_pb(data.skill_config),
+                policy=policy_pb(data.sandbox_policy),
+                skills=skills_pb(data.skill_config),
                 heartbeat_interval_s=data.heartbeat_interval,
                 acked_seq=data.acked_seq,
                 abandon_task_ids=data.abandon_task_ids,
@@ -303,7 +247,7 @@ class NodeConnection:
                         self.send(
                             mesh_pb2.HubMessage(
                                 policy_update=mesh_pb2.PolicyUpdate(
-                                    policy=_policy_pb(policy[0]), skills=_skills_pb(policy[1])
+                                    policy=policy_pb(policy[0]), skills=skills_pb(policy[1])
                                 )
                             )
                         )
@@ -355,7 +299,7 @@ class NodeConnection:
         kind = message.WhichOneof("body")
         if kind == "heartbeat":
             # Queued work is checked for all beating nodes at once by the hub's flush.
-            self.hub.beat(self.node_id, self.connection_id, _stats_dict(message.heartbeat.stats))
+            self.hub.beat(self.node_id, self.connection_id, stats_dict(message.heartbeat.stats))
         elif kind == "task_started":
             await aio.task_started(node_id=self.node_id, task_id=message.task_started.task_id)
         elif kind == "task_output":
