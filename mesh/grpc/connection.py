@@ -200,17 +200,21 @@ class NodeConnection:
             self.close("superseded")
             return
         for task in claimed:
-            self.send(
-                mesh_pb2.HubMessage(
-                    task_assign=mesh_pb2.TaskAssign(
-                        task_id=str(task.pk),
-                        kind=task.kind,
-                        payload_json=json.dumps(task.payload).encode(),
-                        timeout_s=task.timeout,
-                        idempotency_key=task.idempotency_key,
-                    )
+            self._assign(task)
+
+    def _assign(self, task: Any) -> None:
+        """Hand one claimed task to the node."""
+        self.send(
+            mesh_pb2.HubMessage(
+                task_assign=mesh_pb2.TaskAssign(
+                    task_id=str(task.pk),
+                    kind=task.kind,
+                    payload_json=json.dumps(task.payload).encode(),
+                    timeout_s=task.timeout,
+                    idempotency_key=task.idempotency_key,
                 )
             )
+        )
 
     async def _send_cancels(self, extra: list[str]) -> None:
         pending = await aio.tasks_pending_cancel(node_id=self.node_id)
