@@ -120,7 +120,7 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "cortex.layers.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
         }
     }
@@ -247,6 +247,8 @@ MESH_HEARTBEAT_INTERVAL: float = env.float("CORTEX_HEARTBEAT_INTERVAL", default=
 MESH_RECONNECT_GRACE: float = env.float("CORTEX_RECONNECT_GRACE", default=60.0)
 MESH_INVITE_TTL: int = env.int("CORTEX_INVITE_TTL_SECONDS", default=3600)
 MESH_OUTPUT_CAP_BYTES: int = env.int("CORTEX_TASK_OUTPUT_CAP_BYTES", default=4 * 1024 * 1024)
+# Largest file pushed to a node (POST /api/v1/nodes/{id}/files/), staged in MEDIA_ROOT.
+MESH_FILE_PUSH_MAX_BYTES: int = env.int("CORTEX_FILE_PUSH_MAX_BYTES", default=1024**3)
 # Per-node output rate on the stream (bytes/s); a faster node is slowed down, never cut off.
 MESH_OUTPUT_RATE_BYTES: int = 1024 * 1024
 

@@ -16,8 +16,9 @@
   `task.cancel_requested`. Both go through the same services and audit as REST (source
   "console"). Failures come back as `{"type": "error", "error": {"code", "message"}}`.
 
-`/ws/me/`: first `nodes.snapshot` `{"nodes": [...]}`, then node.status and node.stats of every
-visible node, and node.added / node.removed when grants change.
+`/ws/me/`: first `nodes.snapshot` `{"nodes": [...]}`, then node.status of every visible node,
+`nodes.stats` `{"nodes": [{"node_id", "status", "stats"}]}` once per heartbeat flush, and
+node.added / node.removed when grants change.
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ class MeConsumer(CortexConsumer):
         if event.get("node_id") in self.visible:
             self.emit(event)
 
-    async def node_stats(self, event: dict[str, Any]) -> None:
-        if event.get("node_id") in self.visible:
-            self.emit(event)
+    async def nodes_stats(self, event: dict[str, Any]) -> None:
+        """A heartbeat flush's stats for this user: pass on the nodes still visible."""
+        nodes = [n for n in event.get("nodes", []) if n.get("node_id") in self.visible]
+        if nodes:
+            self.emit({**event, "nodes": nodes})

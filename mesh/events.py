@@ -7,7 +7,6 @@ watchers, who catch up over REST when one is lost.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -40,6 +39,8 @@ TASK_CHANGED = "task.changed"
 # Console frame types.
 NODE_STATUS = "node.status"
 NODE_STATS = "node.stats"
+#: Stats of many nodes in one frame (one per viewer per heartbeat flush, `/ws/me/`).
+NODES_STATS = "nodes.stats"
 TASK_STARTED = "task.started"
 TASK_OUTPUT = "task.output"
 TASK_FINISHED = "task.finished"
@@ -79,13 +80,23 @@ def send_on_commit(group: str, message: dict[str, Any]) -> None:
 
 
 async def asend_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
-    """Ring many groups from one coroutine (one thread hop for a whole batch).
+    """Ring many groups from one coroutine (one thread hop for a whole batch), in order.
 
-    Up to 100 sends are in flight at once, so a batch costs a few layer round trips, not one
-    per message; each message is for a different group or carries its own `seq`.
+    The Redis layer pipelines the whole batch (`cortex.layers`); other layers get the sends
+    one after another. Errors are logged, as in `asend`.
     """
-    for start in range(0, len(messages), 100):
-        await asyncio.gather(*(asend(g, m) for g, m in messages[start : start + 100]))
+    layer = get_channel_layer()
+    if layer is None or not messages:
+        return
+    many = getattr(layer, "group_send_many", None)
+    if many is None:
+        for group, message in messages:
+            await asend(group, message)
+        return
+    try:
+        await many(messages)
+    except Exception:  # the layer is a doorbell: losing frames must not fail the caller
+        logger.warning("channel layer group_send_many (%d) failed", len(messages), exc_info=True)
 
 
 def send_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:

@@ -157,13 +157,16 @@
         if (entry) setStatus(entry, frame);
         break;
       }
-      case "node.stats": {
-        const entry = cards.get(frame.node_id);
-        if (!entry) break;
-        entry.status.textContent = frame.status;
-        entry.status.dataset.status = frame.status;
-        addPoint(entry, Date.now(), frame.stats);
-        render(entry);
+      case "nodes.stats": {
+        const now = Date.now();
+        for (const item of frame.nodes || []) {
+          const entry = cards.get(item.node_id);
+          if (!entry) continue;
+          entry.status.textContent = item.status;
+          entry.status.dataset.status = item.status;
+          addPoint(entry, now, item.stats);
+          render(entry);
+        }
         break;
       }
       case "resync":

@@ -41,9 +41,15 @@ async def test_snapshot_live_stats_and_grant_changes(
         )
 
     await beat()
-    frames = await frames_until(ws, "node.stats")
-    assert {f["node_id"] for f in frames} == {"mine"}
-    assert frames[-1]["stats"] == {"cpu_percent": 12.5, "memory_percent": 40.0}
+    frames = await frames_until(ws, "nodes.stats")
+    assert {f["node_id"] for f in frames if "node_id" in f} == {"mine"}  # status frames
+    assert frames[-1]["nodes"] == [
+        {
+            "node_id": "mine",
+            "status": "online",
+            "stats": {"cpu_percent": 12.5, "memory_percent": 40.0},
+        }
+    ]
 
     await database_sync_to_async(services.node_revoke)(actor=staff_user, node=mine, group=group)
     removed = await frames_until(ws, "node.removed")
