@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any, ClassVar
 
-from asgiref.sync import sync_to_async
-from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.urls import URLPattern, path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.settings import api_settings
-from rest_framework.throttling import UserRateThrottle
 
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
-from preferences.api import voice_serializers as s
 from preferences.voice import limits, synthesis, transcription
-from preferences.voice.audio import wav_header
+from preferences.voice import serializers as s
 from preferences.voice.errors import FileTooLarge
+from preferences.voice.http import (
+    MULTIPART_SLACK,
+    PROVIDER_ERRORS,
+    SpeechRateThrottle,
+    TranscribeRateThrottle,
+    speech_response,
+)
 
-#: Room for the multipart envelope around the file when judging Content-Length up front.
-MULTIPART_SLACK = 64 * 1024
-
-PROVIDER_ERRORS = {
-    429: error_response(
-        "Throttled (`throttled`) or the provider is rate limiting (`rate_limited`)."
-    ),
-    502: error_response("The provider refused the key (`invalid_key`) or the request."),
-    503: error_response("The provider is unavailable (`provider_unavailable`)."),
-    504: error_response("The provider did not answer in time (`provider_timeout`)."),
-}
 _SAMPLE_RATE_HEADER = OpenApiParameter(
     "X-Sample-Rate",
     OpenApiTypes.INT,
@@ -44,69 +34,8 @@ _SAMPLE_RATE_HEADER = OpenApiParameter(
 )
 
 
-class _LiveRateThrottle(UserRateThrottle):
-    """Per-user rate from settings at request time (tests and operators may change it)."""
-
-    def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
-
-
-class SpeechRateThrottle(_LiveRateThrottle):
-    scope = "speech"
-
-
-class TranscribeRateThrottle(_LiveRateThrottle):
-    scope = "transcribe"
-
-
 class _VoiceViewSet(CortexViewSet):
     created_actions = frozenset()
-
-
-async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Serve a blocking producer under ASGI one chunk at a time (Django would buffer it all)."""
-    step = sync_to_async(next, thread_sensitive=False)
-    try:
-        while (chunk := await step(chunks, None)) is not None:
-            yield chunk
-    finally:
-        close = getattr(chunks, "close", None)
-        if close is not None:
-            await sync_to_async(close, thread_sensitive=False)()
-
-
-def _with_header(header: bytes, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    yield header
-    yield from chunks
-
-
-def speech_response(
-    request: Request, speech: synthesis.Speech, *, stream: bool, as_wav: bool
-) -> HttpResponse:
-    """The HTTP answer for speech under way: one WAV, or chunks (raw PCM or an open WAV)."""
-    rate = speech.sample_rate
-    headers = {
-        "X-Sample-Rate": str(rate),
-        "X-Voice-Provider": speech.provider,
-        "Cache-Control": "no-store",
-    }
-    if not stream:
-        try:
-            audio = synthesis.speech_audio(speech=speech)
-        finally:
-            speech.close()
-        return HttpResponse(audio, content_type="audio/wav", headers=headers)
-    chunks = synthesis.speech_guarded(speech=speech)
-    if as_wav:
-        chunks = _with_header(wav_header(rate), chunks)
-        content_type = "audio/wav"
-    else:
-        content_type = f"audio/L16;rate={rate};channels=1"
-        headers["X-Audio-Encoding"] = "pcm_s16le"
-    content: Any = chunks
-    if isinstance(request._request, ASGIRequest):  # noqa: SLF001  # DRF wraps the request
-        content = _in_threads(chunks)
-    return StreamingHttpResponse(content, content_type=content_type, headers=headers)
 
 
 class SpeechViewSet(_VoiceViewSet):

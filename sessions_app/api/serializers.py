@@ -6,7 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from preferences.api.voice_serializers import PROVIDER_HELP, PhrasesField, SpeechQuery
+from preferences.voice.serializers import PROVIDER_HELP, PhrasesField, SpeechQuery
 from sessions_app.models import ApprovalPolicy
 
 LLM_PROVIDERS = ("", "openai_compatible", "anthropic", "gemini")

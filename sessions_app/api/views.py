@@ -15,15 +15,15 @@ from rest_framework.response import Response
 
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
-from preferences.api.voice import (
+from preferences.voice import limits
+from preferences.voice.errors import FileTooLarge
+from preferences.voice.http import (
     MULTIPART_SLACK,
     PROVIDER_ERRORS,
     SpeechRateThrottle,
     TranscribeRateThrottle,
     speech_response,
 )
-from preferences.voice import limits
-from preferences.voice.errors import FileTooLarge
 from preferences.voice.transcription import check_upload_size
 from sessions_app import selectors, services
 from sessions_app.api import serializers as s

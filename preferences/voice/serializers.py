@@ -1,4 +1,4 @@
-"""Input and output serializers of the voice endpoints."""
+"""Input and output serializers of the voice endpoints (the preferences and sessions APIs)."""
 
 from __future__ import annotations
 
