@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from accounts.models import User
@@ -13,6 +15,7 @@ from cortex.services import model_update
 from mesh import events
 from mesh.models import Node
 from mesh.services._common import clean_sandbox_policy, clean_skill_config
+from mesh.services.grants import node_grant
 from mesh.services.invites import _invite_create
 
 UPDATABLE_FIELDS = ("display_name", "description", "skill_config", "sandbox_policy", "is_active")
@@ -25,10 +28,12 @@ def node_create(
     display_name: str,
     description: str = "",
     skill_config: dict | None = None,
+    groups: Sequence[Group] = (),
     request: Any = None,
     source: str = "api",
 ) -> tuple[Node, str]:
-    """Register a node and issue its first invite; returns the node and the plaintext invite."""
+    """Register a node, grant it to `groups` and issue its first invite, all or nothing;
+    returns the node and the plaintext invite."""
     with transaction.atomic():
         if Node.objects.filter(node_id=node_id).exists():
             raise Conflict("A node with this id already exists.", code="node_exists")
@@ -51,6 +56,8 @@ def node_create(
             source=source,
             details={"display_name": display_name, "skill_config": node.skill_config},
         )
+        for group in groups:
+            node_grant(actor=actor, node=node, group=group, request=request, source=source)
     return node, token
 
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from accounts.selectors import group_find
 from cortex.errors import CortexError
@@ -36,16 +35,14 @@ class Command(BaseCommand):
                 raise CommandError(f"No group named {name!r}.")
             groups.append(group)
         try:
-            with transaction.atomic():
-                node, invite = services.node_create(
-                    actor=None,  # type: ignore[arg-type]  # an operator at the shell
-                    node_id=node_id,
-                    display_name=options["name"] or node_id,
-                    description=options["description"],
-                    source="command",
-                )
-                for group in groups:
-                    services.node_grant(actor=None, node=node, group=group, source="command")  # type: ignore[arg-type]
+            node, invite = services.node_create(
+                actor=None,  # type: ignore[arg-type]  # an operator at the shell
+                node_id=node_id,
+                display_name=options["name"] or node_id,
+                description=options["description"],
+                groups=groups,
+                source="command",
+            )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         except ValidationError as exc:
