@@ -241,6 +241,10 @@ class Agent:
                 if message is grpc.aio.EOF:
                     await call.wait_for_connection()
                     return None
+                if message.WhichOneof("body") == "file_chunk":
+                    # Awaited: a full push queue holds the stream back (gRPC flow control).
+                    await self.runner.file_chunk(message.file_chunk)
+                    continue
                 delay = self._handle(message)
                 if delay is not None:
                     return delay

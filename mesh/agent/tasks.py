@@ -18,6 +18,7 @@ from .pb import mesh_pb2
 from .sandbox import RULES, Policy, check_command
 from .skills.browser import BrowserError, browser_available, run_browser
 from .skills.files import FileLimits, FileSkillError, run_files
+from .skills.push import ChunkSink, PushCancelled, receive_push
 from .skills.shell import EnvRefused, build_env, run_shell, terminate_tree
 from .spool import Spool
 from .workspace import Workspace, WorkspaceError
@@ -36,6 +37,7 @@ class Running:
     job: asyncio.Task[None] | None = None
     abandoned: bool = False
     cancel_reason: str = ""
+    sink: ChunkSink | None = None  # a files task's pushed chunks (see skills/push.py)
 
 
 def policy_from_pb(policy: mesh_pb2.SandboxPolicy) -> Policy:
@@ -138,8 +140,16 @@ class TaskRunner:
             logger.warning("ignoring a task with an invalid id")
             return
         running = Running(task_id, assign.kind)
+        if assign.kind == "files":  # chunks may arrive before the task's coroutine runs
+            running.sink = ChunkSink()
         self.running[task_id] = running
         running.job = asyncio.create_task(self._run(running, assign), name=f"task-{task_id}")
+
+    async def file_chunk(self, chunk: mesh_pb2.FileChunk) -> None:
+        """Pass a pushed chunk to its task; waits while that task's queue is full."""
+        running = self.running.get(chunk.task_id)
+        if running is not None and running.sink is not None:
+            await running.sink.put(chunk)
 
     def cancel(self, task_id: str, reason: str) -> None:
         running = self.running.get(task_id)
@@ -191,6 +201,8 @@ class TaskRunner:
         result: Any = None,
     ) -> None:
         running = self.running.pop(task_id, None)
+        if running is not None and running.sink is not None:
+            running.sink.close()
         if running is not None and running.abandoned:
             self.spool.forget(task_id)
             return
@@ -231,18 +243,33 @@ class TaskRunner:
             elif kind == "files":
                 self.send(mesh_pb2.NodeMessage(task_started=mesh_pb2.TaskStarted(task_id=task_id)))
                 try:
-                    result = await asyncio.wait_for(
-                        asyncio.to_thread(
-                            run_files,
+                    if "blob" in payload and running.sink is not None:
+                        result = await receive_push(
                             self.workspace,
                             payload,
-                            FileLimits(self.config.max_read_bytes, self.config.max_write_bytes),
-                        ),
-                        timeout,
-                    )
+                            running.sink,
+                            timeout=timeout,
+                            cancel=running.cancel,
+                        )
+                    else:
+                        result = await asyncio.wait_for(
+                            asyncio.to_thread(
+                                run_files,
+                                self.workspace,
+                                payload,
+                                FileLimits(self.config.max_read_bytes, self.config.max_write_bytes),
+                            ),
+                            timeout,
+                        )
                 except FileSkillError as exc:
                     outcome = "REJECTED" if exc.rejected else "FAILED"
                     self._finish(task_id, outcome, -1, exc.code, exc.message)
+                    return
+                except PushCancelled:
+                    reason = running.cancel_reason or "cancelled"
+                    self._finish(
+                        task_id, "CANCELLED", -1, "cancelled", f"The task was cancelled ({reason})."
+                    )
                     return
                 self._finish(task_id, "SUCCEEDED", 0, result=result)
             else:

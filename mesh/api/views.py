@@ -7,10 +7,12 @@ from typing import Any
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet, IsStaff
 from mesh import selectors, services
 from mesh.api.serializers import (
@@ -19,6 +21,7 @@ from mesh.api.serializers import (
     NodeAdminOutput,
     NodeCreatedOutput,
     NodeCreateInput,
+    NodeFilePushInput,
     NodeGroupAccessOutput,
     NodeUpdateInput,
     NodeUserOutput,
@@ -53,9 +56,14 @@ class NodeViewSet(
         "partial_update": NodeUpdateInput,
         "access": NodeAccessInput,
         "tasks": TaskCreateInput,
+        "files": NodeFilePushInput,
     }
     output_serializer = NodeUserOutput
-    output_serializers = {"tasks": TaskSummaryOutput, "access": NodeGroupAccessOutput}
+    output_serializers = {
+        "tasks": TaskSummaryOutput,
+        "files": TaskSummaryOutput,
+        "access": NodeGroupAccessOutput,
+    }
     created_actions = frozenset({"create", "tasks", "access", "invite"})
     admin_actions = frozenset(
         {"create", "partial_update", "destroy", "access", "access_revoke", "invite", "rotate"}
@@ -158,6 +166,39 @@ class NodeViewSet(
             request=request,
         )
         return self.render(task, status_code=201)
+
+    @extend_schema(
+        description=(
+            "Multipart `path` and `file` (and `timeout`, default 600 s): the file is staged on "
+            "the hub and streamed to the node, which writes it into its workspace atomically "
+            "after checking size and sha256. Answers 202 with the queued `files` task; wait on "
+            "`GET /api/v1/tasks/{id}/?wait=`."
+        ),
+        request={"multipart/form-data": NodeFilePushInput},
+        responses={
+            202: TaskSummaryOutput,
+            400: error_response("Bad input (`invalid_input`: no `file` or no `path`)."),
+            404: error_response("Not a node you may use (`not_found`)."),
+            409: error_response("`node_inactive`, `skill_disabled` or `capability_missing`."),
+            413: error_response("`file_too_large`: past CORTEX_FILE_PUSH_MAX_BYTES."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path="files", parser_classes=[MultiPartParser])
+    def files(self, request: Request, node_id: str) -> Response:
+        node = self.get_object_or_404()
+        services.file_push_check_length(content_length=int(request.META.get("CONTENT_LENGTH") or 0))
+        data = self.validated_input(request)
+        upload = data["file"]
+        task = services.file_push(
+            actor=request.user,
+            node=node,
+            path=data["path"],
+            source=upload,
+            size=upload.size,
+            timeout=data["timeout"],
+            request=request,
+        )
+        return self.render(task, status_code=status.HTTP_202_ACCEPTED)
 
 
 class TaskViewSet(mixins.RetrieveModelMixin, CortexViewSet):

@@ -6,6 +6,7 @@ from mesh.services.credentials import (
     credential_mint_rotation,
     credential_rotate,
 )
+from mesh.services.file_push import FilePushTooLarge, file_push, file_push_check_length
 from mesh.services.grants import node_grant, node_revoke
 from mesh.services.invites import InviteInvalid, invite_exchange, invite_issue
 from mesh.services.journal import (
@@ -40,6 +41,7 @@ from mesh.services.tasks import (
 __all__ = [
     "CapabilityMissing",
     "CommandNotAllowed",
+    "FilePushTooLarge",
     "HeldTask",
     "InviteInvalid",
     "NodeInactive",
@@ -49,6 +51,8 @@ __all__ = [
     "credential_confirm",
     "credential_mint_rotation",
     "credential_rotate",
+    "file_push",
+    "file_push_check_length",
     "heartbeat_flush",
     "invite_exchange",
     "invite_issue",

@@ -179,7 +179,7 @@ class Goodbye(_message.Message):
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class HubMessage(_message.Message):
-    __slots__ = ("welcome", "task_assign", "task_cancel", "policy_update", "credential_rotation", "output_ack", "result_ack", "reconnect")
+    __slots__ = ("welcome", "task_assign", "task_cancel", "policy_update", "credential_rotation", "output_ack", "result_ack", "reconnect", "file_chunk")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     TASK_ASSIGN_FIELD_NUMBER: _ClassVar[int]
     TASK_CANCEL_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +188,7 @@ class HubMessage(_message.Message):
     OUTPUT_ACK_FIELD_NUMBER: _ClassVar[int]
     RESULT_ACK_FIELD_NUMBER: _ClassVar[int]
     RECONNECT_FIELD_NUMBER: _ClassVar[int]
+    FILE_CHUNK_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     task_assign: TaskAssign
     task_cancel: TaskCancel
@@ -196,7 +197,8 @@ class HubMessage(_message.Message):
     output_ack: OutputAck
     result_ack: ResultAck
     reconnect: Reconnect
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., task_assign: _Optional[_Union[TaskAssign, _Mapping]] = ..., task_cancel: _Optional[_Union[TaskCancel, _Mapping]] = ..., policy_update: _Optional[_Union[PolicyUpdate, _Mapping]] = ..., credential_rotation: _Optional[_Union[CredentialRotation, _Mapping]] = ..., output_ack: _Optional[_Union[OutputAck, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ...) -> None: ...
+    file_chunk: FileChunk
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., task_assign: _Optional[_Union[TaskAssign, _Mapping]] = ..., task_cancel: _Optional[_Union[TaskCancel, _Mapping]] = ..., policy_update: _Optional[_Union[PolicyUpdate, _Mapping]] = ..., credential_rotation: _Optional[_Union[CredentialRotation, _Mapping]] = ..., output_ack: _Optional[_Union[OutputAck, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., file_chunk: _Optional[_Union[FileChunk, _Mapping]] = ...) -> None: ...
 
 class SandboxPolicy(_message.Message):
     __slots__ = ("mode", "allowed_commands", "denied_commands", "sensitive_commands", "workspace_root")
@@ -264,6 +266,18 @@ class TaskAssign(_message.Message):
     timeout_s: float
     idempotency_key: str
     def __init__(self, task_id: _Optional[str] = ..., kind: _Optional[str] = ..., payload_json: _Optional[bytes] = ..., timeout_s: _Optional[float] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class FileChunk(_message.Message):
+    __slots__ = ("task_id", "offset", "data", "eof")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    EOF_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    offset: int
+    data: bytes
+    eof: bool
+    def __init__(self, task_id: _Optional[str] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., eof: _Optional[bool] = ...) -> None: ...
 
 class TaskCancel(_message.Message):
     __slots__ = ("task_id", "reason")

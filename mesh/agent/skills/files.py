@@ -71,6 +71,14 @@ def _existing(path: Path, label: str) -> None:
         raise FileSkillError("not_found", f"{label} does not exist.")
 
 
+def write_target(ws: Workspace, payload: dict[str, Any]) -> Path:
+    """The jailed path a write replaces (refused outside the workspace or onto a directory)."""
+    path = _resolve(ws, payload, "path")
+    if path.is_dir():
+        raise FileSkillError("is_a_directory", f"{ws.relative(path)} is a directory.")
+    return path
+
+
 def run_files(ws: Workspace, payload: dict[str, Any], limits: FileLimits) -> dict[str, Any]:
     """Perform one file action; returns the JSON result or raises FileSkillError."""
     action = payload.get("action")
