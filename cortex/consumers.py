@@ -7,10 +7,13 @@ Close codes of every Cortex WebSocket:
   is used for "does not exist", so a socket never reveals whether an object exists.
 - 1011: the re-check itself failed (database unreachable); the client reconnects later.
 
-Outgoing frames go through a bounded queue drained by one sender task. A client that falls
+Outgoing frames go through a bounded queue drained by a sender task, started when a frame is
+queued and ended when the queue is empty (an idle socket holds no task). A client that falls
 behind (more than WS_QUEUE_FRAMES frames or WS_QUEUE_BYTES bytes waiting) loses the
 queue and gets one `{"type": "resync"}` frame: it refetches state over REST. Memory per socket
 is therefore bounded whatever the client does.
+
+Re-checks run from one timer per event loop (`cortex.ws_recheck`), not one task per socket.
 """
 
 from __future__ import annotations
@@ -20,14 +23,15 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from cortex import errors
+from cortex import errors, ws_recheck
 
 logger = logging.getLogger("cortex.ws")
 
@@ -103,29 +107,27 @@ def _active_user(user_id: int) -> Any:
     return ModelBackend().get_user(user_id)
 
 
-@database_sync_to_async
-def _still_authenticated(user_id: int, session_key: str | None) -> bool:
-    if session_key is not None:
-        return _session_user_id(session_key) == user_id
-    return _active_user(user_id) is not None
-
-
 class CortexConsumer(AsyncWebsocketConsumer):
     """Authenticate, authorize and join groups before accept; then serve typed frames.
 
     Subclasses implement `authorize()` (raise a CortexError to refuse with 4403),
-    `group_names()`, optionally `still_allowed()` (re-checked every `recheck_seconds`),
-    `opened()` (first frames), and `on_<type>` handlers for the client frame types listed in
-    `inbound` (dots become underscores).
+    `group_names()`, optionally `allowed()` with `access_key()` (re-checked every
+    `recheck_seconds`), `opened()` (first frames), and `on_<type>` handlers for the client
+    frame types listed in `inbound` (dots become underscores).
     """
 
     inbound: ClassVar[frozenset[str]] = frozenset()
 
     user: Any = None
     _joined: list[str]
-    _queue: deque[str]
+    _queue: deque[str] | None = None  # created by the first frame, dropped once sent
     _queued_bytes: int = 0
     _closing: bool = False
+    _sender: asyncio.Task[None] | None = None
+    #: Frames wait in the queue until `opened()` has queued the first ones (snapshot, replay).
+    _holding: bool = True
+    _max_frames: int = 0
+    _max_bytes: int = 0
 
     # --- settings (read per socket so tests and operators can tune them) -----------------------
 
@@ -149,9 +151,17 @@ class CortexConsumer(AsyncWebsocketConsumer):
     def group_names(self) -> list[str]:
         return []
 
-    async def still_allowed(self) -> bool:
-        """Whether the grant behind this socket still holds (besides authentication)."""
+    def allowed(self) -> bool:
+        """Whether the grant behind this socket still holds (besides authentication).
+
+        Runs in the database thread, for every socket whose `access_key()` is None and once per
+        re-check round for each distinct key.
+        """
         return True
+
+    def access_key(self) -> Hashable | None:
+        """What `allowed()` depends on: sockets with equal keys share one answer per round."""
+        return None
 
     async def opened(self) -> None:
         """Send the first frames after accept."""
@@ -161,11 +171,23 @@ class CortexConsumer(AsyncWebsocketConsumer):
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch without its `aclose_old_connections()` before every message.
+
+        That is a hop to the database thread for every frame and every group message, per
+        socket: 100 hops for one output line to 100 watchers. Every database call of these
+        consumers goes through `database_sync_to_async`, which closes stale connections itself
+        before and after, so the hop buys nothing here.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
     async def connect(self) -> None:
         self._joined = []
-        self._queue = deque()
-        self._wake = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._max_frames = self.max_frames
+        self._max_bytes = self.max_bytes
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
             await self.close(code=CLOSE_UNAUTHENTICATED)
@@ -181,18 +203,21 @@ class CortexConsumer(AsyncWebsocketConsumer):
             self._joined.append(group)
         await self.accept()
         await self.opened()
-        self._tasks = [
-            asyncio.create_task(self._sender(), name="ws-sender"),
-            asyncio.create_task(self._rechecker(), name="ws-recheck"),
-        ]
+        self._holding = False
+        if self._closing:
+            return
+        if self._queue:
+            self._sender = asyncio.get_running_loop().create_task(self._drain())
+        ws_recheck.register(self, self.recheck_seconds)
 
     async def disconnect(self, code: int) -> None:
         self._closing = True
-        for task in getattr(self, "_tasks", []):
-            task.cancel()
-        for task in getattr(self, "_tasks", []):
+        ws_recheck.unregister(self)
+        sender = self._sender
+        if sender is not None:
+            sender.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                await sender
         for group in getattr(self, "_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
         self._joined = []
@@ -202,9 +227,14 @@ class CortexConsumer(AsyncWebsocketConsumer):
         if self._closing:
             return
         self._closing = True
-        self._queue.clear()
+        ws_recheck.unregister(self)
+        self._queue = None
         self._queued_bytes = 0
         await self.close(code=code)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
 
     # --- inbound -------------------------------------------------------------------------------
 
@@ -230,16 +260,18 @@ class CortexConsumer(AsyncWebsocketConsumer):
         if self._closing:
             return
         text = json.dumps(frame, separators=(",", ":"), default=str)
-        if len(self._queue) + 1 > self.max_frames or self._queued_bytes + len(text) > (
-            self.max_bytes
-        ):
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        if len(queue) + 1 > self._max_frames or self._queued_bytes + len(text) > self._max_bytes:
             logger.info("websocket client fell behind; sending resync")
-            self._queue.clear()
+            queue.clear()
             text = json.dumps({"type": RESYNC, "seq": _now_seq()})
             self._queued_bytes = 0
-        self._queue.append(text)
+        queue.append(text)
         self._queued_bytes += len(text)
-        self._wake.set()
+        if self._sender is None and not self._holding:
+            self._sender = asyncio.get_running_loop().create_task(self._drain())
 
     def send_error(self, exc: BaseException, *, reply_to: int | None = None) -> None:
         frame: dict[str, Any] = {"type": ERROR, "seq": _now_seq(), "error": error_body(exc)}
@@ -247,14 +279,22 @@ class CortexConsumer(AsyncWebsocketConsumer):
             frame["reply_to"] = reply_to
         self.emit(frame)
 
-    async def _sender(self) -> None:
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._queue and not self._closing:
-                text = self._queue.popleft()
+    async def _drain(self) -> None:
+        """Send what is queued, then end (the next `emit` starts a new sender)."""
+        send = self.base_send
+        try:
+            while (queue := self._queue) and not self._closing:
+                text = queue.popleft()
                 self._queued_bytes -= len(text)
-                await self.send(text_data=text)
+                await send({"type": "websocket.send", "text": text})
+        except Exception:  # the client is gone: drop the queue, its disconnect follows
+            logger.debug("websocket send failed", exc_info=True)
+            self._queue = None
+        finally:
+            self._sender = None
+            if not self._queue or self._closing:
+                self._queue = None
+                self._queued_bytes = 0
 
     # --- re-checks -----------------------------------------------------------------------------
 
@@ -262,29 +302,33 @@ class CortexConsumer(AsyncWebsocketConsumer):
         """Re-check authentication and grant now; closes the socket and returns False if lost."""
         if self._closing:
             return False
+        (code,) = await ws_recheck.check_sockets([self])
+        if code is not None:
+            await self.shut(code)
+            return False
+        return True
+
+    def auth_key(self) -> tuple[int, str | None]:
+        """The user and the browser session (None for a ticket) that must still sign in."""
         session = self.scope.get("session")
         session_key = (
             None
             if self.scope.get("auth_method") == "ticket" or session is None
             else session.session_key or ""
         )
-        if not await _still_authenticated(self.user.pk, session_key):
-            await self.shut(CLOSE_UNAUTHENTICATED)
-            return False
-        if not await self.still_allowed():
-            await self.shut(CLOSE_FORBIDDEN)
-            return False
-        return True
+        return self.user.pk, session_key
 
-    async def _rechecker(self) -> None:
-        while not self._closing:
-            await asyncio.sleep(self.recheck_seconds)
-            try:
-                if await self.recheck():
-                    await self.rechecked()
-            except Exception:  # a broken database must not leave the socket unchecked forever
-                logger.exception("websocket access re-check failed; closing")
-                await self.shut(CLOSE_SERVER_ERROR)
+    @property
+    def wants_rechecked(self) -> bool:
+        return type(self).rechecked is not CortexConsumer.rechecked
+
+    async def run_rechecked(self) -> None:
+        """`rechecked()` after a passed periodic re-check; a failure closes with 1011."""
+        try:
+            await self.rechecked()
+        except Exception:
+            logger.exception("websocket access re-check failed; closing")
+            await self.shut(CLOSE_SERVER_ERROR)
 
 
 def _now_seq() -> int:

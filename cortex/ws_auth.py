@@ -3,18 +3,26 @@
 A connect that carries a ticket is authenticated by that ticket alone: a bad, used or expired
 ticket leaves the scope anonymous even if a session cookie is present, so a script never runs
 under someone else's browser session by accident.
+
+The scope gets what Channels' `CookieMiddleware(SessionMiddleware(AuthMiddleware(...)))` gives
+(`cookies`, `session`, `user`), built in one step: that stack copies the scope and keeps a
+suspended coroutine at each of its layers for the socket's whole life, and its session layer
+wraps `send` to save a modified session on `http.response.start`, which a WebSocket never sends,
+yet it ran on every outgoing frame.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.auth import AuthMiddleware
+from channels.auth import AuthMiddleware, UserLazyObject, get_user
 from channels.db import database_sync_to_async
-from channels.routing import URLRouter
 from channels.sessions import CookieMiddleware, SessionMiddleware
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http import parse_cookie
 
 
 def _ticket_of(scope: dict[str, Any]) -> str | None:
@@ -31,18 +39,37 @@ def _redeem(ticket: str) -> Any:
     return ws_ticket_redeem(ticket=ticket) or AnonymousUser()
 
 
-class TicketOrSessionAuthMiddleware(AuthMiddleware):
-    """Channels' AuthMiddleware, with a `?ticket=` taking precedence over the session."""
+def _cookies(scope: dict[str, Any]) -> dict[str, str]:
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            return parse_cookie(value.decode("latin1"))
+    return {}
 
-    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+
+class WebSocketAuthMiddleware:
+    """Cookie + session + ticket-or-session authentication for WebSocket scopes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        # Anything but a WebSocket (not routed here by cortex.asgi) gets Channels' own stack.
+        self.other = CookieMiddleware(SessionMiddleware(AuthMiddleware(inner)))
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        if scope["type"] != "websocket":
+            return await self.other(scope, receive, send)
+        cookies = _cookies(scope)
+        store = import_module(settings.SESSION_ENGINE).SessionStore
+        user = UserLazyObject()
+        scope = {
+            **scope,
+            "cookies": cookies,
+            "session": store(cookies.get(settings.SESSION_COOKIE_NAME)),
+            "user": user,
+        }
         ticket = _ticket_of(scope)
         if ticket is None:
-            await super().resolve_scope(scope)
-            return
-        scope["user"]._wrapped = await _redeem(ticket)
-        scope["auth_method"] = "ticket"
-
-
-def WebSocketAuthMiddleware(inner: URLRouter | Any):  # noqa: N802, ANN201  # reads like a class in asgi.py
-    """Cookie + session + ticket-or-session authentication for WebSocket scopes."""
-    return CookieMiddleware(SessionMiddleware(TicketOrSessionAuthMiddleware(inner)))
+            user._wrapped = await get_user(scope)
+        else:
+            user._wrapped = await _redeem(ticket)
+            scope["auth_method"] = "ticket"
+        return await self.inner(scope, receive, send)
