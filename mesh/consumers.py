@@ -8,9 +8,11 @@
 - `?after_seq=N`: the stored output after N of the node's open tasks is replayed as
   `task.output` frames (`"replayed": true`) before live frames; at most 1000 chunks per task,
   beyond that (or when the queue overflows) the client gets `resync` and fetches over REST.
-- Live frames: node.status, node.stats, task.started, task.output, task.finished. A
-  `task.output` frame whose seq skips ahead of the last one sent for that task is preceded by
-  the missing stored chunks (the channel layer may drop frames; the database does not).
+- Live frames: node.status, node.stats, task.started, task.output, task.finished. A live
+  `task.output` frame covers chunks `first_seq`..`seq` of one stream and carries their newest
+  bytes (`skipped` counts the ones left out; see mesh.services.output). One whose `first_seq`
+  skips ahead of the last seq sent for that task is preceded by the missing stored chunks (the
+  channel layer may drop frames; the database does not).
 - Client frames: `{"type": "run", "command": str, "timeout"?: number}` answered by
   `task.accepted` `{"task_id", "status"}`; `{"type": "cancel", "task_id"}` answered by
   `task.cancel_requested`. Both go through the same services and audit as REST (source
@@ -89,17 +91,19 @@ class NodeConsumer(CortexConsumer):
     def group_names(self) -> list[str]:
         return [events.group_name(events.NODE_CONSOLE_GROUP, node_id=self.node_id)]
 
-    async def still_allowed(self) -> bool:
-        return await database_sync_to_async(live.node_visible)(
-            user_id=self.user.pk, node_id=self.node_id
-        )
+    def allowed(self) -> bool:
+        return live.node_visible(user_id=self.user.pk, node_id=self.node_id)
+
+    def access_key(self) -> tuple[str, int, str]:
+        return ("node", self.user.pk, self.node_id)
 
     async def opened(self) -> None:
-        self.emit({"type": "node.snapshot", "seq": events.frame_seq(), **self.snapshot})
+        snapshot = self.__dict__.pop("snapshot")  # sent once: not kept for the socket's life
+        self.emit({"type": "node.snapshot", "seq": events.frame_seq(), **snapshot})
         after_seq = _query_int(self.scope, "after_seq")
-        open_ids = [t["task_id"] for t in self.snapshot["open_tasks"]]
+        open_ids = [t["task_id"] for t in snapshot["open_tasks"]]
         if after_seq is None:
-            for task in self.snapshot["open_tasks"]:
+            for task in snapshot["open_tasks"]:
                 self._track(task["task_id"], task["last_seq"])
             return
         frames = await database_sync_to_async(live.output_replay)(
@@ -159,18 +163,25 @@ class NodeConsumer(CortexConsumer):
     async def task_output(self, event: dict[str, Any]) -> None:
         task_id = str(event.get("task_id", ""))
         seq = int(event.get("seq") or 0)
+        first = int(event.get("first_seq") or seq)  # a coalesced frame covers first_seq..seq
         last = self.last_seq.get(task_id)
         if last is not None and seq <= last:
             return  # sent already (replay or gap fill)
-        if last is not None and seq > last + 1:
+        if last is not None and first != last + 1:
+            # A gap (frames the layer dropped) is filled from storage; a frame overlapping a
+            # replay is replaced by the stored chunks through its seq.
+            before = first if first > last else seq + 1
             try:
                 missing = await database_sync_to_async(live.output_gap)(
-                    user_id=self.user.pk, task_id=task_id, after_seq=last, before_seq=seq
+                    user_id=self.user.pk, task_id=task_id, after_seq=last, before_seq=before
                 )
             except errors.CortexError:
                 missing = []
             for frame in missing:
                 self.emit(frame)
+            if first <= last:
+                self._track(task_id, seq)
+                return
         self._track(task_id, seq)
         self.emit(event)
 

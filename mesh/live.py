@@ -95,6 +95,7 @@ def chunk_frame(task_id: str, chunk: TaskOutputChunk) -> dict[str, Any]:
     return {
         "type": "task.output",
         "seq": chunk.seq,
+        "first_seq": chunk.seq,
         "task_id": task_id,
         "stream": chunk.stream,
         "data": data[:LIVE_FRAME_LIMIT].decode("utf-8", "replace"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import textwrap
 import time
 from collections.abc import Iterator
@@ -156,6 +157,16 @@ def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  #
         _shot(page, "node")
         page.evaluate("document.querySelector('.terminal').scrollTop = 0")
         _shot(page, "node-top")
+
+        # A flood: each batch's live frame carries its newest bytes, so the end always shows;
+        # what a frame leaves out is marked (how much depends on batching, so only the form).
+        page.fill("#command", "head -c 1000000 /dev/zero | tr '\\0' y; echo; echo END-OF-FLOOD")
+        page.click("#run")
+        page.wait_for_selector(".task .output:has-text('END-OF-FLOOD')", timeout=60_000)
+        flood = page.locator(".task").last.locator(".output")
+        assert flood.text_content().endswith("yyyy\nEND-OF-FLOOD\n")
+        for note in flood.locator(".skipped").all_text_contents():
+            assert re.fullmatch(r"\n\[… [0-9.]+ (B|KiB|MiB) not shown live …\]\n", note)
 
         # Chat: the model asks to run a command, the user approves in the page, output appears.
         page.goto(live_hub.http_url + "/console/sessions/")

@@ -50,9 +50,15 @@
     entry.cancel.hidden = !["queued", "dispatched", "running"].includes(task.status);
   }
 
-  function write(entry, stream, data, seq) {
+  function write(entry, stream, data, seq, skipped) {
     if (seq <= entry.lastSeq) return;
     entry.lastSeq = seq;
+    if (skipped) {
+      // A flood: the live frame holds only the newest bytes of its chunks (all stored on the hub).
+      const note = `\n[… ${formatBytes(skipped)} not shown live …]\n`;
+      entry.output.append(el("span", { class: "muted skipped" }, note));
+      entry.chars += note.length;
+    }
     const target = stream === "stderr" ? el("span", { class: "stderr" }) : entry.output;
     appendAnsi(target, data, entry.ansi[stream] || entry.ansi.stdout);
     if (target !== entry.output) entry.output.append(target);
@@ -147,10 +153,12 @@
             entry.root.querySelector(".cmd").textContent = t.command || t.kind;
           }).catch(() => {});
         }
-        if (frame.seq > entry.lastSeq + 1) {
-          catchUp(entry).then(() => write(entry, frame.stream, frame.data, frame.seq));
+        // A frame covers chunks first_seq..seq; anything before first_seq comes over REST.
+        const first = frame.first_seq || frame.seq;
+        if (first > entry.lastSeq + 1) {
+          catchUp(entry).then(() => write(entry, frame.stream, frame.data, frame.seq, frame.skipped));
         } else {
-          write(entry, frame.stream, frame.data, frame.seq);
+          write(entry, frame.stream, frame.data, frame.seq, frame.skipped);
         }
         break;
       }

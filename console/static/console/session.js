@@ -104,8 +104,10 @@
           if (!taskCalls.has(frame.task_id)) learnTask(frame.task_id);
           else if (taskCalls.get(frame.task_id)) {
             const last = taskSeq.get(frame.task_id) || 0;
-            if (frame.seq > last + 1) fetchTaskOutput(frame.task_id).catch(() => {});
-            else writeTask(frame.task_id, frame);
+            // A frame covers chunks first_seq..seq and may hold only their newest bytes.
+            if ((frame.first_seq || frame.seq) > last + 1 || frame.skipped) {
+              fetchTaskOutput(frame.task_id).catch(() => {});
+            } else writeTask(frame.task_id, frame);
           }
         } else if (frame.type === "node.snapshot") {
           for (const task of frame.open_tasks) learnTask(task.task_id);

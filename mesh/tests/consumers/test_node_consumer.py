@@ -79,10 +79,12 @@ async def test_snapshot_then_live_frames(user, staff_user, watched, channel_laye
     assert frame == {
         "type": "task.output",
         "seq": 1,
+        "first_seq": 1,
         "task_id": str(task.pk),
         "stream": "stdout",
         "data": "hello\n",
         "truncated": False,
+        "skipped": 0,
     }
     await database_sync_to_async(services.task_finish)(
         node_id="node-a", task_id=str(task.pk), outcome="SUCCEEDED", exit_code=0

@@ -1,0 +1,93 @@
+"""Node output from a Connect stream to storage: batched, acked after commit, held past the cap.
+
+The reader queues each TaskOutput on the connection's bounded `output` queue (a full queue stops
+the reader, and HTTP/2 flow control the node). `pump` takes whatever is queued, up to
+OUTPUT_BATCH_CHUNKS or OUTPUT_BATCH_BYTES, stores it in one transaction and acks each task once.
+
+Past a task's cap a batch only commits what falls out of the tail: the newest chunks that fit
+are *held* here, neither stored nor acked, so the node keeps them and resends them after a cut.
+They are passed back first in the next batch and stored when the output pauses
+(OUTPUT_HOLD_IDLE), when they have been held OUTPUT_HOLD_MAX, when OUTPUT_HOLD_BYTES are held,
+and before a result, a goodbye or the end of the stream (`flush`). So a flood costs one small
+transaction per batch instead of writing every chunk and deleting it moments later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+from mesh.agent.pb import mesh_pb2
+from mesh.services import aio
+from mesh.services.output import OutputChunk, output_announce
+
+if TYPE_CHECKING:
+    from mesh.grpc.connection import NodeConnection
+
+#: One output transaction takes whatever is queued, up to this many chunks or bytes.
+OUTPUT_BATCH_CHUNKS = 64
+OUTPUT_BATCH_BYTES = 2 * 1024 * 1024
+OUTPUT_HOLD_IDLE = 0.05
+OUTPUT_HOLD_MAX = 1.0
+OUTPUT_HOLD_BYTES = 16 * 1024 * 1024
+#: Queued by `flush`: store whatever is held.
+FLUSH = OutputChunk("", 0, "stdout", b"")
+
+
+async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
+    """Store the connection's queued output until cancelled (an error ends the stream)."""
+    loop = asyncio.get_running_loop()
+    held: list[OutputChunk] = []
+    due = 0.0  # when what is held must be stored at the latest
+    sent: asyncio.Task[None] | None = None  # live frames go out in order, off the DB thread
+    while True:
+        batch: list[OutputChunk] = []
+        with contextlib.suppress(TimeoutError):  # a pause (a timeout leaves the item queued)
+            async with asyncio.timeout_at(
+                min(due, loop.time() + OUTPUT_HOLD_IDLE) if held else None
+            ):
+                batch.append(await queue.get())
+        size = sum(len(c.data) for c in batch)
+        while batch and len(batch) < OUTPUT_BATCH_CHUNKS and size < OUTPUT_BATCH_BYTES:
+            if queue.empty():
+                break
+            batch.append(queue.get_nowait())
+            size += len(batch[-1].data)
+        chunks = [c for c in batch if c is not FLUSH]
+        hold = (
+            len(chunks) == len(batch) > 0
+            and (not held or loop.time() < due)
+            and sum(len(c.data) for c in held) < OUTPUT_HOLD_BYTES
+        )
+        try:
+            if not held and not chunks:
+                continue
+            stored = await aio.output_store_batch(
+                node_id=conn.node_id, chunks=held + chunks, hold=hold, announce=False
+            )
+            if stored.frames:
+                sent = asyncio.create_task(output_announce(stored, sent))
+            if stored.held and not held:
+                due = loop.time() + OUTPUT_HOLD_MAX
+            held = stored.held
+            for task_id, seq in stored.acked.items():
+                ack = mesh_pb2.OutputAck(task_id=task_id, seq=seq)
+                conn.send(mesh_pb2.HubMessage(output_ack=ack))
+        finally:  # acks are queued before a flush waiting on the queue goes on
+            for _ in batch:
+                queue.task_done()
+
+
+async def flush(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
+    """Wait until every chunk received so far is stored, held ones too; a failed pump raises."""
+
+    async def flushed() -> None:
+        await queue.put(FLUSH)
+        await queue.join()
+
+    joined, store = asyncio.ensure_future(flushed()), conn.output_store
+    await asyncio.wait({joined, store} - {None}, return_when=asyncio.FIRST_COMPLETED)
+    if not joined.done() and store is not None:
+        joined.cancel()
+        await store  # the store failed: raise its error here too
