@@ -7,9 +7,12 @@ watchers, who catch up over REST when one is lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -69,14 +72,53 @@ async def asend(group: str, message: dict[str, Any]) -> None:
         logger.warning("channel layer group_send to %s failed", group, exc_info=True)
 
 
+#: Set by `collect_frames` around a unit of DB work run from the event loop: frames due after
+#: commit are gathered here and sent by the loop (one pipelined hop) instead of the DB thread
+#: blocking on a hop back into the loop for each of them.
+_collected: ContextVar[list[tuple[str, dict[str, Any]]] | None] = ContextVar(
+    "mesh_collected_frames", default=None
+)
+
+
 def send_now(group: str, message: dict[str, Any]) -> None:
     """Synchronous `asend` (callers outside transactions)."""
     async_to_sync(asend)(group, message)
 
 
+def _committed(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    collected = _collected.get()
+    if collected is not None:
+        collected.extend(messages)
+    else:
+        async_to_sync(asend_many)(messages)
+
+
 def send_on_commit(group: str, message: dict[str, Any]) -> None:
     """Ring a group once the current transaction commits, so rollbacks are never announced."""
-    transaction.on_commit(lambda: send_now(group, message))
+    transaction.on_commit(lambda: _committed([(group, message)]))
+
+
+@contextlib.contextmanager
+def collected() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Gather (not send) the frames queued after commit inside this block."""
+    frames: list[tuple[str, dict[str, Any]]] = []
+    token = _collected.set(frames)
+    try:
+        yield frames
+    finally:
+        _collected.reset(token)
+
+
+@contextlib.asynccontextmanager
+async def collect_frames() -> AsyncIterator[None]:
+    """Send the frames that sync code run inside this block queues after commit, in order,
+    from the loop once the block ends (`mesh.services._common.db_unit` uses it)."""
+    with collected() as frames:
+        try:
+            yield
+        finally:
+            if frames:
+                await asend_many(frames)
 
 
 async def asend_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
@@ -102,13 +144,13 @@ async def asend_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
 def send_many_on_commit(messages: list[tuple[str, dict[str, Any]]]) -> None:
     """Ring many groups once the transaction commits, in one hop (batched heartbeat frames)."""
     if messages:
-        transaction.on_commit(lambda: async_to_sync(asend_many)(messages))
+        transaction.on_commit(lambda: _committed(messages))
 
 
 def ring_node(node_id: str, reason: str, *, on_commit: bool = True) -> None:
     """Tell whichever runmesh holds the node's stream to look at the database."""
     group = group_name(NODE_GROUP, node_id=node_id)
-    message = {"type": DOORBELL, "reason": reason}
+    message = {"type": DOORBELL, "reason": reason, "node_id": node_id}
     if on_commit:
         send_on_commit(group, message)
     else:

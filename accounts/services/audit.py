@@ -52,6 +52,6 @@ def audit_record(
         user_agent=user_agent[:512],
         details=redact(details or {}),
     )
-    event.full_clean()
+    event.full_clean(exclude=["actor"])  # the actor is a loaded row: no lookup query
     event.save()
     return event

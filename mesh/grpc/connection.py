@@ -11,16 +11,18 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
-from mesh.grpc.messages import RateLimiter, policy_pb, skills_pb, stats_dict
+from mesh.grpc import file_stream, output_pump
+from mesh.grpc.messages import Outbox, RateLimiter, policy_pb, skills_pb, stats_dict
+from mesh.grpc.output_pump import OUTPUT_BATCH_CHUNKS
 from mesh.grpc.status import abort_code, abort_with
 from mesh.services import aio
 from mesh.services.output import OutputChunk
@@ -33,9 +35,6 @@ logger = logging.getLogger("cortex.mesh.grpc")
 
 STREAMS = {mesh_pb2.STDOUT: "stdout", mesh_pb2.STDERR: "stderr"}
 HELLO_TIMEOUT = 30.0
-#: One output transaction takes whatever is queued, up to this many chunks or bytes.
-OUTPUT_BATCH_CHUNKS = 64
-OUTPUT_BATCH_BYTES = 2 * 1024 * 1024
 
 
 class NodeConnection:
@@ -46,7 +45,7 @@ class NodeConnection:
         self.node_id = node_id
         self.context = context
         self.connection_id = uuid.uuid4().hex
-        self.outbox: asyncio.Queue[mesh_pb2.HubMessage | None] = asyncio.Queue()
+        self.outbox: Outbox[mesh_pb2.HubMessage | None] = Outbox()
         self.closed = asyncio.Event()
         self.close_reason = "disconnected"
         self.stopping = False
@@ -54,8 +53,17 @@ class NodeConnection:
         self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
         self.group = events.group_name(events.NODE_GROUP, node_id=node_id)
         self.pending_delivery: asyncio.Task[None] | None = None
-        self.output: asyncio.Queue[OutputChunk] = asyncio.Queue(maxsize=4 * OUTPUT_BATCH_CHUNKS)
+        self.deliver_again = False
+        self.bells: deque[dict[str, Any]] = deque()
+        self.bell_task: asyncio.Task[None] | None = None
+        # Output queue and its store task exist from the node's first TaskOutput on: most
+        # streams of a busy hub are idle, and each costs memory.
+        self.output: asyncio.Queue[OutputChunk] | None = None
         self.output_store: asyncio.Task[None] | None = None
+        self.failure: BaseException | None = None
+        #: What the Welcome told the node is stored, per held task: resends up to there are
+        #: acked from here (a reconnect storm resends spooled output; no DB round each).
+        self.resumed: dict[str, int] = {}
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, requests: Any) -> None:
@@ -91,50 +99,32 @@ class NodeConnection:
             )
         except CortexError as exc:
             await abort_with(self.context, exc)
-        layer = get_channel_layer()
-        channel = await layer.new_channel() if layer is not None else None
-        if channel is not None:
-            await layer.group_add(self.group, channel)
-        self.hub.add(self)
+        await self.hub.attach(self)
         writer = asyncio.create_task(self._writer(), name=f"mesh-write-{self.node_id}")
-        bell = (
-            asyncio.create_task(self._doorbells(layer, channel), name=f"mesh-bell-{self.node_id}")
-            if channel is not None
-            else None
-        )
-        self.output_store = store = asyncio.create_task(self._store_output())
         reader = asyncio.create_task(self._reader(requests), name=f"mesh-read-{self.node_id}")
-        failure: BaseException | None = None
+        reader.add_done_callback(self._ended)
         try:
             self.send(self._welcome(welcome))
+            self.resumed = dict(welcome.acked_seq)
             await self._catch_up()
-            closer = asyncio.create_task(self.closed.wait())
-            done, _ = await asyncio.wait(
-                {reader, closer, store}, return_when=asyncio.FIRST_COMPLETED
-            )
-            closer.cancel()
-            for task in (reader, store):
-                if task in done and not task.cancelled() and task.exception() is not None:
-                    failure = failure or task.exception()
+            await self.closed.wait()  # set by close(), or when the reader or the store ends
         finally:
             self.closed.set()  # no more background deliveries on this stream
-            for task in (reader, bell, store, self.pending_delivery):
+            for task in (reader, self.bell_task, self.output_store, self.pending_delivery):
                 if task is not None:
                     task.cancel()
             self.outbox.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, timeout=5)
-            self.hub.remove(self)
-            if channel is not None:
-                with contextlib.suppress(Exception):
-                    await layer.group_discard(self.group, channel)
+            with contextlib.suppress(Exception):
+                await self.hub.detach(self)
             with contextlib.suppress(Exception):
                 await aio.node_disconnected(
                     node_id=self.node_id,
                     connection_id=self.connection_id,
                     reason=self.close_reason,
                 )
-        if failure is not None:
+        if (failure := self.failure) is not None:
             if isinstance(failure, CortexError):
                 await abort_with(self.context, failure)
             raise failure
@@ -142,15 +132,35 @@ class NodeConnection:
     def send(self, message: mesh_pb2.HubMessage) -> None:
         self.outbox.put_nowait(message)
 
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """The reader or the output store finished: the stream ends, with its error if any."""
+        if not task.cancelled() and task.exception() is not None and self.failure is None:
+            self.failure = task.exception()
+        self.closed.set()
+
+    def _output_queue(self) -> asyncio.Queue[OutputChunk]:
+        if self.output is None:
+            self.output = asyncio.Queue(maxsize=4 * OUTPUT_BATCH_CHUNKS)
+            self.output_store = asyncio.create_task(output_pump.pump(self, self.output))
+            self.output_store.add_done_callback(self._ended)
+        return self.output
+
     def deliver_soon(self) -> None:
-        """Claim and send queued tasks in the background (the flush found some)."""
-        if self.closed.is_set() or self.pending_delivery is not None:
+        """Claim and send queued tasks in the background (a result freed a slot, or the flush
+        found queued work); asked again while one runs, it runs once more after it."""
+        if self.closed.is_set():
+            return
+        if self.pending_delivery is not None:
+            self.deliver_again = True
             return
         self.pending_delivery = asyncio.create_task(self._deliver_logged())
 
     async def _deliver_logged(self) -> None:
         try:
-            await self._deliver()
+            self.deliver_again = True
+            while self.deliver_again and not self.closed.is_set():
+                self.deliver_again = False
+                await self._deliver()
         except Exception:  # the next flush or doorbell tries again
             logger.exception("delivery for node %s failed", self.node_id)
         finally:
@@ -215,6 +225,7 @@ class NodeConnection:
                 )
             )
         )
+        file_stream.start(self, task)  # a staged push follows its TaskAssign as FileChunks
 
     async def _send_cancels(self, extra: list[str]) -> None:
         pending = await aio.tasks_pending_cancel(node_id=self.node_id)
@@ -236,33 +247,47 @@ class NodeConnection:
                 )
             )
 
-    async def _doorbells(self, layer: Any, channel: str) -> None:
-        while True:
-            message = await layer.receive(channel)
-            reason = message.get("reason", "")
-            try:
-                if reason == events.RING_TASKS:
-                    await self._deliver()
-                elif reason == events.RING_CANCEL:
-                    await self._send_cancels([str(t) for t in message.get("task_ids", [])])
-                elif reason == events.RING_POLICY:
-                    policy = await aio.node_policy(node_id=self.node_id)
-                    if policy is not None:
-                        self.send(
-                            mesh_pb2.HubMessage(
-                                policy_update=mesh_pb2.PolicyUpdate(
-                                    policy=policy_pb(policy[0]), skills=skills_pb(policy[1])
-                                )
+    def ring(self, message: dict[str, Any]) -> None:
+        """A doorbell for this node, from the hub's shared channel: answered in arrival order
+        by a task that exists only while there are bells to answer."""
+        if self.closed.is_set():
+            return
+        self.bells.append(message)
+        if self.bell_task is None:
+            self.bell_task = asyncio.create_task(self._answer_bells())
+
+    async def _answer_bells(self) -> None:
+        try:
+            while self.bells and not self.closed.is_set():
+                await self._answer(self.bells.popleft())
+        finally:
+            self.bell_task = None
+
+    async def _answer(self, message: dict[str, Any]) -> None:
+        reason = message.get("reason", "")
+        try:
+            if reason == events.RING_TASKS:
+                await self._deliver()
+            elif reason == events.RING_CANCEL:
+                await self._send_cancels([str(t) for t in message.get("task_ids", [])])
+            elif reason == events.RING_POLICY:
+                policy = await aio.node_policy(node_id=self.node_id)
+                if policy is not None:
+                    self.send(
+                        mesh_pb2.HubMessage(
+                            policy_update=mesh_pb2.PolicyUpdate(
+                                policy=policy_pb(policy[0]), skills=skills_pb(policy[1])
                             )
                         )
-                elif reason == events.RING_ROTATE:
-                    await self._rotate()
-                elif reason == events.RING_KICK and not await aio.node_holds_stream(
-                    node_id=self.node_id, connection_id=self.connection_id
-                ):
-                    self.close("superseded")
-            except Exception:  # a failed doorbell costs latency; the next one catches up
-                logger.exception("doorbell %s for node %s failed", reason, self.node_id)
+                    )
+            elif reason == events.RING_ROTATE:
+                await self._rotate()
+            elif reason == events.RING_KICK and not await aio.node_holds_stream(
+                node_id=self.node_id, connection_id=self.connection_id
+            ):
+                self.close("superseded")
+        except Exception:  # a failed doorbell costs latency; the next one catches up
+            logger.exception("doorbell %s for node %s failed", reason, self.node_id)
 
     # ------------------------------------------------------------------ node -> hub
     async def _reader(self, requests: Any) -> None:
@@ -271,33 +296,10 @@ class NodeConnection:
         await self._flush_output()
         self.close("disconnected")
 
-    async def _store_output(self) -> None:
-        """Store queued output in batches: one transaction and one ack per task per batch."""
-        while True:
-            batch = [await self.output.get()]
-            size = len(batch[0].data)
-            while len(batch) < OUTPUT_BATCH_CHUNKS and size < OUTPUT_BATCH_BYTES:
-                if self.output.empty():
-                    break
-                batch.append(self.output.get_nowait())
-                size += len(batch[-1].data)
-            try:
-                acked = await aio.output_append_many(node_id=self.node_id, chunks=batch)
-            finally:
-                for _ in batch:
-                    self.output.task_done()
-            for task_id, seq in acked.items():
-                self.send(
-                    mesh_pb2.HubMessage(output_ack=mesh_pb2.OutputAck(task_id=task_id, seq=seq))
-                )
-
     async def _flush_output(self) -> None:
         """Wait until every received chunk is stored (before a result, a goodbye, the end)."""
-        joined, store = asyncio.ensure_future(self.output.join()), self.output_store
-        await asyncio.wait({joined, store} - {None}, return_when=asyncio.FIRST_COMPLETED)
-        if not joined.done() and store is not None:
-            joined.cancel()
-            await store  # the store failed: raise its error here too
+        if self.output is not None:
+            await output_pump.flush(self, self.output)
 
     async def _handle(self, message: mesh_pb2.NodeMessage) -> None:
         kind = message.WhichOneof("body")
@@ -311,8 +313,12 @@ class NodeConnection:
             stream = STREAMS.get(out.stream)
             if stream is None:
                 raise ValidationFailed("Unknown output stream.", code="invalid_stream")
+            if out.seq <= self.resumed.get(out.task_id, 0):
+                ack = mesh_pb2.OutputAck(task_id=out.task_id, seq=self.resumed[out.task_id])
+                self.send(mesh_pb2.HubMessage(output_ack=ack))
+                return
             await self.limiter.consume(len(out.data))
-            await self.output.put(OutputChunk(out.task_id, out.seq, stream, out.data))
+            await self._output_queue().put(OutputChunk(out.task_id, out.seq, stream, out.data))
         elif kind == "task_result":
             await self._flush_output()  # the task's output is stored before its result
             await self._result(message.task_result)
@@ -327,6 +333,7 @@ class NodeConnection:
             raise ValidationFailed("Unexpected message on the stream.", code="unexpected_message")
 
     async def _result(self, result: mesh_pb2.TaskResult) -> None:
+        self.resumed.pop(result.task_id, None)
         parsed: Any = None
         if result.result_json:
             try:
@@ -343,5 +350,6 @@ class NodeConnection:
             last_seq=result.last_seq,
             result=parsed,
         )
+        file_stream.stop(self, result.task_id)
         self.send(mesh_pb2.HubMessage(result_ack=mesh_pb2.ResultAck(task_id=result.task_id)))
-        await self._deliver()
+        self.deliver_soon()  # a slot is free; the reader goes on meanwhile

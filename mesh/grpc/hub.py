@@ -12,6 +12,7 @@ import logging
 import random
 from typing import TYPE_CHECKING, Any
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from mesh import events
@@ -27,15 +28,58 @@ FLUSH_INTERVAL = 1.0
 
 
 class StreamHub:
+    """Streams of this process, their doorbells and their heartbeats.
+
+    Doorbells arrive on one channel per process: each node's group is added to it while the
+    node has a stream here, and a message names its node. A per-stream channel, queue and
+    receive task would cost memory with every connected node.
+    """
+
     def __init__(self) -> None:
         self.connections: set[NodeConnection] = set()
+        self.by_node: dict[str, list[NodeConnection]] = {}
         self.beats: dict[str, tuple[str, dict[str, Any]]] = {}
+        self.channel: str | None = None
+        self.bell_loop: asyncio.Task[None] | None = None
 
-    def add(self, connection: NodeConnection) -> None:
+    async def attach(self, connection: NodeConnection) -> None:
+        """Register a stream; the first one of a node subscribes the node's doorbell group."""
         self.connections.add(connection)
+        peers = self.by_node.setdefault(connection.node_id, [])
+        peers.append(connection)
+        layer = get_channel_layer()
+        if len(peers) == 1 and layer is not None:
+            await layer.group_add(connection.group, await self._channel(layer))
 
-    def remove(self, connection: NodeConnection) -> None:
+    async def detach(self, connection: NodeConnection) -> None:
+        """Forget a stream; the last one of a node unsubscribes the node's doorbell group."""
         self.connections.discard(connection)
+        peers = self.by_node.get(connection.node_id, [])
+        if connection in peers:
+            peers.remove(connection)
+        if peers:
+            return
+        self.by_node.pop(connection.node_id, None)
+        layer = get_channel_layer()
+        if layer is not None and self.channel is not None:
+            await layer.group_discard(connection.group, self.channel)
+
+    async def _channel(self, layer: Any) -> str:
+        if self.channel is None:
+            self.channel = await layer.new_channel()
+            self.bell_loop = asyncio.create_task(self._doorbells(layer, self.channel))
+        return self.channel
+
+    async def _doorbells(self, layer: Any, channel: str) -> None:
+        while True:
+            try:
+                message = await layer.receive(channel)
+            except Exception:  # a broken layer: the flush's queued-work check covers the gap
+                logger.exception("doorbell receive failed")
+                await asyncio.sleep(1.0)
+                continue
+            for connection in self.by_node.get(message.get("node_id", ""), ()):
+                connection.ring(message)
 
     def beat(self, node_id: str, connection_id: str, stats: dict[str, Any]) -> None:
         self.beats[node_id] = (connection_id, stats)
@@ -71,7 +115,12 @@ class StreamHub:
         for node_id, task_ids in by_node.items():
             await events.asend(
                 events.group_name(events.NODE_GROUP, node_id=node_id),
-                {"type": events.DOORBELL, "reason": events.RING_CANCEL, "task_ids": task_ids},
+                {
+                    "type": events.DOORBELL,
+                    "reason": events.RING_CANCEL,
+                    "node_id": node_id,
+                    "task_ids": task_ids,
+                },
             )
         return result
 

@@ -1,12 +1,15 @@
-"""Translations between protobuf messages and plain data, and the per-node output limiter."""
+"""Per-stream helpers: protobuf <-> plain data, the output limiter and the outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections import deque
+from typing import Any, Generic, TypeVar
 
 from mesh.agent.pb import mesh_pb2
+
+T = TypeVar("T")
 
 
 class RateLimiter:
@@ -63,3 +66,50 @@ def stats_dict(stats: mesh_pb2.NodeStats) -> dict[str, Any]:
         "load_avg": list(stats.load_avg),
         "active_tasks": stats.active_tasks,
     }
+
+
+class Outbox(Generic[T]):
+    """A FIFO with one consumer (the stream's writer): a deque and at most one waiting future.
+
+    One per node stream, thousands per process: `asyncio.Queue` costs about 3 KB each and
+    its features (bounds, many getters, join) are not used here.
+    """
+
+    __slots__ = ("_drain", "_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: deque[T] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None  # see drained()
+
+    def put_nowait(self, item: T) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> T:
+        while not self._items:
+            drain, self._drain = self._drain, None
+            if drain is not None and not drain.done():
+                drain.set_result(None)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.popleft()
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def drained(self) -> asyncio.Future[None]:
+        """Done once the consumer asks for more and nothing is left: everything put so far
+        has been handled (the writer is sequential). File pushes wait on it (back-pressure)."""
+        if not self._items and self._waiter is not None:  # the consumer is idle already
+            done = asyncio.get_running_loop().create_future()
+            done.set_result(None)
+            return done
+        if self._drain is None or self._drain.done():
+            self._drain = asyncio.get_running_loop().create_future()
+        return self._drain

@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
 from cortex.errors import ValidationFailed
+from mesh import events
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -41,7 +42,8 @@ def db_unit(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     """Run a sync service as one unit of database work from async code (gRPC servicers).
 
     Connections are checked before and after, as Django does around a request, so a long
-    stream never holds a stale or broken connection.
+    stream never holds a stale or broken connection. Live frames the unit queues after commit
+    are sent by the loop when it returns (`events.collect_frames`), not by the DB thread.
     """
 
     def unit(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -55,7 +57,8 @@ def db_unit(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        return await runner(*args, **kwargs)
+        async with events.collect_frames():
+            return await runner(*args, **kwargs)
 
     return wrapper
 

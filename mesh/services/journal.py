@@ -13,6 +13,7 @@ from django.utils import timezone
 from cortex.errors import NotFound, ValidationFailed
 from mesh import events
 from mesh.models import ACTIVE_STATUSES, Node, Task, TaskStatus
+from mesh.services.push_blobs import push_blob_release
 from mesh.services.secret_mask import mask_value
 
 logger = logging.getLogger("cortex.mesh")
@@ -36,6 +37,7 @@ def _announce_finished(task: Task) -> None:
         error_code=task.error_code,
     )
     events.task_changed(task.pk, task.status)
+    push_blob_release(task)  # every terminal transition passes here
 
 
 def _node_task(*, node_id: str, task_id: str, lock: bool = False) -> Task:

@@ -69,6 +69,8 @@ def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
         actions = FILE_ACTIONS if kind == TaskKind.FILES else BROWSER_ACTIONS
         if payload.get("action") not in actions:
             raise ValidationFailed(fields={"action": [f"Must be one of {', '.join(actions)}."]})
+    if "blob" in payload:  # a staged push names its blob itself (`file_push`), never a caller
+        raise ValidationFailed(fields={"blob": ["Push files with POST /nodes/{id}/files/."]})
     return dict(payload)
 
 
@@ -98,8 +100,12 @@ def task_dispatch(
     idempotency_key: str = "",
     request: Any = None,
     source: str = "api",
+    staged: dict[str, Any] | None = None,
 ) -> Task:
     """Queue a task for `node` and ring its stream holder.
+
+    `staged` is for `file_push` only: the blob fields it adds to a files write after the
+    caller's payload has been checked (a caller's payload may not name a blob).
 
     The audit row (with the exact command) is written in the same transaction before the task
     exists: if it cannot be written, no task is stored and nothing is sent. A repeated
@@ -108,6 +114,8 @@ def task_dispatch(
     if not selectors.user_can_use_node(user=actor, node=node):
         raise NotFound("No such node.", code="node_not_found")
     payload = _clean_payload(kind, payload)
+    if staged:
+        payload.update(staged)
     try:
         timeout = float(timeout)
     except (TypeError, ValueError) as exc:
@@ -162,7 +170,11 @@ def task_dispatch(
                 payload=payload,
                 timeout=timeout,
             )
-            task.full_clean()
+            # Field checks only: node and requester are loaded rows, and the one uniqueness
+            # rule (idempotency key) is the database's, handled below as IntegrityError.
+            task.full_clean(
+                exclude=["node", "requested_by"], validate_unique=False, validate_constraints=False
+            )
             task.save(force_insert=True)
             events.ring_node(node.node_id, events.RING_TASKS)
     except IntegrityError:

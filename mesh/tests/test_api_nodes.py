@@ -202,3 +202,25 @@ def test_rotate_credential_is_requested_and_audited(staff_client, user_client, m
     assert Node.objects.get(node_id="n1").rotation_requested_at is not None
     assert AuditEvent.objects.filter(action="node.credential_rotate").count() == 1
     assert user_client.post("/api/v1/nodes/n1/rotate-credential/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_user_node_output_fast_path_matches_the_declared_fields(make_node):
+    """`NodeUserOutput` reads attributes directly; it must render what DRF's walk renders."""
+    from django.utils import timezone
+    from rest_framework import serializers
+
+    from mesh.api.serializers import NodeUserOutput
+
+    never, _ = make_node("never-seen")
+    seen, _ = make_node("seen", skill_config={"shell": True, "files": True, "browser": True})
+    seen.last_seen_at = timezone.now()
+    seen.stats = {"cpu_percent": 12.5, "cpu_per_core": [1.0, 2.0], "load_avg": [0.1, 0.2, 0.3]}
+    seen.capabilities = {"shell": True, "files": True, "browser": False}
+    seen.status, seen.version = "online", "1.2.3"
+    for node in (never, seen):
+        fast = NodeUserOutput(node).data
+        walked = serializers.Serializer.to_representation(NodeUserOutput(), node)
+        assert fast == walked
+        assert list(fast) == list(walked)  # same keys in the same order
+    assert NodeUserOutput(seen).data["available_skills"] == ["shell", "files"]

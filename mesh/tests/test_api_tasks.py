@@ -65,7 +65,7 @@ def test_user_with_grant_dispatches_and_audit_has_the_command(
     assert event.actor_id == user.pk
     assert event.target_id == body["id"]
     assert event.details["command"] == "echo hi"
-    assert bells.drain() == [{"type": "mesh.doorbell", "reason": "task.ready"}]
+    assert bells.drain() == [{"type": "mesh.doorbell", "reason": "task.ready", "node_id": "n1"}]
 
 
 def test_user_without_grant_gets_404_and_nothing_is_sent(
@@ -179,7 +179,7 @@ def test_cancel_running_task_asks_the_node(user, granted_node, django_capture_on
         cancelled = services.task_cancel(actor=user, task=task, reason="enough")
     assert cancelled.status == TaskStatus.RUNNING
     assert cancelled.cancel_requested_at is not None
-    assert bells.drain() == [{"type": "mesh.doorbell", "reason": "task.cancel"}]
+    assert bells.drain() == [{"type": "mesh.doorbell", "reason": "task.cancel", "node_id": "n1"}]
     assert services.tasks_pending_cancel(node_id="n1") == [(str(task.pk), "enough")]
 
 

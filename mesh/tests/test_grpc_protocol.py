@@ -375,9 +375,11 @@ async def test_reconnect_within_grace_resumes_without_gaps_or_duplicates(
         )
         assert dict(welcome.acked_seq) == {tid: 2}
         assert list(welcome.abandon_task_ids) == []
-        for seq in (2, 3, 4):  # seq 2 resent on purpose: must not be stored twice
+        acks = []
+        for seq in (1, 2, 3, 4):  # 1 and 2 resent on purpose: must not be stored twice
             await again.output(tid, seq, f"{seq}\n".encode())
-            await again.recv("output_ack")
+            acks.append((await again.recv("output_ack")).output_ack.seq)
+        assert acks == [2, 2, 3, 4]  # resends are acked with what the Welcome said is stored
         await again.result(tid, exit_code=0, last_seq=4)
         await again.recv("result_ack")
         await asyncio.sleep(2.5)  # past the grace period: nothing marks it lost
