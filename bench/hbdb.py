@@ -1,7 +1,9 @@
 """Database time the hub spends per heartbeat: the batched flush plus the queued-work check.
 
 Runs the mesh's own services (`heartbeat_flush`, `nodes_with_queued_tasks`) against the bench
-database, in one process pinned like the server, after the runmesh under load has stopped.
+database, in one process pinned like the server, after the runmesh under load has stopped. As
+in runmesh, the flush runs in the DB thread and its live frames are sent afterwards by the
+event loop (`events.collect_frames`); that send is reported on its own (`frames_us_per_hb`).
 usage: DJANGO_SETTINGS_MODULE=bench.settings python -m bench.hbdb [--nodes 1000] [--reps 3]
 """
 
@@ -20,9 +22,11 @@ import django  # noqa: E402
 
 django.setup()
 
+from asgiref.sync import async_to_sync  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from bench.nodesim import stats_pb  # noqa: E402
+from mesh import events  # noqa: E402
 from mesh.grpc.messages import stats_dict  # noqa: E402
 from mesh.models import Node, NodeStatus  # noqa: E402
 from mesh.services import heartbeat_flush, tasks_claim_for_delivery  # noqa: E402
@@ -47,12 +51,16 @@ def main() -> None:
     Node.objects.filter(node_id__in=ids).update(
         connection_id=CONNECTION, status=NodeStatus.ONLINE, last_seen_at=timezone.now()
     )
-    flush, claim, queued = [], [], []
+    flush, frames, claim, queued = [], [], [], []
     for _ in range(a.reps):
         beats = {nid: (CONNECTION, stats_dict(stats_pb())) for nid in ids}
         t0 = time.perf_counter()
-        heartbeat_flush(beats=beats)
+        with events.collected() as collected:
+            heartbeat_flush(beats=beats)
         flush.append((time.perf_counter() - t0) / len(ids))
+        t0 = time.perf_counter()
+        async_to_sync(events.asend_many)(collected)
+        frames.append((time.perf_counter() - t0) / len(ids))
         t0 = time.perf_counter()
         nodes_with_queued_tasks(node_ids=ids)  # once per flush, for every beating node
         queued.append((time.perf_counter() - t0) / len(ids))
@@ -67,6 +75,7 @@ def main() -> None:
         "test": "hb_db",
         "nodes": len(ids),
         "flush_us_per_hb": round(f, 1),
+        "frames_us_per_hb": round(statistics.median(frames) * 1e6, 1),
         "queued_check_us_per_hb": round(q, 1),
         "claim_us_per_doorbell": round(c, 1),
         "db_us_per_hb": round(f + q, 1),

@@ -9,7 +9,7 @@ usage: python -m bench.nodesim MODE --address HOST:PORT --seed SEED.json [option
             threads, CPU per heartbeat, heartbeat-probe ack latency, a muted node going offline
   dispatch  a no-op task handed to task_dispatch, assigned over the open stream, acknowledged
   upload    --mib MiB of output in --chunk byte TaskOutput chunks through the real handler
-  push      --files files of --size bytes pushed hub -> node (files skill write)
+  push      --files files of --size bytes pushed hub -> node (file_push, FileChunk stream)
   agent     one node that runs every task it gets as a no-op (for the REST round trip)
 Prints one JSON object on stdout.
 """
@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
+import hashlib
 import json
 import os
 import random
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -145,7 +146,7 @@ class SimNode:
                         asyncio.create_task(self._run_noop(msg.task_assign.task_id))
                     else:
                         self.inbox.put_nowait(msg)
-                elif kind == "output_ack" and fut is None and not self.auto:
+                elif kind in ("output_ack", "file_chunk") and fut is None and not self.auto:
                     self.inbox.put_nowait(msg)
         except (grpc.aio.AioRpcError, asyncio.CancelledError):
             return
@@ -477,54 +478,107 @@ async def upload(a: argparse.Namespace) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------- push
+class _Incoming:
+    """One push as the node sees it: chunks in order, hashed, checked against the assign."""
+
+    def __init__(self, assign: mesh_pb2.TaskAssign) -> None:
+        payload = json.loads(assign.payload_json)
+        self.size, self.sha256 = payload["size"], payload["sha256"]
+        self.digest = hashlib.sha256()
+        self.received = 0
+
+    def take(self, chunk: mesh_pb2.FileChunk) -> bool:
+        """Add a chunk; True at eof once size and sha256 match (raises on any mismatch)."""
+        if chunk.offset != self.received:
+            raise RuntimeError(f"chunk {chunk.task_id}@{chunk.offset}, expected @{self.received}")
+        self.digest.update(chunk.data)
+        self.received += len(chunk.data)
+        if not chunk.eof:
+            return False
+        if (self.received, self.digest.hexdigest()) != (self.size, self.sha256):
+            raise RuntimeError(f"push {chunk.task_id}: size or sha256 mismatch")
+        return True
+
+
 async def push(a: argparse.Namespace) -> dict[str, Any]:
+    """Files staged with `file_push` from a real file, streamed as FileChunks, checked by hash.
+
+    The files are pushed one after another as a client uploading several files would: each is
+    staged and dispatched as soon as the previous one is, while the node receives.
+    """
     seed = load_seed(a.seed)
     sync_to_async, admin = await _django_actor()
     from mesh.models import Node
-    from mesh.services import task_dispatch
+    from mesh.services import file_push
 
     nid, secret = seed["nodes"][a.node]
     node = await sync_to_async(lambda: Node.objects.get(node_id=nid))()
     sim = SimNode(a.address, nid, secret)
     await sim.connect()
-    blob = os.urandom(a.size)
-    content = base64.b64encode(blob).decode()
-    got = 0
-    t0 = time.perf_counter()
-    deadline = t0 + a.secs
-    for i in range(a.files):
-        if time.perf_counter() > deadline:
-            break
-        await sync_to_async(
-            lambda i=i: task_dispatch(
-                actor=admin,
-                node=node,
-                kind="files",
-                payload={
-                    "action": "write",
-                    "path": f"push-{i}.bin",
-                    "content": content,
-                    "encoding": "base64",
-                },
-                timeout=60.0,
-            )
-        )()
-        assign = await sim.next_assign()
-        got += len(base64.b64decode(json.loads(assign.payload_json)["content"]))
-        ack = sim.expect("result_ack", assign.task_id)
-        await sim.send(
-            task_result=mesh_pb2.TaskResult(
-                task_id=assign.task_id, outcome=mesh_pb2.SUCCEEDED, exit_code=0
-            )
-        )
-        await asyncio.wait_for(ack, timeout=20)
-    el = time.perf_counter() - t0
+    with tempfile.NamedTemporaryFile(prefix="push-src-") as src:
+        src.write(os.urandom(a.size))
+        src.flush()
+        staged: list[float] = []
+        marks: list[tuple[str, float]] = []  # when each step happened, for the timeline
+
+        def stage(i: int) -> None:
+            t = time.perf_counter()
+            with open(src.name, "rb") as fh:
+                file_push(actor=admin, node=node, path=f"push-{i}.bin", source=fh, size=a.size)
+            staged.append(time.perf_counter() - t)
+            marks.append((f"staged {i}", time.perf_counter()))
+
+        async def stage_all() -> int:
+            for i in range(a.files):
+                if time.perf_counter() > deadline:
+                    return i
+                await asyncio.to_thread(stage, i)
+            return a.files
+
+        got, incoming, acks = 0, {}, []
+        t0 = time.perf_counter()
+        deadline = t0 + a.secs
+        stager = asyncio.create_task(stage_all())
+        while not stager.done() or len(acks) < stager.result():
+            waiting = asyncio.ensure_future(sim.inbox.get())
+            await asyncio.wait({waiting, stager}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                waiting.cancel()
+                continue
+            msg = waiting.result()
+            if msg is None:
+                raise EOFError("stream ended during a push")
+            kind = msg.WhichOneof("body")
+            if kind == "task_assign":
+                incoming[msg.task_assign.task_id] = _Incoming(msg.task_assign)
+                marks.append((f"assign {len(marks)}", time.perf_counter()))
+            elif kind == "file_chunk" and incoming[msg.file_chunk.task_id].take(msg.file_chunk):
+                tid = msg.file_chunk.task_id
+                got += incoming.pop(tid).received
+                marks.append(("eof", time.perf_counter()))
+                acks.append(sim.expect("result_ack", tid))
+                await sim.send(
+                    task_result=mesh_pb2.TaskResult(
+                        task_id=tid,
+                        outcome=mesh_pb2.SUCCEEDED,
+                        exit_code=0,
+                        result_json=json.dumps({"size": a.size}).encode(),
+                    )
+                )
+        acked = await asyncio.wait_for(asyncio.gather(*acks), timeout=20)
+        el = time.perf_counter() - t0
+        marks.extend(("ack", t) for t in acked)
     await sim.close()
     return {
         "test": "hub_file_push",
-        "files": a.files,
+        "files": len(acks),
         "size": a.size,
         "bytes": got,
+        "seconds": round(el, 3),
+        "stage_s": round(sum(staged), 3),
+        "timeline_ms": [
+            f"{name} {1000 * (t - t0):.0f}" for name, t in sorted(marks, key=lambda m: m[1])
+        ],
         "down_MBps": round(got / 1e6 / el, 1),
     }
 

@@ -42,6 +42,8 @@ class Goals:
     def __init__(self) -> None:
         self.rows: list[str] = []
         self.misses: list[str] = []
+        self.ratios: dict[str, float | None] = {}
+        self.targets: dict[str, str] = {}
 
     def add(
         self,
@@ -54,6 +56,7 @@ class Goals:
         runs: str = "",
     ) -> float | None:
         r = med(ratios)
+        self.ratios[goal], self.targets[goal] = r, target
         verdict = "—" if r is None else ("**pass**" if ok(r) else "**miss**")
         if r is not None and not ok(r):
             self.misses.append(goal)
@@ -77,26 +80,8 @@ def ratio_list(a: list[Any], b: list[Any], *path: str) -> list[float | None]:
     return out
 
 
-def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
-    env = d.get("env", {})
-    lines = [
-        "# Cortex Hub benchmarks: the hub against the bare libraries",
-        "",
-        f"Written by `make bench` (`python -m bench{' --quick' if d.get('quick') else ''}`) on "
-        f"{d.get('started', '?')}; the whole run took {f(d.get('elapsed_s'), 0)} s. Do not edit by "
-        "hand: run `make bench` again. Servers pinned to CPU 0, load to CPU 1 (`taskset`); each "
-        "pair runs interleaved in the same run and each ratio is the median of the per-run ratios "
-        "(per-run ratios in brackets). Other work shared the machine "
-        f"(load average at start {env.get('loadavg_at_start')}), so only same-run ratios count.",
-        "",
-        "## Machine",
-        "",
-        "| | |",
-        "|---|---|",
-    ]
-    for k in ("cpu", "nproc", "kernel", "python", "django", "grpcio", "channels", "uvicorn",
-              "redis", "postgresql"):  # fmt: skip
-        lines.append(f"| {k} | {env.get(k, '—')} |")
+def goals_of(d: dict[str, Any]) -> Goals:  # noqa: C901  # one linear list of goals
+    """Every goal of issue 12 with its figures, ratio and verdict, from one run's data."""
     goals = Goals()
     # 1. dispatch
     dis = d.get("dispatch", {})
@@ -268,6 +253,30 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
         "≥ 0.7×",
         lambda r: r >= 0.7,
     )
+    return goals
+
+
+def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
+    env = d.get("env", {})
+    lines = [
+        "# Cortex Hub benchmarks: the hub against the bare libraries",
+        "",
+        f"Written by `make bench` (`python -m bench{' --quick' if d.get('quick') else ''}`) on "
+        f"{d.get('started', '?')}; the whole run took {f(d.get('elapsed_s'), 0)} s. Do not edit by "
+        "hand: run `make bench` again. Servers pinned to CPU 0, load to CPU 1 (`taskset`); each "
+        "pair runs interleaved in the same run and each ratio is the median of the per-run ratios "
+        "(per-run ratios in brackets). Other work shared the machine "
+        f"(load average at start {env.get('loadavg_at_start')}), so only same-run ratios count.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+    ]
+    for k in ("cpu", "nproc", "kernel", "python", "django", "grpcio", "channels", "uvicorn",
+              "redis", "postgresql"):  # fmt: skip
+        lines.append(f"| {k} | {env.get(k, '—')} |")
+    goals = goals_of(d)
     lines += [
         "",
         "## Goals",
@@ -300,7 +309,7 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
         f"- 1,000 nodes connect in {f(med([g(h, 'connect_all_s') for h in d.get('idle', {}).get('hub', [])]))} s "  # noqa: E501
         f"(bare: {f(med([g(b, 'connect_all_s') for b in d.get('idle', {}).get('bare', [])]))} s).",
     ]
-    for r in up:
+    for r in d.get("thru", {}).get("hub_up", []):
         for run in r.get("runs", []):
             lines.append(
                 f"- Output run: {f(run['MBps'])} MB/s, {run['chunks_acked']} chunks acked, "
@@ -308,6 +317,7 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
                 f"{f(run['within_cap'])}), {run['watcher_frames']} live frames seen by a watcher."
             )
     lines += before_after(d)
+    lines += round_before_after(goals)
     prof = d.get("idle", {}).get("profile") or {}
     if prof and "error" not in prof:
         lines += [
@@ -331,6 +341,36 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
     lines += [f"- {m}" for m in goals.misses] or ["- none"]
     lines += ["", PLAN, ""]
     return "\n".join(lines)
+
+
+PREVIOUS_ROUND = "session1-final.json"
+
+
+def round_before_after(goals: Goals) -> list[str]:
+    """Each goal's ratio in the last full run before this round of changes and in this run."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).with_name("history") / PREVIOUS_ROUND
+    if not path.is_file():
+        return []
+    old = json.loads(path.read_text())
+    before = goals_of(old)
+    rows = [
+        f"| {goal} | {f(before.ratios.get(goal), 2)}× | {f(now, 2)}× | {goals.targets[goal]} |"
+        for goal, now in goals.ratios.items()
+    ]
+    return [
+        "",
+        "## Every goal before and after the second round of changes",
+        "",
+        f"Before: the last full run before this round ({old.get('started')}, stored in "
+        f"`bench/history/{PREVIOUS_ROUND}`). The changes are listed under the plan at the end.",
+        "",
+        "| goal | ratio before | ratio now | target |",
+        "|---|---|---|---|",
+        *rows,
+    ]
 
 
 def before_after(d: dict[str, Any]) -> list[str]:

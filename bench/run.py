@@ -75,6 +75,7 @@ class Bench:
             DJANGO_SETTINGS_MODULE="bench.settings",
             DATABASE_URL=db,
             CORTEX_HEARTBEAT_INTERVAL="5",
+            CORTEX_MEDIA_ROOT=str(self.work / "media"),  # pushes: staged by one, sent by another
             PYTHONDONTWRITEBYTECODE="1",
         )
         env.pop("REDIS_URL", None)
@@ -327,6 +328,7 @@ class Bench:
     def sec_thru(self) -> None:
         reps = 1 if self.quick else 2
         mib = "50" if self.quick else "100"
+        push_size = (12 if self.quick else 25) << 20  # 4 files: ~50 or ~100 MB like the bare run
         res: dict[str, list] = {"bare": [], "hub_up": [], "hub_push": []}
         bare, bport = self.bare_grpc()
         mesh, addr = self.runmesh("runmesh_thru", self.sqlite, BENCH_OUTPUT_RATE="10000000000")
@@ -345,7 +347,7 @@ class Bench:
             res["hub_push"].append(
                 self.hub_client(
                     ["bench.nodesim", "push", "--address", addr, "--seed", str(self.seed),
-                     "--node", node, "--files", "12" if self.quick else "24", "--secs", "90"],
+                     "--node", node, "--files", "4", "--size", str(push_size), "--secs", "90"],
                     self.sqlite, 200, REDIS_URL=self.redis,
                 )
             )  # fmt: skip
