@@ -30,11 +30,11 @@ from mesh.grpc.messages import stats_dict  # noqa: E402
 from mesh.models import Node, NodeStatus  # noqa: E402
 from mesh.services import (  # noqa: E402
     heartbeat_flush,
-    output_append,
     task_dispatch,
     task_finish,
     tasks_claim_for_delivery,
 )
+from mesh.services.output import OutputChunk, output_store_batch  # noqa: E402
 
 CONNECTION = "bench-prof"
 SKIP = ("<frozen", "cProfile", "pathprof.py", "{built-in method builtins.exec}")
@@ -88,12 +88,20 @@ def main() -> None:
     chunk = b"d" * 65535 + b"\n"
 
     def outputs() -> None:
-        for seq in range(1, 201):
-            output_append(
-                node_id=node.node_id, task_id=str(task.pk), seq=seq, stream="stdout", data=chunk
+        """As the stream's output pump does: batches of 32 chunks, held past the cap."""
+        held: list[OutputChunk] = []
+        for first in range(1, 201, 32):
+            chunks = [
+                OutputChunk(str(task.pk), seq, "stdout", chunk)
+                for seq in range(first, min(first + 32, 201))
+            ]
+            stored = output_store_batch(
+                node_id=node.node_id, chunks=held + chunks, hold=True, announce=False
             )
+            held = stored.held
+        output_store_batch(node_id=node.node_id, chunks=held, hold=False, announce=False)
 
-    out["output_append (1 call = one 64 KiB chunk)"] = profile(outputs, 200)
+    out["output batches (1 call = one 64 KiB chunk)"] = profile(outputs, 200)
     task_finish(node_id=node.node_id, task_id=str(task.pk), outcome="SUCCEEDED", exit_code=0)
 
     def cycles() -> None:
