@@ -59,12 +59,12 @@ def node_user_ids(*, node: Node) -> list[int]:
     )
 
 
-def node_user_ids_many(*, nodes: list[Node]) -> dict[int, list[int]]:
+def node_user_ids_many(*, node_pks: list[int]) -> dict[int, list[int]]:
     """`node_user_ids` of many nodes in two queries (node pk -> user ids), for batched frames."""
     from accounts.models import User
 
     staff = set(User.objects.filter(is_staff=True, is_active=True).values_list("id", flat=True))
-    out: dict[int, set[int]] = {node.pk: set(staff) for node in nodes}
+    out: dict[int, set[int]] = {pk: set(staff) for pk in node_pks}
     pks = list(out)
     for start in range(0, len(pks), 500):
         rows = (

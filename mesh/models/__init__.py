@@ -9,6 +9,7 @@ from mesh.models.nodes import (
     NodeStatus,
     default_sandbox_policy,
     default_skill_config,
+    max_concurrent_tasks,
 )
 from mesh.models.stats import NodeStatsSample
 from mesh.models.tasks import (
@@ -40,4 +41,5 @@ __all__ = [
     "TaskStatus",
     "default_sandbox_policy",
     "default_skill_config",
+    "max_concurrent_tasks",
 ]

@@ -78,10 +78,7 @@ class Node(models.Model):
 
     @property
     def max_concurrent_tasks(self) -> int:
-        try:
-            return max(1, int(self.skill_config.get("max_concurrent_tasks", 2)))
-        except (TypeError, ValueError):
-            return 2
+        return max_concurrent_tasks(self.skill_config)
 
 
 class NodeGroupAccess(models.Model):
@@ -148,3 +145,11 @@ class NodeCredential(models.Model):
 
     def __str__(self) -> str:
         return f"credential {self.fingerprint} for {self.node_id}"
+
+
+def max_concurrent_tasks(skill_config: Any) -> int:
+    """How many tasks a node with this skill config runs at once (at least 1, default 2)."""
+    try:
+        return max(1, int((skill_config or {}).get("max_concurrent_tasks", 2)))
+    except (TypeError, ValueError, AttributeError):
+        return 2

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from cortex.errors import NotFound
 from mesh import events, selectors
-from mesh.models import ACTIVE_STATUSES, Node, NodeStatus, Task
+from mesh.models import ACTIVE_STATUSES, Node, NodeStatus, Task, max_concurrent_tasks
 from mesh.services.journal import tasks_enforce_deadlines, tasks_mark_lost
 from mesh.services.stats import stats_samples_record_many
 
@@ -150,49 +150,61 @@ def node_disconnected(*, node_id: str, connection_id: str, reason: str = "discon
     return bool(changed)
 
 
+@dataclass(slots=True)
+class _Beat:
+    """A beating node as the flush needs it (tuples from the DB, not model instances)."""
+
+    pk: int
+    node_id: str
+    status: str
+    stats: dict[str, Any]
+
+
 def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
     """Write the latest stats of each node (node_id -> (connection_id, stats)) in one batch.
 
     One transaction with a handful of statements whatever the batch size: the beating nodes
-    are locked and read, and the ones whose stream is still current are written by one
-    `executemany` UPDATE. Live frames go out after commit in one pipelined hop: one
-    `node.stats` per node console and one `nodes.stats` per viewing user per flush.
+    are locked and read (as tuples: model instances cost more than the queries), and the ones
+    whose stream is still current are written by one `executemany` UPDATE. Live frames go out
+    after commit in one pipelined hop: one `node.stats` per node console and one `nodes.stats`
+    per viewing user per flush.
     """
     now = timezone.now()
     ids = list(beats)
+    current: list[_Beat] = []
+    changed_status: list[int] = []
     with transaction.atomic():
-        nodes: list[Node] = []
         for start in range(0, len(ids), 500):
-            nodes += (
+            rows = (
                 Node.objects.select_for_update()
                 .filter(node_id__in=ids[start : start + 500])
-                .only("pk", "node_id", "connection_id", "status", "skill_config")
                 .order_by("pk")
+                .values_list("pk", "node_id", "connection_id", "status", "skill_config")
             )
-        # A stream that ended or moved since the beat was received must not be revived.
-        current = [n for n in nodes if n.connection_id and n.connection_id == beats[n.node_id][0]]
+            for pk, node_id, connection_id, old_status, skill_config in rows:
+                # A stream that ended or moved since the beat was received is not revived.
+                if not connection_id or connection_id != beats[node_id][0]:
+                    continue
+                stats = beats[node_id][1]
+                cap = max_concurrent_tasks(skill_config)
+                active = int(stats.get("active_tasks", 0))
+                status = NodeStatus.BUSY if active >= cap else NodeStatus.ONLINE
+                if status != old_status:
+                    changed_status.append(pk)
+                current.append(_Beat(pk, node_id, status, stats))
         if not current:
             return 0
-        changed_status: list[Node] = []
-        for node in current:
-            stats = beats[node.node_id][1]
-            active = int(stats.get("active_tasks", 0))
-            status = NodeStatus.BUSY if active >= node.max_concurrent_tasks else NodeStatus.ONLINE
-            if status != node.status:
-                changed_status.append(node)
-            node.stats, node.status = stats, status
         _write_beats(current, now)
-        stats_samples_record_many(samples=[(n, n.stats) for n in current], now=now)
-        viewers = selectors.node_user_ids_many(nodes=current)
-        for node in changed_status:
-            node.offline_reason = ""
-            node.last_seen_at = now
-            _status_frame(node)
+        stats_samples_record_many(samples=[(b.pk, b.stats) for b in current], now=now)
+        viewers = selectors.node_user_ids_many(node_pks=[b.pk for b in current])
+        if changed_status:
+            for node in Node.objects.filter(pk__in=changed_status):
+                _status_frame(node)
         events.send_many_on_commit(_stats_frames(current, viewers))
     return len(current)
 
 
-def _write_beats(nodes: list[Node], now: datetime) -> None:
+def _write_beats(nodes: list[_Beat], now: datetime) -> None:
     """One parameterised UPDATE run over the batch with `executemany`.
 
     `bulk_update` builds a CASE expression per field and row in Python, which costs more
@@ -216,7 +228,7 @@ def _write_beats(nodes: list[Node], now: datetime) -> None:
         cursor.executemany(sql, rows)
 
 
-def _stats_frames(nodes: list[Node], viewers: dict[int, list[int]]) -> list[tuple[str, Any]]:
+def _stats_frames(nodes: list[_Beat], viewers: dict[int, list[int]]) -> list[tuple[str, Any]]:
     """One `node.stats` per node console, and one `nodes.stats` list per viewing user."""
     frames: list[tuple[str, dict[str, Any]]] = []
     per_user: dict[int, list[dict[str, Any]]] = {}

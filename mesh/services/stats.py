@@ -25,9 +25,10 @@ def _number(stats: dict[str, Any], key: str, kind: type = float) -> Any:
         return kind(0)
 
 
-def _sample(node: Node, stats: dict[str, Any], start: datetime) -> NodeStatsSample:
-    sample = NodeStatsSample(
-        node=node,
+def _sample(node_pk: int, stats: dict[str, Any], start: datetime) -> NodeStatsSample:
+    # Values are clamped here; the node is a row the caller has (no per-row lookup query).
+    return NodeStatsSample(
+        node_id=node_pk,
         taken_at=start,
         cpu_percent=max(0.0, min(100.0, _number(stats, "cpu_percent"))),
         memory_percent=max(0.0, min(100.0, _number(stats, "memory_percent"))),
@@ -35,9 +36,6 @@ def _sample(node: Node, stats: dict[str, Any], start: datetime) -> NodeStatsSamp
         memory_total=max(0, _number(stats, "memory_total", int)),
         active_tasks=max(0, _number(stats, "active_tasks", int)),
     )
-    # The node is a loaded instance: skip its per-row existence query.
-    sample.full_clean(exclude=["node"], validate_unique=False, validate_constraints=False)
-    return sample
 
 
 def stats_sample_record(*, node: Node, stats: dict[str, Any], now: datetime) -> bool:
@@ -51,7 +49,7 @@ def stats_sample_record(*, node: Node, stats: dict[str, Any], now: datetime) -> 
     start = datetime.fromtimestamp(int(now.timestamp()) // bucket * bucket, tz=now.tzinfo)
     if NodeStatsSample.objects.filter(node=node, taken_at=start).exists():
         return False
-    sample = _sample(node, stats, start)
+    sample = _sample(node.pk, stats, start)
     NodeStatsSample.objects.bulk_create([sample], ignore_conflicts=True)
     NodeStatsSample.objects.filter(
         node=node, taken_at__lt=now - timedelta(seconds=stats_history_seconds())
@@ -59,19 +57,20 @@ def stats_sample_record(*, node: Node, stats: dict[str, Any], now: datetime) -> 
     return True
 
 
-def stats_samples_record_many(*, samples: list[tuple[Node, dict[str, Any]]], now: datetime) -> int:
-    """Batch form of `stats_sample_record` for many nodes: three queries whatever the count."""
+def stats_samples_record_many(*, samples: list[tuple[int, dict[str, Any]]], now: datetime) -> int:
+    """Batch form of `stats_sample_record` for (node pk, stats) pairs: three queries whatever
+    the count."""
     if not samples:
         return 0
     bucket = stats_bucket_seconds()
     start = datetime.fromtimestamp(int(now.timestamp()) // bucket * bucket, tz=now.tzinfo)
-    pks = [node.pk for node, _ in samples]
+    pks = [pk for pk, _ in samples]
     sampled = set(
         NodeStatsSample.objects.filter(node_id__in=pks, taken_at=start).values_list(
             "node_id", flat=True
         )
     )
-    rows = [_sample(node, stats, start) for node, stats in samples if node.pk not in sampled]
+    rows = [_sample(pk, stats, start) for pk, stats in samples if pk not in sampled]
     if not rows:
         return 0
     NodeStatsSample.objects.bulk_create(rows, ignore_conflicts=True)

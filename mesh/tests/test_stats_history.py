@@ -77,7 +77,7 @@ def test_batch_recording_takes_three_queries(make_node, django_assert_num_querie
     services.stats_sample_record(node=a, stats={"cpu_percent": 1.0}, now=now)
     with django_assert_num_queries(3):
         written = services.stats_samples_record_many(
-            samples=[(a, {"cpu_percent": 2.0}), (b, {"cpu_percent": 3.0})], now=now
+            samples=[(a.pk, {"cpu_percent": 2.0}), (b.pk, {"cpu_percent": 3.0})], now=now
         )
     assert written == 1
     assert sorted(NodeStatsSample.objects.values_list("node__node_id", "cpu_percent")) == [
