@@ -21,7 +21,7 @@ from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import file_stream, output_pump
-from mesh.grpc.messages import Outbox, RateLimiter, policy_pb, skills_pb, stats_dict
+from mesh.grpc.messages import Flag, Outbox, RateLimiter, policy_pb, skills_pb, stats_dict
 from mesh.grpc.output_pump import OUTPUT_BATCH_CHUNKS
 from mesh.grpc.status import abort_code, abort_with
 from mesh.services import aio
@@ -40,13 +40,35 @@ HELLO_TIMEOUT = 30.0
 class NodeConnection:
     """The hub side of one Connect call."""
 
+    # Slots: one of these per connected node, thousands per process.
+    __slots__ = (
+        "bell_task",
+        "bells",
+        "close_reason",
+        "closed",
+        "connection_id",
+        "context",
+        "deliver_again",
+        "failure",
+        "group",
+        "hub",
+        "limiter",
+        "node_id",
+        "outbox",
+        "output",
+        "output_store",
+        "pending_delivery",
+        "resumed",
+        "stopping",
+    )
+
     def __init__(self, hub: StreamHub, node_id: str, context: grpc.aio.ServicerContext) -> None:
         self.hub = hub
         self.node_id = node_id
         self.context = context
         self.connection_id = uuid.uuid4().hex
         self.outbox: Outbox[mesh_pb2.HubMessage | None] = Outbox()
-        self.closed = asyncio.Event()
+        self.closed = Flag()
         self.close_reason = "disconnected"
         self.stopping = False
         rate = float(settings.MESH_OUTPUT_RATE_BYTES)
@@ -54,7 +76,7 @@ class NodeConnection:
         self.group = events.group_name(events.NODE_GROUP, node_id=node_id)
         self.pending_delivery: asyncio.Task[None] | None = None
         self.deliver_again = False
-        self.bells: deque[dict[str, Any]] = deque()
+        self.bells: deque[dict[str, Any]] | None = None  # from the first doorbell on
         self.bell_task: asyncio.Task[None] | None = None
         # Output queue and its store task exist from the node's first TaskOutput on: most
         # streams of a busy hub are idle, and each costs memory.
@@ -252,6 +274,8 @@ class NodeConnection:
         by a task that exists only while there are bells to answer."""
         if self.closed.is_set():
             return
+        if self.bells is None:
+            self.bells = deque()
         self.bells.append(message)
         if self.bell_task is None:
             self.bell_task = asyncio.create_task(self._answer_bells())
@@ -260,6 +284,7 @@ class NodeConnection:
         try:
             while self.bells and not self.closed.is_set():
                 await self._answer(self.bells.popleft())
+            self.bells = None
         finally:
             self.bell_task = None
 

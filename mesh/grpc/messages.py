@@ -15,6 +15,8 @@ T = TypeVar("T")
 class RateLimiter:
     """Token bucket on output bytes per node: a fast node is slowed down, never cut off."""
 
+    __slots__ = ("burst", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float, burst: float) -> None:
         self.rate = rate
         self.burst = burst
@@ -113,3 +115,39 @@ class Outbox(Generic[T]):
         if self._drain is None or self._drain.done():
             self._drain = asyncio.get_running_loop().create_future()
         return self._drain
+
+
+class Flag:
+    """`asyncio.Event`'s set / is_set / wait for one stream, without its waiter deque (an
+    Event is ~0.9 KB; thousands of streams each hold one)."""
+
+    __slots__ = ("_is_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        if self._is_set:
+            return
+        self._is_set = True
+        waiters, self._waiters = self._waiters or [], None
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self) -> None:
+        if self._is_set:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            if self._waiters is not None and waiter in self._waiters:
+                self._waiters.remove(waiter)
