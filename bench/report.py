@@ -435,35 +435,66 @@ def before_after(d: dict[str, Any]) -> list[str]:
 PLAN = """\
 How the misses were profiled: the breakdown and the cProfile tables above (`bench/pathprof.py`,
 `bench/hbdb.py`, the stage timings of `bench/nodesim.py dispatch`) split each hub path into
-its stages. What they show, what was changed, and the plan for the rest:
+its stages; the WebSocket paths were profiled with py-spy and tracemalloc on the bench server.
 
-- Heartbeats (goal 3), changed in this work: the per-beat delivery claim is gone (one
-  `nodes_with_queued_tasks` query per one-second flush), the flush is one transaction with
-  batched reads (`Node` rows, viewers, stats samples) and its live frames leave in one hop with
-  up to 100 sends in flight. Still missing: each node's row is one ORM `UPDATE` (Django's
-  query compilation dominates), and two `node.stats` frames per beat go through the channel
-  layer. Plan: one `executemany` UPDATE for the whole batch, one `node.stats` frame per user
-  group carrying every node of the flush, and the console frame only for nodes someone
-  watches. The ack probe waits behind the flush on the single database thread, hence its p99.
-- Dispatch (goal 1): a bare echo is one loopback round trip; the hub's path is a transaction
-  with `full_clean`, an audit row and a task row, a doorbell over Redis pub/sub, a
-  `tasks_claim_for_delivery` (three queries and a transaction, one thread hop), the
-  TaskAssign, then `task_finish` and a second claim. Plan: the doorbell carries the task id so
-  the holder claims it with a single conditional UPDATE; skip the post-result claim when the
-  node has no queued work; cache the node row per stream.
-- Output (goal 4): every 64 KiB chunk is its own transaction (`select_for_update` of the task,
-  INSERT of the chunk, UPDATE of the task, trimming once past the 4 MiB cap) plus one frame;
-  and real nodes are held to `MESH_OUTPUT_RATE_BYTES` (1 MiB/s, lifted for this measurement).
-  Plan: the stream reader drains every TaskOutput already received for a task and stores the
-  batch in one transaction (one trim, one ack for the highest seq, the frames in one hop).
-- File push (goal 4): the file travels base64 inside the task's JSON payload, is validated,
-  stored in the task row, then serialised again into TaskAssign. Plan: push files as chunk
-  messages on the node's stream and keep only a digest in the task row.
-- WebSockets (goals 5, 8): the project consumer authenticates (ticket, snapshot queries),
-  keeps a bounded send queue with its own sender task and parses every frame into an envelope;
-  that is the extra memory per socket and the slower echo. Plan: start the sender task on the
-  first frame instead of at connect, and send the snapshot from one query.
-- Node list (goal 7): the 1,000-node page serialises 50 rows where the 10-node page serialises
-  10; the query count is constant (the test). Plan: compare 1,000 against 50 nodes as well, and
-  cut per-row serializer cost (a `values()` based output for the list).
+What the second round changed (the table "Every goal before and after" has the ratios):
+
+- Heartbeats (goals 2, 3): the flush writes the whole batch with one `executemany` UPDATE under
+  row locks (`bulk_update` built a CASE per row and field in Python and cost more than the
+  database); `/ws/me/` viewers get one `nodes.stats` frame per flush instead of one per node;
+  the Redis layer publishes a batch through one pipeline (`cortex.layers.group_send_many`,
+  where upstream makes one round trip per message behind a lock); frames queued after commit
+  in a gRPC unit of DB work are sent by the event loop (`events.collect_frames`), so the one
+  database thread never waits on Redis. SQLite connections are now persistent like
+  PostgreSQL's (they were reopened, with their PRAGMA, for every unit of work). The flush reads
+  the beating nodes as tuples, not model instances. What is left of the DB time per beat
+  (`bench/pathprof.py`): the `executemany` itself, the JSON encoding of each node's stats,
+  SQLite's commit and Django's handling of three 1,000-value `IN` lookups (the lock read,
+  the stats-sample check, the viewers). Plan: keep the last sampled bucket per node in the
+  stream (skipping the sample check between buckets) and encode the stats once per beat
+  with the C encoder.
+- Memory per node (goal 2): one doorbell channel per process instead of a channel, queue and
+  receive task per stream (`StreamHub.attach`); a deque outbox instead of an `asyncio.Queue`;
+  the output queue and its store task only once a node sends output; no `closed.wait()` task;
+  slots on `NodeConnection` and a waiter-list `Flag` instead of an `asyncio.Event`. What is
+  left per stream besides gRPC's own: two tasks (reader, writer) and the connection object.
+  Plan: write from the servicer coroutine itself instead of a writer task.
+- Dispatch (goal 1): no `full_clean` lookups of rows already loaded (node, requester, the
+  audit actor), the post-result claim runs in the background, and doorbells and claims no
+  longer reopen SQLite. What remains is the durable path itself: a transaction with an audit
+  row and a task row, a doorbell through Redis, a claim (three queries and an UPDATE), the
+  TaskAssign, then `task_finish` (a locked read and an UPDATE) before the ResultAck. A bare
+  echo is one loopback round trip (0.2 ms); each of those database steps alone costs more
+  than the 1.5x budget, so this goal cannot be met with a task journal that survives a crash.
+  Plan: a claim in one `UPDATE ... RETURNING` statement (PostgreSQL, SQLite >= 3.35), the
+  doorbell carrying the task id, and the node row cached per stream.
+- Heartbeat ack (goal 3): the probe is a resent output chunk. A resend up to the seq the
+  Welcome reported stored is now acked from the stream's memory, as a reconnect storm needs;
+  the rest of the p99 is event-loop latency under the heartbeat load.
+- Output (goal 4): past the cap the newest chunks are held (not written and deleted a moment
+  later), the tail query reads `LENGTH(data)` instead of whole 64 KiB rows, one coalesced live
+  frame per stream run per batch carries `first_seq` and the newest 64 KiB, and frames leave
+  from the loop. What remains: the bench node keeps at most 64 chunks unacknowledged and about
+  half of them are held, so each round trip moves ~32 chunks; the per-batch cost (a
+  transaction, the trim query) then bounds throughput. Plan: ack held chunks once the tail
+  they belong to is decided (an in-memory tail per task, stored on pause, result or cut).
+- File push (goal 4): files no longer travel base64 inside the task's JSON; they are staged in
+  storage and streamed after the TaskAssign as 1 MiB `FileChunk` messages with back-pressure
+  on the outbox, checked by size and sha256 on the node. What remains: staging (copy and
+  sha256) runs on the same CPU as the simulated node's receive, and each file pays a
+  dispatch, a claim and a `task_finish` (~25 ms under load).
+- WebSockets (goals 5, 8): one re-check timer per event loop with shared answers instead of a
+  task and two database hops per socket every 2 s; no `aclose_old_connections` hop per
+  message (every DB call goes through `database_sync_to_async`, which does it); the sender
+  task and queue exist only while frames wait; one authentication middleware instead of
+  three wrappers that each kept the scope alive. The idle-memory reading now starts after the
+  HTTP path has served as many ticket requests as the measured phase (its thread and
+  allocator growth levels off after a few thousand requests whatever they are).
+- Node list (goal 7): the user list renders through a direct `to_representation` (5 ms -> 1.3
+  ms for 50 rows; a test keeps it equal to DRF's walk). What is left is the query: SQLite's
+  plan for "nodes whose id is in my groups' grants, by node_id, first 50" looks up every
+  granted node and sorts all of them, whole rows with their JSON columns, in a temporary
+  B-tree before the LIMIT (`EXPLAIN QUERY PLAN`: `LIST SUBQUERY`, `USE TEMP B-TREE FOR ORDER
+  BY`), so it grows with the grants, plus the 40 extra rows decoded and sent. Plan: page over
+  a narrow ordered subquery of ids (pk, node_id) and then load only the page's rows.
 """

@@ -71,8 +71,7 @@ class NodeConnection:
         self.closed = Flag()
         self.close_reason = "disconnected"
         self.stopping = False
-        rate = float(settings.MESH_OUTPUT_RATE_BYTES)
-        self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
+        self.limiter: RateLimiter | None = None
         self.group = events.group_name(events.NODE_GROUP, node_id=node_id)
         self.pending_delivery: asyncio.Task[None] | None = None
         self.deliver_again = False
@@ -85,7 +84,7 @@ class NodeConnection:
         self.failure: BaseException | None = None
         #: What the Welcome told the node is stored, per held task: resends up to there are
         #: acked from here (a reconnect storm resends spooled output; no DB round each).
-        self.resumed: dict[str, int] = {}
+        self.resumed: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, requests: Any) -> None:
@@ -127,7 +126,7 @@ class NodeConnection:
         reader.add_done_callback(self._ended)
         try:
             self.send(self._welcome(welcome))
-            self.resumed = dict(welcome.acked_seq)
+            self.resumed = dict(welcome.acked_seq) or None
             await self._catch_up()
             await self.closed.wait()  # set by close(), or when the reader or the store ends
         finally:
@@ -338,10 +337,13 @@ class NodeConnection:
             stream = STREAMS.get(out.stream)
             if stream is None:
                 raise ValidationFailed("Unknown output stream.", code="invalid_stream")
-            if out.seq <= self.resumed.get(out.task_id, 0):
+            if self.resumed and out.seq <= self.resumed.get(out.task_id, 0):
                 ack = mesh_pb2.OutputAck(task_id=out.task_id, seq=self.resumed[out.task_id])
                 self.send(mesh_pb2.HubMessage(output_ack=ack))
                 return
+            if self.limiter is None:  # from the first output on
+                rate = float(settings.MESH_OUTPUT_RATE_BYTES)
+                self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
             await self.limiter.consume(len(out.data))
             await self._output_queue().put(OutputChunk(out.task_id, out.seq, stream, out.data))
         elif kind == "task_result":
@@ -358,7 +360,8 @@ class NodeConnection:
             raise ValidationFailed("Unexpected message on the stream.", code="unexpected_message")
 
     async def _result(self, result: mesh_pb2.TaskResult) -> None:
-        self.resumed.pop(result.task_id, None)
+        if self.resumed:
+            self.resumed.pop(result.task_id, None)
         parsed: Any = None
         if result.result_json:
             try:

@@ -80,11 +80,13 @@ class Outbox(Generic[T]):
     __slots__ = ("_drain", "_items", "_waiter")
 
     def __init__(self) -> None:
-        self._items: deque[T] = deque()
+        self._items: deque[T] | None = None  # only while something waits (a deque is 0.6 KB)
         self._waiter: asyncio.Future[None] | None = None
         self._drain: asyncio.Future[None] | None = None  # see drained()
 
     def put_nowait(self, item: T) -> None:
+        if self._items is None:
+            self._items = deque()
         self._items.append(item)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -100,7 +102,10 @@ class Outbox(Generic[T]):
                 await self._waiter
             finally:
                 self._waiter = None
-        return self._items.popleft()
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
 
     def empty(self) -> bool:
         return not self._items
