@@ -326,9 +326,11 @@ async def _django_actor() -> tuple[Any, Any]:
 async def dispatch(a: argparse.Namespace) -> dict[str, Any]:
     seed = load_seed(a.seed)
     sync_to_async, admin = await _django_actor()
+    from cortex.loops import adopt_running_loop
     from mesh.models import Node
     from mesh.services import task_dispatch
 
+    adopt_running_loop()  # as the ASGI server's loop is (`cortex.asgi`): doorbells go meanwhile
     nid, secret = seed["nodes"][a.node]
     node = await sync_to_async(lambda: Node.objects.get(node_id=nid))()
     sim = SimNode(a.address, nid, secret)

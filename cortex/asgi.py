@@ -15,14 +15,17 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  # needs Django set up
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from cortex.loops import AdoptLoop  # noqa: E402
 from cortex.routing import websocket_urlpatterns  # noqa: E402
 from cortex.ws_auth import WebSocketAuthMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))
-        ),
-    }
+application = AdoptLoop(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
 )

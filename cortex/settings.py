@@ -108,8 +108,19 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the web and gRPC threads of one process share the file.
+    # synchronous=NORMAL is SQLite's recommended pairing with WAL: a commit survives any crash
+    # of the hub and the file stays consistent, but the last commits before a power cut or an
+    # OS crash may be lost. FULL syncs the log on every commit (about 0.25 ms each here);
+    # CORTEX_SQLITE_SYNCHRONOUS=FULL chooses it. PostgreSQL follows its own settings.
+    sqlite_sync = env.str("CORTEX_SQLITE_SYNCHRONOUS", default="NORMAL").upper()
+    if sqlite_sync not in ("NORMAL", "FULL", "EXTRA"):
+        raise ImproperlyConfigured("CORTEX_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA.")
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={sqlite_sync};",
+        }
     )
 # Persistent connections on every backend: the gRPC and web processes run many short units of
 # work, and reopening SQLite (with its PRAGMA) or PostgreSQL for each one costs more than it.

@@ -7,10 +7,13 @@ watchers, who catch up over REST when one is lost.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
 import time
+import weakref
+from collections import deque
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -18,6 +21,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
+
+from cortex.loops import call_in_home_loop
 
 logger = logging.getLogger("cortex.mesh")
 
@@ -89,7 +94,7 @@ def _committed(messages: list[tuple[str, dict[str, Any]]]) -> None:
     collected = _collected.get()
     if collected is not None:
         collected.extend(messages)
-    else:
+    elif not call_in_home_loop(send_soon, messages):  # a server's loop sends them meanwhile
         async_to_sync(asend_many)(messages)
 
 
@@ -111,14 +116,60 @@ def collected() -> Iterator[list[tuple[str, dict[str, Any]]]]:
 
 @contextlib.asynccontextmanager
 async def collect_frames() -> AsyncIterator[None]:
-    """Send the frames that sync code run inside this block queues after commit, in order,
-    from the loop once the block ends (`mesh.services._common.db_unit` uses it)."""
+    """Hand the frames that sync code run inside this block queues after commit to the loop's
+    ordered sender once the block ends (`mesh.services._common.db_unit` uses it): the caller
+    goes on (a node gets its ResultAck) while Redis is still being told."""
     with collected() as frames:
         try:
             yield
         finally:
             if frames:
-                await asend_many(frames)
+                send_soon(frames)
+
+
+class _Sender:
+    """One per event loop: sends batches of frames one after another, in the order given."""
+
+    __slots__ = ("batches", "idle", "task")
+
+    def __init__(self) -> None:
+        self.batches: deque[list[tuple[str, dict[str, Any]]]] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    async def run(self) -> None:
+        try:
+            while self.batches:
+                await asend_many(self.batches.popleft())
+        finally:
+            self.task = None
+            self.idle.set()
+
+
+_senders: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sender] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def send_soon(messages: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send `messages` from this loop in the background, after everything handed over before
+    (watchers see frames in the order they were committed); errors are logged."""
+    loop = asyncio.get_running_loop()
+    sender = _senders.get(loop)
+    if sender is None:
+        sender = _senders[loop] = _Sender()
+    sender.batches.append(messages)
+    if sender.task is None:
+        sender.idle.clear()
+        sender.task = loop.create_task(sender.run(), name="mesh-frames")
+
+
+async def sent() -> None:
+    """Wait until every frame handed to `send_soon` on this loop is sent (a stop, a test)."""
+    sender = _senders.get(asyncio.get_running_loop())
+    if sender is not None:
+        await sender.idle.wait()
 
 
 async def asend_many(messages: list[tuple[str, dict[str, Any]]]) -> None:

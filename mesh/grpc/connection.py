@@ -53,6 +53,7 @@ class NodeConnection:
         "group",
         "hub",
         "limiter",
+        "more_queued",
         "node_id",
         "outbox",
         "output",
@@ -75,6 +76,9 @@ class NodeConnection:
         self.group = events.group_name(events.NODE_GROUP, node_id=node_id)
         self.pending_delivery: asyncio.Task[None] | None = None
         self.deliver_again = False
+        #: Whether the last claim was limited by the node's free slots rather than the queue:
+        #: only then is a slot freed by a result worth a claim (new tasks ring a doorbell).
+        self.more_queued = True
         self.bells: deque[dict[str, Any]] | None = None  # from the first doorbell on
         self.bell_task: asyncio.Task[None] | None = None
         # Output queue and its store task exist from the node's first TaskOutput on: most
@@ -230,7 +234,8 @@ class NodeConnection:
         if claimed is None:
             self.close("superseded")
             return
-        for task in claimed:
+        self.more_queued = claimed.more
+        for task in claimed.tasks:
             self._assign(task)
 
     def _assign(self, task: Any) -> None:
@@ -380,4 +385,5 @@ class NodeConnection:
         )
         file_stream.stop(self, result.task_id)
         self.send(mesh_pb2.HubMessage(result_ack=mesh_pb2.ResultAck(task_id=result.task_id)))
-        self.deliver_soon()  # a slot is free; the reader goes on meanwhile
+        if self.more_queued:
+            self.deliver_soon()  # a slot is free for a waiting task; the reader goes on

@@ -11,6 +11,7 @@ import grpc
 from django.conf import settings
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from mesh import events
 from mesh.agent.pb import mesh_pb2_grpc
 from mesh.grpc.auth import NodeCredentialInterceptor
 from mesh.grpc.hub import StreamHub
@@ -89,4 +90,6 @@ async def serve(address: str, *, stop_event: asyncio.Event, grace: float = 5.0) 
         await asyncio.gather(*background, return_exceptions=True)
         with contextlib.suppress(Exception):
             await hub.flush()
+        with contextlib.suppress(Exception):  # the last live frames (a node's disconnect)
+            await asyncio.wait_for(events.sent(), timeout=2.0)
         logger.info("gRPC server on %s stopped", address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -12,11 +13,43 @@ from django.utils import timezone
 
 from cortex.errors import NotFound, ValidationFailed
 from mesh import events
-from mesh.models import ACTIVE_STATUSES, Node, Task, TaskStatus
+from mesh.models import ACTIVE_STATUSES, Node, Task, TaskStatus, max_concurrent_tasks
+from mesh.services import _sql
 from mesh.services.push_blobs import push_blob_release
 from mesh.services.secret_mask import mask_value
 
 logger = logging.getLogger("cortex.mesh")
+
+# The hot path's statements (`_sql`); only the two table names are interpolated.
+_TASK, _NODE = _sql.table(Task), _sql.table(Node)
+_NODE_PK = f"(SELECT id FROM {_NODE} WHERE node_id = %s)"  # noqa: S608
+_START_SQL = (
+    f"UPDATE {_TASK} SET status = %s, started_at = %s, updated_at = %s"  # noqa: S608
+    f" WHERE id = %s AND status = %s AND node_id = {_NODE_PK} RETURNING id"
+)
+_FINISH_SQL = (
+    f"UPDATE {_TASK} SET status = %s, exit_code = %s, error_code = %s,"  # noqa: S608
+    " error_message = %s, result = %s, finished_at = %s,"
+    " started_at = COALESCE(started_at, %s), updated_at = %s"
+    f" WHERE id = %s AND status IN (%s, %s) AND node_id = {_NODE_PK}"
+    " RETURNING last_seq, kind, payload"
+)
+_SLOTS_SQL = (
+    "SELECT n.id, n.is_active, n.connection_id, n.skill_config,"  # noqa: S608
+    f" (SELECT COUNT(*) FROM {_TASK} t WHERE t.node_id = n.id AND t.status IN (%s, %s))"
+    f" FROM {_NODE} n WHERE n.node_id = %s"
+)
+_CLAIM_SQL = (
+    f"UPDATE {_TASK} SET status = %s, dispatched_at = %s, updated_at = %s"  # noqa: S608
+    f" WHERE id IN (SELECT id FROM {_TASK} WHERE node_id = %s AND status = %s"
+    " ORDER BY created_at LIMIT %s) AND status = %s"
+    f" AND EXISTS (SELECT 1 FROM {_NODE} WHERE id = %s AND connection_id = %s)"
+    " RETURNING id, kind, payload, timeout, idempotency_key, created_at"
+)
+_QUEUED_SQL = (
+    f"SELECT DISTINCT n.node_id FROM {_TASK} t JOIN {_NODE} n ON n.id = t.node_id"  # noqa: S608
+    " WHERE t.status = %s AND n.node_id IN"
+)
 
 OUTCOMES = {
     "SUCCEEDED": TaskStatus.SUCCEEDED,
@@ -28,16 +61,46 @@ OUTCOMES = {
 
 
 def _announce_finished(task: Task) -> None:
-    events.console_frame(
-        task.node.node_id,
-        events.TASK_FINISHED,
+    _announce_end(
+        node_id=task.node.node_id,
         task_id=str(task.pk),
         status=task.status,
         exit_code=task.exit_code,
         error_code=task.error_code,
+        kind=task.kind,
+        payload=task.payload,
     )
-    events.task_changed(task.pk, task.status)
-    push_blob_release(task)  # every terminal transition passes here
+
+
+def _announce_end(
+    *,
+    node_id: str,
+    task_id: str,
+    status: str,
+    exit_code: int | None,
+    error_code: str,
+    kind: str,
+    payload: Any,
+) -> None:
+    """Every terminal transition passes here: watchers, waiters, the staged blob."""
+    events.console_frame(
+        node_id,
+        events.TASK_FINISHED,
+        task_id=task_id,
+        status=status,
+        exit_code=exit_code,
+        error_code=error_code,
+    )
+    events.task_changed(task_id, status)
+    push_blob_release(kind=kind, payload=payload)
+
+
+def _task_key(task_id: str) -> Any:
+    """The task id as the database stores it; NotFound when it is no UUID."""
+    try:
+        return _sql.to_db(Task, "id", uuid.UUID(task_id))
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise NotFound("No such task for this node.", code="task_not_found") from exc
 
 
 def _node_task(*, node_id: str, task_id: str, lock: bool = False) -> Task:
@@ -57,16 +120,25 @@ def _node_task(*, node_id: str, task_id: str, lock: bool = False) -> Task:
 
 def task_started(*, node_id: str, task_id: str) -> bool:
     """The node began running the task; returns whether the state changed."""
-    task = _node_task(node_id=node_id, task_id=task_id)
+    key = _task_key(task_id)
     now = timezone.now()
-    with transaction.atomic():
-        changed = Task.objects.filter(pk=task.pk, status=TaskStatus.DISPATCHED).update(
-            status=TaskStatus.RUNNING, started_at=now, updated_at=now
-        )
-        if changed:
-            events.console_frame(node_id, events.TASK_STARTED, task_id=str(task.pk))
-            events.task_changed(task.pk, TaskStatus.RUNNING)
-    return bool(changed)
+    changed = _sql.rows(
+        _START_SQL,
+        [
+            TaskStatus.RUNNING,
+            _sql.to_db(Task, "started_at", now),
+            _sql.to_db(Task, "updated_at", now),
+            key,
+            TaskStatus.DISPATCHED,
+            node_id,
+        ],
+    )
+    if not changed:
+        _node_task(node_id=node_id, task_id=task_id)  # NotFound for another node's task
+        return False
+    events.console_frame(node_id, events.TASK_STARTED, task_id=task_id)
+    events.task_changed(task_id, TaskStatus.RUNNING)
+    return True
 
 
 def task_finish(
@@ -87,66 +159,100 @@ def task_finish(
     if outcome == "REJECTED" and not error_code:
         error_code = "rejected"
     error_message, result = mask_value(error_message), mask_value(result)  # see secret_mask
-    now = timezone.now()
+    key = _task_key(task_id)
+    now = _sql.to_db(Task, "finished_at", timezone.now())
+    error_code, error_message = error_code[:64], error_message[:4000]
     with transaction.atomic():
-        task = _node_task(node_id=node_id, task_id=task_id, lock=True)
-        if task.is_terminal or task.status == TaskStatus.QUEUED:
-            return False
-        if last_seq > task.last_seq:
-            error_message = (error_message + f" [output after seq {task.last_seq} missing]")[:4000]
-        task.status = status
-        task.exit_code = exit_code
-        task.error_code = error_code[:64]
-        task.error_message = error_message[:4000]
-        task.result = result
-        task.finished_at = now
-        task.started_at = task.started_at or now
-        task.save(
-            update_fields=[
-                "status",
-                "exit_code",
-                "error_code",
-                "error_message",
-                "result",
-                "finished_at",
-                "started_at",
-                "updated_at",
-            ]
+        # One statement settles the task (the ORM took a locked SELECT and an UPDATE).
+        done = _sql.rows(
+            _FINISH_SQL,
+            [
+                status,
+                exit_code,
+                error_code,
+                error_message,
+                _sql.to_db(Task, "result", result),
+                now,
+                now,
+                now,
+                key,
+                *ACTIVE_STATUSES,
+                node_id,
+            ],
         )
-        _announce_finished(task)
+        if not done:  # queued, ended already (a duplicate), or not this node's (NotFound)
+            _node_task(node_id=node_id, task_id=task_id)
+            return False
+        stored_seq, kind, payload = done[0]
+        if last_seq > stored_seq:
+            error_message = f"{error_message} [output after seq {stored_seq} missing]"[:4000]
+            Task.objects.filter(pk=task_id).update(error_message=error_message)
+        _announce_end(
+            node_id=node_id,
+            task_id=task_id,
+            status=status,
+            exit_code=exit_code,
+            error_code=error_code,
+            kind=kind,
+            payload=_sql.from_db(Task, "payload", payload),
+        )
     return True
 
 
-def tasks_claim_for_delivery(*, node_id: str, connection_id: str) -> list[Task] | None:
+@dataclass(frozen=True)
+class Claim:
+    """Tasks moved to `dispatched` for a stream; `more` when the node's free slots, not the
+    queue, limited them (so a slot freed by a result is worth another claim)."""
+
+    tasks: list[Task] = field(default_factory=list)
+    more: bool = False
+
+
+def tasks_claim_for_delivery(*, node_id: str, connection_id: str) -> Claim | None:
     """Move queued tasks to `dispatched` up to the node's concurrency cap, oldest first.
 
     Returns None when `connection_id` no longer holds the node's stream (the caller hangs up).
-    Each task is claimed with a conditional UPDATE, so two processes never send the same task.
+    The claim is one conditional UPDATE, so two processes never send the same task.
     """
-    node = Node.objects.filter(node_id=node_id).first()
-    if node is None or not node.is_active or node.connection_id != connection_id:
+    found = _sql.rows(_SLOTS_SQL, [*ACTIVE_STATUSES, node_id])
+    if not found or not found[0][1] or found[0][2] != connection_id:
         return None
-    busy = Task.objects.filter(node=node, status__in=ACTIVE_STATUSES).count()
-    slots = node.max_concurrent_tasks - busy
-    claimed: list[Task] = []
+    node_pk, _, _, skill_config, busy = found[0]
+    slots = max_concurrent_tasks(_sql.from_db(Node, "skill_config", skill_config)) - busy
     if slots <= 0:
-        return claimed
-    now = timezone.now()
-    candidates = list(
-        Task.objects.filter(node=node, status=TaskStatus.QUEUED).order_by("created_at")[:slots]
+        return Claim(more=True)
+    now = _sql.to_db(Task, "dispatched_at", timezone.now())
+    won = _sql.rows(
+        _CLAIM_SQL,
+        [
+            TaskStatus.DISPATCHED,
+            now,
+            now,
+            node_pk,
+            TaskStatus.QUEUED,
+            slots,
+            TaskStatus.QUEUED,
+            node_pk,
+            connection_id,
+        ],
     )
-    for task in candidates:
-        with transaction.atomic():
-            won = Task.objects.filter(pk=task.pk, status=TaskStatus.QUEUED).update(
-                status=TaskStatus.DISPATCHED, dispatched_at=now, updated_at=now
-            )
-            if won:
-                task.status = TaskStatus.DISPATCHED
-                task.dispatched_at = now
-                task.node = node
-                claimed.append(task)
-                events.task_changed(task.pk, TaskStatus.DISPATCHED)
-    return claimed
+    tasks = [
+        Task(
+            id=_sql.from_db(Task, "id", pk),
+            node_id=node_pk,
+            kind=kind,
+            payload=_sql.from_db(Task, "payload", payload),
+            timeout=timeout,
+            idempotency_key=idempotency_key,
+            status=TaskStatus.DISPATCHED,
+            created_at=_sql.from_db(Task, "created_at", created_at),
+        )
+        for pk, kind, payload, timeout, idempotency_key, created_at in won
+    ]
+    tasks.sort(key=lambda task: task.created_at)
+    for task in tasks:
+        events.task_changed(task.pk, TaskStatus.DISPATCHED)
+    return Claim(tasks=tasks, more=len(tasks) >= slots)
 
 
 def nodes_with_queued_tasks(*, node_ids: list[str]) -> set[str]:
@@ -156,13 +262,11 @@ def nodes_with_queued_tasks(*, node_ids: list[str]) -> set[str]:
     """
     found: set[str] = set()
     for start in range(0, len(node_ids), 500):
-        found.update(
-            Task.objects.filter(
-                status=TaskStatus.QUEUED, node__node_id__in=node_ids[start : start + 500]
-            )
-            .values_list("node__node_id", flat=True)
-            .distinct()
+        chunk = node_ids[start : start + 500]
+        rows = _sql.rows(
+            f"{_QUEUED_SQL} ({_sql.placeholders(len(chunk))})", [TaskStatus.QUEUED, *chunk]
         )
+        found.update(node_id for (node_id,) in rows)
     return found
 
 

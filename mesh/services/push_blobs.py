@@ -54,8 +54,9 @@ def push_blob_delete(*, name: str) -> None:
         logger.warning("could not delete staged push %s", name, exc_info=True)
 
 
-def push_blob_release(task: Any) -> None:
-    """The task reached a terminal state: delete its staged blob once that is committed."""
-    name = push_blob_of(kind=task.kind, payload=task.payload)
+def push_blob_release(*, kind: str, payload: Any) -> None:
+    """A task of this kind and payload reached a terminal state: delete its staged blob once
+    that is committed."""
+    name = push_blob_of(kind=kind, payload=payload)
     if name:
         transaction.on_commit(lambda: push_blob_delete(name=name))

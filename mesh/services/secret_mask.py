@@ -93,6 +93,8 @@ def mask_secrets(data: bytes) -> bytes:
 def mask_value(value: Any) -> Any:
     """A copy of a JSON-like value (a task's result or error text) with known secrets masked."""
     if isinstance(value, str):
+        if not value:  # the common empty error text costs no lookup of the secrets
+            return value
         masked = mask_secrets(value.encode("utf-8", "surrogatepass"))
         return masked.decode("utf-8", "surrogatepass")
     if isinstance(value, dict):

@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 
 from mesh.models import Node, NodeStatsSample
+from mesh.services import _sql
 
 
 def stats_bucket_seconds() -> int:
@@ -57,6 +58,13 @@ def stats_sample_record(*, node: Node, stats: dict[str, Any], now: datetime) -> 
     return True
 
 
+_SAMPLED_SQL = (
+    f"SELECT {_sql.column(NodeStatsSample, 'node')}"  # noqa: S608  # names from the model only
+    f" FROM {_sql.table(NodeStatsSample)} WHERE taken_at = %s"
+    f" AND {_sql.column(NodeStatsSample, 'node')} IN"
+)
+
+
 def stats_samples_record_many(*, samples: list[tuple[int, dict[str, Any]]], now: datetime) -> int:
     """Batch form of `stats_sample_record` for (node pk, stats) pairs: three queries whatever
     the count."""
@@ -65,11 +73,14 @@ def stats_samples_record_many(*, samples: list[tuple[int, dict[str, Any]]], now:
     bucket = stats_bucket_seconds()
     start = datetime.fromtimestamp(int(now.timestamp()) // bucket * bucket, tz=now.tzinfo)
     pks = [pk for pk, _ in samples]
-    sampled = set(
-        NodeStatsSample.objects.filter(node_id__in=pks, taken_at=start).values_list(
-            "node_id", flat=True
+    sampled: set[int] = set()
+    for first in range(0, len(pks), 500):  # by hand: the ORM prepares each IN value in Python
+        chunk = pks[first : first + 500]
+        found = _sql.rows(
+            f"{_SAMPLED_SQL} ({_sql.placeholders(len(chunk))})",
+            [_sql.to_db(NodeStatsSample, "taken_at", start), *chunk],
         )
-    )
+        sampled.update(pk for (pk,) in found)
     rows = [_sample(pk, stats, start) for pk, stats in samples if pk not in sampled]
     if not rows:
         return 0

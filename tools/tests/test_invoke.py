@@ -245,7 +245,8 @@ def _finish_as_node(task: Task, *, stdout: bytes, exit_code: int = 0, result: An
     claimed = mesh_services.tasks_claim_for_delivery(
         node_id=node_id, connection_id=f"test-{node_id}"
     )
-    assert [t.pk for t in claimed or []] == [task.pk]
+    assert claimed is not None
+    assert [t.pk for t in claimed.tasks] == [task.pk]
     mesh_services.task_started(node_id=node_id, task_id=str(task.pk))
     mesh_services.output_append(
         node_id=node_id, task_id=str(task.pk), seq=1, stream="stdout", data=stdout
