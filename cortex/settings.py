@@ -112,6 +112,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # of the hub and the file stays consistent, but the last commits before a power cut or an
     # OS crash may be lost. FULL syncs the log on every commit (about 0.25 ms each here);
     # CORTEX_SQLITE_SYNCHRONOUS=FULL chooses it. PostgreSQL follows its own settings.
+    # A checkpoint every 4,000 log pages (16 MB) instead of 1,000: a heartbeat flush rewrites
+    # the same node rows each second, so fewer checkpoints copy each page fewer times.
     sqlite_sync = env.str("CORTEX_SQLITE_SYNCHRONOUS", default="NORMAL").upper()
     if sqlite_sync not in ("NORMAL", "FULL", "EXTRA"):
         raise ImproperlyConfigured("CORTEX_SQLITE_SYNCHRONOUS must be NORMAL, FULL or EXTRA.")
@@ -119,7 +121,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         {
             "timeout": 20,
             "transaction_mode": "IMMEDIATE",
-            "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous={sqlite_sync};",
+            "init_command": (
+                f"PRAGMA journal_mode=WAL; PRAGMA synchronous={sqlite_sync};"
+                " PRAGMA wal_autocheckpoint=4000; PRAGMA journal_size_limit=33554432;"
+            ),
         }
     )
 # Persistent connections on every backend: the gRPC and web processes run many short units of

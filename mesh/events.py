@@ -127,6 +127,10 @@ async def collect_frames() -> AsyncIterator[None]:
                 send_soon(frames)
 
 
+#: Most frames serialised and sent in one go by the loop's sender.
+SEND_SLICE = 128
+
+
 class _Sender:
     """One per event loop: sends batches of frames one after another, in the order given."""
 
@@ -141,7 +145,11 @@ class _Sender:
     async def run(self) -> None:
         try:
             while self.batches:
-                await asend_many(self.batches.popleft())
+                batch = self.batches.popleft()
+                # A flush of 1,000 beats has over 1,000 frames: serialised in slices, so the
+                # streams' own messages (acks) get the loop in between.
+                for start in range(0, len(batch), SEND_SLICE):
+                    await asend_many(batch[start : start + SEND_SLICE])
         finally:
             self.task = None
             self.idle.set()
