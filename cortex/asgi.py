@@ -19,13 +19,12 @@ from cortex.loops import AdoptLoop  # noqa: E402
 from cortex.routing import websocket_urlpatterns  # noqa: E402
 from cortex.ws_auth import WebSocketAuthMiddleware  # noqa: E402
 
-application = AdoptLoop(
-    ProtocolTypeRouter(
-        {
-            "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(
-                WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))
-            ),
-        }
-    )
+router = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(
+            WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))
+        ),
+    }
 )
+application = AdoptLoop(router)

@@ -73,14 +73,17 @@ INSTALLED_APPS = [
     "console",
 ]
 
+# `cortex.middleware.*` are Django's own with their hooks run on the event loop (no thread
+# hop each). Security, CSRF and X-Frame-Options stay Django's: `check --deploy` looks for
+# those exact paths before it checks the settings they read.
 MIDDLEWARE = [
     "cortex.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "cortex.middleware.SessionMiddleware",
+    "cortex.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "cortex.middleware.AuthenticationMiddleware",
+    "cortex.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -306,7 +309,7 @@ if OIDC_ENABLED:
     # out within OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS) exist only when OIDC is configured.
     AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "accounts.oidc.OIDCBackend"]
     MIDDLEWARE.insert(
-        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        MIDDLEWARE.index("cortex.middleware.AuthenticationMiddleware") + 1,
         "accounts.oidc.OIDCSessionRefresh",
     )
 LOGIN_REDIRECT_URL = "/console/"

@@ -31,8 +31,15 @@ PROD = {
 READ = """
 import json
 from django.conf import settings as s
+from django.utils.module_loading import import_string
 import cortex.asgi
-ws = cortex.asgi.application.application_mapping["websocket"]
+ws = cortex.asgi.router.application_mapping["websocket"]
+
+
+def _has_middleware(s, path):
+    wanted = import_string(path)
+    return any(issubclass(import_string(m), wanted) for m in s.MIDDLEWARE)
+
 print(json.dumps({
     "DEBUG": s.DEBUG,
     "ALLOWED_HOSTS": s.ALLOWED_HOSTS,
@@ -50,8 +57,8 @@ print(json.dumps({
     "SECURE_REFERRER_POLICY": s.SECURE_REFERRER_POLICY,
     "X_FRAME_OPTIONS": s.X_FRAME_OPTIONS,
     "CSRF_TRUSTED_ORIGINS": s.CSRF_TRUSTED_ORIGINS,
-    "csrf_middleware": "django.middleware.csrf.CsrfViewMiddleware" in s.MIDDLEWARE,
-    "security_middleware": "django.middleware.security.SecurityMiddleware" in s.MIDDLEWARE,
+    "csrf_middleware": _has_middleware(s, "django.middleware.csrf.CsrfViewMiddleware"),
+    "security_middleware": _has_middleware(s, "django.middleware.security.SecurityMiddleware"),
     "OIDC_ENABLED": s.OIDC_ENABLED,
     "OIDC_RP_SIGN_ALGO": s.OIDC_RP_SIGN_ALGO,
     "OIDC_USE_PKCE": s.OIDC_USE_PKCE,
