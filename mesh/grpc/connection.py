@@ -131,6 +131,8 @@ class NodeConnection:
         try:
             self.send(self._welcome(welcome))
             self.resumed = dict(welcome.acked_seq) or None
+            # This frame lives as long as the stream: keep no Hello or policy (~2 KB a node).
+            del first, hello, welcome
             await self._catch_up()
             await self.closed.wait()  # set by close(), or when the reader or the store ends
         finally:
