@@ -343,32 +343,41 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
     return "\n".join(lines)
 
 
-PREVIOUS_ROUND = "session1-final.json"
+#: Stored full runs at the end of earlier rounds of changes (`bench/history/`), oldest first.
+ROUNDS = (("round 1", "session1-final.json"), ("round 2", "session2-final.json"))
 
 
 def round_before_after(goals: Goals) -> list[str]:
-    """Each goal's ratio in the last full run before this round of changes and in this run."""
+    """Each goal's ratio at the end of every earlier round of changes and in this run."""
     import json
     from pathlib import Path
 
-    path = Path(__file__).with_name("history") / PREVIOUS_ROUND
-    if not path.is_file():
+    earlier = []
+    for label, name in ROUNDS:
+        path = Path(__file__).with_name("history") / name
+        if path.is_file():
+            old = json.loads(path.read_text())
+            earlier.append((label, name, old.get("started"), goals_of(old)))
+    if not earlier:
         return []
-    old = json.loads(path.read_text())
-    before = goals_of(old)
     rows = [
-        f"| {goal} | {f(before.ratios.get(goal), 2)}× | {f(now, 2)}× | {goals.targets[goal]} |"
+        f"| {goal} | "
+        + " | ".join(f"{f(before.ratios.get(goal), 2)}×" for *_, before in earlier)
+        + f" | {f(now, 2)}× | {goals.targets[goal]} |"
         for goal, now in goals.ratios.items()
     ]
+    stored = "; ".join(
+        f"{label}: {started}, `bench/history/{name}`" for label, name, started, _ in earlier
+    )
     return [
         "",
-        "## Every goal before and after the second round of changes",
+        "## Every goal after each round of changes",
         "",
-        f"Before: the last full run before this round ({old.get('started')}, stored in "
-        f"`bench/history/{PREVIOUS_ROUND}`). The changes are listed under the plan at the end.",
+        f"Earlier columns are the last full run of each round ({stored}). The changes of this "
+        "round are listed under the plan at the end.",
         "",
-        "| goal | ratio before | ratio now | target |",
-        "|---|---|---|---|",
+        "| goal | " + " | ".join(f"after {label}" for label, *_ in earlier) + " | now | target |",
+        "|---|" + "---|" * len(earlier) + "---|---|",
         *rows,
     ]
 
