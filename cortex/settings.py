@@ -130,10 +130,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             ),
         }
     )
-# Persistent connections on every backend: the gRPC and web processes run many short units of
-# work, and reopening SQLite (with its PRAGMA) or PostgreSQL for each one costs more than it.
+# The gRPC and web processes run many short units of work; reconnecting for each one costs
+# more than the work. runmesh does its database work in one thread, which keeps a persistent
+# connection. Under ASGI, Django runs every request in a thread of its own, so a persistent
+# connection would be opened per request and dropped with its thread: PostgreSQL gets a pool
+# that the process's threads share instead (Django requires CONN_MAX_AGE=0 with it).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CORTEX_DB_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DB_POOL_SIZE: int = env.int("CORTEX_DB_POOL_SIZE", default=10)
+    if DB_POOL_SIZE > 0:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": DB_POOL_SIZE,
+            "timeout": 20,
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL: str = env.str("REDIS_URL", default="")
