@@ -229,11 +229,12 @@ def task_wait(*, task: Task, timeout: float) -> Task:
     """Block up to `timeout` seconds until the task is terminal; returns its latest state.
 
     Waits on the database state, woken early by the task's doorbell (polls once a second in
-    case a doorbell is lost).
+    case a doorbell is lost). A task the caller loaded as terminal is returned as it is.
     """
-    task.refresh_from_db()
-    if task.is_terminal or timeout <= 0:
+    if task.is_terminal:
         return task
+    if timeout <= 0:
+        return Task.objects.select_related("node").get(pk=task.pk)
     return async_to_sync(_await_terminal)(task.pk, float(timeout))
 
 
