@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from cortex.errors import NotFound
 from mesh.models import Node, NodeGroupAccess, NodeInvite, Task, TaskOutputChunk
@@ -30,6 +32,124 @@ def node_list_for_user(*, user: Any) -> QuerySet[Node]:
         return Node.objects.none()
     visible = NodeGroupAccess.objects.filter(group__user=user).values("node_id")
     return Node.objects.filter(pk__in=visible).order_by("node_id")
+
+
+#: The columns `NodeUserOutput` reads: the user list loads only these, as rows, not models
+#: (building a model and decoding the sandbox policy cost more per row than the query).
+NODE_USER_FIELDS = (
+    "node_id",
+    "display_name",
+    "description",
+    "capabilities",
+    "version",
+    "status",
+    "offline_reason",
+    "last_seen_at",
+    "stats",
+    "is_active",
+    "skill_config",
+)
+
+
+def _tables() -> tuple[str, str, str]:
+    """Quoted tables of nodes, grants and group memberships, for the hand-written list SQL."""
+    from accounts.models import User
+
+    qn = connection.ops.quote_name
+    return (
+        qn(Node._meta.db_table),
+        qn(NodeGroupAccess._meta.db_table),
+        qn(User.groups.through._meta.db_table),
+    )
+
+
+class VisibleNodes:
+    """A user's granted nodes as Django's Paginator reads them: `count()`, then one slice.
+
+    The count reads only the grants, and the page is chosen by a narrow id query (LIMIT/OFFSET)
+    before its rows are loaded, so no query sorts or loads whole rows of every granted node.
+    The rows are named tuples of `NODE_USER_FIELDS`. The SQL is by hand: the ORM cannot put
+    the counts in CASE branches, and building the nested id query cost more than running it.
+    """
+
+    ordered = True  # Django's Paginator warns about unordered object lists
+
+    def __init__(self, user: Any) -> None:
+        self._user_pk = user.pk
+        self._counts: tuple[int, int] | None = None  # (granted nodes, highest node pk)
+
+    def count(self) -> int:
+        """Granted nodes, counted on the grants alone. One group grants each node at most once
+        (unique constraint), so only a user in several groups pays for COUNT(DISTINCT), which
+        sorts every grant; only the chosen CASE branch runs. The highest node pk (one index
+        lookup) bounds how many nodes there are, for `_page_ids`."""
+        nodes, access, members = _tables()
+        grants = (
+            f"FROM {access} WHERE group_id IN"  # noqa: S608  # names from the models only
+            f" (SELECT group_id FROM {members} WHERE user_id = %s)"
+        )
+        sql = (
+            f"SELECT CASE WHEN (SELECT COUNT(*) FROM {members} WHERE user_id = %s) > 1"  # noqa: S608
+            f" THEN (SELECT COUNT(DISTINCT node_id) {grants}) ELSE (SELECT COUNT(*) {grants}) END,"
+            f" (SELECT MAX(id) FROM {nodes})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [self._user_pk] * 3)
+            visible, highest = cursor.fetchone()
+        self._counts = (int(visible), int(highest or 0))
+        return self._counts[0]
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def _page_ids(self, start: int, limit: int) -> RawSQL:
+        """Ids of the page's nodes in `node_id` order, by the cheaper of two plans.
+
+        Dense grants (the page ends within about `visible` entries of the `node_id` index, as
+        estimated from `count()`): walk that index, keep the granted nodes and stop at the
+        page's end. Otherwise (sparse grants, deep pages, or no count yet): one id per granted
+        node (GROUP BY: a node granted to two of the user's groups joins twice), sorted, which
+        costs a row lookup per granted node. Both give the same ids.
+        """
+        nodes, access, members = _tables()
+        groups = f"(SELECT group_id FROM {members} WHERE user_id = %s)"  # noqa: S608
+        if self._counts is not None and (start + limit) * self._counts[1] <= self._counts[0] ** 2:
+            sql = (
+                f"SELECT n.id FROM {nodes} n WHERE EXISTS (SELECT 1 FROM {access} a"  # noqa: S608
+                f" WHERE a.node_id = n.id AND a.group_id IN {groups})"
+                " ORDER BY n.node_id LIMIT %s OFFSET %s"
+            )
+        else:
+            sql = (
+                f"SELECT MIN(n.id) FROM {nodes} n JOIN {access} a ON a.node_id = n.id"  # noqa: S608
+                f" WHERE a.group_id IN {groups} GROUP BY n.node_id"
+                " ORDER BY n.node_id LIMIT %s OFFSET %s"
+            )
+        return RawSQL(sql, [self._user_pk, limit, start])  # noqa: S611  # values as parameters
+
+    def __getitem__(self, key: slice) -> list[Any]:
+        start = key.start or 0
+        stop = self.count() if key.stop is None else key.stop
+        if stop <= start:
+            return []
+        return list(
+            Node.objects.filter(pk__in=self._page_ids(start, stop - start))
+            .order_by("node_id")
+            .values_list(*NODE_USER_FIELDS, named=True)
+        )
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self[0:None])
+
+
+def node_page_source_for_user(*, user: Any) -> QuerySet[Node] | VisibleNodes:
+    """What the node list paginates: admins every node (with grants and invites), others their
+    groups' nodes, paged by id first (`VisibleNodes`)."""
+    if _is_admin(user):
+        return node_list_for_user(user=user)
+    if not (user and user.is_authenticated and user.is_active):
+        return Node.objects.none()
+    return VisibleNodes(user)
 
 
 def node_get_for_user(*, user: Any, node_id: str) -> Node:

@@ -80,7 +80,7 @@ class NodeViewSet(
         return super().output_serializer_class()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return self.render_page(self.get_queryset())
+        return self.render_page(selectors.node_page_source_for_user(user=request.user))
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.render(self.get_object_or_404())
