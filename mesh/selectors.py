@@ -18,16 +18,20 @@ def _is_admin(user: Any) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
-def node_list_for_user(*, user: Any) -> QuerySet[Node]:
-    """Admins see every node (with grants and invites prefetched); others their groups' nodes."""
+def node_list_for_user(*, user: Any, admin_details: bool = False) -> QuerySet[Node]:
+    """Admins see every node, others their groups' nodes. `admin_details` prefetches what the
+    admin view of a node shows (grants and invites): two more queries, only where shown."""
     if _is_admin(user):
-        return Node.objects.prefetch_related(
+        nodes = Node.objects.order_by("node_id")
+        if not admin_details:
+            return nodes
+        return nodes.prefetch_related(
             Prefetch(
                 "group_access",
                 queryset=NodeGroupAccess.objects.select_related("group").order_by("group__name"),
             ),
             Prefetch("invites", queryset=NodeInvite.objects.order_by("-created_at", "-id")),
-        ).order_by("node_id")
+        )
     if not (user and user.is_authenticated and user.is_active):
         return Node.objects.none()
     visible = NodeGroupAccess.objects.filter(group__user=user).values("node_id")
@@ -146,7 +150,7 @@ def node_page_source_for_user(*, user: Any) -> QuerySet[Node] | VisibleNodes:
     """What the node list paginates: admins every node (with grants and invites), others their
     groups' nodes, paged by id first (`VisibleNodes`)."""
     if _is_admin(user):
-        return node_list_for_user(user=user)
+        return node_list_for_user(user=user, admin_details=True)
     if not (user and user.is_authenticated and user.is_active):
         return Node.objects.none()
     return VisibleNodes(user)

@@ -79,6 +79,11 @@ class NodeViewSet(
             return NodeAdminOutput
         return super().output_serializer_class()
 
+    def get_queryset(self) -> Any:
+        # Grants and invites are loaded only for the actions that show them to admins.
+        details = self.action in ("retrieve", "partial_update")
+        return selectors.node_list_for_user(user=self.request.user, admin_details=details)
+
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.render_page(selectors.node_page_source_for_user(user=request.user))
 
