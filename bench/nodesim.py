@@ -510,9 +510,16 @@ async def push(a: argparse.Namespace) -> dict[str, Any]:
     """
     seed = load_seed(a.seed)
     sync_to_async, admin = await _django_actor()
+    from cortex.loops import adopt_running_loop
+    from mesh import events
     from mesh.models import Node
     from mesh.services import file_push
 
+    # As in the ASGI server (`cortex.asgi`): its loop is adopted and a view runs in
+    # `sync_to_async`, so the doorbell after each dispatch goes out on that loop meanwhile
+    # (from a bare thread, each would open a new loop and a new Redis connection).
+    adopt_running_loop()
+    await events.asend_many([("bench.warmup", {"type": "bench.warmup"})])  # a server's is warm
     nid, secret = seed["nodes"][a.node]
     node = await sync_to_async(lambda: Node.objects.get(node_id=nid))()
     sim = SimNode(a.address, nid, secret)
@@ -534,7 +541,7 @@ async def push(a: argparse.Namespace) -> dict[str, Any]:
             for i in range(a.files):
                 if time.perf_counter() > deadline:
                     return i
-                await asyncio.to_thread(stage, i)
+                await sync_to_async(stage)(i)
             return a.files
 
         got, incoming, acks = 0, {}, []

@@ -16,7 +16,7 @@ from django.utils import timezone
 from cortex.errors import NotAuthenticated, NotFound
 from mesh import selectors
 from mesh.models import OPEN_STATUSES, Node, NodeStatsSample, Task, TaskOutputChunk
-from mesh.services.output import LIVE_FRAME_LIMIT
+from mesh.services.live_output import LIVE_FRAME_LIMIT
 from mesh.services.stats import stats_bucket_seconds, stats_history_seconds
 
 #: Most stored chunks one replay or gap fill sends; a client missing more refetches over REST.

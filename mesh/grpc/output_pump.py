@@ -3,6 +3,9 @@
 The reader queues each TaskOutput on the connection's bounded `output` queue (a full queue stops
 the reader, and HTTP/2 flow control the node). `pump` takes whatever is queued, up to
 OUTPUT_BATCH_CHUNKS or OUTPUT_BATCH_BYTES, stores it in one transaction and acks each task once.
+A batch costs about the same for one chunk as for many (a thread hop, a transaction, an ack), so
+a short one waits up to OUTPUT_LINGER for OUTPUT_LINGER_CHUNKS: in a flood that makes batches a
+few times larger; a lone line waits two milliseconds.
 
 Past a task's cap a batch only commits what falls out of the tail: the newest chunks that fit
 are *held* here, neither stored nor acked, so the node keeps them and resends them after a cut.
@@ -10,6 +13,10 @@ They are passed back first in the next batch and stored when the output pauses
 (OUTPUT_HOLD_IDLE), when they have been held OUTPUT_HOLD_MAX, when OUTPUT_HOLD_BYTES are held,
 and before a result, a goodbye or the end of the stream (`flush`). So a flood costs one small
 transaction per batch instead of writing every chunk and deleting it moments later.
+
+Watchers get the new output of each batch as live frames, at most every LIVE_FRAME_INTERVAL: the
+frames of a flood cover everything since the previous ones, as one bigger batch would
+(`LiveNews`); the first output after a quiet spell, and everything before a flush, go at once.
 """
 
 from __future__ import annotations
@@ -18,9 +25,11 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING
 
+from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.services import aio
-from mesh.services.output import OutputChunk, output_announce
+from mesh.services.live_output import LiveNews
+from mesh.services.output import OutputChunk
 
 if TYPE_CHECKING:
     from mesh.grpc.connection import NodeConnection
@@ -28,9 +37,14 @@ if TYPE_CHECKING:
 #: One output transaction takes whatever is queued, up to this many chunks or bytes.
 OUTPUT_BATCH_CHUNKS = 64
 OUTPUT_BATCH_BYTES = 2 * 1024 * 1024
+#: A batch short of this many chunks waits up to OUTPUT_LINGER seconds for more.
+OUTPUT_LINGER = 0.002
+OUTPUT_LINGER_CHUNKS = 32
 OUTPUT_HOLD_IDLE = 0.05
 OUTPUT_HOLD_MAX = 1.0
 OUTPUT_HOLD_BYTES = 16 * 1024 * 1024
+#: Live frames of a flood go out at most this often, each covering all output since the last.
+LIVE_FRAME_INTERVAL = 0.05
 #: Queued by `flush`: store whatever is held.
 FLUSH = OutputChunk("", 0, "stdout", b"")
 
@@ -40,13 +54,16 @@ async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
     loop = asyncio.get_running_loop()
     held: list[OutputChunk] = []
     due = 0.0  # when what is held must be stored at the latest
-    sent: asyncio.Task[None] | None = None  # live frames go out in order, off the DB thread
+    news = LiveNews()  # stored or held, not yet sent to watchers
+    frame_at = 0.0  # live frames go out at most every LIVE_FRAME_INTERVAL
+    group = events.group_name(events.NODE_CONSOLE_GROUP, node_id=conn.node_id)
     while True:
         batch: list[OutputChunk] = []
+        wake = min(due, loop.time() + OUTPUT_HOLD_IDLE) if held else None
+        if news:
+            wake = frame_at if wake is None else min(wake, frame_at)
         with contextlib.suppress(TimeoutError):  # a pause (a timeout leaves the item queued)
-            async with asyncio.timeout_at(
-                min(due, loop.time() + OUTPUT_HOLD_IDLE) if held else None
-            ):
+            async with asyncio.timeout_at(wake):
                 batch.append(await queue.get())
         size = sum(len(c.data) for c in batch)
         while batch and len(batch) < OUTPUT_BATCH_CHUNKS and size < OUTPUT_BATCH_BYTES:
@@ -54,6 +71,18 @@ async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
                 break
             batch.append(queue.get_nowait())
             size += len(batch[-1].data)
+        if batch and FLUSH not in batch:
+            # A batch costs about the same for one chunk as for thirty: wait a moment for
+            # more while a flood is coming in (a flush goes on at once).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(OUTPUT_LINGER):
+                    while (
+                        len(batch) < OUTPUT_LINGER_CHUNKS
+                        and size < OUTPUT_BATCH_BYTES
+                        and batch[-1] is not FLUSH
+                    ):
+                        batch.append(await queue.get())
+                        size += len(batch[-1].data)
         chunks = [c for c in batch if c is not FLUSH]
         hold = (
             len(chunks) == len(batch) > 0
@@ -61,19 +90,27 @@ async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
             and sum(len(c.data) for c in held) < OUTPUT_HOLD_BYTES
         )
         try:
-            if not held and not chunks:
-                continue
-            stored = await aio.output_store_batch(
-                node_id=conn.node_id, chunks=held + chunks, hold=hold, announce=False
-            )
-            if stored.frames:
-                sent = asyncio.create_task(output_announce(stored, sent))
-            if stored.held and not held:
-                due = loop.time() + OUTPUT_HOLD_MAX
-            held = stored.held
-            for task_id, seq in stored.acked.items():
-                ack = mesh_pb2.OutputAck(task_id=task_id, seq=seq)
-                conn.send(mesh_pb2.HubMessage(output_ack=ack))
+            if held or chunks:
+                stored = await aio.output_store_batch(
+                    node_id=conn.node_id,
+                    chunks=held + chunks,
+                    hold=hold,
+                    announce=False,
+                    frames=False,
+                )
+                news.add(stored.news)
+                if stored.held and not held:
+                    due = loop.time() + OUTPUT_HOLD_MAX
+                held = stored.held
+                for task_id, seq in stored.acked.items():
+                    ack = mesh_pb2.OutputAck(task_id=task_id, seq=seq)
+                    conn.send(mesh_pb2.HubMessage(output_ack=ack))
+            # A flush (before a result) sends what is new at once, as does a quiet stream.
+            if news and (loop.time() >= frame_at or len(chunks) < len(batch)):
+                # The loop's ordered sender: after the frames committed before these, off the
+                # DB thread, and before the task's end (`task.finished` goes the same way).
+                events.send_soon([(group, frame) for frame in news.take()])
+                frame_at = loop.time() + LIVE_FRAME_INTERVAL
         finally:  # acks are queued before a flush waiting on the queue goes on
             for _ in batch:
                 queue.task_done()

@@ -8,36 +8,51 @@ them until acked and resends them after a reconnect), and a batch commits and ac
 falls out of the tail. The caller passes held chunks back first in its next batch and stores
 them with `hold=False` when the output pauses, before a result and at the end of the stream.
 
-Watchers get one coalesced `task.output` frame per run of one stream per task per batch:
-`first_seq`..`seq` are the chunks it covers, `data` their newest bytes (at most
-LIVE_FRAME_LIMIT per task per batch, so a flood cannot drown a watcher: the newest output is
-what a terminal shows), `skipped` the bytes of those chunks left out at the front and
-`truncated` whether any were. The full output stays available over REST.
+Watchers get coalesced `task.output` frames of each batch (`mesh.services.live_output`); the
+gRPC pump hands the new chunks of several batches to `LiveNews` instead and sends their frames
+together, as if they were one batch. The full output stays available over REST.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Awaitable, Sequence
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.db import transaction
-from django.db.models.functions import Length
+from django.db import connection, transaction
 from django.utils import timezone
 
-from cortex.errors import ValidationFailed
+from cortex.errors import NotFound, ValidationFailed
 from mesh import events
-from mesh.models import OutputStreamName, Task, TaskOutputChunk, TaskStatus
-from mesh.services.journal import _node_task
+from mesh.models import Node, OutputStreamName, Task, TaskOutputChunk, TaskStatus
+from mesh.services import _sql
+from mesh.services.journal import _task_key
+from mesh.services.live_output import live_frames
 from mesh.services.secret_mask import MASK, known_secrets
 
-#: Most output bytes live frames carry per task per batch (the newest ones).
-LIVE_FRAME_LIMIT = 64 * 1024
-#: Most live frames per task per batch (one per run of one stream); older runs fold into them.
-LIVE_FRAMES_PER_BATCH = 8
+_STREAMS = frozenset(OutputStreamName.values)  # `.values` builds a new list on every use
+
+# A batch is a few statements by hand (`_sql`): through the ORM, building the queries cost more
+# than running them, on every batch of a flood. Only table and column names are interpolated.
+_TASK, _CHUNK = _sql.table(Task), _sql.table(TaskOutputChunk)
+_TASK_SQL = (
+    "SELECT status, last_seq, output_bytes, stored_bytes, dropped_bytes"  # noqa: S608
+    f" FROM {_TASK} WHERE id = %s AND node_id = (SELECT id FROM {_sql.table(Node)}"
+    " WHERE node_id = %s)"
+)
+_COUNTERS = "last_seq = %s, output_bytes = %s, stored_bytes = %s, dropped_bytes = %s"
+_UPDATE_SQL = f"UPDATE {_TASK} SET {_COUNTERS}, updated_at = %s WHERE id = %s"  # noqa: S608
+_START_SQL = (
+    f"UPDATE {_TASK} SET {_COUNTERS}, status = %s,"  # noqa: S608
+    " started_at = COALESCE(started_at, %s), updated_at = %s WHERE id = %s"
+)
+# Every chunk stored before offset `head` is the head, so the stored rows in seq order are read
+# with only their size. LENGTH(data) is read from the row's header; `offset` and `size` come
+# after the blob, and SQLite would read the whole blob to get them.
+_STORED_SQL = f"SELECT id, LENGTH(data) FROM {_CHUNK} WHERE task_id = %s ORDER BY seq"  # noqa: S608
 
 
 @dataclass(frozen=True)
@@ -61,6 +76,8 @@ class StoredBatch:
     held: list[OutputChunk] = field(default_factory=list)
     group: str = ""
     frames: list[dict[str, Any]] = field(default_factory=list)
+    #: With `frames=False`: the new (seq, stream, data) of each task, for `LiveNews`.
+    news: dict[str, list[tuple[int, str, bytes]]] = field(default_factory=dict)
 
 
 def output_append(*, node_id: str, task_id: str, seq: int, stream: str, data: bytes) -> int:
@@ -78,7 +95,12 @@ def output_append_many(*, node_id: str, chunks: list[OutputChunk]) -> dict[str, 
 
 
 def output_store_batch(
-    *, node_id: str, chunks: list[OutputChunk], hold: bool, announce: bool = True
+    *,
+    node_id: str,
+    chunks: list[OutputChunk],
+    hold: bool,
+    announce: bool = True,
+    frames: bool = True,
 ) -> StoredBatch:
     """Store (or with `hold`, drop or hold) a batch in one transaction; live frames after commit.
 
@@ -86,12 +108,13 @@ def output_store_batch(
     resend after a reconnect, or twice in one batch). A chunk for a task that is not this
     node's refuses the whole batch (NotFound `task_not_found`) with nothing stored. With
     `announce=False` the frames are returned instead, for a caller outside any transaction to
-    send (`output_announce`) without holding up the database thread.
+    send (`events.send_soon`) without holding up the database thread; with `frames=False` too,
+    the new chunks are returned (`news`) for the caller to coalesce with later batches.
     """
     for chunk in chunks:
         if chunk.seq < 1:
             raise ValidationFailed("Output seq starts at 1.", code="invalid_seq")
-        if chunk.stream not in OutputStreamName.values:
+        if chunk.stream not in _STREAMS:
             raise ValidationFailed("Unknown output stream.", code="invalid_stream")
     by_task: dict[str, list[OutputChunk]] = {}
     for chunk in chunks:
@@ -100,43 +123,75 @@ def output_store_batch(
     now = timezone.now()
     secrets = known_secrets()  # looked up once per batch; each chunk is masked on its own
     result = StoredBatch(group=events.group_name(events.NODE_CONSOLE_GROUP, node_id=node_id))
-    frames = result.frames
     rows: list[TaskOutputChunk] = []
     doomed: list[int] = []
     with transaction.atomic():
         # Lock in a fixed order so two batches touching the same tasks cannot deadlock.
-        tasks = {
-            task_id: _node_task(node_id=node_id, task_id=task_id, lock=True)
-            for task_id in sorted(by_task)
-        }
+        tasks = {task_id: _locked_task(node_id, task_id) for task_id in sorted(by_task)}
         for task_id, pending in by_task.items():
             task = tasks[task_id]
             fresh = _fresh(task=task, pending=pending, secrets=secrets)
             if fresh:
                 news = [(c.seq, c.stream, c.data) for c in fresh if not c.held]
-                frames += live_frames(str(task.pk), news)
+                if frames:
+                    result.frames += live_frames(str(task.pk), news)
+                elif news:
+                    result.news[str(task.pk)] = news
                 settled_seq = task.last_seq
                 written, held, gone = _settle(task=task, fresh=fresh, cap=cap, hold=hold)
                 rows += written
                 doomed += gone
                 result.held += held
-                fields = ["last_seq", "output_bytes", "stored_bytes", "dropped_bytes"]
-                if task.status == TaskStatus.DISPATCHED:
-                    task.status = TaskStatus.RUNNING
-                    task.started_at = task.started_at or now
-                    fields += ["status", "started_at"]
-                elif task.last_seq == settled_seq:
-                    fields = []  # all held: nothing of this task changes yet
-                if fields:
-                    task.save(update_fields=[*fields, "updated_at"])
+                _save_counters(task, settled_seq, now)
             result.acked[task_id] = task.last_seq
         if doomed:
-            TaskOutputChunk.objects.filter(pk__in=doomed).delete()
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"DELETE FROM {_CHUNK} WHERE id IN ({_sql.placeholders(len(doomed))})",  # noqa: S608
+                    doomed,
+                )
         if rows:
             TaskOutputChunk.objects.bulk_create(rows)
-        if frames and announce:
-            transaction.on_commit(lambda: async_to_sync(output_announce)(result))
+        if result.frames and announce:
+            events.send_many_on_commit([(result.group, frame) for frame in result.frames])
     return result
+
+
+def _locked_task(node_id: str, task_id: str) -> Task:
+    """The task's output counters, its row locked; NotFound unless it is this node's.
+
+    An unsaved instance carrying only what a batch reads and writes (`_save_counters`).
+    """
+    key = _task_key(task_id)
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    found = _sql.rows(_TASK_SQL + lock, [key, node_id])
+    if not found:
+        raise NotFound("No such task for this node.", code="task_not_found")
+    status, last_seq, output_bytes, stored_bytes, dropped_bytes = found[0]
+    return Task(
+        id=uuid.UUID(task_id),
+        status=status,
+        last_seq=last_seq,
+        output_bytes=output_bytes,
+        stored_bytes=stored_bytes,
+        dropped_bytes=dropped_bytes,
+    )
+
+
+def _save_counters(task: Task, settled_seq: int, now: Any) -> None:
+    """Write what a batch settled; a dispatched task is running from its first output on."""
+    counters = [task.last_seq, task.output_bytes, task.stored_bytes, task.dropped_bytes]
+    stamp = _sql.to_db(Task, "updated_at", now)
+    key = _sql.to_db(Task, "id", task.pk)
+    if task.status == TaskStatus.DISPATCHED:
+        task.status = TaskStatus.RUNNING
+        sql, params = _START_SQL, [*counters, TaskStatus.RUNNING, stamp, stamp, key]
+    elif task.last_seq != settled_seq:
+        sql, params = _UPDATE_SQL, [*counters, stamp, key]
+    else:
+        return  # all held: nothing of this task changes yet
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _fresh(
@@ -181,14 +236,13 @@ def _settle(
     doomed_bytes = 0
     if excess > 0:
         head = cap // 2
-        # Every chunk before offset `head` is stored, so stored rows in seq order are the head
-        # while their running total is below it. LENGTH(data) is read from the row's header;
-        # `offset` and `size` come after the blob, and SQLite would read the whole blob to get
-        # them.
+        # Stored rows in seq order are the head while their running total is below it; a row
+        # after the head has at least `head` bytes stored before it, so with no more than
+        # `head` stored (a flood whose tail is held) there is none to look for.
         stored = (
-            TaskOutputChunk.objects.filter(task=task)
-            .order_by("seq")
-            .values_list("pk", Length("data"))
+            _sql.rows(_STORED_SQL, [_sql.to_db(Task, "id", task.pk)])
+            if task.stored_bytes > head
+            else []
         )
         before = 0
         for pk, size in stored:
@@ -236,73 +290,3 @@ def _settle(
     task.dropped_bytes += doomed_bytes
     task.last_seq = max(task.last_seq, settled)
     return rows, held, doomed
-
-
-def live_frames(task_id: str, chunks: Sequence[tuple[int, str, bytes]]) -> list[dict[str, Any]]:
-    """Coalesce (seq, stream, data) chunks of one task into `task.output` frames, oldest first.
-
-    One frame per run of one stream, carrying the newest bytes: LIVE_FRAME_LIMIT in all, given
-    to the newest runs first; a run left without room (or past LIVE_FRAMES_PER_BATCH) folds
-    into the next frame as skipped bytes, so every seq is covered by exactly one frame.
-    """
-    runs: list[tuple[int, int, str, list[bytes]]] = []
-    for seq, stream, data in chunks:
-        if runs and runs[-1][2] == stream:
-            first, _, _, parts = runs[-1]
-            parts.append(data)
-            runs[-1] = (first, seq, stream, parts)
-        else:
-            runs.append((seq, seq, stream, [data]))
-    budget = LIVE_FRAME_LIMIT
-    frames: list[dict[str, Any]] = []
-    for first, last, stream, parts in reversed(runs):
-        size = sum(len(p) for p in parts)
-        if frames and (budget <= 0 or len(frames) == LIVE_FRAMES_PER_BATCH):
-            frames[-1].update(first_seq=first, truncated=True)
-            frames[-1]["skipped"] += size
-            continue
-        data = _newest(parts, budget)
-        budget -= len(data)
-        frames.append(
-            {
-                "type": events.TASK_OUTPUT,
-                "seq": last,
-                "first_seq": first,
-                "task_id": task_id,
-                "stream": stream,
-                "data": data.decode("utf-8", "replace"),
-                "truncated": len(data) < size,
-                "skipped": size - len(data),
-            }
-        )
-    frames.reverse()
-    return frames
-
-
-def _newest(parts: list[bytes], limit: int) -> bytes:
-    """The last `limit` bytes of the joined parts (joining only what is needed), starting on a
-    UTF-8 character boundary when cut."""
-    taken: list[bytes] = []
-    size = 0
-    for part in reversed(parts):
-        taken.append(part)
-        size += len(part)
-        if size >= limit:
-            break
-    data = b"".join(reversed(taken))
-    if len(data) <= limit:
-        return data
-    data = data[len(data) - limit :]
-    start = 0
-    while start < 3 and start < len(data) and 0x80 <= data[start] < 0xC0:
-        start += 1  # a continuation byte: the character began in the skipped part
-    return data[start:]
-
-
-async def output_announce(batch: StoredBatch, after: Awaitable[Any] | None = None) -> None:
-    """Send a committed batch's live frames one after another (after the previous batch's, if
-    given), so seqs arrive in order."""
-    if after is not None:
-        await after
-    for frame in batch.frames:
-        await events.asend(batch.group, frame)

@@ -14,12 +14,13 @@ environment defaults, and the OIDC client secret. Limits, by design or for now:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max
+from django.db import connection
 
 from cortex.redaction import SECRET_KEY_PATTERN
 
@@ -32,16 +33,31 @@ _lock = threading.Lock()
 _cache: dict[str, Any] = {"version": None, "secrets": ()}
 
 
-def _version() -> tuple[Any, ...]:
-    """Changes whenever a stored secret or the configured ones may have changed."""
+@functools.cache
+def _version_sql(alias: str) -> tuple[str, tuple[Any, ...]]:
+    """The stored half of `_version` as one statement, built by the ORM once per database
+    (it is asked on every output batch; building it cost more than running it)."""
     from preferences.models import PreferenceLayer
 
-    stored = PreferenceLayer.objects.exclude(secrets={}).aggregate(
-        count=Count("id"), latest=Max("updated_at")
+    inner, params = (
+        PreferenceLayer.objects.using(alias)
+        .exclude(secrets={})  # the JSON comparison differs by backend: the ORM writes it
+        .order_by()
+        .values_list("updated_at")
+        .query.sql_with_params()
     )
+    return f"SELECT COUNT(*), MAX(s.updated_at) FROM ({inner}) s", tuple(params)  # noqa: S608
+
+
+def _version() -> tuple[Any, ...]:
+    """Changes whenever a stored secret or the configured ones may have changed."""
+    sql, params = _version_sql(connection.alias)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        count, latest = cursor.fetchone() or (0, None)
     return (
-        stored["count"],
-        stored["latest"],
+        count,
+        latest,
         getattr(settings, "OIDC_RP_CLIENT_SECRET", ""),
         repr(getattr(settings, "PREFERENCES_ENV_DEFAULTS", {})),
         tuple(getattr(settings, "FIELD_KEYS", []) or ()),

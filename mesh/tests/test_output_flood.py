@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 
-from mesh import selectors, services
+from mesh import events, selectors, services
 from mesh.agent.pb import mesh_pb2
 from mesh.models import Node, Task, TaskOutputChunk, TaskStatus
 from mesh.tests.meshkit import TestNode, join
@@ -104,3 +105,25 @@ async def test_goodbye_stores_what_is_held(joined, user):
     await joined.goodbye()
     assert await joined.status() is not None  # the hub ends the call after the goodbye
     await _assert_head_and_tail(tid)
+
+
+async def test_watchers_get_every_seq_once_in_order_and_the_newest_bytes(joined, user):
+    """Live frames of a flood are coalesced across batches, never a seq twice or left out."""
+    layer = get_channel_layer()
+    watch = await layer.new_channel()
+    await layer.group_add(events.group_name(events.NODE_CONSOLE_GROUP, node_id="node-a"), watch)
+    await joined.connect()
+    tid = await _start_task(joined, user)
+    for seq in range(1, CHUNKS + 1):
+        await joined.output(tid, seq, _line(seq))
+    await joined.result(tid, exit_code=0, last_seq=CHUNKS)
+    await joined.recv("result_ack")
+    covered: list[int] = []
+    last: dict = {}
+    while not covered or covered[-1] < CHUNKS:
+        frame = await asyncio.wait_for(layer.receive(watch), 5)
+        if frame["type"] == events.TASK_OUTPUT:
+            covered += range(frame["first_seq"], frame["seq"] + 1)
+            last = frame
+    assert covered == list(range(1, CHUNKS + 1))
+    assert last["data"].endswith(_line(CHUNKS).decode())

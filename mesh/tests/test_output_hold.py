@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
 
 from mesh import selectors, services
 from mesh.models import Task, TaskOutputChunk, TaskStatus
-from mesh.services.output import (
-    LIVE_FRAME_LIMIT,
-    LIVE_FRAMES_PER_BATCH,
-    OutputChunk,
-    live_frames,
-    output_append_many,
-    output_store_batch,
-)
+from mesh.services.live_output import LIVE_FRAME_LIMIT, LIVE_FRAMES_PER_BATCH, LiveNews, live_frames
+from mesh.services.output import OutputChunk, output_append_many, output_store_batch
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +137,22 @@ def test_runs_without_room_fold_into_the_next_frame():
         "stdout",
         15,
     )
+
+
+def test_live_news_of_many_batches_frame_as_one_batch():
+    """Frames taken from LiveNews after several adds are those of one batch of all chunks."""
+    rng = random.Random(7)
+    for _ in range(40):
+        chunks = []
+        for seq in range(1, rng.randint(2, 60)):
+            size = rng.choice((1, 7, 500, 30_000, LIVE_FRAME_LIMIT + 3))
+            stream = "stdout" if rng.random() < 0.7 else "stderr"
+            chunks.append((seq, stream, bytes([0x41 + seq % 26]) * size))
+        news = LiveNews()
+        start = 0
+        while start < len(chunks):
+            end = start + rng.randint(1, 9)
+            news.add({"t": chunks[start:end]})
+            start = end
+        assert news.take() == live_frames("t", chunks)
+        assert not news and news.take() == []
