@@ -443,67 +443,65 @@ def before_after(d: dict[str, Any]) -> list[str]:
 
 PLAN = """\
 How the misses were profiled: the breakdown and the cProfile tables above (`bench/pathprof.py`,
-`bench/hbdb.py`, the stage timings of `bench/nodesim.py dispatch`) split each hub path into
-its stages; the WebSocket paths were profiled with py-spy and tracemalloc on the bench server.
+`bench/hbdb.py`, the stage timings of `bench/nodesim.py dispatch`), py-spy on the bench's
+runmesh and `manage.py serve` processes, and tracemalloc snapshots of a runmesh holding 1,000
+simulated nodes.
 
-What the second round changed (the table "Every goal before and after" has the ratios):
+What the third round changed (the table "Every goal after each round" has the ratios):
 
-- Heartbeats (goals 2, 3): the flush writes the whole batch with one `executemany` UPDATE under
-  row locks (`bulk_update` built a CASE per row and field in Python and cost more than the
-  database); `/ws/me/` viewers get one `nodes.stats` frame per flush instead of one per node;
-  the Redis layer publishes a batch through one pipeline (`cortex.layers.group_send_many`,
-  where upstream makes one round trip per message behind a lock); frames queued after commit
-  in a gRPC unit of DB work are sent by the event loop (`events.collect_frames`), so the one
-  database thread never waits on Redis. SQLite connections are now persistent like
-  PostgreSQL's (they were reopened, with their PRAGMA, for every unit of work). The flush reads
-  the beating nodes as tuples, not model instances. What is left of the DB time per beat
-  (`bench/pathprof.py`): the `executemany` itself, the JSON encoding of each node's stats,
-  SQLite's commit and Django's handling of three 1,000-value `IN` lookups (the lock read,
-  the stats-sample check, the viewers). Plan: keep the last sampled bucket per node in the
-  stream (skipping the sample check between buckets) and encode the stats once per beat
-  with the C encoder.
-- Memory per node (goal 2): one doorbell channel per process instead of a channel, queue and
-  receive task per stream (`StreamHub.attach`); a deque outbox instead of an `asyncio.Queue`;
-  the output queue and its store task only once a node sends output; no `closed.wait()` task;
-  slots on `NodeConnection` and a waiter-list `Flag` instead of an `asyncio.Event`. What is
-  left per stream besides gRPC's own: two tasks (reader, writer) and the connection object.
-  Plan: write from the servicer coroutine itself instead of a writer task.
-- Dispatch (goal 1): no `full_clean` lookups of rows already loaded (node, requester, the
-  audit actor), the post-result claim runs in the background, and doorbells and claims no
-  longer reopen SQLite. What remains is the durable path itself: a transaction with an audit
-  row and a task row, a doorbell through Redis, a claim (three queries and an UPDATE), the
-  TaskAssign, then `task_finish` (a locked read and an UPDATE) before the ResultAck. A bare
-  echo is one loopback round trip (0.2 ms); each of those database steps alone costs more
-  than the 1.5x budget, so this goal cannot be met with a task journal that survives a crash.
-  Plan: a claim in one `UPDATE ... RETURNING` statement (PostgreSQL, SQLite >= 3.35), the
-  doorbell carrying the task id, and the node row cached per stream.
-- Heartbeat ack (goal 3): the probe is a resent output chunk. A resend up to the seq the
-  Welcome reported stored is now acked from the stream's memory, as a reconnect storm needs;
-  the rest of the p99 is event-loop latency under the heartbeat load.
-- Output (goal 4): past the cap the newest chunks are held (not written and deleted a moment
-  later), the tail query reads `LENGTH(data)` instead of whole 64 KiB rows, one coalesced live
-  frame per stream run per batch carries `first_seq` and the newest 64 KiB, and frames leave
-  from the loop. What remains: the bench node keeps at most 64 chunks unacknowledged and about
-  half of them are held, so each round trip moves ~32 chunks; the per-batch cost (a
-  transaction, the trim query) then bounds throughput. Plan: ack held chunks once the tail
-  they belong to is decided (an in-memory tail per task, stored on pause, result or cut).
-- File push (goal 4): files no longer travel base64 inside the task's JSON; they are staged in
-  storage and streamed after the TaskAssign as 1 MiB `FileChunk` messages with back-pressure
-  on the outbox, checked by size and sha256 on the node. What remains: staging (copy and
-  sha256) runs on the same CPU as the simulated node's receive, and each file pays a
-  dispatch, a claim and a `task_finish` (~25 ms under load).
-- WebSockets (goals 5, 8): one re-check timer per event loop with shared answers instead of a
-  task and two database hops per socket every 2 s; no `aclose_old_connections` hop per
-  message (every DB call goes through `database_sync_to_async`, which does it); the sender
-  task and queue exist only while frames wait; one authentication middleware instead of
-  three wrappers that each kept the scope alive. The idle-memory reading now starts after the
-  HTTP path has served as many ticket requests as the measured phase (its thread and
-  allocator growth levels off after a few thousand requests whatever they are).
-- Node list (goal 7): the user list renders through a direct `to_representation` (5 ms -> 1.3
-  ms for 50 rows; a test keeps it equal to DRF's walk). What is left is the query: SQLite's
-  plan for "nodes whose id is in my groups' grants, by node_id, first 50" looks up every
-  granted node and sorts all of them, whole rows with their JSON columns, in a temporary
-  B-tree before the LIMIT (`EXPLAIN QUERY PLAN`: `LIST SUBQUERY`, `USE TEMP B-TREE FOR ORDER
-  BY`), so it grows with the grants, plus the 40 extra rows decoded and sent. Plan: page over
-  a narrow ordered subquery of ids (pk, node_id) and then load only the page's rows.
+- Task journal (goal 1): a delivery claim is one SELECT of the node's free slots and one
+  `UPDATE ... RETURNING` (was three ORM queries and an UPDATE per task, ~1.2 ms);
+  `task_started` and `task_finish` are one UPDATE each (finish was a locked SELECT and a
+  save). A result no longer triggers a claim unless the last claim was limited by the node's
+  free slots (`Claim.more`); new tasks ring a doorbell anyway. Frames queued by a gRPC unit of
+  DB work go to a per-loop ordered sender (`events.send_soon`) instead of being awaited, so a
+  ResultAck does not wait on Redis. Sync code run from the ASGI server's loop hands its
+  after-commit frames to that loop (`cortex/loops.py`) instead of blocking in `async_to_sync`.
+- SQLite (goals 1, 3): `PRAGMA synchronous=NORMAL` with WAL (`CORTEX_SQLITE_SYNCHRONOUS`; FULL
+  fsynced the log on every commit, ~0.25 ms each here; with NORMAL a commit survives any crash
+  of the hub, and only a power cut or OS crash may lose the last ones) and a checkpoint every
+  4,000 pages (a heartbeat flush rewrites the same node pages every second).
+- Heartbeats (goals 2, 3): the flush's three 1,000-value `IN` lookups, the queued-work check
+  and the viewers query are written by hand (Django prepared each value in Python), skill
+  configs are decoded once per distinct value; frames are sent in slices of 128 so acks get
+  the loop in between; a node's stream keeps no Hello or decoded policy for its lifetime
+  (tracemalloc: ~2 KB per node).
+- Middleware (goal 6): Django's session, common, auth and messages middleware run their hooks
+  on the event loop (`cortex.middleware`); `MiddlewareMixin` hopped to the sync thread twice per
+  middleware under ASGI. A hook that may reach the database still goes to the thread.
+- Node list (goal 7): the user list counts on the grants alone, picks the page's ids with a
+  narrow query (walking the `node_id` index for dense grants) and loads only the page's
+  columns for them; an index on grants by (group, node).
+- Output (goal 4): a batch is a few hand-written statements (the ORM cost ~1.9 ms per batch to
+  build them), a short batch lingers 2 ms for more chunks, live frames go at most every 50 ms
+  covering everything since the last (`LiveNews`).
+- PostgreSQL (the REST round trip): a psycopg pool shared by the process's threads. Under ASGI
+  Django runs each request in a thread of its own, so persistent connections were opened per
+  request.
+
+What is left, with its profile and plan:
+
+- Dispatch (goal 1) is a miss by design. A bare echo is one loopback round trip (~0.15 ms). The
+  hub's path, measured by its stages: `task_dispatch` in the caller's process (~0.55 ms of
+  work: the audit row and the task row through the ORM, ~0.2 ms each with the commit; the
+  sandbox check of the command, ~0.1 ms) plus the thread hop; the doorbell through Redis to the
+  runmesh holding the stream; a claim in the runmesh's database thread (~0.15 ms plus a ~0.15
+  ms thread hop); the TaskAssign; the node's result; `task_finish` (~0.1 ms plus the hop) before
+  the ResultAck, which tells the node its result is durable. Each database step with its hop
+  alone is about the whole 1.5x budget, and a task journal that loses nothing on a crash needs
+  all three. Plan, for what remains: the audit and task rows in one hand-written insert each,
+  and the runmesh's database work on an executor without asgiref's per-call overhead.
+- Output (goal 4) sits at the line (0.49-0.51 in single runs). py-spy of the runmesh during
+  the upload: the stream reader's receive and parse of each 64 KiB message (the work the bare
+  server does too) is about half of the hub's CPU; the database thread (writing the 2 MiB head
+  and 2 MiB tail as 64 KiB blobs, the commits, one counter UPDATE per batch) about a third,
+  on the same core. Removing the simulated node's 64-chunk ack window (the real agent has
+  none) changes nothing: the hub is CPU-bound. Plan: write the kept chunks as larger rows
+  (fewer overflow chains and statements), and fold the secrets-version check into the task
+  query.
+- File push (goal 4): the simulated node's core is the bottleneck. Per 25 MiB file, staging
+  (a copy and a sha256), receiving the 1 MiB `FileChunk`s and the node's own sha256 share that
+  core; the hub spends ~45 ms of CPU streaming each file. Plan: hash while staging the upload
+  (one pass instead of a copy and a read), and stream from the staged blob with `sendfile`-
+  sized reads.
 """
