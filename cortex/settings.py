@@ -284,6 +284,8 @@ MESH_OUTPUT_CAP_BYTES: int = env.int("CORTEX_TASK_OUTPUT_CAP_BYTES", default=4 *
 MESH_FILE_PUSH_MAX_BYTES: int = env.int("CORTEX_FILE_PUSH_MAX_BYTES", default=1024**3)
 # Per-node output rate on the stream (bytes/s); a faster node is slowed down, never cut off.
 MESH_OUTPUT_RATE_BYTES: int = 1024 * 1024
+#: During a flood of output, live frames to watchers go at most this often (seconds).
+MESH_LIVE_FRAME_INTERVAL: float = 0.05
 
 # --- WebSocket consoles ----------------------------------------------------------------------
 # Grants, sign-in and activity are re-checked this often on open sockets (closing within 5 s).

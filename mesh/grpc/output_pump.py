@@ -4,8 +4,8 @@ The reader queues each TaskOutput on the connection's bounded `output` queue (a 
 the reader, and HTTP/2 flow control the node). `pump` takes whatever is queued, up to
 OUTPUT_BATCH_CHUNKS or OUTPUT_BATCH_BYTES, stores it in one transaction and acks each task once.
 A batch costs about the same for one chunk as for many (a thread hop, a transaction, an ack), so
-a short one waits up to OUTPUT_LINGER for OUTPUT_LINGER_CHUNKS: in a flood that makes batches a
-few times larger; a lone line waits two milliseconds.
+during a flood a short one waits up to OUTPUT_LINGER for OUTPUT_LINGER_CHUNKS, which makes
+batches a few times larger; a lone line does not wait.
 
 Past a task's cap a batch only commits what falls out of the tail: the newest chunks that fit
 are *held* here, neither stored nor acked, so the node keeps them and resends them after a cut.
@@ -14,9 +14,9 @@ They are passed back first in the next batch and stored when the output pauses
 and before a result, a goodbye or the end of the stream (`flush`). So a flood costs one small
 transaction per batch instead of writing every chunk and deleting it moments later.
 
-Watchers get the new output of each batch as live frames, at most every LIVE_FRAME_INTERVAL: the
-frames of a flood cover everything since the previous ones, as one bigger batch would
-(`LiveNews`); the first output after a quiet spell, and everything before a flush, go at once.
+Watchers get the new output of each batch as live frames. During a flood they go at most every
+MESH_LIVE_FRAME_INTERVAL (settings), each covering everything since the previous ones as
+one bigger batch would (`LiveNews`); otherwise, and before a flush, at once.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from typing import TYPE_CHECKING
+
+from django.conf import settings
 
 from mesh import events
 from mesh.agent.pb import mesh_pb2
@@ -40,11 +42,11 @@ OUTPUT_BATCH_BYTES = 2 * 1024 * 1024
 #: A batch short of this many chunks waits up to OUTPUT_LINGER seconds for more.
 OUTPUT_LINGER = 0.002
 OUTPUT_LINGER_CHUNKS = 32
+#: A chunk this big is bulk output (a full read of the node's pipe), not a line.
+OUTPUT_BULK_BYTES = 32 * 1024
 OUTPUT_HOLD_IDLE = 0.05
 OUTPUT_HOLD_MAX = 1.0
 OUTPUT_HOLD_BYTES = 16 * 1024 * 1024
-#: Live frames of a flood go out at most this often, each covering all output since the last.
-LIVE_FRAME_INTERVAL = 0.05
 #: Queued by `flush`: store whatever is held.
 FLUSH = OutputChunk("", 0, "stdout", b"")
 
@@ -55,7 +57,7 @@ async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
     held: list[OutputChunk] = []
     due = 0.0  # when what is held must be stored at the latest
     news = LiveNews()  # stored or held, not yet sent to watchers
-    frame_at = 0.0  # live frames go out at most every LIVE_FRAME_INTERVAL
+    frame_at = 0.0  # during a flood, frames go at most every MESH_LIVE_FRAME_INTERVAL
     group = events.group_name(events.NODE_CONSOLE_GROUP, node_id=conn.node_id)
     while True:
         batch: list[OutputChunk] = []
@@ -71,9 +73,11 @@ async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
                 break
             batch.append(queue.get_nowait())
             size += len(batch[-1].data)
-        if batch and FLUSH not in batch:
-            # A batch costs about the same for one chunk as for thirty: wait a moment for
-            # more while a flood is coming in (a flush goes on at once).
+        # A flood: more than one chunk was waiting, or a chunk as big as a full read.
+        flood = len(batch) > 1 or size >= OUTPUT_BULK_BYTES
+        if flood and FLUSH not in batch:
+            # A batch costs about the same for one chunk as for thirty: while a flood is coming
+            # in, wait a moment for more. A lone line and a flush go on at once.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(OUTPUT_LINGER):
                     while (
@@ -105,12 +109,14 @@ async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
                 for task_id, seq in stored.acked.items():
                     ack = mesh_pb2.OutputAck(task_id=task_id, seq=seq)
                     conn.send(mesh_pb2.HubMessage(output_ack=ack))
-            # A flush (before a result) sends what is new at once, as does a quiet stream.
-            if news and (loop.time() >= frame_at or len(chunks) < len(batch)):
+            # Frames are paced only during a flood: a line printed now, and everything before a
+            # result (a flush), goes at once.
+            quiet = not flood and queue.empty()
+            if news and (quiet or loop.time() >= frame_at or len(chunks) < len(batch)):
                 # The loop's ordered sender: after the frames committed before these, off the
                 # DB thread, and before the task's end (`task.finished` goes the same way).
                 events.send_soon([(group, frame) for frame in news.take()])
-                frame_at = loop.time() + LIVE_FRAME_INTERVAL
+                frame_at = loop.time() + float(settings.MESH_LIVE_FRAME_INTERVAL)
         finally:  # acks are queued before a flush waiting on the queue goes on
             for _ in batch:
                 queue.task_done()

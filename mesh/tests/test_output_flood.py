@@ -127,3 +127,22 @@ async def test_watchers_get_every_seq_once_in_order_and_the_newest_bytes(joined,
             last = frame
     assert covered == list(range(1, CHUNKS + 1))
     assert last["data"].endswith(_line(CHUNKS).decode())
+
+
+async def test_a_line_printed_right_after_another_is_not_held_back(joined, user, settings):
+    """Pacing is for floods: a lone line goes to watchers at once, however recent the last
+    frame (with a minute-long pacing interval, a paced line would miss the timeout)."""
+    settings.MESH_LIVE_FRAME_INTERVAL = 60.0
+    layer = get_channel_layer()
+    watch = await layer.new_channel()
+    await layer.group_add(events.group_name(events.NODE_CONSOLE_GROUP, node_id="node-a"), watch)
+    await joined.connect()
+    tid = await _start_task(joined, user)
+    for seq in (1, 2, 3):
+        await joined.output(tid, seq, _line(seq))
+        while True:
+            frame = await asyncio.wait_for(layer.receive(watch), 10)
+            if frame["type"] == events.TASK_OUTPUT:
+                break
+        assert (frame["first_seq"], frame["seq"], frame["data"]) == (seq, seq, _line(seq).decode())
+        await joined.recv("output_ack")
