@@ -499,6 +499,15 @@ What is left, with its profile and plan:
   none) changes nothing: the hub is CPU-bound. Plan: write the kept chunks as larger rows
   (fewer overflow chains and statements), and fold the secrets-version check into the task
   query.
+- Heartbeat ack p99 (goal 3): the probe now has 250 nodes (~1,000 samples per run, where 50
+  gave ~200 and a p99 that was the second-worst sample: earlier passes were that noise). p50 and
+  p90 are ~1.4x the bare round trip; the p99 (~1.5-2.8 ms) is the loop waiting once a second
+  while the database thread runs the flush (~20 ms of Python for 1,000 beats) and holds the
+  GIL. Done: runmesh switches the GIL every 1 ms instead of 5 ms; a flush no longer
+  serialises frames for node consoles nobody has open (one PUBSUB NUMSUB for a large batch,
+  `cortex.layers`). Plan: write the flush's rows from a second connection in the C-level
+  `executemany` only (building the beat tuples on the loop as they arrive), so the database
+  thread holds the GIL for less than a millisecond per flush.
 - File push (goal 4): the simulated node's core is the bottleneck. Per 25 MiB file, staging
   (a copy and a sha256), receiving the 1 MiB `FileChunk`s and the node's own sha256 share that
   core; the hub spends ~45 ms of CPU streaming each file. Plan: hash while staging the upload

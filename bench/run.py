@@ -187,7 +187,7 @@ class Bench:
         )
         nodes = "2200" if self.quick else "5100"
         subprocess.run(
-            [PY, "-m", "bench.seed", "--nodes", nodes, "--probes", "50", "--out", str(self.seed)],
+            [PY, "-m", "bench.seed", "--nodes", nodes, "--probes", "250", "--out", str(self.seed)],
             env=env, cwd=ROOT, check=True, timeout=300,
         )  # fmt: skip
         import psycopg

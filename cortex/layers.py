@@ -14,23 +14,44 @@ from typing import Any
 from channels_redis.pubsub import RedisPubSubChannelLayer as _UpstreamLayer
 from channels_redis.utils import _consistent_hash
 
+#: A batch this large first asks Redis which of its groups have subscribers (one round trip)
+#: and serialises only their messages: a heartbeat flush has a frame for every node's console,
+#: and few of them are open. Smaller batches (a task's output) are sent without asking.
+ASK_SUBSCRIBERS_FROM = 64
+
 
 class RedisPubSubChannelLayer(_UpstreamLayer):
     async def group_send_many(self, messages: list[tuple[str, dict[str, Any]]]) -> None:
-        """Send each (group, message) as `group_send` would, pipelined per Redis shard."""
+        """Send each (group, message) as `group_send` would, pipelined per Redis shard.
+
+        A message to a group nobody subscribes to is dropped by Redis anyway; for a large
+        batch it is not serialised (a subscriber joining meanwhile misses it, as it would have
+        a moment earlier: frames are a doorbell, watchers catch up over REST).
+        """
         if not messages:
             return
         loop_layer = self._get_layer()
-        by_shard: dict[int, list[tuple[str, bytes]]] = {}
+        by_shard: dict[int, list[tuple[str, dict[str, Any]]]] = {}
         for group, message in messages:
             channel = loop_layer._get_group_channel_name(group)
             shard = _consistent_hash(channel, len(loop_layer._shards))
-            by_shard.setdefault(shard, []).append((channel, self.serialize(message)))
-        for index, published in by_shard.items():
+            by_shard.setdefault(shard, []).append((channel, message))
+        for index, batch in by_shard.items():
             shard = loop_layer._shards[index]
             async with shard._lock:
                 shard._ensure_redis()
+                if len(batch) >= ASK_SUBSCRIBERS_FROM:
+                    channels = list(dict.fromkeys(channel for channel, _ in batch))
+                    counts = await shard._redis.pubsub_numsub(*channels)
+                    heard = {_text(channel) for channel, count in counts if count}
+                    batch = [(channel, message) for channel, message in batch if channel in heard]
+                    if not batch:
+                        continue
                 pipe = shard._redis.pipeline(transaction=False)
-                for channel, payload in published:
-                    pipe.publish(channel, payload)
+                for channel, message in batch:
+                    pipe.publish(channel, self.serialize(message))
                 await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
