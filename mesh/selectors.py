@@ -6,11 +6,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from cortex.errors import NotFound
+from mesh import rawsql
 from mesh.models import Node, NodeGroupAccess, NodeInvite, Task, TaskOutputChunk
 
 
@@ -59,12 +59,7 @@ def _tables() -> tuple[str, str, str]:
     """Quoted tables of nodes, grants and group memberships, for the hand-written list SQL."""
     from accounts.models import User
 
-    qn = connection.ops.quote_name
-    return (
-        qn(Node._meta.db_table),
-        qn(NodeGroupAccess._meta.db_table),
-        qn(User.groups.through._meta.db_table),
-    )
+    return rawsql.table(Node), rawsql.table(NodeGroupAccess), rawsql.table(User.groups.through)
 
 
 class VisibleNodes:
@@ -97,9 +92,7 @@ class VisibleNodes:
             f" THEN (SELECT COUNT(DISTINCT node_id) {grants}) ELSE (SELECT COUNT(*) {grants}) END,"
             f" (SELECT MAX(id) FROM {nodes})"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [self._user_pk] * 3)
-            visible, highest = cursor.fetchone()
+        ((visible, highest),) = rawsql.rows(sql, [self._user_pk] * 3)
         self._counts = (int(visible), int(highest or 0))
         return self._counts[0]
 
@@ -191,21 +184,16 @@ def node_user_ids_many(*, node_pks: list[int]) -> dict[int, list[int]]:
     staff = set(User.objects.filter(is_staff=True, is_active=True).values_list("id", flat=True))
     out: dict[int, set[int]] = {pk: set(staff) for pk in node_pks}
     pks = list(out)
-    members, qn = User.groups.through._meta, connection.ops.quote_name
+    _, access, members = _tables()
     # By hand: once per heartbeat flush, and the ORM prepares each IN value in Python.
     sql = (
         "SELECT DISTINCT a.node_id, u.id"  # noqa: S608  # names from the models only
-        f" FROM {qn(NodeGroupAccess._meta.db_table)} a"
-        f" JOIN {qn(members.db_table)} m ON m.group_id = a.group_id"
-        f" JOIN {qn(User._meta.db_table)} u ON u.id = m.user_id"
+        f" FROM {access} a JOIN {members} m ON m.group_id = a.group_id"
+        f" JOIN {rawsql.table(User)} u ON u.id = m.user_id"
         " WHERE u.is_active = %s AND a.node_id IN"
     )
-    for start in range(0, len(pks), 500):
-        chunk = pks[start : start + 500]
-        with connection.cursor() as cursor:
-            cursor.execute(f"{sql} ({', '.join(['%s'] * len(chunk))})", [True, *chunk])
-            for node_pk, user_id in cursor.fetchall():
-                out[node_pk].add(user_id)
+    for node_pk, user_id in rawsql.rows_in(sql, pks, before=[True]):
+        out[node_pk].add(user_id)
     return {pk: sorted(ids) for pk, ids in out.items()}
 
 

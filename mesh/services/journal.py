@@ -12,16 +12,15 @@ from django.db import transaction
 from django.utils import timezone
 
 from cortex.errors import NotFound, ValidationFailed
-from mesh import events
+from mesh import events, rawsql
 from mesh.models import ACTIVE_STATUSES, Node, Task, TaskStatus, max_concurrent_tasks
-from mesh.services import _sql
 from mesh.services.push_blobs import push_blob_release
 from mesh.services.secret_mask import mask_value
 
 logger = logging.getLogger("cortex.mesh")
 
-# The hot path's statements (`_sql`); only the two table names are interpolated.
-_TASK, _NODE = _sql.table(Task), _sql.table(Node)
+# The hot path's statements (`mesh.rawsql`); only the two table names are interpolated.
+_TASK, _NODE = rawsql.table(Task), rawsql.table(Node)
 _NODE_PK = f"(SELECT id FROM {_NODE} WHERE node_id = %s)"  # noqa: S608
 _START_SQL = (
     f"UPDATE {_TASK} SET status = %s, started_at = %s, updated_at = %s"  # noqa: S608
@@ -98,7 +97,7 @@ def _announce_end(
 def _task_key(task_id: str) -> Any:
     """The task id as the database stores it; NotFound when it is no UUID."""
     try:
-        return _sql.to_db(Task, "id", uuid.UUID(task_id))
+        return rawsql.to_db(Task, "id", uuid.UUID(task_id))
     except (ValueError, TypeError, AttributeError) as exc:
         raise NotFound("No such task for this node.", code="task_not_found") from exc
 
@@ -122,12 +121,12 @@ def task_started(*, node_id: str, task_id: str) -> bool:
     """The node began running the task; returns whether the state changed."""
     key = _task_key(task_id)
     now = timezone.now()
-    changed = _sql.rows(
+    changed = rawsql.rows(
         _START_SQL,
         [
             TaskStatus.RUNNING,
-            _sql.to_db(Task, "started_at", now),
-            _sql.to_db(Task, "updated_at", now),
+            rawsql.to_db(Task, "started_at", now),
+            rawsql.to_db(Task, "updated_at", now),
             key,
             TaskStatus.DISPATCHED,
             node_id,
@@ -160,18 +159,18 @@ def task_finish(
         error_code = "rejected"
     error_message, result = mask_value(error_message), mask_value(result)  # see secret_mask
     key = _task_key(task_id)
-    now = _sql.to_db(Task, "finished_at", timezone.now())
+    now = rawsql.to_db(Task, "finished_at", timezone.now())
     error_code, error_message = error_code[:64], error_message[:4000]
     with transaction.atomic():
         # One statement settles the task (the ORM took a locked SELECT and an UPDATE).
-        done = _sql.rows(
+        done = rawsql.rows(
             _FINISH_SQL,
             [
                 status,
                 exit_code,
                 error_code,
                 error_message,
-                _sql.to_db(Task, "result", result),
+                rawsql.to_db(Task, "result", result),
                 now,
                 now,
                 now,
@@ -194,7 +193,7 @@ def task_finish(
             exit_code=exit_code,
             error_code=error_code,
             kind=kind,
-            payload=_sql.from_db(Task, "payload", payload),
+            payload=rawsql.from_db(Task, "payload", payload),
         )
     return True
 
@@ -214,15 +213,15 @@ def tasks_claim_for_delivery(*, node_id: str, connection_id: str) -> Claim | Non
     Returns None when `connection_id` no longer holds the node's stream (the caller hangs up).
     The claim is one conditional UPDATE, so two processes never send the same task.
     """
-    found = _sql.rows(_SLOTS_SQL, [*ACTIVE_STATUSES, node_id])
+    found = rawsql.rows(_SLOTS_SQL, [*ACTIVE_STATUSES, node_id])
     if not found or not found[0][1] or found[0][2] != connection_id:
         return None
     node_pk, _, _, skill_config, busy = found[0]
-    slots = max_concurrent_tasks(_sql.from_db(Node, "skill_config", skill_config)) - busy
+    slots = max_concurrent_tasks(rawsql.from_db(Node, "skill_config", skill_config)) - busy
     if slots <= 0:
         return Claim(more=True)
-    now = _sql.to_db(Task, "dispatched_at", timezone.now())
-    won = _sql.rows(
+    now = rawsql.to_db(Task, "dispatched_at", timezone.now())
+    won = rawsql.rows(
         _CLAIM_SQL,
         [
             TaskStatus.DISPATCHED,
@@ -238,14 +237,14 @@ def tasks_claim_for_delivery(*, node_id: str, connection_id: str) -> Claim | Non
     )
     tasks = [
         Task(
-            id=_sql.from_db(Task, "id", pk),
+            id=rawsql.from_db(Task, "id", pk),
             node_id=node_pk,
             kind=kind,
-            payload=_sql.from_db(Task, "payload", payload),
+            payload=rawsql.from_db(Task, "payload", payload),
             timeout=timeout,
             idempotency_key=idempotency_key,
             status=TaskStatus.DISPATCHED,
-            created_at=_sql.from_db(Task, "created_at", created_at),
+            created_at=rawsql.from_db(Task, "created_at", created_at),
         )
         for pk, kind, payload, timeout, idempotency_key, created_at in won
     ]
@@ -260,14 +259,8 @@ def nodes_with_queued_tasks(*, node_ids: list[str]) -> set[str]:
 
     One query per 500 nodes each flush, instead of a claim on every heartbeat.
     """
-    found: set[str] = set()
-    for start in range(0, len(node_ids), 500):
-        chunk = node_ids[start : start + 500]
-        rows = _sql.rows(
-            f"{_QUEUED_SQL} ({_sql.placeholders(len(chunk))})", [TaskStatus.QUEUED, *chunk]
-        )
-        found.update(node_id for (node_id,) in rows)
-    return found
+    rows = rawsql.rows_in(_QUEUED_SQL, node_ids, before=[TaskStatus.QUEUED])
+    return {node_id for (node_id,) in rows}
 
 
 def tasks_pending_cancel(*, node_id: str) -> list[tuple[str, str]]:

@@ -26,21 +26,21 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cortex.errors import NotFound, ValidationFailed
-from mesh import events
+from mesh import events, rawsql
 from mesh.models import Node, OutputStreamName, Task, TaskOutputChunk, TaskStatus
-from mesh.services import _sql
 from mesh.services.journal import _task_key
 from mesh.services.live_output import live_frames
 from mesh.services.secret_mask import MASK, known_secrets
 
 _STREAMS = frozenset(OutputStreamName.values)  # `.values` builds a new list on every use
 
-# A batch is a few statements by hand (`_sql`): through the ORM, building the queries cost more
-# than running them, on every batch of a flood. Only table and column names are interpolated.
-_TASK, _CHUNK = _sql.table(Task), _sql.table(TaskOutputChunk)
+# A batch is a few statements by hand (`mesh.rawsql`): through the ORM, building the queries
+# cost more than running them, on every batch of a flood. Only table and column names are
+# interpolated.
+_TASK, _CHUNK = rawsql.table(Task), rawsql.table(TaskOutputChunk)
 _TASK_SQL = (
     "SELECT status, last_seq, output_bytes, stored_bytes, dropped_bytes"  # noqa: S608
-    f" FROM {_TASK} WHERE id = %s AND node_id = (SELECT id FROM {_sql.table(Node)}"
+    f" FROM {_TASK} WHERE id = %s AND node_id = (SELECT id FROM {rawsql.table(Node)}"
     " WHERE node_id = %s)"
 )
 _COUNTERS = "last_seq = %s, output_bytes = %s, stored_bytes = %s, dropped_bytes = %s"
@@ -147,7 +147,7 @@ def output_store_batch(
         if doomed:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"DELETE FROM {_CHUNK} WHERE id IN ({_sql.placeholders(len(doomed))})",  # noqa: S608
+                    f"DELETE FROM {_CHUNK} WHERE id IN ({rawsql.placeholders(len(doomed))})",  # noqa: S608
                     doomed,
                 )
         if rows:
@@ -163,8 +163,7 @@ def _locked_task(node_id: str, task_id: str) -> Task:
     An unsaved instance carrying only what a batch reads and writes (`_save_counters`).
     """
     key = _task_key(task_id)
-    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    found = _sql.rows(_TASK_SQL + lock, [key, node_id])
+    found = rawsql.rows(_TASK_SQL + rawsql.for_update(), [key, node_id])
     if not found:
         raise NotFound("No such task for this node.", code="task_not_found")
     status, last_seq, output_bytes, stored_bytes, dropped_bytes = found[0]
@@ -181,8 +180,8 @@ def _locked_task(node_id: str, task_id: str) -> Task:
 def _save_counters(task: Task, settled_seq: int, now: Any) -> None:
     """Write what a batch settled; a dispatched task is running from its first output on."""
     counters = [task.last_seq, task.output_bytes, task.stored_bytes, task.dropped_bytes]
-    stamp = _sql.to_db(Task, "updated_at", now)
-    key = _sql.to_db(Task, "id", task.pk)
+    stamp = rawsql.to_db(Task, "updated_at", now)
+    key = rawsql.to_db(Task, "id", task.pk)
     if task.status == TaskStatus.DISPATCHED:
         task.status = TaskStatus.RUNNING
         sql, params = _START_SQL, [*counters, TaskStatus.RUNNING, stamp, stamp, key]
@@ -240,7 +239,7 @@ def _settle(
         # after the head has at least `head` bytes stored before it, so with no more than
         # `head` stored (a flood whose tail is held) there is none to look for.
         stored = (
-            _sql.rows(_STORED_SQL, [_sql.to_db(Task, "id", task.pk)])
+            rawsql.rows(_STORED_SQL, [rawsql.to_db(Task, "id", task.pk)])
             if task.stored_bytes > head
             else []
         )

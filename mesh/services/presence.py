@@ -13,9 +13,8 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from cortex.errors import NotFound
-from mesh import events, selectors
+from mesh import events, rawsql, selectors
 from mesh.models import ACTIVE_STATUSES, Node, NodeStatus, Task, max_concurrent_tasks
-from mesh.services import _sql
 from mesh.services.journal import tasks_enforce_deadlines, tasks_mark_lost
 from mesh.services.stats import stats_samples_record_many
 
@@ -176,27 +175,22 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
     changed_status: list[int] = []
     caps: dict[Any, int] = {}  # skill configs repeat: each distinct one is decoded once
     with transaction.atomic():
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            # By hand: the ORM prepares each of the 500 values of an IN list in Python.
-            rows = _sql.rows(
-                f"{_BEATING_SQL} ({_sql.placeholders(len(chunk))}) ORDER BY id{_FOR_UPDATE()}",
-                chunk,
-            )
-            for pk, node_id, connection_id, old_status, skill_config in rows:
-                # A stream that ended or moved since the beat was received is not revived.
-                if not connection_id or connection_id != beats[node_id][0]:
-                    continue
-                stats = beats[node_id][1]
-                cap = caps.get(skill_config)
-                if cap is None:
-                    decoded = _sql.from_db(Node, "skill_config", skill_config)
-                    cap = caps[skill_config] = max_concurrent_tasks(decoded)
-                active = int(stats.get("active_tasks", 0))
-                status = NodeStatus.BUSY if active >= cap else NodeStatus.ONLINE
-                if status != old_status:
-                    changed_status.append(pk)
-                current.append(_Beat(pk, node_id, status, stats))
+        # By hand: the ORM prepares each value of a 1,000-value IN list in Python.
+        rows = rawsql.rows_in(_BEATING_SQL, ids, after=f" ORDER BY id{rawsql.for_update()}")
+        for pk, node_id, connection_id, old_status, skill_config in rows:
+            # A stream that ended or moved since the beat was received is not revived.
+            if not connection_id or connection_id != beats[node_id][0]:
+                continue
+            stats = beats[node_id][1]
+            cap = caps.get(skill_config)
+            if cap is None:
+                decoded = rawsql.from_db(Node, "skill_config", skill_config)
+                cap = caps[skill_config] = max_concurrent_tasks(decoded)
+            active = int(stats.get("active_tasks", 0))
+            status = NodeStatus.BUSY if active >= cap else NodeStatus.ONLINE
+            if status != old_status:
+                changed_status.append(pk)
+            current.append(_Beat(pk, node_id, status, stats))
         if not current:
             return 0
         _write_beats(current, now)
@@ -211,12 +205,8 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
 
 _BEATING_SQL = (
     "SELECT id, node_id, connection_id, status, skill_config"  # noqa: S608  # table name only
-    f" FROM {_sql.table(Node)} WHERE node_id IN"
+    f" FROM {rawsql.table(Node)} WHERE node_id IN"
 )
-
-
-def _FOR_UPDATE() -> str:  # noqa: N802  # a SQL fragment
-    return " FOR UPDATE" if connections[Node.objects.db].features.has_select_for_update else ""
 
 
 def _write_beats(nodes: list[_Beat], now: datetime) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.conf import settings
 
+from mesh import rawsql
 from mesh.models import Node, NodeStatsSample
-from mesh.services import _sql
 
 
 def stats_bucket_seconds() -> int:
@@ -59,9 +59,9 @@ def stats_sample_record(*, node: Node, stats: dict[str, Any], now: datetime) -> 
 
 
 _SAMPLED_SQL = (
-    f"SELECT {_sql.column(NodeStatsSample, 'node')}"  # noqa: S608  # names from the model only
-    f" FROM {_sql.table(NodeStatsSample)} WHERE taken_at = %s"
-    f" AND {_sql.column(NodeStatsSample, 'node')} IN"
+    f"SELECT {rawsql.column(NodeStatsSample, 'node')}"  # noqa: S608  # names from the model only
+    f" FROM {rawsql.table(NodeStatsSample)} WHERE taken_at = %s"
+    f" AND {rawsql.column(NodeStatsSample, 'node')} IN"
 )
 
 
@@ -73,14 +73,9 @@ def stats_samples_record_many(*, samples: list[tuple[int, dict[str, Any]]], now:
     bucket = stats_bucket_seconds()
     start = datetime.fromtimestamp(int(now.timestamp()) // bucket * bucket, tz=now.tzinfo)
     pks = [pk for pk, _ in samples]
-    sampled: set[int] = set()
-    for first in range(0, len(pks), 500):  # by hand: the ORM prepares each IN value in Python
-        chunk = pks[first : first + 500]
-        found = _sql.rows(
-            f"{_SAMPLED_SQL} ({_sql.placeholders(len(chunk))})",
-            [_sql.to_db(NodeStatsSample, "taken_at", start), *chunk],
-        )
-        sampled.update(pk for (pk,) in found)
+    # By hand: the ORM prepares each IN value in Python.
+    taken_at = rawsql.to_db(NodeStatsSample, "taken_at", start)
+    sampled = {pk for (pk,) in rawsql.rows_in(_SAMPLED_SQL, pks, before=[taken_at])}
     rows = [_sample(pk, stats, start) for pk, stats in samples if pk not in sampled]
     if not rows:
         return 0

@@ -1,15 +1,16 @@
-"""Hand-written statements for the task journal's hot path (claim, start, finish).
+"""Helpers for the mesh's hand-written statements, on its hot paths only.
 
-A dispatched task passes three journal steps on its way to a result. Through the ORM each
-step cost a SELECT of the whole row plus an UPDATE, about a millisecond of query building
-on every task; here each is one statement (`UPDATE … RETURNING`, on SQLite ≥ 3.35 and
-PostgreSQL alike), with values prepared by the model's own fields so both backends store
-exactly what the ORM would.
+Where building a query through the ORM costs more than running it (the task journal's claim,
+start and finish; a heartbeat flush's 1,000-value IN lists; an output batch; the node list's
+page), a statement is written by hand: names come from the models, every value is a bound
+parameter prepared by the model's own field, so SQLite and PostgreSQL store exactly what the
+ORM would. `UPDATE … RETURNING` needs SQLite ≥ 3.35.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -51,3 +52,24 @@ def placeholders(count: int) -> str:
 
 def column(model: type[models.Model], field: str) -> str:
     return connection.ops.quote_name(model._meta.get_field(field).column)
+
+
+def for_update() -> str:
+    """` FOR UPDATE` where the database locks selected rows (not SQLite: it locks the file)."""
+    return " FOR UPDATE" if connection.features.has_select_for_update else ""
+
+
+#: Values per statement of `rows_in` (SQLite's bound-parameter limit is far above it).
+IN_CHUNK = 500
+
+
+def rows_in(
+    sql: str, values: list[Any], *, before: Sequence[Any] = (), after: str = ""
+) -> list[tuple[Any, ...]]:
+    """Rows of `{sql} (%s, …){after}` for `values` in chunks of IN_CHUNK, in chunk order;
+    `before` are the parameters that come ahead of the IN list."""
+    found: list[tuple[Any, ...]] = []
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start : start + IN_CHUNK]
+        found += rows(f"{sql} ({placeholders(len(chunk))}){after}", [*before, *chunk])
+    return found
