@@ -8,6 +8,7 @@ from collections import deque
 from typing import Any, Generic, TypeVar
 
 from mesh.agent.pb import mesh_pb2
+from mesh.services.stats import stats_clean
 
 T = TypeVar("T")
 
@@ -56,18 +57,22 @@ def skills_pb(skills: dict[str, Any]) -> mesh_pb2.SkillConfig:
 
 
 def stats_dict(stats: mesh_pb2.NodeStats) -> dict[str, Any]:
-    return {
-        "cpu_percent": stats.cpu_percent,
-        "cpu_per_core": list(stats.cpu_per_core),
-        "cpu_count": stats.cpu_count,
-        "cpu_freq_mhz": stats.cpu_freq_mhz,
-        "memory_used": stats.memory_used,
-        "memory_total": stats.memory_total,
-        "memory_available": stats.memory_available,
-        "memory_percent": stats.memory_percent,
-        "load_avg": list(stats.load_avg),
-        "active_tasks": stats.active_tasks,
-    }
+    """A Heartbeat's stats as plain data, sanitised at the edge (NaN, infinities, absurd
+    sizes never reach the batched flush, where one bad row would fail every node's beat)."""
+    return stats_clean(
+        {
+            "cpu_percent": stats.cpu_percent,
+            "cpu_per_core": list(stats.cpu_per_core),
+            "cpu_count": stats.cpu_count,
+            "cpu_freq_mhz": stats.cpu_freq_mhz,
+            "memory_used": stats.memory_used,
+            "memory_total": stats.memory_total,
+            "memory_available": stats.memory_available,
+            "memory_percent": stats.memory_percent,
+            "load_avg": list(stats.load_avg),
+            "active_tasks": stats.active_tasks,
+        }
+    )
 
 
 class Outbox(Generic[T]):

@@ -27,7 +27,7 @@ from mesh.services.presence import (
     node_hello,
     presence_sweep,
 )
-from mesh.services.stats import stats_sample_record, stats_samples_record_many
+from mesh.services.stats import stats_clean, stats_sample_record, stats_samples_record_many
 from mesh.services.tasks import (
     CapabilityMissing,
     CommandNotAllowed,
@@ -54,6 +54,7 @@ __all__ = [
     "file_push",
     "file_push_check_length",
     "heartbeat_flush",
+    "stats_clean",
     "invite_exchange",
     "invite_issue",
     "node_create",

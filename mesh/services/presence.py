@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from cortex.errors import NotFound
@@ -186,15 +186,15 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
             if cap is None:
                 decoded = rawsql.from_db(Node, "skill_config", skill_config)
                 cap = caps[skill_config] = max_concurrent_tasks(decoded)
-            active = int(stats.get("active_tasks", 0))
+            active = _active_tasks(stats)
             status = NodeStatus.BUSY if active >= cap else NodeStatus.ONLINE
             if status != old_status:
                 changed_status.append(pk)
             current.append(_Beat(pk, node_id, status, stats))
+        current = _write_beats(current, now) if current else current
         if not current:
             return 0
-        _write_beats(current, now)
-        stats_samples_record_many(samples=[(b.pk, b.stats) for b in current], now=now)
+        _record_samples(current, now)
         viewers = selectors.node_user_ids_many(node_pks=[b.pk for b in current])
         if changed_status:
             for node in Node.objects.filter(pk__in=changed_status):
@@ -209,7 +209,58 @@ _BEATING_SQL = (
 )
 
 
-def _write_beats(nodes: list[_Beat], now: datetime) -> None:
+def _active_tasks(stats: dict[str, Any]) -> int:
+    try:
+        return int(stats.get("active_tasks", 0))
+    except (TypeError, ValueError, OverflowError):  # stats that skipped the edge's cleaning
+        return 0
+
+
+#: What a refused row raises: the database's refusal, or the JSON encoder's.
+_ROW_ERRORS = (DatabaseError, TypeError, ValueError, OverflowError)
+
+
+def _write_beats(nodes: list[_Beat], now: datetime) -> list[_Beat]:
+    """Write the batch; the beats written are returned.
+
+    The batch runs in a savepoint. If the database refuses it (a row it cannot store, say a
+    NaN that reached the flush), each beat is written alone in a savepoint of its own, so
+    only the refused ones are lost and every other node stays online; logged once a flush.
+    """
+    try:
+        with transaction.atomic():
+            _execute_beats(nodes, now)
+    except _ROW_ERRORS as exc:
+        written, refused = [], []
+        for beat in nodes:
+            try:
+                with transaction.atomic():
+                    _execute_beats([beat], now)
+            except _ROW_ERRORS:
+                refused.append(beat.node_id)
+            else:
+                written.append(beat)
+        logger.warning(
+            "heartbeat flush: the database refused %d of %d beats (%s), lost: %s",
+            len(refused),
+            len(nodes),
+            type(exc).__name__,
+            ", ".join(refused[:10]) + (" …" if len(refused) > 10 else ""),
+        )
+        return written
+    return nodes
+
+
+def _record_samples(nodes: list[_Beat], now: datetime) -> None:
+    """Stats history for the written beats; a failure here costs one bucket, never the beats."""
+    try:
+        with transaction.atomic():
+            stats_samples_record_many(samples=[(b.pk, b.stats) for b in nodes], now=now)
+    except _ROW_ERRORS:
+        logger.exception("heartbeat flush: stats samples not recorded")
+
+
+def _execute_beats(nodes: list[_Beat], now: datetime) -> None:
     """One parameterised UPDATE run over the batch with `executemany`.
 
     `bulk_update` builds a CASE expression per field and row in Python, which costs more
