@@ -1,4 +1,5 @@
-"""The interceptor that checks the node credential before any handler but Join and health."""
+"""The interceptor that checks the node credential before any handler but Join and health;
+every handler it returns parses requests and maps errors through `decoding.guarded`."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import grpc
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from mesh.grpc.decoding import guarded
 from mesh.grpc.status import ERROR_CODE_KEY, metadata_dict
 from mesh.services import aio
 
@@ -18,25 +20,6 @@ JOIN_METHOD = "/cortex.mesh.v1.NodeMesh/Join"
 HEALTH_PREFIX = "/grpc.health.v1.Health/"
 
 _close = sync_to_async(close_old_connections, thread_sensitive=True)
-
-
-def _replace(handler: grpc.RpcMethodHandler, wrap: Callable[[Any], Any]) -> grpc.RpcMethodHandler:
-    """The same handler with its behaviour wrapped (kind and (de)serializers kept)."""
-    kinds = {
-        "unary_unary": grpc.unary_unary_rpc_method_handler,
-        "unary_stream": grpc.unary_stream_rpc_method_handler,
-        "stream_unary": grpc.stream_unary_rpc_method_handler,
-        "stream_stream": grpc.stream_stream_rpc_method_handler,
-    }
-    for attr, make in kinds.items():
-        behaviour = getattr(handler, attr)
-        if behaviour is not None:
-            return make(
-                wrap(behaviour),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-    return handler  # pragma: no cover - every handler has one behaviour
 
 
 def _with_fresh_connections(behaviour: Callable[..., Awaitable[Any]]) -> Callable[..., Any]:
@@ -71,8 +54,10 @@ class NodeCredentialInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         method = handler_call_details.method
         handler = await continuation(handler_call_details)
-        if handler is None or method.startswith(HEALTH_PREFIX):
-            return handler
+        if handler is None:
+            return None
+        if method.startswith(HEALTH_PREFIX):
+            return guarded(handler)
         if method != JOIN_METHOD:
             metadata = metadata_dict(handler_call_details.invocation_metadata)
             await _close()
@@ -81,5 +66,5 @@ class NodeCredentialInterceptor(grpc.aio.ServerInterceptor):
                 credential=metadata.get(CREDENTIAL_KEY, ""),
             )
             if node is None:
-                return _replace(handler, _refuse)
-        return _replace(handler, _with_fresh_connections)
+                return guarded(handler, _refuse)
+        return guarded(handler, _with_fresh_connections)

@@ -20,13 +20,13 @@ from django.conf import settings
 from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
-from mesh.grpc import file_stream, output_pump
+from mesh.grpc import file_stream, messages, output_pump
 from mesh.grpc.messages import Flag, Outbox, RateLimiter, policy_pb, skills_pb, stats_dict
 from mesh.grpc.output_pump import OUTPUT_BATCH_CHUNKS
 from mesh.grpc.status import abort_code, abort_with
 from mesh.services import aio
 from mesh.services.output import OutputChunk
-from mesh.services.presence import HeldTask, WelcomeData
+from mesh.services.presence import WelcomeData
 
 if TYPE_CHECKING:
     from mesh.grpc.hub import StreamHub
@@ -116,11 +116,8 @@ class NodeConnection:
                 version=hello.version,
                 platform=hello.platform,
                 hostname=hello.hostname,
-                capabilities=dict(hello.capabilities),
-                held=[
-                    HeldTask(task_id=h.task_id, last_seq=h.last_seq, finished=h.finished)
-                    for h in hello.held_tasks
-                ],
+                capabilities=messages.capabilities_of(hello),
+                held=messages.held_of(hello),
             )
         except CortexError as exc:
             await abort_with(self.context, exc)
@@ -338,7 +335,8 @@ class NodeConnection:
             # Queued work is checked for all beating nodes at once by the hub's flush.
             self.hub.beat(self.node_id, self.connection_id, stats_dict(message.heartbeat.stats))
         elif kind == "task_started":
-            await aio.task_started(node_id=self.node_id, task_id=message.task_started.task_id)
+            task_id = messages.task_id_of(message.task_started.task_id)
+            await aio.task_started(node_id=self.node_id, task_id=task_id)
         elif kind == "task_output":
             out = message.task_output
             stream = STREAMS.get(out.stream)
@@ -352,11 +350,15 @@ class NodeConnection:
                 rate = float(settings.MESH_OUTPUT_RATE_BYTES)
                 self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
             await self.limiter.consume(len(out.data))
-            await self._output_queue().put(OutputChunk(out.task_id, out.seq, stream, out.data))
+            chunk = OutputChunk(messages.task_id_of(out.task_id), out.seq, stream, out.data)
+            await self._output_queue().put(chunk)
         elif kind == "task_result":
             await self._flush_output()  # the task's output is stored before its result
             await self._result(message.task_result)
-        elif kind == "credential_ack":
+        elif (
+            kind == "credential_ack"
+            and len(message.credential_ack.fingerprint) <= messages.MAX_NAME
+        ):
             await aio.credential_confirm(
                 node_id=self.node_id, fingerprint=message.credential_ack.fingerprint
             )
@@ -367,6 +369,7 @@ class NodeConnection:
             raise ValidationFailed("Unexpected message on the stream.", code="unexpected_message")
 
     async def _result(self, result: mesh_pb2.TaskResult) -> None:
+        messages.task_id_of(result.task_id)
         if self.resumed:
             self.resumed.pop(result.task_id, None)
         parsed: Any = None

@@ -3,14 +3,46 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from typing import Any, Generic, TypeVar
 
+from cortex.errors import ValidationFailed
 from mesh.agent.pb import mesh_pb2
+from mesh.services.presence import HeldTask
 from mesh.services.stats import stats_clean
 
 T = TypeVar("T")
+
+#: What a node may send: task ids are the hub's own (UUIDs); lists and maps have sane sizes.
+_TASK_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+MAX_HELD_TASKS = 1024
+MAX_CAPABILITIES = 64
+MAX_NAME = 64
+
+
+def task_id_of(value: str) -> str:
+    """A task id from the node, refused (INVALID_ARGUMENT) unless it has a UUID's shape."""
+    if _TASK_ID.fullmatch(value) is None:
+        raise ValidationFailed("A task id must be a UUID.", code="invalid_task_id")
+    return value
+
+
+def held_of(hello: mesh_pb2.Hello) -> list[HeldTask]:
+    if len(hello.held_tasks) > MAX_HELD_TASKS:
+        raise ValidationFailed("Too many held tasks.", code="too_many_held_tasks")
+    return [
+        HeldTask(task_id=task_id_of(h.task_id), last_seq=h.last_seq, finished=h.finished)
+        for h in hello.held_tasks
+    ]
+
+
+def capabilities_of(hello: mesh_pb2.Hello) -> dict[str, bool]:
+    found = dict(hello.capabilities)
+    if len(found) > MAX_CAPABILITIES or any(len(name) > MAX_NAME for name in found):
+        raise ValidationFailed("Too many or too long capabilities.", code="invalid_capabilities")
+    return found
 
 
 class RateLimiter:

@@ -121,7 +121,11 @@ def invite_exchange(
             target_id=node.node_id,
             source="grpc",
             client_ip=client_ip,
-            details={"version": version, "platform": platform, "fingerprint": row.fingerprint},
+            details={
+                "version": version[:64],
+                "platform": platform[:128],
+                "fingerprint": row.fingerprint,
+            },
         )
     logger.info("node %s joined (credential %s)", node.node_id, row.fingerprint)
     return node, credential
