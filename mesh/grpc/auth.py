@@ -3,8 +3,10 @@ every handler it returns parses requests and maps errors through `decoding.guard
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 from asgiref.sync import sync_to_async
@@ -33,15 +35,35 @@ def _with_fresh_connections(behaviour: Callable[..., Awaitable[Any]]) -> Callabl
     return run
 
 
-def _refuse(_behaviour: Any) -> Callable[..., Any]:
-    async def run(request: Any, context: grpc.aio.ServicerContext) -> None:
-        await context.abort(
-            grpc.StatusCode.UNAUTHENTICATED,
-            "A valid node credential is required.",
-            trailing_metadata=((ERROR_CODE_KEY, "invalid_credential"),),
-        )
+def peer_ip(context: grpc.aio.ServicerContext) -> str | None:
+    """The peer's IP from gRPC's peer string: `ipv4:1.2.3.4:5` or `ipv6:%5B::1%5D:5`."""
+    peer = unquote(context.peer() or "")
+    if not peer.startswith(("ipv4:", "ipv6:")):
+        return None
+    host = peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return None
 
-    return run
+
+def _refuse(node_id: str, credential: str) -> Callable[[Any], Callable[..., Any]]:
+    """A behaviour that audits the refusal (aggregated, see `refusals`) and aborts."""
+
+    def wrap(_behaviour: Any) -> Callable[..., Any]:
+        async def run(request: Any, context: grpc.aio.ServicerContext) -> None:
+            await aio.credential_refusal_record(
+                node_id=node_id, credential=credential, client_ip=peer_ip(context)
+            )
+            await context.abort(
+                grpc.StatusCode.UNAUTHENTICATED,
+                "A valid node credential is required.",
+                trailing_metadata=((ERROR_CODE_KEY, "invalid_credential"),),
+            )
+
+        return run
+
+    return wrap
 
 
 class NodeCredentialInterceptor(grpc.aio.ServerInterceptor):
@@ -61,10 +83,9 @@ class NodeCredentialInterceptor(grpc.aio.ServerInterceptor):
         if method != JOIN_METHOD:
             metadata = metadata_dict(handler_call_details.invocation_metadata)
             await _close()
-            node = await aio.credential_authenticate(
-                node_id=metadata.get(NODE_ID_KEY, ""),
-                credential=metadata.get(CREDENTIAL_KEY, ""),
-            )
+            node_id = metadata.get(NODE_ID_KEY, "")
+            credential = metadata.get(CREDENTIAL_KEY, "")
+            node = await aio.credential_authenticate(node_id=node_id, credential=credential)
             if node is None:
-                return guarded(handler, _refuse)
+                return guarded(handler, _refuse(node_id, credential))
         return guarded(handler, _with_fresh_connections)

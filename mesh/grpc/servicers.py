@@ -2,31 +2,17 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
-from urllib.parse import unquote
 
 import grpc
 
 from cortex.errors import CortexError
 from mesh.agent.pb import mesh_pb2, mesh_pb2_grpc
-from mesh.grpc.auth import NODE_ID_KEY
+from mesh.grpc.auth import NODE_ID_KEY, peer_ip
 from mesh.grpc.connection import NodeConnection
 from mesh.grpc.hub import StreamHub
 from mesh.grpc.status import abort_with, metadata_dict
 from mesh.services import aio
-
-
-def _peer_ip(context: grpc.aio.ServicerContext) -> str | None:
-    """The peer's IP from gRPC's peer string: `ipv4:1.2.3.4:5` or `ipv6:%5B::1%5D:5`."""
-    peer = unquote(context.peer() or "")
-    if not peer.startswith(("ipv4:", "ipv6:")):
-        return None
-    host = peer.split(":", 1)[1].rsplit(":", 1)[0].strip("[]")
-    try:
-        return str(ipaddress.ip_address(host))
-    except ValueError:
-        return None
 
 
 class NodeMeshServicer(mesh_pb2_grpc.NodeMeshServicer):
@@ -42,7 +28,7 @@ class NodeMeshServicer(mesh_pb2_grpc.NodeMeshServicer):
                 invite_token=request.invite_token,
                 version=request.version,
                 platform=request.platform,
-                client_ip=_peer_ip(context),
+                client_ip=peer_ip(context),
             )
         except CortexError as exc:
             await abort_with(context, exc)

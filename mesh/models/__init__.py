@@ -11,6 +11,7 @@ from mesh.models.nodes import (
     default_skill_config,
     max_concurrent_tasks,
 )
+from mesh.models.refusals import RefusalCount
 from mesh.models.stats import NodeStatsSample
 from mesh.models.tasks import (
     ACTIVE_STATUSES,
@@ -35,6 +36,7 @@ __all__ = [
     "NodeStatsSample",
     "NodeStatus",
     "OutputStreamName",
+    "RefusalCount",
     "Task",
     "TaskKind",
     "TaskOutputChunk",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from mesh.services import credentials, invites, journal, output, presence
+from mesh.services import credentials, invites, journal, output, presence, refusals
 from mesh.services._common import db_unit
 
 invite_exchange = db_unit(invites.invite_exchange)
 credential_authenticate = db_unit(credentials.credential_authenticate)
 credential_mint_rotation = db_unit(credentials.credential_mint_rotation)
 credential_confirm = db_unit(credentials.credential_confirm)
+credential_refusal_record = db_unit(refusals.credential_refusal_record)
 node_hello = db_unit(presence.node_hello)
 node_policy = db_unit(presence.node_policy)
 node_holds_stream = db_unit(presence.node_holds_stream)

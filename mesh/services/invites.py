@@ -15,6 +15,7 @@ from accounts.services import audit_record
 from cortex.errors import NotAuthenticated
 from mesh.models import CredentialState, Node, NodeCredential, NodeInvite
 from mesh.services._common import fingerprint_of, new_secret, same_hash, sha256_hex
+from mesh.services.refusals import refusal_record
 
 logger = logging.getLogger("cortex.mesh")
 
@@ -70,8 +71,31 @@ def invite_exchange(
 
     Exactly one of two concurrent exchanges of one invite wins: the invite is consumed with a
     conditional UPDATE. Raises InviteInvalid (`invite_invalid`, `invite_expired`,
-    `invite_used`, `invite_revoked`) with nothing written.
+    `invite_used`, `invite_revoked`) with nothing written but the refusal's aggregated audit
+    (`node.join_refused`, see `refusals`).
     """
+    try:
+        return _invite_exchange(
+            node_id=node_id,
+            invite_token=invite_token,
+            version=version,
+            platform=platform,
+            client_ip=client_ip,
+        )
+    except InviteInvalid as exc:
+        refusal_record(
+            action="node.join_refused",
+            node_id=node_id,
+            reason=exc.code,
+            secret=invite_token,
+            client_ip=client_ip,
+        )
+        raise
+
+
+def _invite_exchange(
+    *, node_id: str, invite_token: str, version: str, platform: str, client_ip: str | None
+) -> tuple[Node, str]:
     now = timezone.now()
     token_hash = sha256_hex(invite_token or "")
     invite = (
