@@ -1,4 +1,5 @@
-"""Stats history writes: downsample heartbeats to one sample per bucket and prune the old."""
+"""Node stats: the one sanitiser of what nodes report (`stats_clean`), and the history writes
+(downsample heartbeats to one sample per bucket, prune the old)."""
 
 from __future__ import annotations
 

@@ -156,6 +156,6 @@ class _Peer:
     ],
 )
 def test_peer_ip_decodes_grpc_peer_strings(peer, ip):
-    from mesh.grpc.servicers import _peer_ip
+    from mesh.grpc.auth import peer_ip
 
-    assert _peer_ip(_Peer(peer)) == ip
+    assert peer_ip(_Peer(peer)) == ip
