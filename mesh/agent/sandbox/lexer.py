@@ -1,4 +1,12 @@
-"""Shell tokeniser: words (quotes, escapes, expansions) and operators; substitutions recurse."""
+"""Shell tokeniser: words (quotes, escapes, expansions) and operators; substitutions recurse.
+
+Blanks and metacharacters are exactly bash's: space and tab separate words; `| & ; ( ) < >` and
+newline are operators; every other byte (`\\r`, vertical tab, non-breaking space...) belongs to a
+word. `#` starts a comment only at the start of a word.
+
+Constructs strict mode does not positively understand are recorded in `notes` (a list shared by
+every lexer, parser and analyzer working on one line); strict mode refuses a line with any note.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_DEPTH = 16
+BLANKS = " \t"
+_WORD_END = " \t\n;&|()"
 
 
 class SandboxParseError(ValueError):
@@ -44,10 +54,21 @@ _OPS = sorted(
     reverse=True,
 )
 REDIRECT_OPS = frozenset({"<", ">", ">>", ">|", "<>", "<<", "<<-", "<<<", ">&", "<&", "&>", "&>>"})
+HEREDOC_OPS = frozenset({"<<", "<<-", "<<<"})
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "<>", "&>", "&>>", ">&"})
 _NAME_CHARS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SPECIAL_PARAMS = set("@*#?$!-0123456789")
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
+_FD_VAR = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
+# ${...} forms strict mode understands: a name, a positional or special parameter, its length,
+# and defaults / pattern removal / case changes whose word is a plain literal.
+_SAFE_PARAM = re.compile(
+    r"(?:[A-Za-z_]\w*|[0-9]+|[@*#?$!0-9-]|#[A-Za-z_]\w*|#)"
+    r"|[A-Za-z_]\w*(?::?[-+?]|##?|%%?|\^\^?|,,?)[\w ./,:@%+*?~-]*"
+)
+NETWORK_NOTE = "/dev/tcp or /dev/udp (a network connection from the shell)"
+_NETWORK = re.compile(r"/dev/(tcp|udp)(/|$)")
+_SAFE_ARITH = re.compile(r"[0-9\s+\-*/%()<>=!&|^~?:,]*")
 
 
 @dataclass
@@ -61,14 +82,36 @@ class Word:
     expands: bool = False  # contains $var, ${..}, $(..), `..`, <(..) or $((..))
     unquoted: str = ""  # the unquoted literal characters (for glob/brace detection)
     subs: list[list[Any]] = field(default_factory=list)  # token lists of command substitutions
+    prefix: str | None = None  # the literal text before the first expansion (None: no expansion)
+    splits: bool = False  # an unquoted expansion or "$@": may become several words (or none)
+    tilde: bool = False  # an unquoted `~` (tilde expansion)
+    body: str | None = None  # a here-document delimiter: the document's body
+    body_literal: bool = True  # the body is not expanded (quoted delimiter, or no expansion)
 
     @property
     def dynamic(self) -> bool:
         """True when the shell would compute this word at run time (expansion, glob, braces)."""
+        return self.expands or self.globs or self.braces
+
+    @property
+    def globs(self) -> bool:
         u = self.unquoted
-        globbing = "*" in u or "?" in u or re.search(r"\[.*\]", u) is not None
-        braces = re.search(r"\{[^{}]*(,|\.\.)[^{}]*\}", u) is not None
-        return self.expands or globbing or braces
+        return "*" in u or "?" in u or re.search(r"\[.*\]", u) is not None
+
+    @property
+    def braces(self) -> bool:
+        return re.search(r"\{[^{}]*(,|\.\.)[^{}]*\}", self.unquoted) is not None
+
+    @property
+    def literal_prefix(self) -> str:
+        """The text a run-time value of this word certainly starts with."""
+        if self.tilde:
+            return ""
+        text = self.value if self.prefix is None else self.prefix
+        if self.globs or self.braces:
+            cut = min((text.find(c) for c in "*?[{" if c in text), default=len(text))
+            text = text[:cut]
+        return text
 
 
 @dataclass
@@ -77,16 +120,25 @@ class Op:
 
     op: str
     start: int
+    note: str = ""  # a strict-mode note (the `{var}>` form assigns a variable)
 
 
 class _Lexer:
     """Tokenises shell source; `$(`/`<(` recurse into a nested lexer on the same source."""
 
-    def __init__(self, src: str, depth: int) -> None:
+    def __init__(self, src: str, depth: int, notes: list[str] | None = None) -> None:
         if depth > MAX_DEPTH:
             raise SandboxParseError("nesting is too deep")
         self.src = src
         self.depth = depth
+        self.notes: list[str] = [] if notes is None else notes
+
+    def _nested(self, src: str) -> _Lexer:
+        return _Lexer(src, self.depth + 1, self.notes)
+
+    def note(self, reason: str) -> None:
+        if reason not in self.notes:
+            self.notes.append(reason)
 
     def tokens(self, start: int = 0, *, in_subst: bool = False) -> tuple[list[Any], int]:
         src, n = self.src, len(self.src)
@@ -97,7 +149,7 @@ class _Lexer:
         expect_delim: str | None = None
         while i < n:
             c = src[i]
-            if c in " \t\r":
+            if c in BLANKS:
                 i += 1
                 continue
             if c == "\\" and src.startswith("\n", i + 1):
@@ -131,12 +183,14 @@ class _Lexer:
                     i += len(op)
                     continue
             word, i = self._word(i)
-            fd_redirect = word.value.isdigit() and not word.quoted and i < n and src[i] in "<>"
-            if fd_redirect and not src.startswith("(", i + 1):
+            fd_redirect = not word.quoted and i < n and src[i] in "<>"
+            fd_var = fd_redirect and _FD_VAR.fullmatch(word.raw) is not None
+            if (word.value.isdigit() or fd_var) and fd_redirect and not src.startswith("(", i + 1):
                 op = next(o for o in _OPS if src.startswith(o, i))
                 if op not in REDIRECT_OPS:
                     raise SandboxParseError(f"unexpected {op!r} after a file descriptor")
-                toks.append(Op(op, word.start))
+                note = f"the redirection {word.raw}{op} assigns a variable" if fd_var else ""
+                toks.append(Op(op, word.start, note))
                 if op in ("<<", "<<-"):
                     expect_delim = op
                 i += len(op)
@@ -151,7 +205,8 @@ class _Lexer:
             raise SandboxParseError("unterminated command substitution '$('")
         if expect_delim is not None:
             raise SandboxParseError("here-document without a delimiter")
-        # A here-document on the last line without a body: bash reads an empty body.
+        for delim_word, _ in pending:  # a here-document on the last line: bash reads no body
+            delim_word.body = ""
         return toks, i
 
     def _heredoc_bodies(self, i: int, pending: list[tuple[Word, bool]]) -> int:
@@ -164,27 +219,33 @@ class _Lexer:
                 i = n if end < 0 else end + 1
                 if (line.lstrip("\t") if strip_tabs else line) == delim_word.value:
                     break
-                body.append(line)
+                body.append(line.lstrip("\t") if strip_tabs else line)
+            text = "\n".join(body) + ("\n" if body else "")
+            delim_word.body = text
             if not delim_word.quoted:
-                text = "\n".join(body)
-                delim_word.subs.extend(_Lexer(text, self.depth + 1).expansions(text))
+                sink = self.expansions(text)
+                delim_word.subs.extend(sink.subs)
+                delim_word.body_literal = not sink.expands
         return i
 
-    def expansions(self, text: str) -> list[list[Any]]:
-        """Command substitutions inside text read like the inside of double quotes."""
-        subs: list[list[Any]] = []
+    def expansions(self, text: str) -> Word:
+        """Expansions inside text read like the inside of double quotes (subs and notes)."""
+        sink = Word("", text, 0)
+        inner = self._nested(text) if text is not self.src else self
         i = 0
         while i < len(text):
             c = text[i]
             if c == "\\":
                 i += 2
             elif c == "$":
-                i, _ = self._dollar(i, subs, in_dq=True)
+                i, expanded = inner._dollar(i, sink, in_dq=True)
+                sink.expands = sink.expands or expanded
             elif c == "`":
-                i = self._backtick(i, subs)
+                i = inner._backtick(i, sink)
+                sink.expands = True
             else:
                 i += 1
-        return subs
+        return sink
 
     def _word(self, i: int) -> tuple[Word, int]:
         src, n = self.src, len(self.src)
@@ -192,16 +253,22 @@ class _Lexer:
         value: list[str] = []
         unquoted: list[str] = []
         word = Word("", "", start)
+
+        def expansion_starts() -> None:
+            if word.prefix is None:
+                word.prefix = "".join(value)
+
         while i < n:
             c = src[i]
-            if c in " \t\r\n;&|()":
+            if c in _WORD_END:
                 break
             if c in "<>":
                 if not src.startswith("(", i + 1):
                     break
-                sub, j = _Lexer(src, self.depth + 1).tokens(i + 2, in_subst=True)
+                sub, j = self._nested(src).tokens(i + 2, in_subst=True)
                 word.subs.append(sub)
-                word.expands = True
+                expansion_starts()
+                word.expands = word.splits = True
                 value.append(src[i:j])
                 i = j
                 continue
@@ -225,13 +292,14 @@ class _Lexer:
                 i = end + 1
                 continue
             if c == '"':
-                i = self._double_quoted(i + 1, value, word)
+                i = self._double_quoted(i + 1, value, word, expansion_starts)
                 word.quoted = True
                 continue
             if c == "`":
-                j = self._backtick(i, word.subs)
+                expansion_starts()
+                j = self._backtick(i, word)
                 value.append(src[i:j])
-                word.expands = True
+                word.expands = word.splits = True
                 i = j
                 continue
             if c == "$":
@@ -241,25 +309,35 @@ class _Lexer:
                     word.quoted = True
                     continue
                 if src.startswith('$"', i):
-                    i = self._double_quoted(i + 2, value, word)
+                    self.note('the $"..." (translated string) form')
+                    i = self._double_quoted(i + 2, value, word, expansion_starts)
                     word.quoted = True
                     continue
-                j, expanded = self._dollar(i, word.subs, in_dq=False)
+                j, expanded = self._dollar(i, word, in_dq=False)
+                if expanded:
+                    expansion_starts()
+                    word.splits = True
                 value.append(src[i:j])
                 word.expands = word.expands or expanded
                 if not expanded:
                     unquoted.append("$")
                 i = j
                 continue
+            if c == "~":
+                word.tilde = True
             value.append(c)
             unquoted.append(c)
             i += 1
         word.value = "".join(value)
         word.raw = src[start:i]
         word.unquoted = "".join(unquoted)
+        if word.globs or word.braces:
+            word.splits = True
+        if _NETWORK.search(word.value):
+            self.note(NETWORK_NOTE)
         return word, i
 
-    def _double_quoted(self, i: int, value: list[str], word: Word) -> int:
+    def _double_quoted(self, i: int, value: list[str], word: Word, starts: Any) -> int:
         src, n = self.src, len(self.src)
         while i < n:
             c = src[i]
@@ -271,13 +349,19 @@ class _Lexer:
                 i += 2
                 continue
             if c == "`":
-                j = self._backtick(i, word.subs)
+                starts()
+                j = self._backtick(i, word)
                 value.append(src[i:j])
                 word.expands = True
                 i = j
                 continue
             if c == "$":
-                j, expanded = self._dollar(i, word.subs, in_dq=True)
+                j, expanded = self._dollar(i, word, in_dq=True)
+                if expanded:
+                    starts()
+                    text = src[i:j]
+                    if text in ("$@", "${@}") or re.match(r"\$\{!?\w+\[@\]", text):
+                        word.splits = True
                 value.append(src[i:j])
                 word.expands = word.expands or expanded
                 i = j
@@ -286,7 +370,7 @@ class _Lexer:
             i += 1
         raise SandboxParseError("unterminated double quote")
 
-    def _backtick(self, i: int, subs: list[list[Any]]) -> int:
+    def _backtick(self, i: int, sink: Word) -> int:
         src, n = self.src, len(self.src)
         j = i + 1
         inner: list[str] = []
@@ -298,33 +382,58 @@ class _Lexer:
                 continue
             if c == "`":
                 text = "".join(inner)
-                toks, _ = _Lexer(text, self.depth + 1).tokens(0)
-                subs.append(toks)
+                toks, _ = self._nested(text).tokens(0)
+                sink.subs.append(toks)
                 return j + 1
             inner.append(c)
             j += 1
         raise SandboxParseError("unterminated backtick command substitution")
 
-    def _dollar(self, i: int, subs: list[list[Any]], *, in_dq: bool) -> tuple[int, bool]:
+    def _arith_end(self, i: int) -> int | None:
+        """End of `$((...))` starting at i, or None when bash reads `$( (...) )` instead."""
+        src, n = self.src, len(self.src)
+        depth, j = 0, i + 3
+        while j < n:
+            c = src[j]
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                if depth:
+                    depth -= 1
+                elif src.startswith("))", j):
+                    return j + 2
+                else:
+                    return None
+            j += 1
+        raise SandboxParseError("unterminated arithmetic expansion '$(('")
+
+    def _arith(self, inner: str, sink: Word, form: str) -> None:
+        found = self.expansions(inner)
+        sink.subs.extend(found.subs)
+        if not _SAFE_ARITH.fullmatch(inner):
+            self.note(f"arithmetic on names or expansions ({form})")
+
+    def _dollar(self, i: int, sink: Word, *, in_dq: bool) -> tuple[int, bool]:
         """Consume an expansion at `$`; returns (end, whether it expands at run time)."""
         src, n = self.src, len(self.src)
         nxt = src[i + 1] if i + 1 < n else ""
         if src.startswith("$((", i):
-            depth, j = 2, i + 3
+            end = self._arith_end(i)
+            if end is not None:
+                self._arith(src[i + 3 : end - 2], sink, "$((...))")
+                return end, True
+        if nxt == "[":
+            depth, j = 1, i + 2
             while j < n and depth:
-                if src[j] == "(":
-                    depth += 1
-                elif src[j] == ")":
-                    depth -= 1
+                depth += {"[": 1, "]": -1}.get(src[j], 0)
                 j += 1
             if depth:
-                raise SandboxParseError("unterminated arithmetic expansion '$(('")
-            inner = src[i + 3 : j - 2]
-            subs.extend(_Lexer(inner, self.depth + 1).expansions(inner))
+                raise SandboxParseError("unterminated arithmetic expansion '$['")
+            self._arith(src[i + 2 : j - 1], sink, "$[...]")
             return j, True
         if nxt == "(":
-            toks, j = _Lexer(src, self.depth + 1).tokens(i + 2, in_subst=True)
-            subs.append(toks)
+            toks, j = self._nested(src).tokens(i + 2, in_subst=True)
+            sink.subs.append(toks)
             return j, True
         if nxt == "{":
             depth, j = 1, i + 2
@@ -334,11 +443,7 @@ class _Lexer:
                     j += 2
                     continue
                 if c == "$" or c == "`":
-                    j = (
-                        self._backtick(j, subs)
-                        if c == "`"
-                        else self._dollar(j, subs, in_dq=True)[0]
-                    )
+                    j = self._backtick(j, sink) if c == "`" else self._dollar(j, sink, in_dq=True)[0]
                     continue
                 if c == "'" and not in_dq:
                     end = src.find("'", j + 1)
@@ -353,6 +458,9 @@ class _Lexer:
                 j += 1
             if depth:
                 raise SandboxParseError("unterminated parameter expansion '${'")
+            inner = src[i + 2 : j - 1]
+            if not _SAFE_PARAM.fullmatch(inner):
+                self.note(f"the parameter expansion '${{{inner}}}'")
             return j, True
         if nxt and nxt in _SPECIAL_PARAMS:
             return i + 2, True
@@ -371,7 +479,10 @@ def _ansi_c(src: str, i: int) -> tuple[str, int]:
     while i < n:
         c = src[i]
         if c == "'":
-            return "".join(out), i + 1
+            text = "".join(out)
+            if "\x00" in text:
+                raise SandboxParseError("a $'...' string contains a NUL byte")
+            return text, i + 1
         if c != "\\" or i + 1 >= n:
             out.append(c)
             i += 1
@@ -383,7 +494,7 @@ def _ansi_c(src: str, i: int) -> tuple[str, int]:
         elif e in "01234567":
             m = re.match(r"[0-7]{1,3}", src[i + 1 :])
             assert m is not None  # noqa: S101  # e is an octal digit
-            out.append(chr(int(m.group(), 8)))
+            out.append(chr(int(m.group(), 8) & 0xFF))
             i += 1 + len(m.group())
         elif e in "xuU":
             width = {"x": 2, "u": 4, "U": 8}[e]
@@ -392,7 +503,10 @@ def _ansi_c(src: str, i: int) -> tuple[str, int]:
                 out.append("\\" + e)
                 i += 2
             else:
-                out.append(chr(int(m.group(), 16)))
+                code = int(m.group(), 16)
+                if code > 0x10FFFF:
+                    raise SandboxParseError("a $'...' escape is out of range")
+                out.append(chr(code))
                 i += 2 + len(m.group())
         elif e == "c":
             if i + 2 >= n:
