@@ -39,6 +39,7 @@ class _Command:
     findings: list[tuple[str, str]] = field(default_factory=list)  # (rule, detail)
     words: list[Word] = field(default_factory=list)  # the argument words (args as written)
     appended: bool = False  # xargs appends arguments the checker cannot see
+    inner: bool = False  # started by a script the line passes on (`bash -c '...'`, eval...)
 
     @property
     def base(self) -> str:
@@ -119,7 +120,10 @@ class _Analyzer:
         return commands
 
     def nested(self, text: str) -> list[_Command]:
-        return _Analyzer(self.depth + 1, self.notes, self.refusals).source(text)
+        cmds = _Analyzer(self.depth + 1, self.notes, self.refusals).source(text)
+        for c in cmds:
+            c.inner = True
+        return cmds
 
     # ------------------------------------------------------------------------ invocations
     def invocation(self, inv: _Invocation) -> list[_Command]:
@@ -136,9 +140,11 @@ class _Analyzer:
         if not inv.argv:
             return [_Command(name="", args=[], redirects=inv.redirects)] if inv.redirects else []
         cmds = self.unwrap(inv.argv, stdin)
-        if not cmds or not cmds[-1].name:
-            cmds.append(_Command(name="", args=[]))
-        cmds[-1].redirects = inv.redirects
+        owner = next((c for c in reversed(cmds) if not c.inner and c.name), None)
+        if owner is None:
+            owner = _Command(name="", args=[])
+            cmds.append(owner)
+        owner.redirects = inv.redirects
         first = cmds[0]
         if first.base in inv.functions:
             first.findings.append(("@fork_bomb", f"function {first.base!r} calls itself"))
@@ -413,13 +419,32 @@ class _Analyzer:
         out: list[_Command] = []
         if any(w.dynamic for w in rest if w.value not in ("{}",)):
             self.note("a computed argument to find (it could add -exec)")
+        starts: list[Word] = []
+        k = 0
+        while k < len(rest) and rest[k].value in ("-H", "-L", "-P", "-D") or (
+            k < len(rest) and rest[k].value.startswith("-O")
+        ):
+            k += 2 if rest[k].value == "-D" else 1
+        for w in rest[k:]:
+            if w.value.startswith(("-", "(", "!")) and not w.dynamic:
+                break
+            starts.append(w)
+        confined = all(
+            not w.dynamic
+            and not w.value.startswith(("/", "~"))
+            and ".." not in w.value.split("/")
+            for w in starts
+        ) and not any(w.value in ("-L", "-follow", "-H") for w in rest)
         i = 0
         while i < len(rest):
             if rest[i].value in ("-exec", "-execdir", "-ok", "-okdir") and not rest[i].expands:
                 j = i + 1
                 while j < len(rest) and rest[j].value not in (";", "+"):
                     j += 1
-                out.extend(self.unwrap(rest[i + 1 : j], _Stdin("none")))
+                words = rest[i + 1 : j]
+                if not confined:  # `{}` may be any path under a starting point
+                    words = [replace(w, expands=True) if "{}" in w.value else w for w in words]
+                out.extend(self.unwrap(words, _Stdin("none")))
                 i = j
             i += 1
         return out
