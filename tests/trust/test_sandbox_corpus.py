@@ -199,7 +199,7 @@ def test_no_attempt_creates_its_marker_on_a_real_agent(live_hub, tmp_path: Path)
         node_ids = json.loads(live_hub.manage("shell", "-c", script).splitlines()[-1])
 
         results = _wait_terminal(http, list(via_api) + node_ids)
-        for task_id, (_, cls, command) in via_api.items():
+        for task_id, (_, _cls, command) in via_api.items():
             task = results[task_id]
             assert task["status"] == "failed", (command, task)
             assert task["error_code"] == "command_not_allowed", (command, task)
@@ -215,14 +215,12 @@ def test_no_attempt_creates_its_marker_on_a_real_agent(live_hub, tmp_path: Path)
 
     appeared = sorted(p.name for p in (tmp_path / "markers").iterdir() if p.name[0] in "an")
     per_class = Counter(cls for cls, _, _ in ATTEMPTS)
-    successes = Counter(
-        ATTEMPTS[int(name.split("-", 1)[1])][0] for name in appeared if "-" in name
-    )
+    successes = Counter(ATTEMPTS[int(name.split("-", 1)[1])][0] for name in appeared if "-" in name)
     for cls in CLASSES:
         record(
             f"sandbox_bypass_{cls}",
             successes[cls],
-            checked=per_class[cls] * 2,
+            checked=per_class[cls],  # attempts; each ran twice (REST, and below the hub)
             source="tests/trust/test_sandbox_corpus.py",
             detail=", ".join(n for n in appeared if ATTEMPTS[int(n.split("-", 1)[1])][0] == cls),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from .lexer import _ASSIGNMENT, HEREDOC_OPS, MAX_DEPTH, SandboxParseError, Word
+from .lexer import _ASSIGNMENT, MAX_DEPTH, SandboxParseError, Word
 from .names import assignment_name, hijacks, strict_assignment_note
 from .parser import _Invocation, _Parser, _tokenize
 from .wrappers import (
@@ -163,9 +163,7 @@ class _Analyzer:
             self.note(note)
 
     # ------------------------------------------------------------------------------ unwrap
-    def unwrap(
-        self, words: list[Word], stdin: _Stdin, *, appended: bool = False
-    ) -> list[_Command]:
+    def unwrap(self, words: list[Word], stdin: _Stdin, *, appended: bool = False) -> list[_Command]:
         out: list[_Command] = []
         hops = 0
         while words:
@@ -421,8 +419,10 @@ class _Analyzer:
             self.note("a computed argument to find (it could add -exec)")
         starts: list[Word] = []
         k = 0
-        while k < len(rest) and rest[k].value in ("-H", "-L", "-P", "-D") or (
-            k < len(rest) and rest[k].value.startswith("-O")
+        while (
+            k < len(rest)
+            and rest[k].value in ("-H", "-L", "-P", "-D")
+            or (k < len(rest) and rest[k].value.startswith("-O"))
         ):
             k += 2 if rest[k].value == "-D" else 1
         for w in rest[k:]:
@@ -430,9 +430,7 @@ class _Analyzer:
                 break
             starts.append(w)
         confined = all(
-            not w.dynamic
-            and not w.value.startswith(("/", "~"))
-            and ".." not in w.value.split("/")
+            not w.dynamic and not w.value.startswith(("/", "~")) and ".." not in w.value.split("/")
             for w in starts
         ) and not any(w.value in ("-L", "-follow", "-H") for w in rest)
         i = 0
@@ -449,9 +447,7 @@ class _Analyzer:
             i += 1
         return out
 
-    def _xargs(
-        self, rest: list[Word], spec: tuple[frozenset[str], int, bool]
-    ) -> list[_Command]:
+    def _xargs(self, rest: list[Word], spec: tuple[frozenset[str], int, bool]) -> list[_Command]:
         """xargs runs its command with words read from stdin (and `-I` replaces a string)."""
         repl: str | None = None
         for i, w in enumerate(rest):

@@ -443,7 +443,11 @@ class _Lexer:
                     j += 2
                     continue
                 if c == "$" or c == "`":
-                    j = self._backtick(j, sink) if c == "`" else self._dollar(j, sink, in_dq=True)[0]
+                    j = (
+                        self._backtick(j, sink)
+                        if c == "`"
+                        else self._dollar(j, sink, in_dq=True)[0]
+                    )
                     continue
                 if c == "'" and not in_dq:
                     end = src.find("'", j + 1)

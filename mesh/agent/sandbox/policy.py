@@ -11,7 +11,7 @@ from typing import Any
 
 from .commands import _Analyzer, _Command
 from .lexer import NETWORK_NOTE, SandboxParseError
-from .rules import network_refusal, moves_directory, rule_findings, strict_redirect_note
+from .rules import moves_directory, network_refusal, rule_findings, strict_redirect_note
 
 MODES = ("permissive", "strict")
 
@@ -252,7 +252,9 @@ def check_command(
         for c in cmds:
             if c.name and _first_match(policy.allowed_commands, c, allow_list=True) is None:
                 return _refused(
-                    c.name, f"'{c.name}' is not in the node's allowed commands (strict mode).", names
+                    c.name,
+                    f"'{c.name}' is not in the node's allowed commands (strict mode).",
+                    names,
                 )
     if NETWORK_NOTE in analyzer.notes:
         return _refused(None, f"The command names {NETWORK_NOTE}, which is never allowed.", names)

@@ -164,7 +164,9 @@ def rule_findings(cmd: _Command, *, moved: bool = False) -> list[tuple[str, str]
 def _file_target(op: str, target: Word) -> bool:
     if op in HEREDOC_OPS:
         return False
-    return not (op in (">&", "<&") and not target.dynamic and re.fullmatch(r"\d+-?|-", target.value))
+    return not (
+        op in (">&", "<&") and not target.dynamic and re.fullmatch(r"\d+-?|-", target.value)
+    )
 
 
 def network_refusal(cmds: list[_Command]) -> str | None:
