@@ -11,116 +11,42 @@ every lexer, parser and analyzer working on one line); strict mode refuses a lin
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
-MAX_DEPTH = 16
-BLANKS = " \t"
-_WORD_END = " \t\n;&|()"
-
-
-class SandboxParseError(ValueError):
-    """The line could not be parsed with confidence; callers refuse it."""
-
-
-# ------------------------------------------------------------------------------------ lexer
-_OPS = sorted(
-    [
-        "&&",
-        "||",
-        ";;&",
-        ";;",
-        ";&",
-        "|&",
-        "&>>",
-        "&>",
-        ">>",
-        "<<<",
-        "<<-",
-        "<<",
-        "<>",
-        ">&",
-        "<&",
-        ">|",
-        "|",
-        "&",
-        ";",
-        "(",
-        ")",
-        "<",
-        ">",
-    ],
-    key=len,
-    reverse=True,
+from .ansi import _ansi_c
+from .tokens import (
+    _ASSIGNMENT,
+    _FD_VAR,
+    _NAME_CHARS,
+    _NETWORK,
+    _OPS,
+    _SAFE_ARITH,
+    _SAFE_PARAM,
+    _SPECIAL_PARAMS,
+    _WORD_END,
+    _WRITE_REDIRECTS,
+    BLANKS,
+    HEREDOC_OPS,
+    MAX_DEPTH,
+    NETWORK_NOTE,
+    REDIRECT_OPS,
+    Op,
+    SandboxParseError,
+    Word,
 )
-REDIRECT_OPS = frozenset({"<", ">", ">>", ">|", "<>", "<<", "<<-", "<<<", ">&", "<&", "&>", "&>>"})
-HEREDOC_OPS = frozenset({"<<", "<<-", "<<<"})
-_WRITE_REDIRECTS = frozenset({">", ">>", ">|", "<>", "&>", "&>>", ">&"})
-_NAME_CHARS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SPECIAL_PARAMS = set("@*#?$!-0123456789")
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
-_FD_VAR = re.compile(r"\{[A-Za-z_][A-Za-z0-9_]*\}")
-# ${...} forms strict mode understands: a name, a positional or special parameter, its length,
-# and defaults / pattern removal / case changes whose word is a plain literal.
-_SAFE_PARAM = re.compile(
-    r"(?:[A-Za-z_]\w*|[0-9]+|[@*#?$!0-9-]|#[A-Za-z_]\w*|#)"
-    r"|[A-Za-z_]\w*(?::?[-+?]|##?|%%?|\^\^?|,,?)[\w ./,:@%+*?~-]*"
-)
-NETWORK_NOTE = "/dev/tcp or /dev/udp (a network connection from the shell)"
-_NETWORK = re.compile(r"/dev/(tcp|udp)(/|$)")
-_SAFE_ARITH = re.compile(r"[0-9\s+\-*/%()<>=!&|^~?:,]*")
 
-
-@dataclass
-class Word:
-    """A shell word: `value` is the text after quote removal (expansions kept verbatim)."""
-
-    value: str
-    raw: str
-    start: int
-    quoted: bool = False
-    expands: bool = False  # contains $var, ${..}, $(..), `..`, <(..) or $((..))
-    unquoted: str = ""  # the unquoted literal characters (for glob/brace detection)
-    subs: list[list[Any]] = field(default_factory=list)  # token lists of command substitutions
-    prefix: str | None = None  # the literal text before the first expansion (None: no expansion)
-    splits: bool = False  # an unquoted expansion or "$@": may become several words (or none)
-    tilde: bool = False  # an unquoted `~` (tilde expansion)
-    body: str | None = None  # a here-document delimiter: the document's body
-    body_literal: bool = True  # the body is not expanded (quoted delimiter, or no expansion)
-
-    @property
-    def dynamic(self) -> bool:
-        """True when the shell would compute this word at run time (expansion, glob, braces)."""
-        return self.expands or self.globs or self.braces
-
-    @property
-    def globs(self) -> bool:
-        u = self.unquoted
-        return "*" in u or "?" in u or re.search(r"\[.*\]", u) is not None
-
-    @property
-    def braces(self) -> bool:
-        return re.search(r"\{[^{}]*(,|\.\.)[^{}]*\}", self.unquoted) is not None
-
-    @property
-    def literal_prefix(self) -> str:
-        """The text a run-time value of this word certainly starts with."""
-        if self.tilde:
-            return ""
-        text = self.value if self.prefix is None else self.prefix
-        if self.globs or self.braces:
-            cut = min((text.find(c) for c in "*?[{" if c in text), default=len(text))
-            text = text[:cut]
-        return text
-
-
-@dataclass
-class Op:
-    """An operator token (`;`, `&&`, `|`, `(`, a redirection, a newline...)."""
-
-    op: str
-    start: int
-    note: str = ""  # a strict-mode note (the `{var}>` form assigns a variable)
+__all__ = [
+    "_ASSIGNMENT",
+    "_WRITE_REDIRECTS",
+    "HEREDOC_OPS",
+    "MAX_DEPTH",
+    "NETWORK_NOTE",
+    "REDIRECT_OPS",
+    "Op",
+    "SandboxParseError",
+    "Word",
+    "_Lexer",
+]
 
 
 class _Lexer:
@@ -472,52 +398,3 @@ class _Lexer:
         if m:
             return m.end(), True
         return i + 1, False
-
-
-def _ansi_c(src: str, i: int) -> tuple[str, int]:
-    """Decode a `$'...'` string starting after `$'`; returns (text, end)."""
-    simple = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
-    simple.update({"e": "\x1b", "E": "\x1b", "\\": "\\", "'": "'", '"': '"', "?": "?"})
-    out: list[str] = []
-    n = len(src)
-    while i < n:
-        c = src[i]
-        if c == "'":
-            text = "".join(out)
-            if "\x00" in text:
-                raise SandboxParseError("a $'...' string contains a NUL byte")
-            return text, i + 1
-        if c != "\\" or i + 1 >= n:
-            out.append(c)
-            i += 1
-            continue
-        e = src[i + 1]
-        if e in simple:
-            out.append(simple[e])
-            i += 2
-        elif e in "01234567":
-            m = re.match(r"[0-7]{1,3}", src[i + 1 :])
-            assert m is not None  # noqa: S101  # e is an octal digit
-            out.append(chr(int(m.group(), 8) & 0xFF))
-            i += 1 + len(m.group())
-        elif e in "xuU":
-            width = {"x": 2, "u": 4, "U": 8}[e]
-            m = re.match(rf"[0-9a-fA-F]{{1,{width}}}", src[i + 2 :])
-            if not m:
-                out.append("\\" + e)
-                i += 2
-            else:
-                code = int(m.group(), 16)
-                if code > 0x10FFFF:
-                    raise SandboxParseError("a $'...' escape is out of range")
-                out.append(chr(code))
-                i += 2 + len(m.group())
-        elif e == "c":
-            if i + 2 >= n:
-                raise SandboxParseError("unterminated $'...' string")
-            out.append(chr(ord(src[i + 2]) & 0x1F))
-            i += 3
-        else:
-            out.append("\\" + e)
-            i += 2
-    raise SandboxParseError("unterminated $'...' string")
