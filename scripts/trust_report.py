@@ -59,6 +59,25 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "auth_failures_after_restart": ("agents refused after a hub restart", 0, "=="),
     "deploy_check_issues": ("`check --deploy` findings and wrong security settings", 0, "=="),
 }
+# The sandbox bypass corpus (tests/trust/sandbox_corpus.py): one figure per attack class.
+SANDBOX_CLASSES: dict[str, str] = {
+    "assignment": "assignments that remap commands or load code (BASH_CMDS, BASH_ENV, hash -p)",
+    "deferred": "deferred evaluation (${a@P}, $((a)), ${!a}, [[ -eq ]], test -v, let)",
+    "lexing": "whitespace and quoting the checker could read differently from bash (\\r#)",
+    "redirection": "writes through redirections outside the workspace (symlinks included)",
+    "dev_tcp": "network connections through /dev/tcp and /dev/udp",
+    "indirect": "indirect runs: trap, source, bash -c, here-strings, stdin, find -exec, xargs",
+    "wrapper": "wrappers: command, exec, nohup, timeout, nice, stdbuf, env, sudo",
+    "root_wipe": "recursive rm/chmod of /, system directories or homes (.., globs, braces, $x)",
+    "substitution": "command substitutions in every position (quotes, defaults, here-docs...)",
+}
+for _cls, _what in SANDBOX_CLASSES.items():
+    TARGETS[f"sandbox_bypass_{_cls}"] = (
+        f"sandbox bypass attempts ({_what}) whose marker file appeared on a real agent; "
+        "checked counts attempts, each run twice (REST API, and below the hub's check)",
+        0,
+        "==",
+    )
 
 # Existing tests (other apps' suites) that prove a promise of issue 11 on their own.
 CITED: list[tuple[str, str]] = [
@@ -197,6 +216,17 @@ def render(rc: int) -> tuple[str, bool]:
         lines.append(
             f"| {name} | {shown} | {op} {target} | {entry['checked']} | "
             f"{'yes' if ok else '**NO**'} | {sources} |"
+        )
+    lines += ["", "## Sandbox bypass corpus", "", "| Class | Attempts | Successes | OK |"]
+    lines += ["|---|---|---|---|"]
+    for cls in SANDBOX_CLASSES:
+        entry = figures.get(f"sandbox_bypass_{cls}")
+        if entry is None:
+            lines.append(f"| {cls} | not run | - | no |")
+            continue
+        ok = entry["value"] == 0
+        lines.append(
+            f"| {cls} | {entry['checked']} | {entry['value']} | {'yes' if ok else '**NO**'} |"
         )
     lines += ["", "What each figure counts:", ""]
     lines += [f"- `{name}`: {meaning}." for name, (meaning, _, _) in TARGETS.items()]

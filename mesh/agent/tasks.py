@@ -295,14 +295,20 @@ class TaskRunner:
         if not isinstance(command, str) or not command.strip():
             self._reject(task_id, "invalid_payload", "The shell task has no command.")
             return
-        verdict = check_command(self.policy, command)
-        if not verdict.allowed:
-            self._reject(task_id, "command_not_allowed", verdict.reason)
-            return
         try:
             cwd = self.workspace.resolve(payload.get("cwd") or "")
         except WorkspaceError as exc:
-            self._reject(task_id, exc.code, str(exc))
+            cwd, cwd_error = None, exc
+        else:
+            cwd_error = None
+        # Strict mode resolves redirection targets against the directory the shell starts in.
+        verdict = check_command(self.policy, command, self.workspace.root, cwd=cwd)
+        if not verdict.allowed:
+            self._reject(task_id, "command_not_allowed", verdict.reason)
+            return
+        if cwd is None:
+            assert cwd_error is not None  # noqa: S101  # set together
+            self._reject(task_id, cwd_error.code, str(cwd_error))
             return
         if not cwd.is_dir():
             self._reject(task_id, "invalid_cwd", "The working directory does not exist.")

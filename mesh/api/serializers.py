@@ -27,7 +27,15 @@ class NodeUpdateInput(serializers.Serializer):
     display_name = serializers.CharField(max_length=150, required=False)
     description = serializers.CharField(required=False, allow_blank=True)
     skill_config = serializers.DictField(required=False)
-    sandbox_policy = serializers.DictField(required=False)
+    sandbox_policy = serializers.DictField(
+        required=False,
+        help_text=(
+            "`mode` (`strict`: the security boundary, only `allowed_commands` and syntax the "
+            "checker understands, redirections inside the workspace; `permissive`: a guard rail, "
+            "not a boundary), `allowed_commands`, `denied_commands`, `sensitive_commands`. "
+            "See the README's security section."
+        ),
+    )
     is_active = serializers.BooleanField(required=False)
 
 

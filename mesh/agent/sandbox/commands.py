@@ -1,176 +1,110 @@
-"""Commands a line starts, looking through wrappers (sudo, env, xargs, find -exec, sh -c...)."""
+"""Commands a line starts, looking through wrappers (sudo, env, xargs, find -exec, sh -c, trap...).
+
+Besides the commands, analysis yields `notes` (constructs strict mode refuses) and `refusals`
+(constructs refused in every mode: assignments that hijack commands, `hash -p`, `enable -f`...).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from .lexer import _ASSIGNMENT, MAX_DEPTH, SandboxParseError, Word
+from .lookthrough import _Command, _dynamic_command, _LookThrough, _skip_options, _Stdin
+from .names import assignment_name, hijacks, strict_assignment_note
 from .parser import _Invocation, _Parser, _tokenize
+from .wrappers import (
+    ASSIGNING,
+    INTERPRETERS,
+    SCRIPT_OPTIONS,
+    SHELLS,
+    STRICT_REFUSED_BUILTINS,
+    STRICT_SHELL_FLAGS,
+    STRICT_SHELL_OPTIONS,
+    TRANSPARENT,
+    WRAPPERS,
+)
 
 MAX_LENGTH = 100_000
+_FD_PATHS = re.compile(r"/dev/stdin|/dev/fd/\d+|/proc/(self|\d+|thread-self)/fd/\d+")
 
 
-# ------------------------------------------------------------------------- wrappers, commands
-@dataclass
-class _Command:
-    """A command the line would start, after looking through wrappers."""
-
-    name: str
-    args: list[str]
-    dynamic: bool = False
-    redirects: list[tuple[str, str]] = field(default_factory=list)
-    findings: list[tuple[str, str]] = field(default_factory=list)  # (rule, detail)
-
-    @property
-    def base(self) -> str:
-        return self.name.rstrip("/").rsplit("/", 1)[-1] or self.name
-
-
-# base name -> (options taking a value, positional words before the command, accepts NAME=val)
-_WRAPPERS: dict[str, tuple[frozenset[str], int, bool]] = {
-    "sudo": (
-        frozenset(
-            [
-                "-u",
-                "-g",
-                "-C",
-                "-D",
-                "-h",
-                "-p",
-                "-r",
-                "-t",
-                "-T",
-                "-U",
-                "--user",
-                "--group",
-                "--chdir",
-                "--prompt",
-                "--host",
-            ]
-        ),
-        0,
-        True,
-    ),
-    "doas": (frozenset({"-u", "-C"}), 0, False),
-    "env": (frozenset({"-u", "--unset", "-C", "--chdir"}), 0, True),
-    "nice": (frozenset({"-n", "--adjustment"}), 0, False),
-    "ionice": (frozenset({"-c", "-n", "--class", "--classdata"}), 0, False),
-    "nohup": (frozenset(), 0, False),
-    "setsid": (frozenset(), 0, False),
-    "stdbuf": (frozenset({"-i", "-o", "-e"}), 0, False),
-    "timeout": (frozenset({"-s", "-k", "--signal", "--kill-after"}), 1, False),
-    "chroot": (frozenset({"--userspec", "--groups"}), 1, False),
-    "xargs": (
-        frozenset(
-            [
-                "-a",
-                "-d",
-                "-E",
-                "-I",
-                "-L",
-                "-n",
-                "-P",
-                "-s",
-                "--arg-file",
-                "--delimiter",
-                "--max-args",
-                "--max-procs",
-            ]
-            + ["--max-lines", "--max-chars", "--process-slot-var"]
-        ),
-        0,
-        False,
-    ),
-    "time": (frozenset({"-o", "-f", "--output", "--format"}), 0, False),
-    "strace": (frozenset({"-o", "-e", "-p", "-s", "-u", "-E", "-P", "-a", "-b", "-I"}), 0, False),
-    "ltrace": (frozenset({"-o", "-e", "-p", "-s", "-u", "-n", "-a"}), 0, False),
-    "taskset": (frozenset(), 1, False),
-    "unbuffer": (frozenset(), 0, False),
-    "busybox": (frozenset(), 0, False),
-    "caffeinate": (frozenset({"-t", "-w"}), 0, False),
-    "flatpak-spawn": (frozenset(), 0, False),
-    "runuser": (frozenset({"-u", "-g", "-G", "--user", "--group"}), 0, False),
-}
-# Shell builtins that simply run the next word as the command (not commands themselves).
-_TRANSPARENT: dict[str, frozenset[str]] = {
-    "exec": frozenset({"-a"}),
-    "command": frozenset(),
-    "builtin": frozenset(),
-}
-SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "mksh", "ash", "fish", "csh", "tcsh"})
-_INTERPRETERS = re.compile(r"(python[0-9.]*|perl[0-9.]*|ruby[0-9.]*|node|nodejs|php[0-9.]*|lua.*)")
-
-
-def _skip_options(
-    words: list[Word], with_value: frozenset[str], positional: int, env_assign: bool
-) -> tuple[list[Word], Word | None]:
-    """Drop a wrapper's options; returns (rest, a dynamic word that hides the command)."""
-    i = 0
-    while i < len(words):
-        w = words[i]
-        if w.dynamic:
-            return [], w
-        v = w.value
-        if v == "--":
-            i += 1
-            break
-        if v.startswith("-") and len(v) > 1:
-            i += 2 if v in with_value else 1
-            continue
-        if env_assign and _ASSIGNMENT.match(v):
-            i += 1
-            continue
-        break
-    rest = words[i:]
-    for _ in range(positional):
-        if rest and rest[0].dynamic:
-            return [], rest[0]
-        rest = rest[1:]
-    return rest, None
-
-
-def _dynamic_command(word: Word) -> _Command:
-    return _Command(name=word.raw, args=[], dynamic=True)
-
-
-class _Analyzer:
+class _Analyzer(_LookThrough):
     """Turns parsed invocations into the commands they start (wrappers looked through)."""
 
-    def __init__(self, depth: int) -> None:
+    def __init__(
+        self,
+        depth: int,
+        notes: list[str] | None = None,
+        refusals: list[tuple[str, str]] | None = None,
+    ) -> None:
         self.depth = depth
+        self.notes: list[str] = [] if notes is None else notes
+        self.refusals: list[tuple[str, str]] = [] if refusals is None else refusals
+
+    def note(self, reason: str) -> None:
+        if reason not in self.notes:
+            self.notes.append(reason)
+
+    def refuse(self, label: str, reason: str) -> None:
+        self.refusals.append((label, reason))
 
     def source(self, src: str) -> list[_Command]:
         if len(src) > MAX_LENGTH:
             raise SandboxParseError("the command is too long to check")
         if "\x00" in src:
             raise SandboxParseError("the command contains a NUL byte")
-        invocations = _Parser(_tokenize(src, self.depth), self.depth).parse()
+        toks = _tokenize(src, self.depth, self.notes)
+        invocations = _Parser(toks, self.depth, self.notes).parse()
         commands: list[_Command] = []
         for inv in invocations:
             commands.extend(self.invocation(inv))
         return commands
 
-    def invocation(self, inv: _Invocation) -> list[_Command]:
-        redirects = [(op, t.value) for op, t in inv.redirects]
-        if not inv.argv:
-            return [_Command(name="", args=[], redirects=redirects)] if redirects else []
-        cmds = self.unwrap(inv.argv)
-        if cmds:
-            cmds[-1].redirects = redirects
-            first = cmds[0]
-            if first.base in inv.functions:
-                first.findings.append(("@fork_bomb", f"function {first.base!r} calls itself"))
-            if inv.piped_in and any(f[0] == "stdin" for c in cmds for f in c.findings):
-                cmds[0].findings.append(("@pipe_to_shell", "a pipe feeds a shell or interpreter"))
+    def nested(self, text: str) -> list[_Command]:
+        cmds = _Analyzer(self.depth + 1, self.notes, self.refusals).source(text)
         for c in cmds:
-            c.findings = [f for f in c.findings if f[0] != "stdin"]
+            c.inner = True
         return cmds
 
-    def nested(self, text: str) -> list[_Command]:
-        return _Analyzer(self.depth + 1).source(text)
+    # ------------------------------------------------------------------------ invocations
+    def invocation(self, inv: _Invocation) -> list[_Command]:
+        for w in inv.assigns:
+            self._assignment(w)
+        stdin = _Stdin("pipe") if inv.piped_in else _Stdin("none")
+        for op, target in inv.redirects:
+            if op == "<<<":
+                stdin = _Stdin("text", target.value + "\n", not target.dynamic)
+            elif op in ("<<", "<<-"):
+                stdin = _Stdin("text", target.body or "", target.body_literal)
+            elif op in ("<", "<>") or (op == "<&" and not target.value.isdigit()):
+                stdin = _Stdin("file", target.value, not target.dynamic)
+        if not inv.argv:
+            return [_Command(name="", args=[], redirects=inv.redirects)] if inv.redirects else []
+        cmds = self.unwrap(inv.argv, stdin)
+        owner = next((c for c in reversed(cmds) if not c.inner and c.name), None)
+        if owner is None:
+            owner = _Command(name="", args=[])
+            cmds.append(owner)
+        owner.redirects = inv.redirects
+        first = cmds[0]
+        if first.base in inv.functions:
+            first.findings.append(("@fork_bomb", f"function {first.base!r} calls itself"))
+        if inv.piped_in and any(f[0] == "stdin" for c in cmds for f in c.findings):
+            cmds[0].findings.append(("@pipe_to_shell", "a pipe feeds a shell or interpreter"))
+        for c in cmds:
+            c.findings = [f for f in c.findings if f[0] != "stdin"]
+        return [c for c in cmds if c.name or c.redirects]
 
-    def unwrap(self, words: list[Word]) -> list[_Command]:
+    def _assignment(self, word: Word) -> None:
+        name = assignment_name(word.raw)
+        if hijacks(name):
+            self.refuse(name, f"assigning {name} changes which command runs")
+        note = strict_assignment_note(word)
+        if note:
+            self.note(note)
+
+    # ------------------------------------------------------------------------------ unwrap
+    def unwrap(self, words: list[Word], stdin: _Stdin, *, appended: bool = False) -> list[_Command]:
         out: list[_Command] = []
         hops = 0
         while words:
@@ -181,122 +115,175 @@ class _Analyzer:
             if head.dynamic:
                 out.append(_dynamic_command(head))
                 return out
-            cmd = _Command(name=head.value, args=[w.value for w in words[1:]])
+            rest = words[1:]
+            cmd = _Command(head.value, [w.value for w in rest], words=rest, appended=appended)
             base = cmd.base
-            if base in _TRANSPARENT and cmd.name == base:
-                words, hidden = _skip_options(words[1:], _TRANSPARENT[base], 0, False)
+            if base in TRANSPARENT and cmd.name == base:
+                words, hidden = _skip_options(rest, TRANSPARENT[base], 0, False)
                 if hidden is not None:
                     out.append(_dynamic_command(hidden))
                 continue
             out.append(cmd)
-            rest = words[1:]
+            if base in STRICT_REFUSED_BUILTINS and cmd.name == base:
+                self.note(f"the builtin {base!r}")
+            self._builtin_effects(cmd, rest)
             if base in SHELLS:
-                out.extend(self._shell(cmd, rest))
+                out.extend(self._shell(cmd, rest, stdin, appended))
                 return out
-            if _INTERPRETERS.fullmatch(base):
+            if INTERPRETERS.fullmatch(base):
                 if all(w.value.startswith("-") and w.value not in ("-c", "-e") for w in rest):
                     cmd.findings.append(("stdin", ""))
                 return out
-            if base == "eval":
-                if any(w.dynamic for w in rest):
-                    out.append(_dynamic_command(next(w for w in rest if w.dynamic)))
-                else:
-                    out.extend(self.nested(" ".join(w.value for w in rest)))
+            handler = {
+                "eval": self._eval,
+                "trap": self._trap,
+                "source": self._source,
+                ".": self._source,
+                "find": self._find,
+                "watch": self._watch,
+                "alias": self._alias,
+                "mapfile": self._callback,
+                "readarray": self._callback,
+                "compgen": self._callback,
+                "complete": self._callback,
+                "test": self._test,
+                "[": self._test,
+            }.get(base)
+            if handler is not None:
+                out.extend(handler(rest, stdin))
                 return out
-            if base == "find":
-                out.extend(self._find(rest))
-                return out
-            if base == "su":
-                out.extend(self._option_script(rest, {"-c", "--command"}))
-                return out
-            if base == "watch":
-                rest, hidden = _skip_options(
-                    rest, frozenset({"-n", "--interval", "-d", "--differences"}), 0, False
-                )
-                if hidden is not None:
-                    out.append(_dynamic_command(hidden))
-                elif rest:
-                    out.extend(self._joined(rest))
+            if base in SCRIPT_OPTIONS and any(
+                w.value in SCRIPT_OPTIONS[base] or w.value.startswith("--command=") for w in rest
+            ):
+                out.extend(self._option_script(rest, SCRIPT_OPTIONS[base]))
                 return out
             if base == "env" and any(w.value in ("-S", "--split-string") for w in rest):
                 idx = next(i for i, w in enumerate(rest) if w.value in ("-S", "--split-string"))
                 out.extend(self._joined(rest[idx + 1 :]))
                 return out
-            spec = _WRAPPERS.get(base)
+            spec = WRAPPERS.get(base)
             if spec is None:
                 return out
+            if base == "env":
+                for w in rest:
+                    if _ASSIGNMENT.match(w.raw) and hijacks(assignment_name(w.raw)):
+                        self.refuse(base, f"env sets {assignment_name(w.raw)}")
+            if base == "xargs":
+                return out + self._xargs(rest, spec)
             words, hidden = _skip_options(rest, *spec)
             if hidden is not None:
                 out.append(_dynamic_command(hidden))
                 return out
         return out
 
-    def _joined(self, words: list[Word]) -> list[_Command]:
-        hidden = next((w for w in words if w.dynamic), None)
-        if hidden is not None:
-            return [_dynamic_command(hidden)]
-        return self.nested(" ".join(w.value for w in words))
+    def _builtin_effects(self, cmd: _Command, rest: list[Word]) -> None:
+        """Refuse, in every mode, builtins that remap a command name or load code."""
+        base, values = cmd.base, [w.value for w in rest]
+        if base == "hash" and any(v.startswith("-") and "p" in v for v in values):
+            self.refuse(base, "hash -p maps a command name to another program")
+        if base == "enable" and any(v.startswith("-") and "f" in v for v in values):
+            self.refuse(base, "enable -f loads a builtin from a shared object")
+        if base in ASSIGNING:
+            for w in rest:
+                if hijacks(assignment_name(w.value)):
+                    self.refuse(base, f"{base} assigns {assignment_name(w.value)}")
+        if base == "printf" and any(v.startswith("-v") for v in values):
+            self.note("printf -v (it assigns a variable)")
 
-    def _shell(self, cmd: _Command, rest: list[Word]) -> list[_Command]:
+    # ------------------------------------------------------------------------------ shells
+    def _shell(
+        self, cmd: _Command, rest: list[Word], stdin: _Stdin, appended: bool
+    ) -> list[_Command]:
         """`bash [-opts] -c 'script'`: check the script; a bare shell reads stdin."""
-        with_c = False
+        with_c = reads_stdin = False
         i = 0
         while i < len(rest):
-            v = rest[i].value
-            if rest[i].raw.startswith("<("):
+            w = rest[i]
+            v = w.value
+            if w.raw.startswith("<("):
                 break  # `bash <(curl ...)`: a script fed from a process substitution
-            if rest[i].dynamic:
-                return [_dynamic_command(rest[i])]
-            if v == "--":
+            if w.dynamic:
+                return [_dynamic_command(w)]
+            if v == "--" or v == "-":
                 i += 1
                 break
             if v in ("-o", "+o", "--rcfile", "--init-file", "-O", "+O"):
+                arg = rest[i + 1].value if i + 1 < len(rest) else ""
+                if not (v in ("-o", "+o") and arg in STRICT_SHELL_OPTIONS):
+                    self.note(f"the shell option {v} {arg}".rstrip())
                 i += 2
                 continue
             if v.startswith("--"):
+                if v not in ("--norc", "--noprofile"):
+                    self.note(f"the shell option {v}")
                 i += 1
                 continue
             if len(v) > 1 and v[0] in "-+":
-                with_c = with_c or (v[0] == "-" and "c" in v[1:])
-                if v[0] == "-" and "s" in v[1:]:
-                    cmd.findings.append(("stdin", ""))
+                flags = v[1:]
+                with_c = with_c or (v[0] == "-" and "c" in flags)
+                reads_stdin = reads_stdin or (v[0] == "-" and "s" in flags)
+                if not set(flags) <= STRICT_SHELL_FLAGS:
+                    self.note(f"the shell option {v}")
                 i += 1
                 continue
             break
         operands = rest[i:]
         if with_c:
             if not operands:
+                if appended:
+                    self.refuse(cmd.name, f"xargs feeds {cmd.name} -c a script from its input")
+                    return []
                 raise SandboxParseError(f"{cmd.name} -c without a command")
             if operands[0].dynamic:
                 return [_dynamic_command(operands[0])]
             return self.nested(operands[0].value)
-        if not operands:
-            cmd.findings.append(("stdin", ""))
-        elif operands[0].raw.startswith("<("):
-            cmd.findings.append(("@pipe_to_shell", "a process substitution feeds a shell"))
+        if operands and not reads_stdin:
+            script = operands[0]
+            if script.raw.startswith("<(") or _FD_PATHS.fullmatch(script.value):
+                if stdin.kind == "text" and script.value == "/dev/stdin":
+                    return self._stdin_script(cmd, stdin)
+                cmd.findings.append(("@pipe_to_shell", "a process substitution feeds a shell"))
+            self.note(f"{cmd.name} running a script file the checker cannot see")
+            return []
+        return self._stdin_script(cmd, stdin)
+
+    def _stdin_script(self, cmd: _Command, stdin: _Stdin) -> list[_Command]:
+        """A shell reading its script from standard input: check it when the text is known."""
+        if stdin.kind == "text":
+            if not stdin.literal:
+                return [_Command(name=f"{cmd.name} <<< ...", args=[], dynamic=True)]
+            return self.nested(stdin.text) if stdin.text.strip() else []
+        cmd.findings.append(("stdin", ""))
+        if stdin.kind == "file":
+            cmd.findings.append(("@pipe_to_shell", "a shell reads its script from a file"))
+        self.note(f"{cmd.name} reading a script from its input")
         return []
 
-    def _option_script(self, rest: list[Word], flags: set[str]) -> list[_Command]:
-        for i, w in enumerate(rest):
-            if w.value in flags and i + 1 < len(rest):
-                script = rest[i + 1]
-                return [_dynamic_command(script)] if script.dynamic else self.nested(script.value)
-            for flag in flags:
-                if flag.startswith("--") and w.value.startswith(flag + "="):
-                    if w.dynamic:
-                        return [_dynamic_command(w)]
-                    return self.nested(w.value.split("=", 1)[1])
+    def _source(self, rest: list[Word], stdin: _Stdin) -> list[_Command]:
+        """`source FILE`: the file cannot be checked (strict refuses; permissive trusts it)."""
+        self.note("source / . (it runs a script file the checker cannot see)")
+        if not rest:
+            return []
+        script = rest[0]
+        if script.raw.startswith("<(") or _FD_PATHS.fullmatch(script.value):
+            if stdin.kind == "text" and script.value == "/dev/stdin":
+                return self._stdin_script(_Command(name="source", args=[]), stdin)
+            return [
+                _Command(
+                    name="source",
+                    args=[],
+                    findings=[("@pipe_to_shell", "source reads a script from a stream")],
+                )
+            ]
         return []
 
-    def _find(self, rest: list[Word]) -> list[_Command]:
-        out: list[_Command] = []
-        i = 0
-        while i < len(rest):
-            if rest[i].value in ("-exec", "-execdir", "-ok", "-okdir") and not rest[i].expands:
-                j = i + 1
-                while j < len(rest) and rest[j].value not in (";", "+"):
-                    j += 1
-                out.extend(self.unwrap(rest[i + 1 : j]))
-                i = j
-            i += 1
-        return out
+    # ------------------------------------------------------------------- script arguments
+    def _joined(self, words: list[Word]) -> list[_Command]:
+        hidden = next((w for w in words if w.dynamic), None)
+        if hidden is not None:
+            return [_dynamic_command(hidden)]
+        return self.nested(" ".join(w.value for w in words)) if words else []
+
+    def _eval(self, rest: list[Word], stdin: _Stdin) -> list[_Command]:
+        words = rest[1:] if rest and rest[0].value == "--" else rest
+        return self._joined(words)

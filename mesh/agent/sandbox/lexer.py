@@ -1,92 +1,70 @@
-"""Shell tokeniser: words (quotes, escapes, expansions) and operators; substitutions recurse."""
+"""Shell tokeniser: words (quotes, escapes, expansions) and operators; substitutions recurse.
+
+Blanks and metacharacters are exactly bash's: space and tab separate words; `| & ; ( ) < >` and
+newline are operators; every other byte (`\\r`, vertical tab, non-breaking space...) belongs to a
+word. `#` starts a comment only at the start of a word.
+
+Constructs strict mode does not positively understand are recorded in `notes` (a list shared by
+every lexer, parser and analyzer working on one line); strict mode refuses a line with any note.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
-MAX_DEPTH = 16
-
-
-class SandboxParseError(ValueError):
-    """The line could not be parsed with confidence; callers refuse it."""
-
-
-# ------------------------------------------------------------------------------------ lexer
-_OPS = sorted(
-    [
-        "&&",
-        "||",
-        ";;&",
-        ";;",
-        ";&",
-        "|&",
-        "&>>",
-        "&>",
-        ">>",
-        "<<<",
-        "<<-",
-        "<<",
-        "<>",
-        ">&",
-        "<&",
-        ">|",
-        "|",
-        "&",
-        ";",
-        "(",
-        ")",
-        "<",
-        ">",
-    ],
-    key=len,
-    reverse=True,
+from .ansi import _ansi_c
+from .tokens import (
+    _ASSIGNMENT,
+    _FD_VAR,
+    _NAME_CHARS,
+    _NETWORK,
+    _OPS,
+    _SAFE_ARITH,
+    _SAFE_PARAM,
+    _SPECIAL_PARAMS,
+    _WORD_END,
+    _WRITE_REDIRECTS,
+    BLANKS,
+    HEREDOC_OPS,
+    MAX_DEPTH,
+    NETWORK_NOTE,
+    REDIRECT_OPS,
+    Op,
+    SandboxParseError,
+    Word,
 )
-REDIRECT_OPS = frozenset({"<", ">", ">>", ">|", "<>", "<<", "<<-", "<<<", ">&", "<&", "&>", "&>>"})
-_WRITE_REDIRECTS = frozenset({">", ">>", ">|", "<>", "&>", "&>>", ">&"})
-_NAME_CHARS = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SPECIAL_PARAMS = set("@*#?$!-0123456789")
-_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
 
-
-@dataclass
-class Word:
-    """A shell word: `value` is the text after quote removal (expansions kept verbatim)."""
-
-    value: str
-    raw: str
-    start: int
-    quoted: bool = False
-    expands: bool = False  # contains $var, ${..}, $(..), `..`, <(..) or $((..))
-    unquoted: str = ""  # the unquoted literal characters (for glob/brace detection)
-    subs: list[list[Any]] = field(default_factory=list)  # token lists of command substitutions
-
-    @property
-    def dynamic(self) -> bool:
-        """True when the shell would compute this word at run time (expansion, glob, braces)."""
-        u = self.unquoted
-        globbing = "*" in u or "?" in u or re.search(r"\[.*\]", u) is not None
-        braces = re.search(r"\{[^{}]*(,|\.\.)[^{}]*\}", u) is not None
-        return self.expands or globbing or braces
-
-
-@dataclass
-class Op:
-    """An operator token (`;`, `&&`, `|`, `(`, a redirection, a newline...)."""
-
-    op: str
-    start: int
+__all__ = [
+    "_ASSIGNMENT",
+    "_WRITE_REDIRECTS",
+    "HEREDOC_OPS",
+    "MAX_DEPTH",
+    "NETWORK_NOTE",
+    "REDIRECT_OPS",
+    "Op",
+    "SandboxParseError",
+    "Word",
+    "_Lexer",
+]
 
 
 class _Lexer:
     """Tokenises shell source; `$(`/`<(` recurse into a nested lexer on the same source."""
 
-    def __init__(self, src: str, depth: int) -> None:
+    def __init__(self, src: str, depth: int, notes: list[str] | None = None) -> None:
         if depth > MAX_DEPTH:
             raise SandboxParseError("nesting is too deep")
         self.src = src
         self.depth = depth
+        self.notes: list[str] = [] if notes is None else notes
+
+    def _nested(self, src: str) -> _Lexer:
+        return _Lexer(src, self.depth + 1, self.notes)
+
+    def note(self, reason: str) -> None:
+        if reason not in self.notes:
+            self.notes.append(reason)
 
     def tokens(self, start: int = 0, *, in_subst: bool = False) -> tuple[list[Any], int]:
         src, n = self.src, len(self.src)
@@ -97,7 +75,7 @@ class _Lexer:
         expect_delim: str | None = None
         while i < n:
             c = src[i]
-            if c in " \t\r":
+            if c in BLANKS:
                 i += 1
                 continue
             if c == "\\" and src.startswith("\n", i + 1):
@@ -131,12 +109,14 @@ class _Lexer:
                     i += len(op)
                     continue
             word, i = self._word(i)
-            fd_redirect = word.value.isdigit() and not word.quoted and i < n and src[i] in "<>"
-            if fd_redirect and not src.startswith("(", i + 1):
+            fd_redirect = not word.quoted and i < n and src[i] in "<>"
+            fd_var = fd_redirect and _FD_VAR.fullmatch(word.raw) is not None
+            if (word.value.isdigit() or fd_var) and fd_redirect and not src.startswith("(", i + 1):
                 op = next(o for o in _OPS if src.startswith(o, i))
                 if op not in REDIRECT_OPS:
                     raise SandboxParseError(f"unexpected {op!r} after a file descriptor")
-                toks.append(Op(op, word.start))
+                note = f"the redirection {word.raw}{op} assigns a variable" if fd_var else ""
+                toks.append(Op(op, word.start, note))
                 if op in ("<<", "<<-"):
                     expect_delim = op
                 i += len(op)
@@ -151,7 +131,8 @@ class _Lexer:
             raise SandboxParseError("unterminated command substitution '$('")
         if expect_delim is not None:
             raise SandboxParseError("here-document without a delimiter")
-        # A here-document on the last line without a body: bash reads an empty body.
+        for delim_word, _ in pending:  # a here-document on the last line: bash reads no body
+            delim_word.body = ""
         return toks, i
 
     def _heredoc_bodies(self, i: int, pending: list[tuple[Word, bool]]) -> int:
@@ -164,27 +145,33 @@ class _Lexer:
                 i = n if end < 0 else end + 1
                 if (line.lstrip("\t") if strip_tabs else line) == delim_word.value:
                     break
-                body.append(line)
+                body.append(line.lstrip("\t") if strip_tabs else line)
+            text = "\n".join(body) + ("\n" if body else "")
+            delim_word.body = text
             if not delim_word.quoted:
-                text = "\n".join(body)
-                delim_word.subs.extend(_Lexer(text, self.depth + 1).expansions(text))
+                sink = self.expansions(text)
+                delim_word.subs.extend(sink.subs)
+                delim_word.body_literal = not sink.expands
         return i
 
-    def expansions(self, text: str) -> list[list[Any]]:
-        """Command substitutions inside text read like the inside of double quotes."""
-        subs: list[list[Any]] = []
+    def expansions(self, text: str) -> Word:
+        """Expansions inside text read like the inside of double quotes (subs and notes)."""
+        sink = Word("", text, 0)
+        inner = self._nested(text) if text is not self.src else self
         i = 0
         while i < len(text):
             c = text[i]
             if c == "\\":
                 i += 2
             elif c == "$":
-                i, _ = self._dollar(i, subs, in_dq=True)
+                i, expanded = inner._dollar(i, sink, in_dq=True)
+                sink.expands = sink.expands or expanded
             elif c == "`":
-                i = self._backtick(i, subs)
+                i = inner._backtick(i, sink)
+                sink.expands = True
             else:
                 i += 1
-        return subs
+        return sink
 
     def _word(self, i: int) -> tuple[Word, int]:
         src, n = self.src, len(self.src)
@@ -192,16 +179,22 @@ class _Lexer:
         value: list[str] = []
         unquoted: list[str] = []
         word = Word("", "", start)
+
+        def expansion_starts() -> None:
+            if word.prefix is None:
+                word.prefix = "".join(value)
+
         while i < n:
             c = src[i]
-            if c in " \t\r\n;&|()":
+            if c in _WORD_END:
                 break
             if c in "<>":
                 if not src.startswith("(", i + 1):
                     break
-                sub, j = _Lexer(src, self.depth + 1).tokens(i + 2, in_subst=True)
+                sub, j = self._nested(src).tokens(i + 2, in_subst=True)
                 word.subs.append(sub)
-                word.expands = True
+                expansion_starts()
+                word.expands = word.splits = True
                 value.append(src[i:j])
                 i = j
                 continue
@@ -225,13 +218,14 @@ class _Lexer:
                 i = end + 1
                 continue
             if c == '"':
-                i = self._double_quoted(i + 1, value, word)
+                i = self._double_quoted(i + 1, value, word, expansion_starts)
                 word.quoted = True
                 continue
             if c == "`":
-                j = self._backtick(i, word.subs)
+                expansion_starts()
+                j = self._backtick(i, word)
                 value.append(src[i:j])
-                word.expands = True
+                word.expands = word.splits = True
                 i = j
                 continue
             if c == "$":
@@ -241,25 +235,35 @@ class _Lexer:
                     word.quoted = True
                     continue
                 if src.startswith('$"', i):
-                    i = self._double_quoted(i + 2, value, word)
+                    self.note('the $"..." (translated string) form')
+                    i = self._double_quoted(i + 2, value, word, expansion_starts)
                     word.quoted = True
                     continue
-                j, expanded = self._dollar(i, word.subs, in_dq=False)
+                j, expanded = self._dollar(i, word, in_dq=False)
+                if expanded:
+                    expansion_starts()
+                    word.splits = True
                 value.append(src[i:j])
                 word.expands = word.expands or expanded
                 if not expanded:
                     unquoted.append("$")
                 i = j
                 continue
+            if c == "~":
+                word.tilde = True
             value.append(c)
             unquoted.append(c)
             i += 1
         word.value = "".join(value)
         word.raw = src[start:i]
         word.unquoted = "".join(unquoted)
+        if word.globs or word.braces:
+            word.splits = True
+        if _NETWORK.search(word.value):
+            self.note(NETWORK_NOTE)
         return word, i
 
-    def _double_quoted(self, i: int, value: list[str], word: Word) -> int:
+    def _double_quoted(self, i: int, value: list[str], word: Word, starts: Any) -> int:
         src, n = self.src, len(self.src)
         while i < n:
             c = src[i]
@@ -271,13 +275,19 @@ class _Lexer:
                 i += 2
                 continue
             if c == "`":
-                j = self._backtick(i, word.subs)
+                starts()
+                j = self._backtick(i, word)
                 value.append(src[i:j])
                 word.expands = True
                 i = j
                 continue
             if c == "$":
-                j, expanded = self._dollar(i, word.subs, in_dq=True)
+                j, expanded = self._dollar(i, word, in_dq=True)
+                if expanded:
+                    starts()
+                    text = src[i:j]
+                    if text in ("$@", "${@}") or re.match(r"\$\{!?\w+\[@\]", text):
+                        word.splits = True
                 value.append(src[i:j])
                 word.expands = word.expands or expanded
                 i = j
@@ -286,7 +296,7 @@ class _Lexer:
             i += 1
         raise SandboxParseError("unterminated double quote")
 
-    def _backtick(self, i: int, subs: list[list[Any]]) -> int:
+    def _backtick(self, i: int, sink: Word) -> int:
         src, n = self.src, len(self.src)
         j = i + 1
         inner: list[str] = []
@@ -298,33 +308,58 @@ class _Lexer:
                 continue
             if c == "`":
                 text = "".join(inner)
-                toks, _ = _Lexer(text, self.depth + 1).tokens(0)
-                subs.append(toks)
+                toks, _ = self._nested(text).tokens(0)
+                sink.subs.append(toks)
                 return j + 1
             inner.append(c)
             j += 1
         raise SandboxParseError("unterminated backtick command substitution")
 
-    def _dollar(self, i: int, subs: list[list[Any]], *, in_dq: bool) -> tuple[int, bool]:
+    def _arith_end(self, i: int) -> int | None:
+        """End of `$((...))` starting at i, or None when bash reads `$( (...) )` instead."""
+        src, n = self.src, len(self.src)
+        depth, j = 0, i + 3
+        while j < n:
+            c = src[j]
+            if c == "(":
+                depth += 1
+            elif c == ")":
+                if depth:
+                    depth -= 1
+                elif src.startswith("))", j):
+                    return j + 2
+                else:
+                    return None
+            j += 1
+        raise SandboxParseError("unterminated arithmetic expansion '$(('")
+
+    def _arith(self, inner: str, sink: Word, form: str) -> None:
+        found = self.expansions(inner)
+        sink.subs.extend(found.subs)
+        if not _SAFE_ARITH.fullmatch(inner):
+            self.note(f"arithmetic on names or expansions ({form})")
+
+    def _dollar(self, i: int, sink: Word, *, in_dq: bool) -> tuple[int, bool]:
         """Consume an expansion at `$`; returns (end, whether it expands at run time)."""
         src, n = self.src, len(self.src)
         nxt = src[i + 1] if i + 1 < n else ""
         if src.startswith("$((", i):
-            depth, j = 2, i + 3
+            end = self._arith_end(i)
+            if end is not None:
+                self._arith(src[i + 3 : end - 2], sink, "$((...))")
+                return end, True
+        if nxt == "[":
+            depth, j = 1, i + 2
             while j < n and depth:
-                if src[j] == "(":
-                    depth += 1
-                elif src[j] == ")":
-                    depth -= 1
+                depth += {"[": 1, "]": -1}.get(src[j], 0)
                 j += 1
             if depth:
-                raise SandboxParseError("unterminated arithmetic expansion '$(('")
-            inner = src[i + 3 : j - 2]
-            subs.extend(_Lexer(inner, self.depth + 1).expansions(inner))
+                raise SandboxParseError("unterminated arithmetic expansion '$['")
+            self._arith(src[i + 2 : j - 1], sink, "$[...]")
             return j, True
         if nxt == "(":
-            toks, j = _Lexer(src, self.depth + 1).tokens(i + 2, in_subst=True)
-            subs.append(toks)
+            toks, j = self._nested(src).tokens(i + 2, in_subst=True)
+            sink.subs.append(toks)
             return j, True
         if nxt == "{":
             depth, j = 1, i + 2
@@ -335,9 +370,9 @@ class _Lexer:
                     continue
                 if c == "$" or c == "`":
                     j = (
-                        self._backtick(j, subs)
+                        self._backtick(j, sink)
                         if c == "`"
-                        else self._dollar(j, subs, in_dq=True)[0]
+                        else self._dollar(j, sink, in_dq=True)[0]
                     )
                     continue
                 if c == "'" and not in_dq:
@@ -353,6 +388,9 @@ class _Lexer:
                 j += 1
             if depth:
                 raise SandboxParseError("unterminated parameter expansion '${'")
+            inner = src[i + 2 : j - 1]
+            if not _SAFE_PARAM.fullmatch(inner):
+                self.note(f"the parameter expansion '${{{inner}}}'")
             return j, True
         if nxt and nxt in _SPECIAL_PARAMS:
             return i + 2, True
@@ -360,46 +398,3 @@ class _Lexer:
         if m:
             return m.end(), True
         return i + 1, False
-
-
-def _ansi_c(src: str, i: int) -> tuple[str, int]:
-    """Decode a `$'...'` string starting after `$'`; returns (text, end)."""
-    simple = {"n": "\n", "t": "\t", "r": "\r", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
-    simple.update({"e": "\x1b", "E": "\x1b", "\\": "\\", "'": "'", '"': '"', "?": "?"})
-    out: list[str] = []
-    n = len(src)
-    while i < n:
-        c = src[i]
-        if c == "'":
-            return "".join(out), i + 1
-        if c != "\\" or i + 1 >= n:
-            out.append(c)
-            i += 1
-            continue
-        e = src[i + 1]
-        if e in simple:
-            out.append(simple[e])
-            i += 2
-        elif e in "01234567":
-            m = re.match(r"[0-7]{1,3}", src[i + 1 :])
-            assert m is not None  # noqa: S101  # e is an octal digit
-            out.append(chr(int(m.group(), 8)))
-            i += 1 + len(m.group())
-        elif e in "xuU":
-            width = {"x": 2, "u": 4, "U": 8}[e]
-            m = re.match(rf"[0-9a-fA-F]{{1,{width}}}", src[i + 2 :])
-            if not m:
-                out.append("\\" + e)
-                i += 2
-            else:
-                out.append(chr(int(m.group(), 16)))
-                i += 2 + len(m.group())
-        elif e == "c":
-            if i + 2 >= n:
-                raise SandboxParseError("unterminated $'...' string")
-            out.append(chr(ord(src[i + 2]) & 0x1F))
-            i += 3
-        else:
-            out.append("\\" + e)
-            i += 2
-    raise SandboxParseError("unterminated $'...' string")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .lexer import _ASSIGNMENT, MAX_DEPTH, REDIRECT_OPS, Op, SandboxParseError, Word, _Lexer
+from .names import loop_variable_note
 
 
 # ----------------------------------------------------------------------------------- parser
@@ -18,10 +19,13 @@ class _Invocation:
     redirects: list[tuple[str, Word]]
     piped_in: bool
     functions: frozenset[str]
+    assigns: list[Word] = field(default_factory=list)
 
 
 _OPENERS = {"{": "brace", "if": "if", "while": "loop", "until": "loop"}
 _CLOSERS = {"}": "brace", "fi": "if", "done": "loop", "esac": "case"}
+# `[[` operators that evaluate their operands as arithmetic (array subscripts run commands).
+_TEST_EVAL = frozenset({"-eq", "-ne", "-lt", "-le", "-gt", "-ge", "-v", "-R"})
 _KEYWORDS = frozenset(
     [
         *_OPENERS,
@@ -53,9 +57,10 @@ class _Ctx:
 class _Parser:
     """Finds every simple command in a token list (the grammar is checked loosely)."""
 
-    def __init__(self, toks: list[Any], depth: int) -> None:
+    def __init__(self, toks: list[Any], depth: int, notes: list[str] | None = None) -> None:
         if depth > MAX_DEPTH:
             raise SandboxParseError("nesting is too deep")
+        self.notes: list[str] = [] if notes is None else notes
         self.toks = toks
         self.depth = depth
         self.pos = 0
@@ -80,9 +85,15 @@ class _Parser:
     def _sub(self, words: Iterable[Word]) -> None:
         for w in words:
             for sub in w.subs:
-                self.out.extend(_Parser(sub, self.depth + 1).parse())
+                self.out.extend(_Parser(sub, self.depth + 1, self.notes).parse())
+
+    def note(self, reason: str) -> None:
+        if reason not in self.notes:
+            self.notes.append(reason)
 
     def _push(self, kind: str) -> None:
+        if self.pending_function is not None:
+            self.note("function definitions")
         self.stack.append(_Ctx(kind, self.pending_function))
         self.pending_function = None
 
@@ -156,6 +167,8 @@ class _Parser:
                 target = self._peek(1)
                 if not isinstance(target, Word):
                     raise SandboxParseError(f"redirection {tok.op!r} has no target")
+                if tok.note:
+                    self.note(tok.note)
                 self._sub([target])
                 # Redirection of a compound command ({ ...; } > /dev/sda): checked on its own.
                 self.out.append(_Invocation([], [(tok.op, target)], False, frozenset()))
@@ -234,6 +247,9 @@ class _Parser:
                     break
                 if isinstance(t, Word):
                     words.append(t)
+            for w in words:
+                if not w.quoted and not w.expands and w.value in _TEST_EVAL:
+                    self.note(f"'[[ ... {w.value} ... ]]' (it evaluates operands as expressions)")
             self._sub(words)
             return False, False
         raise SandboxParseError(f"{kw!r} is not supported here")
@@ -242,6 +258,9 @@ class _Parser:
         name = self._peek()
         if not isinstance(name, Word):
             raise SandboxParseError(f"'{kw}' needs a name (C-style loops are not supported)")
+        note = loop_variable_note(name)
+        if note:
+            self.note(note)
         self.pos += 1
         self._skip_newlines()
         if self._is_word(self._peek(), "in"):
@@ -297,6 +316,8 @@ class _Parser:
                     if not isinstance(target, Word):
                         raise SandboxParseError(f"redirection {tok.op!r} has no target")
                     redirects.append((tok.op, target))
+                    if tok.note:
+                        self.note(tok.note)
                     self.pos += 2
                     continue
                 if tok.op == "(" and len(argv) == 1 and not assigns and not redirects:
@@ -315,10 +336,10 @@ class _Parser:
             self.pos += 1
         self._sub([*assigns, *argv, *(t for _, t in redirects)])
         functions = frozenset(c.function for c in self.stack if c.function)
-        self.out.append(_Invocation(argv, redirects, piped, functions))
+        self.out.append(_Invocation(argv, redirects, piped, functions, assigns))
         return False
 
 
-def _tokenize(src: str, depth: int) -> list[Any]:
-    toks, _ = _Lexer(src, depth).tokens(0)
+def _tokenize(src: str, depth: int, notes: list[str] | None = None) -> list[Any]:
+    toks, _ = _Lexer(src, depth, notes).tokens(0)
     return toks

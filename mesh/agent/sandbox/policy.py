@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import fnmatch
-import re
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .commands import _Analyzer, _Command
-from .lexer import _WRITE_REDIRECTS, SandboxParseError
+from .lexer import NETWORK_NOTE, SandboxParseError
+from .rules import moves_directory, network_refusal, rule_findings, strict_redirect_note
 
 MODES = ("permissive", "strict")
 
@@ -168,77 +170,7 @@ class Verdict:
     commands: list[str] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------------------- rules, policy
-_SYSTEM_DIRS = frozenset(
-    [
-        "/bin",
-        "/boot",
-        "/dev",
-        "/etc",
-        "/home",
-        "/lib",
-        "/lib32",
-        "/lib64",
-        "/libx32",
-        "/opt",
-        "/proc",
-        "/root",
-        "/run",
-        "/sbin",
-        "/srv",
-        "/sys",
-        "/usr",
-        "/var",
-        "/System",
-        "/Library",
-        "/Users",
-        "/Applications",
-        "/private",
-    ]
-)
-_HOME_FORMS = frozenset({"~", "$HOME", "${HOME}"})
-_BLOCK_DEVICE = re.compile(
-    r"/dev/(sd[a-z]+\d*|hd[a-z]+\d*|vd[a-z]+\d*|xvd[a-z]+\d*|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?"
-    r"|md\d+|dm-\d+|loop\d+|sr\d+|disk\d+(s\d+)?|rdisk\d+(s\d+)?|disk/.+|mapper/.+)"
-)
-
-
-def _critical_path(value: str) -> bool:
-    v = re.sub(r"/{2,}", "/", value.strip())
-    for suffix in ("/*", "/.", "/"):
-        while len(v) > 1 and v.endswith(suffix):
-            v = v[: -len(suffix)] or "/"
-    return v in ("/", "/*", "/.", "/..") or v in _SYSTEM_DIRS or v in _HOME_FORMS
-
-
-def _recursive(args: list[str]) -> bool:
-    return any(
-        a in ("--recursive", "-R", "-r")
-        or (a.startswith("-") and not a.startswith("--") and ("r" in a or "R" in a))
-        for a in args
-    )
-
-
-def _rule_findings(cmd: _Command) -> list[tuple[str, str]]:
-    found = list(cmd.findings)
-    base, args = cmd.base, cmd.args
-    operands = [a for a in args if not a.startswith("-")]
-    wipe = "--no-preserve-root" in args or any(_critical_path(a) for a in operands)
-    if base == "rm" and _recursive(args) and wipe:
-        found.append(("@root_wipe", "recursive removal of a critical path"))
-    perm_root = any(_critical_path(a) for a in operands[1:])
-    if base in ("chmod", "chown", "chgrp") and _recursive(args) and perm_root:
-        found.append(("@recursive_perm_root", f"recursive {base} of a critical path"))
-    targets = [t for op, t in cmd.redirects if op in _WRITE_REDIRECTS]
-    if base == "dd":
-        targets += [a[3:] for a in args if a.startswith("of=")]
-    if base in ("tee", "shred", "cp", "cat", "pv", "badblocks"):
-        targets += operands[-1:] if base == "cp" else operands
-    if any(_BLOCK_DEVICE.fullmatch(t) for t in targets):
-        found.append(("@block_device_write", "writes to a block device"))
-    return found
-
-
+# ----------------------------------------------------------------------------------- policy
 def _matches(entry: str, cmd: _Command, *, allow_list: bool) -> bool:
     """Whether a policy list entry matches this command."""
     if entry.startswith("@"):
@@ -265,44 +197,53 @@ def parse_commands(command: str) -> list[str]:
     return [c.name for c in _Analyzer(0).source(command) if c.name]
 
 
-def check_command(policy: Policy, command: str) -> Verdict:
-    """Check every command a shell line would start against the policy; deny wins."""
+def _refused(offending: str | None, reason: str, names: list[str]) -> Verdict:
+    return Verdict(False, False, offending, reason, names)
+
+
+def check_command(
+    policy: Policy,
+    command: str,
+    workspace: str | os.PathLike[str] | None = None,
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Verdict:
+    """Check every command a shell line would start against the policy; deny wins.
+
+    `workspace` is the node's workspace root (the node passes it, with the task's `cwd`): in
+    strict mode redirections must resolve inside it, symlinks included. Without it (the hub),
+    strict mode accepts only relative redirection targets that do not climb out with `..`.
+    """
     if not isinstance(command, str) or not command.strip():
-        return Verdict(False, False, None, "The command is empty.", [])
+        return _refused(None, "The command is empty.", [])
+    analyzer = _Analyzer(0)
     try:
-        cmds = [c for c in _Analyzer(0).source(command) if c.name or c.redirects]
+        cmds = [c for c in analyzer.source(command) if c.name or c.redirects]
     except SandboxParseError as exc:
-        return Verdict(False, False, None, f"The command could not be parsed safely: {exc}.", [])
+        return _refused(None, f"The command could not be parsed safely: {exc}.", [])
     except RecursionError:
-        return Verdict(False, False, None, "The command is nested too deeply to check.", [])
+        return _refused(None, "The command is nested too deeply to check.", [])
     names = [c.name for c in cmds if c.name]
-    if not names:
-        return Verdict(False, False, None, "The line starts no command.", names)
+    if not names and not analyzer.refusals:
+        return _refused(None, "The line starts no command.", names)
+    if analyzer.refusals:
+        label, why = analyzer.refusals[0]
+        return _refused(label, f"'{label}' is not allowed: {why}.", names)
     denied, sensitive = policy.denied_commands, policy.sensitive_commands
+    moved = moves_directory(cmds)
     for c in cmds:
         if c.dynamic:
             continue
-        findings = _rule_findings(c)
-        for rule, detail in findings:
+        for rule, detail in rule_findings(c, moved=moved):
             if rule in denied:
                 label = c.name or "a redirection"
-                return Verdict(
-                    False,
-                    False,
-                    label,
-                    f"'{label}' is not allowed: {detail} (rule {rule}).",
-                    names,
-                )
+                return _refused(label, f"'{label}' is not allowed: {detail} (rule {rule}).", names)
         entry = _first_match(denied, c) if c.name else None
         if entry is not None:
-            return Verdict(
-                False, False, c.name, f"'{c.name}' is denied by the node's policy ({entry}).", names
-            )
+            return _refused(c.name, f"'{c.name}' is denied by the node's policy ({entry}).", names)
     for c in cmds:
         if c.dynamic:
-            return Verdict(
-                False,
-                False,
+            return _refused(
                 c.name,
                 f"'{c.name}' is computed when the command runs, so it cannot be checked.",
                 names,
@@ -310,15 +251,24 @@ def check_command(policy: Policy, command: str) -> Verdict:
     if policy.mode == "strict":
         for c in cmds:
             if c.name and _first_match(policy.allowed_commands, c, allow_list=True) is None:
-                return Verdict(
-                    False,
-                    False,
+                return _refused(
                     c.name,
                     f"'{c.name}' is not in the node's allowed commands (strict mode).",
                     names,
                 )
+    if NETWORK_NOTE in analyzer.notes:
+        return _refused(None, f"The command names {NETWORK_NOTE}, which is never allowed.", names)
+    network = network_refusal(cmds)
+    if network is not None:
+        return _refused(None, f"Not allowed: {network} (/dev/tcp and /dev/udp are refused).", names)
+    if policy.mode == "strict":
+        root = Path(workspace) if workspace is not None else None
+        note = analyzer.notes[0] if analyzer.notes else None
+        note = note or strict_redirect_note(cmds, root, Path(cwd) if cwd is not None else None)
+        if note is not None:
+            return _refused(None, f"Strict mode does not accept {note}.", names)
     for c in cmds:
-        rules = [rule for rule, _ in _rule_findings(c) if rule in sensitive]
+        rules = [rule for rule, _ in rule_findings(c, moved=moved) if rule in sensitive]
         entry = rules[0] if rules else (_first_match(sensitive, c) if c.name else None)
         if entry is not None:
             return Verdict(
