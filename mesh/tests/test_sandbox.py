@@ -425,3 +425,44 @@ def test_policy_from_dict_normalises_entries() -> None:
     )
     assert policy == Policy("strict", ("git status", "ls"), (), ())
     assert Policy.from_dict(None) == Policy()
+
+
+# ------------------------------------------------- deny entries, root wipe: the class, not samples
+@pytest.mark.parametrize(
+    "line",
+    [
+        "systemctl --no-block reboot",
+        "systemctl -q --force poweroff",
+        "SYSTEMD_LOG_LEVEL=debug systemctl --now reboot",
+        "systemctl $(echo reboot)",
+        "find / -delete",
+        "find -L / -name x -delete",
+        "find /e* -delete",
+        "find $DIR -delete",
+        "rm -rf /usr/lib",
+        "rm -rf /boot/grub",
+        "rm -rf /home/alice",
+        "rm -rf /usr/*",
+    ],
+)
+def test_default_policy_denies_members_of_each_class(line: str) -> None:
+    """Options between a deny entry's words, find -delete and the system's own code count too."""
+    assert check_command(DEFAULT, line).allowed is False
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "rm -rf build/*",
+        "rm -rf /home/alice/proj/node_modules",
+        "rm -rf /var/tmp/build",
+        "rm -rf /etc/nginx/sites-enabled",
+        "find . -name '*.pyc' -delete",
+        "find /tmp/cache -delete",
+    ],
+)
+def test_ordinary_removals_only_need_approval(line: str) -> None:
+    """The root-wipe rule refuses what may hit the system, not everyday clean-ups."""
+    verdict = check_command(DEFAULT, line)
+    assert verdict.allowed is True
+    assert verdict.sensitive is ("rm" in line)

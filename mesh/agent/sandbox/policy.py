@@ -183,9 +183,29 @@ def _matches(entry: str, cmd: _Command, *, allow_list: bool) -> bool:
         hit = False
     else:
         hit = fnmatch.fnmatchcase(cmd.base, pattern)
-    if not hit or len(cmd.args) < len(prefix):
+    if not hit:
         return False
-    return all(fnmatch.fnmatchcase(a, p) for a, p in zip(cmd.args, prefix, strict=False))
+    if allow_list:  # allowing: the first arguments, exactly as written
+        if len(cmd.args) < len(prefix):
+            return False
+        return all(fnmatch.fnmatchcase(a, p) for a, p in zip(cmd.args, prefix, strict=False))
+    return _in_order(prefix, cmd)
+
+
+def _in_order(prefix: list[str], cmd: _Command) -> bool:
+    """Denying or flagging: the entry's words appear in order among the arguments.
+
+    Options may stand between them (`systemctl --no-block reboot` is `systemctl reboot`), and an
+    argument computed at run time may be any word, so it counts as a match (fail closed).
+    """
+    dynamic = {i for i, w in enumerate(cmd.words) if w.dynamic} if cmd.words else set()
+    want = 0
+    for i, arg in enumerate(cmd.args):
+        if want == len(prefix):
+            break
+        if i in dynamic or fnmatch.fnmatchcase(arg, prefix[want]):
+            want += 1
+    return want == len(prefix)
 
 
 def _first_match(entries: Iterable[str], cmd: _Command, *, allow_list: bool = False) -> str | None:

@@ -23,6 +23,7 @@ SYSTEM_DIRS = frozenset(
     + ["/media", "/System", "/Library", "/Users", "/Applications", "/private", "/Volumes"]
 )
 _HOMES = ("/home", "/Users")
+_CORE = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/System")
 _BLOCK_DEVICE = re.compile(
     r"/dev/(sd[a-z]+\d*|hd[a-z]+\d*|vd[a-z]+\d*|xvd[a-z]+\d*|nvme\d+n\d+(p\d+)?|mmcblk\d+(p\d+)?"
     r"|md\d+|dm-\d+|loop\d+|sr\d+|disk\d+(s\d+)?|rdisk\d+(s\d+)?|disk/.+|mapper/.+)"
@@ -54,10 +55,10 @@ def critical_path(path: str, *, moved: bool = False) -> bool:
         parts = [p for p in v.split("/") if p not in ("", ".")]
         if ".." in parts:
             return True
-        if not parts or _system(parts[0]):
+        if not parts or (len(parts) == 1 and _system(parts[0])) or _GLOB.search(parts[0]):
             return True
-        if "/" + parts[0] in _HOMES and len(parts) == 2:
-            return True
+        if "/" + parts[0] in _HOMES + _CORE and len(parts) == 2:
+            return True  # a home, or a direct child of the system's own code (/usr/lib)
         return len(parts) == 2 and "/" + parts[0] in SYSTEM_DIRS and bool(_GLOB.search(parts[1]))
     parts = posixpath.normpath(v).split("/")
     ups = 0
@@ -99,7 +100,9 @@ def _operands(words: list[Word]) -> tuple[list[str], list[str], list[Word]]:
     after_dashes = False
     for w in words:
         plain_braces = w.braces and not w.expands and not w.quoted and not w.globs
-        if w.dynamic and not plain_braces:
+        # A glob is judged on its literal text: `build/*` stays inside build/, `/e*` may be /etc.
+        plain_glob = w.globs and not w.expands and not w.braces
+        if w.dynamic and not plain_braces and not plain_glob:
             dynamic.append(w)
             continue
         for v in expand_braces(w.value) if plain_braces else [w.value]:
@@ -144,6 +147,10 @@ def rule_findings(cmd: _Command, *, moved: bool = False) -> list[tuple[str, str]
         or _unprovable(options, operands, dynamic, cmd.appended, moved)
     ):
         found.append(("@root_wipe", "recursive removal of a critical path"))
+    if base == "find" and "-delete" in cmd.args:
+        starts = _find_starts(cmd.words)
+        if starts is None or any(critical_path(s, moved=moved) for s in starts):
+            found.append(("@root_wipe", "find -delete under a critical path"))
     if base in ("chmod", "chown", "chgrp"):
         targets = operands if any(o.startswith("--reference") for o in options) else operands[1:]
         if _unprovable(options, targets, dynamic, cmd.appended, moved) and _recursive(
@@ -158,6 +165,24 @@ def rule_findings(cmd: _Command, *, moved: bool = False) -> list[tuple[str, str]
     if any(_BLOCK_DEVICE.fullmatch(t) for t in targets):
         found.append(("@block_device_write", "writes to a block device"))
     return found
+
+
+def _find_starts(words: list[Word]) -> list[str] | None:
+    """The starting points of `find` (before its first expression word); None if computed."""
+    starts: list[str] = []
+    for w in words:
+        if w.value.startswith(("-", "(", "!")) and not w.dynamic:
+            if (
+                w.value in ("-H", "-L", "-P")
+                or w.value.startswith("-O")
+                or w.value.startswith("-D")
+            ):
+                continue
+            break
+        if w.dynamic and not (w.globs and not w.expands and not w.braces):
+            return None
+        starts.append(w.value)
+    return starts or ["."]
 
 
 # ----------------------------------------------------------------------------- redirections
