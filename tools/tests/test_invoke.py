@@ -273,7 +273,8 @@ def test_wait_tasks_peeks_then_reads_the_finished_output(context: ToolContext) -
         context=context, name="mesh_wait_tasks", arguments={"task_ids": [task_id], "timeout": 0}
     )
     assert peek.data["tasks"][0]["status"] == "queued"
-    assert "still running" in peek.text
+    assert "still running" not in peek.text  # queued: it has not reached the node
+    assert "(not started yet: waiting for node 'dev' to take it, until " in peek.text
 
     _finish_as_node(Task.objects.get(pk=task_id), stdout=b"hello\n")
     done = tool_invoke(
