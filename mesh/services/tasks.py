@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -116,7 +116,7 @@ def _require_confirmation(checked: dict[str, Any]) -> None:
     )
 
 
-def _delivery_deadline(delivery_timeout: Any) -> Any:
+def _delivery_deadline(delivery_timeout: Any) -> datetime:
     """When the task must have reached its node: its own timeout or the default."""
     if delivery_timeout is None:
         seconds = float(settings.MESH_TASK_DELIVERY_TIMEOUT)
