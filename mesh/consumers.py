@@ -13,10 +13,13 @@
   bytes (`skipped` counts the ones left out; see mesh.services.output). One whose `first_seq`
   skips ahead of the last seq sent for that task is preceded by the missing stored chunks (the
   channel layer may drop frames; the database does not).
-- Client frames: `{"type": "run", "command": str, "timeout"?: number}` answered by
-  `task.accepted` `{"task_id", "status"}`; `{"type": "cancel", "task_id"}` answered by
-  `task.cancel_requested`. Both go through the same services and audit as REST (source
-  "console"). Failures come back as `{"type": "error", "error": {"code", "message"}}`.
+- Client frames: `{"type": "run", "command": str, "timeout"?: number, "confirm"?: true,
+  "delivery_timeout"?: number}` answered by `task.accepted` `{"task_id", "status"}` (a command
+  the node's policy marks sensitive without `"confirm": true` gets an `error` frame with code
+  `confirmation_required` naming it: ask the person, then send the frame again confirmed);
+  `{"type": "cancel", "task_id"}` answered by `task.cancel_requested`. Both go through the
+  same services and audit as REST (source "console"). Failures come back as
+  `{"type": "error", "error": {"code", "message", "fields"?}}`.
 
 `/ws/me/`: first `nodes.snapshot` `{"nodes": [...]}`, then node.status of every visible node,
 `nodes.stats` `{"nodes": [{"node_id", "status", "stats"}]}` once per heartbeat flush, and
@@ -50,7 +53,9 @@ def _query_int(scope: dict[str, Any], name: str) -> int | None:
 
 
 @database_sync_to_async
-def _run(user_id: int, node_id: str, command: Any, timeout: Any) -> dict[str, Any]:
+def _run(
+    user_id: int, node_id: str, command: Any, timeout: Any, confirm: bool, delivery_timeout: Any
+) -> dict[str, Any]:
     user = live.user_fresh(user_id=user_id)
     node = selectors.node_get_for_user(user=user, node_id=node_id)
     task = services.task_dispatch(
@@ -60,6 +65,8 @@ def _run(user_id: int, node_id: str, command: Any, timeout: Any) -> dict[str, An
         payload={"command": command},
         timeout=timeout,
         source="console",
+        confirmed=confirm,
+        delivery_timeout=delivery_timeout,
     )
     return {"task_id": str(task.pk), "status": task.status}
 
@@ -128,7 +135,13 @@ class NodeConsumer(CortexConsumer):
         if not isinstance(command, str):
             raise errors.ValidationFailed(fields={"command": ["A command string is required."]})
         timeout = envelope.payload.get("timeout", 30)
-        accepted = await _run(self.user.pk, self.node_id, command, timeout)
+        confirm = envelope.payload.get("confirm", False)
+        if not isinstance(confirm, bool):
+            raise errors.ValidationFailed(fields={"confirm": ["Must be true or false."]})
+        delivery_timeout = envelope.payload.get("delivery_timeout")
+        accepted = await _run(
+            self.user.pk, self.node_id, command, timeout, confirm, delivery_timeout
+        )
         self._track(accepted["task_id"], 0)
         self.emit(self._reply("task.accepted", envelope, accepted))
 

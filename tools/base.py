@@ -66,6 +66,8 @@ class ToolContext:
     attached_nodes: dict[str, str]
     message_id: int | None = None
     tool_call_id: str = ""
+    #: A person approved this very call: a sensitive command is dispatched confirmed.
+    confirmed: bool = False
 
     # -- nodes --------------------------------------------------------------------------
 
@@ -159,6 +161,7 @@ class ToolContext:
             chat_session_id=self.chat_session_id,
             tool_call_id=self.tool_call_id,
             source="tool",
+            confirmed=self.confirmed,
         )
 
     def wait(self, *, task: Any, timeout: float) -> Any:

@@ -33,6 +33,8 @@ def task_data(*, context: ToolContext, task: Any) -> dict[str, Any]:
         "stdout": stdout,
         "stderr": stderr,
         "result": task.result,
+        "node_status": task.node.status,
+        "deliver_by": task.deliver_by.isoformat() if task.deliver_by else None,
     }
 
 
@@ -84,9 +86,33 @@ def task_block(item: dict[str, Any]) -> str:
         lines.append(clip(item["stdout"].rstrip("\n")))
     if item["stderr"]:
         lines.append("stderr:\n" + clip(item["stderr"].rstrip("\n")))
-    if item["status"] in ("queued", "dispatched", "running"):
-        lines.append("(still running: call mesh_wait_tasks with this task id for the rest)")
+    lines += _state_notes(item)
     return "\n".join(lines)
+
+
+def _state_notes(item: dict[str, Any]) -> list[str]:
+    """What an unfinished or undelivered task means: never "running" for one that did not
+    reach its node."""
+    node, status = item["node_id"], item["status"]
+    offline = item.get("node_status") == "offline"
+    if status == "timed_out" and item["error_code"] == "not_delivered":
+        why = f"node '{node}' is offline" if offline else f"node '{node}' did not take it in time"
+        return [f"(not delivered: {why}; the command never ran and will not run)"]
+    if status == "queued":
+        deadline = item.get("deliver_by") or "its delivery deadline"
+        if offline:
+            return [
+                f"(not delivered: node '{node}' is offline, so the command has not run. It is "
+                f"dropped without running if the node is not back by {deadline}; call "
+                "mesh_wait_tasks with this task id to learn what became of it)"
+            ]
+        return [
+            f"(not started yet: waiting for node '{node}' to take it, until {deadline}; call "
+            "mesh_wait_tasks with this task id for the rest)"
+        ]
+    if status in ("dispatched", "running"):
+        return ["(still running: call mesh_wait_tasks with this task id for the rest)"]
+    return []
 
 
 def render_tasks(*, context: ToolContext, tasks: list[Any], background: bool = False) -> ToolResult:

@@ -168,6 +168,29 @@ def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  #
         for note in flood.locator(".skipped").all_text_contents():
             assert re.fullmatch(r"\n\[… [0-9.]+ (B|KiB|MiB) not shown live …\]\n", note)
 
+        # A sensitive command: the page asks first; "Don't run" sends nothing, "Run it" runs it.
+        sensitive = "rm -f nothing-here.txt; echo removed-it"
+        before = page.locator(".task").count()
+        page.fill("#command", sensitive)
+        page.click("#run")
+        page.wait_for_selector("#confirm-dialog[open]")
+        assert page.locator("#confirm-message").text_content() == (
+            "'rm' is sensitive on this node and needs confirmation: "
+            'send the request again with "confirm": true to run it.'
+        )
+        assert page.locator("#confirm-command").text_content() == sensitive
+        _shot(page, "node-confirm")
+        page.click("#confirm-cancel")
+        page.wait_for_selector(f"#run-error:text-is('Not run: {sensitive}')")
+        assert page.locator(".task").count() == before
+        page.fill("#command", sensitive)
+        page.click("#run")
+        page.wait_for_selector("#confirm-dialog[open]")
+        page.click("#confirm-run")
+        page.wait_for_selector(".task .output:text-is('removed-it')")
+        assert page.locator(".task").count() == before + 1
+        page.wait_for_selector('.task:last-child .badge[data-status="succeeded"]')
+
         # Chat: the model asks to run a command, the user approves in the page, output appears.
         page.goto(live_hub.http_url + "/console/sessions/")
         page.click("#new-session")

@@ -27,6 +27,8 @@ logger = logging.getLogger("cortex_agent.tasks")
 
 DEFAULT_TIMEOUT = 30.0
 MAX_TIMEOUT = 24 * 3600.0
+#: The hub's confirmation mark in a shell payload (`mesh.services.tasks.CONFIRMED_MARK`).
+CONFIRMED_MARK = "confirmed"
 
 
 @dataclass
@@ -305,6 +307,16 @@ class TaskRunner:
         verdict = check_command(self.policy, command, self.workspace.root, cwd=cwd)
         if not verdict.allowed:
             self._reject(task_id, "command_not_allowed", verdict.reason)
+            return
+        if verdict.sensitive and payload.get(CONFIRMED_MARK) is not True:
+            # Only the hub marks a task confirmed (a person said yes, or a chat approval): a
+            # sensitive command that arrives without the mark does not run here.
+            name = verdict.offending or "the command"
+            self._reject(
+                task_id,
+                "confirmation_required",
+                f"'{name}' is sensitive on this node and the task carries no confirmation.",
+            )
             return
         if cwd is None:
             assert cwd_error is not None  # noqa: S101  # set together

@@ -139,6 +139,19 @@ class TaskCreateInput(serializers.Serializer):
     cwd = serializers.CharField(required=False, allow_blank=True, max_length=4096)
     env = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
     idempotency_key = serializers.CharField(required=False, allow_blank=True, max_length=128)
+    confirm = serializers.BooleanField(
+        default=False,
+        help_text="Required (true) for a command the node's policy marks sensitive.",
+    )
+    delivery_timeout = serializers.FloatField(
+        min_value=1,
+        max_value=86400,
+        required=False,
+        help_text=(
+            "Seconds the task may wait for its node (default CORTEX_TASK_DELIVERY_TIMEOUT); "
+            "past them it ends timed_out with error_code not_delivered and never runs."
+        ),
+    )
 
 
 class NodeFilePushInput(serializers.Serializer):
@@ -183,6 +196,7 @@ class TaskSummaryOutput(serializers.Serializer):
     output_bytes = serializers.IntegerField(read_only=True)
     dropped_bytes = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
+    deliver_by = serializers.DateTimeField(read_only=True)
     dispatched_at = serializers.DateTimeField(read_only=True, allow_null=True)
     started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)

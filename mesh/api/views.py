@@ -149,7 +149,25 @@ class NodeViewSet(
             serializer_class=RotationOutput,
         )
 
-    @extend_schema(methods=["POST"], request=TaskCreateInput, responses={201: TaskSummaryOutput})
+    @extend_schema(
+        methods=["POST"],
+        description=(
+            "Queue a shell command. A command the node's policy marks sensitive needs "
+            '`"confirm": true` (else 409 `confirmation_required`, naming the command). The task '
+            "must reach the node within `delivery_timeout` seconds (default "
+            "CORTEX_TASK_DELIVERY_TIMEOUT): past that it ends `timed_out` with error_code "
+            "`not_delivered` and never runs."
+        ),
+        request=TaskCreateInput,
+        responses={
+            201: TaskSummaryOutput,
+            403: error_response("`command_not_allowed`: the node's sandbox policy refuses it."),
+            409: error_response(
+                "`confirmation_required` (a sensitive command without confirm), "
+                "`node_inactive`, `skill_disabled` or `capability_missing`."
+            ),
+        },
+    )
     @extend_schema(methods=["GET"], request=None, responses={200: TaskSummaryOutput(many=True)})
     @action(detail=True, methods=["get", "post"], url_path="tasks")
     def tasks(self, request: Request, node_id: str) -> Response:
@@ -169,6 +187,8 @@ class NodeViewSet(
             timeout=data["timeout"],
             idempotency_key=data.get("idempotency_key", ""),
             request=request,
+            confirmed=data["confirm"],
+            delivery_timeout=data.get("delivery_timeout"),
         )
         return self.render(task, status_code=201)
 

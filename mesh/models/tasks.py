@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from mesh.models.nodes import Node
 
@@ -39,6 +41,11 @@ class TaskKind(models.TextChoices):
     BROWSER = "browser", "browser"
 
 
+def default_deliver_by() -> datetime:
+    """Now plus the default delivery timeout (`CORTEX_TASK_DELIVERY_TIMEOUT`)."""
+    return timezone.now() + timedelta(seconds=float(settings.MESH_TASK_DELIVERY_TIMEOUT))
+
+
 class Task(models.Model):
     """One unit of work for one node; its row is the only record of its state."""
 
@@ -66,6 +73,9 @@ class Task(models.Model):
     stored_bytes = models.PositiveBigIntegerField(default=0)
     dropped_bytes = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
+    # A queued task not claimed by its node before this moment ends `timed_out` with
+    # error_code `not_delivered`; the claim skips it, so it never runs later.
+    deliver_by = models.DateTimeField(default=default_deliver_by)
     dispatched_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

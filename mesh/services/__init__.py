@@ -10,10 +10,12 @@ from mesh.services.file_push import FilePushTooLarge, file_push, file_push_check
 from mesh.services.grants import node_grant, node_revoke
 from mesh.services.invites import InviteInvalid, invite_exchange, invite_issue
 from mesh.services.journal import (
+    task_expire_undelivered,
     task_finish,
     task_started,
     tasks_claim_for_delivery,
     tasks_enforce_deadlines,
+    tasks_expire_undelivered,
     tasks_mark_lost,
     tasks_pending_cancel,
 )
@@ -31,6 +33,7 @@ from mesh.services.stats import stats_clean, stats_sample_record, stats_samples_
 from mesh.services.tasks import (
     CapabilityMissing,
     CommandNotAllowed,
+    ConfirmationRequired,
     NodeInactive,
     SkillDisabled,
     task_cancel,
@@ -41,6 +44,7 @@ from mesh.services.tasks import (
 __all__ = [
     "CapabilityMissing",
     "CommandNotAllowed",
+    "ConfirmationRequired",
     "FilePushTooLarge",
     "HeldTask",
     "InviteInvalid",
@@ -71,11 +75,13 @@ __all__ = [
     "stats_samples_record_many",
     "task_cancel",
     "task_dispatch",
+    "task_expire_undelivered",
     "task_finish",
     "task_started",
     "task_wait",
     "tasks_claim_for_delivery",
     "tasks_enforce_deadlines",
+    "tasks_expire_undelivered",
     "tasks_mark_lost",
     "tasks_pending_cancel",
 ]

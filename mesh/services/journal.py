@@ -38,10 +38,12 @@ _SLOTS_SQL = (
     f" (SELECT COUNT(*) FROM {_TASK} t WHERE t.node_id = n.id AND t.status IN (%s, %s))"
     f" FROM {_NODE} n WHERE n.node_id = %s"
 )
+# A task past its delivery deadline is never claimed: the same statement that moves it to
+# `dispatched` checks `deliver_by`, so a node reconnecting at the deadline cannot get it.
 _CLAIM_SQL = (
     f"UPDATE {_TASK} SET status = %s, dispatched_at = %s, updated_at = %s"  # noqa: S608
     f" WHERE id IN (SELECT id FROM {_TASK} WHERE node_id = %s AND status = %s"
-    " ORDER BY created_at LIMIT %s) AND status = %s"
+    " AND deliver_by > %s ORDER BY created_at LIMIT %s) AND status = %s"
     f" AND EXISTS (SELECT 1 FROM {_NODE} WHERE id = %s AND connection_id = %s)"
     " RETURNING id, kind, payload, timeout, idempotency_key, created_at"
 )
@@ -229,6 +231,7 @@ def tasks_claim_for_delivery(*, node_id: str, connection_id: str) -> Claim | Non
             now,
             node_pk,
             TaskStatus.QUEUED,
+            now,
             slots,
             TaskStatus.QUEUED,
             node_pk,
@@ -298,6 +301,50 @@ def tasks_enforce_deadlines(*, margin: float) -> list[tuple[str, str]]:
                 _announce_finished(task)
                 expired.append((node_id, str(pk)))
     return expired
+
+
+NOT_DELIVERED = "not_delivered"
+NOT_DELIVERED_MESSAGE = (
+    "The node did not take the task before its delivery deadline (it was offline or busy); "
+    "the task was never delivered and will not run."
+)
+#: Expired tasks ended per sweep (the next sweep takes the rest).
+EXPIRE_BATCH = 500
+
+
+def task_expire_undelivered(*, task_id: Any) -> bool:
+    """End one queued task past its delivery deadline as `timed_out` / `not_delivered`.
+
+    A conditional UPDATE: whichever of the claim and this statement comes first wins, so the
+    task is either delivered or ended, never both, across any number of processes.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        done = Task.objects.filter(
+            pk=task_id, status=TaskStatus.QUEUED, deliver_by__lte=now
+        ).update(
+            status=TaskStatus.TIMED_OUT,
+            error_code=NOT_DELIVERED,
+            error_message=NOT_DELIVERED_MESSAGE,
+            finished_at=now,
+            updated_at=now,
+        )
+        if done:
+            _announce_finished(Task.objects.select_related("node").get(pk=task_id))
+    return bool(done)
+
+
+def tasks_expire_undelivered() -> int:
+    """End the queued tasks whose delivery deadline passed (every runmesh sweeps; idempotent)."""
+    expired = list(
+        Task.objects.filter(status=TaskStatus.QUEUED, deliver_by__lte=timezone.now())
+        .order_by("deliver_by")
+        .values_list("pk", flat=True)[:EXPIRE_BATCH]
+    )
+    count = sum(task_expire_undelivered(task_id=pk) for pk in expired)
+    if count:
+        logger.info("%s queued task(s) ended not_delivered", count)
+    return count
 
 
 def tasks_mark_lost(*, node_id: str, task_ids: list[Any], reason: str) -> int:

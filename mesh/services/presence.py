@@ -15,7 +15,11 @@ from django.utils import timezone
 from cortex.errors import NotFound
 from mesh import events, rawsql, selectors
 from mesh.models import ACTIVE_STATUSES, Node, NodeStatus, Task, max_concurrent_tasks
-from mesh.services.journal import tasks_enforce_deadlines, tasks_mark_lost
+from mesh.services.journal import (
+    tasks_enforce_deadlines,
+    tasks_expire_undelivered,
+    tasks_mark_lost,
+)
 from mesh.services.stats import stats_samples_record_many
 
 logger = logging.getLogger("cortex.mesh")
@@ -314,8 +318,9 @@ HEARTBEAT_FLUSH_SLACK = 2.0
 def presence_sweep() -> dict[str, Any]:
     """Idempotent housekeeping run by every runmesh: silence, lost tasks, hub deadlines.
 
-    Returns what changed: nodes marked offline, tasks marked lost and (node_id, task_id) pairs
-    that timed out (their holders should send TaskCancel).
+    Returns what changed: nodes marked offline, tasks marked lost, queued tasks ended
+    `not_delivered` and (node_id, task_id) pairs that timed out (their holders should send
+    TaskCancel).
     """
     interval = float(settings.MESH_HEARTBEAT_INTERVAL)
     grace = float(settings.MESH_RECONNECT_GRACE)
@@ -357,4 +362,10 @@ def presence_sweep() -> dict[str, Any]:
         lost += tasks_mark_lost(node_id=node_id, task_ids=pks, reason="node_disconnected")
     margin = max(5.0, interval)
     timed_out = tasks_enforce_deadlines(margin=margin)
-    return {"offline": offline, "lost": lost, "timed_out": timed_out}
+    not_delivered = tasks_expire_undelivered()
+    return {
+        "offline": offline,
+        "lost": lost,
+        "not_delivered": not_delivered,
+        "timed_out": timed_out,
+    }

@@ -7,10 +7,12 @@ import contextlib
 import logging
 import time
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -19,11 +21,15 @@ from accounts.services import audit_record
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from mesh import events, selectors
 from mesh.models import Node, Task, TaskKind, TaskStatus
-from mesh.services.journal import _announce_finished
+from mesh.services.journal import _announce_finished, task_expire_undelivered
 
 logger = logging.getLogger("cortex.mesh")
 
 MAX_TIMEOUT = 24 * 3600.0
+MAX_DELIVERY_TIMEOUT = 24 * 3600.0
+#: The payload key of the hub's confirmation mark: the node runs a command its policy marks
+#: sensitive only when the task carries it (a person confirmed, or a chat approval).
+CONFIRMED_MARK = "confirmed"
 FILE_ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy")
 BROWSER_ACTIONS = ("navigate", "screenshot", "text")
 
@@ -46,6 +52,11 @@ class CapabilityMissing(Conflict):
 class CommandNotAllowed(PermissionDenied):
     code = "command_not_allowed"
     default_message = "The node's sandbox policy does not allow this command."
+
+
+class ConfirmationRequired(Conflict):
+    code = "confirmation_required"
+    default_message = "The command is sensitive on this node and needs confirmation."
 
 
 def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
@@ -71,6 +82,8 @@ def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
             raise ValidationFailed(fields={"action": [f"Must be one of {', '.join(actions)}."]})
     if "blob" in payload:  # a staged push names its blob itself (`file_push`), never a caller
         raise ValidationFailed(fields={"blob": ["Push files with POST /nodes/{id}/files/."]})
+    if CONFIRMED_MARK in payload:  # the hub sets the mark (`confirmed=True`), never a caller
+        raise ValidationFailed(fields={CONFIRMED_MARK: ['Send "confirm": true instead.']})
     return dict(payload)
 
 
@@ -85,7 +98,40 @@ def _check_command(node: Node, command: str) -> dict[str, Any]:
     verdict = check_command(policy, command)
     if not verdict.allowed:
         raise CommandNotAllowed(verdict.reason or f"{verdict.offending!r} is not allowed.")
-    return {"sensitive": bool(verdict.sensitive), "commands": list(verdict.commands)}
+    return {
+        "sensitive": bool(verdict.sensitive),
+        "offending": verdict.offending or "",
+        "commands": list(verdict.commands),
+    }
+
+
+def _require_confirmation(checked: dict[str, Any]) -> None:
+    """409 `confirmation_required` naming the sensitive command (a person must say yes)."""
+    name = checked.get("offending") or "This command"
+    label = f"{name!r}" if checked.get("offending") else name
+    raise ConfirmationRequired(
+        f"{label} is sensitive on this node and needs confirmation: "
+        'send the request again with "confirm": true to run it.',
+        fields={"confirm": [f"Required: {label} is sensitive on this node."]},
+    )
+
+
+def _delivery_deadline(delivery_timeout: Any) -> datetime:
+    """When the task must have reached its node: its own timeout or the default."""
+    if delivery_timeout is None:
+        seconds = float(settings.MESH_TASK_DELIVERY_TIMEOUT)
+    else:
+        try:
+            if isinstance(delivery_timeout, bool):
+                raise TypeError("a boolean is no number of seconds")
+            seconds = float(delivery_timeout)
+        except (TypeError, ValueError) as exc:
+            raise ValidationFailed(fields={"delivery_timeout": ["Must be a number."]}) from exc
+        if not 1 <= seconds <= MAX_DELIVERY_TIMEOUT:  # NaN fails this too
+            raise ValidationFailed(
+                fields={"delivery_timeout": [f"Must be between 1 and {int(MAX_DELIVERY_TIMEOUT)}."]}
+            )
+    return timezone.now() + timedelta(seconds=seconds)
 
 
 def task_dispatch(
@@ -101,11 +147,20 @@ def task_dispatch(
     request: Any = None,
     source: str = "api",
     staged: dict[str, Any] | None = None,
+    confirmed: bool = False,
+    delivery_timeout: float | None = None,
 ) -> Task:
     """Queue a task for `node` and ring its stream holder.
 
     `staged` is for `file_push` only: the blob fields it adds to a files write after the
     caller's payload has been checked (a caller's payload may not name a blob).
+
+    A shell command the node's policy marks sensitive needs `confirmed` (a person said yes:
+    `"confirm": true`, or a chat approval), else ConfirmationRequired (409). A confirmed shell
+    task carries the hub's mark (`payload["confirmed"]`), without which the node refuses a
+    command its own check finds sensitive. The task must reach its node within
+    `delivery_timeout` seconds (default `CORTEX_TASK_DELIVERY_TIMEOUT`); past that it ends
+    `timed_out` / `not_delivered` and is never delivered.
 
     The audit row (with the exact command) is written in the same transaction before the task
     exists: if it cannot be written, no task is stored and nothing is sent. A repeated
@@ -122,6 +177,7 @@ def task_dispatch(
         raise ValidationFailed(fields={"timeout": ["Must be a number."]}) from exc
     if not 0 < timeout <= MAX_TIMEOUT:
         raise ValidationFailed(fields={"timeout": [f"Must be between 0 and {int(MAX_TIMEOUT)}."]})
+    deliver_by = _delivery_deadline(delivery_timeout)
     if idempotency_key:
         existing = Task.objects.filter(
             node=node, requested_by=actor, idempotency_key=idempotency_key
@@ -137,6 +193,10 @@ def task_dispatch(
     checked: dict[str, Any] = {}
     if kind == TaskKind.SHELL:
         checked = _check_command(node, payload["command"])
+        if checked["sensitive"] and not confirmed:
+            _require_confirmation(checked)
+        if confirmed:
+            payload[CONFIRMED_MARK] = True
     task_id = uuid.uuid4()
     try:
         with transaction.atomic():
@@ -155,6 +215,8 @@ def task_dispatch(
                     "path": payload.get("path", payload.get("url", "")),
                     "timeout": timeout,
                     "sensitive": checked.get("sensitive", False),
+                    "confirmed": bool(confirmed),
+                    "deliver_by": deliver_by.isoformat(),
                     "chat_session_id": chat_session_id,
                     "tool_call_id": tool_call_id,
                 },
@@ -169,6 +231,7 @@ def task_dispatch(
                 kind=kind,
                 payload=payload,
                 timeout=timeout,
+                deliver_by=deliver_by,
             )
             # Field checks only: node and requester are loaded rows, and the one uniqueness
             # rule (idempotency key) is the database's, handled below as IntegrityError.
@@ -238,10 +301,20 @@ def task_wait(*, task: Task, timeout: float) -> Task:
     return async_to_sync(_await_terminal)(task.pk, float(timeout))
 
 
+def _load_settled(task_id: uuid.UUID) -> Task:
+    """The task, ended `not_delivered` first if it is still queued past its deadline (so a
+    waiter learns at the deadline, not at the next sweep)."""
+    task = Task.objects.select_related("node").get(pk=task_id)
+    if task.status == TaskStatus.QUEUED and task.deliver_by <= timezone.now():
+        task_expire_undelivered(task_id=task_id)
+        task = Task.objects.select_related("node").get(pk=task_id)
+    return task
+
+
 async def _await_terminal(task_id: uuid.UUID, timeout: float) -> Task:
     layer = get_channel_layer()
     deadline = time.monotonic() + timeout
-    load = sync_to_async(lambda: Task.objects.select_related("node").get(pk=task_id))
+    load = sync_to_async(_load_settled)
     channel = group = None
     if layer is not None:
         try:
@@ -253,7 +326,7 @@ async def _await_terminal(task_id: uuid.UUID, timeout: float) -> Task:
             channel = None
     try:
         while True:
-            task = await load()
+            task = await load(task_id)
             remaining = deadline - time.monotonic()
             if task.is_terminal or remaining <= 0:
                 return task
@@ -274,6 +347,7 @@ async def _await_terminal(task_id: uuid.UUID, timeout: float) -> Task:
 __all__ = [
     "CapabilityMissing",
     "CommandNotAllowed",
+    "ConfirmationRequired",
     "NodeInactive",
     "SkillDisabled",
     "task_cancel",

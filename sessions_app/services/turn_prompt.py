@@ -22,8 +22,9 @@ def attached_nodes(*, session_id: int) -> list[SessionNode]:
     return list(SessionNode.objects.filter(session_id=session_id).select_related("node"))
 
 
-def tool_context(*, state: TurnState, call_id: str = "") -> Any:
-    """A ToolContext with the nodes attached right now (a detached node is refused)."""
+def tool_context(*, state: TurnState, call_id: str = "", confirmed: bool = False) -> Any:
+    """A ToolContext with the nodes attached right now (a detached node is refused);
+    `confirmed` only for a call a person approved."""
     from tools.base import ToolContext
 
     return ToolContext(
@@ -34,6 +35,7 @@ def tool_context(*, state: TurnState, call_id: str = "") -> Any:
         },
         message_id=state.message_id,
         tool_call_id=call_id,
+        confirmed=confirmed,
     )
 
 

@@ -171,9 +171,11 @@ async def _tool_call(state: TurnState, call: dict[str, Any]) -> None:
     await _emit(state, frames)
     if prepared.result is None and prepared.needs_approval:
         decision = await _approval(state, prepared)
-        if decision == "denied":
+        if decision == "approved":
+            prepared.approved = True
+        elif decision == "denied":
             prepared.result = ToolResult.error("approval_denied", "The user denied this call.")
-        elif decision != "approved":
+        else:
             prepared.result = ToolResult.error(
                 "approval_timed_out", "Nobody approved this call in time, so it did not run."
             )

@@ -35,5 +35,6 @@ class PreparedCall:
     arguments: dict[str, Any] | None
     node_id: str = ""
     needs_approval: bool = False
+    approved: bool = False  # a person approved it: its task is dispatched confirmed
     reason: str = ""
     result: Any = None

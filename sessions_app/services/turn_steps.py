@@ -233,16 +233,18 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
         .values_list("approval_policy", flat=True)
         .get()
     )
-    if state.approval_policy == "ask":
-        if tool.risk in ("exec", "write"):
-            prepared.needs_approval, prepared.reason = True, f"risk:{tool.risk}"
-        elif _sensitive(tool, prepared.arguments, attached):
-            prepared.needs_approval, prepared.reason = True, "sensitive_command"
+    # A command a node's policy marks sensitive always waits for a person, whatever the
+    # session's policy ("auto" included); an approved call then dispatches confirmed.
+    if _sensitive(tool, prepared.arguments, attached):
+        prepared.needs_approval, prepared.reason = True, "sensitive_command"
+    elif state.approval_policy == "ask" and tool.risk in ("exec", "write"):
+        prepared.needs_approval, prepared.reason = True, f"risk:{tool.risk}"
     return prepared, frames
 
 
 def _sensitive(tool: Any, arguments: dict[str, Any], attached: dict[str, SessionNode]) -> bool:
-    """Whether a node's policy marks the call's command sensitive."""
+    """Whether a node's policy marks the call's command sensitive (an unreadable policy counts
+    as sensitive: the person decides, and the dispatch refuses what the policy forbids)."""
     command = arguments.get("command")
     if not isinstance(command, str):
         return False
@@ -252,7 +254,10 @@ def _sensitive(tool: Any, arguments: dict[str, Any], attached: dict[str, Session
         return True
     for node_id in tool.node_ids(arguments):
         node = attached[node_id].node
-        verdict = check_command(Policy.from_dict(node.sandbox_policy or {}), command)
+        try:
+            verdict = check_command(Policy.from_dict(node.sandbox_policy or {}), command)
+        except ValueError:
+            return True
         if verdict.sensitive:
             return True
     return False
@@ -263,7 +268,8 @@ def tool_execute(*, state: TurnState, prepared: PreparedCall) -> Any:
     from tools.base import ToolResult
     from tools.services import tool_invoke
 
-    context = tool_context(state=state, call_id=prepared.call_id)
+    # Only a call a person approved carries the confirmation its sensitive command needs.
+    context = tool_context(state=state, call_id=prepared.call_id, confirmed=prepared.approved)
     try:
         return tool_invoke(context=context, name=prepared.name, arguments=prepared.arguments or {})
     except Exception:

@@ -273,7 +273,8 @@ def test_wait_tasks_peeks_then_reads_the_finished_output(context: ToolContext) -
         context=context, name="mesh_wait_tasks", arguments={"task_ids": [task_id], "timeout": 0}
     )
     assert peek.data["tasks"][0]["status"] == "queued"
-    assert "still running" in peek.text
+    assert "still running" not in peek.text  # queued: it has not reached the node
+    assert "(not started yet: waiting for node 'dev' to take it, until " in peek.text
 
     _finish_as_node(Task.objects.get(pk=task_id), stdout=b"hello\n")
     done = tool_invoke(
@@ -336,3 +337,34 @@ def test_browser_queues_navigate(user, make_node) -> None:  # type: ignore[no-un
         {"action": "navigate", "url": "https://example.com/"},
     )
     assert result.task_ids == [str(task.pk)]
+
+
+def test_a_task_for_an_offline_node_reads_as_not_delivered(context: ToolContext, make_node) -> None:  # type: ignore[no-untyped-def]
+    make_node("away")  # never connected: offline
+    context.attached_nodes["away"] = ""
+    started = tool_invoke(
+        context=context,
+        name="mesh_terminal",
+        arguments={"command": "uptime", "node_id": "away", "background": True},
+    )
+    (task_id,) = started.task_ids
+    task = Task.objects.get(pk=task_id)
+    peek = tool_invoke(
+        context=context, name="mesh_wait_tasks", arguments={"task_ids": [task_id], "timeout": 0}
+    )
+    assert peek.text == (
+        f"[away] task {task_id}: queued\n"
+        "(not delivered: node 'away' is offline, so the command has not run. It is dropped "
+        f"without running if the node is not back by {task.deliver_by.isoformat()}; call "
+        "mesh_wait_tasks with this task id to learn what became of it)"
+    )
+    assert peek.data["tasks"][0]["node_status"] == "offline"
+    Task.objects.filter(pk=task_id).update(deliver_by=task.created_at)
+    ended = tool_invoke(
+        context=context, name="mesh_wait_tasks", arguments={"task_ids": [task_id], "timeout": 5}
+    )
+    assert ended.data["tasks"][0]["status"] == "timed_out"
+    assert ended.text.endswith(
+        "(not delivered: node 'away' is offline; the command never ran and will not run)"
+    )
+    assert "still running" not in ended.text

@@ -6,7 +6,7 @@
   const nodeId = document.body.dataset.nodeId;
   const MAX_CHARS = 400000; // per task in the DOM; the full output stays on the hub
   const tasks = new Map(); // task_id -> block
-  const pending = new Map(); // reply seq -> command (echoed when the task is accepted)
+  const pending = new Map(); // reply seq -> {command, timeout} (echoed when the task is accepted)
   let live = null;
 
   function statusText(task) {
@@ -134,9 +134,9 @@
         nodeStatus(Object.assign({ node_id: nodeId }, frame));
         break;
       case "task.accepted": {
-        const command = pending.get(frame.reply_to) || "";
+        const sent = pending.get(frame.reply_to);
         pending.delete(frame.reply_to);
-        block({ task_id: frame.task_id, command, status: frame.status });
+        block({ task_id: frame.task_id, command: sent ? sent.command : "", status: frame.status });
         break;
       }
       case "task.started": {
@@ -179,14 +179,55 @@
         tasks.forEach((entry) => catchUp(entry));
         break;
       case "error": {
-        const node = document.getElementById("run-error");
-        node.textContent = `${frame.error.message} (${frame.error.code})`;
-        node.hidden = false;
+        const sent = pending.get(frame.reply_to);
+        pending.delete(frame.reply_to);
+        if (sent && frame.error.code === "confirmation_required" && !sent.confirm) {
+          askToConfirm(sent, frame.error.message);
+          break;
+        }
+        showRunError(`${frame.error.message} (${frame.error.code})`);
         break;
       }
       default:
         break;
     }
+  }
+
+  function showRunError(text) {
+    const node = document.getElementById("run-error");
+    node.textContent = text;
+    node.hidden = false;
+  }
+
+  /** Send a run frame; `confirm` only after the person said yes to this very command. */
+  function run(command, timeout, confirm) {
+    const frame = { type: "run", command, timeout };
+    if (confirm) frame.confirm = true;
+    const seq = live.send(frame);
+    if (seq === null) {
+      banner("Not connected; try again in a moment.");
+      return false;
+    }
+    pending.set(seq, { command, timeout, confirm });
+    return true;
+  }
+
+  /** The hub says the command is sensitive on this node: ask before sending it confirmed. */
+  function askToConfirm(sent, message) {
+    const dialog = document.getElementById("confirm-dialog");
+    document.getElementById("confirm-message").textContent = message;
+    document.getElementById("confirm-command").textContent = sent.command;
+    dialog.returnValue = "";
+    dialog.addEventListener(
+      "close",
+      () => {
+        if (dialog.returnValue === "run") run(sent.command, sent.timeout, true);
+        else showRunError(`Not run: ${sent.command}`);
+      },
+      { once: true },
+    );
+    dialog.showModal();
+    document.getElementById("confirm-cancel").focus();
   }
 
   document.addEventListener("DOMContentLoaded", () => {
@@ -198,13 +239,7 @@
       if (!command) return;
       document.getElementById("run-error").hidden = true;
       const timeout = Number(document.getElementById("timeout").value) || 30;
-      const seq = live.send({ type: "run", command, timeout });
-      if (seq === null) {
-        banner("Not connected; try again in a moment.");
-        return;
-      }
-      pending.set(seq, command);
-      input.value = "";
+      if (run(command, timeout, false)) input.value = "";
     });
   });
 })();
