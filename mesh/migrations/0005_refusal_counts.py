@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("mesh", "0003_access_group_node_index"),
+        ("mesh", "0004_task_deliver_by"),
     ]
 
     operations = [
