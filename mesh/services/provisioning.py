@@ -21,6 +21,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from accounts.models import User
 from accounts.services.audit import audit_record
+from mesh.agent.compat import MIN_PYTHON
 from mesh.models import Node
 from mesh.services.invites import invite_issue
 
@@ -30,6 +31,7 @@ PACKAGE_NAME = "cortex_agent"
 CA_FILE = "hub_ca.pem"
 EXECUTABLE = frozenset({"run.sh", "bootstrap.py"})
 _SKIP_DIRS = frozenset({"__pycache__", "tests"})
+MIN_FREE_MB = 200  # a venv with the agent's requirements takes about 120 MB
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,9 @@ def _render(node: Node, invite_token: str) -> list[BundleFile]:
         "invite_token": invite_token,
         "invite_ttl_minutes": max(1, int(settings.MESH_INVITE_TTL) // 60),
         "issued_at": timezone.now().isoformat(timespec="seconds"),
+        "min_python": ".".join(str(part) for part in MIN_PYTHON),
+        "min_python_tuple": ", ".join(str(part) for part in MIN_PYTHON),
+        "min_free_mb": MIN_FREE_MB,
     }
     env = _environment()
     files = [
