@@ -153,9 +153,15 @@ def test_scripts_are_valid(staff_user, node, tmp_path) -> None:  # type: ignore[
     )
     run_sh = (tmp_path / "run.sh").read_text()
     assert run_sh.startswith("#!/usr/bin/env bash\n")
-    assert "-m venv .venv" in run_sh
-    assert "pip install" in run_sh and "-r requirements.txt" in run_sh
-    assert "exec .venv/bin/python -m cortex_agent --config agent_config.yaml" in run_sh
+    assert 'exec "$launcher" bootstrap.py "$@"' in run_sh  # one place for the checks
+    bootstrap = (tmp_path / "bootstrap.py").read_text()
+    assert '"-m", "venv", env_dir' in bootstrap
+    assert '"pip", "install"' in bootstrap and '"requirements.txt"' in bootstrap
+    assert '"-m", "cortex_agent", "--config", "agent_config.yaml"' in bootstrap
+    assert "MIN_PYTHON = (3, 9)" in bootstrap
+    # bootstrap.py must run on any Python far enough to say that it is too old.
+    for old in sorted(Path("/root/.pyenv/versions").glob("[23].[5-8].*/bin/python")):
+        subprocess.run([str(old), "-m", "py_compile", str(tmp_path / "bootstrap.py")], check=True)
     assert (tmp_path / "agent_config.yaml").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "run.sh").stat().st_mode & 0o777 == 0o755
 
