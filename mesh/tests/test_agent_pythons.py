@@ -119,6 +119,7 @@ def newer_python_features(source: str, filename: str = "<agent>") -> list[str]:
         # An alias `A = B | None` is evaluated when the line runs.
         if (
             isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.BinOp)
             and _is_type_union(node.value)
             and _names_a_type(node.value)
         ):
