@@ -377,3 +377,51 @@ def test_bundle_started_with_run_sh_joins_and_reports_its_python(
     finally:
         stop(proc)
     assert os.path.exists(bundle / ".venv" / "bin" / "python")
+
+
+@pytest.mark.slow
+def test_offline_bundle_installs_from_its_wheels_without_any_index(
+    live_hub, tmp_path: Path
+) -> None:
+    """`provision_node --with-wheels --python-version X` for the oldest Python; run.sh installs
+    with the package index pointed at a dead loopback port and no pip config: only ./wheels."""
+    from mesh.tests.test_provisioning_e2e import Hub, stop, wait_until
+
+    version = oldest()
+    base = python_or_skip(version)
+    hub = Hub(live_hub)
+    live_hub.env["PIP_CACHE_DIR"] = pip_env()["PIP_CACHE_DIR"]
+    live_hub.manage("register_node", "offline-1")
+    bundle = tmp_path / "bundle"
+    printed = live_hub.manage(
+        "provision_node", "offline-1", "--out", str(bundle), "--with-wheels",
+        "--python-version", version, "--platform", "manylinux2014_x86_64",
+    )  # fmt: skip
+    assert "Wrote the bundle" in printed
+    wheels = sorted(p.name for p in (bundle / "wheels").glob("*.whl"))
+    tag = "cp" + version.replace(".", "")
+    assert any(name.startswith("grpcio-") and f"-{tag}-" in name for name in wheels), wheels
+    env = {
+        k: v for k, v in pip_env().items() if not k.startswith("PIP_")
+    }  # no cache, no find-links
+    env.update(
+        PYTHON=base,
+        PYTHONUNBUFFERED="1",
+        PIP_INDEX_URL="http://127.0.0.1:9/simple",
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_NO_CACHE_DIR="1",
+    )
+    log = tmp_path / "run.log"
+    proc = subprocess.Popen(
+        ["bash", "run.sh"],
+        cwd=bundle,
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until(lambda: hub.node("offline-1")["status"] == "online", 120)
+        assert "from ./wheels (offline)" in log.read_text()
+    finally:
+        stop(proc)

@@ -286,3 +286,29 @@ def test_grant_revoke_and_rotate_commands(node, capsys) -> None:  # type: ignore
         "Group ops may no longer use node gpu-1.",
         "Credential rotation requested for node gpu-1.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("with_wheels=1&python_version=2.7", "python_version"),
+        ("with_wheels=1&python_version=3.10;rm", "python_version"),
+        ("with_wheels=1&platform=../../etc", "platform"),
+        ("with_wheels=maybe", "with_wheels"),
+    ],
+)
+def test_bundle_wheel_options_are_validated_before_any_invite(
+    staff_client, node, query, field
+) -> None:  # type: ignore[no-untyped-def]
+    invites_before = node.invites.count()
+    response = staff_client.get(f"/api/v1/nodes/gpu-1/bundle/?{query}")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"]["code"] == "invalid_input"
+    assert field in body["error"]["fields"]
+    assert node.invites.count() == invites_before
+
+
+def test_provision_node_wheel_options_need_with_wheels(node, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandError, match="go with --with-wheels"):
+        call_command("provision_node", "gpu-1", "--out", str(tmp_path), "--python-version", "3.9")
