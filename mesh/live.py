@@ -41,6 +41,7 @@ def node_card(node: Node) -> dict[str, Any]:
         "last_seen_at": node.last_seen_at.isoformat() if node.last_seen_at else None,
         "is_active": node.is_active,
         "stats": node.stats or {},
+        "agent": selectors.node_agent_info(node=node),
     }
 
 

@@ -292,3 +292,8 @@ def invite_state(*, node: Node) -> dict[str, Any]:
 def node_find(*, node_id: str) -> Node | None:
     """A node by its id with no grant scoping: for operators' management commands only."""
     return Node.objects.filter(node_id=node_id).first()
+
+
+def node_agent_info(*, node: Node) -> dict[str, str]:
+    """The agent's version, Python and OS, as its last Hello said (empty before the first)."""
+    return {"version": node.version, "python": node.agent_python, "os": node.agent_os}

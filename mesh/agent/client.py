@@ -19,6 +19,7 @@ import grpc
 
 from . import __version__, stats
 from .backoff import Backoff
+from .compat import TIMEOUTS, os_description, python_description
 from .config import AgentConfig
 from .credentials import CredentialStore, fingerprint
 from .pb import mesh_pb2, mesh_pb2_grpc
@@ -98,7 +99,7 @@ class Agent:
         return grpc.aio.secure_channel(address, credentials, options=options)
 
     async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(*TIMEOUTS):
             await asyncio.wait_for(self.stopping.wait(), timeout=max(seconds, 0.0))
 
     # ------------------------------------------------------------------ main loop
@@ -126,7 +127,7 @@ class Agent:
                         logger.error("the hub refused this node's credential: %s", exc.details())
                     else:
                         logger.warning("hub connection: %s %s", exc.code().name, exc.details())
-                except (ProtocolError, OSError, TimeoutError) as exc:
+                except (ProtocolError, OSError, *TIMEOUTS) as exc:
                     logger.warning("hub connection: %s", exc)
                 if self.stopping.is_set():
                     break
@@ -175,6 +176,8 @@ class Agent:
                 version=__version__,
                 platform=platform.platform(),
                 hostname=socket.gethostname(),
+                python_version=python_description(),
+                os_name=os_description(),
                 capabilities=self.runner.capabilities(),
                 held_tasks=list(held.values()),
             )

@@ -105,7 +105,7 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
         raise ConfigError("env.allow must be a list of variable names")
     env_set = env.get("set") or {}
     if not isinstance(env_set, dict) or not all(
-        isinstance(k, str) and ENV_NAME.match(k) and isinstance(v, str | int | float)
+        isinstance(k, str) and ENV_NAME.match(k) and isinstance(v, (str, int, float))
         for k, v in env_set.items()
     ):
         raise ConfigError("env.set must map variable names to strings")

@@ -13,6 +13,7 @@ from typing import Any
 
 import psutil
 
+from .compat import TIMEOUTS
 from .config import AgentConfig
 from .pb import mesh_pb2
 from .sandbox import RULES, Policy, check_command
@@ -282,7 +283,7 @@ class TaskRunner:
                     self._finish(task_id, "FAILED", -1, exc.code, exc.message)
                     return
                 self._finish(task_id, "SUCCEEDED", 0, result=result)
-        except TimeoutError:
+        except TIMEOUTS:
             self._finish(task_id, "TIMED_OUT", -1, "timeout", f"The task ran past {timeout:g} s.")
         except asyncio.CancelledError:
             self._finish(task_id, "CANCELLED", -1, "agent_stopping", "The agent stopped.")

@@ -15,7 +15,7 @@ from rest_framework.request import Request
 
 from cortex.api.viewsets import CortexViewSet, IsStaff
 from mesh import selectors
-from mesh.services.provisioning import provisioning_bundle
+from mesh.services.provisioning import provisioning_bundle, wheel_target
 
 
 class ZipRenderer(BaseRenderer):
@@ -31,6 +31,14 @@ class ZipRenderer(BaseRenderer):
         if isinstance(data, bytes):
             return data
         return json.dumps(data).encode()
+
+
+class BundleQuery(serializers.Serializer):
+    """`?with_wheels=1&python_version=3.10&platform=manylinux2014_x86_64`: an offline bundle."""
+
+    with_wheels = serializers.BooleanField(required=False, default=False)
+    python_version = serializers.CharField(required=False, default="", max_length=8)
+    platform = serializers.CharField(required=False, default="", max_length=64)
 
 
 class BundleOutput(serializers.Serializer):
@@ -54,11 +62,24 @@ class NodeBundleViewSet(CortexViewSet):
 
     @extend_schema(
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
-        description="Issues a new single-use invite (older unused ones stop working); audited.",
+        parameters=[BundleQuery],
+        description="Issues a new single-use invite (older unused ones stop working); audited. "
+        "`with_wheels=1` adds the agent's requirements as wheels for `python_version` and "
+        "`platform` (default: the hub's own), for nodes without a package index.",
     )
     def retrieve(self, request: Request, node_id: str) -> HttpResponse:
         node = selectors.node_get_for_user(user=request.user, node_id=node_id)
-        data = provisioning_bundle(actor=request.user, node=node, request=request, source="api")
+        query = BundleQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        wheels = None
+        if query.validated_data["with_wheels"]:
+            wheels = wheel_target(
+                python_version=query.validated_data["python_version"],
+                platform=query.validated_data["platform"],
+            )
+        data = provisioning_bundle(
+            actor=request.user, node=node, request=request, source="api", wheels=wheels
+        )
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="cortex-node-{node.node_id}.zip"'
         response["Cache-Control"] = "no-store"

@@ -109,6 +109,11 @@ class NodeAdminOutput(NodeUserOutput):
     updated_at = serializers.DateTimeField(read_only=True)
     group_access = NodeGroupAccessOutput(many=True, read_only=True)
     invite = serializers.SerializerMethodField()
+    agent = serializers.SerializerMethodField()
+
+    def get_agent(self, node: Node) -> dict[str, str]:
+        """What the agent said in its last Hello (empty strings before the first one)."""
+        return selectors.node_agent_info(node=node)
 
     def get_invite(self, node: Node) -> dict[str, Any]:
         return InviteStateOutput(selectors.invite_state(node=node)).data

@@ -116,6 +116,8 @@ class NodeConnection:
                 version=hello.version,
                 platform=hello.platform,
                 hostname=hello.hostname,
+                python_version=hello.python_version,
+                os_name=hello.os_name,
                 capabilities=messages.capabilities_of(hello),
                 held=messages.held_of(hello),
             )

@@ -52,6 +52,9 @@ class Node(models.Model):
     version = models.CharField(max_length=64, blank=True)
     platform = models.CharField(max_length=128, blank=True)
     hostname = models.CharField(max_length=255, blank=True)
+    # What the agent runs on, from its Hello: "CPython 3.10.12", "Ubuntu 22.04.4 LTS".
+    agent_python = models.CharField(max_length=64, blank=True)
+    agent_os = models.CharField(max_length=128, blank=True)
     is_active = models.BooleanField(default=True)
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.OFFLINE)
     offline_reason = models.CharField(max_length=64, blank=True, default="never_connected")

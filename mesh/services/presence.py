@@ -66,6 +66,8 @@ def node_hello(
     version: str = "",
     platform: str = "",
     hostname: str = "",
+    python_version: str = "",
+    os_name: str = "",
     capabilities: dict[str, bool] | None = None,
     held: list[HeldTask] | None = None,
 ) -> WelcomeData:
@@ -81,6 +83,8 @@ def node_hello(
         node.version = version[:64]
         node.platform = platform[:128]
         node.hostname = hostname[:255]
+        node.agent_python = python_version[:64]
+        node.agent_os = os_name[:128]
         node.capabilities = {str(k): bool(v) for k, v in (capabilities or {}).items()}
         node.status = NodeStatus.ONLINE
         node.offline_reason = ""
@@ -92,6 +96,8 @@ def node_hello(
                 "version",
                 "platform",
                 "hostname",
+                "agent_python",
+                "agent_os",
                 "capabilities",
                 "status",
                 "offline_reason",

@@ -9,6 +9,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+import subprocess
+import sys
+import sysconfig
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +26,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from accounts.models import User
 from accounts.services.audit import audit_record
+from cortex.errors import Unavailable, ValidationFailed
+from mesh.agent.compat import MIN_PYTHON
 from mesh.models import Node
 from mesh.services.invites import invite_issue
 
@@ -30,6 +37,7 @@ PACKAGE_NAME = "cortex_agent"
 CA_FILE = "hub_ca.pem"
 EXECUTABLE = frozenset({"run.sh", "bootstrap.py"})
 _SKIP_DIRS = frozenset({"__pycache__", "tests"})
+MIN_FREE_MB = 200  # a venv with the agent's requirements takes about 120 MB
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,79 @@ class BundleFile:
         if self.name == "agent_config.yaml":
             return 0o600  # carries the invite
         return 0o755 if self.name in EXECUTABLE else 0o644
+
+
+WHEELS_DIR = "wheels"
+WHEELS_TIMEOUT = 600
+_PYTHON_VERSION = re.compile(r"3\.(?:9|1[0-9])")
+_PLATFORM = re.compile(r"(?:manylinux|musllinux|macosx)_?[a-z0-9_]{1,40}|linux_(?:x86_64|aarch64)")
+
+
+@dataclass(frozen=True)
+class WheelTarget:
+    """The node's Python (e.g. "3.10") and platform tag (e.g. "manylinux2014_x86_64")."""
+
+    python_version: str
+    platform: str
+
+
+def wheel_target(*, python_version: str = "", platform: str = "") -> WheelTarget:
+    """The target for offline wheels; defaults are the hub's own Python and platform."""
+    version = python_version.strip() or f"{sys.version_info[0]}.{sys.version_info[1]}"
+    tag = platform.strip() or sysconfig.get_platform().replace("-", "_").replace(".", "_")
+    if tag == "linux_x86_64":
+        tag = "manylinux2014_x86_64"
+    elif tag == "linux_aarch64":
+        tag = "manylinux2014_aarch64"
+    errors: dict[str, list[str]] = {}
+    if not _PYTHON_VERSION.fullmatch(version):
+        errors["python_version"] = ["A supported Python version such as 3.9, 3.10 or 3.13."]
+    if not _PLATFORM.fullmatch(tag):
+        errors["platform"] = ["A wheel platform tag such as manylinux2014_x86_64."]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return WheelTarget(version, tag)
+
+
+def _wheel_files(target: WheelTarget) -> list[BundleFile]:
+    """`pip download` the agent's requirements as wheels for the target (binary only)."""
+    with tempfile.TemporaryDirectory(prefix="cortex-wheels-") as folder:
+        command = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "--quiet",
+            "--only-binary=:all:",
+            "--python-version",
+            target.python_version,
+            "--platform",
+            target.platform,
+            "--implementation",
+            "cp",
+            "-d",
+            folder,
+            "-r",
+            str(AGENT_DIR / "requirements.txt"),
+        ]
+        try:
+            # The version and platform passed the patterns above; no shell is involved.
+            done = subprocess.run(  # noqa: S603
+                command, capture_output=True, timeout=WHEELS_TIMEOUT, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise Unavailable("The package index did not answer in time.") from exc
+        if done.returncode != 0:
+            raise Unavailable(
+                f"No wheels of the agent's requirements for Python {target.python_version} "
+                f"on {target.platform} could be downloaded.",
+                code="wheels_unavailable",
+            )
+        return [
+            BundleFile(f"{WHEELS_DIR}/{path.name}", path.read_bytes())
+            for path in sorted(Path(folder).glob("*.whl"))
+        ]
 
 
 def _environment() -> Environment:
@@ -87,6 +168,9 @@ def _render(node: Node, invite_token: str) -> list[BundleFile]:
         "invite_token": invite_token,
         "invite_ttl_minutes": max(1, int(settings.MESH_INVITE_TTL) // 60),
         "issued_at": timezone.now().isoformat(timespec="seconds"),
+        "min_python": ".".join(str(part) for part in MIN_PYTHON),
+        "min_python_tuple": ", ".join(str(part) for part in MIN_PYTHON),
+        "min_free_mb": MIN_FREE_MB,
     }
     env = _environment()
     files = [
@@ -100,12 +184,26 @@ def _render(node: Node, invite_token: str) -> list[BundleFile]:
 
 
 def provisioning_files(
-    *, actor: User, node: Node, request: Any = None, source: str = "api"
+    *,
+    actor: User,
+    node: Node,
+    request: Any = None,
+    source: str = "api",
+    wheels: WheelTarget | None = None,
 ) -> list[BundleFile]:
-    """Issue a fresh invite and render every file of the node's bundle (audited)."""
+    """Issue a fresh invite and render every file of the node's bundle (audited); with `wheels`,
+    the bundle also carries the agent's requirements as wheels for that Python and platform."""
+    # Downloaded before the invite is issued: a failing index leaves no invite behind.
+    wheel_files = _wheel_files(wheels) if wheels is not None else []
     with transaction.atomic():
         token = invite_issue(actor=actor, node=node, request=request, source=source)
-        files = _render(node, token)
+        files = _render(node, token) + wheel_files
+        details: dict[str, Any] = {
+            "grpc_address": settings.PUBLIC_GRPC_ADDRESS,
+            "files": len(files),
+        }
+        if wheels is not None:
+            details["wheels"] = {"python": wheels.python_version, "platform": wheels.platform}
         audit_record(
             actor=actor,
             action="node.bundle_issued",
@@ -113,19 +211,23 @@ def provisioning_files(
             target_id=node.node_id,
             request=request,
             source=source,
-            details={
-                "grpc_address": settings.PUBLIC_GRPC_ADDRESS,
-                "files": len(files),
-            },
+            details=details,
         )
     return files
 
 
 def provisioning_bundle(
-    *, actor: User, node: Node, request: Any = None, source: str = "api"
+    *,
+    actor: User,
+    node: Node,
+    request: Any = None,
+    source: str = "api",
+    wheels: WheelTarget | None = None,
 ) -> bytes:
     """The node's bundle as a zip archive (run.sh and bootstrap.py executable)."""
-    files = provisioning_files(actor=actor, node=node, request=request, source=source)
+    files = provisioning_files(
+        actor=actor, node=node, request=request, source=source, wheels=wheels
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for item in files:
@@ -137,10 +239,18 @@ def provisioning_bundle(
 
 
 def provisioning_write(
-    *, actor: User, node: Node, directory: Path, request: Any = None, source: str = "command"
+    *,
+    actor: User,
+    node: Node,
+    directory: Path,
+    request: Any = None,
+    source: str = "command",
+    wheels: WheelTarget | None = None,
 ) -> list[Path]:
     """Write the node's bundle into `directory` (created if missing); returns the paths."""
-    files = provisioning_files(actor=actor, node=node, request=request, source=source)
+    files = provisioning_files(
+        actor=actor, node=node, request=request, source=source, wheels=wheels
+    )
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for item in files:

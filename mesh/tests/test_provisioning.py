@@ -153,26 +153,38 @@ def test_scripts_are_valid(staff_user, node, tmp_path) -> None:  # type: ignore[
     )
     run_sh = (tmp_path / "run.sh").read_text()
     assert run_sh.startswith("#!/usr/bin/env bash\n")
-    assert "-m venv .venv" in run_sh
-    assert "pip install" in run_sh and "-r requirements.txt" in run_sh
-    assert "exec .venv/bin/python -m cortex_agent --config agent_config.yaml" in run_sh
+    assert 'exec "$launcher" bootstrap.py "$@"' in run_sh  # one place for the checks
+    bootstrap = (tmp_path / "bootstrap.py").read_text()
+    assert '"-m", "venv", env_dir' in bootstrap
+    assert '"pip", "install"' in bootstrap and '"requirements.txt"' in bootstrap
+    assert '"-m", "cortex_agent", "--config", "agent_config.yaml"' in bootstrap
+    assert "MIN_PYTHON = (3, 9)" in bootstrap
+    # bootstrap.py must run on any Python far enough to say that it is too old.
+    for old in sorted(Path("/root/.pyenv/versions").glob("[23].[5-8].*/bin/python")):
+        subprocess.run([str(old), "-m", "py_compile", str(tmp_path / "bootstrap.py")], check=True)
     assert (tmp_path / "agent_config.yaml").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "run.sh").stat().st_mode & 0o777 == 0o755
 
 
-def test_agent_requirements_match_the_hub_pins() -> None:
+def test_agent_requirements_are_ranges_that_admit_the_hub_pins() -> None:
+    """The agent installs on the node's Python (ranges); the hub's tested pins lie inside them."""
+    from packaging.requirements import Requirement
+
     hub = {
-        line.split("==")[0].lower(): line.strip()
+        line.split("==")[0].lower(): line.split("==")[1].strip()
         for line in (ROOT / "requirements.txt").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     }
     agent = [
-        line.strip()
+        Requirement(line)
         for line in (ROOT / "mesh" / "agent" / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert [hub[line.split("==")[0].lower()] for line in agent] == agent
-    assert sorted(a.split("==")[0] for a in agent) == ["PyYAML", "grpcio", "protobuf", "psutil"]
+    assert sorted(r.name for r in agent) == ["PyYAML", "grpcio", "protobuf", "psutil"]
+    for requirement in agent:
+        operators = {spec.operator for spec in requirement.specifier}
+        assert operators == {">=", "<"}, f"{requirement} must be a range with a floor and a cap"
+        assert hub[requirement.name.lower()] in requirement.specifier, requirement
 
 
 def test_bundled_agent_imports_without_django(staff_user, node, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -274,3 +286,29 @@ def test_grant_revoke_and_rotate_commands(node, capsys) -> None:  # type: ignore
         "Group ops may no longer use node gpu-1.",
         "Credential rotation requested for node gpu-1.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("with_wheels=1&python_version=2.7", "python_version"),
+        ("with_wheels=1&python_version=3.10;rm", "python_version"),
+        ("with_wheels=1&platform=../../etc", "platform"),
+        ("with_wheels=maybe", "with_wheels"),
+    ],
+)
+def test_bundle_wheel_options_are_validated_before_any_invite(
+    staff_client, node, query, field
+) -> None:  # type: ignore[no-untyped-def]
+    invites_before = node.invites.count()
+    response = staff_client.get(f"/api/v1/nodes/gpu-1/bundle/?{query}")
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["error"]["code"] == "invalid_input"
+    assert field in body["error"]["fields"]
+    assert node.invites.count() == invites_before
+
+
+def test_provision_node_wheel_options_need_with_wheels(node, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandError, match="go with --with-wheels"):
+        call_command("provision_node", "gpu-1", "--out", str(tmp_path), "--python-version", "3.9")

@@ -119,6 +119,10 @@
       meta.push(`CPU ${node.stats.cpu_percent.toFixed(0)}%`);
       meta.push(`memory ${Number(node.stats.memory_percent || 0).toFixed(0)}%`);
     }
+    const agent = node.agent || {};
+    if (agent.version) meta.push(`agent ${agent.version}`);
+    if (agent.python) meta.push(agent.python);
+    if (agent.os) meta.push(agent.os);
     document.getElementById("node-meta").textContent = meta.join(" · ");
   }
 

@@ -70,7 +70,7 @@ class NodeMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_started: _Optional[_Union[TaskStarted, _Mapping]] = ..., task_output: _Optional[_Union[TaskOutput, _Mapping]] = ..., task_result: _Optional[_Union[TaskResult, _Mapping]] = ..., credential_ack: _Optional[_Union[CredentialAck, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("version", "platform", "hostname", "capabilities", "held_tasks")
+    __slots__ = ("version", "platform", "hostname", "capabilities", "held_tasks", "python_version", "os_name")
     class CapabilitiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -83,12 +83,16 @@ class Hello(_message.Message):
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     HELD_TASKS_FIELD_NUMBER: _ClassVar[int]
+    PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
+    OS_NAME_FIELD_NUMBER: _ClassVar[int]
     version: str
     platform: str
     hostname: str
     capabilities: _containers.ScalarMap[str, bool]
     held_tasks: _containers.RepeatedCompositeFieldContainer[HeldTask]
-    def __init__(self, version: _Optional[str] = ..., platform: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., held_tasks: _Optional[_Iterable[_Union[HeldTask, _Mapping]]] = ...) -> None: ...
+    python_version: str
+    os_name: str
+    def __init__(self, version: _Optional[str] = ..., platform: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., held_tasks: _Optional[_Iterable[_Union[HeldTask, _Mapping]]] = ..., python_version: _Optional[str] = ..., os_name: _Optional[str] = ...) -> None: ...
 
 class HeldTask(_message.Message):
     __slots__ = ("task_id", "last_seq", "finished")

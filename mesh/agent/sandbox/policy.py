@@ -133,7 +133,7 @@ class Policy:
         lists: dict[str, tuple[str, ...]] = {}
         for key in ("allowed_commands", "denied_commands", "sensitive_commands"):
             value = data.get(key) or []
-            if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
                 raise ValueError(f"{key} must be a list of strings")
             cleaned = tuple(" ".join(v.split()) for v in value if v.strip())
             for entry in cleaned:
@@ -188,7 +188,7 @@ def _matches(entry: str, cmd: _Command, *, allow_list: bool) -> bool:
     if allow_list:  # allowing: the first arguments, exactly as written
         if len(cmd.args) < len(prefix):
             return False
-        return all(fnmatch.fnmatchcase(a, p) for a, p in zip(cmd.args, prefix, strict=False))
+        return all(fnmatch.fnmatchcase(a, p) for a, p in zip(cmd.args, prefix))
     return _in_order(prefix, cmd)
 
 

@@ -7,7 +7,7 @@ import os
 import shutil
 import stat as stat_module
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ def _info(ws: Workspace, path: Path) -> dict[str, Any]:
         "type": kind,
         "size": st.st_size,
         "mode": oct(stat_module.S_IMODE(st.st_mode)),
-        "modified_at": datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat(),
+        "modified_at": datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat(),
     }
 
 

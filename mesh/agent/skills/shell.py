@@ -91,7 +91,7 @@ def build_env(
             raise EnvRefused(f"{name!r} is not a valid variable name")
         if name in FORBIDDEN_ENV or name.startswith(("BASH_FUNC_", "LD_", "DYLD_")):
             raise EnvRefused(f"the variable {name} may not be set by a task")
-        if not isinstance(value, str | int | float) or "\x00" in str(value):
+        if not isinstance(value, (str, int, float)) or "\x00" in str(value):
             raise EnvRefused(f"the value of {name} must be a string")
         env[name] = str(value)
     return env

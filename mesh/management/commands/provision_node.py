@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cortex.errors import CortexError
 from mesh.selectors import node_find
-from mesh.services.provisioning import provisioning_write
+from mesh.services.provisioning import provisioning_write, wheel_target
 
 
 class Command(BaseCommand):
@@ -21,6 +21,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("node_id")
         parser.add_argument("--out", required=True, help="directory to write (created if missing)")
+        parser.add_argument(
+            "--with-wheels",
+            action="store_true",
+            help="add the agent's requirements as wheels (wheels/) for a node without a package "
+            "index; run.sh then installs from them offline",
+        )
+        parser.add_argument(
+            "--python-version", default="", help="the node's Python for --with-wheels, e.g. 3.10"
+        )
+        parser.add_argument(
+            "--platform", default="", help="the node's wheel platform, e.g. manylinux2014_x86_64"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         node = node_find(node_id=options["node_id"])
@@ -32,9 +44,23 @@ class Command(BaseCommand):
         if out.exists() and not out.is_dir():
             raise CommandError(f"{out} exists and is not a directory.")
         try:
-            written = provisioning_write(actor=None, node=node, directory=out, source="command")  # type: ignore[arg-type]
+            wheels = None
+            if options["with_wheels"]:
+                wheels = wheel_target(
+                    python_version=options["python_version"], platform=options["platform"]
+                )
+            elif options["python_version"] or options["platform"]:
+                raise CommandError("--python-version and --platform go with --with-wheels.")
+            written = provisioning_write(
+                actor=None,  # type: ignore[arg-type]
+                node=node,
+                directory=out,
+                source="command",
+                wheels=wheels,
+            )
         except CortexError as exc:
-            raise CommandError(f"{exc.message} ({exc.code})") from exc
+            fields = f" {exc.fields}" if exc.fields else ""
+            raise CommandError(f"{exc.message} ({exc.code}){fields}") from exc
         self.stdout.write(
             f"Wrote the bundle of node {node.node_id} to {out} ({len(written)} files).\n"
             f"On the node: bash {out / 'run.sh'}   (or: python3 {out / 'bootstrap.py'})"
