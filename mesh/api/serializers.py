@@ -246,25 +246,20 @@ class TaskOutputPageOutput(serializers.Serializer):
     chunks = TaskChunkOutput(many=True, read_only=True)
 
 
-class _StatusList(serializers.Field):
-    """`?status=failed,timed_out`: a comma-separated list of task statuses."""
+class TaskListQuery(serializers.Serializer):
+    status = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Comma-separated task statuses, e.g. failed,timed_out.",
+    )
 
-    def to_internal_value(self, data: Any) -> list[str]:
+    def validate_status(self, value: str) -> list[str]:
         from mesh.models.tasks import TaskStatus
 
-        values = [v.strip() for v in str(data).split(",") if v.strip()]
+        values = [v.strip() for v in value.split(",") if v.strip()]
         unknown = [v for v in values if v not in TaskStatus.values]
         if unknown:
             raise serializers.ValidationError(
                 f"Unknown status {unknown[0]!r}; use {', '.join(TaskStatus.values)}."
             )
         return values
-
-    def to_representation(self, value: Any) -> str:
-        return ",".join(value)
-
-
-class TaskListQuery(serializers.Serializer):
-    status = _StatusList(
-        required=False, help_text="Comma-separated task statuses, e.g. failed,timed_out."
-    )
