@@ -26,7 +26,8 @@ ASSETS = Path(__file__).resolve().parent / "static" / "console"
 LOGIN_URL = "/console/login/"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+    "connect-src 'self'; media-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'; "
     "form-action 'self'"
 )
 

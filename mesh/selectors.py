@@ -206,8 +206,12 @@ def task_list_for_user(*, user: Any) -> QuerySet[Task]:
     return base.filter(node__in=nodes.values("pk")).order_by("-created_at")
 
 
-def task_list_for_node(*, user: Any, node: Node) -> QuerySet[Task]:
-    return task_list_for_user(user=user).filter(node=node)
+def task_list_for_node(
+    *, user: Any, node: Node, statuses: list[str] | None = None
+) -> QuerySet[Task]:
+    """The node's tasks, newest first; only those in `statuses` when given."""
+    tasks = task_list_for_user(user=user).filter(node=node)
+    return tasks.filter(status__in=statuses) if statuses else tasks
 
 
 def task_get_for_user(*, user: Any, task_id: Any) -> Task:

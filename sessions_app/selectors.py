@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from cortex import errors
 from sessions_app.models import (
+    ApprovalRule,
     ApprovalStatus,
     ChatSession,
     Message,
@@ -99,3 +100,52 @@ def frames_after(*, session_id: int, after_seq: int = 0, limit: int = 1000) -> l
         frame_of(type=e.type, seq=e.seq, payload=e.payload)
         for e in event_list_after(session_id=session_id, after_seq=after_seq, limit=limit)
     ]
+
+
+def approval_list(*, session: ChatSession, include_decided: bool = False) -> QuerySet[ToolApproval]:
+    """The session's approvals, oldest first: pending ones, or all with who decided them."""
+    rows = ToolApproval.objects.filter(session=session).select_related("decided_by")
+    if not include_decided:
+        rows = rows.filter(status=ApprovalStatus.PENDING)
+    return rows.order_by("id")
+
+
+def approval_rule_list_for_user(*, user: Any) -> QuerySet[ApprovalRule]:
+    """The user's own standing rules (admins included: rules are personal)."""
+    if not getattr(user, "is_authenticated", False):
+        return ApprovalRule.objects.none()
+    return (
+        ApprovalRule.objects.filter(owner=user)
+        .select_related("node", "session")
+        .order_by("-created_at", "-id")
+    )
+
+
+def llm_choices(*, user: Any, session: ChatSession) -> dict[str, Any]:
+    """What the chat's model picker may offer: the effective provider and model (with the
+    session's override), the layer that locks either, and the models groups allow."""
+    from preferences.selectors import resolve
+
+    override = {k: getattr(session, k) for k in ("provider", "model") if getattr(session, k)}
+    error = None
+    try:
+        resolution = resolve(user=user, kind="llm", session_override=override or None)
+    except errors.CortexError as exc:
+        error = {"code": exc.code, "message": exc.message}
+        resolution = resolve(user=user, kind="llm")
+    model = resolution.entries.get("model")
+    allowed_models = sorted({m for v in resolution.limits["models"].values() for m in v})
+    allowed_providers = sorted({p for v in resolution.limits["providers"].values() for p in v})
+    return {
+        "provider": resolution.provider,
+        "model": str(model.value) if model and model.value else "",
+        "model_source": model.source if model else "",
+        "session_provider": session.provider,
+        "session_model": session.model,
+        "locked": {
+            k: v for k, v in resolution.locked_by.items() if k in ("provider", "model", "base_url")
+        },
+        "allowed_models": allowed_models,
+        "allowed_providers": allowed_providers,
+        "error": error,
+    }

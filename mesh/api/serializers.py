@@ -249,3 +249,22 @@ class TaskOutputPageOutput(serializers.Serializer):
     last_seq = serializers.IntegerField(source="task.last_seq", read_only=True)
     dropped_bytes = serializers.IntegerField(source="task.dropped_bytes", read_only=True)
     chunks = TaskChunkOutput(many=True, read_only=True)
+
+
+class TaskListQuery(serializers.Serializer):
+    status = serializers.CharField(
+        required=False,
+        max_length=200,
+        help_text="Comma-separated task statuses, e.g. failed,timed_out.",
+    )
+
+    def validate_status(self, value: str) -> list[str]:
+        from mesh.models.tasks import TaskStatus
+
+        values = [v.strip() for v in value.split(",") if v.strip()]
+        unknown = [v for v in values if v not in TaskStatus.values]
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown status {unknown[0]!r}; use {', '.join(TaskStatus.values)}."
+            )
+        return values

@@ -29,6 +29,7 @@ from mesh.api.serializers import (
     TaskCancelInput,
     TaskCreateInput,
     TaskDetailOutput,
+    TaskListQuery,
     TaskOutputPageOutput,
     TaskOutputQuery,
     TaskSummaryOutput,
@@ -168,12 +169,22 @@ class NodeViewSet(
             ),
         },
     )
-    @extend_schema(methods=["GET"], request=None, responses={200: TaskSummaryOutput(many=True)})
+    @extend_schema(
+        methods=["GET"],
+        request=None,
+        parameters=[TaskListQuery],
+        responses={200: TaskSummaryOutput(many=True)},
+    )
     @action(detail=True, methods=["get", "post"], url_path="tasks")
     def tasks(self, request: Request, node_id: str) -> Response:
         node = self.get_object_or_404()
         if request.method == "GET":
-            return self.render_page(selectors.task_list_for_node(user=request.user, node=node))
+            query = self.validated_query(TaskListQuery, request)
+            return self.render_page(
+                selectors.task_list_for_node(
+                    user=request.user, node=node, statuses=query.get("status") or None
+                )
+            )
         data = self.validated_input(request)
         payload: dict[str, Any] = {"command": data["command"]}
         for key in ("cwd", "env"):

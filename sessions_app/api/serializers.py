@@ -154,7 +154,42 @@ class ApprovalOutput(serializers.Serializer):
     status = serializers.CharField()
     expires_at = serializers.DateTimeField()
     decided_at = serializers.DateTimeField(allow_null=True)
+    decided_by = serializers.SerializerMethodField(
+        help_text="Email of the person who decided; null while pending or when it timed out."
+    )
+    suggested_patterns = serializers.SerializerMethodField(
+        help_text='What "always allow" would store; null when no standing rule may cover it.'
+    )
     created_at = serializers.DateTimeField()
+
+    def get_decided_by(self, obj: Any) -> str | None:
+        return obj.decided_by.email if obj.decided_by_id else None
+
+    def get_suggested_patterns(self, obj: Any) -> list[str] | None:
+        from sessions_app.services.approval_rules import approval_rule_suggestion
+
+        return approval_rule_suggestion(approval=obj) if obj.status == "pending" else None
+
+
+class ApprovalsQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=("pending", "all"), required=False, default="pending")
+
+
+class ApprovalApproveInput(serializers.Serializer):
+    remember = serializers.ChoiceField(
+        choices=("", "session", "me"),
+        required=False,
+        default="",
+        help_text='"session" or "me": also allow calls like this one from now on (a standing '
+        "rule for this tool, these command patterns and this node).",
+    )
+    patterns = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=8,
+        help_text="Command patterns in the sandbox policy's syntax; default: the command's "
+        "first words (see suggested_patterns).",
+    )
 
 
 class CancelOutput(serializers.Serializer):
@@ -173,3 +208,19 @@ class EventsQuery(serializers.Serializer):
 class EventsOutput(serializers.Serializer):
     last_seq = serializers.IntegerField()
     results = serializers.ListField(child=serializers.DictField())
+
+
+class ModelChoicesOutput(serializers.Serializer):
+    provider = serializers.CharField(help_text="Effective provider (session override included).")
+    model = serializers.CharField(help_text="Effective model (session override included).")
+    model_source = serializers.CharField(help_text="Layer the model comes from.")
+    session_provider = serializers.CharField()
+    session_model = serializers.CharField()
+    locked = serializers.DictField(
+        child=serializers.CharField(), help_text="{field: layer that locks it}."
+    )
+    allowed_models = serializers.ListField(
+        child=serializers.CharField(), help_text="Empty: any model; else only these."
+    )
+    allowed_providers = serializers.ListField(child=serializers.CharField())
+    error = serializers.DictField(allow_null=True)

@@ -44,6 +44,7 @@ class SessionViewSet(
         "partial_update": s.SessionUpdateInput,
         "messages": s.MessagePostInput,
         "nodes": s.NodeAttachInput,
+        "approval_approve": s.ApprovalApproveInput,
     }
     output_serializer = s.SessionOutput
     output_serializers = {
@@ -54,6 +55,7 @@ class SessionViewSet(
         "approval_deny": s.ApprovalOutput,
         "cancel": s.CancelOutput,
         "events": s.EventsOutput,
+        "model_choices": s.ModelChoicesOutput,
     }
 
     def _is_form(self) -> bool:
@@ -255,29 +257,54 @@ class SessionViewSet(
         message = services.turn_cancel(actor=request.user, session=self.get_object_or_404())
         return self.render(message, status_code=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(responses={200: s.ApprovalOutput(many=True)})
+    @extend_schema(parameters=[s.ApprovalsQuery], responses={200: s.ApprovalOutput(many=True)})
     @action(detail=True, methods=["get"], url_path="approvals")
     def approvals(self, request: Request, pk: str) -> Response:
         session = self._session()
-        return self.render_page(selectors.approval_list_pending(session=session))
+        query = self.validated_query(s.ApprovalsQuery, request)
+        return self.render_page(
+            selectors.approval_list(session=session, include_decided=query["status"] == "all")
+        )
 
-    def _decide(self, request: Request, approval_id: str, *, approve: bool) -> Response:
+    def _decide(
+        self, request: Request, approval_id: str, *, approve: bool, **extra: Any
+    ) -> Response:
         session = self.get_object_or_404()
         approval = selectors.approval_get(session=session, approval_id=approval_id)
         approval = services.approval_decide(
-            actor=request.user, approval=approval, approve=approve, request=request
+            actor=request.user, approval=approval, approve=approve, request=request, **extra
         )
         return self.render(approval)
 
-    @extend_schema(request=None)
+    @extend_schema(
+        request=s.ApprovalApproveInput,
+        responses={
+            200: s.ApprovalOutput,
+            400: error_response("`rule_not_possible`: no standing rule may cover this call."),
+            409: error_response("`approval_already_decided`."),
+        },
+    )
     @action(detail=True, methods=["post"], url_path=r"approvals/(?P<approval_id>[0-9]+)/approve")
     def approval_approve(self, request: Request, pk: str, approval_id: str) -> Response:
-        return self._decide(request, approval_id, approve=True)
+        data = self.validated_input(request)
+        return self._decide(
+            request,
+            approval_id,
+            approve=True,
+            remember=data["remember"],
+            patterns=data.get("patterns") or None,
+        )
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"], url_path=r"approvals/(?P<approval_id>[0-9]+)/deny")
     def approval_deny(self, request: Request, pk: str, approval_id: str) -> Response:
         return self._decide(request, approval_id, approve=False)
+
+    @extend_schema(summary="What the chat's model picker may offer")
+    @action(detail=True, methods=["get"], url_path="model-choices")
+    def model_choices(self, request: Request, pk: str) -> Response:
+        session = self.get_object_or_404()
+        return self.render(selectors.llm_choices(user=request.user, session=session))
 
     @extend_schema(parameters=[s.EventsQuery])
     @action(detail=True, methods=["get"], url_path="events")

@@ -8,10 +8,12 @@ from sessions_app.models.messages import (
     ToolApproval,
     TurnEvent,
 )
+from sessions_app.models.rules import ApprovalRule
 from sessions_app.models.sessions import ApprovalPolicy, ChatSession, SessionNode
 
 __all__ = [
     "ApprovalPolicy",
+    "ApprovalRule",
     "ApprovalStatus",
     "ChatSession",
     "Message",

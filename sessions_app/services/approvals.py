@@ -36,15 +36,37 @@ def _audit_details(approval: ToolApproval) -> dict[str, Any]:
 
 
 def approval_decide(
-    *, actor: User, approval: ToolApproval, approve: bool, request: Any = None
+    *,
+    actor: User,
+    approval: ToolApproval,
+    approve: bool,
+    request: Any = None,
+    remember: str = "",
+    patterns: list[str] | None = None,
 ) -> ToolApproval:
-    """Approve or deny a pending tool call; audited with the chat message it belongs to."""
+    """Approve or deny a pending tool call; audited with the chat message it belongs to.
+
+    `remember` ("session" or "me") with an approval also stores a standing rule for calls like
+    this one; a rule that cannot be made refuses the whole answer, so nothing is decided.
+    """
+    from sessions_app.services.approval_rules import approval_rule_create
+
     with transaction.atomic():
         approval = (
-            ToolApproval.objects.select_for_update().select_related("message").get(pk=approval.pk)
+            ToolApproval.objects.select_for_update()
+            .select_related("message", "session")
+            .get(pk=approval.pk)
         )
         if approval.status != ApprovalStatus.PENDING:
             raise ApprovalDecided()
+        if approve and remember:
+            approval_rule_create(
+                actor=actor,
+                approval=approval,
+                remember=remember,
+                patterns=patterns,
+                request=request,
+            )
         approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
         approval.decided_by = actor
         approval.decided_at = timezone.now()

@@ -239,7 +239,36 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
         prepared.needs_approval, prepared.reason = True, "sensitive_command"
     elif state.approval_policy == "ask" and tool.risk in ("exec", "write"):
         prepared.needs_approval, prepared.reason = True, f"risk:{tool.risk}"
+        _apply_standing_rules(state, tool, prepared, attached)
     return prepared, frames
+
+
+def _apply_standing_rules(
+    state: TurnState, tool: Any, prepared: PreparedCall, attached: dict[str, SessionNode]
+) -> None:
+    """A standing rule of the owner that covers the call on every target node answers for the
+    person (never for sensitive commands: those are decided before this is reached)."""
+    from sessions_app.services.approval_rules import approval_rule_match, approval_rule_used
+
+    arguments = prepared.arguments or {}
+    nodes = [attached[n].node for n in tool.node_ids(arguments)]
+    rules = approval_rule_match(
+        user=state.user,
+        session_id=state.session_id,
+        tool_name=prepared.name,
+        nodes=nodes,
+        arguments=arguments,
+    )
+    if rules is None:
+        return
+    approval_rule_used(
+        rules=rules,
+        session_id=state.session_id,
+        message_id=state.message_id,
+        call={"call_id": prepared.call_id, "arguments": arguments},
+    )
+    prepared.needs_approval = False
+    prepared.reason = "rule:" + ",".join(str(r.pk) for r in rules)
 
 
 def _sensitive(tool: Any, arguments: dict[str, Any], attached: dict[str, SessionNode]) -> bool:
@@ -308,6 +337,7 @@ def tool_result_store(*, state: TurnState, prepared: PreparedCall, result: Any) 
                 "error_code": result.error_code,
                 "text": result.text[:RESULT_PREVIEW],
                 "task_ids": message.task_ids,
+                "allowed_by_rule": prepared.reason.startswith("rule:"),
             },
         )
     return [frame]

@@ -127,6 +127,8 @@
   }
 
   function onFrame(frame) {
+    // The charts and the task history (node_extras.js) follow the same socket.
+    document.dispatchEvent(new CustomEvent("cortex:node-frame", { detail: frame }));
     switch (frame.type) {
       case "node.snapshot":
         onSnapshot(frame);
