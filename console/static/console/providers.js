@@ -40,7 +40,7 @@ const CortexProviders = (() => {
     if (!select.value && fallbackProvider) {
       option = [...select.options].find((o) => o.value === fallbackProvider) || option;
     }
-    const params = option && option.dataset.params ? option.dataset.params.split(" ") : FIELDS;
+    const params = option ? option.dataset.params.split(" ").filter(Boolean) : FIELDS;
     for (const label of form.querySelectorAll("[data-param]")) {
       label.hidden = !params.includes(label.dataset.param);
     }
