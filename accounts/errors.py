@@ -40,3 +40,8 @@ class OidcUserRefused(errors.PermissionDenied):
 
     code = "oidc_user_refused"
     default_message = "refused"
+
+
+class WrongPassword(errors.ValidationFailed):
+    code = "wrong_password"
+    default_message = "The current password is not correct."

@@ -21,6 +21,11 @@ def audit_list(*, user: User) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.select_related("actor").all()
 
 
+def audit_about_node(*, queryset: QuerySet[AuditEvent], node_id: str) -> QuerySet[AuditEvent]:
+    """Narrow an audit queryset to events about one node (its id as the target)."""
+    return queryset.filter(target_type="node", target_id=node_id)
+
+
 def user_me(*, user: User) -> QuerySet[User]:
     """Just the caller, with groups prefetched."""
     if not user.is_authenticated:

@@ -14,5 +14,7 @@ urlpatterns = [
     path("nodes/<slug:node_id>/", views.node_page, name="node"),
     path("sessions/", views.sessions_page, name="sessions"),
     path("sessions/<int:session_id>/", views.session_page, name="session"),
+    path("settings/", views.settings_page, name="settings"),
+    path("admin/", views.admin_page, name="admin"),
     path("assets/<path:path>", views.asset, name="asset"),
 ]

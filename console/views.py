@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -94,3 +94,60 @@ def asset(request: HttpRequest, path: str) -> HttpResponse:
     response = serve(request, path, document_root=str(ASSETS))
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# --- settings and admin (issue 18) ------------------------------------------------------------
+
+PROVIDER_FIELDS = ("base_url", "model", "voice", "api_key")
+KIND_LABELS = {"llm": "Language model", "tts": "Speech (text to speech)", "stt": "Transcription"}
+
+
+def _provider_catalogue() -> list[dict[str, Any]]:
+    """Per kind: its label and backends, each with the fields this page edits that it takes."""
+    from preferences.backends import DEFAULT_PROVIDERS, KINDS, registry
+
+    kinds = []
+    for kind in KINDS:
+        backends = [
+            {
+                "id": backend.id,
+                "label": backend.label or backend.id,
+                "params": " ".join(p for p in backend.parameter_names() if p in PROVIDER_FIELDS),
+            }
+            for backend in registry.for_kind(kind)
+        ]
+        kinds.append(
+            {
+                "kind": kind,
+                "label": KIND_LABELS.get(kind, kind),
+                "backends": backends,
+                "default": DEFAULT_PROVIDERS.get(kind, ""),
+            }
+        )
+    return kinds
+
+
+@_page
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def settings_page(request: HttpRequest) -> HttpResponse:
+    """My providers, default approval policy, API tokens and password."""
+    context = {
+        "page": "settings",
+        "kinds": _provider_catalogue(),
+        "fields": PROVIDER_FIELDS,
+        "can_change_password": password_login_allowed() and request.user.has_usable_password(),
+    }
+    return render(request, "console/settings.html", context)
+
+
+@_page
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def admin_page(request: HttpRequest) -> HttpResponse:
+    """Nodes, system provider defaults and the audit log, for admins; 404 for anyone else
+    (as the admin API answers objects outside a caller's grants)."""
+    if not (request.user.is_active and request.user.is_staff):
+        raise Http404
+    context = {"page": "admin", "kinds": _provider_catalogue(), "fields": PROVIDER_FIELDS}
+    return render(request, "console/admin.html", context)

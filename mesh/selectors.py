@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from cortex.errors import NotFound
+from cortex.errors import NotFound, ValidationFailed
 from mesh import rawsql
 from mesh.models import Node, NodeGroupAccess, NodeInvite, Task, TaskOutputChunk
 
@@ -301,3 +301,26 @@ def node_find(*, node_id: str) -> Node | None:
 def node_agent_info(*, node: Node) -> dict[str, str]:
     """The agent's version, Python and OS, as its last Hello said (empty before the first)."""
     return {"version": node.version, "python": node.agent_python, "os": node.agent_os}
+
+
+def policy_check(
+    *, node: Node, command: str, policy: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Judge `command` with the checker the hub and the node use, against the node's policy or
+    a draft `policy` (the editor's "check a command" box). A draft that does not validate is a
+    400 on `policy`, as saving it would be."""
+    from mesh.agent.sandbox import Policy, check_command
+
+    source = node.sandbox_policy if policy is None else policy
+    try:
+        parsed = Policy.from_dict(source or {})
+    except ValueError as exc:
+        raise ValidationFailed(fields={"policy": [str(exc)]}) from exc
+    verdict = check_command(parsed, command)
+    return {
+        "allowed": bool(verdict.allowed),
+        "sensitive": bool(verdict.sensitive),
+        "reason": verdict.reason,
+        "offending": verdict.offending or "",
+        "commands": list(verdict.commands),
+    }

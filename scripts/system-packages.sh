@@ -15,6 +15,7 @@ case "${1:-run}" in
     need node /usr/bin/node nodejs
     need npm /usr/bin/npm npm
     need chromium /usr/bin/chromium chromium
+    need curl /usr/bin/curl curl
     ;;
 esac
 if [ ${#want[@]} -gt 0 ]; then

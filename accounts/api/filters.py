@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import django_filters
+from typing import Any
 
+import django_filters
+from django.db.models import QuerySet
+
+from accounts import selectors
 from accounts.models import AuditEvent
 
 
@@ -13,10 +17,19 @@ class AuditEventFilter(django_filters.FilterSet):
     action = django_filters.CharFilter(
         field_name="action", lookup_expr="startswith", help_text="Action prefix, e.g. `auth.`"
     )
+    actor_email = django_filters.CharFilter(
+        field_name="actor_label", lookup_expr="icontains", help_text="Part of the actor's email."
+    )
+    node = django_filters.CharFilter(
+        method="filter_node", max_length=63, help_text="Events about this node (by node id)."
+    )
     target_type = django_filters.CharFilter()
     target_id = django_filters.CharFilter()
     since = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     until = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    def filter_node(self, queryset: QuerySet[AuditEvent], name: str, value: str) -> Any:
+        return selectors.audit_about_node(queryset=queryset, node_id=value)
 
     class Meta:
         model = AuditEvent

@@ -6,6 +6,8 @@ from typing import Any
 
 from rest_framework import serializers
 
+from accounts.models import DefaultApprovalPolicy
+
 
 class AuditEventOutput(serializers.Serializer):
     id = serializers.IntegerField(read_only=True)
@@ -55,10 +57,25 @@ class MeOutput(serializers.Serializer):
     is_staff = serializers.BooleanField(read_only=True)
     groups = GroupRefOutput(many=True, read_only=True, source="groups.all")
     date_joined = serializers.DateTimeField(read_only=True)
+    default_approval_policy = serializers.CharField(
+        read_only=True, help_text="`ask` or `auto`: what new chats start with."
+    )
 
 
 class MeUpdateInput(serializers.Serializer):
     display_name = serializers.CharField(max_length=150, allow_blank=True, required=False)
+    default_approval_policy = serializers.ChoiceField(
+        choices=DefaultApprovalPolicy.choices, required=False
+    )
+
+
+class PasswordChangeInput(serializers.Serializer):
+    current_password = serializers.CharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
+    new_password = serializers.CharField(
+        max_length=4096, trim_whitespace=False, style={"input_type": "password"}
+    )
 
 
 class TokenCreateInput(serializers.Serializer):

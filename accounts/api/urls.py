@@ -22,6 +22,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         views.MeViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="me",
     ),
+    path(
+        "users/me/password/",
+        views.PasswordChangeViewSet.as_view({"post": "create"}),
+        name="me-password",
+    ),
     path("ws-ticket/", views.WsTicketViewSet.as_view({"post": "create"}), name="ws-ticket"),
     path(
         "admin/app-config/",

@@ -20,6 +20,7 @@ from accounts.api.serializers import (
     LoginInput,
     MeOutput,
     MeUpdateInput,
+    PasswordChangeInput,
     TokenCreatedOutput,
     TokenCreateInput,
     TokenOutput,
@@ -82,7 +83,7 @@ class CsrfViewSet(CortexViewSet):
 
 
 class MeViewSet(CortexViewSet):
-    """The caller's own profile; only `display_name` is writable."""
+    """The caller's own profile; `display_name` and `default_approval_policy` are writable."""
 
     selector = staticmethod(selectors.user_me)
     input_serializers = {"partial_update": MeUpdateInput}
@@ -98,6 +99,26 @@ class MeViewSet(CortexViewSet):
             actor=request.user, data=data, requested=requested, request=request
         )
         return self.render(user)
+
+
+class PasswordChangeViewSet(CortexViewSet):
+    """The caller changes their own password: the current one, then Django's validators."""
+
+    throttle_classes = [LoginIpThrottle]
+    selector = staticmethod(selectors.user_me)
+    input_serializers = {"create": PasswordChangeInput}
+    created_actions = frozenset()
+
+    @extend_schema(request=PasswordChangeInput, responses={204: None})
+    def create(self, request: Request) -> Response:
+        data = self.validated_input(request)
+        services.user_password_change(
+            actor=request.user,
+            current_password=data["current_password"],
+            new_password=data["new_password"],
+            request=request,
+        )
+        return Response(status=204)
 
 
 class MyTokenViewSet(

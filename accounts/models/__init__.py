@@ -3,6 +3,14 @@
 from accounts.models.app_config import AppConfig
 from accounts.models.audit import AuditEvent
 from accounts.models.token import ApiToken, WsTicket
-from accounts.models.user import User, UserManager
+from accounts.models.user import DefaultApprovalPolicy, User, UserManager
 
-__all__ = ["ApiToken", "AppConfig", "AuditEvent", "User", "UserManager", "WsTicket"]
+__all__ = [
+    "ApiToken",
+    "AppConfig",
+    "AuditEvent",
+    "DefaultApprovalPolicy",
+    "User",
+    "UserManager",
+    "WsTicket",
+]

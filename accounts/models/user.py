@@ -41,6 +41,13 @@ class UserManager(BaseUserManager["User"]):
         return self._create(email, password, **extra)
 
 
+class DefaultApprovalPolicy(models.TextChoices):
+    """What new chats start with (the same values as a chat session's `approval_policy`)."""
+
+    AUTO = "auto", "Run every tool call"
+    ASK = "ask", "Ask before exec/write tools and sensitive commands"
+
+
 class User(AbstractBaseUser, PermissionsMixin):
     """A person who signs in; `is_staff` marks admins. Groups are Django's auth groups."""
 
@@ -48,6 +55,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     display_name = models.CharField(max_length=150, blank=True)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
+    default_approval_policy = models.CharField(
+        max_length=8,
+        choices=DefaultApprovalPolicy.choices,
+        default=DefaultApprovalPolicy.ASK,
+        help_text="The approval policy new chats of this user start with.",
+    )
     oidc_sub = models.CharField(max_length=255, null=True, blank=True, unique=True, default=None)
     date_joined = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -21,6 +21,7 @@ from accounts.services.users import (
     admin_ensure,
     user_create,
     user_deactivate,
+    user_password_change,
     user_update,
     user_update_self,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "tokens_revoke_all",
     "user_create",
     "user_deactivate",
+    "user_password_change",
     "user_sessions_end",
     "user_update",
     "user_update_self",

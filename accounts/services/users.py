@@ -6,11 +6,18 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
-from accounts.errors import CannotDeactivateSelf, EmailTaken, FieldNotWritable
+from accounts.errors import (
+    CannotDeactivateSelf,
+    EmailTaken,
+    FieldNotWritable,
+    PasswordLoginDisabled,
+    WrongPassword,
+)
 from accounts.models import User
 from accounts.services.audit import audit_record
 from accounts.services.sessions import user_sessions_end
@@ -44,7 +51,7 @@ def admin_ensure(*, email: str, password: str | None) -> tuple[User | None, str 
     return user, generated
 
 
-_SELF_WRITABLE = frozenset({"display_name"})
+_SELF_WRITABLE = frozenset({"display_name", "default_approval_policy"})
 _ADMIN_WRITABLE = ("email", "display_name", "is_staff")
 
 
@@ -209,9 +216,10 @@ def user_update_self(
             details={"fields": refused},
         )
         raise FieldNotWritable(fields={f: ["This field cannot be changed here."] for f in refused})
-    before = actor.display_name
+    before = {f: getattr(actor, f) for f in sorted(_SELF_WRITABLE)}
     user, changed = model_update(instance=actor, fields=sorted(_SELF_WRITABLE), data=data)
     if changed:
+        after = {f: getattr(user, f) for f in before}
         audit_record(
             actor=actor,
             action="user.updated",
@@ -220,8 +228,63 @@ def user_update_self(
             request=request,
             source=source,
             details={
-                "before": {"display_name": before},
-                "after": {"display_name": user.display_name},
+                "before": {k: v for k, v in before.items() if after[k] != v},
+                "after": {k: v for k, v in after.items() if before[k] != v},
             },
         )
     return user
+
+
+def user_password_change(
+    *,
+    actor: User,
+    current_password: str,
+    new_password: str,
+    request: Any = None,
+    source: str = "api",
+) -> User:
+    """A signed-in user changes their own password (password sign-in must be allowed).
+
+    The current password is checked first (a stolen session alone cannot lock its owner out),
+    then Django's validators. The caller's own session stays signed in; the change and each
+    refusal are audited, never with either password.
+    """
+    from accounts.selectors import password_login_allowed
+
+    def refuse(reason: str) -> None:
+        audit_record(
+            actor=actor,
+            action="user.password_change_refused",
+            target_type="user",
+            target_id=actor.pk,
+            request=request,
+            source=source,
+            details={"reason": reason},
+        )
+
+    if not password_login_allowed():
+        refuse("password_login_disabled")
+        raise PasswordLoginDisabled()
+    if not actor.has_usable_password() or not actor.check_password(current_password):
+        refuse("wrong_current_password")
+        raise WrongPassword(fields={"current_password": ["This is not your current password."]})
+    try:
+        validate_password(new_password, actor)
+    except DjangoValidationError as exc:
+        refuse("weak_password")
+        raise ValidationFailed(fields={"new_password": list(exc.messages)}) from exc
+    with transaction.atomic():
+        actor.set_password(new_password)
+        actor.save(update_fields=["password", "updated_at"])
+        audit_record(
+            actor=actor,
+            action="user.password_changed",
+            target_type="user",
+            target_id=actor.pk,
+            request=request,
+            source=source,
+        )
+    django_request = getattr(request, "_request", request)
+    if django_request is not None and hasattr(django_request, "session"):
+        update_session_auth_hash(django_request, actor)  # this session stays, others end
+    return actor

@@ -7,7 +7,13 @@ from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
-PAGES = ["/console/", "/console/nodes/node-a/", "/console/sessions/", "/console/sessions/5/"]
+PAGES = [
+    "/console/",
+    "/console/nodes/node-a/",
+    "/console/sessions/",
+    "/console/sessions/5/",
+    "/console/settings/",
+]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -50,3 +56,31 @@ def test_assets_are_served_without_a_cdn() -> None:
     assert "innerHTML" not in body
     assert Client().get("/console/assets/../views.py").status_code == 400  # suspicious path
     assert Client().get("/console/assets/nope.js").status_code == 404
+
+
+def test_admin_page_is_for_admins_only(user, staff_user) -> None:
+    assert Client().get("/console/admin/").status_code == 302
+    client = Client()
+    client.force_login(user)
+    assert client.get("/console/admin/").status_code == 404
+    assert 'href="/console/admin/"' not in client.get("/console/settings/").content.decode()
+    client.force_login(staff_user)
+    response = client.get("/console/admin/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "/console/assets/admin.js" in body
+    assert 'href="/admin/auth/group/"' in body
+    assert "<script>" not in body
+
+
+def test_settings_page_sections(user, settings) -> None:
+    client = Client()
+    client.force_login(user)
+    body = client.get("/console/settings/").content.decode()
+    assert '<section id="standing-rules" class="panel">' in body
+    assert "Standing approval rules" in body
+    for kind in ("llm", "tts", "stt"):
+        assert f'id="me-{kind}-form"' in body
+    assert 'id="password-form"' in body
+    settings.ALLOW_PASSWORD_LOGIN = False
+    assert 'id="password-form"' not in client.get("/console/settings/").content.decode()

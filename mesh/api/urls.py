@@ -14,3 +14,5 @@ router.register("tasks", views.TaskViewSet, basename="task")
 urlpatterns: list[URLPattern | URLResolver] = [path("", include(router.urls))]
 urlpatterns.append(path("", include("mesh.api.bundle")))  # provisioning bundle (agent helper)
 urlpatterns.append(path("", include("mesh.api.stats")))  # stats history (consoles)
+urlpatterns.append(path("", include("mesh.api.install")))  # one-line node install
+urlpatterns.append(path("", include("mesh.api.policy")))  # sandbox policy check (admins)

@@ -1,5 +1,6 @@
 """Models of the mesh app, one module per aggregate."""
 
+from mesh.models.install_links import InstallLinkStage, NodeInstallLink
 from mesh.models.nodes import (
     CredentialState,
     Node,
@@ -29,9 +30,11 @@ __all__ = [
     "OPEN_STATUSES",
     "TERMINAL_STATUSES",
     "CredentialState",
+    "InstallLinkStage",
     "Node",
     "NodeCredential",
     "NodeGroupAccess",
+    "NodeInstallLink",
     "NodeInvite",
     "NodeStatsSample",
     "NodeStatus",

@@ -46,9 +46,9 @@ def session_create(
     provider: str = "",
     model: str = "",
 ) -> ChatSession:
+    """A new chat; without an explicit policy it starts with the owner's default."""
     session = ChatSession(owner=actor, title=title, provider=provider, model=model)
-    if approval_policy:
-        session.approval_policy = approval_policy
+    session.approval_policy = approval_policy or actor.default_approval_policy
     session.full_clean()
     session.save()
     return session
