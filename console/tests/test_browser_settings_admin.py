@@ -23,6 +23,19 @@ team = Group.objects.create(name="team")
 user.groups.add(team)
 Group.objects.create(name="ops")
 """
+RULE = """
+from django.contrib.auth.models import Group
+from accounts.models import User
+from mesh import services as mesh_services
+from sessions_app.models import ApprovalRule
+admin = User.objects.get(email="root@example.com")
+user = User.objects.get(email="alice@example.com")
+team = Group.objects.get(name="team")
+node, _ = mesh_services.node_create(actor=admin, node_id="box", display_name="Box")
+mesh_services.node_grant(actor=admin, node=node, group=team)
+ApprovalRule.objects.create(owner=user, node=node, tool_name="mesh_terminal",
+                            command_patterns=["git status"])
+"""
 COMPLETION = {
     "id": "chatcmpl-1",
     "object": "chat.completion",
@@ -60,6 +73,7 @@ def _shot(page: Any, name: str) -> None:
 
 def test_settings_page(live_hub, llm_server, browser):  # noqa: F811
     live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(SETUP.replace("PASSWORD", PASSWORD)))
+    live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(RULE))
     context, page, errors = _page(browser)
     try:
         base = live_hub.http_url
@@ -101,6 +115,12 @@ def test_settings_page(live_hub, llm_server, browser):  # noqa: F811
         page.click("#approval-save")
         page.wait_for_selector("#approval-status:has-text('Saved')")
         assert "standing approval rules" in page.text_content("#standing-rules h2").lower()
+        # Standing rules: listed, and revoked in one click.
+        row = page.locator("#standing-rules-table tbody tr:has-text('git status')")
+        row.wait_for()
+        assert "box" in row.text_content() and "all my chats" in row.text_content()
+        row.locator("button:has-text('Revoke')").click()
+        page.wait_for_selector("#standing-rules-empty:not([hidden])")
 
         # API tokens: created and shown once, listed, revoked.
         page.fill("#token-name", "laptop")
