@@ -12,7 +12,7 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY --chown=cortex:cortex . .
-RUN mkdir -p /app/var && chown cortex:cortex /app/var
+RUN mkdir -p -m 700 /app/var && chown cortex:cortex /app/var
 
 USER cortex
 EXPOSE 8000 50051
