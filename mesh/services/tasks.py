@@ -18,6 +18,7 @@ from accounts.models import User
 from accounts.services import audit_record
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from mesh import events, selectors
+from mesh.agent.envpolicy import env_name_refusal
 from mesh.models import Node, Task, TaskKind, TaskStatus
 from mesh.services.journal import _announce_finished
 
@@ -62,6 +63,10 @@ def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()
         ):
             raise ValidationFailed(fields={"env": ["Must map names to strings."]})
+        # The node refuses these names before running; refuse them here, before queueing.
+        refusals = [reason for name in env if (reason := env_name_refusal(name))]
+        if refusals:
+            raise ValidationFailed(fields={"env": [r[0].upper() + r[1:] + "." for r in refusals]})
         cwd = payload.get("cwd", "")
         if not isinstance(cwd, str):
             raise ValidationFailed(fields={"cwd": ["Must be a string."]})
