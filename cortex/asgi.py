@@ -16,6 +16,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  # need
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from cortex.loops import AdoptLoop  # noqa: E402
+from cortex.proxies import TrustedProxyMiddleware  # noqa: E402
 from cortex.routing import websocket_urlpatterns  # noqa: E402
 from cortex.ws_auth import WebSocketAuthMiddleware  # noqa: E402
 
@@ -27,4 +28,5 @@ router = ProtocolTypeRouter(
         ),
     }
 )
-application = AdoptLoop(router)
+# Forwarded headers count only from CORTEX_TRUSTED_PROXIES, for HTTP and WebSocket alike.
+application = AdoptLoop(TrustedProxyMiddleware(router))

@@ -7,6 +7,7 @@ CORTEX_DEBUG off the hub refuses to start without CORTEX_SECRET_KEY and CORTEX_F
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -199,6 +200,16 @@ FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 LOGIN_URL = "/console/login/"  # password form + OIDC link; leads to /console/
 
 # --- security -------------------------------------------------------------------------------
+# Proxies (CIDRs) whose X-Forwarded-For / -Proto headers are believed; from any other peer
+# those headers are dropped (cortex/proxies.py). Empty: the TCP peer is the client.
+TRUSTED_PROXIES: list[str] = [
+    c.strip() for c in env.list("CORTEX_TRUSTED_PROXIES", default=[]) if c.strip()
+]
+for _cidr in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CORTEX_TRUSTED_PROXIES: {_cidr!r} is not a CIDR.") from None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -228,6 +239,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "cortex.api.schema.CortexAutoSchema",
     "EXCEPTION_HANDLER": "cortex.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles key on REMOTE_ADDR, which cortex.proxies already resolved: never re-read XFF.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env.str("CORTEX_LOGIN_RATE_IP", default="30/min"),
         "login_account": env.str("CORTEX_LOGIN_RATE_ACCOUNT", default="5/min"),
