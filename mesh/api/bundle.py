@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
-from cortex.api.viewsets import CortexViewSet, IsStaff
+from cortex.api.viewsets import CortexViewSet, IsStaffOr404
 from mesh import selectors
 from mesh.services.provisioning import provisioning_bundle
 
@@ -40,7 +40,7 @@ class BundleOutput(serializers.Serializer):
 class NodeBundleViewSet(CortexViewSet):
     """The bundle: agent package, agent_config.yaml (fresh invite), run.sh, bootstrap.py."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [IsStaffOr404]
     renderer_classes = [JSONRenderer, ZipRenderer]
     selector = staticmethod(selectors.node_list_for_user)
     output_serializer = BundleOutput

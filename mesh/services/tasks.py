@@ -117,7 +117,7 @@ def task_dispatch(
     `idempotency_key` from the same user returns the first task.
     """
     if not selectors.user_can_use_node(user=actor, node=node):
-        raise NotFound("No such node.", code="node_not_found")
+        raise NotFound("No such node.")
     payload = _clean_payload(kind, payload)
     if staged:
         payload.update(staged)
