@@ -1,8 +1,16 @@
 """Models of the accounts app, one module per aggregate."""
 
 from accounts.models.app_config import AppConfig
-from accounts.models.audit import AuditEvent
+from accounts.models.audit import AuditEvent, AuditRefusalWindow
 from accounts.models.token import ApiToken, WsTicket
 from accounts.models.user import User, UserManager
 
-__all__ = ["ApiToken", "AppConfig", "AuditEvent", "User", "UserManager", "WsTicket"]
+__all__ = [
+    "ApiToken",
+    "AppConfig",
+    "AuditEvent",
+    "AuditRefusalWindow",
+    "User",
+    "UserManager",
+    "WsTicket",
+]

@@ -31,6 +31,7 @@ from mesh.services.stats import stats_sample_record, stats_samples_record_many
 from mesh.services.tasks import (
     CapabilityMissing,
     CommandNotAllowed,
+    IdempotencyConflict,
     NodeInactive,
     SkillDisabled,
     task_cancel,
@@ -41,6 +42,7 @@ from mesh.services.tasks import (
 __all__ = [
     "CapabilityMissing",
     "CommandNotAllowed",
+    "IdempotencyConflict",
     "FilePushTooLarge",
     "HeldTask",
     "InviteInvalid",

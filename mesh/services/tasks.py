@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import audit_record
+from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from mesh import events, selectors
 from mesh.agent.envpolicy import env_name_refusal
@@ -47,6 +47,26 @@ class CapabilityMissing(Conflict):
 class CommandNotAllowed(PermissionDenied):
     code = "command_not_allowed"
     default_message = "The node's sandbox policy does not allow this command."
+
+
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+    default_message = "This idempotency key was used for a different request."
+
+
+def _same_request(task: Task, *, kind: str, payload: dict[str, Any], timeout: float) -> bool:
+    """Whether a repeated idempotency key comes with the request that created `task`."""
+    staged = ("blob", "size", "sha256") if "blob" in (task.payload or {}) else ()
+    stored = {k: v for k, v in (task.payload or {}).items() if k not in staged}
+    asked = {k: v for k, v in payload.items() if k not in staged}
+    return task.kind == kind and stored == asked and float(task.timeout) == float(timeout)
+
+
+def _idempotent_replay(task: Task, *, kind: str, payload: dict[str, Any], timeout: float) -> Task:
+    """The first task again, or 409 `idempotency_conflict` when the request differs."""
+    if not _same_request(task, kind=kind, payload=payload, timeout=timeout):
+        raise IdempotencyConflict()
+    return task
 
 
 def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
@@ -132,7 +152,7 @@ def task_dispatch(
             node=node, requested_by=actor, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return existing
+            return _idempotent_replay(existing, kind=kind, payload=payload, timeout=timeout)
     if not node.is_active:
         raise NodeInactive()
     if not (node.skill_config or {}).get(kind, False):
@@ -141,7 +161,21 @@ def task_dispatch(
         raise CapabilityMissing(f"The node does not offer the {kind} skill.")
     checked: dict[str, Any] = {}
     if kind == TaskKind.SHELL:
-        checked = _check_command(node, payload["command"])
+        try:
+            checked = _check_command(node, payload["command"])
+        except CommandNotAllowed as exc:
+            # Refusals are audited too, one row per actor a minute however many come.
+            audit_refusal(
+                actor=actor,
+                action="task.refused",
+                reason=exc.code,
+                target_type="node",
+                target_id=node.node_id,
+                request=request,
+                source=source,
+                details={"node_id": node.node_id, "command": payload["command"][:1000]},
+            )
+            raise
     task_id = uuid.uuid4()
     try:
         with transaction.atomic():
@@ -184,7 +218,10 @@ def task_dispatch(
             events.ring_node(node.node_id, events.RING_TASKS)
     except IntegrityError:
         if idempotency_key:  # a concurrent request with the same key won
-            return Task.objects.get(node=node, requested_by=actor, idempotency_key=idempotency_key)
+            winner = Task.objects.get(
+                node=node, requested_by=actor, idempotency_key=idempotency_key
+            )
+            return _idempotent_replay(winner, kind=kind, payload=payload, timeout=timeout)
         raise
     return task
 
