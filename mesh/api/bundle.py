@@ -15,7 +15,7 @@ from rest_framework.request import Request
 
 from cortex.api.viewsets import CortexViewSet, IsStaffOr404
 from mesh import selectors
-from mesh.services.provisioning import provisioning_bundle
+from mesh.services.provisioning import INVITE_MODES, provisioning_bundle
 
 
 class ZipRenderer(BaseRenderer):
@@ -37,6 +37,10 @@ class BundleOutput(serializers.Serializer):
     """Placeholder for the schema: the body is a zip archive."""
 
 
+class BundleQuery(serializers.Serializer):
+    invite = serializers.ChoiceField(choices=INVITE_MODES, default="auto", required=False)
+
+
 class NodeBundleViewSet(CortexViewSet):
     """The bundle: agent package, agent_config.yaml (fresh invite), run.sh, bootstrap.py."""
 
@@ -53,12 +57,21 @@ class NodeBundleViewSet(CortexViewSet):
         return super().handle_exception(exc)
 
     @extend_schema(
+        parameters=[BundleQuery],
         responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
-        description="Issues a new single-use invite (older unused ones stop working); audited.",
+        description=(
+            "The bundle never replaces a pending invite unasked. `invite=auto` (default): a new "
+            "single-use invite when none is pending, else 409 `invite_pending`; `invite=new`: a "
+            "new invite replacing the pending one; `invite=none`: no token in the bundle. "
+            "Issuing an invite on its own: `POST /api/v1/nodes/{node_id}/invite/`. Audited."
+        ),
     )
     def retrieve(self, request: Request, node_id: str) -> HttpResponse:
-        node = selectors.node_get_for_user(user=request.user, node_id=node_id)
-        data = provisioning_bundle(actor=request.user, node=node, request=request, source="api")
+        node = self.get_object_or_404()
+        invite = self.validated_query(BundleQuery, request)["invite"]
+        data = provisioning_bundle(
+            actor=request.user, node=node, request=request, source="api", invite=invite
+        )
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="cortex-node-{node.node_id}.zip"'
         response["Cache-Control"] = "no-store"

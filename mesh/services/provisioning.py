@@ -2,6 +2,11 @@
 
 The bundle holds no secret other than its own single-use invite token. Issuing one is audited
 (`node.bundle_issued`); the invite itself is issued (and audited) by `invite_issue`.
+
+A bundle never replaces a pending invite without being asked to (`invite`):
+- "auto" (REST default): a fresh invite when none is pending; 409 `invite_pending` otherwise;
+- "new": a fresh invite, replacing any pending one (audited with the number replaced);
+- "none": no token in `agent_config.yaml`; the operator pastes the one they hold.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from accounts.models import User
 from accounts.services.audit import audit_record
 from mesh.models import Node
-from mesh.services.invites import invite_issue
+from mesh.services.invites import InvitePending, invite_issue, invite_pending
+
+INVITE_MODES = ("auto", "new", "none")
 
 AGENT_DIR = Path(__file__).resolve().parent.parent / "agent"
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "provisioning"
@@ -100,11 +107,20 @@ def _render(node: Node, invite_token: str) -> list[BundleFile]:
 
 
 def provisioning_files(
-    *, actor: User, node: Node, request: Any = None, source: str = "api"
+    *, actor: User, node: Node, request: Any = None, source: str = "api", invite: str = "auto"
 ) -> list[BundleFile]:
-    """Issue a fresh invite and render every file of the node's bundle (audited)."""
+    """Render every file of the node's bundle (audited), with an invite as `invite` says.
+
+    Raises InvitePending (409) for "auto" while the node has a pending invite.
+    """
+    if invite not in INVITE_MODES:
+        raise ValueError(f"invite must be one of {INVITE_MODES}")
     with transaction.atomic():
-        token = invite_issue(actor=actor, node=node, request=request, source=source)
+        if invite == "auto" and invite_pending(node=node):
+            raise InvitePending()
+        token = ""
+        if invite != "none":
+            token = invite_issue(actor=actor, node=node, request=request, source=source)
         files = _render(node, token)
         audit_record(
             actor=actor,
@@ -116,16 +132,19 @@ def provisioning_files(
             details={
                 "grpc_address": settings.PUBLIC_GRPC_ADDRESS,
                 "files": len(files),
+                "invite": "none" if not token else "issued",
             },
         )
     return files
 
 
 def provisioning_bundle(
-    *, actor: User, node: Node, request: Any = None, source: str = "api"
+    *, actor: User, node: Node, request: Any = None, source: str = "api", invite: str = "auto"
 ) -> bytes:
     """The node's bundle as a zip archive (run.sh and bootstrap.py executable)."""
-    files = provisioning_files(actor=actor, node=node, request=request, source=source)
+    files = provisioning_files(
+        actor=actor, node=node, request=request, source=source, invite=invite
+    )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for item in files:
@@ -137,10 +156,20 @@ def provisioning_bundle(
 
 
 def provisioning_write(
-    *, actor: User, node: Node, directory: Path, request: Any = None, source: str = "command"
+    *,
+    actor: User,
+    node: Node,
+    directory: Path,
+    request: Any = None,
+    source: str = "command",
+    invite: str = "new",
 ) -> list[Path]:
-    """Write the node's bundle into `directory` (created if missing); returns the paths."""
-    files = provisioning_files(actor=actor, node=node, request=request, source=source)
+    """Write the node's bundle into `directory` (created if missing); returns the paths.
+
+    The command asks for it by name, so it issues a new invite by default (and says so)."""
+    files = provisioning_files(
+        actor=actor, node=node, request=request, source=source, invite=invite
+    )
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for item in files:

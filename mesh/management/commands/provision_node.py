@@ -15,12 +15,18 @@ from mesh.services.provisioning import provisioning_write
 class Command(BaseCommand):
     help = (
         "Write NODE_ID's bundle (agent, agent_config.yaml with a fresh single-use invite, run.sh, "
-        "bootstrap.py) into DIR. Copy DIR to the node and run `bash run.sh` there."
+        "bootstrap.py) into DIR. The new invite replaces any pending one (--no-invite: none, "
+        "paste the token you hold). Copy DIR to the node and run `bash run.sh` there."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("node_id")
         parser.add_argument("--out", required=True, help="directory to write (created if missing)")
+        parser.add_argument(
+            "--no-invite",
+            action="store_true",
+            help="write no invite token (keeps the pending invite working)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         node = node_find(node_id=options["node_id"])
@@ -32,10 +38,22 @@ class Command(BaseCommand):
         if out.exists() and not out.is_dir():
             raise CommandError(f"{out} exists and is not a directory.")
         try:
-            written = provisioning_write(actor=None, node=node, directory=out, source="command")  # type: ignore[arg-type]
+            written = provisioning_write(
+                actor=None,  # type: ignore[arg-type]
+                node=node,
+                directory=out,
+                source="command",
+                invite="none" if options["no_invite"] else "new",
+            )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
+        invite_line = (
+            "No invite in agent_config.yaml: paste the node's pending invite token there.\n"
+            if options["no_invite"]
+            else "Issued a new invite for it; any earlier unused invite no longer works.\n"
+        )
         self.stdout.write(
             f"Wrote the bundle of node {node.node_id} to {out} ({len(written)} files).\n"
-            f"On the node: bash {out / 'run.sh'}   (or: python3 {out / 'bootstrap.py'})"
+            + invite_line
+            + f"On the node: bash {out / 'run.sh'}   (or: python3 {out / 'bootstrap.py'})"
         )
