@@ -95,7 +95,7 @@ def test_postgres_refuses_update_delete_and_truncate(postgres_url: str) -> None:
                 "UPDATE accounts_auditevent SET action = 'forged'",
                 "UPDATE accounts_auditevent SET actor_id = NULL, action = 'forged'",
                 "DELETE FROM accounts_auditevent",
-                "TRUNCATE accounts_auditevent",
+                "TRUNCATE accounts_auditevent CASCADE",
                 "TRUNCATE accounts_user CASCADE",
             ):
                 with pytest.raises(psycopg.errors.RestrictViolation, match="append-only"):
