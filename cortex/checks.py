@@ -7,9 +7,11 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from cortex.local_state import LEGACY_DEV_FIELD_KEY, LEGACY_DEV_SECRET_KEY
+
 # Keys that earlier versions shipped in the code for development: public, so never acceptable.
-PUBLIC_SECRET_KEYS = frozenset({"cortex-development-only-insecure-key-never-used-in-production"})
-PUBLIC_FIELD_KEYS = frozenset({"ZGV2ZWxvcG1lbnQtb25seS1maWVsZC1rZXktMDAwMDA="})
+PUBLIC_SECRET_KEYS = frozenset({LEGACY_DEV_SECRET_KEY})
+PUBLIC_FIELD_KEYS = frozenset({LEGACY_DEV_FIELD_KEY})
 
 
 @checks.register(checks.Tags.security, deploy=True)

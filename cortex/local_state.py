@@ -14,6 +14,12 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
+#: The development field key earlier versions shipped in the code. Public: it never encrypts.
+#: An install upgraded from such a version keeps it as a decrypt-only fallback (second key)
+#: so its stored secrets still open; `manage.py rotate_field_keys` re-encrypts them.
+LEGACY_DEV_FIELD_KEY = "ZGV2ZWxvcG1lbnQtb25seS1maWVsZC1rZXktMDAwMDA="  # noqa: S105
+LEGACY_DEV_SECRET_KEY = "cortex-development-only-insecure-key-never-used-in-production"  # noqa: S105
+
 PRIVATE_DIR_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 
@@ -83,3 +89,19 @@ def new_field_key() -> str:
     from cryptography.fernet import Fernet
 
     return Fernet.generate_key().decode()
+
+
+def field_keys_generator(existing_database: Path | None) -> Callable[[], str]:
+    """What to write into a new `var/field_keys`: a fresh key, plus the legacy development key
+    as a decrypt-only fallback when a database from before this change already exists."""
+
+    def _generate() -> str:
+        fresh = new_field_key()
+        upgrading = (
+            existing_database is not None
+            and existing_database.is_file()
+            and existing_database.stat().st_size > 0
+        )
+        return f"{fresh},{LEGACY_DEV_FIELD_KEY}" if upgrading else fresh
+
+    return _generate

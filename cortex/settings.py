@@ -43,9 +43,12 @@ def _required_in_production(name: str, generate: Callable[[], str]) -> str:
 
 SECRET_KEY: str = _required_in_production("CORTEX_SECRET_KEY", local_state.new_secret_key)
 SECRET_KEY_FALLBACKS: list[str] = env.list("CORTEX_SECRET_KEY_FALLBACKS", default=[])
+_DEFAULT_SQLITE = VAR_DIR / "cortex.sqlite3"
 FIELD_KEYS: list[str] = [
     k.strip()
-    for k in _required_in_production("CORTEX_FIELD_KEYS", local_state.new_field_key).split(",")
+    for k in _required_in_production(
+        "CORTEX_FIELD_KEYS", local_state.field_keys_generator(_DEFAULT_SQLITE)
+    ).split(",")
     if k.strip()
 ]
 
@@ -110,7 +113,6 @@ TEMPLATES = [
     },
 ]
 
-_DEFAULT_SQLITE = VAR_DIR / "cortex.sqlite3"
 DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{_DEFAULT_SQLITE}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The database holds live session keys: 0600 (and its -wal/-shm with it), var/ 0700.

@@ -130,3 +130,16 @@ def test_no_key_ships_in_the_code():
 
     assert not hasattr(settings, "_DEV_FIELD_KEY")
     assert not hasattr(settings, "_DEV_SECRET_KEY")
+
+
+def test_an_upgraded_install_keeps_the_old_key_for_decryption_only(tmp_path):
+    """Secrets stored under the key older versions shipped still open; new ones never use it."""
+    from cortex.local_state import LEGACY_DEV_FIELD_KEY
+
+    var = tmp_path / "var"
+    var.mkdir()
+    (var / "cortex.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\x00" * 84)  # an old database
+    code = "from django.conf import settings as s; print(','.join(s.FIELD_KEYS))"
+    done = _run({"CORTEX_VAR_DIR": str(var)}, "shell", "--no-imports", "-c", code)
+    keys = done.stdout.strip().split(",")
+    assert len(keys) == 2 and keys[1] == LEGACY_DEV_FIELD_KEY and keys[0] != LEGACY_DEV_FIELD_KEY
