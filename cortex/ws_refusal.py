@@ -7,6 +7,7 @@ handshake and closes at once with the documented code; nothing else is ever sent
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import urlparse
 
@@ -16,6 +17,8 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 from cortex.proxies import scope_client_ip
+
+logger = logging.getLogger("cortex.ws")
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -41,8 +44,14 @@ def _audit(scope: dict[str, Any], code: int, reason: str) -> None:
 
 
 async def refuse_socket(consumer: AsyncWebsocketConsumer, *, code: int, reason: str) -> None:
-    """Audit the refusal, then accept and close with `code` (4401 or 4403)."""
-    await _audit(consumer.scope, code, reason)
+    """Audit the refusal, then accept and close with `code` (4401 or 4403).
+
+    The socket is refused even when the audit write fails (database down): logged, not raised.
+    """
+    try:
+        await _audit(consumer.scope, code, reason)
+    except Exception:  # the refusal must not depend on the audit succeeding
+        logger.warning("could not audit a refused WebSocket (%s)", reason, exc_info=True)
     await consumer.accept()
     await consumer.close(code=code)
 
