@@ -33,10 +33,16 @@ SQLITE_CREATE = [
     BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
     f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
     BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",
+    # `INSERT OR REPLACE` deletes the old row without firing DELETE triggers: refuse any
+    # insert that names an id already taken, before conflict resolution runs.
+    f"""CREATE TRIGGER IF NOT EXISTS {TABLE}_no_replace BEFORE INSERT ON {TABLE}
+    WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM {TABLE} WHERE id = NEW.id)
+    BEGIN SELECT RAISE(ABORT, '{MESSAGE}'); END""",  # noqa: S608  # constants, no input
 ]
 SQLITE_DROP = [
     f"DROP TRIGGER IF EXISTS {TABLE}_no_update",
     f"DROP TRIGGER IF EXISTS {TABLE}_no_delete",
+    f"DROP TRIGGER IF EXISTS {TABLE}_no_replace",
 ]
 
 # restrict_violation (23001) surfaces as IntegrityError, like SQLite's RAISE(ABORT).

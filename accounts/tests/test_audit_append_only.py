@@ -33,6 +33,17 @@ def test_sqlite_refuses_update_and_delete_of_audit_rows(user) -> None:
         "UPDATE accounts_auditevent SET actor_label = ''",
         "DELETE FROM accounts_auditevent",
         "DELETE FROM accounts_auditevent WHERE action = 'thing.done'",
+        # REPLACE deletes the old row without firing DELETE triggers.
+        "INSERT OR REPLACE INTO accounts_auditevent (id, created_at, actor_label, action,"
+        " target_type, target_id, source, user_agent, details)"
+        " SELECT id, created_at, '', 'forged', '', '', 'api', '', '{}' FROM accounts_auditevent",
+        "REPLACE INTO accounts_auditevent (id, created_at, actor_label, action, target_type,"
+        " target_id, source, user_agent, details)"
+        " SELECT id, created_at, '', 'forged', '', '', 'api', '', '{}' FROM accounts_auditevent",
+        "INSERT INTO accounts_auditevent (id, created_at, actor_label, action, target_type,"
+        " target_id, source, user_agent, details)"
+        " SELECT id, created_at, '', 'forged', '', '', 'api', '', '{}' FROM accounts_auditevent"
+        " WHERE true ON CONFLICT (id) DO UPDATE SET action = 'forged'",
     ):
         with pytest.raises(IntegrityError, match="append-only"):
             _raw(sql)
@@ -94,6 +105,10 @@ def test_postgres_refuses_update_delete_and_truncate(postgres_url: str) -> None:
             for sql in (
                 "UPDATE accounts_auditevent SET action = 'forged'",
                 "UPDATE accounts_auditevent SET actor_id = NULL, action = 'forged'",
+                "INSERT INTO accounts_auditevent (id, created_at, actor_label, action,"
+                " target_type, target_id, source, user_agent, details) SELECT id, created_at,"
+                " '', 'forged', '', '', 'api', '', '{}' FROM accounts_auditevent"
+                " ON CONFLICT (id) DO UPDATE SET action = 'forged'",
                 "DELETE FROM accounts_auditevent",
                 "TRUNCATE accounts_auditevent CASCADE",
                 "TRUNCATE accounts_user CASCADE",
