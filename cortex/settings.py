@@ -319,6 +319,9 @@ WS_QUEUE_FRAMES: int = env.int("CORTEX_WS_QUEUE_FRAMES", default=1000)
 WS_QUEUE_BYTES: int = env.int("CORTEX_WS_QUEUE_BYTES", default=4 * 1024 * 1024)
 
 # --- accounts -------------------------------------------------------------------------------
+# Refusals (policy-refused commands, refused WebSockets) are audited once per actor and reason
+# per window of this many seconds; the rest of the window is counted (AuditRefusalWindow).
+AUDIT_REFUSAL_WINDOW_SECONDS: int = 60
 ADMIN_EMAIL: str = env.str("CORTEX_ADMIN_EMAIL", default="")
 ADMIN_PASSWORD: str = env.str("CORTEX_ADMIN_PASSWORD", default="")
 ALLOW_PASSWORD_LOGIN: bool = env.bool("CORTEX_ALLOW_PASSWORD_LOGIN", default=True)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.http import HttpRequest
@@ -61,8 +62,13 @@ def audit_record(
     return event
 
 
-REFUSAL_WINDOW = timedelta(minutes=1)
 REFUSAL_WINDOWS_KEPT = timedelta(days=7)
+
+
+def _window_start(now: datetime, seconds: int) -> datetime:
+    """The start of the aggregation window `now` falls in (windows aligned to the epoch)."""
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
 
 
 def audit_refusal(
@@ -77,7 +83,8 @@ def audit_refusal(
     client_ip: str | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent | None:
-    """Audit a refusal, aggregated: one event per actor, action and reason per minute.
+    """Audit a refusal, aggregated: one event per actor, action and reason per window
+    (`AUDIT_REFUSAL_WINDOW_SECONDS`, a minute).
 
     The first refusal in a window writes an audit event (`details` gets `reason`); later ones
     in the same window only count up `AuditRefusalWindow.count`, so a flood cannot drown the
@@ -89,7 +96,8 @@ def audit_refusal(
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     actor_key = f"user:{user.pk}" if user is not None else f"ip:{client_ip or 'unknown'}"
     now = timezone.now()
-    window_start = now.replace(second=0, microsecond=0)
+    seconds = max(1, int(settings.AUDIT_REFUSAL_WINDOW_SECONDS))
+    window_start = _window_start(now, seconds)
     key = {"actor_key": actor_key[:255], "action": action, "reason": reason[:64]}
     with transaction.atomic():
         counted = AuditRefusalWindow.objects.filter(**key, window_start=window_start).update(
@@ -105,7 +113,7 @@ def audit_refusal(
             request=request,
             source=source,
             client_ip=client_ip,
-            details={**(details or {}), "reason": reason, "aggregated_per": "minute"},
+            details={**(details or {}), "reason": reason, "aggregated_per_seconds": seconds},
         )
         try:
             with transaction.atomic():

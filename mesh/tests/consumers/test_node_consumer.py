@@ -40,7 +40,10 @@ def _queue_task(actor: Any, node: Any, command: str = "echo hi") -> Task:
     return task
 
 
-async def test_refused_without_user_or_grant_or_origin(user, make_user, make_node, watched):
+async def test_refused_without_user_or_grant_or_origin(
+    user, make_user, make_node, watched, settings
+):
+    settings.AUDIT_REFUSAL_WINDOW_SECONDS = 86400  # one audit window for the whole test
     ws = communicator("/ws/nodes/node-a/")
     assert await refused_with(ws) == 4401
 
