@@ -52,6 +52,8 @@ def test_image_and_compose_leave_proxy_headers_to_the_hub() -> None:
         ("10.0.0.5", "", "10.0.0.5"),
         ("10.0.0.5", "[2001:db8::1]:443", "2001:db8::1"),
         ("fd00::1", "198.51.100.7:5000", "198.51.100.7"),
+        ("::ffff:10.0.0.5", "1.2.3.4", "1.2.3.4"),  # dual-stack listener, IPv4 proxy
+        ("::ffff:203.0.113.9", "1.2.3.4", "::ffff:203.0.113.9"),
     ],
 )
 def test_client_address(peer: str, xff: str, client: str) -> None:
