@@ -12,9 +12,10 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY --chown=cortex:cortex . .
-RUN mkdir -p /app/var && chown cortex:cortex /app/var
+RUN mkdir -p -m 700 /app/var && chown cortex:cortex /app/var
 
 USER cortex
 EXPOSE 8000 50051
 # Web process; the mesh process uses the same image with: python manage.py runmesh --address 0.0.0.0:50051
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "cortex.asgi:application"]
+# No --proxy-headers: the hub believes X-Forwarded-* only from CORTEX_TRUSTED_PROXIES.
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "cortex.asgi:application"]

@@ -23,7 +23,7 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 
 run: $(STAMP_RUN)
 	@scripts/system-packages.sh run
-	@mkdir -p var
+	@mkdir -p -m 700 var && chmod 700 var
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py ensure_admin
 	exec $(PY) manage.py serve

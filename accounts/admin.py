@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
-from accounts.models import ApiToken, AuditEvent, User
+from accounts.models import ApiToken, AuditEvent, AuditRefusalWindow, User
 from cortex.errors import CortexError
 
 
@@ -25,6 +25,24 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_display = ("created_at", "action", "actor_label", "target_type", "target_id", "source")
     list_filter = ("source",)
     search_fields = ("action", "actor_label", "target_id")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditRefusalWindow)
+class AuditRefusalWindowAdmin(admin.ModelAdmin):
+    """Read-only: how many refusals each aggregated audit event stands for."""
+
+    list_display = ("window_start", "action", "reason", "actor_key", "count", "first_event")
+    list_filter = ("action", "reason")
+    search_fields = ("actor_key",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -13,18 +13,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cortex.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  # needs Django set up
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from cortex.loops import AdoptLoop  # noqa: E402
+from cortex.proxies import TrustedProxyMiddleware  # noqa: E402
 from cortex.routing import websocket_urlpatterns  # noqa: E402
 from cortex.ws_auth import WebSocketAuthMiddleware  # noqa: E402
+from cortex.ws_refusal import AllowedHostsRefusingOriginValidator  # noqa: E402
 
 router = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": AllowedHostsRefusingOriginValidator(
             WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))
         ),
     }
 )
-application = AdoptLoop(router)
+# Forwarded headers count only from CORTEX_TRUSTED_PROXIES, for HTTP and WebSocket alike.
+application = AdoptLoop(TrustedProxyMiddleware(router))

@@ -7,16 +7,20 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from cortex.local_state import LEGACY_DEV_FIELD_KEY, LEGACY_DEV_SECRET_KEY
+
+# Keys that earlier versions shipped in the code for development: public, so never acceptable.
+PUBLIC_SECRET_KEYS = frozenset({LEGACY_DEV_SECRET_KEY})
+PUBLIC_FIELD_KEYS = frozenset({LEGACY_DEV_FIELD_KEY})
+
 
 @checks.register(checks.Tags.security, deploy=True)
 def check_production_secrets(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
-    """The development keys must never serve a deployment."""
-    from cortex import settings as project_settings
-
+    """Keys once published in the code must never serve a deployment."""
     problems: list[checks.CheckMessage] = []
-    if settings.SECRET_KEY == project_settings._DEV_SECRET_KEY:
+    if settings.SECRET_KEY in PUBLIC_SECRET_KEYS:
         problems.append(checks.Error("CORTEX_SECRET_KEY is the development key.", id="cortex.E001"))
-    if project_settings._DEV_FIELD_KEY in settings.FIELD_KEYS:
+    if PUBLIC_FIELD_KEYS.intersection(settings.FIELD_KEYS):
         problems.append(
             checks.Error("CORTEX_FIELD_KEYS holds the development key.", id="cortex.E002")
         )

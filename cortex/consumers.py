@@ -1,6 +1,7 @@
 """Base of every WebSocket consumer: typed envelopes, error frames, access re-checks, send queue.
 
-Close codes of every Cortex WebSocket:
+Refused connects are accepted, audited and closed at once (`cortex.ws_refusal`); close codes of
+every Cortex WebSocket:
 - 4401: not authenticated, or authentication lost while open (signed out, deactivated, session
   gone); re-checked every `CORTEX_WS_RECHECK_SECONDS` (2 s), so within 5 s at worst.
 - 4403: the object is not visible to the user, or the grant was lost while open. The same code
@@ -32,11 +33,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from cortex import errors, ws_recheck
+from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
 
 logger = logging.getLogger("cortex.ws")
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 #: The access re-check itself failed (database down): the client reconnects later.
 CLOSE_SERVER_ERROR = 1011
 
@@ -190,13 +190,15 @@ class CortexConsumer(AsyncWebsocketConsumer):
         self._max_bytes = self.max_bytes
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            self._closing = True
+            await refuse_socket(self, code=CLOSE_UNAUTHENTICATED, reason="not_signed_in")
             return
         self.user = user
         try:
             await self.authorize()
         except errors.CortexError:
-            await self.close(code=CLOSE_FORBIDDEN)
+            self._closing = True
+            await refuse_socket(self, code=CLOSE_FORBIDDEN, reason="no_access")
             return
         for group in self.group_names():
             await self.channel_layer.group_add(group, self.channel_name)

@@ -1,47 +1,54 @@
 """Settings for Cortex Hub, read through one django-environ object (12-factor).
 
 The embedded default needs no environment at all: SQLite under ./var/, the in-memory channel
-layer and a development secret key. With CORTEX_DEBUG off the hub refuses to start without
-CORTEX_SECRET_KEY and CORTEX_FIELD_KEYS.
+layer, and a secret key and field key generated once for this install into var/ (0600). With
+CORTEX_DEBUG off the hub refuses to start without CORTEX_SECRET_KEY and CORTEX_FIELD_KEYS.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from cortex import local_state
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     env.read_env(str(BASE_DIR / ".env"), overwrite=False)
 
+# Local state of the embedded install (SQLite, media, generated keys): private to this user.
+VAR_DIR: Path = Path(env.str("CORTEX_VAR_DIR", default=str(BASE_DIR / "var")))
+
 DEBUG: bool = env.bool("CORTEX_DEBUG", default=True)
 
-_DEV_SECRET_KEY = "cortex-development-only-insecure-key-never-used-in-production"  # noqa: S105
-# A throwaway Fernet key for the embedded default; production must set CORTEX_FIELD_KEYS.
-_DEV_FIELD_KEY = "ZGV2ZWxvcG1lbnQtb25seS1maWVsZC1rZXktMDAwMDA="  # noqa: S105
 
-
-def _required_in_production(name: str, dev_default: str) -> str:
+def _required_in_production(name: str, generate: Callable[[], str]) -> str:
     value = env.str(name, default="")
     if value:
         return value
     if DEBUG:
-        return dev_default
+        # An embedded install generates its own key once into var/ (0600); none ships in code.
+        file_name = name.removeprefix("CORTEX_").lower()
+        return local_state.install_secret(local_state.private_dir(VAR_DIR), file_name, generate)
     # One line, naming the variable: the operator sees exactly what is missing.
     raise ImproperlyConfigured(f"{name} must be set when CORTEX_DEBUG is off.")
 
 
-SECRET_KEY: str = _required_in_production("CORTEX_SECRET_KEY", _DEV_SECRET_KEY)
+SECRET_KEY: str = _required_in_production("CORTEX_SECRET_KEY", local_state.new_secret_key)
 SECRET_KEY_FALLBACKS: list[str] = env.list("CORTEX_SECRET_KEY_FALLBACKS", default=[])
+_DEFAULT_SQLITE = VAR_DIR / "cortex.sqlite3"
 FIELD_KEYS: list[str] = [
     k.strip()
-    for k in _required_in_production("CORTEX_FIELD_KEYS", _DEV_FIELD_KEY).split(",")
+    for k in _required_in_production(
+        "CORTEX_FIELD_KEYS", local_state.field_keys_generator(_DEFAULT_SQLITE)
+    ).split(",")
     if k.strip()
 ]
 
@@ -106,10 +113,12 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'cortex.sqlite3'}"),
-}
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{_DEFAULT_SQLITE}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The database holds live session keys: 0600 (and its -wal/-shm with it), var/ 0700.
+    if Path(DATABASES["default"]["NAME"]) == _DEFAULT_SQLITE:
+        local_state.private_dir(VAR_DIR)
+    local_state.private_sqlite(Path(DATABASES["default"]["NAME"]))
     # WAL and a busy timeout let the web and gRPC threads of one process share the file.
     # synchronous=NORMAL is SQLite's recommended pairing with WAL: a commit survives any crash
     # of the hub and the file stays consistent, but the last commits before a power cut or an
@@ -187,9 +196,22 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = env.path("CORTEX_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
+# Uploads and staged pushes to nodes are readable by the hub's user only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 LOGIN_URL = "/console/login/"  # password form + OIDC link; leads to /console/
 
 # --- security -------------------------------------------------------------------------------
+# Proxies (CIDRs) whose X-Forwarded-For / -Proto headers are believed; from any other peer
+# those headers are dropped (cortex/proxies.py). Empty: the TCP peer is the client.
+TRUSTED_PROXIES: list[str] = [
+    c.strip() for c in env.list("CORTEX_TRUSTED_PROXIES", default=[]) if c.strip()
+]
+for _cidr in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CORTEX_TRUSTED_PROXIES: {_cidr!r} is not a CIDR.") from None
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
@@ -219,6 +241,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "cortex.api.schema.CortexAutoSchema",
     "EXCEPTION_HANDLER": "cortex.api.exceptions.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles key on REMOTE_ADDR, which cortex.proxies already resolved: never re-read XFF.
+    "NUM_PROXIES": 0,
     "DEFAULT_THROTTLE_RATES": {
         "login_ip": env.str("CORTEX_LOGIN_RATE_IP", default="30/min"),
         "login_account": env.str("CORTEX_LOGIN_RATE_ACCOUNT", default="5/min"),
@@ -298,6 +322,9 @@ WS_QUEUE_FRAMES: int = env.int("CORTEX_WS_QUEUE_FRAMES", default=1000)
 WS_QUEUE_BYTES: int = env.int("CORTEX_WS_QUEUE_BYTES", default=4 * 1024 * 1024)
 
 # --- accounts -------------------------------------------------------------------------------
+# Refusals (policy-refused commands, refused WebSockets) are audited once per actor and reason
+# per window of this many seconds; the rest of the window is counted (AuditRefusalWindow).
+AUDIT_REFUSAL_WINDOW_SECONDS: int = 60
 ADMIN_EMAIL: str = env.str("CORTEX_ADMIN_EMAIL", default="")
 ADMIN_PASSWORD: str = env.str("CORTEX_ADMIN_PASSWORD", default="")
 ALLOW_PASSWORD_LOGIN: bool = env.bool("CORTEX_ALLOW_PASSWORD_LOGIN", default=True)

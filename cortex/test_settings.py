@@ -18,6 +18,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
     _TEST_DB = _os.path.join(_tempfile.gettempdir(), f"cortex-test-{_os.getpid()}.sqlite3")
     DATABASES["default"]["TEST"] = {"NAME": _TEST_DB}  # noqa: F405
+    # Django's backend plus a test flush that lifts the append-only audit triggers.
+    DATABASES["default"]["ENGINE"] = "cortex.testdb.sqlite3"  # noqa: F405
 
     def _drop_test_db() -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -25,3 +27,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
                 _os.remove(_TEST_DB + suffix)
 
     _atexit.register(_drop_test_db)
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["ENGINE"] = "cortex.testdb.postgresql"  # noqa: F405

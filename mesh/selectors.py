@@ -153,7 +153,7 @@ def node_get_for_user(*, user: Any, node_id: str) -> Node:
     """The node if `user` may see it; NotFound otherwise."""
     node = node_list_for_user(user=user).filter(node_id=node_id).first()
     if node is None:
-        raise NotFound("No such node.", code="node_not_found")
+        raise NotFound("No such node.")
     return node
 
 

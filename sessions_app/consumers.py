@@ -10,13 +10,12 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from cortex import errors
+from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
 from sessions_app import selectors
 from sessions_app.events import session_group
 
 logger = logging.getLogger("cortex.sessions")
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
 REPLAY_BATCH = 1000
 
 
@@ -48,14 +47,14 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await refuse_socket(self, code=CLOSE_UNAUTHENTICATED, reason="not_signed_in")
             return
         try:
             self.session_id = await _session_for(
                 user, self.scope["url_route"]["kwargs"]["session_id"]
             )
         except errors.NotFound:
-            await self.close(code=CLOSE_FORBIDDEN)
+            await refuse_socket(self, code=CLOSE_FORBIDDEN, reason="no_access")
             return
         self.group = session_group(self.session_id)
         # Join before replaying so nothing falls between the replay and the live frames.

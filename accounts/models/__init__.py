@@ -1,7 +1,7 @@
 """Models of the accounts app, one module per aggregate."""
 
 from accounts.models.app_config import AppConfig
-from accounts.models.audit import AuditEvent
+from accounts.models.audit import AuditEvent, AuditRefusalWindow
 from accounts.models.token import ApiToken, WsTicket
 from accounts.models.user import DefaultApprovalPolicy, User, UserManager
 
@@ -10,6 +10,7 @@ __all__ = [
     "AppConfig",
     "AuditEvent",
     "DefaultApprovalPolicy",
+    "AuditRefusalWindow",
     "User",
     "UserManager",
     "WsTicket",

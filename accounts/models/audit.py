@@ -55,3 +55,32 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise PermissionError("Audit events are append-only.")
+
+
+class AuditRefusalWindow(models.Model):
+    """How often one actor met one refusal in one minute: the count behind an aggregated row.
+
+    Refusals can come in floods (a script retrying, a scanner). `audit_refusal` writes one
+    audit event for the first refusal of an actor and reason in a minute and counts the rest
+    here; audit rows themselves are never updated.
+    """
+
+    window_start = models.DateTimeField(db_index=True)
+    actor_key = models.CharField(max_length=255)
+    action = models.CharField(max_length=100)
+    reason = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=1)
+    first_event = models.ForeignKey(
+        AuditEvent, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["actor_key", "action", "reason", "window_start"],
+                name="audit_refusal_window_unique",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.window_start:%Y-%m-%d %H:%M} {self.action} {self.reason} x{self.count}"

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest
+from django.utils import timezone
 
-from accounts.models import AuditEvent, User
+from accounts.models import AuditEvent, AuditRefusalWindow, User
 from cortex.redaction import redact
 
 
 def client_ip_of(request: HttpRequest | Any | None) -> str | None:
-    """The peer address as the server saw it (proxies are trusted only via the ASGI server)."""
+    """The client address (`cortex.proxies` resolved it from CORTEX_TRUSTED_PROXIES)."""
     if request is None:
         return None
     meta = getattr(request, "META", None)
@@ -54,4 +59,72 @@ def audit_record(
     )
     event.full_clean(exclude=["actor"])  # the actor is a loaded row: no lookup query
     event.save()
+    return event
+
+
+REFUSAL_WINDOWS_KEPT = timedelta(days=7)
+
+
+def _window_start(now: datetime, seconds: int) -> datetime:
+    """The start of the aggregation window `now` falls in (windows aligned to the epoch)."""
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds, tz=UTC)
+
+
+def audit_refusal(
+    *,
+    actor: User | None,
+    action: str,
+    reason: str,
+    target_type: str = "",
+    target_id: str | int = "",
+    request: HttpRequest | Any | None = None,
+    source: str = "api",
+    client_ip: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent | None:
+    """Audit a refusal, aggregated: one event per actor, action and reason per window
+    (`AUDIT_REFUSAL_WINDOW_SECONDS`, a minute).
+
+    The first refusal in a window writes an audit event (`details` gets `reason`); later ones
+    in the same window only count up `AuditRefusalWindow.count`, so a flood cannot drown the
+    log and audit rows are never updated. The actor is the user, else the client address.
+    Returns the event written, or None when the refusal was only counted.
+    """
+    if request is not None:
+        client_ip = client_ip or client_ip_of(request)
+    user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    actor_key = f"user:{user.pk}" if user is not None else f"ip:{client_ip or 'unknown'}"
+    now = timezone.now()
+    seconds = max(1, int(settings.AUDIT_REFUSAL_WINDOW_SECONDS))
+    window_start = _window_start(now, seconds)
+    key = {"actor_key": actor_key[:255], "action": action, "reason": reason[:64]}
+    with transaction.atomic():
+        counted = AuditRefusalWindow.objects.filter(**key, window_start=window_start).update(
+            count=F("count") + 1
+        )
+        if counted:
+            return None
+        event = audit_record(
+            actor=user,
+            action=action,
+            target_type=target_type,
+            target_id=target_id,
+            request=request,
+            source=source,
+            client_ip=client_ip,
+            details={**(details or {}), "reason": reason, "aggregated_per_seconds": seconds},
+        )
+        try:
+            with transaction.atomic():
+                AuditRefusalWindow.objects.create(
+                    **key, window_start=window_start, first_event=event
+                )
+        except IntegrityError:
+            # A concurrent refusal opened the window first: count this one there instead.
+            # Our event stays (audit rows are never deleted); at most one extra per race.
+            AuditRefusalWindow.objects.filter(**key, window_start=window_start).update(
+                count=F("count") + 1
+            )
+        AuditRefusalWindow.objects.filter(window_start__lt=now - REFUSAL_WINDOWS_KEPT).delete()
     return event

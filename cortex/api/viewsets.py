@@ -28,6 +28,23 @@ class IsStaff(BasePermission):
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
+class IsStaffOr404(IsStaff):
+    """Admins only; on a detail route, a non-admin who cannot see the object gets 404.
+
+    A 403 would confirm that a node id the caller has no grant on exists; the README promises
+    404 for anything outside the caller's grants, admin-only actions included.
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if super().has_permission(request, view):
+            return True
+        user = request.user
+        lookup = getattr(view, "lookup_url_kwarg", None) or getattr(view, "lookup_field", "pk")
+        if user and user.is_authenticated and lookup in getattr(view, "kwargs", {}):
+            view.get_object_or_404()  # raises NotFound when the caller cannot see it
+        return False
+
+
 class CortexViewSet(GenericViewSet):
     """Login required; queryset from `selector(user=...)`; serializers chosen per action.
 

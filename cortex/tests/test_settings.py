@@ -78,3 +78,68 @@ def test_security_relevant_values_under_production():
     assert done.returncode == 0, done.stderr
     expected = ["True", "True", "31536000", "RS256", "True", "True", "10", "DENY"]
     assert done.stdout.split() == expected
+
+
+def _mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_embedded_install_keeps_its_state_private_and_generates_its_own_keys(tmp_path):
+    """`make run` without keys: var/ 0700, the database and generated keys 0600, keys reused."""
+    var = tmp_path / "var"
+    env = {"CORTEX_VAR_DIR": str(var)}
+    done = _run(env, "migrate", "--noinput", "-v", "0")
+    assert done.returncode == 0, done.stderr
+    assert _mode(var) == 0o700
+    secret, field = var / "secret_key", var / "field_keys"
+    assert (_mode(secret), _mode(field), _mode(var / "cortex.sqlite3")) == (0o600, 0o600, 0o600)
+    first = (secret.read_text(), field.read_text())
+    Fernet(first[1].strip().encode())  # a real Fernet key
+    assert "development" not in first[0]
+    # A second start reuses them, and SQLite's -wal/-shm files follow the database's mode.
+    code = (
+        "from django.conf import settings as s; from django.db import connection;"
+        "from pathlib import Path; import os;"
+        "connection.ensure_connection();"
+        "connection.cursor().execute('CREATE TABLE IF NOT EXISTS t (x int)');"
+        "v = Path(os.environ['CORTEX_VAR_DIR']);"
+        "print(s.SECRET_KEY == (v / 'secret_key').read_text().strip(),"
+        " s.FIELD_KEYS == [(v / 'field_keys').read_text().strip()],"
+        " sorted(oct(p.stat().st_mode & 0o777) for p in v.glob('cortex.sqlite3*')))"
+    )
+    done = _run(env, "shell", "--no-imports", "-c", code)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().split(None, 2) == ["True", "True", "['0o600', '0o600', '0o600']"]
+    assert (secret.read_text(), field.read_text()) == first
+
+
+def test_an_older_laxer_install_is_tightened(tmp_path):
+    var = tmp_path / "var"
+    var.mkdir(mode=0o755)
+    var.chmod(0o755)
+    database = var / "cortex.sqlite3"
+    database.touch()
+    database.chmod(0o644)
+    done = _run({"CORTEX_VAR_DIR": str(var)}, "check")
+    assert done.returncode == 0, done.stderr
+    assert (_mode(var), _mode(database)) == (0o700, 0o600)
+
+
+def test_no_key_ships_in_the_code():
+    from cortex import settings
+
+    assert not hasattr(settings, "_DEV_FIELD_KEY")
+    assert not hasattr(settings, "_DEV_SECRET_KEY")
+
+
+def test_an_upgraded_install_keeps_the_old_key_for_decryption_only(tmp_path):
+    """Secrets stored under the key older versions shipped still open; new ones never use it."""
+    from cortex.local_state import LEGACY_DEV_FIELD_KEY
+
+    var = tmp_path / "var"
+    var.mkdir()
+    (var / "cortex.sqlite3").write_bytes(b"SQLite format 3\x00" + b"\x00" * 84)  # an old database
+    code = "from django.conf import settings as s; print(','.join(s.FIELD_KEYS))"
+    done = _run({"CORTEX_VAR_DIR": str(var)}, "shell", "--no-imports", "-c", code)
+    keys = done.stdout.strip().split(",")
+    assert len(keys) == 2 and keys[1] == LEGACY_DEV_FIELD_KEY and keys[0] != LEGACY_DEV_FIELD_KEY

@@ -13,9 +13,9 @@ from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
-from cortex.api.viewsets import CortexViewSet, IsStaff
+from cortex.api.viewsets import CortexViewSet, IsStaffOr404
 from mesh import selectors
-from mesh.services.provisioning import provisioning_bundle, wheel_target
+from mesh.services.provisioning import INVITE_MODES, provisioning_bundle, wheel_target
 
 
 class ZipRenderer(BaseRenderer):
@@ -34,8 +34,9 @@ class ZipRenderer(BaseRenderer):
 
 
 class BundleQuery(serializers.Serializer):
-    """`?with_wheels=1&python_version=3.10&platform=manylinux2014_x86_64`: an offline bundle."""
+    """`?invite=auto|new|none`; `?with_wheels=1&python_version=3.10&platform=...`: offline."""
 
+    invite = serializers.ChoiceField(choices=INVITE_MODES, default="auto", required=False)
     with_wheels = serializers.BooleanField(required=False, default=False)
     python_version = serializers.CharField(required=False, default="", max_length=8)
     platform = serializers.CharField(required=False, default="", max_length=64)
@@ -48,7 +49,7 @@ class BundleOutput(serializers.Serializer):
 class NodeBundleViewSet(CortexViewSet):
     """The bundle: agent package, agent_config.yaml (fresh invite), run.sh, bootstrap.py."""
 
-    permission_classes = [IsStaff]
+    permission_classes = [IsStaffOr404]
     renderer_classes = [JSONRenderer, ZipRenderer]
     selector = staticmethod(selectors.node_list_for_user)
     output_serializer = BundleOutput
@@ -61,24 +62,32 @@ class NodeBundleViewSet(CortexViewSet):
         return super().handle_exception(exc)
 
     @extend_schema(
-        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
         parameters=[BundleQuery],
-        description="Issues a new single-use invite (older unused ones stop working); audited. "
-        "`with_wheels=1` adds the agent's requirements as wheels for `python_version` and "
-        "`platform` (default: the hub's own), for nodes without a package index.",
+        responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY)},
+        description=(
+            "The bundle never replaces a pending invite unasked. `invite=auto` (default): a new "
+            "single-use invite when none is pending, else 409 `invite_pending`; `invite=new`: a "
+            "new invite replacing the pending one; `invite=none`: no token in the bundle. "
+            "Issuing an invite on its own: `POST /api/v1/nodes/{node_id}/invite/`. Audited. "
+            "`with_wheels=1` adds the agent's requirements as wheels for `python_version` and "
+            "`platform` (default: the hub's own), for nodes without a package index."
+        ),
     )
     def retrieve(self, request: Request, node_id: str) -> HttpResponse:
-        node = selectors.node_get_for_user(user=request.user, node_id=node_id)
-        query = BundleQuery(data=request.query_params)
-        query.is_valid(raise_exception=True)
+        node = self.get_object_or_404()
+        query = self.validated_query(BundleQuery, request)
         wheels = None
-        if query.validated_data["with_wheels"]:
+        if query["with_wheels"]:
             wheels = wheel_target(
-                python_version=query.validated_data["python_version"],
-                platform=query.validated_data["platform"],
+                python_version=query["python_version"], platform=query["platform"]
             )
         data = provisioning_bundle(
-            actor=request.user, node=node, request=request, source="api", wheels=wheels
+            actor=request.user,
+            node=node,
+            request=request,
+            source="api",
+            invite=query["invite"],
+            wheels=wheels,
         )
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="cortex-node-{node.node_id}.zip"'

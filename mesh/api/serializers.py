@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from mesh import selectors
@@ -11,6 +13,7 @@ from mesh.models import Node, Task
 
 NODE_ID_REGEX = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 SKILLS = ("shell", "files", "browser")
+ENV_VALUE_MASK = "********"
 
 
 # --- nodes -----------------------------------------------------------------------------------
@@ -185,7 +188,9 @@ class TaskSummaryOutput(serializers.Serializer):
     node_id = serializers.CharField(source="node.node_id", read_only=True)
     kind = serializers.CharField(read_only=True)
     command = serializers.SerializerMethodField()
-    payload = serializers.DictField(read_only=True)
+    payload = serializers.SerializerMethodField(
+        help_text="What the task does; `env` values are shown to the requester only."
+    )
     status = serializers.CharField(read_only=True)
     exit_code = serializers.IntegerField(read_only=True, allow_null=True)
     error_code = serializers.CharField(read_only=True)
@@ -208,6 +213,18 @@ class TaskSummaryOutput(serializers.Serializer):
 
     def get_command(self, task: Task) -> str:
         return str((task.payload or {}).get("command", ""))
+
+    @extend_schema_field(OpenApiTypes.OBJECT)
+    def get_payload(self, task: Task) -> dict[str, Any]:
+        # `env` often carries credentials: other members of the node's groups (admins too)
+        # see which names were set, never their values.
+        payload = dict(task.payload or {})
+        env = payload.get("env")
+        request = self.context.get("request")
+        viewer = getattr(getattr(request, "user", None), "pk", None)
+        if isinstance(env, dict) and (viewer is None or viewer != task.requested_by_id):
+            payload["env"] = dict.fromkeys(env, ENV_VALUE_MASK)
+        return payload
 
     def get_cancel_requested(self, task: Task) -> bool:
         return task.cancel_requested_at is not None

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cortex.api.schema import error_response
-from cortex.api.viewsets import CortexViewSet, IsStaff
+from cortex.api.viewsets import CortexViewSet, IsStaff, IsStaffOr404
 from mesh import selectors, services
 from mesh.api.serializers import (
     InviteOutput,
@@ -71,8 +71,10 @@ class NodeViewSet(
     )
 
     def get_permissions(self) -> list[BasePermission]:
-        if self.action in self.admin_actions:
+        if self.action == "create":
             return [IsStaff()]
+        if self.action in self.admin_actions:
+            return [IsStaffOr404()]  # a node the caller cannot see: 404, not 403
         return super().get_permissions()
 
     def output_serializer_class(self) -> type[serializers.BaseSerializer] | None:

@@ -102,7 +102,7 @@ def file_push(
     exists. Audited by `task_dispatch` (action `write`, the path).
     """
     if not selectors.user_can_use_node(user=actor, node=node):
-        raise NotFound("No such node.", code="node_not_found")
+        raise NotFound("No such node.")
     if not isinstance(path, str) or not path.strip() or len(path) > 4096 or "\x00" in path:
         raise ValidationFailed(fields={"path": ["A path of 1-4096 characters."]})
     limit = int(settings.MESH_FILE_PUSH_MAX_BYTES)

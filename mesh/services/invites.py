@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record
-from cortex.errors import NotAuthenticated
+from cortex.errors import Conflict, NotAuthenticated
 from mesh.models import CredentialState, Node, NodeCredential, NodeInvite
 from mesh.services._common import fingerprint_of, new_secret, same_hash, sha256_hex
 from mesh.services.refusals import refusal_record
@@ -25,9 +25,28 @@ class InviteInvalid(NotAuthenticated):
     default_message = "The invite token is not valid for this node."
 
 
-def _invite_create(*, node: Node, actor: User | None) -> str:
-    """Revoke the node's unused invites and store a new one; returns the plaintext once."""
+class InvitePending(Conflict):
+    code = "invite_pending"
+    default_message = (
+        "The node has a pending invite; a bundle with a new one would replace it. Download "
+        "with ?invite=new to replace it, or ?invite=none for a bundle without a token."
+    )
+
+
+def invite_pending(*, node: Node) -> bool:
+    """Whether the node has an invite that could still be traded for a credential."""
+    return NodeInvite.objects.filter(
+        node=node, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=timezone.now()
+    ).exists()
+
+
+def _invite_create(*, node: Node, actor: User | None) -> tuple[str, int]:
+    """Revoke the node's unused invites and store a new one; returns the plaintext once and
+    how many pending invites it replaced."""
     now = timezone.now()
+    replaced = NodeInvite.objects.filter(
+        node=node, used_at__isnull=True, revoked_at__isnull=True, expires_at__gt=now
+    ).update(revoked_at=now)
     NodeInvite.objects.filter(node=node, used_at__isnull=True, revoked_at__isnull=True).update(
         revoked_at=now
     )
@@ -40,13 +59,16 @@ def _invite_create(*, node: Node, actor: User | None) -> str:
     )
     invite.full_clean()
     invite.save()
-    return token
+    return token, replaced
 
 
 def invite_issue(*, actor: User, node: Node, request: Any = None, source: str = "api") -> str:
-    """Issue a new invite for `node` (older unused ones stop working); plaintext returned once."""
+    """Issue a new invite for `node` (older unused ones stop working); plaintext returned once.
+
+    The audit row says how many pending invites this replaced (`replaced`).
+    """
     with transaction.atomic():
-        token = _invite_create(node=node, actor=actor)
+        token, replaced = _invite_create(node=node, actor=actor)
         audit_record(
             actor=actor,
             action="node.invite",
@@ -54,7 +76,7 @@ def invite_issue(*, actor: User, node: Node, request: Any = None, source: str = 
             target_id=node.node_id,
             request=request,
             source=source,
-            details={"expires_in": settings.MESH_INVITE_TTL},
+            details={"expires_in": settings.MESH_INVITE_TTL, "replaced": replaced},
         )
     return token
 

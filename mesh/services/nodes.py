@@ -46,7 +46,7 @@ def node_create(
         )
         node.full_clean()
         node.save()
-        token = _invite_create(node=node, actor=actor)
+        token, _ = _invite_create(node=node, actor=actor)
         audit_record(
             actor=actor,
             action="node.create",

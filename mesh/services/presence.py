@@ -78,7 +78,7 @@ def node_hello(
     with transaction.atomic():
         node = Node.objects.select_for_update().filter(node_id=node_id, is_active=True).first()
         if node is None:
-            raise NotFound("No such node.", code="node_not_found")
+            raise NotFound("No such node.")
         previous = node.connection_id
         node.version = version[:64]
         node.platform = platform[:128]

@@ -2,6 +2,11 @@
 
 The bundle holds no secret other than its own single-use invite token. Issuing one is audited
 (`node.bundle_issued`); the invite itself is issued (and audited) by `invite_issue`.
+
+A bundle never replaces a pending invite without being asked to (`invite`):
+- "auto" (REST default): a fresh invite when none is pending; 409 `invite_pending` otherwise;
+- "new": a fresh invite, replacing any pending one (audited with the number replaced);
+- "none": no token in `agent_config.yaml`; the operator pastes the one they hold.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ from accounts.services.audit import audit_record
 from cortex.errors import Unavailable, ValidationFailed
 from mesh.agent.compat import MIN_PYTHON
 from mesh.models import Node
-from mesh.services.invites import invite_issue
+from mesh.services.invites import InvitePending, invite_issue, invite_pending
+
+INVITE_MODES = ("auto", "new", "none")
 
 AGENT_DIR = Path(__file__).resolve().parent.parent / "agent"
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "provisioning"
@@ -189,18 +196,30 @@ def provisioning_files(
     node: Node,
     request: Any = None,
     source: str = "api",
+    invite: str = "auto",
     wheels: WheelTarget | None = None,
 ) -> list[BundleFile]:
-    """Issue a fresh invite and render every file of the node's bundle (audited); with `wheels`,
-    the bundle also carries the agent's requirements as wheels for that Python and platform."""
+    """Render every file of the node's bundle (audited), with an invite as `invite` says; with
+    `wheels`, the bundle also carries the agent's requirements as wheels for that Python and
+    platform.
+
+    Raises InvitePending (409) for "auto" while the node has a pending invite.
+    """
+    if invite not in INVITE_MODES:
+        raise ValueError(f"invite must be one of {INVITE_MODES}")
     # Downloaded before the invite is issued: a failing index leaves no invite behind.
     wheel_files = _wheel_files(wheels) if wheels is not None else []
     with transaction.atomic():
-        token = invite_issue(actor=actor, node=node, request=request, source=source)
+        if invite == "auto" and invite_pending(node=node):
+            raise InvitePending()
+        token = ""
+        if invite != "none":
+            token = invite_issue(actor=actor, node=node, request=request, source=source)
         files = _render(node, token) + wheel_files
         details: dict[str, Any] = {
             "grpc_address": settings.PUBLIC_GRPC_ADDRESS,
             "files": len(files),
+            "invite": "none" if not token else "issued",
         }
         if wheels is not None:
             details["wheels"] = {"python": wheels.python_version, "platform": wheels.platform}
@@ -222,11 +241,12 @@ def provisioning_bundle(
     node: Node,
     request: Any = None,
     source: str = "api",
+    invite: str = "auto",
     wheels: WheelTarget | None = None,
 ) -> bytes:
     """The node's bundle as a zip archive (run.sh and bootstrap.py executable)."""
     files = provisioning_files(
-        actor=actor, node=node, request=request, source=source, wheels=wheels
+        actor=actor, node=node, request=request, source=source, invite=invite, wheels=wheels
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -245,11 +265,14 @@ def provisioning_write(
     directory: Path,
     request: Any = None,
     source: str = "command",
+    invite: str = "new",
     wheels: WheelTarget | None = None,
 ) -> list[Path]:
-    """Write the node's bundle into `directory` (created if missing); returns the paths."""
+    """Write the node's bundle into `directory` (created if missing); returns the paths.
+
+    The command asks for it by name, so it issues a new invite by default (and says so)."""
     files = provisioning_files(
-        actor=actor, node=node, request=request, source=source, wheels=wheels
+        actor=actor, node=node, request=request, source=source, invite=invite, wheels=wheels
     )
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

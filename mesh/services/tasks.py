@@ -17,9 +17,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.services import audit_record
+from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from mesh import events, selectors
+from mesh.agent.envpolicy import env_name_refusal
 from mesh.models import Node, Task, TaskKind, TaskStatus
 from mesh.services.journal import _announce_finished, task_expire_undelivered
 
@@ -59,6 +60,28 @@ class ConfirmationRequired(Conflict):
     default_message = "The command is sensitive on this node and needs confirmation."
 
 
+class IdempotencyConflict(Conflict):
+    code = "idempotency_conflict"
+    default_message = "This idempotency key was used for a different request."
+
+
+def _same_request(task: Task, *, kind: str, payload: dict[str, Any], timeout: float) -> bool:
+    """Whether a repeated idempotency key comes with the request that created `task`."""
+    # The hub adds the blob fields and its confirmation mark itself: not part of the request.
+    staged = ("blob", "size", "sha256") if "blob" in (task.payload or {}) else ()
+    added = (*staged, CONFIRMED_MARK)
+    stored = {k: v for k, v in (task.payload or {}).items() if k not in added}
+    asked = {k: v for k, v in payload.items() if k not in staged}
+    return task.kind == kind and stored == asked and float(task.timeout) == float(timeout)
+
+
+def _idempotent_replay(task: Task, *, kind: str, payload: dict[str, Any], timeout: float) -> Task:
+    """The first task again, or 409 `idempotency_conflict` when the request differs."""
+    if not _same_request(task, kind=kind, payload=payload, timeout=timeout):
+        raise IdempotencyConflict()
+    return task
+
+
 def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
     if kind not in TaskKind.values:
         raise ValidationFailed(fields={"kind": [f"Must be one of {', '.join(TaskKind.values)}."]})
@@ -73,6 +96,10 @@ def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
             isinstance(k, str) and isinstance(v, str) for k, v in env.items()
         ):
             raise ValidationFailed(fields={"env": ["Must map names to strings."]})
+        # The node refuses these names before running; refuse them here, before queueing.
+        refusals = [reason for name in env if (reason := env_name_refusal(name))]
+        if refusals:
+            raise ValidationFailed(fields={"env": [r[0].upper() + r[1:] + "." for r in refusals]})
         cwd = payload.get("cwd", "")
         if not isinstance(cwd, str):
             raise ValidationFailed(fields={"cwd": ["Must be a string."]})
@@ -167,7 +194,7 @@ def task_dispatch(
     `idempotency_key` from the same user returns the first task.
     """
     if not selectors.user_can_use_node(user=actor, node=node):
-        raise NotFound("No such node.", code="node_not_found")
+        raise NotFound("No such node.")
     payload = _clean_payload(kind, payload)
     if staged:
         payload.update(staged)
@@ -183,7 +210,7 @@ def task_dispatch(
             node=node, requested_by=actor, idempotency_key=idempotency_key
         ).first()
         if existing is not None:
-            return existing
+            return _idempotent_replay(existing, kind=kind, payload=payload, timeout=timeout)
     if not node.is_active:
         raise NodeInactive()
     if not (node.skill_config or {}).get(kind, False):
@@ -192,7 +219,21 @@ def task_dispatch(
         raise CapabilityMissing(f"The node does not offer the {kind} skill.")
     checked: dict[str, Any] = {}
     if kind == TaskKind.SHELL:
-        checked = _check_command(node, payload["command"])
+        try:
+            checked = _check_command(node, payload["command"])
+        except CommandNotAllowed as exc:
+            # Refusals are audited too, one row per actor a minute however many come.
+            audit_refusal(
+                actor=actor,
+                action="task.refused",
+                reason=exc.code,
+                target_type="node",
+                target_id=node.node_id,
+                request=request,
+                source=source,
+                details={"node_id": node.node_id, "command": payload["command"][:1000]},
+            )
+            raise
         if checked["sensitive"] and not confirmed:
             _require_confirmation(checked)
         if confirmed:
@@ -242,7 +283,10 @@ def task_dispatch(
             events.ring_node(node.node_id, events.RING_TASKS)
     except IntegrityError:
         if idempotency_key:  # a concurrent request with the same key won
-            return Task.objects.get(node=node, requested_by=actor, idempotency_key=idempotency_key)
+            winner = Task.objects.get(
+                node=node, requested_by=actor, idempotency_key=idempotency_key
+            )
+            return _idempotent_replay(winner, kind=kind, payload=payload, timeout=timeout)
         raise
     return task
 

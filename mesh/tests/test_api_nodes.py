@@ -97,6 +97,33 @@ def test_non_admins_cannot_manage_nodes(user_client, user, make_node, grant):
     assert Node.objects.get(node_id="n1").display_name == "N1"
 
 
+def test_admin_actions_on_a_node_the_caller_cannot_see_answer_404(
+    user_client, user, make_node, grant, anon_client
+):
+    """404 like every other route: a 403 would confirm the node exists."""
+    visible, _ = make_node("mine")
+    grant(user, visible)
+    make_node("theirs")
+    calls = [
+        ("patch", "/api/v1/nodes/{}/", {"display_name": "x"}),
+        ("delete", "/api/v1/nodes/{}/", None),
+        ("post", "/api/v1/nodes/{}/access/", {"group": 1}),
+        ("delete", "/api/v1/nodes/{}/access/1/", None),
+        ("post", "/api/v1/nodes/{}/invite/", None),
+        ("post", "/api/v1/nodes/{}/rotate-credential/", None),
+        ("get", "/api/v1/nodes/{}/bundle/", None),
+    ]
+    for method, path, body in calls:
+        for node_id, status in (("theirs", 404), ("no-such-node", 404), ("mine", 403)):
+            response = getattr(user_client, method)(path.format(node_id), body, format="json")
+            assert response.status_code == status, (method, path, node_id)
+            expected = "not_found" if status == 404 else "permission_denied"
+            assert response.json()["error"]["code"] == expected
+        assert getattr(anon_client, method)(path.format("theirs"), body).status_code == 401
+    assert Node.objects.get(node_id="theirs").display_name == "Theirs"
+    assert not AuditEvent.objects.filter(action__in=["node.invite", "node.bundle_issued"]).exists()
+
+
 def test_anonymous_is_refused(anon_client, make_node):
     make_node("n1")
     assert anon_client.get("/api/v1/nodes/").status_code in (401, 403)
@@ -201,7 +228,7 @@ def test_rotate_credential_is_requested_and_audited(staff_client, user_client, m
     assert response.json() == {"node_id": "n1", "status": "requested"}
     assert Node.objects.get(node_id="n1").rotation_requested_at is not None
     assert AuditEvent.objects.filter(action="node.credential_rotate").count() == 1
-    assert user_client.post("/api/v1/nodes/n1/rotate-credential/").status_code == 403
+    assert user_client.post("/api/v1/nodes/n1/rotate-credential/").status_code == 404
 
 
 @pytest.mark.django_db

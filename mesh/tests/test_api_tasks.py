@@ -136,6 +136,67 @@ def test_no_audit_row_means_no_task_and_no_doorbell(
     assert bells.drain() == []
 
 
+def test_idempotency_key_with_another_body_is_a_conflict(user_client, user, granted_node):
+    first = user_client.post(
+        "/api/v1/nodes/n1/tasks/",
+        {"command": "echo 1", "idempotency_key": "k1"},
+        format="json",
+    )
+    assert first.status_code == 201
+    for body in (
+        {"command": "rm -rf build", "idempotency_key": "k1"},
+        {"command": "echo 1", "timeout": 99, "idempotency_key": "k1"},
+        {"command": "echo 1", "env": {"A": "1"}, "idempotency_key": "k1"},
+    ):
+        again = user_client.post("/api/v1/nodes/n1/tasks/", body, format="json")
+        assert again.status_code == 409, body
+        assert again.json()["error"]["code"] == "idempotency_conflict"
+    same = user_client.post(
+        "/api/v1/nodes/n1/tasks/",
+        {"command": "echo 1", "timeout": 30, "idempotency_key": "k1"},
+        format="json",
+    )
+    assert (same.status_code, same.json()["id"]) == (201, first.json()["id"])
+    assert Task.objects.count() == 1
+    assert Task.objects.get().payload == {"command": "echo 1"}
+    assert AuditEvent.objects.filter(action="task.dispatch").count() == 1
+
+
+def test_policy_refusals_are_audited_once_a_window_per_actor(
+    user_client, user, staff_user, granted_node, settings
+):
+    from accounts.models import AuditRefusalWindow
+
+    settings.AUDIT_REFUSAL_WINDOW_SECONDS = 86400  # one window for the whole test
+
+    services.node_update(
+        actor=staff_user,
+        node=granted_node,
+        data={"sandbox_policy": {"mode": "strict", "allowed_commands": ["echo"]}},
+    )
+    for n in range(25):
+        response = user_client.post(
+            "/api/v1/nodes/n1/tasks/", {"command": f"id #{n}"}, format="json"
+        )
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "command_not_allowed"
+    # One row per window (two only if the test ran across midnight UTC), the rest counted.
+    rows = list(AuditEvent.objects.filter(action="task.refused").order_by("id"))
+    windows = list(AuditRefusalWindow.objects.filter(action="task.refused").order_by("id"))
+    assert 1 <= len(rows) == len(windows) <= 2
+    assert sum(w.count for w in windows) == 25
+    assert [w.first_event_id for w in windows] == [r.pk for r in rows]
+    assert {w.actor_key for w in windows} == {f"user:{user.pk}"}
+    assert (rows[0].actor_id, rows[0].target_id) == (user.pk, "n1")
+    assert rows[0].details == {
+        "node_id": "n1",
+        "command": "id #0",
+        "reason": "command_not_allowed",
+        "aggregated_per_seconds": 86400,
+    }
+    assert Task.objects.count() == 0
+
+
 def test_idempotency_key_returns_the_first_task(user, granted_node):
     first = services.task_dispatch(
         actor=user,

@@ -75,6 +75,9 @@ def test_rest_push_stages_the_file_and_queues_a_write(
     assert blob.startswith("mesh/push/")
     with default_storage.open(blob, "rb") as fh:
         assert fh.read() == data
+    # Staged blobs are the hub user's alone.
+    assert (media / blob).stat().st_mode & 0o777 == 0o600
+    assert (media / "mesh" / "push").stat().st_mode & 0o777 == 0o700
     entry = AuditEvent.objects.get(action="task.dispatch", target_id=str(task.pk))
     assert (entry.details["kind"], entry.details["action"], entry.details["path"]) == (
         "files",

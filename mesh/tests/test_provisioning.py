@@ -44,7 +44,7 @@ def _zip(response) -> zipfile.ZipFile:  # type: ignore[no-untyped-def]
 # -------------------------------------------------------------------------------- endpoint
 def test_admin_downloads_a_bundle(staff_client, node, settings) -> None:  # type: ignore[no-untyped-def]
     settings.PUBLIC_GRPC_ADDRESS = "hub.example.org:50051"
-    response = staff_client.get("/api/v1/nodes/gpu-1/bundle/")
+    response = staff_client.get("/api/v1/nodes/gpu-1/bundle/?invite=new")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == 'attachment; filename="cortex-node-gpu-1.zip"'
@@ -83,14 +83,18 @@ def test_admin_downloads_a_bundle(staff_client, node, settings) -> None:  # type
         "api",
         "root@example.com",
     )
-    assert event.details == {"grpc_address": "hub.example.org:50051", "files": len(names)}
+    assert event.details == {
+        "grpc_address": "hub.example.org:50051",
+        "files": len(names),
+        "invite": "issued",
+    }
     assert config.invite_token not in str(
         list(AuditEvent.objects.values_list("details", flat=True))
     )
 
 
 def test_bundle_holds_no_secret_but_its_invite(staff_client, node) -> None:  # type: ignore[no-untyped-def]
-    archive = _zip(staff_client.get("/api/v1/nodes/gpu-1/bundle/"))
+    archive = _zip(staff_client.get("/api/v1/nodes/gpu-1/bundle/?invite=new"))
     blob = b"".join(archive.read(n) for n in archive.namelist())
     assert settings.SECRET_KEY.encode() not in blob
     tokens = set(re.findall(rb"cn[ic]_[A-Za-z0-9_-]{16,}", blob))
@@ -98,17 +102,40 @@ def test_bundle_holds_no_secret_but_its_invite(staff_client, node) -> None:  # t
     assert tokens == {config["invite_token"].encode()}
 
 
-def test_a_new_bundle_replaces_the_older_unused_invite(staff_client, node) -> None:  # type: ignore[no-untyped-def]
-    first = yaml.safe_load(
-        _zip(staff_client.get("/api/v1/nodes/gpu-1/bundle/")).read("agent_config.yaml")
+def test_a_bundle_never_replaces_a_pending_invite_unasked(staff_client, make_node) -> None:  # type: ignore[no-untyped-def]
+    _, pending = make_node("gpu-2")  # creating a node issues its first invite
+    refused = staff_client.get("/api/v1/nodes/gpu-2/bundle/")
+    assert refused.status_code == 409
+    assert refused["Content-Type"] == "application/json"
+    assert refused.json()["error"]["code"] == "invite_pending"
+    assert not AuditEvent.objects.filter(action="node.bundle_issued").exists()
+
+    # Without a token: the pending invite keeps working; the operator pastes it in.
+    bare = _zip(staff_client.get("/api/v1/nodes/gpu-2/bundle/?invite=none"))
+    config_text = bare.read("agent_config.yaml").decode()
+    assert yaml.safe_load(config_text)["invite_token"] == ""
+    assert "paste the node's pending invite token" in config_text
+    assert not re.findall(rb"cn[ic]_[A-Za-z0-9_-]{16,}", b"".join(map(bare.read, bare.namelist())))
+
+    # Asked for by name: a new invite replaces the pending one, and the audit row says so.
+    fresh = yaml.safe_load(
+        _zip(staff_client.get("/api/v1/nodes/gpu-2/bundle/?invite=new")).read("agent_config.yaml")
     )
-    second = yaml.safe_load(
-        _zip(staff_client.get("/api/v1/nodes/gpu-1/bundle/")).read("agent_config.yaml")
-    )
-    assert first["invite_token"] != second["invite_token"]
+    assert fresh["invite_token"] not in ("", pending)
+    replaced = AuditEvent.objects.filter(action="node.invite", target_id="gpu-2").latest("id")
+    assert replaced.details == {"expires_in": settings.MESH_INVITE_TTL, "replaced": 1}
     with pytest.raises(InviteInvalid):
-        services.invite_exchange(node_id="gpu-1", invite_token=first["invite_token"])
-    services.invite_exchange(node_id="gpu-1", invite_token=second["invite_token"])
+        services.invite_exchange(node_id="gpu-2", invite_token=pending)
+    services.invite_exchange(node_id="gpu-2", invite_token=fresh["invite_token"])
+    # Once joined, no invite is pending: the default issues one again.
+    assert staff_client.get("/api/v1/nodes/gpu-2/bundle/").status_code == 200
+    assert staff_client.get("/api/v1/nodes/gpu-2/bundle/?invite=bogus").status_code == 400
+
+
+def test_the_pending_invite_survives_a_refused_download(staff_client, make_node) -> None:  # type: ignore[no-untyped-def]
+    _, pending = make_node("gpu-3")
+    assert staff_client.get("/api/v1/nodes/gpu-3/bundle/").status_code == 409
+    services.invite_exchange(node_id="gpu-3", invite_token=pending)
 
 
 def test_bundle_with_tls_ships_the_hub_certificate(staff_client, node, settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -116,7 +143,7 @@ def test_bundle_with_tls_ships_the_hub_certificate(staff_client, node, settings,
     cert.write_text("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
     settings.GRPC_TLS_CERT = str(cert)
     settings.GRPC_TLS_KEY = str(tmp_path / "hub.key")
-    archive = _zip(staff_client.get("/api/v1/nodes/gpu-1/bundle/"))
+    archive = _zip(staff_client.get("/api/v1/nodes/gpu-1/bundle/?invite=new"))
     config = yaml.safe_load(archive.read("agent_config.yaml"))
     assert config["hub"]["tls"] == {"enabled": True, "ca_file": "hub_ca.pem", "server_name": ""}
     assert archive.read("hub_ca.pem") == cert.read_bytes()
@@ -126,7 +153,7 @@ def test_bundle_with_tls_ships_the_hub_certificate(staff_client, node, settings,
 @pytest.mark.parametrize(
     ("client_name", "path", "status"),
     [
-        ("user_client", "/api/v1/nodes/gpu-1/bundle/", 403),
+        ("user_client", "/api/v1/nodes/gpu-1/bundle/", 404),
         ("anon_client", "/api/v1/nodes/gpu-1/bundle/", 401),
         ("staff_client", "/api/v1/nodes/nope/bundle/", 404),
     ],
@@ -138,7 +165,7 @@ def test_bundle_refusals_issue_nothing(request, node, client_name, path, status)
     assert response.json()["error"]["code"] in {
         "permission_denied",
         "not_authenticated",
-        "node_not_found",
+        "not_found",
     }
     assert node.invites.count() == invites_before
     assert not AuditEvent.objects.filter(action__in=["node.bundle_issued", "node.invite"]).exists()

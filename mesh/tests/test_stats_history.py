@@ -66,7 +66,7 @@ def test_stats_endpoint(user, make_user, make_node, grant):
     stranger.force_authenticate(make_user("eve@example.com"))
     response = stranger.get("/api/v1/nodes/node-a/stats/")
     assert response.status_code == 404
-    assert response.json()["error"]["code"] == "node_not_found"
+    assert response.json()["error"]["code"] == "not_found"
     assert APIClient().get("/api/v1/nodes/node-a/stats/").status_code in (401, 403)
 
 

@@ -36,7 +36,8 @@ class ChatSession(models.Model):
         indexes = [models.Index(fields=("owner", "-updated_at"))]
 
     def __str__(self) -> str:
-        return self.title or f"Session {self.pk}"
+        # Not the title: it is made from the first message, and admin pages print this.
+        return f"Session {self.pk}"
 
 
 class SessionNode(models.Model):

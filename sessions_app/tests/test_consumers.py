@@ -9,6 +9,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
+from mesh.tests.consumers.conftest import refused_with
 from sessions_app.tests.conftest import configure_llm
 from sessions_app.tests.llm_server import openai_text
 
@@ -112,22 +113,19 @@ async def test_live_deltas_in_order_then_replay(user, llm_server, fast_turns, ch
     assert replay == frames[2:]
 
 
-async def test_anonymous_is_refused_before_accept(user):
+async def test_anonymous_is_refused_with_4401(user):
     session = await _make_session(user)
     ws = _communicator(session.pk, None)
-    connected, code = await ws.connect()
-    assert (connected, code) == (False, 4401)
+    assert await refused_with(ws) == 4401
 
 
 async def test_other_users_session_is_refused(user, make_user):
     other = await database_sync_to_async(make_user)("mallory@example.com")
     session = await _make_session(user)
     ws = _communicator(session.pk, await _login_cookie(other))
-    connected, code = await ws.connect()
-    assert (connected, code) == (False, 4403)
+    assert await refused_with(ws) == 4403
     missing = _communicator(999999, await _login_cookie(user))
-    connected, code = await missing.connect()
-    assert (connected, code) == (False, 4403)
+    assert await refused_with(missing) == 4403
 
 
 async def test_bad_origin_is_refused(user):
@@ -139,8 +137,7 @@ async def test_bad_origin_is_refused(user):
         f"/ws/sessions/{session.pk}/",
         headers=[(b"origin", b"http://evil.example"), (b"cookie", await _login_cookie(user))],
     )
-    connected, _ = await ws.connect()
-    assert connected is False
+    assert await refused_with(ws) == 4403
 
 
 async def test_a_dropped_doorbell_is_filled_from_the_database(user):

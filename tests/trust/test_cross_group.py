@@ -344,7 +344,13 @@ async def _ws_refused(path: str, ticket: str) -> bool:
     ws = WebsocketCommunicator(application, f"{path}?ticket={ticket}", headers=[ORIGIN])
     try:
         connected, _ = await ws.connect(timeout=10)
-        return not connected
+        if not connected:
+            return True
+        # Refused connects complete the handshake and close at once with 4401/4403.
+        if await ws.receive_nothing(timeout=1):
+            return False
+        first = await ws.receive_output(timeout=5)
+        return first.get("type") == "websocket.close" and first.get("code") in (4401, 4403)
     finally:
         await ws.disconnect()
 

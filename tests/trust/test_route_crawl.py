@@ -162,15 +162,18 @@ def _ws_routes(
 
 
 async def _ws_refused(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[bool, str]:
-    """Connect; refused means closed before the handshake completed and no frame was sent."""
+    """Connect; refused means closed at once with 4401/4403 and no frame sent (README: refused
+    connects complete the handshake and close with the code, never an HTTP 403)."""
     from cortex.asgi import application
 
     ws = WebsocketCommunicator(application, path, headers=headers)
     try:
         connected, code = await ws.connect(timeout=10)
         if not connected:
-            return True, f"closed {code}"
+            return False, f"closed before accept ({code}): an HTTP 403, not 4401/4403"
         frame = await ws.receive_output(timeout=1)
+        if frame.get("type") == "websocket.close" and frame.get("code") in (4401, 4403):
+            return True, f"closed {frame['code']}"
         return False, f"accepted, then {frame.get('type')}"
     except TimeoutError:
         return False, "accepted and kept open"

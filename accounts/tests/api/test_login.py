@@ -206,3 +206,36 @@ def test_login_validates_body():
     assert response.status_code == 400
     assert response.json()["error"]["fields"] == {"password": ["This field is required."]}
     assert not AuditEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "headers"),
+    [
+        ("multipart", {}),  # a form a hostile page can post, Origin stripped (old browser)
+        (None, {"content_type": "application/x-www-form-urlencoded"}),
+        ("json", {"HTTP_SEC_FETCH_SITE": "cross-site"}),
+        ("json", {"HTTP_REFERER": "https://evil.example/"}),
+        ("json", {"HTTP_ORIGIN": "null"}),
+    ],
+)
+def test_browser_shaped_login_without_token_is_refused(user, fmt, headers):
+    client = APIClient(enforce_csrf_checks=True)
+    body = {"email": "alice@example.com", "password": PASSWORD}
+    if fmt is None:
+        from urllib.parse import urlencode
+
+        response = client.post(LOGIN, urlencode(body), **headers)
+    else:
+        response = client.post(LOGIN, body, format=fmt, **headers)
+    assert response.status_code == 403, response.content
+    assert response.json()["error"]["code"] == "permission_denied"
+    assert "sessionid" not in response.cookies
+    assert not AuditEvent.objects.filter(action__startswith="auth.login").exists()
+
+
+def test_script_login_with_json_and_no_browser_headers_still_works(user):
+    client = APIClient(enforce_csrf_checks=True)
+    body = {"email": "alice@example.com", "password": PASSWORD}
+    response = client.post(LOGIN, body, format="json")
+    assert response.status_code == 200
+    assert "sessionid" in response.cookies

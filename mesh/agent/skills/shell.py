@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import shutil
 import signal
 import time
@@ -20,33 +19,10 @@ from pathlib import Path
 
 import psutil
 
+from ..envpolicy import env_name_refusal
+
 READ_SIZE = 64 * 1024
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# Variables that would run code before the checked command or change what a name resolves to.
-FORBIDDEN_ENV = frozenset(
-    {
-        "PATH",
-        "BASH_ENV",
-        "ENV",
-        "SHELLOPTS",
-        "BASHOPTS",
-        "PROMPT_COMMAND",
-        "PS4",
-        "IFS",
-        "CDPATH",
-        "GLOBIGNORE",
-        "LD_PRELOAD",
-        "LD_LIBRARY_PATH",
-        "LD_AUDIT",
-        "DYLD_INSERT_LIBRARIES",
-        "DYLD_LIBRARY_PATH",
-        "PYTHONSTARTUP",
-        "PERL5OPT",
-        "NODE_OPTIONS",
-    }
-)
-
 STDOUT, STDERR = 1, 2  # the OutputStream enum values
 
 
@@ -87,10 +63,9 @@ def build_env(
             env[name] = source[name]
     env.update(fixed)
     for name, value in (declared or {}).items():
-        if not isinstance(name, str) or not ENV_NAME.match(name):
-            raise EnvRefused(f"{name!r} is not a valid variable name")
-        if name in FORBIDDEN_ENV or name.startswith(("BASH_FUNC_", "LD_", "DYLD_")):
-            raise EnvRefused(f"the variable {name} may not be set by a task")
+        refusal = env_name_refusal(name)
+        if refusal:
+            raise EnvRefused(refusal)
         if not isinstance(value, (str, int, float)) or "\x00" in str(value):
             raise EnvRefused(f"the value of {name} must be a string")
         env[name] = str(value)

@@ -15,7 +15,8 @@ from mesh.services.provisioning import provisioning_write, wheel_target
 class Command(BaseCommand):
     help = (
         "Write NODE_ID's bundle (agent, agent_config.yaml with a fresh single-use invite, run.sh, "
-        "bootstrap.py) into DIR. Copy DIR to the node and run `bash run.sh` there."
+        "bootstrap.py) into DIR. The new invite replaces any pending one (--no-invite: none, "
+        "paste the token you hold). Copy DIR to the node and run `bash run.sh` there."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -32,6 +33,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--platform", default="", help="the node's wheel platform, e.g. manylinux2014_x86_64"
+        )
+        parser.add_argument(
+            "--no-invite",
+            action="store_true",
+            help="write no invite token (keeps the pending invite working)",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -56,12 +62,19 @@ class Command(BaseCommand):
                 node=node,
                 directory=out,
                 source="command",
+                invite="none" if options["no_invite"] else "new",
                 wheels=wheels,
             )
         except CortexError as exc:
             fields = f" {exc.fields}" if exc.fields else ""
             raise CommandError(f"{exc.message} ({exc.code}){fields}") from exc
+        invite_line = (
+            "No invite in agent_config.yaml: paste the node's pending invite token there.\n"
+            if options["no_invite"]
+            else "Issued a new invite for it; any earlier unused invite no longer works.\n"
+        )
         self.stdout.write(
             f"Wrote the bundle of node {node.node_id} to {out} ({len(written)} files).\n"
-            f"On the node: bash {out / 'run.sh'}   (or: python3 {out / 'bootstrap.py'})"
+            + invite_line
+            + f"On the node: bash {out / 'run.sh'}   (or: python3 {out / 'bootstrap.py'})"
         )

@@ -34,6 +34,19 @@ def communicator(
     return WebsocketCommunicator(application, path, headers=headers)
 
 
+async def refused_with(ws: WebsocketCommunicator, *, timeout: float = 5) -> int:
+    """A refused connect: the handshake completes, then the server closes at once (no frame).
+
+    Returns the close code; a close before accept (an HTTP 403 to real clients) fails.
+    """
+    connected, code = await ws.connect(timeout=timeout)
+    assert connected is True, f"closed before accept with {code}"
+    message = await ws.receive_output(timeout=timeout)
+    assert message["type"] == "websocket.close", message
+    await ws.wait(timeout=timeout)
+    return int(message["code"])
+
+
 async def frames_until(
     ws: WebsocketCommunicator, kind: str, *, timeout: float = 10
 ) -> list[dict[str, Any]]:

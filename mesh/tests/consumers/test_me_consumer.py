@@ -6,14 +6,14 @@ import pytest
 from channels.db import database_sync_to_async
 
 from mesh import services
-from mesh.tests.consumers.conftest import communicator, frames_until, login_cookie
+from mesh.tests.consumers.conftest import communicator, frames_until, login_cookie, refused_with
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 async def test_anonymous_is_refused():
     ws = communicator("/ws/me/")
-    assert await ws.connect(timeout=5) == (False, 4401)
+    assert await refused_with(ws) == 4401
 
 
 async def test_snapshot_live_stats_and_grant_changes(
@@ -58,3 +58,28 @@ async def test_snapshot_live_stats_and_grant_changes(
     added = await frames_until(ws, "node.added")
     assert (added[-1]["node"]["node_id"], added[-1]["node"]["status"]) == ("other", "online")
     await ws.disconnect()
+
+
+async def test_a_flood_of_refused_connects_is_one_audit_row_a_window(settings):
+    from accounts.models import AuditEvent, AuditRefusalWindow
+
+    settings.AUDIT_REFUSAL_WINDOW_SECONDS = 86400  # one window for the whole test
+
+    for _ in range(20):
+        assert await refused_with(communicator("/ws/me/?ticket=not-a-ticket")) == 4401
+
+    def _read():  # type: ignore[no-untyped-def]
+        rows = list(AuditEvent.objects.filter(action="ws.connect.refused").order_by("id"))
+        windows = list(AuditRefusalWindow.objects.filter(action="ws.connect.refused"))
+        return rows, windows
+
+    rows, windows = await database_sync_to_async(_read)()
+    assert 1 <= len(rows) == len(windows) <= 2  # two only if the test ran across midnight
+    assert sum(w.count for w in windows) == 20
+    assert rows[0].details == {
+        "path": "/ws/me/",
+        "close_code": 4401,
+        "reason": "not_signed_in",
+        "aggregated_per_seconds": 86400,
+    }
+    assert "not-a-ticket" not in str([(r.details, r.target_id) for r in rows])

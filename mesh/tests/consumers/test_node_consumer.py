@@ -11,7 +11,13 @@ from channels.db import database_sync_to_async
 from accounts.models import AuditEvent
 from mesh import services
 from mesh.models import Task, TaskOutputChunk
-from mesh.tests.consumers.conftest import closed_code, communicator, frames_until, login_cookie
+from mesh.tests.consumers.conftest import (
+    closed_code,
+    communicator,
+    frames_until,
+    login_cookie,
+    refused_with,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,23 +40,37 @@ def _queue_task(actor: Any, node: Any, command: str = "echo hi") -> Task:
     return task
 
 
-async def test_refused_without_user_or_grant_or_origin(user, make_user, make_node, watched):
+async def test_refused_without_user_or_grant_or_origin(
+    user, make_user, make_node, watched, settings
+):
+    settings.AUDIT_REFUSAL_WINDOW_SECONDS = 86400  # one audit window for the whole test
     ws = communicator("/ws/nodes/node-a/")
-    assert await ws.connect(timeout=5) == (False, 4401)
+    assert await refused_with(ws) == 4401
 
     stranger = await database_sync_to_async(make_user)("eve@example.com")
     cookie = await login_cookie(stranger)
     for path in ("/ws/nodes/node-a/", "/ws/nodes/no-such-node/"):
         ws = communicator(path, cookie)
-        assert await ws.connect(timeout=5) == (False, 4403)
+        assert await refused_with(ws) == 4403
 
     cookie = await login_cookie(user)
     ws = communicator("/ws/nodes/node-a/", cookie, origin=b"http://evil.example")
-    connected, _ = await ws.connect(timeout=5)
-    assert connected is False
+    assert await refused_with(ws) == 4403
     ws = communicator("/ws/nodes/node-a/", cookie, origin=None)
-    connected, _ = await ws.connect(timeout=5)
-    assert connected is False
+    assert await refused_with(ws) == 4403
+
+    # Each refusal is audited once per actor and reason a minute (no query string, no ticket).
+    rows = await database_sync_to_async(
+        lambda: sorted(
+            (e.details["reason"], e.details["close_code"], e.actor_label, e.target_id)
+            for e in AuditEvent.objects.filter(action="ws.connect.refused")
+        )
+    )()
+    assert rows == [
+        ("bad_origin", 4403, "", "/ws/nodes/node-a/"),
+        ("no_access", 4403, "eve@example.com", "/ws/nodes/node-a/"),
+        ("not_signed_in", 4401, "", "/ws/nodes/node-a/"),
+    ]
 
 
 async def test_snapshot_then_live_frames(user, staff_user, watched, channel_layer_kind):
@@ -262,6 +282,13 @@ async def test_bad_frames_and_refused_commands_answer_error_frames(user, watched
     assert (
         await database_sync_to_async(AuditEvent.objects.filter(action="task.dispatch").count)() == 0
     )
+    refused = await database_sync_to_async(
+        lambda: [
+            (e.source, e.target_id, e.details["command"], e.details["reason"])
+            for e in AuditEvent.objects.filter(action="task.refused")
+        ]
+    )()
+    assert refused == [("console", "node-a", "rm -rf /", "command_not_allowed")]
     await ws.disconnect()
 
 
@@ -318,4 +345,4 @@ async def test_ticket_socket_closes_with_4401_when_the_user_is_deactivated(
     await ws.disconnect()
 
     again = communicator(f"/ws/nodes/node-a/?ticket={ticket}")
-    assert await again.connect(timeout=5) == (False, 4401)
+    assert await refused_with(again) == 4401

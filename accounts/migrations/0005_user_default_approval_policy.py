@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0002_apitoken_wsticket_appconfig'),
+        ('accounts', '0004_audit_refusal_window'),
     ]
 
     operations = [
