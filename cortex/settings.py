@@ -257,7 +257,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Chats and the user default share one choice set (ask, auto): one enum in the schema.
+    "ENUM_NAME_OVERRIDES": {"ApprovalPolicyEnum": "sessions_app.models.sessions.ApprovalPolicy"},
     "APPEND_COMPONENTS": {
         "schemas": {
             "ErrorBody": {

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='user',
             name='default_approval_policy',
-            field=models.CharField(choices=[('auto', 'Run every tool call'), ('ask', 'Ask before exec/write tools and sensitive commands')], default='ask', help_text='The approval policy new chats of this user start with.', max_length=8),
+            field=models.CharField(choices=[('auto', 'Run every tool call'), ('ask', 'Ask before exec/write tools and sensitive commands')], default='ask', db_default='ask', help_text='The approval policy new chats of this user start with.', max_length=8),
         ),
     ]

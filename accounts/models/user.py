@@ -59,6 +59,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         max_length=8,
         choices=DefaultApprovalPolicy.choices,
         default=DefaultApprovalPolicy.ASK,
+        db_default=DefaultApprovalPolicy.ASK,  # rows written outside the ORM get it too
         help_text="The approval policy new chats of this user start with.",
     )
     oidc_sub = models.CharField(max_length=255, null=True, blank=True, unique=True, default=None)

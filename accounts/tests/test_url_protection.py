@@ -26,7 +26,9 @@ PUBLIC_EXACT = {
     "/api/v1/docs/",
     "/console/login/",  # the sign-in page
 }
-PUBLIC_PREFIXES = ("/oidc/", "/console/assets/")  # the consoles' scripts and styles (no data)
+# The consoles' scripts and styles (no data); one-line install links, whose single-use token in
+# the path is the credential (an unknown token answers 404: mesh/tests/test_install_link_api.py).
+PUBLIC_PREFIXES = ("/oidc/", "/console/assets/", "/api/v1/install/")
 # Answer 404/405 for anything: they serve no data.
 CATCH_ALL_NAMES = {"api-not-found"}
 METHODS = ("get", "post", "put", "patch", "delete")

@@ -174,9 +174,10 @@ def install_bundle_download(*, token: str, client_ip: str | None = None) -> tupl
         client_ip=client_ip,
         details={"link": link.parent_id, "stage": "bundle", "issued_by": link.created_by_id},
     )
-    # The invite and the bundle are issued in the name of the admin who made the link.
+    # The invite and the bundle are issued in the name of the admin who made the link; making
+    # the link was the explicit request for a new invite, so it replaces a pending one (audited).
     return node.node_id, provisioning_bundle(
-        actor=link.created_by, node=node, request=None, source="install_link"
+        actor=link.created_by, node=node, request=None, source="install_link", invite="new"
     )
 
 
