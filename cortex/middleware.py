@@ -64,6 +64,35 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class ApiErrorMiddleware:
+    """An exception from a view under /api/ that is not DRF's answers the shared error body.
+
+    DRF views translate their own exceptions; Django would render the rest with its handlers,
+    or under DEBUG with its technical pages, which carry exception text. Only
+    `process_exception` does anything: ordinary requests pass straight through.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+    ):
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        from cortex.api.views import api_error_response
+
+        return api_error_response(exception, request)
+
+
 class OnLoopHooks:
     """Run a Django `MiddlewareMixin`'s request and response hooks on the event loop.
 
