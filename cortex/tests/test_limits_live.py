@@ -72,9 +72,7 @@ def _spool_files(hub: Any) -> list[str]:
 
 
 def _head(path: str, *lines: str) -> bytes:
-    return (
-        "\r\n".join([f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *lines, "", ""])
-    ).encode()
+    return ("\r\n".join([f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *lines, "", ""])).encode()
 
 
 @pytest.mark.parametrize(
@@ -157,8 +155,10 @@ def test_a_websocket_to_an_unknown_path_is_closed_4404(hub):
     from websockets.sync.client import connect
 
     url = hub.http_url.replace("http://", "ws://") + "/ws/no-such-stream/"
-    with connect(url, origin=hub.http_url, open_timeout=10) as ws:
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=10)
+    with (
+        connect(url, origin=hub.http_url, open_timeout=10) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
+        ws.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
     assert "Traceback" not in hub.log()

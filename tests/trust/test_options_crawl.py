@@ -20,7 +20,11 @@ def test_options_never_fails_on_any_route(user, staff_user):
     user_client.force_login(user)
     admin_client = APIClient(raise_request_exception=False)
     admin_client.force_login(staff_user)
-    callers = {"anonymous": APIClient(raise_request_exception=False), "user": user_client, "admin": admin_client}
+    callers = {
+        "anonymous": APIClient(raise_request_exception=False),
+        "user": user_client,
+        "admin": admin_client,
+    }
     failures = []
     for label, client in callers.items():
         for path, _pattern in routes:
