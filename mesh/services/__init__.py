@@ -36,6 +36,7 @@ from mesh.services.tasks import (
     task_cancel,
     task_dispatch,
     task_wait,
+    task_wait_async,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "task_finish",
     "task_started",
     "task_wait",
+    "task_wait_async",
     "tasks_claim_for_delivery",
     "tasks_enforce_deadlines",
     "tasks_mark_lost",
