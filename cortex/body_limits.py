@@ -41,6 +41,11 @@ _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 
 
 @functools.cache
+def session_cookie() -> bytes:
+    return f"{settings.SESSION_COOKIE_NAME}=".encode()
+
+
+@functools.cache
 def route_limits() -> tuple[int, tuple[tuple[re.Pattern[str], frozenset[str], int], ...]]:
     """(default limit, ((path pattern, methods, limit), ...)): the one table of body limits."""
     from preferences.services.transfer import MAX_IMPORT_BYTES
@@ -115,12 +120,13 @@ class BodyLimitMiddleware:
             return
         length: bytes | None = None
         chunked = credentialed = False
+        cookie = session_cookie()
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = value
             elif name == b"transfer-encoding":
                 chunked = True
-            elif name == b"authorization" or (name == b"cookie" and b"sessionid=" in value):
+            elif name == b"authorization" or (name == b"cookie" and cookie in value):
                 credentialed = True
         if length is None and not chunked:
             await self.app(scope, receive, send)  # no body at all (HTTP/1.1)
