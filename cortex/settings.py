@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 # those exact paths before it checks the settings they read.
 MIDDLEWARE = [
     "cortex.middleware.RequestIdMiddleware",
+    "cortex.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cortex.middleware.SessionMiddleware",
     "cortex.middleware.CommonMiddleware",
@@ -85,7 +86,6 @@ MIDDLEWARE = [
     "cortex.middleware.AuthenticationMiddleware",
     "cortex.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "cortex.middleware.ApiErrorMiddleware",
 ]
 
 ROOT_URLCONF = "cortex.urls"

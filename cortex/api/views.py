@@ -97,6 +97,25 @@ def api_error_response(exc: BaseException | None, request: HttpRequest) -> JsonR
     return JsonResponse(error_body("server_error", "Internal server error."), status=500)
 
 
+_CODES_BY_STATUS = {
+    400: ("bad_request", "The request could not be understood."),
+    401: ("not_authenticated", "Authentication credentials were not provided or are invalid."),
+    403: ("permission_denied", "You do not have permission to do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    413: ("request_too_large", "The request body is larger than this endpoint accepts."),
+    429: ("throttled", "Too many requests."),
+}
+
+
+def api_error_for_status(status: int) -> JsonResponse:
+    """The shared error body for an error response that came without one."""
+    code, message = _CODES_BY_STATUS.get(
+        status, ("server_error", "Internal server error.") if status >= 500 else ("error", "Error.")
+    )
+    return JsonResponse(error_body(code, message), status=status)
+
+
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     """handler400: JSON under /api/ (413 for a body too large), Django's page elsewhere."""
     if _is_api(request):

@@ -119,3 +119,19 @@ def test_django_400_handler_answers_json_under_api(rf):
     page = bad_request(rf.post("/console/"), TooManyFieldsSent("detail"))
     assert page.status_code == 400
     assert not page["Content-Type"].startswith("application/json")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_middleware_error_under_api_answers_the_shared_shape(settings, debug):
+    """A bad Host header fails in Django's middleware; under DEBUG its page names the host."""
+    settings.DEBUG = debug
+    response = APIClient(raise_request_exception=False).get(
+        "/api/v1/nodes/", HTTP_HOST="evil-host.example"
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": {"code": "bad_request", "message": "The request could not be understood."}
+    }
+    assert b"evil-host" not in response.content
+    assert response["X-Request-ID"]
