@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,7 +32,7 @@ from typing import Any
 
 from asgiref.sync import AsyncToSync, SyncToAsync, sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connections
+from django.db import connections
 from django.http import HttpRequest, HttpResponse
 
 from cortex import errors
@@ -110,8 +113,9 @@ def defer(request: Any, *, user_id: Any, key: Any, timeout: float) -> bool:
         return False
     if deferred.waited:
         return True
+    deferred.user_id = user_id
     slots.take(user_id)
-    deferred.user_id, deferred.key, deferred.timeout, deferred.taken = user_id, key, timeout, True
+    deferred.key, deferred.timeout, deferred.taken = key, timeout, True
     return True
 
 
@@ -126,9 +130,9 @@ def _under_server() -> bool:
 def _release_request_thread() -> None:
     """Let the request's idle sync thread go for the length of the wait.
 
-    Django gives each request a thread of its own for sync work, kept until the request ends;
-    the middleware before the view has already started it. It holds no database connection
-    (closed just before); asgiref starts a new one if the response needs it.
+    Django gives each request a thread of its own for sync work, kept until the request ends.
+    It holds no database connection (closed by the pass that deferred); asgiref starts a new
+    one if the rest of the request needs it, and ends that one with the request.
     """
     context = SyncToAsync.thread_sensitive_context.get(None)
     executor = SyncToAsync.context_to_thread_executor.pop(context, None) if context else None
@@ -139,18 +143,18 @@ def _release_request_thread() -> None:
 def _pass(
     view: Callable[..., HttpResponse], request: HttpRequest, *args: Any, **kwargs: Any
 ) -> Any:
-    """One run of the sync view, rendered, in a pool thread that keeps no connection busy."""
-    close_old_connections()
-    try:
-        response = view(request, *args, **kwargs)
-        if callable(getattr(response, "render", None)):
-            response = response.render()
-        return response
-    finally:
-        close_old_connections()
+    """One run of the sync view in the request's thread, rendered; a pass that leaves a wait
+    to the wrapper closes the thread's connections, since the thread is let go next."""
+    response = view(request, *args, **kwargs)
+    if callable(getattr(response, "render", None)):
+        response = response.render()
+    deferred: _Deferred = getattr(request, _ATTRIBUTE)
+    if deferred.taken and not deferred.waited:
+        connections.close_all()
+    return response
 
 
-_run_pass = sync_to_async(_pass, thread_sensitive=False)
+_run_pass = sync_to_async(_pass, thread_sensitive=True)
 
 
 def long_poll(
@@ -170,7 +174,6 @@ def long_poll(
         if not deferred.taken:
             return response
         try:
-            await sync_to_async(connections.close_all)()
             _release_request_thread()
             await wait(deferred.key, deferred.timeout)
         finally:
@@ -179,3 +182,76 @@ def long_poll(
         return await _run_pass(view, request, *args, **kwargs)
 
     return async_view
+
+
+_WAIT_PATH = re.compile(r"^/api/v1/tasks/[0-9a-fA-F-]{32,36}/$")
+
+
+class LongPollAdmission:
+    """ASGI middleware: long-poll requests in flight, per credential and in all, capped before
+    Django sees them.
+
+    Django gives every request in flight a thread of its own (its sync middleware starts one
+    before the view), so a burst of polls costs a thread each until each one reaches the view
+    and `defer()`. Counting them here, on the loop, refuses the excess of a burst (429
+    `too_many_waits`) for the price of a header look-up. The key is the credential (bearer
+    token or session cookie, fingerprinted), as no user is known yet; the per-user slots in
+    the view then hold across a user's credentials. Same caps as the slots, per process.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.in_flight: Counter[bytes] = Counter()
+        self.total = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if (
+            scope["type"] != "http"
+            or b"wait=" not in scope.get("query_string", b"")
+            or not _WAIT_PATH.match(scope["path"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        key = _credential_key(scope["headers"])
+        if self.total >= int(settings.LONGPOLL_PER_PROCESS) or self.in_flight[key] >= int(
+            settings.LONGPOLL_PER_USER
+        ):
+            await _send_refusal(send)
+            return
+        self.total += 1
+        self.in_flight[key] += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.total -= 1
+            self.in_flight[key] -= 1
+            if self.in_flight[key] <= 0:
+                del self.in_flight[key]
+
+
+def _credential_key(headers: list[tuple[bytes, bytes]]) -> bytes:
+    cookie_name = settings.SESSION_COOKIE_NAME.encode() + b"="
+    for name, value in headers:
+        if name == b"authorization":
+            return hashlib.sha256(value).digest()
+        if name == b"cookie" and cookie_name in value:
+            session = value.split(cookie_name, 1)[1].split(b";", 1)[0]
+            return hashlib.sha256(b"session:" + session).digest()
+    return b""
+
+
+async def _send_refusal(send: Any) -> None:
+    error = TooManyWaits()
+    body = json.dumps({"error": {"code": error.code, "message": error.message}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
