@@ -9,7 +9,10 @@ wrapper. The wrapper waits on the event loop (`wait(key, timeout)`, a coroutine)
 view again, which renders the state it finds (grants re-checked on the way). Without the
 server (the sync test client) the view waits inline, in a slot as well (`slot()`).
 
-The caps (`CORTEX_LONGPOLL_PER_USER`, `CORTEX_LONGPOLL_PER_PROCESS`) count the waits this
+The caps (`CORTEX_LONGPOLL_PER_USER`, `CORTEX_LONGPOLL_PER_PROCESS`) are applied twice: by
+`LongPollAdmission` (ASGI, on the loop) to the poll requests in flight per credential and in
+all, so the excess of a burst is refused before Django starts a thread for it; and by the
+slots the view takes per user, which hold across a user's credentials. Both count what this
 process holds. That is the right unit for both: what a wait costs (a coroutine, a doorbell
 subscription, a share of the status checks) is this process's memory and loop. A user's waits
 on two hub processes count separately, so with N web processes a user may hold N times the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cortex.api import longpoll
@@ -58,3 +60,50 @@ def test_slots_count_per_user_and_in_all(settings):
             with pytest.raises(longpoll.TooManyWaits):
                 longpoll.slots.take(3)
     assert longpoll.slots.held() == (0, 0)
+
+
+async def test_admission_caps_polls_in_flight_per_credential_and_in_all(settings):
+    import asyncio
+
+    settings.LONGPOLL_PER_USER = 2
+    settings.LONGPOLL_PER_PROCESS = 3
+    release = asyncio.Event()
+
+    async def inner(scope, receive, send):  # type: ignore[no-untyped-def]
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    admission = longpoll.LongPollAdmission(inner)
+    path = "/api/v1/tasks/00000000-0000-0000-0000-000000000001/"
+
+    async def call(token: bytes, query: bytes = b"wait=30") -> list[dict]:  # type: ignore[type-arg]
+        sent: list[dict] = []  # type: ignore[type-arg]
+
+        async def send(message):  # type: ignore[no-untyped-def]
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "path": path,
+            "query_string": query,
+            "headers": [(b"authorization", b"Bearer " + token)],
+        }
+        await admission(scope, None, send)
+        return sent
+
+    held = [asyncio.create_task(call(b"a")) for _ in range(2)]
+    await asyncio.sleep(0)
+    refused = await call(b"a")
+    assert refused[0]["status"] == 429
+    assert (b"retry-after", str(longpoll.RETRY_AFTER_SECONDS).encode()) in refused[0]["headers"]
+    assert json.loads(refused[1]["body"])["error"]["code"] == "too_many_waits"
+    held.append(asyncio.create_task(call(b"b")))
+    await asyncio.sleep(0)
+    assert (await call(b"c"))[0]["status"] == 429  # the process cap
+    plain = asyncio.create_task(call(b"c", query=b""))  # not a poll: not counted
+    await asyncio.sleep(0)
+    assert not plain.done()
+    release.set()
+    assert [(await h)[0]["status"] for h in held] == [200, 200, 200]
+    await plain
+    assert (admission.total, dict(admission.in_flight)) == (0, {})
