@@ -62,8 +62,8 @@ class Envelope:
             raise errors.ValidationFailed("The frame is too large.", code="frame_too_large")
         try:
             content = json.loads(text)
-        except ValueError as exc:
-            raise errors.ValidationFailed("The frame is not JSON.", code="invalid_frame") from exc
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply to read
+            raise errors.ValidationFailed("The frame is not JSON.", code="invalid_frame") from None
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             raise errors.ValidationFailed(
                 "A frame is an object with a string `type`.", code="invalid_frame"

@@ -64,6 +64,53 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class ApiErrorMiddleware:
+    """Every error under /api/ answers the shared error body, whatever raised it.
+
+    DRF views translate their own exceptions. For the rest, `process_exception` maps an
+    exception from a view (with its precise status: 413 for a body too large), and any error
+    response that is not JSON by the time it passes here (Django's technical pages under DEBUG,
+    which carry exception text, or its HTML error pages for a middleware's exception) is
+    replaced by the shared body for its status. Ordinary responses pay one status check.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self, get_response: Callable[[HttpRequest], HttpResponse | Awaitable[HttpResponse]]
+    ):
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if self.is_async:
+            return self.__acall__(request)
+        return _json_errors(request, self.get_response(request))  # type: ignore[arg-type]
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        return _json_errors(request, await self.get_response(request))  # type: ignore[misc]
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        from cortex.api.views import api_error_response
+
+        return api_error_response(exception, request)
+
+
+def _json_errors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    if response.status_code < 400 or not request.path.startswith("/api/"):
+        return response
+    if response.get("Content-Type", "").startswith("application/json"):
+        return response
+    from cortex.api.views import api_error_for_status
+
+    return api_error_for_status(response.status_code)
+
+
 class OnLoopHooks:
     """Run a Django `MiddlewareMixin`'s request and response hooks on the event loop.
 

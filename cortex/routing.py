@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from channels.generic.websocket import AsyncWebsocketConsumer
 from django.apps import apps
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, re_path
 
 
 def _collect() -> list[URLPattern | URLResolver]:
@@ -22,3 +23,23 @@ def _collect() -> list[URLPattern | URLResolver]:
 
 
 websocket_urlpatterns = _collect()
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """A WebSocket to a path no consumer serves: accepted, then closed with 4404.
+
+    Channels' router would raise instead, which the server answers with an HTTP 500. Closing
+    after accept matches how every other refusal is told (4401, 4403): a close code.
+    """
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)
+
+
+CLOSE_NOT_FOUND = 4404
+
+#: Kept apart from `websocket_urlpatterns` (the routes that exist) and routed after them.
+unknown_path_patterns: list[URLPattern | URLResolver] = [
+    re_path(r"", UnknownPathConsumer.as_asgi()),
+]

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
 # those exact paths before it checks the settings they read.
 MIDDLEWARE = [
     "cortex.middleware.RequestIdMiddleware",
+    "cortex.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cortex.middleware.SessionMiddleware",
     "cortex.middleware.CommonMiddleware",
@@ -240,6 +241,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "cortex.api.schema.CortexAutoSchema",
     "EXCEPTION_HANDLER": "cortex.api.exceptions.exception_handler",
+    "DEFAULT_METADATA_CLASS": "cortex.api.metadata.CortexMetadata",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Throttles key on REMOTE_ADDR, which cortex.proxies already resolved: never re-read XFF.
     "NUM_PROXIES": 0,
@@ -289,6 +291,19 @@ SPECTACULAR_SETTINGS = {
         "cortex.api.schema.add_error_responses",
     ],
 }
+
+# --- request limits -------------------------------------------------------------------------
+# Largest request body on an ordinary route (JSON); upload routes take their own limits
+# (cortex/body_limits.py). Refused with 413 from the declared length before Django reads any of
+# it. Also Django's own cap on a body read into memory; the spool threshold is kept at least as
+# large, so a body refused on an ordinary route never reaches the disk.
+REQUEST_MAX_BODY_BYTES: int = env.int("CORTEX_MAX_BODY_BYTES", default=2621440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_MAX_BODY_BYTES
+FILE_UPLOAD_MAX_MEMORY_SIZE = max(2621440, REQUEST_MAX_BODY_BYTES)
+# Long polls (`GET /api/v1/tasks/{id}/?wait=`) held at once, per user and in all, by one hub
+# process; past either cap the request answers 429 `too_many_waits` with Retry-After.
+LONGPOLL_PER_USER: int = env.int("CORTEX_LONGPOLL_PER_USER", default=20)
+LONGPOLL_PER_PROCESS: int = env.int("CORTEX_LONGPOLL_PER_PROCESS", default=500)
 
 # --- voice ----------------------------------------------------------------------------------
 VOICE_MAX_TEXT_CHARS: int = env.int("CORTEX_VOICE_MAX_TEXT_CHARS", default=4000)

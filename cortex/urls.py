@@ -5,8 +5,20 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from cortex.api import views
+from cortex.api.metadata import options_as_json
+
+
+class DocsView(SpectacularSwaggerView):
+    """The interactive docs page; OPTIONS answers JSON (its renderer is an HTML template)."""
+
+    def options(self, request: Request, *args: object, **kwargs: object) -> Response:
+        options_as_json(request)
+        return super().options(request, *args, **kwargs)
+
 
 api_v1 = [
     path("", include("accounts.api.urls")),
@@ -15,7 +27,7 @@ api_v1 = [
     path("", include("tools.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("docs/", DocsView.as_view(url_name="schema"), name="api-docs"),
     re_path(r"^(?P<path>.*)$", views.api_not_found, name="api-not-found"),
 ]
 
@@ -28,3 +40,9 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("console/", include("console.urls")),  # web consoles (pages only; data via API)
 ]
+
+# Django's own error paths (views that are not DRF's): the shared error body under /api/.
+handler400 = "cortex.api.views.bad_request"
+handler403 = "cortex.api.views.permission_denied"
+handler404 = "cortex.api.views.page_not_found"
+handler500 = "cortex.api.views.server_error"

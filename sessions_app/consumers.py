@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from cortex import errors
+from cortex.consumers import Envelope
 from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
 from sessions_app import selectors
 from sessions_app.events import session_group
@@ -72,18 +73,23 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Clients only listen here; actions go through REST."""
-        await self.send_json(
-            {
-                "type": "error",
-                "seq": self.last_seq,
-                "error": {
-                    "code": "unsupported_frame",
-                    "message": "This stream is read-only; use the REST API to act.",
-                },
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Clients only listen here; actions go through REST.
+
+        A frame that cannot be parsed (binary, not JSON, not an object with a `type`) is
+        `invalid_frame`, parsed by the same envelope parser as every other socket; any other
+        frame is `unsupported_frame`.
+        """
+        try:
+            Envelope.parse(text_data)
+        except errors.CortexError as exc:
+            error = {"code": exc.code, "message": exc.message}
+        else:
+            error = {
+                "code": "unsupported_frame",
+                "message": "This stream is read-only; use the REST API to act.",
             }
-        )
+        await self.send_json({"type": "error", "seq": self.last_seq, "error": error})
 
     async def session_frame(self, event: dict[str, Any]) -> None:
         await self._send_frame(event["frame"])

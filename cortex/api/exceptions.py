@@ -1,6 +1,9 @@
 """The one HTTP exception handler: wraps DRF's own and reshapes every error body.
 
 Body: {"error": {"code", "message", "fields"?}}; `fields` only for validation errors.
+Bad input that Django or the parsers reject (a body too large, too many multipart fields or
+files, nesting too deep to parse) is a 4xx with a stable code. No error body ever carries
+exception text, in DEBUG either: an unexpected error is logged and answers a generic 500.
 """
 
 from __future__ import annotations
@@ -8,8 +11,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
 from django.http import Http404
@@ -46,6 +54,48 @@ _DRF_CODES: dict[type[drf.APIException], str] = {
 }
 
 
+class RequestTooLarge(errors.ValidationFailed):
+    code = "request_too_large"
+    default_message = "The request body is larger than this endpoint accepts."
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class TooManyFields(errors.ValidationFailed):
+    code = "too_many_fields"
+    default_message = "The request has too many form fields."
+
+
+class TooManyFiles(errors.ValidationFailed):
+    code = "too_many_files"
+    default_message = "The request has too many files."
+    http_status = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+
+class TooDeeplyNested(errors.ValidationFailed):
+    code = "too_deeply_nested"
+    default_message = "The request body is nested too deeply to read."
+
+
+class BadRequest(errors.ValidationFailed):
+    code = "bad_request"
+    default_message = "The request could not be understood."
+
+
+def django_input_error(exc: BaseException) -> errors.CortexError | None:
+    """The domain error for input Django or a parser refused (None: not such an error)."""
+    if isinstance(exc, RequestDataTooBig):
+        return RequestTooLarge()
+    if isinstance(exc, TooManyFieldsSent):
+        return TooManyFields()
+    if isinstance(exc, TooManyFilesSent):
+        return TooManyFiles()
+    if isinstance(exc, RecursionError):
+        return TooDeeplyNested()
+    if isinstance(exc, SuspiciousOperation):
+        return BadRequest()
+    return None
+
+
 class _CortexAPIException(drf.APIException):
     """A CortexError carried through DRF's handler with its status and code."""
 
@@ -67,6 +117,7 @@ def status_for(exc: errors.CortexError) -> int:
 
 
 def _translate(exc: Exception) -> Exception:
+    exc = django_input_error(exc) or exc
     if isinstance(exc, errors.CortexError):
         return _CortexAPIException(exc, status_for(exc))
     if isinstance(exc, DjangoValidationError):
@@ -121,8 +172,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(translated, context)
     if response is None:
         logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
-        message = f"{type(exc).__name__}: {exc}" if settings.DEBUG else "Internal server error."
-        return Response(error_body("server_error", message), status=500)
+        return Response(error_body("server_error", "Internal server error."), status=500)
 
     if isinstance(translated, _CortexAPIException):
         cortex_error = translated.cortex_error
@@ -136,5 +186,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             (c for cls, c in _DRF_CODES.items() if isinstance(translated, cls)),
             str(getattr(translated, "default_code", "error")),
         )
-        response.data = error_body(code, str(translated.detail))
+        message = str(translated.detail)
+        if isinstance(translated, drf.ParseError):
+            # DRF's parsers append the exception text ("JSON parse error - Expecting ..."):
+            # only the part before it goes out.
+            message = message.split(" - ", 1)[0]
+        response.data = error_body(code, message)
     return response

@@ -1,4 +1,5 @@
-"""Project-level HTTP endpoints: health, readiness, and the API's catch-all 404."""
+"""Project-level HTTP endpoints: health, readiness, the API's catch-all 404, and Django's error
+handlers (which answer the shared error body under /api/)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import logging
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
@@ -65,3 +68,74 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 def api_not_found(request: HttpRequest, path: str = "") -> JsonResponse:
     """Any unknown path under /api/v1/ answers the documented error body."""
     return JsonResponse(error_body("not_found", "No API endpoint at this path."), status=404)
+
+
+# --- Django's own error paths, for views that are not DRF's -------------------------------------
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error_response(exc: BaseException | None, request: HttpRequest) -> JsonResponse:
+    """The shared error body for an exception outside DRF (never its text)."""
+    from cortex.api.exceptions import BadRequest, django_input_error, status_for
+
+    error = django_input_error(exc) if exc is not None else None
+    if error is not None:
+        return JsonResponse(error_body(error.code, error.message), status=status_for(error))
+    if isinstance(exc, Http404):
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
+    if isinstance(exc, DjangoPermissionDenied):
+        return JsonResponse(
+            error_body("permission_denied", "You do not have permission to do this."), status=403
+        )
+    if exc is None:
+        bad = BadRequest()
+        return JsonResponse(error_body(bad.code, bad.message), status=400)
+    logger.error("Unhandled error on %s", request.path, exc_info=exc)
+    return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+
+
+_CODES_BY_STATUS = {
+    400: ("bad_request", "The request could not be understood."),
+    401: ("not_authenticated", "Authentication credentials were not provided or are invalid."),
+    403: ("permission_denied", "You do not have permission to do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    413: ("request_too_large", "The request body is larger than this endpoint accepts."),
+    429: ("throttled", "Too many requests."),
+}
+
+
+def api_error_for_status(status: int) -> JsonResponse:
+    """The shared error body for an error response that came without one."""
+    code, message = _CODES_BY_STATUS.get(
+        status, ("server_error", "Internal server error.") if status >= 500 else ("error", "Error.")
+    )
+    return JsonResponse(error_body(code, message), status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: JSON under /api/ (413 for a body too large), Django's page elsewhere."""
+    if _is_api(request):
+        return api_error_response(exception, request)
+    return defaults.bad_request(request, exception)  # type: ignore[arg-type]
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return api_error_response(exception or DjangoPermissionDenied(), request)
+    return defaults.permission_denied(request, exception)  # type: ignore[arg-type]
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if _is_api(request):
+        return api_error_response(Http404(), request)
+    return defaults.page_not_found(request, exception)  # type: ignore[arg-type]
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if _is_api(request):
+        return JsonResponse(error_body("server_error", "Internal server error."), status=500)
+    return defaults.server_error(request)

@@ -12,6 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cortex.api import longpoll
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet, IsStaff, IsStaffOr404
 from mesh import selectors, services
@@ -249,12 +250,25 @@ class TaskViewSet(mixins.RetrieveModelMixin, CortexViewSet):
     output_serializers = {"output": TaskOutputPageOutput, "cancel": TaskSummaryOutput}
     created_actions = frozenset()
 
-    @extend_schema(parameters=[OpenApiParameter("wait", float, description="seconds, max 60")])
+    @extend_schema(
+        parameters=[OpenApiParameter("wait", float, description="seconds, max 60")],
+        responses={
+            200: TaskDetailOutput,
+            429: error_response(
+                "`too_many_waits`: past CORTEX_LONGPOLL_PER_USER or CORTEX_LONGPOLL_PER_PROCESS "
+                "waits at once (Retry-After says when to try again)."
+            ),
+        },
+    )
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         task = self.get_object_or_404()
         wait = self.validated_query(TaskWaitQuery, request)["wait"]
-        if wait > 0:
-            task = services.task_wait(task=task, timeout=wait)
+        if wait > 0 and not task.is_terminal:
+            user_id = request.user.pk
+            if longpoll.defer(request, user_id=user_id, key=task.pk, timeout=wait):
+                return self.render(task)  # `long_poll` (mesh/api/urls.py) waits off-thread
+            with longpoll.slot(user_id=user_id):
+                task = services.task_wait(task=task, timeout=wait)
         return self.render(task)
 
     @extend_schema(parameters=[OpenApiParameter("after_seq", int), OpenApiParameter("limit", int)])

@@ -40,6 +40,7 @@ from mesh.services.tasks import (
     task_cancel,
     task_dispatch,
     task_wait,
+    task_wait_async,
 )
 
 __all__ = [
@@ -81,6 +82,7 @@ __all__ = [
     "task_finish",
     "task_started",
     "task_wait",
+    "task_wait_async",
     "tasks_claim_for_delivery",
     "tasks_enforce_deadlines",
     "tasks_expire_undelivered",

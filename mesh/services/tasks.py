@@ -7,13 +7,14 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, close_old_connections, transaction
 from django.utils import timezone
 
 from accounts.models import User
@@ -21,7 +22,7 @@ from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from mesh import events, selectors
 from mesh.agent.envpolicy import env_name_refusal
-from mesh.models import Node, Task, TaskKind, TaskStatus
+from mesh.models import TERMINAL_STATUSES, Node, Task, TaskKind, TaskStatus
 from mesh.services.journal import _announce_finished, task_expire_undelivered
 
 logger = logging.getLogger("cortex.mesh")
@@ -336,13 +337,31 @@ def task_wait(*, task: Task, timeout: float) -> Task:
     """Block up to `timeout` seconds until the task is terminal; returns its latest state.
 
     Waits on the database state, woken early by the task's doorbell (polls once a second in
-    case a doorbell is lost). A task the caller loaded as terminal is returned as it is.
+    case a doorbell is lost). A task the caller loaded as terminal is returned as it is. This
+    holds the calling thread: under the ASGI server the REST long poll uses
+    `task_wait_async` instead.
     """
     if task.is_terminal:
         return task
     if timeout <= 0:
-        return Task.objects.select_related("node").get(pk=task.pk)
-    return async_to_sync(_await_terminal)(task.pk, float(timeout))
+        return _load_settled(task.pk)
+    load = sync_to_async(lambda: _load_settled(task.pk))
+
+    async def wait() -> Task:
+        await _await_terminal(task.pk, float(timeout), is_terminal=_loaded_terminal(load))
+        return await load()
+
+    return async_to_sync(wait)()
+
+
+async def task_wait_async(*, task_id: uuid.UUID, timeout: float) -> None:
+    """Wait on the event loop, holding no thread, until the task is terminal or `timeout` has
+    passed; the caller reads the task afterwards.
+
+    The once-a-second check reads only the status, in the loop's shared worker pool (never a
+    thread of its own per waiter), closing stale connections around it as a request would.
+    """
+    await _await_terminal(task_id, float(timeout), is_terminal=_status_is_terminal)
 
 
 def _load_settled(task_id: uuid.UUID) -> Task:
@@ -355,10 +374,40 @@ def _load_settled(task_id: uuid.UUID) -> Task:
     return task
 
 
-async def _await_terminal(task_id: uuid.UUID, timeout: float) -> Task:
+def _loaded_terminal(load: Callable[[], Awaitable[Task]]) -> Callable[[uuid.UUID], Awaitable[bool]]:
+    async def check(task_id: uuid.UUID) -> bool:
+        return (await load()).is_terminal
+
+    return check
+
+
+def _status_terminal_unit(task_id: uuid.UUID) -> bool:
+    """Whether the task is over (a queued task past its delivery deadline is ended first)."""
+    close_old_connections()
+    try:
+        row = Task.objects.filter(pk=task_id).values_list("status", "deliver_by").first()
+        if row is None:
+            return True
+        status, deliver_by = row
+        if status == TaskStatus.QUEUED and deliver_by <= timezone.now():
+            task_expire_undelivered(task_id=task_id)
+            return True
+        return status in TERMINAL_STATUSES
+    finally:
+        close_old_connections()
+
+
+_status_is_terminal = sync_to_async(_status_terminal_unit, thread_sensitive=False)
+
+
+async def _await_terminal(
+    task_id: uuid.UUID,
+    timeout: float,
+    *,
+    is_terminal: Callable[[uuid.UUID], Awaitable[bool]],
+) -> None:
     layer = get_channel_layer()
     deadline = time.monotonic() + timeout
-    load = sync_to_async(_load_settled)
     channel = group = None
     if layer is not None:
         try:
@@ -370,10 +419,11 @@ async def _await_terminal(task_id: uuid.UUID, timeout: float) -> Task:
             channel = None
     try:
         while True:
-            task = await load(task_id)
+            if await is_terminal(task_id):
+                return
             remaining = deadline - time.monotonic()
-            if task.is_terminal or remaining <= 0:
-                return task
+            if remaining <= 0:
+                return
             step = min(remaining, 1.0)
             if channel is not None:
                 with contextlib.suppress(TimeoutError):
@@ -392,9 +442,11 @@ __all__ = [
     "CapabilityMissing",
     "CommandNotAllowed",
     "ConfirmationRequired",
+    "IdempotencyConflict",
     "NodeInactive",
     "SkillDisabled",
     "task_cancel",
     "task_dispatch",
     "task_wait",
+    "task_wait_async",
 ]

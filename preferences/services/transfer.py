@@ -19,6 +19,31 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 MAX_IMPORT_BYTES = 256 * 1024
+#: Deepest nesting an import may have; a preferences file needs four levels.
+MAX_IMPORT_DEPTH = 32
+
+
+class _TooDeep(yaml.YAMLError):
+    pass
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses documents nested deeper than MAX_IMPORT_DEPTH.
+
+    PyYAML composes nodes recursively: a document nested a few thousand levels deep raised
+    RecursionError (a 500) instead of a validation error.
+    """
+
+    _depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_IMPORT_DEPTH:
+                raise _TooDeep
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def preferences_export(*, user: User) -> str:
@@ -42,7 +67,11 @@ def _parse(text: str) -> dict[str, dict[str, Any]]:
     if len(text.encode()) > MAX_IMPORT_BYTES:
         raise errors.ValidationFailed(fields={"file": ["The file is too large."]})
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_DepthLimitedLoader)  # noqa: S506  # a SafeLoader
+    except _TooDeep:
+        raise errors.ValidationFailed(
+            fields={"file": [f"Nested too deeply (at most {MAX_IMPORT_DEPTH} levels)."]}
+        ) from None
     except yaml.YAMLError:
         raise errors.ValidationFailed(fields={"file": ["Not valid YAML."]}) from None
     if not isinstance(document, dict) or not isinstance(document.get("preferences"), dict):
