@@ -14,5 +14,4 @@ urlpatterns = [
     path("nodes/<slug:node_id>/", views.node_page, name="node"),
     path("sessions/", views.sessions_page, name="sessions"),
     path("sessions/<int:session_id>/", views.session_page, name="session"),
-    path("assets/<path:path>", views.asset, name="asset"),
 ]

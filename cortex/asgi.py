@@ -1,5 +1,7 @@
 """ASGI entry point: HTTP to Django, WebSocket behind the origin check and auth middleware.
 
+Static files are answered before Django by `cortex.static.with_static_files`.
+
 Each app contributes `websocket_urlpatterns` from its `routing.py`.
 """
 
@@ -17,6 +19,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from cortex.loops import AdoptLoop  # noqa: E402
 from cortex.routing import websocket_urlpatterns  # noqa: E402
+from cortex.static import with_static_files  # noqa: E402
 from cortex.ws_auth import WebSocketAuthMiddleware  # noqa: E402
 
 router = ProtocolTypeRouter(
@@ -27,4 +30,4 @@ router = ProtocolTypeRouter(
         ),
     }
 )
-application = AdoptLoop(router)
+application = AdoptLoop(with_static_files(router))

@@ -59,9 +59,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "servestatic",  # its configuration checks; files are served by cortex.static in cortex.asgi
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files (no CDN)
     "channels",
     "mozilla_django_oidc",
     "cortex.apps.CortexConfig",
@@ -184,7 +186,17 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` writes here (`make run` and the image build run it); served by cortex.static.
+STATIC_ROOT = env.path("CORTEX_STATIC_ROOT", default=str(VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cache forever, busted on change) plus gzip and Brotli copies.
+    "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+}
+# While DEBUG, files come from the apps' static/ folders; otherwise from the collected manifest.
+# The table is built once at startup (a restart picks up edits): no lookup thread per request.
+SERVESTATIC_AUTOREFRESH = False
+SERVESTATIC_ALLOW_ALL_ORIGINS = False  # only the hub's own pages load them
 MEDIA_ROOT = env.path("CORTEX_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
 LOGIN_URL = "/console/login/"  # password form + OIDC link; leads to /console/
@@ -259,6 +271,10 @@ SPECTACULAR_SETTINGS = {
             }
         }
     },
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cortex.api.schema.add_error_responses",

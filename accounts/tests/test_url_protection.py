@@ -26,7 +26,7 @@ PUBLIC_EXACT = {
     "/api/v1/docs/",
     "/console/login/",  # the sign-in page
 }
-PUBLIC_PREFIXES = ("/oidc/", "/console/assets/")  # the consoles' scripts and styles (no data)
+PUBLIC_PREFIXES = ("/oidc/",)
 # Answer 404/405 for anything: they serve no data.
 CATCH_ALL_NAMES = {"api-not-found"}
 METHODS = ("get", "post", "put", "patch", "delete")
