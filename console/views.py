@@ -85,4 +85,3 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     return render(request, "console/session.html", {"page": "session", "session_id": session_id})
-
