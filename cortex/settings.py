@@ -12,6 +12,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from servestatic.compress import Compressor
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -197,6 +198,11 @@ STORAGES = {
 # The table is built once at startup (a restart picks up edits): no lookup thread per request.
 SERVESTATIC_AUTOREFRESH = False
 SERVESTATIC_ALLOW_ALL_ORIGINS = False  # only the hub's own pages load them
+# Source maps (only a browser's developer tools fetch them) are not worth compressing.
+SERVESTATIC_SKIP_COMPRESS_EXTENSIONS = (
+    *Compressor.SKIP_COMPRESS_EXTENSIONS,
+    "map",
+)
 MEDIA_ROOT = env.path("CORTEX_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
 LOGIN_URL = "/console/login/"  # password form + OIDC link; leads to /console/
