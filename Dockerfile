@@ -1,9 +1,10 @@
 # Cortex Hub image: `daphne` serves HTTP/WebSocket (and the static files); run
 # `python manage.py runmesh` for nodes. docker-compose.yml wires both to PostgreSQL and Redis.
 
-# Stage 1: the console's browser libraries, installed with Debian's Node from the lock file.
+# Stage 1: the console's browser libraries, installed with Debian's Node (20 in Debian 13, as marked
+# needs) from the lock file.
 # Only the files the pages load (scripts/vendor_static.py) reach the image; node_modules does not.
-FROM debian:bookworm-slim AS assets
+FROM debian:trixie-slim AS assets
 RUN apt-get update \
  && apt-get install -y --no-install-recommends nodejs npm python3 ca-certificates \
  && rm -rf /var/lib/apt/lists/*

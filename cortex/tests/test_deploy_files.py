@@ -61,7 +61,7 @@ def test_nodes_are_told_the_public_addresses(compose) -> None:
 def test_dockerfile_builds_assets_with_node_and_collects_static_files() -> None:
     text = (ROOT / "Dockerfile").read_text()
     stages = re.findall(r"^FROM (\S+)(?: AS (\w+))?$", text, re.M)
-    assert stages[0] == ("debian:bookworm-slim", "assets")
+    assert stages[0] == ("debian:trixie-slim", "assets")
     assert stages[-1][0].startswith("python:3.11")
     assert "apt-get install -y --no-install-recommends nodejs npm" in text
     assert "npm ci" in text and "scripts/vendor_static.py" in text
