@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -197,6 +198,30 @@ async def test_static_files_are_answered_before_django() -> None:
     assert response["body"].startswith(b"/*")
     # Vendored browser libraries are ordinary static files too.
     assert (await _asgi_get("/static/vendor/marked/marked.umd.js"))["status"] == 200
+
+
+@pytest.mark.django_db
+async def test_static_files_start_no_thread_per_request(monkeypatch) -> None:
+    """ServeStatic would read each file in a one-thread pool of its own; the wrapper does not."""
+    await _asgi_get("/static/admin/css/base.css")  # Django's own setup may start threads
+    started: list[str] = []
+    original = threading.Thread.start
+
+    def spy(thread: threading.Thread) -> None:
+        started.append(thread.name)
+        original(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", spy)
+    bodies = set()
+    for path in ("/static/admin/css/base.css", "/static/console/common.js"):
+        for _ in range(3):
+            response = await _asgi_get(path)
+            assert response["status"] == 200
+            bodies.add(response["body"][:40])
+    assert started == []
+    assert len(bodies) == 2
+    expected = (ROOT / "console" / "static" / "console" / "common.js").read_bytes()
+    assert (await _asgi_get("/static/console/common.js"))["body"] == expected
 
 
 @pytest.mark.django_db
