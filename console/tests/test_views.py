@@ -57,3 +57,14 @@ def test_console_scripts_never_write_html() -> None:
 def test_the_old_asset_route_is_gone() -> None:
     """One way to serve static files: /static/ (cortex.static), not a view of the console's."""
     assert Client().get("/console/assets/common.js").status_code == 404
+
+
+def test_vendored_libraries_the_templates_load_are_installed(tmp_path) -> None:
+    from console.checks import check_vendor_files, missing_vendor_files
+
+    assert check_vendor_files(None) == []
+    (tmp_path / "page.html").write_text(
+        "{% load static %}<script src=\"{% static 'vendor/marked/marked.umd.js' %}\"></script>"
+        "<script src=\"{% static 'vendor/nope/nope.js' %}\"></script>"
+    )
+    assert missing_vendor_files(tmp_path) == ["vendor/nope/nope.js"]
