@@ -7,7 +7,7 @@ PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.requirements.stamp
 STAMP_DEV := $(VENV)/.requirements-dev.stamp
 
-.PHONY: run test lint format proto bench bench-quick bench-full fuzz trust services-start services-stop clean
+.PHONY: run test vendor lint format proto bench bench-quick bench-full fuzz trust services-start services-stop clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,9 +21,17 @@ $(STAMP_DEV): requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install --quiet -r requirements-dev.txt
 	touch $@ $(STAMP_RUN)
 
+# The console's browser libraries (console/package.json, pinned by its lock file) copied into
+# console/static/vendor/; npm ci runs again only when the lock file is newer than the install.
+vendor:
+	@cd console && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }
+	@$(PYTHON) scripts/vendor_static.py
+
 run: $(STAMP_RUN)
 	@scripts/system-packages.sh run
+	@$(MAKE) --no-print-directory vendor
 	@mkdir -p -m 700 var && chmod 700 var
+	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py ensure_admin
 	exec $(PY) manage.py serve
@@ -32,6 +40,7 @@ test: $(STAMP_DEV)
 	@scripts/system-packages.sh test
 	@# The real OIDC provider the accounts tests sign in through (npm oidc-provider, pinned by its lock file).
 	@cd accounts/tests/oidc_provider && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --silent; }
+	@$(MAKE) --no-print-directory vendor
 	@mkdir -p var
 	@set -o pipefail; scripts/services.sh start; \
 	$(PY) -m pytest; rc=$$?; \

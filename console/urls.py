@@ -16,5 +16,4 @@ urlpatterns = [
     path("sessions/<int:session_id>/", views.session_page, name="session"),
     path("settings/", views.settings_page, name="settings"),
     path("admin/", views.admin_page, name="admin"),
-    path("assets/<path:path>", views.asset, name="asset"),
 ]

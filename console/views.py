@@ -2,13 +2,14 @@
 
 The pages carry a strict Content-Security-Policy (scripts and styles only from the hub, no
 inline code), so output shown in them can never run as script even if a bug put it in the DOM.
+Their scripts, styles and browser libraries are static files (`{% static %}`, served by
+cortex.static), like the admin's and the API docs'.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -18,11 +19,9 @@ from django.shortcuts import render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
-from django.views.static import serve
 
 from accounts.selectors import password_login_allowed
 
-ASSETS = Path(__file__).resolve().parent / "static" / "console"
 LOGIN_URL = "/console/login/"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -86,14 +85,6 @@ def sessions_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def session_page(request: HttpRequest, session_id: int) -> HttpResponse:
     return render(request, "console/session.html", {"page": "session", "session_id": session_id})
-
-
-@require_GET
-def asset(request: HttpRequest, path: str) -> HttpResponse:
-    """The consoles' JS and CSS, served by the hub itself (no CDN, no collectstatic needed)."""
-    response = serve(request, path, document_root=str(ASSETS))
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
 
 
 # --- settings and admin (issue 18) ------------------------------------------------------------

@@ -4,7 +4,8 @@ Each app contributes `websocket_urlpatterns` from its `routing.py`. HTTP passes 
 (`cortex.body_limits`) before Django reads a byte, and long polls their admission
 (`cortex.api.longpoll`); a WebSocket to a path no consumer serves is
 accepted and closed with 4404 (`cortex.routing.UnknownPathConsumer`). Both `daphne
-cortex.asgi:application` and `manage.py serve` run this same `application`.
+cortex.asgi:application` and `manage.py serve` run this same `application`. Static files are
+answered before Django by `cortex.static.with_static_files`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cortex.body_limits import BodyLimitMiddleware  # noqa: E402
 from cortex.loops import AdoptLoop  # noqa: E402
 from cortex.proxies import TrustedProxyMiddleware  # noqa: E402
 from cortex.routing import unknown_path_patterns, websocket_urlpatterns  # noqa: E402
+from cortex.static import with_static_files  # noqa: E402
 from cortex.ws_auth import WebSocketAuthMiddleware  # noqa: E402
 from cortex.ws_refusal import AllowedHostsRefusingOriginValidator  # noqa: E402
 
@@ -35,4 +37,4 @@ router = ProtocolTypeRouter(
     }
 )
 # Forwarded headers count only from CORTEX_TRUSTED_PROXIES, for HTTP and WebSocket alike.
-application = AdoptLoop(TrustedProxyMiddleware(router))
+application = AdoptLoop(TrustedProxyMiddleware(with_static_files(router)))

@@ -25,3 +25,21 @@ def check_production_secrets(app_configs: Any, **kwargs: Any) -> list[checks.Che
             checks.Error("CORTEX_FIELD_KEYS holds the development key.", id="cortex.E002")
         )
     return problems
+
+
+@checks.register()
+def check_static_files_collected(app_configs: Any, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Without DEBUG, pages link hashed static names, which exist only after collectstatic."""
+    from django.contrib.staticfiles.storage import ManifestFilesMixin, staticfiles_storage
+
+    if settings.DEBUG or not isinstance(staticfiles_storage, ManifestFilesMixin):
+        return []
+    if staticfiles_storage.exists(staticfiles_storage.manifest_name):
+        return []
+    return [
+        checks.Warning(
+            f"Static files are not collected in {settings.STATIC_ROOT}: pages will fail.",
+            hint="Run `python manage.py collectstatic --noinput` (`make run` and the image do).",
+            id="cortex.W001",
+        )
+    ]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from servestatic.compress import Compressor
 
 from cortex import local_state
 
@@ -66,9 +67,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "servestatic",  # its configuration checks; files are served by cortex.static in cortex.asgi
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files (no CDN)
     "channels",
     "mozilla_django_oidc",
     "cortex.apps.CortexConfig",
@@ -194,7 +197,22 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+# `collectstatic` writes here (`make run` and the image build run it); served by cortex.static.
+STATIC_ROOT = env.path("CORTEX_STATIC_ROOT", default=str(VAR_DIR / "static"))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Hashed names (cache forever, busted on change) plus gzip and Brotli copies.
+    "staticfiles": {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"},
+}
+# While DEBUG, files come from the apps' static/ folders; otherwise from the collected manifest.
+# The table is built once at startup (a restart picks up edits): no lookup thread per request.
+SERVESTATIC_AUTOREFRESH = False
+SERVESTATIC_ALLOW_ALL_ORIGINS = False  # only the hub's own pages load them
+# Source maps (only a browser's developer tools fetch them) are not worth compressing.
+SERVESTATIC_SKIP_COMPRESS_EXTENSIONS = (
+    *Compressor.SKIP_COMPRESS_EXTENSIONS,
+    "map",
+)
 MEDIA_ROOT = env.path("CORTEX_MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "media/"
 # Uploads and staged pushes to nodes are readable by the hub's user only.
@@ -286,6 +304,10 @@ SPECTACULAR_SETTINGS = {
             }
         }
     },
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files: the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cortex.api.schema.add_error_responses",

@@ -7,6 +7,13 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Loopback servers speaking provider protocols stand in for the real providers in tests.
 PROVIDER_ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 REST_FRAMEWORK = {**REST_FRAMEWORK}
+# A fresh checkout has no collected manifest: tests serve and link the apps' static folders
+# as they are (the manifest path is tested against collectstatic in cortex/tests/test_static.py).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SERVESTATIC_USE_FINDERS = True
 
 # SQLite test databases live in a per-run file, not shared-cache memory: the turn runner and
 # the gRPC servicers write from worker threads, and shared-cache memory databases lock whole

@@ -7,6 +7,8 @@ need() { command -v "$1" >/dev/null 2>&1 || [ -x "$2" ] || want+=("$3"); }
 case "${1:-run}" in
   run)
     need espeak-ng /usr/bin/espeak-ng espeak-ng
+    need node /usr/bin/node nodejs  # the console's browser libraries (npm ci, make vendor)
+    need npm /usr/bin/npm npm
     ;;
   test)
     need espeak-ng /usr/bin/espeak-ng espeak-ng

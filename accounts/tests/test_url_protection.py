@@ -26,9 +26,9 @@ PUBLIC_EXACT = {
     "/api/v1/docs/",
     "/console/login/",  # the sign-in page
 }
-# The consoles' scripts and styles (no data); one-line install links, whose single-use token in
+# One-line install links, whose single-use token in
 # the path is the credential (an unknown token answers 404: mesh/tests/test_install_link_api.py).
-PUBLIC_PREFIXES = ("/oidc/", "/console/assets/", "/api/v1/install/")
+PUBLIC_PREFIXES = ("/oidc/", "/api/v1/install/")
 # Answer 404/405 for anything: they serve no data.
 CATCH_ALL_NAMES = {"api-not-found"}
 METHODS = ("get", "post", "put", "patch", "delete")

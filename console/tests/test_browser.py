@@ -122,6 +122,7 @@ def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  #
             assert time.monotonic() < deadline, "the charts got no live points"
             page.wait_for_timeout(250)
         assert card.locator(".chart-label").first.text_content().startswith("CPU ")
+        assert card.locator(".chart .uplot canvas").count() == 2  # uPlot sparklines
         _shot(page, "nodes")
 
         # Node page: run `echo hello`, see hello.
@@ -218,7 +219,7 @@ def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  #
         _shot(page, "session-approval")
         approve.click()
         page.wait_for_selector(".tool-call .output:has-text('from-the-model')", timeout=60_000)
-        page.wait_for_selector(".msg.assistant .text:text-is('The node says from-the-model.')")
+        page.wait_for_selector(".msg.assistant .text p:text-is('The node says from-the-model.')")
         assert page.locator(".tool-call strong").first.text_content() == "mesh_terminal"
         _shot(page, "session")
 

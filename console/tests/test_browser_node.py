@@ -40,6 +40,10 @@ def test_node_page_charts_and_task_history(live_hub, browser, tmp_path):  # noqa
         while int(page.locator(".panels").get_attribute("data-points") or 0) < 2:
             assert time.monotonic() < deadline, "the charts got no live points"
             page.wait_for_timeout(250)
+        # uPlot draws each chart (console/package.json pins it; no hand-drawn canvas code).
+        assert page.locator("#cpu-chart .uplot canvas").count() == 1
+        assert page.locator("#mem-chart .uplot canvas").count() == 1
+        assert page.evaluate("typeof uPlot") == "function"
         assert page.locator("#cpu-now").text_content().endswith("%")
         assert page.locator("#mem-now").text_content().endswith("%")
 

@@ -1,6 +1,8 @@
-"""Console pages: sign-in required, templates only, assets served by the hub, strict CSP."""
+"""Console pages: sign-in required, templates only, assets as static files, strict CSP."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -31,7 +33,7 @@ def test_pages_render_for_a_signed_in_user(user, path: str) -> None:
     assert response.status_code == 200
     assert "script-src 'self'" in response["Content-Security-Policy"]
     body = response.content.decode()
-    assert "/console/assets/common.js" in body
+    assert '<script src="/static/console/common.js">' in body
     assert "<script>" not in body  # no inline script: the CSP would refuse it anyway
     assert "csrftoken" in response.cookies
 
@@ -47,15 +49,31 @@ def test_login_page_and_safe_next(settings) -> None:
     assert 'href="/oidc/authenticate/?next=/console/nodes/a/"' in body
 
 
-def test_assets_are_served_without_a_cdn() -> None:
-    response = Client().get("/console/assets/common.js")
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/javascript")
-    assert response["X-Content-Type-Options"] == "nosniff"
-    body = b"".join(response.streaming_content).decode()
-    assert "innerHTML" not in body
-    assert Client().get("/console/assets/../views.py").status_code == 400  # suspicious path
-    assert Client().get("/console/assets/nope.js").status_code == 404
+def test_console_scripts_never_write_html() -> None:
+    """Model and node text reaches the DOM as text, or through DOMPurify (markdown.js)."""
+    scripts = sorted((Path(__file__).resolve().parents[1] / "static" / "console").glob("*.js"))
+    assert scripts
+    for script in scripts:
+        body = script.read_text()
+        assert "innerHTML" not in body, script.name
+        assert "insertAdjacentHTML" not in body, script.name
+        assert "document.write" not in body, script.name
+
+
+def test_the_old_asset_route_is_gone() -> None:
+    """One way to serve static files: /static/ (cortex.static), not a view of the console's."""
+    assert Client().get("/console/assets/common.js").status_code == 404
+
+
+def test_vendored_libraries_the_templates_load_are_installed(tmp_path) -> None:
+    from console.checks import check_vendor_files, missing_vendor_files
+
+    assert check_vendor_files(None) == []
+    (tmp_path / "page.html").write_text(
+        "{% load static %}<script src=\"{% static 'vendor/marked/marked.umd.js' %}\"></script>"
+        "<script src=\"{% static 'vendor/nope/nope.js' %}\"></script>"
+    )
+    assert missing_vendor_files(tmp_path) == ["vendor/nope/nope.js"]
 
 
 def test_admin_page_is_for_admins_only(user, staff_user) -> None:
@@ -68,7 +86,7 @@ def test_admin_page_is_for_admins_only(user, staff_user) -> None:
     response = client.get("/console/admin/")
     assert response.status_code == 200
     body = response.content.decode()
-    assert "/console/assets/admin.js" in body
+    assert "/static/console/admin.js" in body
     assert 'href="/admin/auth/group/"' in body
     assert "<script>" not in body
 

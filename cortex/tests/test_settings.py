@@ -36,9 +36,24 @@ PROD = {
 }
 
 
-def test_production_settings_pass_check_deploy():
-    done = _run(PROD, "check", "--deploy", "--fail-level", "WARNING")
+def test_production_settings_pass_check_deploy(tmp_path):
+    # A deployment has collected its static files (cortex/tests/test_static.py runs the real
+    # collectstatic); the check only looks for the manifest.
+    (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1", "hash": ""}')
+    done = _run(
+        {**PROD, "CORTEX_STATIC_ROOT": str(tmp_path)},
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_production_warns_when_static_files_are_not_collected(tmp_path):
+    done = _run({**PROD, "CORTEX_STATIC_ROOT": str(tmp_path / "empty")}, "check")
+    assert done.returncode == 0  # a warning: runmesh and migrate need no static files
+    assert "(cortex.W001) Static files are not collected in " in done.stderr
 
 
 def test_production_refuses_to_start_without_secret_key():

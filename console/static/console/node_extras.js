@@ -1,4 +1,4 @@
-/* Node page: live CPU and memory charts (canvas, drawn here) and the task history with filters. */
+/* Node page: live CPU and memory charts (uPlot) and the task history with filters. */
 "use strict";
 
 (() => {
@@ -25,61 +25,49 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
   }
 
-  function draw(canvas, key, color) {
-    const ratio = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth || 300;
-    const height = canvas.clientHeight || 140;
-    canvas.width = Math.round(width * ratio);
-    canvas.height = Math.round(height * ratio);
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    const left = 34;
-    const plotW = width - left - 4;
-    const plotH = height - 18;
-    ctx.font = "11px system-ui, sans-serif";
-    ctx.fillStyle = css("--muted", "#656d76");
-    ctx.strokeStyle = "rgba(127,127,127,0.25)";
-    ctx.lineWidth = 1;
-    for (const level of [0, 25, 50, 75, 100]) {
-      const y = 4 + plotH - (level / 100) * plotH;
-      ctx.beginPath();
-      ctx.moveTo(left, y);
-      ctx.lineTo(width - 4, y);
-      ctx.stroke();
-      ctx.fillText(`${level}%`, 2, y + 4);
-    }
-    ctx.fillText("−10 min", left, height - 2);
-    ctx.fillText("now", width - 26, height - 2);
-    if (!points.length) {
-      ctx.fillText("waiting for data…", left + 8, 20);
-      return;
-    }
-    const start = Date.now() - WINDOW_MS;
-    const x = (t) => left + Math.max(0, (t - start) / WINDOW_MS) * plotW;
-    const y = (v) => 4 + plotH - (Math.max(0, Math.min(100, v)) / 100) * plotH;
-    ctx.beginPath();
-    points.forEach((p, i) => (i ? ctx.lineTo(x(p.t), y(p[key])) : ctx.moveTo(x(p.t), y(p[key]))));
-    ctx.strokeStyle = color;
-    ctx.lineWidth = 1.5;
-    ctx.stroke();
-    ctx.lineTo(x(points[points.length - 1].t), 4 + plotH);
-    ctx.lineTo(x(points[0].t), 4 + plotH);
-    ctx.closePath();
-    ctx.globalAlpha = 0.15;
-    ctx.fillStyle = color;
-    ctx.fill();
-    ctx.globalAlpha = 1;
+  const charts = {}; // key -> uPlot
+
+  /** A uPlot time series of one percentage over the last ten minutes. */
+  function makeChart(holder, key, color, label) {
+    const muted = css("--muted", "#656d76");
+    const grid = { stroke: "rgba(127,127,127,0.25)", width: 1 };
+    const opts = {
+      width: holder.clientWidth || 300,
+      height: 140,
+      legend: { show: false },
+      cursor: { drag: { x: false, y: false } },
+      scales: { x: { time: true }, y: { auto: false, range: [0, 100] } },
+      axes: [
+        { stroke: muted, grid, ticks: grid, size: 28 },
+        { stroke: muted, grid, ticks: grid, size: 40, values: (u, ticks) => ticks.map((v) => `${v}%`) },
+      ],
+      series: [{}, { label, stroke: color, width: 1.5, fill: color + "26", points: { show: false } }],
+    };
+    charts[key] = new uPlot(opts, [[], []], holder);
   }
 
   function render() {
-    draw(document.getElementById("cpu-chart"), "cpu", "#0969da");
-    draw(document.getElementById("mem-chart"), "mem", "#8250df");
+    const now = Date.now() / 1000;
+    const xs = points.map((p) => p.t / 1000);
+    for (const key of ["cpu", "mem"]) {
+      const chart = charts[key];
+      chart.batch(() => {
+        chart.setData([xs, points.map((p) => Math.max(0, Math.min(100, p[key])))], false);
+        chart.setScale("x", { min: now - WINDOW_MS / 1000, max: now });
+      });
+    }
     const last = points[points.length - 1];
     document.getElementById("cpu-now").textContent = last ? `${last.cpu.toFixed(0)}%` : "–";
     document.getElementById("mem-now").textContent = last ? `${last.mem.toFixed(0)}%` : "–";
     const panels = document.querySelector(".panels");
     panels.dataset.points = String(points.length);
+  }
+
+  function resize() {
+    for (const [key, chart] of Object.entries(charts)) {
+      const holder = document.getElementById(`${key}-chart`);
+      chart.setSize({ width: holder.clientWidth || 300, height: 140 });
+    }
   }
 
   async function loadStats() {
@@ -149,10 +137,12 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
+    makeChart(document.getElementById("cpu-chart"), "cpu", "#0969da", "CPU %");
+    makeChart(document.getElementById("mem-chart"), "mem", "#8250df", "Memory %");
     loadStats();
     loadTasks();
     document.getElementById("task-filters").addEventListener("change", () => loadTasks(false));
     document.getElementById("task-more").addEventListener("click", () => loadTasks(true));
-    window.addEventListener("resize", render);
+    window.addEventListener("resize", resize);
   });
 })();

@@ -1,4 +1,4 @@
-/* Node list: live status and small CPU / memory charts over the last hour. */
+/* Node list: live status and small CPU / memory charts (uPlot) over the last hour. */
 "use strict";
 
 (() => {
@@ -23,43 +23,19 @@
     trim(entry.points);
   }
 
-  function draw(canvas, points, key, color) {
-    const ratio = window.devicePixelRatio || 1;
-    const width = canvas.clientWidth || 240;
-    const height = canvas.clientHeight || 60;
-    canvas.width = width * ratio;
-    canvas.height = height * ratio;
-    const ctx = canvas.getContext("2d");
-    ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
-    ctx.clearRect(0, 0, width, height);
-    ctx.strokeStyle = "rgba(127,127,127,0.25)";
-    ctx.lineWidth = 1;
-    for (const level of [25, 50, 75]) {
-      const y = height - (level / 100) * height;
-      ctx.beginPath();
-      ctx.moveTo(0, y);
-      ctx.lineTo(width, y);
-      ctx.stroke();
-    }
-    if (!points.length) return;
-    const start = Date.now() - WINDOW_MS;
-    const x = (t) => ((t - start) / WINDOW_MS) * width;
-    const y = (v) => height - (Math.max(0, Math.min(100, v)) / 100) * (height - 2) - 1;
-    ctx.beginPath();
-    points.forEach((p, i) => (i ? ctx.lineTo(x(p.t), y(p[key])) : ctx.moveTo(x(p.t), y(p[key]))));
-    ctx.strokeStyle = color;
-    ctx.lineWidth = 1.5;
-    ctx.stroke();
-    ctx.lineTo(x(points[points.length - 1].t), height);
-    ctx.lineTo(x(points[0].t), height);
-    ctx.closePath();
-    ctx.fillStyle = color.replace("rgb(", "rgba(").replace(")", ",0.15)");
-    ctx.fill();
-    const last = points[points.length - 1];
-    ctx.beginPath();
-    ctx.arc(Math.min(x(last.t), width - 3), y(last[key]), 2.5, 0, 2 * Math.PI);
-    ctx.fillStyle = color;
-    ctx.fill();
+  /** A small uPlot sparkline of one percentage over the last hour (no axes, no cursor). */
+  function sparkline(holder, color, label) {
+    const opts = {
+      width: holder.clientWidth || 240,
+      height: 56,
+      legend: { show: false },
+      cursor: { show: false },
+      select: { show: false },
+      scales: { x: { time: true }, y: { auto: false, range: [0, 100] } },
+      axes: [{ show: false }, { show: false }],
+      series: [{}, { label, stroke: color, width: 1.5, fill: color + "26", points: { show: false } }],
+    };
+    return new uPlot(opts, [[], []], holder);
   }
 
   function render(entry) {
@@ -67,8 +43,21 @@
     entry.cpuLabel.textContent = last ? `CPU ${last.cpu.toFixed(0)}%` : "CPU –";
     entry.memLabel.textContent = last ? `Memory ${last.mem.toFixed(0)}%` : "Memory –";
     entry.card.dataset.points = String(entry.points.length);
-    draw(entry.cpu, entry.points, "cpu", "rgb(56,139,253)");
-    draw(entry.mem, entry.points, "mem", "rgb(163,113,247)");
+    const now = Date.now() / 1000;
+    const xs = entry.points.map((p) => p.t / 1000);
+    for (const [chart, key] of [[entry.cpuChart, "cpu"], [entry.memChart, "mem"]]) {
+      if (!chart) continue;
+      chart.batch(() => {
+        chart.setData([xs, entry.points.map((p) => Math.max(0, Math.min(100, p[key])))], false);
+        chart.setScale("x", { min: now - WINDOW_MS / 1000, max: now });
+      });
+    }
+  }
+
+  function resize(entry) {
+    for (const [chart, holder] of [[entry.cpuChart, entry.cpu], [entry.memChart, entry.mem]]) {
+      if (chart) chart.setSize({ width: holder.clientWidth || 240, height: 56 });
+    }
   }
 
   function setStatus(entry, node) {
@@ -89,8 +78,8 @@
       points: [],
       status: el("span", { class: "badge" }),
       meta: el("span", { class: "muted small" }),
-      cpu: el("canvas", { class: "chart", "aria-label": "CPU over the last hour" }),
-      mem: el("canvas", { class: "chart", "aria-label": "Memory over the last hour" }),
+      cpu: el("div", { class: "chart", role: "img", "aria-label": "CPU over the last hour" }),
+      mem: el("div", { class: "chart", role: "img", "aria-label": "Memory over the last hour" }),
       cpuLabel: el("div", { class: "chart-label" }),
       memLabel: el("div", { class: "chart-label" }),
     };
@@ -112,6 +101,8 @@
     );
     cards.set(node.node_id, entry);
     grid.append(entry.card);
+    entry.cpuChart = sparkline(entry.cpu, "#388bfd", "CPU %");
+    entry.memChart = sparkline(entry.mem, "#a371f7", "Memory %");
     document.getElementById("no-nodes").hidden = true;
     setStatus(entry, node);
     try {
@@ -129,6 +120,8 @@
   function removeNode(nodeId) {
     const entry = cards.get(nodeId);
     if (!entry) return;
+    entry.cpuChart.destroy();
+    entry.memChart.destroy();
     entry.card.remove();
     cards.delete(nodeId);
     document.getElementById("no-nodes").hidden = cards.size > 0;
@@ -180,6 +173,6 @@
   document.addEventListener("DOMContentLoaded", () => {
     new Live("/ws/me/", { onFrame, onState: setLiveState });
     setInterval(() => cards.forEach(render), 30000); // the window slides even without frames
-    window.addEventListener("resize", () => cards.forEach(render));
+    window.addEventListener("resize", () => cards.forEach(resize));
   });
 })();

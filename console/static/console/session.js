@@ -32,7 +32,7 @@
     return entry;
   }
 
-  /** Assistant text as Markdown (DOM nodes and textContent only; see markdown.js). */
+  /** Assistant text as Markdown (marked, then DOMPurify; see markdown.js). */
   function setAssistantText(entry, text) {
     entry.markdown = text;
     if (text.length > 200000) entry.text.textContent = text;
