@@ -518,6 +518,18 @@
   }
 
   document.addEventListener("DOMContentLoaded", async () => {
+    // Wired before anything loads: the node menu fills in while the models still load, and a
+    // choice made then must not be lost.
+    document.getElementById("attach-node").addEventListener("change", async (event) => {
+      const nodeId = event.target.value;
+      if (!nodeId) return;
+      try {
+        await api(`${base}/nodes/`, { method: "POST", body: { node_id: nodeId } });
+        await loadNodes();
+      } catch (err) {
+        banner(`Could not attach ${nodeId}: ${err.message}`);
+      }
+    });
     try {
       const session = await api(`${base}/`);
       document.getElementById("session-title").textContent = session.title || `Chat ${sessionId}`;
@@ -532,16 +544,6 @@
       return;
     }
     new Live(`/ws/sessions/${sessionId}/`, { onFrame, onState: setLiveState, query: () => `?after_seq=${lastSeq}` });
-    document.getElementById("attach-node").addEventListener("change", async (event) => {
-      const nodeId = event.target.value;
-      if (!nodeId) return;
-      try {
-        await api(`${base}/nodes/`, { method: "POST", body: { node_id: nodeId } });
-        await loadNodes();
-      } catch (err) {
-        banner(`Could not attach ${nodeId}: ${err.message}`);
-      }
-    });
     wireSettings();
     wireRecorder();
     document.getElementById("stop").addEventListener("click", () => api(`${base}/cancel/`, { method: "POST" }).catch(() => {}));
