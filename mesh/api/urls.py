@@ -38,3 +38,4 @@ urlpatterns.append(path("", include("mesh.api.bundle")))  # provisioning bundle 
 urlpatterns.append(path("", include("mesh.api.stats")))  # stats history (consoles)
 urlpatterns.append(path("", include("mesh.api.install")))  # one-line node install
 urlpatterns.append(path("", include("mesh.api.policy")))  # sandbox policy check (admins)
+urlpatterns.append(path("", include("mesh.api.workspace")))  # file browser (consoles)

@@ -148,7 +148,8 @@
       case "task.started": {
         const entry = tasks.get(frame.task_id);
         if (entry) setStatus(entry, { status: "running" });
-        else api(`/api/v1/tasks/${frame.task_id}/`).then((t) => block({ task_id: t.id, command: t.command, status: t.status, kind: t.kind })).catch(() => {});
+        // File actions (the Files panel's, a chat's) have no terminal output: the history lists them.
+        else api(`/api/v1/tasks/${frame.task_id}/`).then((t) => t.kind === "files" || block({ task_id: t.id, command: t.command, status: t.status, kind: t.kind })).catch(() => {});
         break;
       }
       case "task.output": {

@@ -1,0 +1,88 @@
+"""The console's file browser: one files task on the node per request, waited for here.
+
+Every action goes through `task_dispatch` (grant check, audit row, the node's own jail), so the
+browser can do nothing the files skill would not let the same user do from a chat."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from accounts.models import User
+from cortex.errors import Conflict, NotFound, Unavailable, ValidationFailed
+from mesh.models import Node, TaskStatus
+from mesh.services.tasks import task_dispatch, task_wait
+
+WORKSPACE_TIMEOUT = 30.0
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class WorkspaceTaskFailed(Conflict):
+    """The node answered the files action with a refusal or an error (its code is kept)."""
+
+    code = "files_failed"
+
+
+class WorkspaceTaskUnfinished(Unavailable):
+    """The node did not finish the files action in time (offline, busy or lost)."""
+
+    code = "files_unfinished"
+    http_status = 504
+
+
+def _path(path: Any, *, required: bool) -> str | None:
+    if path in (None, "") and not required:
+        return None
+    if not isinstance(path, str) or not path.strip() or len(path) > 4096 or "\x00" in path:
+        raise ValidationFailed(fields={"path": ["A path of 1-4096 characters."]})
+    return path
+
+
+def _run(*, actor: User, node: Node, payload: dict[str, Any], request: Any) -> dict[str, Any]:
+    task = task_dispatch(
+        actor=actor,
+        node=node,
+        kind="files",
+        payload=payload,
+        timeout=WORKSPACE_TIMEOUT,
+        request=request,
+    )
+    task = task_wait(task=task, timeout=WORKSPACE_TIMEOUT + 5)
+    if task.status == TaskStatus.SUCCEEDED and isinstance(task.result, dict):
+        return task.result
+    if task.status not in (TaskStatus.FAILED,):
+        raise WorkspaceTaskUnfinished(f"The files task ended {task.status} on the node.")
+    code = task.error_code if _CODE.match(task.error_code or "") else "files_failed"
+    message = task.error_message or "The node could not do that."
+    if code == "not_found":
+        raise NotFound(message)
+    raise WorkspaceTaskFailed(message, code=code)
+
+
+def workspace_list(
+    *, actor: User, node: Node, path: str | None = None, request: Any = None
+) -> dict[str, Any]:
+    """The entries of a directory of the node's workspace (its root when `path` is empty)."""
+    payload: dict[str, Any] = {"action": "list"}
+    clean = _path(path, required=False)
+    if clean is not None:
+        payload["path"] = clean
+    return _run(actor=actor, node=node, payload=payload, request=request)
+
+
+def workspace_read(*, actor: User, node: Node, path: str, request: Any = None) -> bytes:
+    """A file's bytes (within the node's read limit)."""
+    payload = {"action": "read", "path": _path(path, required=True), "encoding": "base64"}
+    result = _run(actor=actor, node=node, payload=payload, request=request)
+    try:
+        return base64.b64decode(str(result.get("content", "")), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise WorkspaceTaskFailed("The node sent a file that could not be decoded.") from exc
+
+
+def workspace_delete(*, actor: User, node: Node, path: str, request: Any = None) -> None:
+    """Delete a file or an empty directory (never recursive from the console)."""
+    payload = {"action": "delete", "path": _path(path, required=True)}
+    _run(actor=actor, node=node, payload=payload, request=request)
