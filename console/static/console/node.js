@@ -103,6 +103,7 @@
     for (const task of frame.recent_tasks.slice().reverse()) byId.set(task.task_id, task);
     for (const task of frame.open_tasks) byId.set(task.task_id, task);
     for (const task of byId.values()) {
+      if (task.kind === "files") continue; // file actions live in the Files panel and history
       const entry = block(task);
       setStatus(entry, task);
       if (task.last_seq > entry.lastSeq) catchUp(entry);
