@@ -12,7 +12,7 @@ from typing import Any
 
 from accounts.models import User
 from cortex.errors import Conflict, NotFound, Unavailable, ValidationFailed
-from mesh.models import Node, TaskStatus
+from mesh.models import Node, NodeStatus, TaskStatus
 from mesh.services.tasks import task_dispatch, task_wait
 
 WORKSPACE_TIMEOUT = 30.0
@@ -23,6 +23,13 @@ class WorkspaceTaskFailed(Conflict):
     """The node answered the files action with a refusal or an error (its code is kept)."""
 
     code = "files_failed"
+
+
+class WorkspaceNodeOffline(Conflict):
+    """The console's file actions need the node now: none is queued for later (a delete
+    queued on an offline node would run whenever it came back, long after the person left)."""
+
+    code = "node_offline"
 
 
 class WorkspaceTaskUnfinished(Unavailable):
@@ -41,6 +48,8 @@ def _path(path: Any, *, required: bool) -> str | None:
 
 
 def _run(*, actor: User, node: Node, payload: dict[str, Any], request: Any) -> dict[str, Any]:
+    if node.status != NodeStatus.ONLINE:
+        raise WorkspaceNodeOffline(f"{node.node_id} is {node.status}: file actions need it online.")
     task = task_dispatch(
         actor=actor,
         node=node,
@@ -48,6 +57,7 @@ def _run(*, actor: User, node: Node, payload: dict[str, Any], request: Any) -> d
         payload=payload,
         timeout=WORKSPACE_TIMEOUT,
         request=request,
+        delivery_timeout=WORKSPACE_TIMEOUT,  # never delivered after the person stopped waiting
     )
     task = task_wait(task=task, timeout=WORKSPACE_TIMEOUT + 5)
     if task.status == TaskStatus.SUCCEEDED and isinstance(task.result, dict):
