@@ -20,8 +20,12 @@ from mesh.services import workspace
 
 PATH = OpenApiParameter("path", str, description="A path inside the node's workspace.")
 ERRORS = {
+    400: error_response("`invalid_input`: no path, or a malformed one."),
     404: error_response("`not_found`: no such node for you, or no such path on it."),
-    409: error_response("The node refused (its files-skill code) or `node_inactive`."),
+    409: error_response(
+        "`node_offline`, `node_inactive`, `skill_disabled`, or the node refused (its files-skill"
+        " code, e.g. `path_outside_workspace`, `not_a_directory`)."
+    ),
     504: error_response("`files_unfinished`: the node did not answer in time."),
 }
 
