@@ -7,6 +7,8 @@
   const nodeId = document.body.dataset.nodeId;
   const base = `/api/v1/nodes/${encodeURIComponent(nodeId)}`;
   let cwd = "";
+  let online = false;
+  let loadedOnce = false;
 
   function status(text, kind = "") {
     const node = document.getElementById("files-status");
@@ -116,6 +118,20 @@
     document.getElementById("files-upload").addEventListener("submit", upload);
     document.getElementById("files-up").addEventListener("click", () => load(parent(cwd)));
     document.getElementById("files-refresh").addEventListener("click", () => load(cwd));
-    load("");
+    // The node's socket (node.js) says when it is online: only then is there a workspace to
+    // read (an offline node answers 409 node_offline, and nothing is queued for later).
+    document.addEventListener("cortex:node-frame", (event) => {
+      const frame = event.detail || {};
+      const state = frame.type === "node.snapshot" ? (frame.node || {}).status : frame.type === "node.status" ? frame.status : null;
+      if (!state) return;
+      online = state === "online";
+      document.getElementById("files").dataset.online = online ? "1" : "0";
+      if (online && !loadedOnce) {
+        loadedOnce = true;
+        load("");
+      } else if (!online) {
+        status(`The node is ${state}: its files show when it is online.`);
+      }
+    });
   });
 })();
