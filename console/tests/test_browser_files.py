@@ -26,7 +26,6 @@ def test_node_page_file_browser(live_hub, browser, tmp_path: Path) -> None:  # n
     (workspace / "docs").mkdir(parents=True)
     (workspace / "docs" / "notes.txt").write_text("notes from the node\n")
     (workspace / "old.log").write_text("old\n")
-    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path, workspace=workspace)
     upload = tmp_path / "upload.txt"
     upload.write_bytes(b"uploaded \x00\xff bytes\n")
     context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
@@ -38,11 +37,16 @@ def test_node_page_file_browser(live_hub, browser, tmp_path: Path) -> None:  # n
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
     base = live_hub.http_url
+    agent = None
     try:
+        # Offline: the panel says so and asks the node nothing.
         sign_in(page, base)
         page.goto(base + "/console/nodes/live/")
-        page.wait_for_selector('#node-status[data-status="online"]', timeout=60_000)
-        page.click("#files-refresh")
+        page.wait_for_selector("#files-status:has-text('its files show when it is online')")
+        # The node comes online: its workspace root lists by itself.
+        agent = live_hub.start_agent(
+            node_id="live", invite=invite, root=tmp_path, workspace=workspace
+        )
         page.wait_for_selector("#files-table tr[data-path='old.log']", timeout=60_000)
         assert page.locator("#files-table tr[data-path='docs'][data-type='directory']").count()
 
@@ -91,4 +95,5 @@ def test_node_page_file_browser(live_hub, browser, tmp_path: Path) -> None:  # n
         raise
     finally:
         context.close()
-        live_hub.stop_process(agent)
+        if agent is not None:
+            live_hub.stop_process(agent)
