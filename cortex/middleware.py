@@ -106,6 +106,8 @@ def _json_errors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         return response
     if response.get("Content-Type", "").startswith("application/json"):
         return response
+    if response.has_header("X-Cortex-Error"):
+        return response  # one of ours on purpose (an install script that prints the refusal)
     from cortex.api.views import api_error_for_status
 
     return api_error_for_status(response.status_code)

@@ -69,13 +69,16 @@ def _object_ids(world: World) -> dict[tuple[str, str], tuple[Any, Any]]:
         ("session-", "pk"): (a.session_id, MISSING_INT),
         ("audit-", "pk"): (a.audit_id, MISSING_INT),
         ("my-token-", "pk"): (a.token_id, MISSING_INT),
+        ("approval-rule-", "pk"): (a.rule_id, MISSING_INT),
         ("admin-user-", "pk"): (a.user.pk, MISSING_INT),
         ("admin-group-", "pk"): (a.group.pk, MISSING_INT),
     }
 
 
 # Route kwargs that name no object (a kind of preference, a global skill).
-NOT_OBJECTS = {"kind", "key", "path"}
+# Not object ids: install links carry a single-use token, which is the credential itself (an
+# unknown one answers 404: mesh/tests/test_install_link_api.py).
+NOT_OBJECTS = {"kind", "key", "path", "token"}
 
 
 def _fill(pattern: Any, values: dict[str, Any]) -> str:

@@ -111,13 +111,15 @@ EXPECTED = {
 }
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, static_root: str = "") -> subprocess.CompletedProcess[str]:
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("CORTEX_", "OIDC_", "DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS"))
     }
     env.update(DJANGO_SETTINGS_MODULE="cortex.settings", **PROD)
+    if static_root:
+        env["CORTEX_STATIC_ROOT"] = static_root
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
@@ -129,8 +131,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_production_settings_are_secure_and_pass_check_deploy():
-    deploy = _run("check", "--deploy", "--fail-level", "WARNING")
+def test_production_settings_are_secure_and_pass_check_deploy(tmp_path):
+    # A deployment has collected its static files (cortex/tests/test_static.py runs the real
+    # collectstatic); the check only looks for the manifest.
+    (tmp_path / "staticfiles.json").write_text('{"paths": {}, "version": "1.1", "hash": ""}')
+    deploy = _run("check", "--deploy", "--fail-level", "WARNING", static_root=str(tmp_path))
     findings = [
         line for line in (deploy.stdout + deploy.stderr).splitlines() if line.startswith("?:")
     ]

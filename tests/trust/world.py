@@ -36,6 +36,7 @@ class Side:
     message_id: int
     approval_id: int
     audit_id: int
+    rule_id: int
     markers: list[str] = field(default_factory=list)
 
 
@@ -65,6 +66,7 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
     from mesh.services.output import output_append
     from preferences.services import layer_update
     from sessions_app.models import Message
+    from sessions_app.models import ApprovalRule
     from sessions_app.services.approvals import approval_open
     from sessions_app.services.sessions import node_attach, session_create
 
@@ -106,6 +108,9 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
         actor=admin, scope="group", kind="tts", group=group, data={"model": f"{tag}-group-model"}
     )
     row, token = token_create(actor=user, user=user, name=f"{tag}-token-name")
+    rule = ApprovalRule.objects.create(
+        owner=user, node=node, tool_name="mesh_terminal", command_patterns=[f"{tag}-rule-cmd"]
+    )
     audit = AuditEvent.objects.filter(actor=user).order_by("-id").first()
     assert audit is not None
     side = Side(
@@ -119,7 +124,9 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
         message_id=answer.pk,
         approval_id=approval.pk,
         audit_id=audit.pk,
+        rule_id=rule.pk,
         markers=[
+            f"{tag}-rule-cmd",
             node_id,
             str(task.pk),
             f"{tag}-task-cmd",
