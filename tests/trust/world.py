@@ -65,8 +65,7 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
     from mesh import services as mesh_services
     from mesh.services.output import output_append
     from preferences.services import layer_update
-    from sessions_app.models import Message
-    from sessions_app.models import ApprovalRule
+    from sessions_app.models import ApprovalRule, Message
     from sessions_app.services.approvals import approval_open
     from sessions_app.services.sessions import node_attach, session_create
 
