@@ -68,12 +68,13 @@ def add_error_responses(
             if method in ("post", "put", "patch", "delete"):
                 codes.append("409")
             for code in codes:
-                operation["responses"].setdefault(
-                    code,
-                    {
-                        "description": _ERROR_DESCRIPTIONS[code],
-                        "content": {"application/json": {"schema": _ERROR_REF}},
-                    },
+                response = operation["responses"].setdefault(
+                    code, {"description": _ERROR_DESCRIPTIONS[code], "content": {}}
+                )
+                # An operation that documents its own body for an error status (an install
+                # script's 404) may still answer the shared error body there.
+                response.setdefault("content", {}).setdefault(
+                    "application/json", {"schema": _ERROR_REF}
                 )
     return result
 

@@ -79,6 +79,7 @@ class InstallScriptViewSet(CortexViewSet):
     @extend_schema(
         responses={
             (200, "text/x-shellscript"): OpenApiResponse(OpenApiTypes.STR),
+            (404, "text/x-shellscript"): OpenApiResponse(OpenApiTypes.STR),
             (410, "text/x-shellscript"): OpenApiResponse(OpenApiTypes.STR),
         }
     )
