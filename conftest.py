@@ -89,6 +89,23 @@ def staff_client(staff_user) -> APIClient:  # type: ignore[no-untyped-def]
     return client
 
 
+# The usual world of the live tests: root@ (admin), alice@ in group "team", node "live" granted.
+SEED_TEAM_NODE = """
+import json
+from django.contrib.auth.models import Group
+from accounts.models import User
+from mesh import services
+
+admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
+user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
+team = Group.objects.create(name="team")
+user.groups.add(team)
+node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
+services.node_grant(actor=admin, node=node, group=team)
+print(json.dumps({"invite": invite}))
+"""
+
+
 class LiveHub:
     """A real hub process (`manage.py serve`) on loopback with its own SQLite database file."""
 
@@ -115,6 +132,14 @@ class LiveHub:
         if check and done.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed: {done.stderr[-2000:]}")
         return done.stdout
+
+    def seed_team_node(self) -> str:
+        """An admin, alice in group "team", and node "live" granted to it; returns its invite."""
+        import json
+
+        return json.loads(self.manage("shell", "-v", "0", "-c", SEED_TEAM_NODE).splitlines()[-1])[
+            "invite"
+        ]
 
     def start(self) -> None:
         import subprocess

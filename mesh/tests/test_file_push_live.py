@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import time
 from pathlib import Path
@@ -13,21 +12,6 @@ import pytest
 import requests
 
 pytestmark = pytest.mark.slow
-
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
-services.node_grant(actor=admin, node=node, group=team)
-print(json.dumps({"invite": invite}))
-"""
 
 
 def _wait(live_hub: Any, headers: dict[str, str], path: str, until: Any) -> dict:  # type: ignore[type-arg]
@@ -42,8 +26,7 @@ def _wait(live_hub: Any, headers: dict[str, str], path: str, until: Any) -> dict
 
 
 def test_pushed_file_reaches_a_real_agent(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    out = live_hub.manage("shell", "-c", SETUP)
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = live_hub.seed_team_node()
     token = live_hub.manage("create_api_token", "alice@example.com", "--name", "push").strip()
     headers = {"Authorization": f"Bearer {token}"}
     workspace = tmp_path / "workspace"

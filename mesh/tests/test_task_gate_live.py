@@ -20,21 +20,6 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
-services.node_grant(actor=admin, node=node, group=team)
-print(json.dumps({"invite": invite}))
-"""
-
 # A task row written without the hub's dispatch path: what a node would get if anything but
 # `task_dispatch` (which needs a person's confirmation) queued a sensitive command.
 UNMARKED = """
@@ -86,8 +71,7 @@ def _settled(hub: Any, token: str, task_id: str) -> dict[str, Any]:
 
 
 def test_offline_deadline_and_node_side_confirmation(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    out = live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(SETUP))
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = live_hub.seed_team_node()
     token = live_hub.manage("create_api_token", "alice@example.com").strip()
     workspace = tmp_path / "workspace"
     workspace.mkdir()

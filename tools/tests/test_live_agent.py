@@ -11,21 +11,6 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
-services.node_grant(actor=admin, node=node, group=team)
-print(json.dumps({"invite": invite}))
-"""
-
 INVOKE = """
 import json, time
 from accounts.models import User
@@ -72,7 +57,7 @@ def _manage_shell(hub: Any, code: str) -> str:
 
 
 def test_mesh_tools_against_a_real_agent(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    invite = json.loads(_manage_shell(live_hub, SETUP).strip().splitlines()[-1])["invite"]
+    invite = live_hub.seed_team_node()
     workspace = tmp_path / "workspace"
     (tmp_path / "outside.txt").write_text("secret")
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path, workspace=workspace)
