@@ -39,7 +39,7 @@
       scales: { x: { time: true }, y: { auto: false, range: [0, 100] } },
       axes: [
         { stroke: muted, grid, ticks: grid, size: 28 },
-        { stroke: muted, grid, ticks: grid, size: 40, values: (u, ticks) => ticks.map((v) => `${v}%`) },
+        { stroke: muted, grid, ticks: grid, size: 52, values: (u, ticks) => ticks.map((v) => `${v}%`) },
       ],
       series: [{}, { label, stroke: color, width: 1.5, fill: color + "26", points: { show: false } }],
     };
