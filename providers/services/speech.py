@@ -96,7 +96,7 @@ def speech_pieces(*, text: str) -> list[str]:
 
 
 def speech_start(
-    *, backend: Backend, values: dict[str, Any], pieces: list[str], actor_id: Any = None
+    *, backend: Backend, values: dict[str, Any], pieces: list[str], actor_id: int | None = None
 ) -> Speech:
     """Start speaking `pieces` (see speech_pieces) with `backend` and its `values`.
 

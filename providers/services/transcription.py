@@ -171,7 +171,7 @@ def transcription_run(
     data: bytes,
     fmt: str,
     phrases: list[str] | None = None,
-    actor_id: Any = None,
+    actor_id: int | None = None,
 ) -> Transcript:
     """Transcribe an accepted upload (see upload_format) with `backend` and its `values`.
 
