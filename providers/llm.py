@@ -1,4 +1,8 @@
-"""The LLM client interface every provider backend implements: one streamed completion.
+"""The chat client interface every llm provider implements: one streamed completion.
+
+Each provider package's chat.py subclasses LLMClient; its ChatBackend names the class, and the
+turn loop gets a client from `providers.registry.registry.chat_client(settings)`. Failures are
+classified by providers.errors and presented as LLMError.
 
 Messages use one neutral shape (OpenAI-like dicts) that each backend converts:
 `{"role": "user"|"assistant"|"tool", "content": str, "tool_calls": [{"id", "name",
@@ -8,6 +12,7 @@ Messages use one neutral shape (OpenAI-like dicts) that each backend converts:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 from collections.abc import AsyncIterator
@@ -17,7 +22,13 @@ from typing import Any, ClassVar, Literal
 import httpx
 
 from cortex import errors
-from providers.errors import BlockedAddress, ProviderCallFailed, failure_for_exception
+from providers.errors import (
+    BlockedAddress,
+    ProviderCallFailed,
+    failure_for_exception,
+    failure_for_status,
+)
+from providers.http import httpx_async_client
 
 logger = logging.getLogger("cortex.sessions.llm")  # the name operators already filter on
 
@@ -176,11 +187,6 @@ async def post_sse(
     *, provider: str, url: str, headers: dict[str, str], body: dict[str, Any], timeout: float
 ) -> AsyncIterator[dict[str, Any]]:
     """POST `body` with the SSRF-guarded client and yield each SSE `data:` payload as JSON."""
-    import json
-
-    from providers.errors import failure_for_status
-    from providers.http import httpx_async_client
-
     limits = httpx.Timeout(timeout, connect=min(10.0, timeout))
     try:
         async with (
