@@ -95,7 +95,8 @@ KIND_LABELS = {"llm": "Language model", "tts": "Speech (text to speech)", "stt":
 
 def _provider_catalogue() -> list[dict[str, Any]]:
     """Per kind: its label and backends, each with the fields this page edits that it takes."""
-    from preferences.backends import DEFAULT_PROVIDERS, KINDS, registry
+    from providers.base import KINDS
+    from providers.registry import DEFAULT_PROVIDERS, registry
 
     kinds = []
     for kind in KINDS:

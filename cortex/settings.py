@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "mozilla_django_oidc",
     "cortex.apps.CortexConfig",
     "accounts",
+    "providers",
     "preferences",
     "mesh",
     "tools",

@@ -9,8 +9,3 @@ class PreferencesConfig(AppConfig):
     name = "preferences"
     verbose_name = "Preferences"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from preferences.backends import autodiscover
-
-        autodiscover()

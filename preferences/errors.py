@@ -17,11 +17,6 @@ class ProviderNotConfigured(errors.ValidationFailed):
     default_message = "No provider is configured for this kind; ask an admin or set your own."
 
 
-class UnknownProvider(errors.ValidationFailed):
-    code = "unknown_provider"
-    default_message = "Unknown provider."
-
-
 class FieldLocked(errors.ValidationFailed):
     code = "field_locked"
     default_message = "A field is locked by a higher layer."
@@ -35,11 +30,6 @@ class ProviderNotAllowed(errors.ValidationFailed):
 class ModelNotAllowed(errors.ValidationFailed):
     code = "model_not_allowed"
     default_message = "This model is not allowed for your groups."
-
-
-class BlockedAddress(errors.ValidationFailed):
-    code = "blocked_address"
-    default_message = "The address is not allowed for provider calls."
 
 
 class MissingParameter(errors.ValidationFailed):

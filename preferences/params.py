@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from preferences import ssrf
-from preferences.backends import KINDS, Backend, Parameter, registry
-from preferences.errors import BlockedAddress
+from providers import ssrf
+from providers.base import KINDS, Backend, Parameter
+from providers.errors import BlockedAddress
+from providers.registry import registry
 
 MAX_STRING = 2000
 MAX_SECRET = 8192

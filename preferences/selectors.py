@@ -18,7 +18,6 @@ from django.db.models import Q, QuerySet
 
 from cortex import errors
 from preferences import crypto, params
-from preferences.backends import DEFAULT_PROVIDERS, Backend, registry
 from preferences.errors import (
     FieldLocked,
     ModelNotAllowed,
@@ -27,6 +26,8 @@ from preferences.errors import (
     SecretUnavailable,
 )
 from preferences.models import PreferenceLayer, Scope
+from providers.base import Backend
+from providers.registry import DEFAULT_PROVIDERS, registry
 
 if TYPE_CHECKING:
     from accounts.models import User

@@ -49,7 +49,7 @@ def message_get(*, session: ChatSession, message_id: Any) -> Message:
 
 def message_audio_open(*, session: ChatSession, message_id: Any) -> tuple[File, str]:
     """(the open recording, its MIME type) of a spoken message, read through Django's storage."""
-    from preferences.voice.audio import ACCEPTED_FORMATS
+    from providers.audio import ACCEPTED_FORMATS
 
     message = message_get(session=session, message_id=message_id)
     if not message.audio:

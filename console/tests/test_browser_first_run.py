@@ -21,8 +21,8 @@ import pytest
 from console.tests.test_browser import ARTIFACTS, browser  # noqa: F401  # fixture
 from console.tests.test_browser_chat import console_error
 from mesh.tests.test_provisioning_e2e import stop
+from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
-from sessions_app.tests.llm_server import openai_text, openai_tool_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from console.tests.test_browser import ARTIFACTS, browser  # noqa: F401  # fixture
+from providers.tests.llm_server import Step
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
-from sessions_app.tests.llm_server import Step
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

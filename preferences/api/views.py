@@ -16,8 +16,8 @@ from cortex.api.viewsets import CortexViewSet, IsStaff
 from preferences import params, selectors, services
 from preferences.api import serializers as s
 from preferences.api.parsers import TextYamlParser, YamlAltParser, YamlTextParser
-from preferences.backends import KINDS
 from preferences.models import Scope
+from providers.base import KINDS
 
 KIND_PARAM = OpenApiParameter(
     "kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=list(KINDS), description="llm, tts or stt"

@@ -14,16 +14,16 @@ from rest_framework.response import Response
 
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
-from preferences.voice import limits, synthesis, transcription
-from preferences.voice import serializers as s
-from preferences.voice.errors import FileTooLarge
-from preferences.voice.http import (
-    MULTIPART_SLACK,
+from cortex.api.voice import (
     PROVIDER_ERRORS,
     SpeechRateThrottle,
     TranscribeRateThrottle,
-    speech_response,
+    audio_response,
 )
+from preferences.api import voice_serializers as s
+from preferences.services import voice
+from providers import limits
+from providers.services import speech, transcription
 
 _SAMPLE_RATE_HEADER = OpenApiParameter(
     "X-Sample-Rate",
@@ -74,13 +74,16 @@ class SpeechViewSet(_VoiceViewSet):
     def speak(self, request: Request) -> HttpResponse:
         query = self.validated_query(s.SpeechQuery, request)
         data = self.validated_input(request)
-        speech = synthesis.speech_synthesize(
+        started = voice.speech_synthesize(
             user=request.user,
             text=data["text"],
             voice=data.get("voice") or "",
             provider_name=query.get("provider_name") or "",
         )
-        return speech_response(request, speech, stream=query["stream"], as_wav=query["as_wav"])
+        body = speech.speech_body(speech=started, stream=query["stream"], as_wav=query["as_wav"])
+        return audio_response(
+            request, content_type=body.content_type, headers=body.headers, content=body.content
+        )
 
     @extend_schema(
         operation_id="speech_voices",
@@ -90,7 +93,7 @@ class SpeechViewSet(_VoiceViewSet):
     )
     def voices(self, request: Request) -> Response:
         query = self.validated_query(s.VoicesQuery, request)
-        provider, voices = synthesis.voices_list(
+        provider, voices = voice.voices_list(
             user=request.user, provider=query.get("provider") or ""
         )
         return self.render({"provider": provider, "voices": voices})
@@ -123,15 +126,11 @@ class TranscriptionViewSet(_VoiceViewSet):
         },
     )
     def transcribe(self, request: Request) -> Response:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > limits.max_upload_bytes() + MULTIPART_SLACK:
-            raise FileTooLarge(
-                f"The upload is larger than the limit of {limits.max_upload_bytes()} bytes."
-            )
+        transcription.upload_length_check(int(request.META.get("CONTENT_LENGTH") or 0))
         data = self.validated_input(request)
         upload = data["file"]
         transcription.check_upload_size(upload.size or 0)
-        result = transcription.transcription_run(
+        result = voice.transcription_run(
             user=request.user,
             data=upload.read(limits.max_upload_bytes() + 1),
             provider_name=data.get("provider_name") or "",

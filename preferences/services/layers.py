@@ -10,9 +10,10 @@ from django.db import transaction
 from accounts.services.audit import audit_record
 from cortex import errors
 from preferences import crypto, params, selectors
-from preferences.backends import registry
-from preferences.errors import FieldLocked, ModelNotAllowed, ProviderNotAllowed, UnknownProvider
+from preferences.errors import FieldLocked, ModelNotAllowed, ProviderNotAllowed
 from preferences.models import PreferenceLayer, Scope
+from providers.errors import UnknownProvider
+from providers.registry import registry
 
 if TYPE_CHECKING:
     from accounts.models import User

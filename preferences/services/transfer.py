@@ -10,9 +10,9 @@ from django.db import transaction
 from accounts.services.audit import audit_record
 from cortex import errors
 from preferences import selectors
-from preferences.backends import KINDS
 from preferences.models import Scope
 from preferences.services.layers import layer_update
+from providers.base import KINDS
 
 if TYPE_CHECKING:
     from accounts.models import User

@@ -6,10 +6,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from accounts.services.audit import audit_record
-from preferences import params, ssrf
-from preferences.backends import VerifyResult
-from preferences.errors import BlockedAddress, MissingParameter
+from preferences import params
+from preferences.errors import MissingParameter
 from preferences.selectors import effective_config
+from providers import ssrf
+from providers.base import VerifyResult
+from providers.errors import BlockedAddress
 
 if TYPE_CHECKING:
     from accounts.models import User

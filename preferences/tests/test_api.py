@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import AuditEvent
 from preferences.models import PreferenceLayer, Scope
-from preferences.tests.servers import provider_server
+from providers.tests.servers import provider_server
 
 pytestmark = pytest.mark.django_db
 

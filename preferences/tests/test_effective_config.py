@@ -15,10 +15,10 @@ from preferences.errors import (
     ProviderNotAllowed,
     ProviderNotConfigured,
     SecretUnavailable,
-    UnknownProvider,
 )
 from preferences.models import PreferenceLayer, Scope
 from preferences.selectors import effective_config, effective_config_public
+from providers.errors import UnknownProvider
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.test import Client
 
 from accounts.models import AuditEvent
 from preferences.models import PreferenceLayer
-from preferences.tests.servers import provider_server
+from providers.tests.servers import provider_server
 
 pytestmark = pytest.mark.django_db
 

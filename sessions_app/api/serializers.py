@@ -6,16 +6,27 @@ from typing import Any
 
 from rest_framework import serializers
 
-from preferences.voice.serializers import PROVIDER_HELP, PhrasesField, SpeechQuery
+from cortex.api.voice import PROVIDER_HELP, PhrasesField, SpeechQuery
 from sessions_app.models import ApprovalPolicy
 
-LLM_PROVIDERS = ("", "openai_compatible", "anthropic", "gemini")
+
+class LLMProviderField(serializers.ChoiceField):
+    """An llm backend id the provider registry holds, or "" (the user's preferences decide).
+
+    The choices are read from the registry whenever the field is built (DRF rebuilds declared
+    fields per serializer), so a new provider package needs no change here.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        from providers.registry import registry
+
+        super().__init__(choices=["", *registry.ids("llm")], **kwargs)
 
 
 class SessionCreateInput(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     approval_policy = serializers.ChoiceField(choices=ApprovalPolicy.choices, required=False)
-    provider = serializers.ChoiceField(choices=LLM_PROVIDERS, required=False, default="")
+    provider = LLMProviderField(required=False, default="")
     model = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
 
 
@@ -23,7 +34,7 @@ class SessionUpdateInput(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_archived = serializers.BooleanField(required=False)
     approval_policy = serializers.ChoiceField(choices=ApprovalPolicy.choices, required=False)
-    provider = serializers.ChoiceField(choices=LLM_PROVIDERS, required=False)
+    provider = LLMProviderField(required=False)
     model = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 

@@ -15,16 +15,15 @@ from rest_framework.response import Response
 
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
-from preferences.voice import limits
-from preferences.voice.errors import FileTooLarge
-from preferences.voice.http import (
-    MULTIPART_SLACK,
+from cortex.api.voice import (
     PROVIDER_ERRORS,
     SpeechRateThrottle,
     TranscribeRateThrottle,
-    speech_response,
+    audio_response,
 )
-from preferences.voice.transcription import check_upload_size
+from providers import limits
+from providers.services.speech import speech_body
+from providers.services.transcription import check_upload_size, upload_length_check
 from sessions_app import selectors, services
 from sessions_app.api import serializers as s
 
@@ -143,11 +142,7 @@ class SessionViewSet(
         return self._posted(user_message, assistant)
 
     def _post_form(self, request: Request, session: Any) -> Response:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > limits.max_upload_bytes() + MULTIPART_SLACK:
-            raise FileTooLarge(
-                f"The upload is larger than the limit of {limits.max_upload_bytes()} bytes."
-            )
+        upload_length_check(int(request.META.get("CONTENT_LENGTH") or 0))
         data = self.validated_input(request)
         upload = data.pop("audio", None)
         if upload is None:
@@ -230,7 +225,10 @@ class SessionViewSet(
             voice=query.get("voice") or "",
             provider_name=query.get("provider_name") or "",
         )
-        return speech_response(request, speech, stream=query["stream"], as_wav=query["as_wav"])
+        body = speech_body(speech=speech, stream=query["stream"], as_wav=query["as_wav"])
+        return audio_response(
+            request, content_type=body.content_type, headers=body.headers, content=body.content
+        )
 
     @extend_schema(methods=["GET"], responses={200: s.AttachmentOutput(many=True)})
     @extend_schema(methods=["POST"], responses={201: s.AttachmentOutput})

@@ -13,7 +13,8 @@ import logging
 import time
 from typing import Any
 
-from sessions_app.llm import LLMError, client_for
+from providers.llm import LLMError
+from providers.registry import registry
 from sessions_app.services import approvals, turn_prompt, turn_steps
 from sessions_app.services._db import db
 from sessions_app.services.conf import turn_limits
@@ -93,7 +94,7 @@ async def _watch(state: TurnState, work: asyncio.Task[None]) -> None:
 
 async def _turn_loop(state: TurnState) -> None:
     limits = turn_limits()
-    client = client_for(state.llm)
+    client = registry.chat_client(state.llm)
     for step in range(limits.max_steps):
         if step:
             await _emit(state, await db(turn_steps.step_next)(state=state))

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accounts.models import User
-from sessions_app.llm.base import LLMSettings
+from providers.llm import LLMSettings
 
 Frames = list[dict[str, Any]]
 

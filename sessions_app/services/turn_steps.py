@@ -17,12 +17,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from cortex import errors
+from providers.llm import ToolCallDelta
 from sessions_app.events import FrameType
-from sessions_app.llm.base import ToolCallDelta
-from sessions_app.llm.config import llm_settings_for
 from sessions_app.models import ChatSession, Message, MessageRole, MessageStatus, SessionNode
 from sessions_app.services.conf import turn_limits
 from sessions_app.services.events import event_append
+from sessions_app.services.llm_config import llm_settings_for
 from sessions_app.services.sessions import UNFINISHED, message_fail
 from sessions_app.services.turn_prompt import attached_nodes, tool_context
 from sessions_app.services.turn_state import Frames, PreparedCall, TurnState
@@ -54,9 +54,9 @@ def turn_begin(*, message_id: int) -> tuple[TurnState | None, Frames]:
             if not llm.provider or not llm.model:
                 raise ProviderNotConfigured("Set an LLM provider and model in your preferences.")
             if llm.base_url:
-                from preferences.ssrf import check_url
+                from providers.ssrf import check_url
 
-                check_url(llm.base_url)  # the same guard the preferences backends apply
+                check_url(llm.base_url)  # the same guard every provider call passes
         except errors.CortexError as exc:
             message_fail(
                 message=message,

@@ -13,7 +13,7 @@ from sessions_app.services.messages import message_post, turn_may_start
 
 if TYPE_CHECKING:
     from accounts.models import User
-    from preferences.voice.synthesis import Speech
+    from providers.services.speech import Speech
 
 logger = logging.getLogger("cortex.sessions")
 
@@ -42,8 +42,8 @@ def message_post_audio(
     Nothing is stored when the recording is refused, unheard or the turn may not start; the
     stored file is removed again if posting fails after it was saved.
     """
-    from preferences.voice.storage import audio_save
-    from preferences.voice.transcription import transcription_run
+    from preferences.services.voice import transcription_run
+    from providers.services.storage import audio_save
 
     turn_may_start(session=session)  # cheap early answer; message_post checks again under lock
     transcript = transcription_run(
@@ -70,7 +70,7 @@ def message_speech(
     *, actor: User, message: Message, voice: str = "", provider_name: str = ""
 ) -> Speech:
     """Start speaking an assistant message with the actor's tts provider."""
-    from preferences.voice.synthesis import speech_synthesize
+    from preferences.services.voice import speech_synthesize
 
     if message.role != MessageRole.ASSISTANT or not message.content.strip():
         raise NotSpeakable()

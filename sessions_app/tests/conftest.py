@@ -3,21 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from sessions_app.tests.llm_server import ScriptedLLM
-
-API_KEY = "sk-test-very-secret-key-1234"
-
-
-@pytest.fixture
-def llm_server() -> Iterator[ScriptedLLM]:
-    server = ScriptedLLM().start()
-    yield server
-    server.close()
+from providers.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
+from providers.tests.llm_server import ScriptedLLM
 
 
 @pytest.fixture

@@ -13,10 +13,10 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
 from mesh.models import Task
+from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import ApprovalRule, Message, ToolApproval
 from sessions_app.services.approval_rules import command_covered, suggested_patterns
 from sessions_app.tests.conftest import configure_llm, wait_for
-from sessions_app.tests.llm_server import openai_text, openai_tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

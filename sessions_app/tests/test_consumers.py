@@ -10,8 +10,8 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from mesh.tests.consumers.conftest import refused_with
+from providers.tests.llm_server import openai_text
 from sessions_app.tests.conftest import configure_llm
-from sessions_app.tests.llm_server import openai_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import websockets
 
+from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY
-from sessions_app.tests.llm_server import Step, openai_text, openai_tool_call
 
 pytestmark = pytest.mark.slow
 

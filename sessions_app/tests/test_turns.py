@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from accounts.models import AuditEvent
+from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.models import ChatSession, Message, ToolApproval, TurnEvent
 from sessions_app.tests.conftest import API_KEY, configure_llm, wait_for
-from sessions_app.tests.llm_server import Step, openai_text, openai_tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -10,11 +10,11 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from preferences.tests.voice.encode import encode_pcm
-from preferences.voice.audio import wav_decode, wav_encode
+from providers.audio import wav_decode, wav_encode
+from providers.tests.llm_server import openai_text
+from providers.tests.voice.encode import encode_pcm
 from sessions_app.models import ChatSession, Message
 from sessions_app.tests.conftest import configure_llm, wait_for
-from sessions_app.tests.llm_server import openai_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,7 +135,7 @@ def test_other_users_get_404_for_audio_and_speech(user, user_client, make_user, 
     other = make_user("eve@example.com")
     theirs = ChatSession.objects.create(owner=other)
     recording = wav_encode(b"\x00\x01" * 1600, 16000)
-    from preferences.voice.storage import audio_save
+    from providers.services.storage import audio_save
 
     name = audio_save(user=other, data=recording)
     spoken = Message.objects.create(session=theirs, role="user", content="hi", audio=name)

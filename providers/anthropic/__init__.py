@@ -1,0 +1,1 @@
+"""Anthropic provider: backends.py (parameters, verify), chat.py (streaming chat)."""

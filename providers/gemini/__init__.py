@@ -1,0 +1,1 @@
+"""Gemini provider: backends.py (parameters, verify, speech, transcription), chat.py."""

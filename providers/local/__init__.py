@@ -1,0 +1,1 @@
+"""Local providers that need no network: espeak-ng (tts) and pocketsphinx (stt)."""

@@ -1,0 +1,1 @@
+"""OpenAI-compatible provider: backends.py (parameters, verify, speech, transcription), chat.py."""
