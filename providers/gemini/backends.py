@@ -11,7 +11,6 @@ import base64
 import re
 from collections.abc import Iterator
 from typing import Any, ClassVar
-from urllib.parse import quote
 
 from providers.audio import AudioInput, wav_decode
 from providers.base import (
@@ -24,10 +23,10 @@ from providers.base import (
 )
 from providers.errors import ProviderUnavailable, failure_for_exception, failure_for_status
 from providers.gemini.chat import GeminiClient
+from providers.gemini.urls import DEFAULT_BASE_URL, model_path
 from providers.http import classify_response, httpx_client, run_verify
 from providers.registry import registry
 
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 #: Gemini speech answers `audio/L16;codec=pcm;rate=24000` unless it names another rate.
 GEMINI_PCM_RATE = 24000
 GEMINI_VOICES = (
@@ -66,12 +65,6 @@ def answer_parts(data: dict[str, Any]) -> list[dict[str, Any]]:
     candidates = data.get("candidates") or [{}]
     parts = ((candidates[0] or {}).get("content") or {}).get("parts") or []
     return [part for part in parts if isinstance(part, dict)]
-
-
-def model_path(base_url: str, model: str) -> str:
-    """`{base}/v1beta/models/{model}`, tolerating a `models/` prefix on the name."""
-    name = model.removeprefix("models/")
-    return f"{base_url.rstrip('/')}/v1beta/models/{quote(name, safe='.-_')}"
 
 
 class _GeminiBackend(Backend):

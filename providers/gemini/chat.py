@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import quote
 
+from providers.gemini.urls import model_path
 from providers.llm import LLMClient, StreamChunk, ToolCallDelta, post_sse
 
-DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com/v1beta"
 _UNSUPPORTED_SCHEMA_KEYS = {"additionalProperties", "$schema", "default", "examples"}
 
 
@@ -91,8 +90,8 @@ class GeminiClient(LLMClient):
             ]
         if self.settings.temperature is not None:
             body["generationConfig"]["temperature"] = self.settings.temperature
-        base = (self.settings.base_url or DEFAULT_BASE_URL).rstrip("/")
-        url = f"{base}/models/{quote(self.settings.model, safe='')}:streamGenerateContent?alt=sse"
+        model_url = model_path(self.settings.base_url, self.settings.model)
+        url = f"{model_url}:streamGenerateContent?alt=sse"
         headers = {"x-goog-api-key": self.settings.api_key, "content-type": "application/json"}
         count = 0
         async for event in post_sse(

@@ -213,7 +213,7 @@ async def test_gemini_stream_with_function_call(llm_server):
     ]
     assert result["usage"] == (8, 4)
     request = llm_server.requests[0]
-    assert request["path"] == "/models/m-1:streamGenerateContent?alt=sse"
+    assert request["path"] == "/v1beta/models/m-1:streamGenerateContent?alt=sse"
     assert API_KEY not in request["path"]
     headers = {k.lower(): v for k, v in request["headers"].items()}
     assert headers["x-goog-api-key"] == API_KEY
@@ -278,3 +278,21 @@ async def test_no_retry_once_output_was_streamed(llm_server):
     assert caught.value.code == "provider_unavailable"
     assert "".join(seen) == "partial"
     assert len(llm_server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "",
+        "https://generativelanguage.googleapis.com",
+        "https://generativelanguage.googleapis.com/",
+        "https://generativelanguage.googleapis.com/v1beta",
+    ],
+)
+def test_gemini_chat_and_verify_share_one_url_rule(base_url: str) -> None:
+    """The saved default base (the API root) and the old chat default (…/v1beta) reach the same
+    model URL: chat used to drop `/v1beta` when the parameter default was saved."""
+    from providers.gemini.urls import model_path
+
+    expected = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.0-flash"
+    assert model_path(base_url, "models/gemini-2.0-flash") == expected
