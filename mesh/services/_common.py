@@ -14,6 +14,7 @@ from django.db import close_old_connections
 
 from cortex.errors import ValidationFailed
 from mesh import events
+from mesh.agent.skill_names import SKILLS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -61,9 +62,6 @@ def db_unit(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
             return await runner(*args, **kwargs)
 
     return wrapper
-
-
-SKILLS = ("shell", "files", "browser")
 
 
 def clean_skill_config(value: Any, *, base: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -115,6 +115,17 @@ def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
     return dict(payload)
 
 
+def _check_skill(node: Node, kind: str) -> None:
+    """409 unless the node takes `kind` now (`selectors.node_skill_refusal`, fail closed)."""
+    refusal = selectors.node_skill_refusal(node=node, skill=kind)
+    if refusal == selectors.NODE_INACTIVE:
+        raise NodeInactive()
+    if refusal == selectors.SKILL_DISABLED:
+        raise SkillDisabled(f"The {kind} skill is switched off on this node.")
+    if refusal is not None:
+        raise CapabilityMissing(f"The node does not offer the {kind} skill.")
+
+
 def _check_command(node: Node, command: str) -> dict[str, Any]:
     """Shell-aware policy check (the node checks again before running)."""
     from mesh.agent.sandbox import Policy, check_command
@@ -194,7 +205,7 @@ def task_dispatch(
     exists: if it cannot be written, no task is stored and nothing is sent. A repeated
     `idempotency_key` from the same user returns the first task.
     """
-    if not selectors.user_can_use_node(user=actor, node=node):
+    if not selectors.node_usable_for(user=actor, node=node):
         raise NotFound("No such node.")
     payload = _clean_payload(kind, payload)
     if staged:
@@ -212,12 +223,7 @@ def task_dispatch(
         ).first()
         if existing is not None:
             return _idempotent_replay(existing, kind=kind, payload=payload, timeout=timeout)
-    if not node.is_active:
-        raise NodeInactive()
-    if not (node.skill_config or {}).get(kind, False):
-        raise SkillDisabled(f"The {kind} skill is switched off on this node.")
-    if node.capabilities and node.capabilities.get(kind) is False:
-        raise CapabilityMissing(f"The node does not offer the {kind} skill.")
+    _check_skill(node, kind)
     checked: dict[str, Any] = {}
     if kind == TaskKind.SHELL:
         try:
