@@ -4,6 +4,10 @@ Sync code run from such a loop (`sync_to_async`) may hand it work and go on, ins
 blocking on a hop into the loop and back (`async_to_sync`): a REST request that dispatches a
 task need not wait for Redis to hear the doorbell. A loop that may close soon (a test's, a
 management command's `async_to_sync`) is never adopted, so nothing handed over is dropped.
+
+The patch: asgiref does not say which loop a sync thread works for; `SyncToAsync` records it
+in its thread-local (`main_event_loop`, `main_event_loop_pid`) when it starts the thread's
+work, and this module reads it there (`RELIES_ON`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,14 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import SyncToAsync
+
+LIBRARY = "asgiref"
+PINNED_VERSION = "3.13.0"
+RELIES_ON = (
+    "asgiref.sync.SyncToAsync.threadlocal",
+    "asgiref.sync.SyncToAsync.threadlocal.main_event_loop",
+    "asgiref.sync.SyncToAsync.threadlocal.main_event_loop_pid",
+)
 
 _adopted: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
