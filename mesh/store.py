@@ -475,10 +475,14 @@ def _secret_version_sql(alias: str) -> tuple[str, tuple[Any, ...]]:
     return f"SELECT COUNT(*), MAX(s.updated_at) FROM ({inner}) s", tuple(params)  # noqa: S608
 
 
-def secret_layers_version() -> tuple[int, Any]:
+def secret_layers_version() -> tuple[int, datetime | None]:
     """(count, latest updated_at) of the preference layers that hold secrets."""
+    from preferences.models import PreferenceLayer
+
     sql, params = _secret_version_sql(connection.alias)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         count, latest = cursor.fetchone() or (0, None)
-    return count, latest
+    if latest is not None:
+        latest = from_db(PreferenceLayer, "updated_at", latest)
+    return int(count), latest
