@@ -5,6 +5,8 @@
   internals.
 - `asgiref_loops` (asgiref): `call_in_home_loop` reads `SyncToAsync`'s thread-local to find the
   event loop a sync thread works for, and hands it work instead of blocking on it.
+- `channels_dispatch` (channels): `HoplessDispatch.dispatch` re-implements Channels' consumer
+  dispatch without a database-thread hop before every message.
 - `django_middleware` (Django): `OnLoopHooks` re-implements `MiddlewareMixin.__acall__` so the
   hooks of four stock middleware run on the event loop instead of hopping threads.
 

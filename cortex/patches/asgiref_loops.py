@@ -36,14 +36,21 @@ def adopt_running_loop() -> None:
     _adopted.add(asyncio.get_running_loop())
 
 
-def call_in_home_loop(callback: Callable[..., Any], *args: Any) -> bool:
-    """Schedule `callback(*args)` on the adopted loop this sync thread runs for; False when
-    there is none (the caller does the work itself)."""
+def thread_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this sync thread does work for (`sync_to_async` recorded it), if any and
+    still open; the only reader of asgiref's thread-local."""
     local = SyncToAsync.threadlocal
     loop = getattr(local, "main_event_loop", None)
     if loop is None or getattr(local, "main_event_loop_pid", None) != os.getpid():
-        return False
-    if loop not in _adopted or loop.is_closed():
+        return None
+    return None if loop.is_closed() else loop
+
+
+def call_in_home_loop(callback: Callable[..., Any], *args: Any) -> bool:
+    """Schedule `callback(*args)` on the adopted loop this sync thread runs for; False when
+    there is none (the caller does the work itself)."""
+    loop = thread_loop()
+    if loop is None or loop not in _adopted:
         return False
     try:
         loop.call_soon_threadsafe(callback, *args)

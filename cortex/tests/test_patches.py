@@ -16,9 +16,14 @@ from types import ModuleType
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
 
-from cortex.patches import asgiref_loops, channels_redis_layer, django_middleware
+from cortex.patches import (
+    asgiref_loops,
+    channels_dispatch,
+    channels_redis_layer,
+    django_middleware,
+)
 
-PATCHES = [channels_redis_layer, asgiref_loops, django_middleware]
+PATCHES = [channels_redis_layer, asgiref_loops, django_middleware, channels_dispatch]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -141,3 +146,18 @@ def test_django_middleware_chain_is_the_one_reimplemented() -> None:
         ours = getattr(django_middleware, name)
         assert issubclass(ours, MiddlewareMixin)
         assert ours.__acall__ is django_middleware.OnLoopHooks.__acall__
+
+
+def test_channels_dispatch_is_the_one_reimplemented() -> None:
+    from channels.consumer import AsyncConsumer
+
+    from cortex.consumers import CortexConsumer
+
+    for dotted in channels_dispatch.RELIES_ON:
+        assert callable(_resolve(dotted)), dotted
+    source = inspect.getsource(AsyncConsumer.dispatch)
+    assert hashlib.sha256(source.encode()).hexdigest() == channels_dispatch.DISPATCH_SHA256, (
+        "Channels' AsyncConsumer.dispatch changed: HoplessDispatch.dispatch re-implements it; "
+        "bring it in line, then record the new digest"
+    )
+    assert CortexConsumer.dispatch is channels_dispatch.HoplessDispatch.dispatch

@@ -14,12 +14,13 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from cortex.services import db_unit
 from mesh import events, selectors
 from mesh.agent.envpolicy import env_name_refusal
 from mesh.models import TERMINAL_STATUSES, Node, Task, TaskKind, TaskStatus
@@ -389,21 +390,17 @@ def _loaded_terminal(load: Callable[[], Awaitable[Task]]) -> Callable[[uuid.UUID
 
 def _status_terminal_unit(task_id: uuid.UUID) -> bool:
     """Whether the task is over (a queued task past its delivery deadline is ended first)."""
-    close_old_connections()
-    try:
-        row = Task.objects.filter(pk=task_id).values_list("status", "deliver_by").first()
-        if row is None:
-            return True
-        status, deliver_by = row
-        if status == TaskStatus.QUEUED and deliver_by <= timezone.now():
-            task_expire_undelivered(task_id=task_id)
-            return True
-        return status in TERMINAL_STATUSES
-    finally:
-        close_old_connections()
+    row = Task.objects.filter(pk=task_id).values_list("status", "deliver_by").first()
+    if row is None:
+        return True
+    status, deliver_by = row
+    if status == TaskStatus.QUEUED and deliver_by <= timezone.now():
+        task_expire_undelivered(task_id=task_id)
+        return True
+    return status in TERMINAL_STATUSES
 
 
-_status_is_terminal = sync_to_async(_status_terminal_unit, thread_sensitive=False)
+_status_is_terminal = db_unit(_status_terminal_unit, thread_sensitive=False)
 
 
 async def _await_terminal(
