@@ -111,16 +111,6 @@ def test_every_form_of_the_node_rule_gives_the_same_answers(staff_user) -> None:
         )
 
 
-def test_admin_is_one_rule(staff_user, make_user) -> None:  # type: ignore[no-untyped-def]
-    """`user_is_admin`: signed in, active and staff; superuser alone or inactive staff is not."""
-    assert user_is_admin(staff_user)
-    assert not user_is_admin(None)
-    assert not user_is_admin(AnonymousUser())
-    assert not user_is_admin(make_user(is_staff=True, is_active=False))
-    assert not user_is_admin(make_user(is_superuser=True))
-    assert not user_is_admin(make_user())
-
-
 @pytest.mark.skipif(not in_child(), reason="only in the PostgreSQL run")
 def test_the_rerun_is_on_postgresql() -> None:
     from django.db import connection
