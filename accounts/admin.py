@@ -15,43 +15,26 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import ApiToken, AuditEvent, AuditRefusalWindow, User
+from cortex.admin import ReadOnlyAdmin
 from cortex.errors import CortexError
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: nothing can change or delete an audit event."""
 
     list_display = ("created_at", "action", "actor_label", "target_type", "target_id", "source")
     list_filter = ("source",)
     search_fields = ("action", "actor_label", "target_id")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(AuditRefusalWindow)
-class AuditRefusalWindowAdmin(admin.ModelAdmin):
+class AuditRefusalWindowAdmin(ReadOnlyAdmin):
     """Read-only: how many refusals each aggregated audit event stands for."""
 
     list_display = ("window_start", "action", "reason", "actor_key", "count", "first_event")
     list_filter = ("action", "reason")
     search_fields = ("actor_key",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(User)
@@ -139,7 +122,7 @@ class GroupAdmin(DjangoGroupAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin):
     """Tokens by name and prefix; the hash is never shown. Admins may only revoke."""
 
     list_display = (
@@ -156,15 +139,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     fields = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
     readonly_fields = fields
     actions = ["revoke"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

@@ -326,7 +326,7 @@ async def _django_actor() -> tuple[Any, Any]:
 async def dispatch(a: argparse.Namespace) -> dict[str, Any]:
     seed = load_seed(a.seed)
     sync_to_async, admin = await _django_actor()
-    from cortex.loops import adopt_running_loop
+    from cortex.patches.asgiref_loops import adopt_running_loop
     from mesh.models import Node
     from mesh.services import task_dispatch
 
@@ -510,7 +510,7 @@ async def push(a: argparse.Namespace) -> dict[str, Any]:
     """
     seed = load_seed(a.seed)
     sync_to_async, admin = await _django_actor()
-    from cortex.loops import adopt_running_loop
+    from cortex.patches.asgiref_loops import adopt_running_loop
     from mesh import events
     from mesh.models import Node
     from mesh.services import file_push

@@ -456,7 +456,8 @@ What the third round changed (the table "Every goal after each round" has the ra
   free slots (`Claim.more`); new tasks ring a doorbell anyway. Frames queued by a gRPC unit of
   DB work go to a per-loop ordered sender (`events.send_soon`) instead of being awaited, so a
   ResultAck does not wait on Redis. Sync code run from the ASGI server's loop hands its
-  after-commit frames to that loop (`cortex/loops.py`) instead of blocking in `async_to_sync`.
+  after-commit frames to that loop (`cortex/patches/asgiref_loops.py`) instead of blocking in
+  `async_to_sync`.
 - SQLite (goals 1, 3): `PRAGMA synchronous=NORMAL` with WAL (`CORTEX_SQLITE_SYNCHRONOUS`; FULL
   fsynced the log on every commit, ~0.25 ms each here; with NORMAL a commit survives any crash
   of the hub, and only a power cut or OS crash may lose the last ones) and a checkpoint every
@@ -505,7 +506,7 @@ What is left, with its profile and plan:
   while the database thread runs the flush (~20 ms of Python for 1,000 beats) and holds the
   GIL. Done: runmesh switches the GIL every 1 ms instead of 5 ms; a flush no longer
   serialises frames for node consoles nobody has open (one PUBSUB NUMSUB for a large batch,
-  `cortex.layers`). Plan: write the flush's rows from a second connection in the C-level
+  `cortex.patches.channels_redis_layer`). Plan: write the flush's rows from a second connection in the C-level
   `executemany` only (building the beat tuples on the loop as they arrive), so the database
   thread holds the GIL for less than a millisecond per flush.
 - File push (goal 4): the simulated node's core is the bottleneck. Per 25 MiB file, staging

@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from accounts.selectors import password_login_allowed
+from accounts.selectors import password_login_allowed, user_is_admin
 
 LOGIN_URL = "/console/login/"
 CSP = (
@@ -139,7 +139,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
 def admin_page(request: HttpRequest) -> HttpResponse:
     """Nodes, system provider defaults and the audit log, for admins; 404 for anyone else
     (as the admin API answers objects outside a caller's grants)."""
-    if not (request.user.is_active and request.user.is_staff):
+    if not user_is_admin(request.user):
         raise Http404
     context = {"page": "admin", "kinds": _provider_catalogue(), "fields": PROVIDER_FIELDS}
     return render(request, "console/admin.html", context)

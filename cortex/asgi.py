@@ -21,7 +21,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  # need
 
 from cortex.api.longpoll import LongPollAdmission  # noqa: E402
 from cortex.body_limits import BodyLimitMiddleware  # noqa: E402
-from cortex.loops import AdoptLoop  # noqa: E402
+from cortex.patches.asgiref_loops import AdoptLoop  # noqa: E402
 from cortex.proxies import TrustedProxyMiddleware  # noqa: E402
 from cortex.routing import unknown_path_patterns, websocket_urlpatterns  # noqa: E402
 from cortex.static import with_static_files  # noqa: E402

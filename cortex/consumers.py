@@ -28,11 +28,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from cortex import errors, ws_recheck
+from cortex.patches.channels_dispatch import HoplessDispatch
 from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
 
 logger = logging.getLogger("cortex.ws")
@@ -107,7 +107,7 @@ def _active_user(user_id: int) -> Any:
     return ModelBackend().get_user(user_id)
 
 
-class CortexConsumer(AsyncWebsocketConsumer):
+class CortexConsumer(HoplessDispatch, AsyncWebsocketConsumer):
     """Authenticate, authorize and join groups before accept; then serve typed frames.
 
     Subclasses implement `authorize()` (raise a CortexError to refuse with 4403),
@@ -170,19 +170,6 @@ class CortexConsumer(AsyncWebsocketConsumer):
         """Called after every successful periodic re-check (e.g. to refresh a node list)."""
 
     # --- lifecycle -----------------------------------------------------------------------------
-
-    async def dispatch(self, message: dict[str, Any]) -> None:
-        """Channels' dispatch without its `aclose_old_connections()` before every message.
-
-        That is a hop to the database thread for every frame and every group message, per
-        socket: 100 hops for one output line to 100 watchers. Every database call of these
-        consumers goes through `database_sync_to_async`, which closes stale connections itself
-        before and after, so the hop buys nothing here.
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         self._joined = []

@@ -2,12 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, TypeVar
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
 
-from django.db import models
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections, models
 
 M = TypeVar("M", bound=models.Model)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def db_unit(
+    fn: Callable[P, R],
+    *,
+    thread_sensitive: bool = True,
+    around: Callable[[], contextlib.AbstractAsyncContextManager[Any]] | None = None,
+) -> Callable[P, Awaitable[R]]:
+    """Run a sync service from async code as one unit of database work, in a worker thread.
+
+    Connections are checked before and after, as Django does around a request, so a long
+    stream or turn never holds a stale or broken connection. `thread_sensitive=False` runs it
+    off the shared sync thread (work that may block for long must not stall the rest);
+    `around` wraps the await on the loop (the mesh collects the unit's live frames there).
+    """
+
+    def unit(*args: P.args, **kwargs: P.kwargs) -> R:
+        close_old_connections()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()
+
+    runner = sync_to_async(unit, thread_sensitive=thread_sensitive)
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        if around is None:
+            return await runner(*args, **kwargs)
+        async with around():
+            return await runner(*args, **kwargs)
+
+    return wrapper
 
 
 def model_update(*, instance: M, fields: Iterable[str], data: dict[str, Any]) -> tuple[M, bool]:

@@ -84,18 +84,18 @@ INSTALLED_APPS = [
     "console",
 ]
 
-# `cortex.middleware.*` are Django's own with their hooks run on the event loop (no thread
-# hop each). Security, CSRF and X-Frame-Options stay Django's: `check --deploy` looks for
-# those exact paths before it checks the settings they read.
+# `cortex.patches.django_middleware.*` are Django's own with their hooks run on the event loop
+# (no thread hop each). Security, CSRF and X-Frame-Options stay Django's: `check --deploy` looks
+# for those exact paths before it checks the settings they read.
 MIDDLEWARE = [
     "cortex.middleware.RequestIdMiddleware",
     "cortex.middleware.ApiErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "cortex.middleware.SessionMiddleware",
-    "cortex.middleware.CommonMiddleware",
+    "cortex.patches.django_middleware.SessionMiddleware",
+    "cortex.patches.django_middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "cortex.middleware.AuthenticationMiddleware",
-    "cortex.middleware.MessageMiddleware",
+    "cortex.patches.django_middleware.AuthenticationMiddleware",
+    "cortex.patches.django_middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -167,7 +167,7 @@ REDIS_URL: str = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "cortex.layers.RedisPubSubChannelLayer",
+            "BACKEND": "cortex.patches.channels_redis_layer.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
         }
     }
@@ -393,7 +393,7 @@ if OIDC_ENABLED:
     # out within OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS) exist only when OIDC is configured.
     AUTHENTICATION_BACKENDS = [*AUTHENTICATION_BACKENDS, "accounts.oidc.OIDCBackend"]
     MIDDLEWARE.insert(
-        MIDDLEWARE.index("cortex.middleware.AuthenticationMiddleware") + 1,
+        MIDDLEWARE.index("cortex.patches.django_middleware.AuthenticationMiddleware") + 1,
         "accounts.oidc.OIDCSessionRefresh",
     )
 LOGIN_REDIRECT_URL = "/console/"

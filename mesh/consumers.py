@@ -36,7 +36,7 @@ from channels.db import database_sync_to_async
 
 from cortex import errors
 from cortex.consumers import CortexConsumer, Envelope
-from mesh import events, live, selectors, services
+from mesh import events, selectors, services
 
 TRACKED_TASKS = 256
 
@@ -56,7 +56,7 @@ def _query_int(scope: dict[str, Any], name: str) -> int | None:
 def _run(
     user_id: int, node_id: str, command: Any, timeout: Any, confirm: bool, delivery_timeout: Any
 ) -> dict[str, Any]:
-    user = live.user_fresh(user_id=user_id)
+    user = selectors.user_fresh(user_id=user_id)
     node = selectors.node_get_for_user(user=user, node_id=node_id)
     task = services.task_dispatch(
         actor=user,
@@ -73,7 +73,7 @@ def _run(
 
 @database_sync_to_async
 def _cancel(user_id: int, node_id: str, task_id: Any) -> dict[str, Any]:
-    user = live.user_fresh(user_id=user_id)
+    user = selectors.user_fresh(user_id=user_id)
     task = selectors.task_get_for_user(user=user, task_id=task_id)
     if task.node.node_id != node_id:
         raise errors.NotFound("No such task on this node.", code="task_not_found")
@@ -90,7 +90,7 @@ class NodeConsumer(CortexConsumer):
 
     async def authorize(self) -> None:
         self.node_id = str(self.scope["url_route"]["kwargs"]["node_id"])
-        self.snapshot = await database_sync_to_async(live.node_snapshot)(
+        self.snapshot = await database_sync_to_async(selectors.node_snapshot)(
             user_id=self.user.pk, node_id=self.node_id
         )
         self.last_seq: OrderedDict[str, int] = OrderedDict()
@@ -99,7 +99,7 @@ class NodeConsumer(CortexConsumer):
         return [events.group_name(events.NODE_CONSOLE_GROUP, node_id=self.node_id)]
 
     def allowed(self) -> bool:
-        return live.node_visible(user_id=self.user.pk, node_id=self.node_id)
+        return selectors.node_visible(user_id=self.user.pk, node_id=self.node_id)
 
     def access_key(self) -> tuple[str, int, str]:
         return ("node", self.user.pk, self.node_id)
@@ -113,7 +113,7 @@ class NodeConsumer(CortexConsumer):
             for task in snapshot["open_tasks"]:
                 self._track(task["task_id"], task["last_seq"])
             return
-        frames = await database_sync_to_async(live.output_replay)(
+        frames = await database_sync_to_async(selectors.output_replay)(
             user_id=self.user.pk, node_id=self.node_id, after_seq=after_seq, task_ids=open_ids
         )
         for task_id in open_ids:
@@ -185,7 +185,7 @@ class NodeConsumer(CortexConsumer):
             # replay is replaced by the stored chunks through its seq.
             before = first if first > last else seq + 1
             try:
-                missing = await database_sync_to_async(live.output_gap)(
+                missing = await database_sync_to_async(selectors.output_gap)(
                     user_id=self.user.pk, task_id=task_id, after_seq=last, before_seq=before
                 )
             except errors.CortexError:
@@ -212,13 +212,13 @@ class MeConsumer(CortexConsumer):
         return [events.group_name(events.USER_NODES_GROUP, user_id=self.user.pk)]
 
     async def opened(self) -> None:
-        nodes = await database_sync_to_async(live.nodes_snapshot)(user_id=self.user.pk)
+        nodes = await database_sync_to_async(selectors.nodes_snapshot)(user_id=self.user.pk)
         self.visible = {n["node_id"] for n in nodes}
         self.emit({"type": "nodes.snapshot", "seq": events.frame_seq(), "nodes": nodes})
 
     async def rechecked(self) -> None:
         """Tell the client about nodes granted or revoked since the last check."""
-        nodes = await database_sync_to_async(live.nodes_snapshot)(user_id=self.user.pk)
+        nodes = await database_sync_to_async(selectors.nodes_snapshot)(user_id=self.user.pk)
         now = {n["node_id"]: n for n in nodes}
         for node_id in sorted(self.visible - now.keys()):
             self.emit({"type": "node.removed", "seq": events.frame_seq(), "node_id": node_id})

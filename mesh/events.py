@@ -22,7 +22,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from cortex.loops import call_in_home_loop
+from cortex.patches.asgiref_loops import call_in_home_loop
 
 logger = logging.getLogger("cortex.mesh")
 
@@ -183,8 +183,8 @@ async def sent() -> None:
 async def asend_many(messages: list[tuple[str, dict[str, Any]]]) -> None:
     """Ring many groups from one coroutine (one thread hop for a whole batch), in order.
 
-    The Redis layer pipelines the whole batch (`cortex.layers`); other layers get the sends
-    one after another. Errors are logged, as in `asend`.
+    The Redis layer pipelines the whole batch (`cortex.patches.channels_redis_layer`); other
+    layers get the sends one after another. Errors are logged, as in `asend`.
     """
     layer = get_channel_layer()
     if layer is None or not messages:

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import Q, QuerySet
 
+from accounts.selectors import user_is_admin
 from cortex import errors
 from preferences import crypto, params
 from preferences.errors import (
@@ -376,7 +377,7 @@ def layer_list_for_user(*, user: User) -> QuerySet[PreferenceLayer]:
 
 def group_get_for_admin(*, user: User, group_id: int) -> Group:
     """A group for the admin endpoints; NotFound for non-admins and unknown ids."""
-    if not (user.is_active and user.is_staff):
+    if not user_is_admin(user):
         raise errors.NotFound()
     group = Group.objects.filter(pk=group_id).first()
     if group is None:
@@ -391,6 +392,6 @@ def all_layers() -> QuerySet[PreferenceLayer]:
 
 def layer_list_for_admin(*, user: User) -> QuerySet[PreferenceLayer]:
     """All layers for admins, none for anyone else."""
-    if not (user.is_active and user.is_staff):
+    if not user_is_admin(user):
         return PreferenceLayer.objects.none()
     return PreferenceLayer.objects.select_related("group", "user")

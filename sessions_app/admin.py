@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from cortex.admin import ReadOnlyAdmin
 from sessions_app.models import ChatSession, Message, SessionNode, ToolApproval
 
 
-class _MetadataOnly(admin.ModelAdmin):
+class _MetadataOnly(ReadOnlyAdmin):
     """Read-only and deletable; `fields` is the whole of what a page shows."""
 
     # Sessions change through sessions_app.services (REST); the admin only looks and deletes.
-    def has_add_permission(self, request: object, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: object, obj: object = None) -> bool:
-        return False
+    deletable = True
 
 
 class SessionNodeInline(admin.TabularInline):

@@ -9,3 +9,10 @@ class SessionsAppConfig(AppConfig):
     name = "sessions_app"
     verbose_name = "Chat sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from cortex.sweeps import sweep_register
+        from sessions_app.services import turns_reap_stale
+
+        # Turns whose runner died are ended by the sweeper, not by whoever reads them next.
+        sweep_register("sessions.turns_reap_stale", turns_reap_stale)

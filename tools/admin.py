@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from cortex.admin import ReadOnlyAdmin
 from tools.models import Skill, ToolSwitch
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Writes must be audited, so they go through services (`/api/v1/...`), not the admin."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ToolSwitch)

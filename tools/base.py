@@ -11,13 +11,15 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from mesh.agent.skill_names import SKILLS
+
 if TYPE_CHECKING:
     from accounts.models import User
 
 Risk = Literal["read", "write", "exec", "network"]
-NodeSkill = Literal["shell", "files", "browser"]
+NodeSkill = Literal["shell", "files", "browser"]  # the values of mesh.agent.skill_names.Skill
 RISKS: tuple[str, ...] = ("read", "write", "exec", "network")
-NODE_SKILLS: tuple[str, ...] = ("shell", "files", "browser")
+NODE_SKILLS: tuple[str, ...] = SKILLS
 
 
 class ToolRefusal(Exception):  # noqa: N818  # a refusal, not a failure: it becomes a result
@@ -98,19 +100,25 @@ class ToolContext:
 
     def node_for_tool(self, node_id: str, *, tool: Tool) -> Any:
         """The node, checked for being active and for the skill and capability `tool` needs."""
+        from mesh import selectors as mesh_selectors
+
         node = self.node(node_id)
-        if not getattr(node, "is_active", True):
-            raise ToolRefusal("node_inactive", f"Node '{node_id}' is disabled.", node_id=node_id)
-        if tool.skill and not (node.skill_config or {}).get(tool.skill):
+        if tool.skill is None:
+            refusal = None if node.is_active else mesh_selectors.NODE_INACTIVE
+        else:  # the same check as a REST dispatch of this skill
+            refusal = mesh_selectors.node_skill_refusal(node=node, skill=tool.skill)
+        if refusal == mesh_selectors.NODE_INACTIVE:
+            raise ToolRefusal(refusal, f"Node '{node_id}' is disabled.", node_id=node_id)
+        if refusal == mesh_selectors.SKILL_DISABLED:
             raise ToolRefusal(
-                "skill_disabled",
+                refusal,
                 f"The '{tool.skill}' skill is switched off on node '{node_id}'.",
                 node_id=node_id,
             )
-        if tool.capability and not (node.capabilities or {}).get(tool.capability):
+        if refusal is not None:
             raise ToolRefusal(
-                "capability_missing",
-                f"Node '{node_id}' does not report the '{tool.capability}' capability.",
+                refusal,
+                f"Node '{node_id}' does not report the '{tool.skill}' capability.",
                 node_id=node_id,
             )
         return node
@@ -211,6 +219,8 @@ class Tool:
     }
     risk: ClassVar[Risk] = "read"
     skill: ClassVar[NodeSkill | None] = None
+    #: Shown in the tool list. The check itself is the skill's: a node takes a skill only when
+    #: it reports that capability (`mesh.selectors.node_skill_refusal`), for every node tool.
     capability: ClassVar[str | None] = None
     node_arguments: ClassVar[tuple[str, ...]] = ()
     path_arguments: ClassVar[tuple[str, ...]] = ()

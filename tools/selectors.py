@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import Group
 from django.db.models import Q, QuerySet
 
+from accounts.selectors import user_is_admin
 from cortex.errors import NotFound
 from tools.base import Tool, ToolContext
 from tools.models import Skill, ToolSwitch
@@ -36,11 +37,12 @@ def tool_names_switched_off_for_user(*, user: User) -> set[str]:
 
 
 def _node_supports(node: Any, tool: Tool) -> bool:
-    if not getattr(node, "is_active", True):
-        return False
-    if tool.skill and not (node.skill_config or {}).get(tool.skill):
-        return False
-    return not (tool.capability and not (node.capabilities or {}).get(tool.capability))
+    """The check `ToolContext.node_for_tool` makes before a call (`node_skill_refusal`)."""
+    from mesh import selectors as mesh_selectors
+
+    if tool.skill is None:
+        return bool(node.is_active)
+    return mesh_selectors.node_skill_refusal(node=node, skill=tool.skill) is None
 
 
 def tools_for_user(*, user: User) -> list[Tool]:
@@ -84,7 +86,7 @@ def tools_for_context(*, context: ToolContext) -> list[Tool]:
 
 def tool_switch_list(*, user: User) -> QuerySet[ToolSwitch]:
     """Every switch, for admins; nothing for anyone else."""
-    if not (user.is_authenticated and user.is_staff):
+    if not user_is_admin(user):
         return ToolSwitch.objects.none()
     return ToolSwitch.objects.select_related("group", "created_by").order_by("tool_name", "id")
 

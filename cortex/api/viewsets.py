@@ -24,8 +24,9 @@ class IsStaff(BasePermission):
     """Admins only (`is_staff`); anonymous callers still get 401 from authentication."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_active and user.is_staff)
+        from accounts.selectors import user_is_admin
+
+        return user_is_admin(request.user)
 
 
 class IsStaffOr404(IsStaff):

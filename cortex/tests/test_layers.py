@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from cortex.layers import RedisPubSubChannelLayer
+from cortex.patches.channels_redis_layer import RedisPubSubChannelLayer
 
 
 @pytest.mark.asyncio
@@ -38,7 +38,7 @@ async def test_group_send_many_delivers_each_frame_in_order(redis_url: str) -> N
 async def test_a_large_batch_reaches_the_subscribed_groups_among_many(redis_url: str) -> None:
     """Past ASK_SUBSCRIBERS_FROM, only groups with subscribers are published to; every frame
     of those still arrives, in order."""
-    from cortex.layers import ASK_SUBSCRIBERS_FROM
+    from cortex.patches.channels_redis_layer import ASK_SUBSCRIBERS_FROM
 
     layer = RedisPubSubChannelLayer(hosts=[redis_url])
     watcher = await layer.new_channel()

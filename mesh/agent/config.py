@@ -10,9 +10,11 @@ from typing import Any
 
 import yaml
 
+from .skill_names import SKILLS
+
 NODE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-SKILLS = ("shell", "files", "browser")
+
 DEFAULT_ENV_ALLOW = ("LANG", "LC_ALL", "TZ")
 
 

@@ -17,6 +17,7 @@ from .compat import TIMEOUTS
 from .config import AgentConfig
 from .pb import mesh_pb2
 from .sandbox import RULES, Policy, check_command
+from .skill_names import SKILLS, Skill
 from .skills.browser import BrowserError, browser_available, run_browser
 from .skills.files import FileLimits, FileSkillError, run_files
 from .skills.push import ChunkSink, PushCancelled, receive_push
@@ -100,21 +101,15 @@ class TaskRunner:
     # ------------------------------------------------------------------ configuration
     def capabilities(self) -> dict[str, bool]:
         """What this node can do, narrowed by the local switches (reported in Hello)."""
-        return {
-            "shell": bool(self.config.skills.get("shell")),
-            "files": bool(self.config.skills.get("files")),
-            "browser": bool(self.config.skills.get("browser")) and self._browser,
-        }
+        found = {name: bool(self.config.skills.get(name)) for name in SKILLS}
+        found[Skill.BROWSER.value] = found[Skill.BROWSER.value] and self._browser
+        return found
 
     def apply(self, policy: mesh_pb2.SandboxPolicy, skills: mesh_pb2.SkillConfig) -> None:
         """Adopt the hub's policy and skill switches (Welcome or PolicyUpdate)."""
         self.policy = policy_from_pb(policy)
-        self.hub_skills = {
-            "shell": skills.shell,
-            "files": skills.files,
-            "browser": skills.browser,
-            "max_concurrent_tasks": skills.max_concurrent_tasks,
-        }
+        self.hub_skills = {name: getattr(skills, name) for name in SKILLS}
+        self.hub_skills["max_concurrent_tasks"] = skills.max_concurrent_tasks
         root = Workspace(self.config.workspace_root)
         if policy.workspace_root:
             try:  # the hub may only narrow the jail to a directory inside the local root
@@ -232,7 +227,7 @@ class TaskRunner:
         except ValueError:
             self._reject(task_id, "invalid_payload", "The task payload is not a JSON object.")
             return
-        if kind not in ("shell", "files", "browser"):
+        if kind not in SKILLS:
             self._reject(task_id, "unknown_kind", f"This node has no {kind!r} skill.")
             return
         if not self.skill_enabled(kind):

@@ -12,7 +12,6 @@ from mesh import selectors
 from mesh.models import Node, Task
 
 NODE_ID_REGEX = r"^[a-z0-9][a-z0-9_-]{0,62}$"
-SKILLS = ("shell", "files", "browser")
 ENV_VALUE_MASK = "********"
 
 
@@ -62,8 +61,7 @@ class NodeUserOutput(serializers.Serializer):
     available_skills = serializers.SerializerMethodField()
 
     def get_available_skills(self, node: Node) -> list[str]:
-        config, caps = node.skill_config or {}, node.capabilities or {}
-        return [s for s in SKILLS if config.get(s) and caps.get(s, True) is not False]
+        return selectors.node_skills_available(node=node)
 
     def to_representation(self, node: Node) -> dict[str, Any]:
         """The declared fields, read directly: the node list renders up to 200 of these per

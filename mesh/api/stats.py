@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cortex.api.viewsets import CortexViewSet
-from mesh import live, selectors
+from mesh import selectors
 
 
 class StatsSampleOutput(serializers.Serializer):
@@ -35,7 +35,7 @@ class NodeStatsViewSet(CortexViewSet):
     lookup_field = "node_id"
 
     def retrieve(self, request: Request, node_id: str) -> Response:
-        return self.render(live.stats_history(user=request.user, node_id=node_id))
+        return self.render(selectors.stats_history(user=request.user, node_id=node_id))
 
 
 urlpatterns: list[URLPattern] = [

@@ -12,6 +12,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_is_admin
 from cortex.api import longpoll
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet, IsStaff, IsStaffOr404
@@ -41,8 +42,7 @@ UUID_REGEX = r"[0-9a-fA-F-]{32,36}"
 
 
 def _is_staff(request: Request) -> bool:
-    user = request.user
-    return bool(user and user.is_authenticated and user.is_staff)
+    return user_is_admin(request.user)
 
 
 class NodeViewSet(

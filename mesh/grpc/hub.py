@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from cortex.services import db_unit
+from cortex.sweeps import sweeps_run
 from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.services import aio
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from mesh.grpc.connection import NodeConnection
 
 logger = logging.getLogger("cortex.mesh.grpc")
+_sweeps_run = db_unit(sweeps_run)
 
 FLUSH_INTERVAL = 1.0
 
@@ -108,6 +111,7 @@ class StreamHub:
                 logger.exception("heartbeat flush failed")
 
     async def sweep_once(self) -> dict[str, Any]:
+        """The mesh's presence sweep, then every app's registered sweep (`cortex.sweeps`)."""
         result = await aio.presence_sweep()
         by_node: dict[str, list[str]] = {}
         for node_id, task_id in result["timed_out"]:
@@ -122,6 +126,7 @@ class StreamHub:
                     "task_ids": task_ids,
                 },
             )
+        result["sweeps"] = await _sweeps_run()
         return result
 
     async def sweep_loop(self) -> None:

@@ -10,6 +10,7 @@ from typing import Any, Generic, TypeVar
 
 from cortex.errors import ValidationFailed
 from mesh.agent.pb import mesh_pb2
+from mesh.agent.skill_names import SKILLS
 from mesh.services.presence import HeldTask
 from mesh.services.stats import stats_clean
 
@@ -80,11 +81,9 @@ def policy_pb(policy: dict[str, Any]) -> mesh_pb2.SandboxPolicy:
 
 
 def skills_pb(skills: dict[str, Any]) -> mesh_pb2.SkillConfig:
+    switches = {name: bool(skills.get(name)) for name in SKILLS}
     return mesh_pb2.SkillConfig(
-        shell=bool(skills.get("shell")),
-        files=bool(skills.get("files")),
-        browser=bool(skills.get("browser")),
-        max_concurrent_tasks=int(skills.get("max_concurrent_tasks", 1)),
+        **switches, max_concurrent_tasks=int(skills.get("max_concurrent_tasks", 1))
     )
 
 

@@ -9,6 +9,8 @@ from django.contrib.auth.models import Group
 from django.core.validators import RegexValidator
 from django.db import models
 
+from mesh.agent.skill_names import Skill
+
 NODE_ID_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9_-]{0,62}$",
     "Use 1-63 lower-case letters, digits, '-' or '_', starting with a letter or digit.",
@@ -17,20 +19,18 @@ NODE_ID_VALIDATOR = RegexValidator(
 
 def default_skill_config() -> dict[str, Any]:
     """Shell on, files on, browser off, two tasks at once."""
-    return {"shell": True, "files": True, "browser": False, "max_concurrent_tasks": 2}
+    return {
+        Skill.SHELL.value: True,
+        Skill.FILES.value: True,
+        Skill.BROWSER.value: False,
+        "max_concurrent_tasks": 2,
+    }
 
 
 def default_sandbox_policy() -> dict[str, Any]:
-    """The agent's default policy when the sandbox module is importable, else permissive."""
-    try:
-        from mesh.agent.sandbox import default_policy
-    except ImportError:  # pragma: no cover - the agent package ships with the hub
-        return {
-            "mode": "permissive",
-            "allowed_commands": [],
-            "denied_commands": [],
-            "sensitive_commands": [],
-        }
+    """The agent's default policy (the agent package ships with the hub)."""
+    from mesh.agent.sandbox import default_policy
+
     return dict(default_policy())
 
 

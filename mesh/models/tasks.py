@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from mesh.agent.skill_names import Skill
 from mesh.models.nodes import Node
 
 
@@ -36,9 +37,9 @@ TERMINAL_STATUSES = (
 
 
 class TaskKind(models.TextChoices):
-    SHELL = "shell", "shell"
-    FILES = "files", "files"
-    BROWSER = "browser", "browser"
+    SHELL = Skill.SHELL.value, Skill.SHELL.value
+    FILES = Skill.FILES.value, Skill.FILES.value
+    BROWSER = Skill.BROWSER.value, Skill.BROWSER.value
 
 
 def default_deliver_by() -> datetime:

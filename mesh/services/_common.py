@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
-from asgiref.sync import sync_to_async
-from django.db import close_old_connections
-
 from cortex.errors import ValidationFailed
+from cortex.services import db_unit as cortex_db_unit
 from mesh import events
+from mesh.agent.skill_names import SKILLS
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,24 +44,7 @@ def db_unit(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
     are sent by the loop when it returns (`events.collect_frames`), not by the DB thread.
     """
 
-    def unit(*args: P.args, **kwargs: P.kwargs) -> R:
-        close_old_connections()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            close_old_connections()
-
-    runner = sync_to_async(unit, thread_sensitive=True)
-
-    @functools.wraps(fn)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        async with events.collect_frames():
-            return await runner(*args, **kwargs)
-
-    return wrapper
-
-
-SKILLS = ("shell", "files", "browser")
+    return cortex_db_unit(fn, around=events.collect_frames)
 
 
 def clean_skill_config(value: Any, *, base: dict[str, Any] | None = None) -> dict[str, Any]:

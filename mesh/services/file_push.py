@@ -101,7 +101,7 @@ def file_push(
     and whatever `task_dispatch` raises; on any error the staged blob is deleted and no task
     exists. Audited by `task_dispatch` (action `write`, the path).
     """
-    if not selectors.user_can_use_node(user=actor, node=node):
+    if not selectors.node_usable_for(user=actor, node=node):
         raise NotFound("No such node.")
     if not isinstance(path, str) or not path.strip() or len(path) > 4096 or "\x00" in path:
         raise ValidationFailed(fields={"path": ["A path of 1-4096 characters."]})

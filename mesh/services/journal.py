@@ -12,45 +12,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from cortex.errors import NotFound, ValidationFailed
-from mesh import events, rawsql
-from mesh.models import ACTIVE_STATUSES, Node, Task, TaskStatus, max_concurrent_tasks
+from mesh import events, store
+from mesh.models import ACTIVE_STATUSES, Task, TaskStatus, max_concurrent_tasks
 from mesh.services.push_blobs import push_blob_release
 from mesh.services.secret_mask import mask_value
 
 logger = logging.getLogger("cortex.mesh")
-
-# The hot path's statements (`mesh.rawsql`); only the two table names are interpolated.
-_TASK, _NODE = rawsql.table(Task), rawsql.table(Node)
-_NODE_PK = f"(SELECT id FROM {_NODE} WHERE node_id = %s)"  # noqa: S608
-_START_SQL = (
-    f"UPDATE {_TASK} SET status = %s, started_at = %s, updated_at = %s"  # noqa: S608
-    f" WHERE id = %s AND status = %s AND node_id = {_NODE_PK} RETURNING id"
-)
-_FINISH_SQL = (
-    f"UPDATE {_TASK} SET status = %s, exit_code = %s, error_code = %s,"  # noqa: S608
-    " error_message = %s, result = %s, finished_at = %s,"
-    " started_at = COALESCE(started_at, %s), updated_at = %s"
-    f" WHERE id = %s AND status IN (%s, %s) AND node_id = {_NODE_PK}"
-    " RETURNING last_seq, kind, payload"
-)
-_SLOTS_SQL = (
-    "SELECT n.id, n.is_active, n.connection_id, n.skill_config,"  # noqa: S608
-    f" (SELECT COUNT(*) FROM {_TASK} t WHERE t.node_id = n.id AND t.status IN (%s, %s))"
-    f" FROM {_NODE} n WHERE n.node_id = %s"
-)
-# A task past its delivery deadline is never claimed: the same statement that moves it to
-# `dispatched` checks `deliver_by`, so a node reconnecting at the deadline cannot get it.
-_CLAIM_SQL = (
-    f"UPDATE {_TASK} SET status = %s, dispatched_at = %s, updated_at = %s"  # noqa: S608
-    f" WHERE id IN (SELECT id FROM {_TASK} WHERE node_id = %s AND status = %s"
-    " AND deliver_by > %s ORDER BY created_at LIMIT %s) AND status = %s"
-    f" AND EXISTS (SELECT 1 FROM {_NODE} WHERE id = %s AND connection_id = %s)"
-    " RETURNING id, kind, payload, timeout, idempotency_key, created_at"
-)
-_QUEUED_SQL = (
-    f"SELECT DISTINCT n.node_id FROM {_TASK} t JOIN {_NODE} n ON n.id = t.node_id"  # noqa: S608
-    " WHERE t.status = %s AND n.node_id IN"
-)
 
 OUTCOMES = {
     "SUCCEEDED": TaskStatus.SUCCEEDED,
@@ -99,7 +66,7 @@ def _announce_end(
 def _task_key(task_id: str) -> Any:
     """The task id as the database stores it; NotFound when it is no UUID."""
     try:
-        return rawsql.to_db(Task, "id", uuid.UUID(task_id))
+        return store.task_key(uuid.UUID(task_id))
     except (ValueError, TypeError, AttributeError) as exc:
         raise NotFound("No such task for this node.", code="task_not_found") from exc
 
@@ -122,19 +89,7 @@ def _node_task(*, node_id: str, task_id: str, lock: bool = False) -> Task:
 def task_started(*, node_id: str, task_id: str) -> bool:
     """The node began running the task; returns whether the state changed."""
     key = _task_key(task_id)
-    now = timezone.now()
-    changed = rawsql.rows(
-        _START_SQL,
-        [
-            TaskStatus.RUNNING,
-            rawsql.to_db(Task, "started_at", now),
-            rawsql.to_db(Task, "updated_at", now),
-            key,
-            TaskStatus.DISPATCHED,
-            node_id,
-        ],
-    )
-    if not changed:
+    if not store.task_mark_started(key=key, node_id=node_id, now=timezone.now()):
         _node_task(node_id=node_id, task_id=task_id)  # NotFound for another node's task
         return False
     events.console_frame(node_id, events.TASK_STARTED, task_id=task_id)
@@ -161,30 +116,23 @@ def task_finish(
         error_code = "rejected"
     error_message, result = mask_value(error_message), mask_value(result)  # see secret_mask
     key = _task_key(task_id)
-    now = rawsql.to_db(Task, "finished_at", timezone.now())
     error_code, error_message = error_code[:64], error_message[:4000]
     with transaction.atomic():
         # One statement settles the task (the ORM took a locked SELECT and an UPDATE).
-        done = rawsql.rows(
-            _FINISH_SQL,
-            [
-                status,
-                exit_code,
-                error_code,
-                error_message,
-                rawsql.to_db(Task, "result", result),
-                now,
-                now,
-                now,
-                key,
-                *ACTIVE_STATUSES,
-                node_id,
-            ],
+        done = store.task_mark_finished(
+            key=key,
+            node_id=node_id,
+            status=status,
+            exit_code=exit_code,
+            error_code=error_code,
+            error_message=error_message,
+            result=result,
+            now=timezone.now(),
         )
-        if not done:  # queued, ended already (a duplicate), or not this node's (NotFound)
+        if done is None:  # queued, ended already (a duplicate), or not this node's (NotFound)
             _node_task(node_id=node_id, task_id=task_id)
             return False
-        stored_seq, kind, payload = done[0]
+        stored_seq, kind, payload = done
         if last_seq > stored_seq:
             error_message = f"{error_message} [output after seq {stored_seq} missing]"[:4000]
             Task.objects.filter(pk=task_id).update(error_message=error_message)
@@ -195,7 +143,7 @@ def task_finish(
             exit_code=exit_code,
             error_code=error_code,
             kind=kind,
-            payload=rawsql.from_db(Task, "payload", payload),
+            payload=payload,
         )
     return True
 
@@ -215,43 +163,15 @@ def tasks_claim_for_delivery(*, node_id: str, connection_id: str) -> Claim | Non
     Returns None when `connection_id` no longer holds the node's stream (the caller hangs up).
     The claim is one conditional UPDATE, so two processes never send the same task.
     """
-    found = rawsql.rows(_SLOTS_SQL, [*ACTIVE_STATUSES, node_id])
-    if not found or not found[0][1] or found[0][2] != connection_id:
+    node = store.node_slots(node_id=node_id)
+    if node is None or not node.is_active or node.connection_id != connection_id:
         return None
-    node_pk, _, _, skill_config, busy = found[0]
-    slots = max_concurrent_tasks(rawsql.from_db(Node, "skill_config", skill_config)) - busy
+    slots = max_concurrent_tasks(node.skill_config) - node.busy
     if slots <= 0:
         return Claim(more=True)
-    now = rawsql.to_db(Task, "dispatched_at", timezone.now())
-    won = rawsql.rows(
-        _CLAIM_SQL,
-        [
-            TaskStatus.DISPATCHED,
-            now,
-            now,
-            node_pk,
-            TaskStatus.QUEUED,
-            now,
-            slots,
-            TaskStatus.QUEUED,
-            node_pk,
-            connection_id,
-        ],
+    tasks = store.tasks_claim(
+        node_pk=node.pk, connection_id=connection_id, slots=slots, now=timezone.now()
     )
-    tasks = [
-        Task(
-            id=rawsql.from_db(Task, "id", pk),
-            node_id=node_pk,
-            kind=kind,
-            payload=rawsql.from_db(Task, "payload", payload),
-            timeout=timeout,
-            idempotency_key=idempotency_key,
-            status=TaskStatus.DISPATCHED,
-            created_at=rawsql.from_db(Task, "created_at", created_at),
-        )
-        for pk, kind, payload, timeout, idempotency_key, created_at in won
-    ]
-    tasks.sort(key=lambda task: task.created_at)
     for task in tasks:
         events.task_changed(task.pk, TaskStatus.DISPATCHED)
     return Claim(tasks=tasks, more=len(tasks) >= slots)
@@ -262,8 +182,7 @@ def nodes_with_queued_tasks(*, node_ids: list[str]) -> set[str]:
 
     One query per 500 nodes each flush, instead of a claim on every heartbeat.
     """
-    rows = rawsql.rows_in(_QUEUED_SQL, node_ids, before=[TaskStatus.QUEUED])
-    return {node_id for (node_id,) in rows}
+    return store.nodes_with_queued_tasks(node_ids=node_ids)
 
 
 def tasks_pending_cancel(*, node_id: str) -> list[tuple[str, str]]:

@@ -22,37 +22,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from cortex.errors import NotFound, ValidationFailed
-from mesh import events, rawsql
-from mesh.models import Node, OutputStreamName, Task, TaskOutputChunk, TaskStatus
+from mesh import events, store
+from mesh.models import OutputStreamName, Task, TaskOutputChunk, TaskStatus
 from mesh.services.journal import _task_key
 from mesh.services.live_output import live_frames
 from mesh.services.secret_mask import MASK, known_secrets
 
 _STREAMS = frozenset(OutputStreamName.values)  # `.values` builds a new list on every use
 
-# A batch is a few statements by hand (`mesh.rawsql`): through the ORM, building the queries
-# cost more than running them, on every batch of a flood. Only table and column names are
-# interpolated.
-_TASK, _CHUNK = rawsql.table(Task), rawsql.table(TaskOutputChunk)
-_TASK_SQL = (
-    "SELECT status, last_seq, output_bytes, stored_bytes, dropped_bytes"  # noqa: S608
-    f" FROM {_TASK} WHERE id = %s AND node_id = (SELECT id FROM {rawsql.table(Node)}"
-    " WHERE node_id = %s)"
-)
-_COUNTERS = "last_seq = %s, output_bytes = %s, stored_bytes = %s, dropped_bytes = %s"
-_UPDATE_SQL = f"UPDATE {_TASK} SET {_COUNTERS}, updated_at = %s WHERE id = %s"  # noqa: S608
-_START_SQL = (
-    f"UPDATE {_TASK} SET {_COUNTERS}, status = %s,"  # noqa: S608
-    " started_at = COALESCE(started_at, %s), updated_at = %s WHERE id = %s"
-)
-# Every chunk stored before offset `head` is the head, so the stored rows in seq order are read
-# with only their size. LENGTH(data) is read from the row's header; `offset` and `size` come
-# after the blob, and SQLite would read the whole blob to get them.
-_STORED_SQL = f"SELECT id, LENGTH(data) FROM {_CHUNK} WHERE task_id = %s ORDER BY seq"  # noqa: S608
+# A batch is a few statements by hand (`mesh.store`): through the ORM, building the queries
+# cost more than running them, on every batch of a flood.
 
 
 @dataclass(frozen=True)
@@ -144,12 +127,7 @@ def output_store_batch(
                 result.held += held
                 _save_counters(task, settled_seq, now)
             result.acked[task_id] = task.last_seq
-        if doomed:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"DELETE FROM {_CHUNK} WHERE id IN ({rawsql.placeholders(len(doomed))})",  # noqa: S608
-                    doomed,
-                )
+        store.output_chunks_delete(pks=doomed)
         if rows:
             TaskOutputChunk.objects.bulk_create(rows)
         if result.frames and announce:
@@ -163,10 +141,10 @@ def _locked_task(node_id: str, task_id: str) -> Task:
     An unsaved instance carrying only what a batch reads and writes (`_save_counters`).
     """
     key = _task_key(task_id)
-    found = rawsql.rows(_TASK_SQL + rawsql.for_update(), [key, node_id])
-    if not found:
+    found = store.output_task_lock(key=key, node_id=node_id)
+    if found is None:
         raise NotFound("No such task for this node.", code="task_not_found")
-    status, last_seq, output_bytes, stored_bytes, dropped_bytes = found[0]
+    status, last_seq, output_bytes, stored_bytes, dropped_bytes = found
     return Task(
         id=uuid.UUID(task_id),
         status=status,
@@ -180,17 +158,14 @@ def _locked_task(node_id: str, task_id: str) -> Task:
 def _save_counters(task: Task, settled_seq: int, now: Any) -> None:
     """Write what a batch settled; a dispatched task is running from its first output on."""
     counters = [task.last_seq, task.output_bytes, task.stored_bytes, task.dropped_bytes]
-    stamp = rawsql.to_db(Task, "updated_at", now)
-    key = rawsql.to_db(Task, "id", task.pk)
     if task.status == TaskStatus.DISPATCHED:
         task.status = TaskStatus.RUNNING
-        sql, params = _START_SQL, [*counters, TaskStatus.RUNNING, stamp, stamp, key]
+        start = True
     elif task.last_seq != settled_seq:
-        sql, params = _UPDATE_SQL, [*counters, stamp, key]
+        start = False
     else:
         return  # all held: nothing of this task changes yet
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    store.output_counters_save(task_id=task.pk, counters=counters, now=now, start=start)
 
 
 def _fresh(
@@ -238,11 +213,7 @@ def _settle(
         # Stored rows in seq order are the head while their running total is below it; a row
         # after the head has at least `head` bytes stored before it, so with no more than
         # `head` stored (a flood whose tail is held) there is none to look for.
-        stored = (
-            rawsql.rows(_STORED_SQL, [rawsql.to_db(Task, "id", task.pk)])
-            if task.stored_bytes > head
-            else []
-        )
+        stored = store.output_stored_sizes(task_id=task.pk) if task.stored_bytes > head else []
         before = 0
         for pk, size in stored:
             if excess <= 0:

@@ -9,11 +9,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from cortex.errors import NotFound
-from mesh import events, rawsql, selectors
+from mesh import events, selectors, store
 from mesh.models import ACTIVE_STATUSES, Node, NodeStatus, Task, max_concurrent_tasks
 from mesh.services.journal import (
     tasks_enforce_deadlines,
@@ -186,15 +186,16 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
     caps: dict[Any, int] = {}  # skill configs repeat: each distinct one is decoded once
     with transaction.atomic():
         # By hand: the ORM prepares each value of a 1,000-value IN list in Python.
-        rows = rawsql.rows_in(_BEATING_SQL, ids, after=f" ORDER BY id{rawsql.for_update()}")
-        for pk, node_id, connection_id, old_status, skill_config in rows:
+        for pk, node_id, connection_id, old_status, skill_config in store.nodes_beating_lock(
+            node_ids=ids
+        ):
             # A stream that ended or moved since the beat was received is not revived.
             if not connection_id or connection_id != beats[node_id][0]:
                 continue
             stats = beats[node_id][1]
             cap = caps.get(skill_config)
             if cap is None:
-                decoded = rawsql.from_db(Node, "skill_config", skill_config)
+                decoded = store.skill_config_decode(skill_config)
                 cap = caps[skill_config] = max_concurrent_tasks(decoded)
             active = _active_tasks(stats)
             status = NodeStatus.BUSY if active >= cap else NodeStatus.ONLINE
@@ -211,12 +212,6 @@ def heartbeat_flush(*, beats: dict[str, tuple[str, dict[str, Any]]]) -> int:
                 _status_frame(node)
         events.send_many_on_commit(_stats_frames(current, viewers))
     return len(current)
-
-
-_BEATING_SQL = (
-    "SELECT id, node_id, connection_id, status, skill_config"  # noqa: S608  # table name only
-    f" FROM {rawsql.table(Node)} WHERE node_id IN"
-)
 
 
 def _active_tasks(stats: dict[str, Any]) -> int:
@@ -271,27 +266,7 @@ def _record_samples(nodes: list[_Beat], now: datetime) -> None:
 
 
 def _execute_beats(nodes: list[_Beat], now: datetime) -> None:
-    """One parameterised UPDATE run over the batch with `executemany`.
-
-    `bulk_update` builds a CASE expression per field and row in Python, which costs more
-    than the database work itself; the rows are locked and checked already.
-    """
-    db = connections[Node.objects.db]
-    field = Node._meta.get_field
-    q = db.ops.quote_name
-    # Identifiers come from the model and every value is a bound parameter.
-    sets = ", ".join(
-        [f"{q(name)} = %s" for name in ("stats", "status", "last_seen_at", "updated_at")]
-        + [f"{q('offline_reason')} = ''", f"{q('disconnected_at')} = NULL"]
-    )
-    sql = f"UPDATE {q(Node._meta.db_table)} SET {sets} WHERE {q('id')} = %s"  # noqa: S608
-    stamp = field("last_seen_at").get_db_prep_value(now, db)
-    stats_field = field("stats")
-    rows = [
-        (stats_field.get_db_prep_value(n.stats, db), n.status, stamp, stamp, n.pk) for n in nodes
-    ]
-    with db.cursor() as cursor:
-        cursor.executemany(sql, rows)
+    store.heartbeats_write(beats=[(n.pk, n.status, n.stats) for n in nodes], now=now)
 
 
 def _stats_frames(nodes: list[_Beat], viewers: dict[int, list[int]]) -> list[tuple[str, Any]]:

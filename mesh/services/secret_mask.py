@@ -14,15 +14,14 @@ environment defaults, and the OIDC client secret. Limits, by design or for now:
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
 
 from cortex.redaction import SECRET_KEY_PATTERN
+from mesh import store
 
 logger = logging.getLogger("cortex.mesh.output")
 
@@ -33,28 +32,9 @@ _lock = threading.Lock()
 _cache: dict[str, Any] = {"version": None, "secrets": ()}
 
 
-@functools.cache
-def _version_sql(alias: str) -> tuple[str, tuple[Any, ...]]:
-    """The stored half of `_version` as one statement, built by the ORM once per database
-    (it is asked on every output batch; building it cost more than running it)."""
-    from preferences.models import PreferenceLayer
-
-    inner, params = (
-        PreferenceLayer.objects.using(alias)
-        .exclude(secrets={})  # the JSON comparison differs by backend: the ORM writes it
-        .order_by()
-        .values_list("updated_at")
-        .query.sql_with_params()
-    )
-    return f"SELECT COUNT(*), MAX(s.updated_at) FROM ({inner}) s", tuple(params)  # noqa: S608
-
-
 def _version() -> tuple[Any, ...]:
     """Changes whenever a stored secret or the configured ones may have changed."""
-    sql, params = _version_sql(connection.alias)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        count, latest = cursor.fetchone() or (0, None)
+    count, latest = store.secret_layers_version()
     return (
         count,
         latest,

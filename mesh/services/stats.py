@@ -10,7 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
-from mesh import rawsql
+from mesh import store
 from mesh.models import Node, NodeStatsSample
 
 #: Bounds of what a node may report; values outside are clamped, non-numbers dropped.
@@ -158,13 +158,6 @@ def stats_sample_record(*, node: Node, stats: dict[str, Any], now: datetime) -> 
     return True
 
 
-_SAMPLED_SQL = (
-    f"SELECT {rawsql.column(NodeStatsSample, 'node')}"  # noqa: S608  # names from the model only
-    f" FROM {rawsql.table(NodeStatsSample)} WHERE taken_at = %s"
-    f" AND {rawsql.column(NodeStatsSample, 'node')} IN"
-)
-
-
 def stats_samples_record_many(*, samples: list[tuple[int, dict[str, Any]]], now: datetime) -> int:
     """Batch form of `stats_sample_record` for (node pk, stats) pairs: three queries whatever
     the count."""
@@ -174,8 +167,7 @@ def stats_samples_record_many(*, samples: list[tuple[int, dict[str, Any]]], now:
     start = datetime.fromtimestamp(int(now.timestamp()) // bucket * bucket, tz=now.tzinfo)
     pks = [pk for pk, _ in samples]
     # By hand: the ORM prepares each IN value in Python.
-    taken_at = rawsql.to_db(NodeStatsSample, "taken_at", start)
-    sampled = {pk for (pk,) in rawsql.rows_in(_SAMPLED_SQL, pks, before=[taken_at])}
+    sampled = store.stats_sampled_nodes(node_pks=pks, taken_at=start)
     rows = [_sample(pk, stats, start) for pk, stats in samples if pk not in sampled]
     if not rows:
         return 0

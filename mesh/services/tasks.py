@@ -14,12 +14,13 @@ from typing import Any
 from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from cortex.services import db_unit
 from mesh import events, selectors
 from mesh.agent.envpolicy import env_name_refusal
 from mesh.models import TERMINAL_STATUSES, Node, Task, TaskKind, TaskStatus
@@ -115,6 +116,17 @@ def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
     return dict(payload)
 
 
+def _check_skill(node: Node, kind: str) -> None:
+    """409 unless the node takes `kind` now (`selectors.node_skill_refusal`, fail closed)."""
+    refusal = selectors.node_skill_refusal(node=node, skill=kind)
+    if refusal == selectors.NODE_INACTIVE:
+        raise NodeInactive()
+    if refusal == selectors.SKILL_DISABLED:
+        raise SkillDisabled(f"The {kind} skill is switched off on this node.")
+    if refusal is not None:
+        raise CapabilityMissing(f"The node does not offer the {kind} skill.")
+
+
 def _check_command(node: Node, command: str) -> dict[str, Any]:
     """Shell-aware policy check (the node checks again before running)."""
     from mesh.agent.sandbox import Policy, check_command
@@ -194,7 +206,7 @@ def task_dispatch(
     exists: if it cannot be written, no task is stored and nothing is sent. A repeated
     `idempotency_key` from the same user returns the first task.
     """
-    if not selectors.user_can_use_node(user=actor, node=node):
+    if not selectors.node_usable_for(user=actor, node=node):
         raise NotFound("No such node.")
     payload = _clean_payload(kind, payload)
     if staged:
@@ -212,12 +224,7 @@ def task_dispatch(
         ).first()
         if existing is not None:
             return _idempotent_replay(existing, kind=kind, payload=payload, timeout=timeout)
-    if not node.is_active:
-        raise NodeInactive()
-    if not (node.skill_config or {}).get(kind, False):
-        raise SkillDisabled(f"The {kind} skill is switched off on this node.")
-    if node.capabilities and node.capabilities.get(kind) is False:
-        raise CapabilityMissing(f"The node does not offer the {kind} skill.")
+    _check_skill(node, kind)
     checked: dict[str, Any] = {}
     if kind == TaskKind.SHELL:
         try:
@@ -383,21 +390,17 @@ def _loaded_terminal(load: Callable[[], Awaitable[Task]]) -> Callable[[uuid.UUID
 
 def _status_terminal_unit(task_id: uuid.UUID) -> bool:
     """Whether the task is over (a queued task past its delivery deadline is ended first)."""
-    close_old_connections()
-    try:
-        row = Task.objects.filter(pk=task_id).values_list("status", "deliver_by").first()
-        if row is None:
-            return True
-        status, deliver_by = row
-        if status == TaskStatus.QUEUED and deliver_by <= timezone.now():
-            task_expire_undelivered(task_id=task_id)
-            return True
-        return status in TERMINAL_STATUSES
-    finally:
-        close_old_connections()
+    row = Task.objects.filter(pk=task_id).values_list("status", "deliver_by").first()
+    if row is None:
+        return True
+    status, deliver_by = row
+    if status == TaskStatus.QUEUED and deliver_by <= timezone.now():
+        task_expire_undelivered(task_id=task_id)
+        return True
+    return status in TERMINAL_STATUSES
 
 
-_status_is_terminal = sync_to_async(_status_terminal_unit, thread_sensitive=False)
+_status_is_terminal = db_unit(_status_terminal_unit, thread_sensitive=False)
 
 
 async def _await_terminal(

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from cortex.errors import NotFound
-from cortex.loops import adopt_running_loop
+from cortex.patches.asgiref_loops import adopt_running_loop
 from mesh import events, services
 from mesh.models import Task, TaskStatus
 

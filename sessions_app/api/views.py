@@ -75,13 +75,9 @@ class SessionViewSet(
         return throttles
 
     def _session(self) -> Any:
-        session = self.get_object_or_404()
-        if services.turns_reap_stale(session_ids=[session.pk]):
-            session.refresh_from_db()
-        return session
+        return self.get_object_or_404()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.turns_reap_stale(owner=request.user)
         return self.render_page(self.get_queryset())
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:

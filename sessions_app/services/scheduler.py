@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 
-from asgiref.sync import SyncToAsync
+from cortex.patches.asgiref_loops import thread_loop
 
 logger = logging.getLogger("cortex.sessions")
 
@@ -34,13 +33,8 @@ def _spawn(assistant_message_id: int) -> None:
 
 
 def _server_loop() -> asyncio.AbstractEventLoop | None:
-    local = SyncToAsync.threadlocal
-    if getattr(local, "main_event_loop_pid", None) != os.getpid():
-        return None
-    loop = getattr(local, "main_event_loop", None)
-    if loop is None or loop.is_closed() or not loop.is_running():
-        return None
-    return loop
+    loop = thread_loop()
+    return loop if loop is not None and loop.is_running() else None
 
 
 def _fallback() -> asyncio.AbstractEventLoop:

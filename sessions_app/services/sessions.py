@@ -116,8 +116,9 @@ def node_detach(*, actor: User, attachment: SessionNode) -> None:
 def turns_reap_stale(*, session_ids: list[int] | None = None, owner: User | None = None) -> int:
     """End turns whose runner stopped beating (its process died): `failed`, `interrupted`.
 
-    Called whenever sessions are listed or opened and before a new turn starts, so a restarted
-    web process leaves every turn in a clear state without a start-up hook. Returns the count.
+    Run by the sweeper (`cortex.sweeps`, registered in `SessionsAppConfig.ready`) and before
+    a new turn starts or a turn is cancelled, so a restarted web process leaves every turn in a
+    clear state without a start-up hook, and no read writes. Returns the count.
     """
     cutoff = timezone.now() - timedelta(seconds=turn_limits().stale_after)
     stale = Message.objects.filter(role=MessageRole.ASSISTANT, status__in=UNFINISHED).filter(

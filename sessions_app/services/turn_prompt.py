@@ -64,11 +64,11 @@ def _system_prompt(state: TurnState) -> str:
         parts.append("\n".join(lines))
     else:
         parts.append("No nodes are attached to this session, so node tools cannot be used.")
-    try:
-        from tools.selectors import skills_prompt_for_user
+    from tools.selectors import skills_prompt_for_user
 
+    try:
         skills = skills_prompt_for_user(user=state.user)
-    except (ImportError, errors.CortexError):
+    except errors.CortexError:
         skills = ""
     if skills:
         parts.append(skills)

@@ -11,17 +11,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
+from cortex.services import db_unit
 from providers.llm import LLMError
 from providers.registry import registry
 from sessions_app.services import approvals, turn_prompt, turn_steps
-from sessions_app.services._db import db
 from sessions_app.services.conf import turn_limits
 from sessions_app.services.events import frame_broadcast
 from sessions_app.services.turn_state import PreparedCall, TurnState
 
 logger = logging.getLogger("cortex.sessions")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def db(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`fn` as one unit of database work off the shared sync thread: a tool call may block for
+    minutes waiting on a node and must not stall other turns' work queued behind it."""
+    return db_unit(fn, thread_sensitive=False)
 
 
 async def _emit(state: TurnState, frames: list[dict[str, Any]]) -> None:

@@ -277,10 +277,8 @@ def _sensitive(tool: Any, arguments: dict[str, Any], attached: dict[str, Session
     command = arguments.get("command")
     if not isinstance(command, str):
         return False
-    try:
-        from mesh.agent.sandbox import Policy, check_command
-    except ImportError:  # no sandbox module: be safe and ask
-        return True
+    from mesh.agent.sandbox import Policy, check_command
+
     for node_id in tool.node_ids(arguments):
         node = attached[node_id].node
         try:

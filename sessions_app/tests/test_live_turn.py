@@ -211,9 +211,13 @@ def test_hub_restart_mid_turn_ends_the_turn_interrupted(live_hub, llm_server, tm
     live_hub.process.wait(timeout=10)
     live_hub.env["CORTEX_SESSIONS_STALE_AFTER"] = "2"
     live_hub.start()
-    time.sleep(2.5)
-    _, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
-    rows = listing["results"]
+
+    def ended() -> Any:  # the hub's sweeper ends it; reads never write
+        _, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
+        rows = listing["results"]
+        return rows if rows[-1]["status"] != "streaming" else None
+
+    rows = _wait(ended)
     assert [(m["role"], m["status"], m["error_code"]) for m in rows] == [
         ("user", "done", ""),
         ("assistant", "failed", "interrupted"),

@@ -357,10 +357,13 @@ def test_approval_granted_runs_the_tool(user, user_client, llm_server, fast_turn
 
 
 def test_restart_mid_turn_marks_interrupted(user, user_client, fast_turns):
-    """A runner that died (its process restarted) stops beating; the next read ends the turn."""
+    """A runner that died (its process restarted) stops beating; the sweeper ends the turn (a
+    read never writes)."""
     from datetime import timedelta
 
     from django.utils import timezone
+
+    from cortex.sweeps import sweeps_run
 
     session = ChatSession.objects.create(owner=user, title="t")
     asked = Message.objects.create(session=session, role="user", content="still there?")
@@ -377,6 +380,14 @@ def test_restart_mid_turn_marks_interrupted(user, user_client, fast_turns):
         session=fresh_session, role="assistant", status="streaming", heartbeat_at=timezone.now()
     )
 
+    for path in ("/api/v1/sessions/", f"/api/v1/sessions/{session.pk}/"):
+        assert user_client.get(path).status_code == 200
+    listing = user_client.get(f"/api/v1/sessions/{session.pk}/messages/").json()
+    assert [m["status"] for m in listing["results"]] == ["done", "streaming"]
+    stale.refresh_from_db()
+    assert stale.status == "streaming"
+
+    assert sweeps_run()["sessions.turns_reap_stale"] == 1
     listing = user_client.get(f"/api/v1/sessions/{session.pk}/messages/").json()
     assert [(m["role"], m["status"], m["error_code"]) for m in listing["results"]] == [
         ("user", "done", ""),

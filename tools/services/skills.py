@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
+from accounts.selectors import user_is_admin
 from accounts.services import audit_record
 from cortex.errors import Conflict, ValidationFailed
 from cortex.services import model_update
@@ -72,7 +73,7 @@ def groups_by_id(group_ids: Iterable[int], *, field: str) -> list[Group]:
 def _check_groups(*, actor: User, group_ids: Iterable[int]) -> list[Group]:
     """Users share only with groups they belong to; admins with any group."""
     chosen = groups_by_id(group_ids, field="shared_with_groups")
-    if actor.is_staff:
+    if user_is_admin(actor):
         return chosen
     mine = set(actor.groups.values_list("id", flat=True))
     outside = [g.name for g in chosen if g.pk not in mine]

@@ -26,7 +26,9 @@ def test_without_nodes_only_hub_tools_are_listed(user_client) -> None:  # type: 
 def test_node_skills_gate_node_tools(user_client, make_node) -> None:  # type: ignore[no-untyped-def]
     make_node("dev", skill_config={"files": False})
     assert names(user_client) == ["mesh_terminal", "mesh_wait_tasks", "read_skill"]
-    make_node("web", skill_config={"browser": True}, capabilities={"browser": True})
+    # As a real agent reports them: every skill it knows, true or false.
+    every = {"shell": True, "files": True, "browser": True}
+    make_node("web", skill_config={"browser": True}, capabilities=every)
     assert names(user_client) == [
         "browser",
         "mesh_files",

@@ -172,7 +172,7 @@ def test_session_refresh_signs_out_a_user_the_provider_no_longer_accepts(issuer)
 
     middleware = list(settings.MIDDLEWARE)
     middleware.insert(
-        middleware.index("cortex.middleware.AuthenticationMiddleware") + 1,
+        middleware.index("cortex.patches.django_middleware.AuthenticationMiddleware") + 1,
         "accounts.oidc.OIDCSessionRefresh",
     )
     with override_settings(MIDDLEWARE=middleware):

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-
-from cortex.errors import CortexError
 from mesh import services
-from mesh.management.commands.grant_node import lookup
+from mesh.management.commands._node_access import NodeAccessCommand
 
 
-class Command(BaseCommand):
+class Command(NodeAccessCommand):
     help = "Stop members of GROUP (name or id) from using NODE_ID."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("node_id")
-        parser.add_argument("group")
-
-    def handle(self, *args: Any, **options: Any) -> None:
-        node, group = lookup(options["node_id"], options["group"])
-        try:
-            services.node_revoke(actor=None, node=node, group=group, source="command")  # type: ignore[arg-type]
-        except CortexError as exc:
-            raise CommandError(f"{exc.message} ({exc.code})") from exc
-        self.stdout.write(f"Group {group.name} may no longer use node {node.node_id}.")
+    change = staticmethod(services.node_revoke)
+    done = "Group {group} may no longer use node {node}."

@@ -3,8 +3,9 @@
 Upstream publishes each group message on its own round trip, one at a time behind a per-shard
 lock. A heartbeat flush or an output batch has hundreds of frames for different groups, so
 `group_send_many` publishes them through one pipeline per shard: one round trip, same order.
-This reaches into `channels_redis.pubsub` internals (`_shards`, `_lock`, `_redis`), which is
-why `channels-redis` is pinned in requirements.txt and a test covers delivery and order.
+This reaches into `channels_redis.pubsub` internals (`RELIES_ON`), which is why `channels-redis`
+is pinned in requirements.txt; cortex/tests/test_patches.py checks the pin and the internals,
+and cortex/tests/test_layers.py delivery and order on a real Redis.
 """
 
 from __future__ import annotations
@@ -13,6 +14,20 @@ from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer as _UpstreamLayer
 from channels_redis.utils import _consistent_hash
+
+LIBRARY = "channels-redis"
+PINNED_VERSION = "4.3.0"
+#: The internals used: the per-loop layer and its group channel names, the shard hash, and each
+#: shard connection's lock, lazy client and client.
+RELIES_ON = (
+    "channels_redis.pubsub.RedisPubSubChannelLayer._get_layer",
+    "channels_redis.pubsub.RedisPubSubLoopLayer._get_group_channel_name",
+    "channels_redis.pubsub.RedisPubSubLoopLayer._shards",
+    "channels_redis.pubsub.RedisSingleShardConnection._lock",
+    "channels_redis.pubsub.RedisSingleShardConnection._ensure_redis",
+    "channels_redis.pubsub.RedisSingleShardConnection._redis",
+    "channels_redis.utils._consistent_hash",
+)
 
 #: A batch this large first asks Redis which of its groups have subscribers (one round trip)
 #: and serialises only their messages: a heartbeat flush has a frame for every node's console,

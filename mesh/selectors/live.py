@@ -1,8 +1,8 @@
 """Selectors of the live consoles: snapshots, output replays and the stats history.
 
-Grant-aware like mesh.selectors (they build on it): each takes the user's id and loads the user
-fresh, so a socket that has been open for hours sees today's grants and flags, not the ones it
-connected with.
+Grant-aware like the rest of mesh.selectors (they build on `access`): each takes the user's id
+and loads the user fresh, so a socket that has been open for hours sees today's grants and
+flags, not the ones it connected with.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
 
 from cortex.errors import NotAuthenticated, NotFound
-from mesh import selectors
+from mesh.agent.skill_names import Skill
 from mesh.models import OPEN_STATUSES, Node, NodeStatsSample, Task, TaskOutputChunk
-from mesh.services.live_output import LIVE_FRAME_LIMIT
-from mesh.services.stats import stats_bucket_seconds, stats_history_seconds
+from mesh.selectors import access, nodes, tasks
 
 #: Most stored chunks one replay or gap fill sends; a client missing more refetches over REST.
 REPLAY_LIMIT = 1000
@@ -41,7 +40,7 @@ def node_card(node: Node) -> dict[str, Any]:
         "last_seen_at": node.last_seen_at.isoformat() if node.last_seen_at else None,
         "is_active": node.is_active,
         "stats": node.stats or {},
-        "agent": selectors.node_agent_info(node=node),
+        "agent": nodes.node_agent_info(node=node),
     }
 
 
@@ -60,7 +59,7 @@ def task_card(task: Task) -> dict[str, Any]:
 def node_visible(*, user_id: int, node_id: str) -> bool:
     """Whether the user may still see (and so watch) the node."""
     try:
-        selectors.node_get_for_user(user=user_fresh(user_id=user_id), node_id=node_id)
+        access.node_get_for_user(user=user_fresh(user_id=user_id), node_id=node_id)
     except (NotFound, NotAuthenticated):
         return False
     return True
@@ -73,15 +72,11 @@ def node_snapshot(*, user_id: int, node_id: str, recent: int = 20) -> dict[str, 
     what to fetch from `GET /api/v1/tasks/{id}/output/?after_seq=N`.
     """
     user = user_fresh(user_id=user_id)
-    node = selectors.node_get_for_user(user=user, node_id=node_id)
-    tasks = selectors.task_list_for_node(user=user, node=node)
-    open_tasks = list(tasks.filter(status__in=OPEN_STATUSES).order_by("created_at")[:100])
-    latest = list(tasks.order_by("-created_at")[:recent])
-    can_run = (
-        node.is_active
-        and bool((node.skill_config or {}).get("shell"))
-        and selectors.user_can_use_node(user=user, node=node)
-    )
+    node = access.node_get_for_user(user=user, node_id=node_id)
+    listed = tasks.task_list_for_node(user=user, node=node)
+    open_tasks = list(listed.filter(status__in=OPEN_STATUSES).order_by("created_at")[:100])
+    latest = list(listed.order_by("-created_at")[:recent])
+    can_run = access.node_usable_for(user=user, node=node, skill=Skill.SHELL.value)
     return {
         "node": node_card(node),
         "can_run": can_run,
@@ -92,6 +87,8 @@ def node_snapshot(*, user_id: int, node_id: str, recent: int = 20) -> dict[str, 
 
 def chunk_frame(task_id: str, chunk: TaskOutputChunk) -> dict[str, Any]:
     """A stored chunk in the shape of a live `task.output` frame."""
+    from mesh.services.live_output import LIVE_FRAME_LIMIT  # services import selectors
+
     data = bytes(chunk.data)
     return {
         "type": "task.output",
@@ -110,16 +107,16 @@ def output_replay(
 ) -> list[dict[str, Any]]:
     """Stored output after `after_seq` of the given tasks of this node, as task.output frames."""
     user = user_fresh(user_id=user_id)
-    node = selectors.node_get_for_user(user=user, node_id=node_id)
+    node = access.node_get_for_user(user=user, node_id=node_id)
     frames: list[dict[str, Any]] = []
     for task_id in task_ids:
         try:
-            task = selectors.task_get_for_user(user=user, task_id=task_id)
+            task = tasks.task_get_for_user(user=user, task_id=task_id)
         except NotFound:
             continue
         if task.node_id != node.pk:
             continue
-        chunks = selectors.task_output(task=task, after_seq=after_seq, limit=REPLAY_LIMIT)
+        chunks = tasks.task_output(task=task, after_seq=after_seq, limit=REPLAY_LIMIT)
         frames.extend(chunk_frame(str(task.pk), chunk) for chunk in chunks)
     return frames
 
@@ -129,21 +126,23 @@ def output_gap(
 ) -> list[dict[str, Any]]:
     """Stored chunks strictly between two seqs (a frame the channel layer dropped)."""
     user = user_fresh(user_id=user_id)
-    task = selectors.task_get_for_user(user=user, task_id=task_id)
+    task = tasks.task_get_for_user(user=user, task_id=task_id)
     limit = max(1, min(before_seq - after_seq - 1, REPLAY_LIMIT))
-    chunks = selectors.task_output(task=task, after_seq=after_seq, limit=limit)
+    chunks = tasks.task_output(task=task, after_seq=after_seq, limit=limit)
     return [chunk_frame(task_id, c) for c in chunks if c.seq < before_seq]
 
 
 def nodes_snapshot(*, user_id: int) -> list[dict[str, Any]]:
     """Every node the user may see, as console cards."""
     user = user_fresh(user_id=user_id)
-    return [node_card(node) for node in selectors.node_list_for_user(user=user)]
+    return [node_card(node) for node in access.node_list_for_user(user=user)]
 
 
 def stats_history(*, user: Any, node_id: str) -> dict[str, Any]:
     """The node's downsampled stats over the history window (NotFound if not visible)."""
-    node = selectors.node_get_for_user(user=user, node_id=node_id)
+    from mesh.services.stats import stats_bucket_seconds, stats_history_seconds
+
+    node = access.node_get_for_user(user=user, node_id=node_id)
     since = timezone.now() - timedelta(seconds=stats_history_seconds())
     samples = NodeStatsSample.objects.filter(node=node, taken_at__gte=since).order_by("taken_at")
     return {
