@@ -506,9 +506,9 @@ What is left, with its profile and plan:
   while the database thread runs the flush (~20 ms of Python for 1,000 beats) and holds the
   GIL. Done: runmesh switches the GIL every 1 ms instead of 5 ms; a flush no longer
   serialises frames for node consoles nobody has open (one PUBSUB NUMSUB for a large batch,
-  `cortex.patches.channels_redis_layer`). Plan: write the flush's rows from a second connection in the C-level
-  `executemany` only (building the beat tuples on the loop as they arrive), so the database
-  thread holds the GIL for less than a millisecond per flush.
+  `cortex.patches.channels_redis_layer`). Plan: write the flush's rows from a second
+  connection in the C-level `executemany` only (building the beat tuples on the loop as they
+  arrive), so the database thread holds the GIL for less than a millisecond per flush.
 - File push (goal 4): the simulated node's core is the bottleneck. Per 25 MiB file, staging
   (a copy and a sha256), receiving the 1 MiB `FileChunk`s and the node's own sha256 share that
   core; the hub spends ~45 ms of CPU streaming each file. Plan: hash while staging the upload
