@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP_RUN := $(VENV)/.requirements.stamp
 STAMP_DEV := $(VENV)/.requirements-dev.stamp
+# pytest-xdist workers for `make test`: most tests wait on real processes (hubs, agents, Chromium),
+# so one more worker than cores keeps both cores busy.
+TEST_WORKERS ?= 3
 
 .PHONY: run test vendor lint format proto bench bench-quick bench-full fuzz trust services-start services-stop clean
 
@@ -43,7 +46,7 @@ test: $(STAMP_DEV)
 	@$(MAKE) --no-print-directory vendor
 	@mkdir -p var
 	@set -o pipefail; scripts/services.sh start; \
-	$(PY) -m pytest; rc=$$?; \
+	$(PY) -m pytest -n $(TEST_WORKERS); rc=$$?; \
 	scripts/services.sh stop; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 

@@ -15,25 +15,18 @@ STORAGES = {
 }
 SERVESTATIC_USE_FINDERS = True
 
-# SQLite test databases live in a per-run file, not shared-cache memory: the turn runner and
-# the gRPC servicers write from worker threads, and shared-cache memory databases lock whole
-# tables (SQLITE_LOCKED, no busy wait), while a WAL file waits on the busy timeout instead.
+# SQLite test databases live in a file under the checkout's var/, not shared-cache memory: the
+# turn runner and the gRPC servicers write from worker threads, and shared-cache memory databases
+# lock whole tables (SQLITE_LOCKED, no busy wait), while a WAL file waits on the busy timeout
+# instead. The name is fixed so that `--reuse-db` keeps it between runs; pytest-django adds a
+# `_gwN` suffix for each xdist worker.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
-    import atexit as _atexit
-    import os as _os
-    import tempfile as _tempfile
-
-    _TEST_DB = _os.path.join(_tempfile.gettempdir(), f"cortex-test-{_os.getpid()}.sqlite3")
-    DATABASES["default"]["TEST"] = {"NAME": _TEST_DB}  # noqa: F405
+    _TEST_DB_DIR = BASE_DIR / "var" / "test-db"  # noqa: F405
+    _TEST_DB_DIR.parent.mkdir(mode=0o700, exist_ok=True)
+    _TEST_DB_DIR.mkdir(mode=0o700, exist_ok=True)
+    DATABASES["default"]["TEST"] = {"NAME": str(_TEST_DB_DIR / "cortex-test.sqlite3")}  # noqa: F405
     # Django's backend plus a test flush that lifts the append-only audit triggers.
     DATABASES["default"]["ENGINE"] = "cortex.testdb.sqlite3"  # noqa: F405
-
-    def _drop_test_db() -> None:
-        for suffix in ("", "-wal", "-shm"):
-            if _os.path.exists(_TEST_DB + suffix):
-                _os.remove(_TEST_DB + suffix)
-
-    _atexit.register(_drop_test_db)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
     DATABASES["default"]["ENGINE"] = "cortex.testdb.postgresql"  # noqa: F405
