@@ -20,9 +20,17 @@ def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def model_field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """The concrete field `name` of `model`; a reverse relation has no column to write."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    return field
+
+
 def to_db(model: type[models.Model], field: str, value: Any) -> Any:
     """`value` as the model's field would write it (UUIDs, datetimes, JSON, SQL NULL)."""
-    return model._meta.get_field(field).get_db_prep_save(value, connection)
+    return model_field(model, field).get_db_prep_save(value, connection)
 
 
 def from_db(model: type[models.Model], field: str, value: Any) -> Any:
@@ -35,7 +43,7 @@ def from_db(model: type[models.Model], field: str, value: Any) -> Any:
 
 @functools.cache
 def _converters(model: type[models.Model], field: str, vendor: str) -> tuple[Any, list[Any]]:
-    column = model._meta.get_field(field).get_col(model._meta.db_table)
+    column = model_field(model, field).get_col(model._meta.db_table)
     return column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)
 
 
@@ -51,7 +59,10 @@ def placeholders(count: int) -> str:
 
 
 def column(model: type[models.Model], field: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(field).column)
+    name = model_field(model, field).column
+    if name is None:
+        raise TypeError(f"{model.__name__}.{field} has no column")
+    return connection.ops.quote_name(name)
 
 
 def for_update() -> str:

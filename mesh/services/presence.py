@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ class WelcomeData:
 
 
 def _status_frame(node: Node) -> None:
-    payload = {
+    payload: dict[str, Any] = {
         "node_id": node.node_id,
         "status": node.status,
         "offline_reason": node.offline_reason,
@@ -277,7 +278,7 @@ def _execute_beats(nodes: list[_Beat], now: datetime) -> None:
     than the database work itself; the rows are locked and checked already.
     """
     db = connections[Node.objects.db]
-    field = Node._meta.get_field
+    field = functools.partial(rawsql.model_field, Node)
     q = db.ops.quote_name
     # Identifiers come from the model and every value is a bound parameter.
     sets = ", ".join(

@@ -425,13 +425,13 @@ async def _await_terminal(
             if remaining <= 0:
                 return
             step = min(remaining, 1.0)
-            if channel is not None:
+            if layer is not None and channel is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(layer.receive(channel), timeout=step)
             else:
                 await asyncio.sleep(min(step, 0.25))
     finally:
-        if channel is not None and group is not None:
+        if layer is not None and channel is not None and group is not None:
             try:
                 await layer.group_discard(group, channel)
             except Exception:
