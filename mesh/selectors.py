@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
@@ -13,12 +13,19 @@ from cortex.errors import NotFound, ValidationFailed
 from mesh import rawsql
 from mesh.models import Node, NodeGroupAccess, NodeInvite, Task, TaskOutputChunk
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, Group
 
-def _is_admin(user: Any) -> bool:
+    from accounts.models import User
+
+
+def _is_admin(user: User | AnonymousUser) -> bool:
     return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
-def node_list_for_user(*, user: Any, admin_details: bool = False) -> QuerySet[Node]:
+def node_list_for_user(
+    *, user: User | AnonymousUser, admin_details: bool = False
+) -> QuerySet[Node]:
     """Admins see every node, others their groups' nodes. `admin_details` prefetches what the
     admin view of a node shows (grants and invites): two more queries, only where shown."""
     if _is_admin(user):
@@ -73,7 +80,7 @@ class VisibleNodes:
 
     ordered = True  # Django's Paginator warns about unordered object lists
 
-    def __init__(self, user: Any) -> None:
+    def __init__(self, user: User) -> None:
         self._user_pk = user.pk
         self._counts: tuple[int, int] | None = None  # (granted nodes, highest node pk)
 
@@ -139,7 +146,7 @@ class VisibleNodes:
         return iter(self[0:None])
 
 
-def node_page_source_for_user(*, user: Any) -> QuerySet[Node] | VisibleNodes:
+def node_page_source_for_user(*, user: User | AnonymousUser) -> QuerySet[Node] | VisibleNodes:
     """What the node list paginates: admins every node (with grants and invites), others their
     groups' nodes, paged by id first (`VisibleNodes`)."""
     if _is_admin(user):
@@ -149,7 +156,7 @@ def node_page_source_for_user(*, user: Any) -> QuerySet[Node] | VisibleNodes:
     return VisibleNodes(user)
 
 
-def node_get_for_user(*, user: Any, node_id: str) -> Node:
+def node_get_for_user(*, user: User | AnonymousUser, node_id: str) -> Node:
     """The node if `user` may see it; NotFound otherwise."""
     node = node_list_for_user(user=user).filter(node_id=node_id).first()
     if node is None:
@@ -157,7 +164,7 @@ def node_get_for_user(*, user: Any, node_id: str) -> Node:
     return node
 
 
-def user_can_use_node(*, user: Any, node: Node) -> bool:
+def user_can_use_node(*, user: User | AnonymousUser, node: Node) -> bool:
     """Admins use every node; others need a grant to one of their groups."""
     if _is_admin(user):
         return True
@@ -197,7 +204,7 @@ def node_user_ids_many(*, node_pks: list[int]) -> dict[int, list[int]]:
     return {pk: sorted(ids) for pk, ids in out.items()}
 
 
-def task_list_for_user(*, user: Any) -> QuerySet[Task]:
+def task_list_for_user(*, user: User | AnonymousUser) -> QuerySet[Task]:
     """Tasks on nodes the user may use."""
     nodes = node_list_for_user(user=user)
     base = Task.objects.select_related("node", "requested_by")
@@ -207,14 +214,14 @@ def task_list_for_user(*, user: Any) -> QuerySet[Task]:
 
 
 def task_list_for_node(
-    *, user: Any, node: Node, statuses: list[str] | None = None
+    *, user: User | AnonymousUser, node: Node, statuses: list[str] | None = None
 ) -> QuerySet[Task]:
     """The node's tasks, newest first; only those in `statuses` when given."""
     tasks = task_list_for_user(user=user).filter(node=node)
     return tasks.filter(status__in=statuses) if statuses else tasks
 
 
-def task_get_for_user(*, user: Any, task_id: Any) -> Task:
+def task_get_for_user(*, user: User | AnonymousUser, task_id: str | uuid.UUID) -> Task:
     """The task if it runs on a node `user` may use; NotFound otherwise (also for bad ids)."""
     try:
         key = uuid.UUID(str(task_id))
@@ -264,7 +271,7 @@ def task_text(*, task: Task) -> tuple[str, str]:
     return "".join(out["stdout"]), "".join(out["stderr"])
 
 
-def group_for_grant(*, group_id: Any) -> Any:
+def group_for_grant(*, group_id: int | str) -> Group:
     """The auth group an admin grants or revokes access for; NotFound if it does not exist."""
     from django.contrib.auth.models import Group
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools.base import ToolContext, ToolResult
+
+if TYPE_CHECKING:
+    from mesh.models import Task
 
 HEAD_CHARS = 10_000
 TAIL_CHARS = 30_000
@@ -115,7 +118,9 @@ def _state_notes(item: dict[str, Any]) -> list[str]:
     return []
 
 
-def render_tasks(*, context: ToolContext, tasks: list[Any], background: bool = False) -> ToolResult:
+def render_tasks(
+    *, context: ToolContext, tasks: list[Task], background: bool = False
+) -> ToolResult:
     """A ToolResult for tasks just started (background) or waited on."""
     task_ids = [str(task.pk) for task in tasks]
     if background:

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from sessions_app.llm._http import post_sse
-from sessions_app.llm.base import LLMClient, LLMError, StreamChunk, ToolCallDelta
+from sessions_app.llm.base import ErrorCode, LLMClient, LLMError, StreamChunk, ToolCallDelta
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -143,7 +143,7 @@ class AnthropicClient(LLMClient):
                     yield StreamChunk(finish_reason=stop)
             elif kind == "error":
                 error_type = (event.get("error") or {}).get("type", "")
-                code = (
+                code: ErrorCode = (
                     "rate_limited" if error_type == "rate_limit_error" else "provider_unavailable"
                 )
                 raise LLMError(

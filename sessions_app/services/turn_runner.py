@@ -13,7 +13,7 @@ import logging
 import time
 from typing import Any
 
-from sessions_app.llm import LLMError, client_for
+from sessions_app.llm import LLMClient, LLMError, client_for
 from sessions_app.services import approvals, turn_prompt, turn_steps
 from sessions_app.services._db import db
 from sessions_app.services.conf import turn_limits
@@ -114,7 +114,7 @@ async def _turn_loop(state: TurnState) -> None:
 
 async def _model_step(
     state: TurnState,
-    client: Any,
+    client: LLMClient,
     system: str,
     history: list[dict[str, Any]],
     tools: list[dict[str, Any]],
