@@ -23,7 +23,7 @@ UPDATABLE_FIELDS = ("display_name", "description", "skill_config", "sandbox_poli
 
 def node_create(
     *,
-    actor: User,
+    actor: User | None,
     node_id: str,
     display_name: str,
     description: str = "",

@@ -21,7 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         node, group = lookup(options["node_id"], options["group"])
         try:
-            services.node_revoke(actor=None, node=node, group=group, source="command")  # type: ignore[arg-type]
+            services.node_revoke(actor=None, node=node, group=group, source="command")
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         self.stdout.write(f"Group {group.name} may no longer use node {node.node_id}.")
