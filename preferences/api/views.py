@@ -163,7 +163,7 @@ class PreferencesViewSet(CortexViewSet):
 class AdminSystemPreferencesViewSet(CortexViewSet):
     """The system layer (admins): defaults for everyone, and locks."""
 
-    permission_classes: ClassVar[list[Any]] = [IsStaff]
+    permission_classes = [IsStaff]
     selector = staticmethod(selectors.layer_list_for_admin)
     input_serializers: ClassVar[dict[str, Any]] = {
         "partial_update": s.SystemLayerInput,
@@ -216,7 +216,7 @@ class AdminSystemPreferencesViewSet(CortexViewSet):
 class AdminGroupPreferencesViewSet(CortexViewSet):
     """A group's layer (admins): values, locks, and the providers and models it may use."""
 
-    permission_classes: ClassVar[list[Any]] = [IsStaff]
+    permission_classes = [IsStaff]
     selector = staticmethod(selectors.layer_list_for_admin)
     input_serializers: ClassVar[dict[str, Any]] = {
         "partial_update": s.GroupLayerInput,

@@ -43,8 +43,8 @@ class SpeechViewSet(_VoiceViewSet):
 
     input_serializers: ClassVar[dict[str, Any]] = {"speak": s.SpeechInput}
     output_serializer = s.VoicesOutput
-    throttle_classes: ClassVar[list[Any]] = [SpeechRateThrottle]
-    parser_classes: ClassVar[list[Any]] = [JSONParser, FormParser, MultiPartParser]
+    throttle_classes = [SpeechRateThrottle]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_throttles(self) -> list[Any]:
         return super().get_throttles() if self.action == "speak" else []
@@ -101,8 +101,8 @@ class TranscriptionViewSet(_VoiceViewSet):
 
     input_serializers: ClassVar[dict[str, Any]] = {"transcribe": s.TranscribeInput}
     output_serializer = s.TranscriptOutput
-    throttle_classes: ClassVar[list[Any]] = [TranscribeRateThrottle]
-    parser_classes: ClassVar[list[Any]] = [MultiPartParser]
+    throttle_classes = [TranscribeRateThrottle]
+    parser_classes = [MultiPartParser]
 
     @extend_schema(
         operation_id="stt_transcribe",
