@@ -44,7 +44,8 @@ class PreferenceLayerForm(forms.ModelForm):
         return data
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns (the stubs allow None)
         if self.errors or cleaned.get("kind") is None:
             return cleaned
         try:

@@ -93,7 +93,11 @@ def _redirect_result(response: Any, latency: int) -> VerifyResult:
 
 
 def classify_response(
-    response: Any, latency: int, secrets: Iterable[str], *, missing_model_statuses=(404,)
+    response: Any,
+    latency: int,
+    secrets: Iterable[str],
+    *,
+    missing_model_statuses: tuple[int, ...] = (404,),
 ) -> VerifyResult:
     """Map an HTTP error response onto a verify error code."""
     status = response.status_code
