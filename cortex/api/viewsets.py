@@ -116,7 +116,7 @@ class CortexViewSet(GenericViewSet):
 
     def render_page(
         self,
-        queryset: QuerySet[Any] | list[Any],
+        queryset: QuerySet[Any] | list[Any] | Any,  # or anything a Paginator reads
         serializer_class: type[serializers.BaseSerializer] | None = None,
     ) -> Response:
         serializer_class = serializer_class or self.output_serializer_class()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -71,7 +71,7 @@ class SpeechViewSet(_VoiceViewSet):
             **PROVIDER_ERRORS,
         },
     )
-    def speak(self, request: Request) -> HttpResponse:
+    def speak(self, request: Request) -> HttpResponse | StreamingHttpResponse:
         query = self.validated_query(s.SpeechQuery, request)
         data = self.validated_input(request)
         speech = synthesis.speech_synthesize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -221,7 +221,9 @@ class SessionViewSet(
         methods=["post"],
         url_path=r"messages/(?P<message_id>[0-9]+)/speech",
     )
-    def message_speech(self, request: Request, pk: str, message_id: str) -> HttpResponse:
+    def message_speech(
+        self, request: Request, pk: str, message_id: str
+    ) -> HttpResponse | StreamingHttpResponse:
         query = self.validated_query(s.MessageSpeechQuery, request)
         message = selectors.message_get(session=self.get_object_or_404(), message_id=message_id)
         speech = services.message_speech(

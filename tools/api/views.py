@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
@@ -20,6 +22,9 @@ from tools.api.serializers import (
     ToolSwitchCreateInput,
     ToolSwitchOutput,
 )
+
+if TYPE_CHECKING:
+    from tools.models import Skill
 
 SKILL_KEY = OpenApiParameter(
     "key",
@@ -90,7 +95,7 @@ class SkillViewSet(
         services.skill_delete(actor=request.user, skill=skill, request=request)
         return Response(status=204)
 
-    def _owned(self, key: str) -> object:
+    def _owned(self, key: str) -> Skill:
         """The caller's own skill; system skills are read-only, anything else is a 404."""
         entry = selectors.skill_get_for_user(user=self.request.user, key=key)
         if entry.source == "system":
