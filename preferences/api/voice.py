@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
 from preferences.voice import limits, synthesis, transcription
@@ -75,7 +76,7 @@ class SpeechViewSet(_VoiceViewSet):
         query = self.validated_query(s.SpeechQuery, request)
         data = self.validated_input(request)
         speech = synthesis.speech_synthesize(
-            user=request.user,
+            user=user_signed_in(user=request.user),
             text=data["text"],
             voice=data.get("voice") or "",
             provider_name=query.get("provider_name") or "",
@@ -91,7 +92,7 @@ class SpeechViewSet(_VoiceViewSet):
     def voices(self, request: Request) -> Response:
         query = self.validated_query(s.VoicesQuery, request)
         provider, voices = synthesis.voices_list(
-            user=request.user, provider=query.get("provider") or ""
+            user=user_signed_in(user=request.user), provider=query.get("provider") or ""
         )
         return self.render({"provider": provider, "voices": voices})
 
@@ -132,7 +133,7 @@ class TranscriptionViewSet(_VoiceViewSet):
         upload = data["file"]
         transcription.check_upload_size(upload.size or 0)
         result = transcription.transcription_run(
-            user=request.user,
+            user=user_signed_in(user=request.user),
             data=upload.read(limits.max_upload_bytes() + 1),
             provider_name=data.get("provider_name") or "",
             language=data.get("language") or "",
