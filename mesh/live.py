@@ -8,7 +8,7 @@ connected with.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
@@ -19,11 +19,16 @@ from mesh.models import OPEN_STATUSES, Node, NodeStatsSample, Task, TaskOutputCh
 from mesh.services.live_output import LIVE_FRAME_LIMIT
 from mesh.services.stats import stats_bucket_seconds, stats_history_seconds
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
 #: Most stored chunks one replay or gap fill sends; a client missing more refetches over REST.
 REPLAY_LIMIT = 1000
 
 
-def user_fresh(*, user_id: int) -> Any:
+def user_fresh(*, user_id: int) -> User:
     """The active user with this id (inactive or deleted users raise NotAuthenticated)."""
     user = ModelBackend().get_user(user_id)
     if user is None:
@@ -141,7 +146,7 @@ def nodes_snapshot(*, user_id: int) -> list[dict[str, Any]]:
     return [node_card(node) for node in selectors.node_list_for_user(user=user)]
 
 
-def stats_history(*, user: Any, node_id: str) -> dict[str, Any]:
+def stats_history(*, user: User | AnonymousUser, node_id: str) -> dict[str, Any]:
     """The node's downsampled stats over the history window (NotFound if not visible)."""
     node = selectors.node_get_for_user(user=user, node_id=node_id)
     since = timezone.now() - timedelta(seconds=stats_history_seconds())

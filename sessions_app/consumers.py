@@ -22,7 +22,7 @@ REPLAY_BATCH = 1000
 
 
 @database_sync_to_async
-def _session_for(user: Any, session_id: str) -> int:
+def _session_for(user: Any, session_id: str) -> int:  # Channels' lazy scope user
     return selectors.session_get_for_user(user=user, session_id=session_id).pk
 
 

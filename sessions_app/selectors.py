@@ -51,7 +51,7 @@ def message_get(*, session: ChatSession, message_id: Any) -> Message:
         raise errors.NotFound() from exc
 
 
-def message_audio_open(*, session: ChatSession, message_id: Any) -> tuple[File, str]:
+def message_audio_open(*, session: ChatSession, message_id: Any) -> tuple[File[bytes], str]:
     """(the open recording, its MIME type) of a spoken message, read through Django's storage."""
     from preferences.voice.audio import ACCEPTED_FORMATS
 

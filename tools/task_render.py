@@ -22,7 +22,7 @@ def clip(text: str, *, head: int = HEAD_CHARS, tail: int = TAIL_CHARS) -> str:
     return f"{text[:head]}\n[... {cut} characters cut for the model ...]\n{text[-tail:]}"
 
 
-def task_data(*, context: ToolContext, task: Any) -> dict[str, Any]:
+def task_data(*, context: ToolContext, task: Task) -> dict[str, Any]:
     """One task as the UI and the model see it."""
     stdout, stderr = context.task_text(task=task)
     return {

@@ -27,7 +27,7 @@ def node_create(
     node_id: str,
     display_name: str,
     description: str = "",
-    skill_config: dict | None = None,
+    skill_config: dict[str, Any] | None = None,
     groups: Sequence[Group] = (),
     request: Any = None,
     source: str = "api",

@@ -167,7 +167,7 @@ def task_dispatch(
     actor: User,
     node: Node,
     kind: str,
-    payload: dict,
+    payload: dict[str, Any],
     timeout: float = 30.0,
     chat_session_id: int | None = None,
     tool_call_id: str = "",

@@ -201,7 +201,7 @@ def _details(rule: ApprovalRule) -> dict[str, Any]:
     }
 
 
-def _rule_covers(rule: ApprovalRule, node: Any, arguments: dict[str, Any]) -> bool:
+def _rule_covers(rule: ApprovalRule, node: Node, arguments: dict[str, Any]) -> bool:
     command = arguments.get("command")
     if rule.command_patterns:
         return isinstance(command, str) and command_covered(

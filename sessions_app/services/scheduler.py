@@ -37,7 +37,7 @@ def _server_loop() -> asyncio.AbstractEventLoop | None:
     local = SyncToAsync.threadlocal
     if getattr(local, "main_event_loop_pid", None) != os.getpid():
         return None
-    loop = getattr(local, "main_event_loop", None)
+    loop: asyncio.AbstractEventLoop | None = getattr(local, "main_event_loop", None)
     if loop is None or loop.is_closed() or not loop.is_running():
         return None
     return loop
