@@ -50,7 +50,8 @@ def _converters(model: type[models.Model], field: str, vendor: str) -> tuple[Any
 def rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        fetched: list[tuple[Any, ...]] = cursor.fetchall()
+        return fetched
 
 
 def placeholders(count: int) -> str:
