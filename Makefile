@@ -50,9 +50,11 @@ test: $(STAMP_DEV)
 	scripts/services.sh stop; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
 
+# Lint, format check and type check (mypy reads [tool.mypy] in pyproject.toml).
 lint: $(STAMP_DEV)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(STAMP_DEV)
 	$(VENV)/bin/ruff check --fix .

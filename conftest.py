@@ -5,9 +5,13 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pytest
 from rest_framework.test import APIClient
+
+if TYPE_CHECKING:
+    import subprocess
 
 PG_PORT = int(os.environ.get("CORTEX_TEST_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("CORTEX_TEST_REDIS_PORT", "56379"))
@@ -114,7 +118,7 @@ class LiveHub:
         self.env = env
         self.http_url = f"http://127.0.0.1:{http_port}"
         self.grpc_address = f"127.0.0.1:{grpc_port}"
-        self.process = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     def manage(self, *args: str, check: bool = True) -> str:
         """Run a management command against this hub's database; returns stdout."""

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import ApiToken, AuditEvent, AuditRefusalWindow, User
+from accounts.selectors import user_signed_in
 from cortex.admin import ReadOnlyAdmin
 from cortex.errors import CortexError
 
@@ -61,11 +62,15 @@ class UserAdmin(admin.ModelAdmin):
         if change:
             current = User.objects.get(pk=obj.pk)
             services.user_update(
-                actor=request.user, user=current, data=data, request=request, source="admin"
+                actor=user_signed_in(user=request.user),
+                user=current,
+                data=data,
+                request=request,
+                source="admin",
             )
         else:
             created = services.user_create(
-                actor=request.user,
+                actor=user_signed_in(user=request.user),
                 email=data["email"],
                 display_name=data.get("display_name", ""),
                 is_staff=data.get("is_staff", False),
@@ -83,7 +88,10 @@ class UserAdmin(admin.ModelAdmin):
         for user in queryset:
             try:
                 services.user_deactivate(
-                    actor=request.user, user=user, request=request, source="admin"
+                    actor=user_signed_in(user=request.user),
+                    user=user,
+                    request=request,
+                    source="admin",
                 )
             except CortexError as exc:
                 self.message_user(request, f"{user.email}: {exc.message}", messages.ERROR)
@@ -103,18 +111,27 @@ class GroupAdmin(DjangoGroupAdmin):
         if change:
             current = Group.objects.get(pk=obj.pk)
             services.group_update(
-                actor=request.user, group=current, name=obj.name, request=request, source="admin"
+                actor=user_signed_in(user=request.user),
+                group=current,
+                name=obj.name,
+                request=request,
+                source="admin",
             )
         else:
             obj.pk = services.group_create(
-                actor=request.user, name=obj.name, request=request, source="admin"
+                actor=user_signed_in(user=request.user),
+                name=obj.name,
+                request=request,
+                source="admin",
             ).pk
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
-        services.group_delete(actor=request.user, group=obj, request=request, source="admin")
+        services.group_delete(
+            actor=user_signed_in(user=request.user), group=obj, request=request, source="admin"
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Group]) -> None:
         for group in queryset:
@@ -143,4 +160,9 @@ class ApiTokenAdmin(ReadOnlyAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
-            services.token_revoke(actor=request.user, token=token, request=request, source="admin")
+            services.token_revoke(
+                actor=user_signed_in(user=request.user),
+                token=token,
+                request=request,
+                source="admin",
+            )

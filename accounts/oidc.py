@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.utils.encoding import smart_str
+from jwt.types import Options
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 from mozilla_django_oidc.middleware import SessionRefresh
 from mozilla_django_oidc.views import (
@@ -151,7 +152,9 @@ class OIDCBackend(OIDCAuthenticationBackend):
         if header.get("alg") != ALGORITHM:
             raise SuspiciousOperation("algorithm_not_allowed")
         key = self.retrieve_matching_jwk(token)
-        options: dict[str, Any] = {"require": ["exp", "iat", "sub", "aud", "iss"]}
+        options: Options = {"require": ["exp", "iat", "sub", "aud", "iss"]}
+        if not self.issuer:
+            options["verify_iss"] = False
         payload = jwt.decode(
             token,
             key,
@@ -159,7 +162,7 @@ class OIDCBackend(OIDCAuthenticationBackend):
             audience=self.OIDC_RP_CLIENT_ID,
             issuer=self.issuer or None,
             leeway=CLOCK_LEEWAY_SECONDS,
-            options=options if self.issuer else {**options, "verify_iss": False},
+            options=options,
         )
         aud = payload.get("aud")
         if isinstance(aud, list) and len(aud) > 1 and payload.get("azp") != self.OIDC_RP_CLIENT_ID:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db.models import Q, QuerySet
 
 from accounts.models import ApiToken, AppConfig, AuditEvent, User
-from cortex.errors import NotFound
+from cortex.errors import NotAuthenticated, NotFound
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
 
 def user_is_admin(user: Any) -> bool:
@@ -113,3 +116,15 @@ def group_find(*, ref: str) -> Group | None:
     if group is None and ref.isdigit():
         group = Group.objects.filter(pk=int(ref)).first()
     return group
+
+
+def user_signed_in(*, user: User | AnonymousUser) -> User:
+    """`request.user` as the account a transport acts for; anyone else is NotAuthenticated.
+
+    Transports call it past their login check (DRF's IsAuthenticated, the admin's staff check),
+    so it refuses nothing there; it narrows `User | AnonymousUser` to the `User` that services
+    take, and fails closed should a route ever lose its check.
+    """
+    if isinstance(user, User) and user.is_authenticated:
+        return user
+    raise NotAuthenticated("Sign in first.")

@@ -390,6 +390,7 @@ async def upload(a: argparse.Namespace) -> dict[str, Any]:
     sim = SimNode(a.address, nid, secret)
     await sim.connect()
     layer = get_channel_layer()
+    assert layer is not None
     watch = await layer.new_channel()
     await layer.group_add(events.group_name(events.NODE_CONSOLE_GROUP, node_id=nid), watch)
     frames = [0]
@@ -544,7 +545,8 @@ async def push(a: argparse.Namespace) -> dict[str, Any]:
                 await sync_to_async(stage)(i)
             return a.files
 
-        got, incoming, acks = 0, {}, []
+        got, incoming = 0, {}
+        acks: list[asyncio.Future[float]] = []
         t0 = time.perf_counter()
         deadline = t0 + a.secs
         stager = asyncio.create_task(stage_all())

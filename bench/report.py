@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
+import operator
 import statistics
 from collections.abc import Callable
 from typing import Any
@@ -203,7 +205,7 @@ def goals_of(d: dict[str, Any]) -> Goals:  # noqa: C901  # one linear list of go
                 hub, bare, f"closed_loop.per_delivery.{q}_us", f"closed_loop.per_delivery.{q}_us"
             ),  # fmt: skip
             target,
-            lambda r, lim=lim: r <= lim,
+            functools.partial(operator.ge, lim),  # r <= lim
         )
     lost = [g(h, "bursts", "lost") for h in hub]
     goals.note(

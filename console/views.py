@@ -20,7 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
-from accounts.selectors import password_login_allowed, user_is_admin
+from accounts.selectors import password_login_allowed, user_is_admin, user_signed_in
 
 LOGIN_URL = "/console/login/"
 CSP = (
@@ -128,7 +128,8 @@ def settings_page(request: HttpRequest) -> HttpResponse:
         "page": "settings",
         "kinds": _provider_catalogue(),
         "fields": PROVIDER_FIELDS,
-        "can_change_password": password_login_allowed() and request.user.has_usable_password(),
+        "can_change_password": password_login_allowed()
+        and user_signed_in(user=request.user).has_usable_password(),
     }
     return render(request, "console/settings.html", context)
 

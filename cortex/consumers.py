@@ -275,7 +275,8 @@ class CortexConsumer(HoplessDispatch, AsyncWebsocketConsumer):
             while (queue := self._queue) and not self._closing:
                 text = queue.popleft()
                 self._queued_bytes -= len(text)
-                await send({"type": "websocket.send", "text": text})
+                # asgiref's TypedDict wants `bytes` too; a server takes either key alone.
+                await send({"type": "websocket.send", "text": text})  # type: ignore[arg-type]
         except Exception:  # the client is gone: drop the queue, its disconnect follows
             logger.debug("websocket send failed", exc_info=True)
             self._queue = None

@@ -10,7 +10,7 @@ run without their own proxy-header handling (`daphne` without `--proxy-headers`,
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -86,7 +86,7 @@ def client_address(peer: str | None, forwarded_for: str | None) -> str | None:
     return str(client)
 
 
-def scope_client_ip(scope: dict[str, Any]) -> str | None:
+def scope_client_ip(scope: Mapping[str, Any]) -> str | None:
     """The client address of an ASGI scope (already resolved by `TrustedProxyMiddleware`)."""
     client = scope.get("client")
     return str(client[0]) if client else None

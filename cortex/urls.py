@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,12 +15,13 @@ from cortex.api.metadata import options_as_json
 class DocsView(SpectacularSwaggerView):
     """The interactive docs page; OPTIONS answers JSON (its renderer is an HTML template)."""
 
-    def options(self, request: Request, *args: object, **kwargs: object) -> Response:
+    # DRF hands its own Request to the handler; the stubs keep View's HttpRequest.
+    def options(self, request: Request, *args: object, **kwargs: object) -> Response:  # type: ignore[override]
         options_as_json(request)
         return super().options(request, *args, **kwargs)
 
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("accounts.api.urls")),
     path("", include("preferences.api.urls")),
     path("", include("mesh.api.urls")),

@@ -54,7 +54,7 @@ class WebSocketAuthMiddleware:
         # Anything but a WebSocket (not routed here by cortex.asgi) gets Channels' own stack.
         self.other = CookieMiddleware(SessionMiddleware(AuthMiddleware(inner)))
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             return await self.other(scope, receive, send)
         cookies = _cookies(scope)

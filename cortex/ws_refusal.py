@@ -8,6 +8,7 @@ handshake and closes at once with the documented code; nothing else is ever sent
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -26,7 +27,7 @@ REFUSED_ACTION = "ws.connect.refused"
 
 
 @database_sync_to_async
-def _audit(scope: dict[str, Any], code: int, reason: str) -> None:
+def _audit(scope: Mapping[str, Any], code: int, reason: str) -> None:
     from accounts.services import audit_refusal
 
     user = scope.get("user")
@@ -64,7 +65,9 @@ class _OriginRefuser(AsyncWebsocketConsumer):
 class RefusingOriginValidator(OriginValidator):
     """Channels' origin check, refusing a bad origin with a 4403 close instead of HTTP 403."""
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    application: Any  # an ASGI 3 application (the stubs also allow ASGI 2)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         if scope["type"] != "websocket":
             raise ValueError("RefusingOriginValidator is for WebSocket connections only.")
         parsed_origin = None

@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.selectors import user_signed_in
 from cortex.admin import ReadOnlyAdmin
 from mesh import services
 from mesh.models import Node, NodeGroupAccess, Task, TaskOutputChunk
@@ -58,10 +59,12 @@ class NodeAdmin(admin.ModelAdmin):
                 field: form.cleaned_data[field] for field in EDITABLE if field in form.changed_data
             }
             fresh = Node.objects.get(pk=obj.pk)
-            services.node_update(actor=request.user, node=fresh, data=data, source="admin")
+            services.node_update(
+                actor=user_signed_in(user=request.user), node=fresh, data=data, source="admin"
+            )
             return
         node, token = services.node_create(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             node_id=obj.node_id,
             display_name=obj.display_name,
             description=obj.description,
@@ -72,11 +75,11 @@ class NodeAdmin(admin.ModelAdmin):
         messages.warning(request, f"Invite token for {node.node_id} (shown once): {token}")
 
     def delete_model(self, request: HttpRequest, obj: Node) -> None:
-        services.node_delete(actor=request.user, node=obj, source="admin")
+        services.node_delete(actor=user_signed_in(user=request.user), node=obj, source="admin")
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Node]) -> None:
         for node in queryset:
-            services.node_delete(actor=request.user, node=node, source="admin")
+            services.node_delete(actor=user_signed_in(user=request.user), node=node, source="admin")
 
 
 @admin.register(NodeGroupAccess)
@@ -89,17 +92,22 @@ class NodeGroupAccessAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: NodeGroupAccess, form: Any, change: bool
     ) -> None:
         access = services.node_grant(
-            actor=request.user, node=obj.node, group=obj.group, source="admin"
+            actor=user_signed_in(user=request.user), node=obj.node, group=obj.group, source="admin"
         )
         obj.pk = access.pk
 
     def delete_model(self, request: HttpRequest, obj: NodeGroupAccess) -> None:
-        services.node_revoke(actor=request.user, node=obj.node, group=obj.group, source="admin")
+        services.node_revoke(
+            actor=user_signed_in(user=request.user), node=obj.node, group=obj.group, source="admin"
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[NodeGroupAccess]) -> None:
         for access in queryset.select_related("node", "group"):
             services.node_revoke(
-                actor=request.user, node=access.node, group=access.group, source="admin"
+                actor=user_signed_in(user=request.user),
+                node=access.node,
+                group=access.group,
+                source="admin",
             )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -29,6 +29,7 @@ node.added / node.removed when grants change.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -41,7 +42,7 @@ from mesh import events, selectors, services
 TRACKED_TASKS = 256
 
 
-def _query_int(scope: dict[str, Any], name: str) -> int | None:
+def _query_int(scope: Mapping[str, Any], name: str) -> int | None:
     query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
     values = query.get(name)
     if not values:

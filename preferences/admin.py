@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.selectors import user_signed_in
 from cortex.errors import CortexError
 from preferences import params, selectors
 from preferences.models import PreferenceLayer
@@ -44,7 +45,8 @@ class PreferenceLayerForm(forms.ModelForm):
         return data
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean returns (the stubs allow None)
         if self.errors or cleaned.get("kind") is None:
             return cleaned
         try:
@@ -106,7 +108,7 @@ class PreferenceLayerAdmin(admin.ModelAdmin):
         """Writes go through the service, so validation, encryption and audit are the same."""
         data = form.service_data()
         layer = layer_update(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             scope=obj.scope,
             kind=obj.kind,
             user=obj.user,

@@ -104,7 +104,7 @@ def layers_for_user(*, user: User, kind: str) -> list[PreferenceLayer]:
         )
         .select_related("group")
     )
-    order = {Scope.SYSTEM: 0, Scope.GROUP: 1, Scope.USER: 2}
+    order: dict[str, int] = {Scope.SYSTEM: 0, Scope.GROUP: 1, Scope.USER: 2}
     rows.sort(key=lambda r: (order[r.scope], r.group.name if r.group else ""))
     return rows
 

@@ -69,7 +69,7 @@ def resolve_checked(host: str, port: int) -> list[str]:
         except (OSError, UnicodeError):
             # Resolution failure is "unreachable", decided by the caller's connect attempt.
             return []
-        addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     refused = [a for a in addresses if address_is_refused(a)]
     if refused:
         raise BlockedAddress(

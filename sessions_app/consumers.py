@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -21,7 +22,7 @@ REPLAY_BATCH = 1000
 
 
 @database_sync_to_async
-def _session_for(user: Any, session_id: str) -> int:
+def _session_for(user: Any, session_id: str) -> int:  # Channels' lazy scope user
     return selectors.session_get_for_user(user=user, session_id=session_id).pk
 
 
@@ -30,7 +31,7 @@ def _frames_after(session_id: int, after_seq: int) -> list[dict[str, Any]]:
     return selectors.frames_after(session_id=session_id, after_seq=after_seq, limit=REPLAY_BATCH)
 
 
-def _after_seq(scope: dict[str, Any]) -> int:
+def _after_seq(scope: Mapping[str, Any]) -> int:
     query = parse_qs((scope.get("query_string") or b"").decode("latin-1"))
     try:
         return max(0, int((query.get("after_seq") or ["0"])[0]))
@@ -73,7 +74,9 @@ class SessionConsumer(AsyncJsonWebsocketConsumer):
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
         """Clients only listen here; actions go through REST.
 
         A frame that cannot be parsed (binary, not JSON, not an object with a `type`) is

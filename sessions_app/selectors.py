@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.files import File
 from django.db.models import QuerySet
 
+from accounts.models import User
 from cortex import errors
 from sessions_app.models import (
     ApprovalRule,
@@ -18,15 +19,18 @@ from sessions_app.models import (
     TurnEvent,
 )
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
 
-def session_list_for_user(*, user: Any) -> QuerySet[ChatSession]:
+
+def session_list_for_user(*, user: User | AnonymousUser) -> QuerySet[ChatSession]:
     """The user's own sessions (admins included: a chat is private)."""
-    if not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User):  # anonymous: no sessions
         return ChatSession.objects.none()
     return ChatSession.objects.filter(owner=user).order_by("-updated_at", "-id")
 
 
-def session_get_for_user(*, user: Any, session_id: Any) -> ChatSession:
+def session_get_for_user(*, user: User | AnonymousUser, session_id: Any) -> ChatSession:
     """One of the user's sessions; anything else (or a malformed id) is NotFound."""
     try:
         return session_list_for_user(user=user).get(pk=int(session_id))
@@ -47,12 +51,12 @@ def message_get(*, session: ChatSession, message_id: Any) -> Message:
         raise errors.NotFound() from exc
 
 
-def message_audio_open(*, session: ChatSession, message_id: Any) -> tuple[File, str]:
+def message_audio_open(*, session: ChatSession, message_id: Any) -> tuple[File[bytes], str]:
     """(the open recording, its MIME type) of a spoken message, read through Django's storage."""
     from providers.audio import ACCEPTED_FORMATS
 
     message = message_get(session=session, message_id=message_id)
-    if not message.audio:
+    if not message.audio or not message.audio.name:
         raise errors.NotFound("This message has no recording.", code="no_audio")
     extension = message.audio.name.rsplit(".", 1)[-1].lower()
     try:
@@ -110,9 +114,9 @@ def approval_list(*, session: ChatSession, include_decided: bool = False) -> Que
     return rows.order_by("id")
 
 
-def approval_rule_list_for_user(*, user: Any) -> QuerySet[ApprovalRule]:
+def approval_rule_list_for_user(*, user: User | AnonymousUser) -> QuerySet[ApprovalRule]:
     """The user's own standing rules (admins included: rules are personal)."""
-    if not getattr(user, "is_authenticated", False):
+    if not isinstance(user, User):  # anonymous: no sessions
         return ApprovalRule.objects.none()
     return (
         ApprovalRule.objects.filter(owner=user)
@@ -121,7 +125,7 @@ def approval_rule_list_for_user(*, user: Any) -> QuerySet[ApprovalRule]:
     )
 
 
-def llm_choices(*, user: Any, session: ChatSession) -> dict[str, Any]:
+def llm_choices(*, user: User, session: ChatSession) -> dict[str, Any]:
     """What the chat's model picker may offer: the effective provider and model (with the
     session's override), the layer that locks either, and the models groups allow."""
     from preferences.selectors import resolve

@@ -15,6 +15,7 @@ from mesh.agent.skill_names import SKILLS
 
 if TYPE_CHECKING:
     from accounts.models import User
+    from mesh.models import Node, Task
 
 Risk = Literal["read", "write", "exec", "network"]
 NodeSkill = Literal["shell", "files", "browser"]  # the values of mesh.agent.skill_names.Skill
@@ -83,7 +84,7 @@ class ToolContext:
             )
         return self.attached_nodes[node_id] or ""
 
-    def node(self, node_id: str) -> Any:
+    def node(self, node_id: str) -> Node:
         """The attached node `node_id`, if the user may still use it; refuses otherwise."""
         from cortex.errors import NotFound
         from mesh import selectors as mesh_selectors
@@ -98,7 +99,7 @@ class ToolContext:
                 node_id=node_id,
             ) from exc
 
-    def node_for_tool(self, node_id: str, *, tool: Tool) -> Any:
+    def node_for_tool(self, node_id: str, *, tool: Tool) -> Node:
         """The node, checked for being active and for the skill and capability `tool` needs."""
         from mesh import selectors as mesh_selectors
 
@@ -156,7 +157,7 @@ class ToolContext:
 
     # -- mesh services, under the chat user's grants -----------------------------------
 
-    def dispatch(self, *, node: Any, kind: str, payload: dict[str, Any], timeout: float) -> Any:
+    def dispatch(self, *, node: Node, kind: str, payload: dict[str, Any], timeout: float) -> Task:
         """Queue a task on `node` for this session's tool call (audited by mesh)."""
         from mesh import services as mesh_services
 
@@ -172,13 +173,13 @@ class ToolContext:
             confirmed=self.confirmed,
         )
 
-    def wait(self, *, task: Any, timeout: float) -> Any:
+    def wait(self, *, task: Task, timeout: float) -> Task:
         """Block up to `timeout` seconds until `task` is terminal; returns it refreshed."""
         from mesh import services as mesh_services
 
         return mesh_services.task_wait(task=task, timeout=max(0.0, timeout))
 
-    def task(self, task_id: str) -> Any:
+    def task(self, task_id: str) -> Task:
         """A task of one of this session's attached nodes that the user may see."""
         from cortex.errors import NotFound
         from mesh import selectors as mesh_selectors
@@ -195,7 +196,7 @@ class ToolContext:
             )
         return task
 
-    def task_text(self, *, task: Any) -> tuple[str, str]:
+    def task_text(self, *, task: Task) -> tuple[str, str]:
         """The task's stdout and stderr so far, decoded."""
         from mesh import selectors as mesh_selectors
 
@@ -225,7 +226,9 @@ class Tool:
     node_arguments: ClassVar[tuple[str, ...]] = ()
     path_arguments: ClassVar[tuple[str, ...]] = ()
 
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
+    def run(self, *args: Any, **arguments: Any) -> ToolResult:
+        """Called as `run(context=ToolContext, **arguments)`; each tool names its arguments
+        (the loose signature lets a subclass declare them as keyword-only parameters)."""
         raise NotImplementedError
 
     def check_arguments(self, arguments: dict[str, Any]) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import Group
 from django.db.models import Q, QuerySet
@@ -23,20 +23,23 @@ from tools.skill_files import (
 )
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
     from accounts.models import User
+    from mesh.models import Node
 
 
 # -- tools ---------------------------------------------------------------------------------
 
 
-def tool_names_switched_off_for_user(*, user: User) -> set[str]:
+def tool_names_switched_off_for_user(*, user: User | AnonymousUser) -> set[str]:
     """Names of tools an admin switched off for everyone or for one of the user's groups."""
     group_ids = list(user.groups.values_list("id", flat=True)) if user.is_authenticated else []
     rows = ToolSwitch.objects.filter(Q(group__isnull=True) | Q(group_id__in=group_ids))
     return set(rows.values_list("tool_name", flat=True))
 
 
-def _node_supports(node: Any, tool: Tool) -> bool:
+def _node_supports(node: Node, tool: Tool) -> bool:
     """The check `ToolContext.node_for_tool` makes before a call (`node_skill_refusal`)."""
     from mesh import selectors as mesh_selectors
 
@@ -45,7 +48,7 @@ def _node_supports(node: Any, tool: Tool) -> bool:
     return mesh_selectors.node_skill_refusal(node=node, skill=tool.skill) is None
 
 
-def tools_for_user(*, user: User) -> list[Tool]:
+def tools_for_user(*, user: User | AnonymousUser) -> list[Tool]:
     """Tools the user may call: not switched off, and (for node tools) some usable node has the
     skill and capability the tool needs."""
     off = tool_names_switched_off_for_user(user=user)
@@ -231,6 +234,8 @@ def skill_read_file(*, user: User, name: str, file_path: str = SKILL_FILE) -> st
             features=entry.features,
             body=entry.instructions,
         )
+    if entry.id is None:
+        raise NotFound(f"No skill named '{name}'.")
     skill = skill_queryset_for_user(user=user).get(pk=entry.id)
     if normalised not in (skill.files or {}):
         raise NotFound(f"Skill '{name}' has no file '{file_path}'.")

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools.base import ToolContext, ToolResult
+
+if TYPE_CHECKING:
+    from mesh.models import Task
 
 HEAD_CHARS = 10_000
 TAIL_CHARS = 30_000
@@ -19,7 +22,7 @@ def clip(text: str, *, head: int = HEAD_CHARS, tail: int = TAIL_CHARS) -> str:
     return f"{text[:head]}\n[... {cut} characters cut for the model ...]\n{text[-tail:]}"
 
 
-def task_data(*, context: ToolContext, task: Any) -> dict[str, Any]:
+def task_data(*, context: ToolContext, task: Task) -> dict[str, Any]:
     """One task as the UI and the model see it."""
     stdout, stderr = context.task_text(task=task)
     return {
@@ -115,7 +118,9 @@ def _state_notes(item: dict[str, Any]) -> list[str]:
     return []
 
 
-def render_tasks(*, context: ToolContext, tasks: list[Any], background: bool = False) -> ToolResult:
+def render_tasks(
+    *, context: ToolContext, tasks: list[Task], background: bool = False
+) -> ToolResult:
     """A ToolResult for tasks just started (background) or waited on."""
     task_ids = [str(task.pk) for task in tasks]
     if background:

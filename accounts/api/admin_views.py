@@ -23,6 +23,7 @@ from accounts.api.serializers import (
     GroupMemberInput,
     GroupOutput,
 )
+from accounts.selectors import user_signed_in
 from cortex.api.viewsets import CortexViewSet, IsStaff
 
 
@@ -36,19 +37,25 @@ class AdminUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CortexV
 
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
-        user = services.user_create(actor=request.user, request=request, **data)
+        user = services.user_create(
+            actor=user_signed_in(user=request.user), request=request, **data
+        )
         return self.render(user, status_code=201)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
-        user = services.user_update(actor=request.user, user=user, data=data, request=request)
+        user = services.user_update(
+            actor=user_signed_in(user=request.user), user=user, data=data, request=request
+        )
         return self.render(user)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object_or_404()
-        services.user_deactivate(actor=request.user, user=user, request=request)
+        services.user_deactivate(
+            actor=user_signed_in(user=request.user), user=user, request=request
+        )
         return Response(status=204)
 
 
@@ -66,7 +73,9 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
 
     def create(self, request: Request) -> Response:
         group = services.group_create(
-            actor=request.user, request=request, **self.validated_input(request)
+            actor=user_signed_in(user=request.user),
+            request=request,
+            **self.validated_input(request),
         )
         return self.render(group, status_code=201)
 
@@ -74,23 +83,27 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
         group = self.get_object_or_404()
         data = self.validated_input(request)
         group = services.group_update(
-            actor=request.user, group=group, name=data["name"], request=request
+            actor=user_signed_in(user=request.user), group=group, name=data["name"], request=request
         )
         return self.render(group)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object_or_404()
-        services.group_delete(actor=request.user, group=group, request=request)
+        services.group_delete(actor=user_signed_in(user=request.user), group=group, request=request)
         return Response(status=204)
 
     @action(detail=True, methods=["post"], url_path="members")
     def members(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object_or_404()
         data = self.validated_input(request)
-        member = selectors.user_get(user=request.user, user_id=data["user"])
-        services.group_member_add(actor=request.user, group=group, user=member, request=request)
-        return self.render(selectors.group_get(user=request.user, group_id=group.pk))
+        member = selectors.user_get(user=user_signed_in(user=request.user), user_id=data["user"])
+        services.group_member_add(
+            actor=user_signed_in(user=request.user), group=group, user=member, request=request
+        )
+        return self.render(
+            selectors.group_get(user=user_signed_in(user=request.user), group_id=group.pk)
+        )
 
     @extend_schema(
         parameters=[OpenApiParameter("user_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
@@ -100,8 +113,10 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>\d+)")
     def member_remove(self, request: Request, pk: str | None = None, user_id: str = "") -> Any:
         group = self.get_object_or_404()
-        member = selectors.user_get(user=request.user, user_id=user_id)
-        services.group_member_remove(actor=request.user, group=group, user=member, request=request)
+        member = selectors.user_get(user=user_signed_in(user=request.user), user_id=user_id)
+        services.group_member_remove(
+            actor=user_signed_in(user=request.user), group=group, user=member, request=request
+        )
         return Response(status=204)
 
 
@@ -129,5 +144,7 @@ class AppConfigViewSet(CortexViewSet):
 
     def partial_update(self, request: Request) -> Response:
         data = self.validated_input(request, partial=True)
-        services.app_config_update(actor=request.user, data=data, request=request)
+        services.app_config_update(
+            actor=user_signed_in(user=request.user), data=data, request=request
+        )
         return self._rendered()

@@ -44,6 +44,6 @@ def enforce_browser_csrf(request: HttpRequest) -> None:
         return
     check = CSRFCheck(_no_response)
     check.process_request(request)
-    reason = check.process_view(request, None, (), {})
+    reason = check.process_view(request, _no_response, (), {})  # a view that is not exempt
     if reason:
         raise exceptions.PermissionDenied(f"CSRF Failed: {reason}")

@@ -17,7 +17,8 @@ class AuditEventOutput(serializers.Serializer):
     action = serializers.CharField(read_only=True)
     target_type = serializers.CharField(read_only=True)
     target_id = serializers.CharField(read_only=True)
-    source = serializers.CharField(read_only=True)
+    # The API field `source` (DRF reads declared fields; the stubs see Field.source).
+    source = serializers.CharField(read_only=True)  # type: ignore[assignment]
     client_ip = serializers.IPAddressField(allow_null=True, read_only=True)
     user_agent = serializers.CharField(read_only=True)
     details = serializers.DictField(read_only=True)

@@ -27,6 +27,7 @@ from accounts.api.serializers import (
     WsTicketOutput,
 )
 from accounts.api.throttles import LoginAccountThrottle, LoginIpThrottle
+from accounts.selectors import user_signed_in
 from accounts.services.tickets import TICKET_TTL_SECONDS
 from cortex.api.viewsets import CortexViewSet, IsStaff
 
@@ -66,7 +67,7 @@ class LogoutViewSet(CortexViewSet):
 
     @extend_schema(request=None, responses={204: None})
     def create(self, request: Request) -> Response:
-        services.logout(request=request._request, user=request.user)
+        services.logout(request=request._request, user=user_signed_in(user=request.user))
         return Response(status=204)
 
 
@@ -96,7 +97,7 @@ class MeViewSet(CortexViewSet):
         data = self.validated_input(request, partial=True)
         requested = list(request.data.keys()) if hasattr(request.data, "keys") else []
         user = services.user_update_self(
-            actor=request.user, data=data, requested=requested, request=request
+            actor=user_signed_in(user=request.user), data=data, requested=requested, request=request
         )
         return self.render(user)
 
@@ -113,7 +114,7 @@ class PasswordChangeViewSet(CortexViewSet):
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
         services.user_password_change(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             current_password=data["current_password"],
             new_password=data["new_password"],
             request=request,
@@ -134,8 +135,8 @@ class MyTokenViewSet(
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
         token, plaintext = services.token_create(
-            actor=request.user,
-            user=request.user,
+            actor=user_signed_in(user=request.user),
+            user=user_signed_in(user=request.user),
             name=data["name"],
             expires_days=data.get("expires_days"),
             request=request,
@@ -144,7 +145,9 @@ class MyTokenViewSet(
         return self.render(token, status_code=201)
 
     def perform_destroy(self, instance: Any) -> None:
-        services.token_revoke(actor=self.request.user, token=instance, request=self.request)
+        services.token_revoke(
+            actor=user_signed_in(user=self.request.user), token=instance, request=self.request
+        )
 
 
 class WsTicketViewSet(CortexViewSet):
@@ -156,5 +159,5 @@ class WsTicketViewSet(CortexViewSet):
 
     @extend_schema(request=None)
     def create(self, request: Request) -> Response:
-        ticket = services.ws_ticket_issue(user=request.user)
+        ticket = services.ws_ticket_issue(user=user_signed_in(user=request.user))
         return self.render({"ticket": ticket, "expires_in": TICKET_TTL_SECONDS}, status_code=201)

@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.exceptions import Resolver404
-from django.urls.resolvers import RegexPattern, RoutePattern
+from django.urls.resolvers import LocalePrefixPattern, RegexPattern, RoutePattern
 from rest_framework.test import APIClient
 
 # Anonymous callers may use these (prefix match on the sample path).
@@ -80,7 +80,7 @@ def _sample_regex(regex: str) -> str:
     return "".join(out)
 
 
-def _sample(pattern: RoutePattern | RegexPattern) -> str:
+def _sample(pattern: RoutePattern | RegexPattern | LocalePrefixPattern) -> str:
     if isinstance(pattern, RoutePattern):
         return re.sub(
             r"<(?:\w+:)?(\w+)>",

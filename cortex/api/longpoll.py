@@ -149,8 +149,9 @@ def _pass(
     """One run of the sync view in the request's thread, rendered; a pass that leaves a wait
     to the wrapper closes the thread's connections, since the thread is let go next."""
     response = view(request, *args, **kwargs)
-    if callable(getattr(response, "render", None)):
-        response = response.render()
+    render = getattr(response, "render", None)
+    if callable(render):
+        response = render()
     deferred: _Deferred = getattr(request, _ATTRIBUTE)
     if deferred.taken and not deferred.waited:
         connections.close_all()

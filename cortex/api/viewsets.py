@@ -7,7 +7,7 @@ enter the queryset, so they answer 404, not 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
@@ -53,7 +53,7 @@ class CortexViewSet(GenericViewSet):
     `input_serializers` keyed by action. `output_serializers` overrides the output per action.
     """
 
-    permission_classes: ClassVar[list[type[BasePermission]]] = [IsAuthenticated]
+    permission_classes: Sequence[type[BasePermission]] = [IsAuthenticated]
     selector: ClassVar[Callable[..., QuerySet[Any]] | None] = None
     input_serializers: ClassVar[dict[str, type[serializers.BaseSerializer]]] = {}
     output_serializer: ClassVar[type[serializers.BaseSerializer] | None] = None
@@ -117,7 +117,7 @@ class CortexViewSet(GenericViewSet):
 
     def render_page(
         self,
-        queryset: QuerySet[Any] | list[Any],
+        queryset: QuerySet[Any] | list[Any] | Any,  # or anything a Paginator reads
         serializer_class: type[serializers.BaseSerializer] | None = None,
     ) -> Response:
         serializer_class = serializer_class or self.output_serializer_class()

@@ -36,7 +36,8 @@ class _LiveRateThrottle(UserRateThrottle):
     """Per-user rate from settings at request time (tests and operators may change it)."""
 
     def get_rate(self) -> str | None:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        # The stubs type the rates as numbers; DRF's rates are strings such as "30/min".
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)  # type: ignore[arg-type, return-value]
 
 
 class SpeechRateThrottle(_LiveRateThrottle):
@@ -77,7 +78,8 @@ async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
     """Serve a blocking producer under ASGI one chunk at a time (Django would buffer it all)."""
     step = sync_to_async(next, thread_sensitive=False)
     try:
-        while (chunk := await step(chunks, None)) is not None:
+        # The stubs keep only next()'s one-argument form; next(iterator, None) ends with None.
+        while (chunk := await step(chunks, None)) is not None:  # type: ignore[call-arg]
             yield chunk
     finally:
         close = getattr(chunks, "close", None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
 from typing import Any
 
 import pytest
@@ -36,9 +37,11 @@ class Recorder:
         await send({"type": "http.response.body", "body": b"ok"})
 
 
-async def _run(scope: dict[str, Any], chunks: list[bytes]) -> tuple[Recorder, list[dict]]:  # type: ignore[type-arg]
+async def _run(
+    scope: dict[str, Any], chunks: list[bytes]
+) -> tuple[Recorder, list[MutableMapping[str, Any]]]:
     app = Recorder()
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     queue = [
         {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
         for i, c in enumerate(chunks)
@@ -49,7 +52,7 @@ async def _run(scope: dict[str, Any], chunks: list[bytes]) -> tuple[Recorder, li
             raise AssertionError("read past the body")
         return queue.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await BodyLimitMiddleware(app)(scope, receive, send)

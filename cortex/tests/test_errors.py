@@ -1,3 +1,5 @@
+from typing import cast
+
 import pytest
 from rest_framework import serializers
 from rest_framework.test import APIRequestFactory
@@ -43,7 +45,7 @@ class _Boom(APIView):
 
 
 def _call(exc: Exception):
-    view = type("V", (_Boom,), {"exc": exc}).as_view()
+    view = cast("type[_Boom]", type("V", (_Boom,), {"exc": exc})).as_view()
     return view(APIRequestFactory().get("/x"))
 
 

@@ -34,7 +34,7 @@ WELCOME_TIMEOUT = 30.0
 JOIN_TIMEOUT = 20.0
 GOODBYE_WAIT = 2.0
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-CHANNEL_OPTIONS = [
+CHANNEL_OPTIONS: list[tuple[str, str | int]] = [
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.keepalive_time_ms", 30_000),
@@ -58,6 +58,10 @@ class JoinRefused(Exception):
 
 class ProtocolError(Exception):
     """The hub answered something this agent does not expect."""
+
+
+#: What ends one connection attempt and is retried with backoff.
+RETRIED: tuple[type[Exception], ...] = (ProtocolError, OSError, *TIMEOUTS)
 
 
 class Agent:
@@ -127,7 +131,7 @@ class Agent:
                         logger.error("the hub refused this node's credential: %s", exc.details())
                     else:
                         logger.warning("hub connection: %s %s", exc.code().name, exc.details())
-                except (ProtocolError, OSError, *TIMEOUTS) as exc:
+                except RETRIED as exc:
                     logger.warning("hub connection: %s", exc)
                 if self.stopping.is_set():
                     break

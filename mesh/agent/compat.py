@@ -15,7 +15,7 @@ MIN_PYTHON = (3, 9)
 
 # `asyncio.wait_for` raises asyncio.TimeoutError, which is the builtin TimeoutError only from
 # Python 3.11 on: catch both.
-TIMEOUTS: tuple[type[BaseException], ...] = (TimeoutError, asyncio.TimeoutError)
+TIMEOUTS: tuple[type[Exception], ...] = (TimeoutError, asyncio.TimeoutError)
 
 
 def python_description() -> str:

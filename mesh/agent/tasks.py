@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import psutil
 
@@ -66,7 +66,8 @@ def result_message(task_id: str, result: dict[str, Any]) -> mesh_pb2.NodeMessage
     return mesh_pb2.NodeMessage(
         task_result=mesh_pb2.TaskResult(
             task_id=task_id,
-            outcome=mesh_pb2.TaskOutcome.Value(result["outcome"]),
+            # The stubs type Value() as a plain int; it is one of the enum's numbers.
+            outcome=cast("mesh_pb2.TaskOutcome", mesh_pb2.TaskOutcome.Value(result["outcome"])),
             exit_code=int(result.get("exit_code", 0)),
             error_code=result.get("error_code", ""),
             error_message=result.get("error_message", ""),
@@ -78,7 +79,9 @@ def result_message(task_id: str, result: dict[str, Any]) -> mesh_pb2.NodeMessage
 
 def output_message(task_id: str, seq: int, stream: int, data: bytes) -> mesh_pb2.NodeMessage:
     return mesh_pb2.NodeMessage(
-        task_output=mesh_pb2.TaskOutput(task_id=task_id, seq=seq, stream=stream, data=data)
+        task_output=mesh_pb2.TaskOutput(
+            task_id=task_id, seq=seq, stream=cast("mesh_pb2.OutputStream", stream), data=data
+        )
     )
 
 
@@ -293,6 +296,7 @@ class TaskRunner:
         if not isinstance(command, str) or not command.strip():
             self._reject(task_id, "invalid_payload", "The shell task has no command.")
             return
+        cwd_error: WorkspaceError | None
         try:
             cwd = self.workspace.resolve(payload.get("cwd") or "")
         except WorkspaceError as exc:

@@ -13,6 +13,7 @@ from rest_framework import serializers
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 
+from accounts.selectors import user_signed_in
 from cortex.api.viewsets import CortexViewSet, IsStaffOr404
 from mesh import selectors
 from mesh.services.provisioning import INVITE_MODES, provisioning_bundle, wheel_target
@@ -82,7 +83,7 @@ class NodeBundleViewSet(CortexViewSet):
                 python_version=query["python_version"], platform=query["platform"]
             )
         data = provisioning_bundle(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             node=node,
             request=request,
             source="api",

@@ -19,6 +19,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from accounts.services import client_ip_of
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet, IsStaff
@@ -57,7 +58,10 @@ class NodeInstallLinkViewSet(CortexViewSet):
     def create(self, request: Request, node_id: str) -> Response:
         node = selectors.node_get_for_user(user=request.user, node_id=node_id)
         issued = install_links.install_link_issue(
-            actor=request.user, node=node, base_url=_base_url(request), request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            base_url=_base_url(request),
+            request=request,
         )
         return self.render(issued, status_code=201)
 

@@ -239,7 +239,7 @@ class TaskDetailOutput(TaskSummaryOutput):
         text = self.context.get("text")
         if text is None:
             text = selectors.task_text(task=task)
-            self.context["text"] = text
+            self.context["text"] = text  # type: ignore[index]  # a dict (the stubs: Mapping)
         return text
 
     def get_stdout(self, task: Task) -> str:
@@ -252,7 +252,8 @@ class TaskDetailOutput(TaskSummaryOutput):
 class TaskChunkOutput(serializers.Serializer):
     seq = serializers.IntegerField(read_only=True)
     stream = serializers.CharField(read_only=True)
-    data = serializers.SerializerMethodField()
+    # The API field `data` (DRF reads declared fields; the stubs see Serializer.data).
+    data = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     def get_data(self, chunk: Any) -> str:
         return bytes(chunk.data).decode("utf-8", "replace")

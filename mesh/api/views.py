@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
-from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.selectors import user_is_admin
+from accounts.selectors import user_is_admin, user_signed_in
 from cortex.api import longpoll
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet, IsStaff, IsStaffOr404
@@ -71,7 +71,7 @@ class NodeViewSet(
         {"create", "partial_update", "destroy", "access", "access_revoke", "invite", "rotate"}
     )
 
-    def get_permissions(self) -> list[BasePermission]:
+    def get_permissions(self) -> Sequence[Any]:
         if self.action == "create":
             return [IsStaff()]
         if self.action in self.admin_actions:
@@ -97,20 +97,26 @@ class NodeViewSet(
     @extend_schema(request=NodeCreateInput, responses={201: NodeCreatedOutput})
     def create(self, request: Request) -> Response:
         node, token = services.node_create(
-            actor=request.user, request=request, **self.validated_input(request)
+            actor=user_signed_in(user=request.user),
+            request=request,
+            **self.validated_input(request),
         )
-        node.invite_token = token  # shown here once, never stored in plaintext
+        node.invite_token = token  # type: ignore[attr-defined]  # shown here once, never stored
         return self.render(node, status_code=201, serializer_class=NodeCreatedOutput)
 
     @extend_schema(request=NodeUpdateInput, responses={200: NodeAdminOutput})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         node = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
-        services.node_update(actor=request.user, node=node, data=data, request=request)
+        services.node_update(
+            actor=user_signed_in(user=request.user), node=node, data=data, request=request
+        )
         return self.render(selectors.node_get_for_user(user=request.user, node_id=node.node_id))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.node_delete(actor=request.user, node=self.get_object_or_404(), request=request)
+        services.node_delete(
+            actor=user_signed_in(user=request.user), node=self.get_object_or_404(), request=request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=NodeAccessInput, responses={201: NodeGroupAccessOutput})
@@ -118,7 +124,9 @@ class NodeViewSet(
     def access(self, request: Request, node_id: str) -> Response:
         node = self.get_object_or_404()
         group = selectors.group_for_grant(group_id=self.validated_input(request)["group"])
-        access = services.node_grant(actor=request.user, node=node, group=group, request=request)
+        access = services.node_grant(
+            actor=user_signed_in(user=request.user), node=node, group=group, request=request
+        )
         return self.render(access, status_code=201)
 
     @extend_schema(request=None, responses={204: None})
@@ -126,7 +134,9 @@ class NodeViewSet(
     def access_revoke(self, request: Request, node_id: str, group_id: str) -> Response:
         node = self.get_object_or_404()
         group = selectors.group_for_grant(group_id=int(group_id))
-        services.node_revoke(actor=request.user, node=node, group=group, request=request)
+        services.node_revoke(
+            actor=user_signed_in(user=request.user), node=node, group=group, request=request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={201: InviteOutput})
@@ -134,7 +144,9 @@ class NodeViewSet(
     def invite(self, request: Request, node_id: str) -> Response:
         """A new invite (older unused ones stop working); the token is shown once."""
         node = self.get_object_or_404()
-        token = services.invite_issue(actor=request.user, node=node, request=request)
+        token = services.invite_issue(
+            actor=user_signed_in(user=request.user), node=node, request=request
+        )
         return self.render(
             {"node_id": node.node_id, "invite_token": token},
             status_code=201,
@@ -146,7 +158,9 @@ class NodeViewSet(
     def rotate(self, request: Request, node_id: str) -> Response:
         """Ask the node's stream holder to push a new credential (old one valid until acked)."""
         node = self.get_object_or_404()
-        services.credential_rotate(actor=request.user, node=node, request=request)
+        services.credential_rotate(
+            actor=user_signed_in(user=request.user), node=node, request=request
+        )
         return self.render(
             {"node_id": node.node_id, "status": "requested"},
             status_code=status.HTTP_202_ACCEPTED,
@@ -194,7 +208,7 @@ class NodeViewSet(
             if key in data:
                 payload[key] = data[key]
         task = services.task_dispatch(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             node=node,
             kind="shell",
             payload=payload,
@@ -229,7 +243,7 @@ class NodeViewSet(
         data = self.validated_input(request)
         upload = data["file"]
         task = services.file_push(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             node=node,
             path=data["path"],
             source=upload,
@@ -286,5 +300,7 @@ class TaskViewSet(mixins.RetrieveModelMixin, CortexViewSet):
     def cancel(self, request: Request, pk: str) -> Response:
         task = self.get_object_or_404()
         reason = self.validated_input(request)["reason"]
-        task = services.task_cancel(actor=request.user, task=task, reason=reason, request=request)
+        task = services.task_cancel(
+            actor=user_signed_in(user=request.user), task=task, reason=reason, request=request
+        )
         return self.render(task)

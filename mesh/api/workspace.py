@@ -13,6 +13,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
 from mesh import selectors
@@ -55,7 +56,10 @@ class NodeWorkspaceViewSet(CortexViewSet):
     def list_dir(self, request: Request, node_id: str) -> Response:
         node = self.get_object_or_404()
         listing = workspace.workspace_list(
-            actor=request.user, node=node, path=request.query_params.get("path"), request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            path=request.query_params.get("path"),
+            request=request,
         )
         return self.render(listing)
 
@@ -65,7 +69,9 @@ class NodeWorkspaceViewSet(CortexViewSet):
     def download(self, request: Request, node_id: str) -> HttpResponse:
         node = self.get_object_or_404()
         wanted = request.query_params.get("path", "")
-        data = workspace.workspace_read(actor=request.user, node=node, path=wanted, request=request)
+        data = workspace.workspace_read(
+            actor=user_signed_in(user=request.user), node=node, path=wanted, request=request
+        )
         name = wanted.rstrip("/").rsplit("/", 1)[-1] or "file"
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:200] or "file"
         response = HttpResponse(data, content_type="application/octet-stream")
@@ -77,7 +83,7 @@ class NodeWorkspaceViewSet(CortexViewSet):
     def remove(self, request: Request, node_id: str) -> Response:
         node = self.get_object_or_404()
         workspace.workspace_delete(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             node=node,
             path=request.query_params.get("path", ""),
             request=request,

@@ -30,6 +30,7 @@ from mesh.services.presence import WelcomeData
 
 if TYPE_CHECKING:
     from mesh.grpc.hub import StreamHub
+    from mesh.models import Task
 
 logger = logging.getLogger("cortex.mesh.grpc")
 
@@ -239,7 +240,7 @@ class NodeConnection:
         for task in claimed.tasks:
             self._assign(task)
 
-    def _assign(self, task: Any) -> None:
+    def _assign(self, task: Task) -> None:
         """Hand one claimed task to the node."""
         self.send(
             mesh_pb2.HubMessage(

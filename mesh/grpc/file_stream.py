@@ -21,6 +21,7 @@ from mesh.services.push_blobs import push_blob_of, push_blob_open
 
 if TYPE_CHECKING:
     from mesh.grpc.connection import NodeConnection
+    from mesh.models import Task
 
 logger = logging.getLogger("cortex.mesh.grpc")
 
@@ -33,7 +34,7 @@ _ACTIVE: dict[tuple[str, str], asyncio.Task[None]] = {}
 _NEWEST: dict[str, asyncio.Task[None]] = {}
 
 
-def start(conn: NodeConnection, task: Any) -> None:
+def start(conn: NodeConnection, task: Task) -> None:
     """Start streaming the task's staged blob, if it has one (a files write with `blob`)."""
     name = push_blob_of(kind=task.kind, payload=task.payload)
     key = (conn.connection_id, str(task.pk))

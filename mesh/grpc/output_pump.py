@@ -130,7 +130,8 @@ async def flush(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None
         await queue.join()
 
     joined, store = asyncio.ensure_future(flushed()), conn.output_store
-    await asyncio.wait({joined, store} - {None}, return_when=asyncio.FIRST_COMPLETED)
+    waiting = {joined} if store is None else {joined, store}
+    await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if not joined.done() and store is not None:
         joined.cancel()
         await store  # the store failed: raise its error here too

@@ -8,7 +8,7 @@ flags, not the ones it connected with.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.utils import timezone
@@ -18,11 +18,16 @@ from mesh.agent.skill_names import Skill
 from mesh.models import OPEN_STATUSES, Node, NodeStatsSample, Task, TaskOutputChunk
 from mesh.selectors import access, nodes, tasks
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+    from accounts.models import User
+
 #: Most stored chunks one replay or gap fill sends; a client missing more refetches over REST.
 REPLAY_LIMIT = 1000
 
 
-def user_fresh(*, user_id: int) -> Any:
+def user_fresh(*, user_id: int) -> User:
     """The active user with this id (inactive or deleted users raise NotAuthenticated)."""
     user = ModelBackend().get_user(user_id)
     if user is None:
@@ -138,7 +143,7 @@ def nodes_snapshot(*, user_id: int) -> list[dict[str, Any]]:
     return [node_card(node) for node in access.node_list_for_user(user=user)]
 
 
-def stats_history(*, user: Any, node_id: str) -> dict[str, Any]:
+def stats_history(*, user: User | AnonymousUser, node_id: str) -> dict[str, Any]:
     """The node's downsampled stats over the history window (NotFound if not visible)."""
     from mesh.services.stats import stats_bucket_seconds, stats_history_seconds
 

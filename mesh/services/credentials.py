@@ -31,7 +31,9 @@ def credential_authenticate(*, node_id: str, credential: str) -> Node | None:
     return match.node if match is not None else None
 
 
-def credential_rotate(*, actor: User, node: Node, request: Any = None, source: str = "api") -> None:
+def credential_rotate(
+    *, actor: User | None, node: Node, request: Any = None, source: str = "api"
+) -> None:
     """Ask the runmesh holding the node's stream to push a new credential.
 
     The new secret is minted by that process (`credential_mint_rotation`) so it never crosses

@@ -37,7 +37,7 @@ class FilePushTooLarge(ValidationFailed):
     http_status = 413
 
 
-class _HashingSource(File):
+class _HashingSource(File):  # type: ignore[type-arg]  # File[bytes]; not subscriptable at run time
     """The source as a storage `File` whose chunks are counted and hashed as storage reads them.
 
     Not the upload itself: storage would move a temporary upload into place without reading it.

@@ -15,7 +15,7 @@ from mesh.models import Node, NodeGroupAccess
 
 
 def node_grant(
-    *, actor: User, node: Node, group: Group, request: Any = None, source: str = "api"
+    *, actor: User | None, node: Node, group: Group, request: Any = None, source: str = "api"
 ) -> NodeGroupAccess:
     """Let `group` use `node`; granting twice is a no-op (audited once)."""
     with transaction.atomic():
@@ -36,7 +36,7 @@ def node_grant(
 
 
 def node_revoke(
-    *, actor: User, node: Node, group: Group, request: Any = None, source: str = "api"
+    *, actor: User | None, node: Node, group: Group, request: Any = None, source: str = "api"
 ) -> None:
     """Stop `group` from using `node`; watchers are told so consumers can re-check access."""
     with transaction.atomic():

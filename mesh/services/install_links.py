@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -23,6 +23,9 @@ from mesh.models import InstallLinkStage, Node, NodeInstallLink
 from mesh.services._common import new_secret, sha256_hex
 from mesh.services.provisioning import TEMPLATE_DIR, provisioning_bundle
 from mesh.services.refusals import refusal_record
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 #: How long a pasted command works; the bundle token lives only for the script's own download.
 INSTALL_LINK_TTL = timedelta(minutes=15)
@@ -186,7 +189,7 @@ def install_refusal_script(message: str) -> str:
     return _template("install_refused.sh.j2").render(message=f"cortex: {message}")
 
 
-def _template(name: str) -> Any:
+def _template(name: str) -> Template:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(

@@ -62,7 +62,9 @@ def _invite_create(*, node: Node, actor: User | None) -> tuple[str, int]:
     return token, replaced
 
 
-def invite_issue(*, actor: User, node: Node, request: Any = None, source: str = "api") -> str:
+def invite_issue(
+    *, actor: User | None, node: Node, request: Any = None, source: str = "api"
+) -> str:
     """Issue a new invite for `node` (older unused ones stop working); plaintext returned once.
 
     The audit row says how many pending invites this replaced (`replaced`).

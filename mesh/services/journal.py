@@ -203,7 +203,7 @@ def tasks_enforce_deadlines(*, margin: float) -> list[tuple[str, str]]:
         "pk", "node__node_id", "timeout", "dispatched_at"
     )
     for pk, node_id, timeout, dispatched_at in rows:
-        if dispatched_at + timedelta(seconds=timeout + margin) > now:
+        if dispatched_at is None or dispatched_at + timedelta(seconds=timeout + margin) > now:
             continue
         with transaction.atomic():
             done = Task.objects.filter(pk=pk, status__in=ACTIVE_STATUSES).update(

@@ -23,11 +23,11 @@ UPDATABLE_FIELDS = ("display_name", "description", "skill_config", "sandbox_poli
 
 def node_create(
     *,
-    actor: User,
+    actor: User | None,
     node_id: str,
     display_name: str,
     description: str = "",
-    skill_config: dict | None = None,
+    skill_config: dict[str, Any] | None = None,
     groups: Sequence[Group] = (),
     request: Any = None,
     source: str = "api",

@@ -45,7 +45,7 @@ class WelcomeData:
 
 
 def _status_frame(node: Node) -> None:
-    payload = {
+    payload: dict[str, Any] = {
         "node_id": node.node_id,
         "status": node.status,
         "offline_reason": node.offline_reason,

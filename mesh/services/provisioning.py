@@ -192,7 +192,7 @@ def _render(node: Node, invite_token: str) -> list[BundleFile]:
 
 def provisioning_files(
     *,
-    actor: User,
+    actor: User | None,
     node: Node,
     request: Any = None,
     source: str = "api",
@@ -237,7 +237,7 @@ def provisioning_files(
 
 def provisioning_bundle(
     *,
-    actor: User,
+    actor: User | None,
     node: Node,
     request: Any = None,
     source: str = "api",
@@ -260,7 +260,7 @@ def provisioning_bundle(
 
 def provisioning_write(
     *,
-    actor: User,
+    actor: User | None,
     node: Node,
     directory: Path,
     request: Any = None,

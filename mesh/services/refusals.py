@@ -29,7 +29,7 @@ UNKNOWN_NODE = "*"
 
 def _milestone(count: int) -> bool:
     """1, 10, 100, …: the counts at which a window appends an audit row."""
-    return count == 10 ** (len(str(count)) - 1)
+    return count == int(10 ** (len(str(count)) - 1))
 
 
 def _key(node_id: str) -> str:

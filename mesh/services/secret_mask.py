@@ -71,7 +71,8 @@ def known_secrets() -> tuple[bytes, ...]:
     version = _version()
     with _lock:
         if _cache["version"] == version:
-            return _cache["secrets"]
+            cached: tuple[bytes, ...] = _cache["secrets"]
+            return cached
     secrets = _collect()
     with _lock:
         _cache.update(version=version, secrets=secrets)

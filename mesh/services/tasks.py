@@ -179,7 +179,7 @@ def task_dispatch(
     actor: User,
     node: Node,
     kind: str,
-    payload: dict,
+    payload: dict[str, Any],
     timeout: float = 30.0,
     chat_session_id: int | None = None,
     tool_call_id: str = "",
@@ -428,13 +428,13 @@ async def _await_terminal(
             if remaining <= 0:
                 return
             step = min(remaining, 1.0)
-            if channel is not None:
+            if layer is not None and channel is not None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(layer.receive(channel), timeout=step)
             else:
                 await asyncio.sleep(min(step, 0.25))
     finally:
-        if channel is not None and group is not None:
+        if layer is not None and channel is not None and group is not None:
             try:
                 await layer.group_discard(group, channel)
             except Exception:

@@ -117,10 +117,10 @@ class TestNode:
 
     async def recv(self, kind: str, timeout: float = 10.0) -> mesh_pb2.HubMessage:
         """The next hub message of `kind` (others are kept in `backlog`)."""
-        for message in self.backlog:
-            if message.WhichOneof("body") == kind:
-                self.backlog.remove(message)
-                return message
+        for kept in self.backlog:
+            if kept.WhichOneof("body") == kind:
+                self.backlog.remove(kept)
+                return kept
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
@@ -136,13 +136,19 @@ class TestNode:
             self.backlog.append(message)
 
     async def output(
-        self, task_id: str, seq: int, data: bytes, stream: int = mesh_pb2.STDOUT
+        self,
+        task_id: str,
+        seq: int,
+        data: bytes,
+        stream: mesh_pb2.OutputStream = mesh_pb2.STDOUT,
     ) -> None:
         await self.send(
             task_output=mesh_pb2.TaskOutput(task_id=task_id, seq=seq, stream=stream, data=data)
         )
 
-    async def result(self, task_id: str, outcome: int = mesh_pb2.SUCCEEDED, **extra: Any) -> None:
+    async def result(
+        self, task_id: str, outcome: mesh_pb2.TaskOutcome = mesh_pb2.SUCCEEDED, **extra: Any
+    ) -> None:
         await self.send(task_result=mesh_pb2.TaskResult(task_id=task_id, outcome=outcome, **extra))
 
     async def heartbeat(self, active: int = 0) -> None:

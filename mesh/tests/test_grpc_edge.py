@@ -4,6 +4,7 @@ never UNKNOWN or INTERNAL with the parser's or a traceback's text."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import grpc
 import pytest
@@ -103,15 +104,19 @@ async def test_malformed_message_mid_stream_ends_it_cleanly(node, raw):
 
 
 UUID0 = "00000000-0000-0000-0000-000000000000"
-FIELD_CASES = {
+FIELD_CASES: dict[str, dict[str, Any]] = {
     "started-not-uuid": {"task_started": mesh_pb2.TaskStarted(task_id="not-a-uuid")},
     "started-huge": {"task_started": mesh_pb2.TaskStarted(task_id="x" * 1_000_000)},
     "output-not-uuid": {
-        "task_output": mesh_pb2.TaskOutput(task_id="../x", seq=1, stream=1, data=b"x")
+        "task_output": mesh_pb2.TaskOutput(task_id="../x", seq=1, stream=mesh_pb2.STDOUT, data=b"x")
     },
-    "result-not-uuid": {"task_result": mesh_pb2.TaskResult(task_id="1 OR 1=1", outcome=1)},
+    "result-not-uuid": {
+        "task_result": mesh_pb2.TaskResult(task_id="1 OR 1=1", outcome=mesh_pb2.SUCCEEDED)
+    },
     "result-bad-json": {
-        "task_result": mesh_pb2.TaskResult(task_id=UUID0, outcome=1, result_json=b"\xff")
+        "task_result": mesh_pb2.TaskResult(
+            task_id=UUID0, outcome=mesh_pb2.SUCCEEDED, result_json=b"\xff"
+        )
     },
     "ack-huge": {"credential_ack": mesh_pb2.CredentialAck(fingerprint="f" * 1_000_000)},
 }

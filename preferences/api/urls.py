@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.urls import URLPattern, URLResolver, include, path, re_path
 
 from preferences.api import views
 
 KIND = r"(?P<kind>llm|tts|stt)"
-_layer = {"get": "retrieve", "patch": "partial_update", "put": "update"}
+_layer: dict[str, Any] = {"get": "retrieve", "patch": "partial_update", "put": "update"}
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("preferences.api.voice")),

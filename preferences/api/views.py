@@ -11,6 +11,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from cortex import errors
 from cortex.api.viewsets import CortexViewSet, IsStaff
 from preferences import params, selectors, services
@@ -55,12 +56,17 @@ class PreferencesViewSet(CortexViewSet):
     )
     def overview(self, request: Request) -> Response:
         data = {
-            kind: selectors.effective_config_public(user=request.user, kind=kind) for kind in KINDS
+            kind: selectors.effective_config_public(
+                user=user_signed_in(user=request.user), kind=kind
+            )
+            for kind in KINDS
         }
         return self.render(data)
 
     def _own(self, request: Request, kind: str) -> Response:
-        layer = selectors.layer_get(scope=Scope.USER, kind=kind, user=request.user)
+        layer = selectors.layer_get(
+            scope=Scope.USER, kind=kind, user=user_signed_in(user=request.user)
+        )
         return self.render(selectors.layer_public(layer=layer, kind=kind, scope=Scope.USER))
 
     @extend_schema(
@@ -76,10 +82,10 @@ class PreferencesViewSet(CortexViewSet):
         params.check_kind(kind)
         data = self.validated_input(request)
         services.layer_update(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             scope=Scope.USER,
             kind=kind,
-            user=request.user,
+            user=user_signed_in(user=request.user),
             data=data,
             replace=replace,
             request=request,
@@ -112,7 +118,11 @@ class PreferencesViewSet(CortexViewSet):
         data = self.validated_input(request)
         timeout = data.pop("timeout", 10.0)
         provider, result = services.config_verify(
-            actor=request.user, kind=kind, overrides=data, timeout=timeout, request=request
+            actor=user_signed_in(user=request.user),
+            kind=kind,
+            overrides=data,
+            timeout=timeout,
+            request=request,
         )
         return self.render(
             {
@@ -132,7 +142,7 @@ class PreferencesViewSet(CortexViewSet):
         },
     )
     def export(self, request: Request) -> HttpResponse:
-        text = services.preferences_export(user=request.user)
+        text = services.preferences_export(user=user_signed_in(user=request.user))
         response = HttpResponse(text, content_type="application/yaml; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="cortex-preferences.yaml"'
         return response
@@ -156,14 +166,16 @@ class PreferencesViewSet(CortexViewSet):
                 text = upload.read().decode("utf-8")
             except UnicodeDecodeError:
                 raise errors.ValidationFailed(fields={"file": ["Not UTF-8 text."]}) from None
-        kinds = services.preferences_import(actor=request.user, text=text, request=request)
+        kinds = services.preferences_import(
+            actor=user_signed_in(user=request.user), text=text, request=request
+        )
         return self.render({"imported": kinds})
 
 
 class AdminSystemPreferencesViewSet(CortexViewSet):
     """The system layer (admins): defaults for everyone, and locks."""
 
-    permission_classes: ClassVar[list[Any]] = [IsStaff]
+    permission_classes = [IsStaff]
     selector = staticmethod(selectors.layer_list_for_admin)
     input_serializers: ClassVar[dict[str, Any]] = {
         "partial_update": s.SystemLayerInput,
@@ -187,7 +199,7 @@ class AdminSystemPreferencesViewSet(CortexViewSet):
     def _write(self, request: Request, kind: str, *, replace: bool) -> Response:
         params.check_kind(kind)
         services.layer_update(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             scope=Scope.SYSTEM,
             kind=kind,
             data=self.validated_input(request),
@@ -216,7 +228,7 @@ class AdminSystemPreferencesViewSet(CortexViewSet):
 class AdminGroupPreferencesViewSet(CortexViewSet):
     """A group's layer (admins): values, locks, and the providers and models it may use."""
 
-    permission_classes: ClassVar[list[Any]] = [IsStaff]
+    permission_classes = [IsStaff]
     selector = staticmethod(selectors.layer_list_for_admin)
     input_serializers: ClassVar[dict[str, Any]] = {
         "partial_update": s.GroupLayerInput,
@@ -235,14 +247,18 @@ class AdminGroupPreferencesViewSet(CortexViewSet):
     )
     def retrieve(self, request: Request, group_id: int, kind: str) -> Response:
         params.check_kind(kind)
-        group = selectors.group_get_for_admin(user=request.user, group_id=group_id)
+        group = selectors.group_get_for_admin(
+            user=user_signed_in(user=request.user), group_id=group_id
+        )
         return self._render_layer(group, kind)
 
     def _write(self, request: Request, group_id: int, kind: str, *, replace: bool) -> Response:
         params.check_kind(kind)
-        group = selectors.group_get_for_admin(user=request.user, group_id=group_id)
+        group = selectors.group_get_for_admin(
+            user=user_signed_in(user=request.user), group_id=group_id
+        )
         services.layer_update(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             scope=Scope.GROUP,
             kind=kind,
             group=group,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import URLPattern, path
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -12,6 +12,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
 from cortex.api.voice import (
@@ -43,8 +44,8 @@ class SpeechViewSet(_VoiceViewSet):
 
     input_serializers: ClassVar[dict[str, Any]] = {"speak": s.SpeechInput}
     output_serializer = s.VoicesOutput
-    throttle_classes: ClassVar[list[Any]] = [SpeechRateThrottle]
-    parser_classes: ClassVar[list[Any]] = [JSONParser, FormParser, MultiPartParser]
+    throttle_classes = [SpeechRateThrottle]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
 
     def get_throttles(self) -> list[Any]:
         return super().get_throttles() if self.action == "speak" else []
@@ -71,11 +72,11 @@ class SpeechViewSet(_VoiceViewSet):
             **PROVIDER_ERRORS,
         },
     )
-    def speak(self, request: Request) -> HttpResponse:
+    def speak(self, request: Request) -> HttpResponse | StreamingHttpResponse:
         query = self.validated_query(s.SpeechQuery, request)
         data = self.validated_input(request)
         started = voice.speech_synthesize(
-            user=request.user,
+            user=user_signed_in(user=request.user),
             text=data["text"],
             voice=data.get("voice") or "",
             provider_name=query.get("provider_name") or "",
@@ -94,7 +95,7 @@ class SpeechViewSet(_VoiceViewSet):
     def voices(self, request: Request) -> Response:
         query = self.validated_query(s.VoicesQuery, request)
         provider, voices = voice.voices_list(
-            user=request.user, provider=query.get("provider") or ""
+            user=user_signed_in(user=request.user), provider=query.get("provider") or ""
         )
         return self.render({"provider": provider, "voices": voices})
 
@@ -104,8 +105,8 @@ class TranscriptionViewSet(_VoiceViewSet):
 
     input_serializers: ClassVar[dict[str, Any]] = {"transcribe": s.TranscribeInput}
     output_serializer = s.TranscriptOutput
-    throttle_classes: ClassVar[list[Any]] = [TranscribeRateThrottle]
-    parser_classes: ClassVar[list[Any]] = [MultiPartParser]
+    throttle_classes = [TranscribeRateThrottle]
+    parser_classes = [MultiPartParser]
 
     @extend_schema(
         operation_id="stt_transcribe",
@@ -131,7 +132,7 @@ class TranscriptionViewSet(_VoiceViewSet):
         upload = data["file"]
         transcription.check_upload_size(upload.size or 0)
         result = voice.transcription_run(
-            user=request.user,
+            user=user_signed_in(user=request.user),
             data=upload.read(limits.max_upload_bytes() + 1),
             provider_name=data.get("provider_name") or "",
             language=data.get("language") or "",

@@ -112,7 +112,7 @@ def _apply(
             except ValueError as exc:
                 problems.add(name, str(exc))
                 continue
-            if secret is params.KEEP:
+            if isinstance(secret, params.Keep):  # the one KEEP sentinel
                 if name in layer.secrets and not provider_switched:
                     secrets[name] = layer.secrets[name]
                 continue
@@ -246,7 +246,9 @@ def layer_update(
             actor=actor,
             action="preferences.layer_update",
             target_type="preferences.layer",
-            target_id=f"{layer.label}:{kind}" if scope != Scope.USER else f"user:{user.pk}:{kind}",
+            target_id=f"{layer.label}:{kind}"
+            if scope != Scope.USER
+            else f"user:{user.pk if user else ''}:{kind}",
             request=request,
             source=source,
             details={

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from providers.llm import LLMClient, LLMError, StreamChunk, ToolCallDelta, post_sse
+from providers.llm import ErrorCode, LLMClient, LLMError, StreamChunk, ToolCallDelta, post_sse
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -142,7 +142,7 @@ class AnthropicClient(LLMClient):
                     yield StreamChunk(finish_reason=stop)
             elif kind == "error":
                 error_type = (event.get("error") or {}).get("type", "")
-                code = (
+                code: ErrorCode = (
                     "rate_limited" if error_type == "rate_limit_error" else "provider_unavailable"
                 )
                 raise LLMError(

@@ -134,7 +134,8 @@ def _espeak_run(argv: list[str], text: str, timeout: float) -> Iterator[tuple[in
                 f"espeak-ng could not speak with voice {argv[argv.index('-v') + 1]!r}."
             )
         (rate,) = struct.unpack_from("<I", header, 24)
-        while chunk := process.stdout.read1(8192):
+        # An unbuffered-by-default pipe is a BufferedReader; the stubs say only IO[bytes].
+        while chunk := process.stdout.read1(8192):  # type: ignore[attr-defined]
             yield rate, chunk
         process.wait(timeout=5)
         if timed_out.is_set():

@@ -132,7 +132,8 @@ def av_decode(data: bytes, fmt: str, *, rate: int, max_seconds: int) -> Pcm:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
             for packet in container.demux(stream):
                 for frame in packet.decode():
-                    take(resampler.resample(frame))
+                    # Packets of an audio stream decode to AudioFrames (the stubs allow any frame).
+                    take(resampler.resample(frame))  # type: ignore[arg-type]
             take(resampler.resample(None))
     except (av.FFmpegError, ValueError, OSError, EOFError) as exc:  # FFmpeg's and PyAV's own
         logger.info("audio decode failed: format=%s error=%s", fmt, type(exc).__name__)

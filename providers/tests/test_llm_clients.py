@@ -27,7 +27,7 @@ TOOLS = [
         },
     }
 ]
-HISTORY = [
+HISTORY: list[dict[str, Any]] = [
     {"role": "user", "content": "hi"},
     {
         "role": "assistant",

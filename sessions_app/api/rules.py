@@ -8,6 +8,7 @@ from rest_framework import mixins, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from cortex.api.viewsets import CortexViewSet
 from sessions_app import selectors
 from sessions_app.services import approval_rules
@@ -51,6 +52,6 @@ class ApprovalRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cort
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         approval_rules.approval_rule_delete(
-            actor=request.user, rule=self.get_object_or_404(), request=request
+            actor=user_signed_in(user=request.user), rule=self.get_object_or_404(), request=request
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

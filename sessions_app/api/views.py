@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -13,6 +13,7 @@ from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
 from cortex.api.voice import (
@@ -84,19 +85,23 @@ class SessionViewSet(
         return self.render(self._session())
 
     def create(self, request: Request) -> Response:
-        session = services.session_create(actor=request.user, **self.validated_input(request))
+        session = services.session_create(
+            actor=user_signed_in(user=request.user), **self.validated_input(request)
+        )
         return self.render(session, status_code=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         session = services.session_update(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             session=self.get_object_or_404(),
             data=self.validated_input(request, partial=True),
         )
         return self.render(session)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.session_delete(actor=request.user, session=self.get_object_or_404())
+        services.session_delete(
+            actor=user_signed_in(user=request.user), session=self.get_object_or_404()
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(methods=["GET"], responses={200: s.MessageOutput(many=True)})
@@ -133,7 +138,9 @@ class SessionViewSet(
         if self._is_form():
             return self._post_form(request, session)
         user_message, assistant = services.message_post(
-            actor=request.user, session=session, **self.validated_input(request)
+            actor=user_signed_in(user=request.user),
+            session=session,
+            **self.validated_input(request),
         )
         return self._posted(user_message, assistant)
 
@@ -143,12 +150,12 @@ class SessionViewSet(
         upload = data.pop("audio", None)
         if upload is None:
             user_message, assistant = services.message_post(
-                actor=request.user, session=session, content=data["content"]
+                actor=user_signed_in(user=request.user), session=session, content=data["content"]
             )
             return self._posted(user_message, assistant)
         check_upload_size(upload.size or 0)
         user_message, assistant = services.message_post_audio(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             session=session,
             audio=upload.read(limits.max_upload_bytes() + 1),
             language=data.get("language") or "",
@@ -212,11 +219,13 @@ class SessionViewSet(
         methods=["post"],
         url_path=r"messages/(?P<message_id>[0-9]+)/speech",
     )
-    def message_speech(self, request: Request, pk: str, message_id: str) -> HttpResponse:
+    def message_speech(
+        self, request: Request, pk: str, message_id: str
+    ) -> HttpResponse | StreamingHttpResponse:
         query = self.validated_query(s.MessageSpeechQuery, request)
         message = selectors.message_get(session=self.get_object_or_404(), message_id=message_id)
         speech = services.message_speech(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             message=message,
             voice=query.get("voice") or "",
             provider_name=query.get("provider_name") or "",
@@ -234,7 +243,9 @@ class SessionViewSet(
         if request.method == "GET":
             return self.render_page(selectors.attachment_list(session=session))
         attachment = services.node_attach(
-            actor=request.user, session=session, **self.validated_input(request)
+            actor=user_signed_in(user=request.user),
+            session=session,
+            **self.validated_input(request),
         )
         return self.render(attachment, status_code=status.HTTP_201_CREATED)
 
@@ -242,13 +253,15 @@ class SessionViewSet(
     def node_detach(self, request: Request, pk: str, node_id: str) -> Response:
         session = self.get_object_or_404()
         attachment = selectors.attachment_get(session=session, node_id=node_id)
-        services.node_detach(actor=request.user, attachment=attachment)
+        services.node_detach(actor=user_signed_in(user=request.user), attachment=attachment)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={202: s.CancelOutput})
     @action(detail=True, methods=["post"], url_path="cancel")
     def cancel(self, request: Request, pk: str) -> Response:
-        message = services.turn_cancel(actor=request.user, session=self.get_object_or_404())
+        message = services.turn_cancel(
+            actor=user_signed_in(user=request.user), session=self.get_object_or_404()
+        )
         return self.render(message, status_code=status.HTTP_202_ACCEPTED)
 
     @extend_schema(parameters=[s.ApprovalsQuery], responses={200: s.ApprovalOutput(many=True)})
@@ -266,7 +279,11 @@ class SessionViewSet(
         session = self.get_object_or_404()
         approval = selectors.approval_get(session=session, approval_id=approval_id)
         approval = services.approval_decide(
-            actor=request.user, approval=approval, approve=approve, request=request, **extra
+            actor=user_signed_in(user=request.user),
+            approval=approval,
+            approve=approve,
+            request=request,
+            **extra,
         )
         return self.render(approval)
 
@@ -298,7 +315,9 @@ class SessionViewSet(
     @action(detail=True, methods=["get"], url_path="model-choices")
     def model_choices(self, request: Request, pk: str) -> Response:
         session = self.get_object_or_404()
-        return self.render(selectors.llm_choices(user=request.user, session=session))
+        return self.render(
+            selectors.llm_choices(user=user_signed_in(user=request.user), session=session)
+        )
 
     @extend_schema(parameters=[s.EventsQuery])
     @action(detail=True, methods=["get"], url_path="events")

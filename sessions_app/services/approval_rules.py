@@ -10,7 +10,7 @@ rule never lets through what the node denies, and sensitive commands always ask 
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -20,6 +20,10 @@ from accounts.models import User
 from accounts.services import audit_record
 from cortex import errors
 from sessions_app.models import ApprovalRule, ToolApproval
+
+if TYPE_CHECKING:
+    from mesh.agent.sandbox import Policy
+    from mesh.models import Node
 
 MAX_PATTERNS = 8
 MAX_PATTERN_WORDS = 6
@@ -31,13 +35,13 @@ class RuleNotPossible(errors.ValidationFailed):
     default_message = "This call cannot be allowed by a standing rule."
 
 
-def _policy_of(node: Any) -> Any:
+def _policy_of(node: Node) -> Policy:
     from mesh.agent.sandbox import Policy
 
     return Policy.from_dict(node.sandbox_policy or {})
 
 
-def command_covered(*, patterns: list[str], node: Any, command: str) -> bool:
+def command_covered(*, patterns: list[str], node: Node, command: str) -> bool:
     """Whether `patterns` allow every command of `command` on `node`, which must itself allow
     it and not flag it sensitive. Anything unreadable or unparsable is not covered."""
     from mesh.agent.sandbox import Policy, check_command
@@ -197,7 +201,7 @@ def _details(rule: ApprovalRule) -> dict[str, Any]:
     }
 
 
-def _rule_covers(rule: ApprovalRule, node: Any, arguments: dict[str, Any]) -> bool:
+def _rule_covers(rule: ApprovalRule, node: Node, arguments: dict[str, Any]) -> bool:
     command = arguments.get("command")
     if rule.command_patterns:
         return isinstance(command, str) and command_covered(
@@ -211,7 +215,7 @@ def approval_rule_match(
     user: User,
     session_id: int,
     tool_name: str,
-    nodes: list[Any],
+    nodes: list[Node],
     arguments: dict[str, Any],
 ) -> list[ApprovalRule] | None:
     """The rules (one per target node) that allow this call without asking, or None."""

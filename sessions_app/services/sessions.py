@@ -89,8 +89,13 @@ def session_delete(*, actor: User, session: ChatSession) -> None:
         if name
     ]
     session.delete()
+
+    def delete_recordings() -> None:
+        for name in names:
+            default_storage.delete(name)
+
     if names:
-        transaction.on_commit(lambda: [default_storage.delete(name) for name in names])
+        transaction.on_commit(delete_recordings)
 
 
 def node_attach(

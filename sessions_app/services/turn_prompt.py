@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cortex import errors
 from sessions_app.models import Message, MessageRole, SessionNode
 from sessions_app.services.turn_state import TurnState
+
+if TYPE_CHECKING:
+    from tools.base import ToolContext
 
 HISTORY_LIMIT = 400
 SYSTEM_PROMPT = (
@@ -22,7 +25,7 @@ def attached_nodes(*, session_id: int) -> list[SessionNode]:
     return list(SessionNode.objects.filter(session_id=session_id).select_related("node"))
 
 
-def tool_context(*, state: TurnState, call_id: str = "", confirmed: bool = False) -> Any:
+def tool_context(*, state: TurnState, call_id: str = "", confirmed: bool = False) -> ToolContext:
     """A ToolContext with the nodes attached right now (a detached node is refused);
     `confirmed` only for a call a person approved."""
     from tools.base import ToolContext

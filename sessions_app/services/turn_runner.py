@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from cortex.services import db_unit
-from providers.llm import LLMError
+from providers.llm import LLMClient, LLMError
 from providers.registry import registry
 from sessions_app.services import approvals, turn_prompt, turn_steps
 from sessions_app.services.conf import turn_limits
@@ -124,7 +124,7 @@ async def _turn_loop(state: TurnState) -> None:
 
 async def _model_step(
     state: TurnState,
-    client: Any,
+    client: LLMClient,
     system: str,
     history: list[dict[str, Any]],
     tools: list[dict[str, Any]],

@@ -10,7 +10,7 @@ import json
 import logging
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import F, Q
@@ -26,6 +26,9 @@ from sessions_app.services.llm_config import llm_settings_for
 from sessions_app.services.sessions import UNFINISHED, message_fail
 from sessions_app.services.turn_prompt import attached_nodes, tool_context
 from sessions_app.services.turn_state import Frames, PreparedCall, TurnState
+
+if TYPE_CHECKING:
+    from tools.base import Tool, ToolResult
 
 logger = logging.getLogger("cortex.sessions")
 
@@ -244,7 +247,7 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
 
 
 def _apply_standing_rules(
-    state: TurnState, tool: Any, prepared: PreparedCall, attached: dict[str, SessionNode]
+    state: TurnState, tool: Tool, prepared: PreparedCall, attached: dict[str, SessionNode]
 ) -> None:
     """A standing rule of the owner that covers the call on every target node answers for the
     person (never for sensitive commands: those are decided before this is reached)."""
@@ -271,7 +274,7 @@ def _apply_standing_rules(
     prepared.reason = "rule:" + ",".join(str(r.pk) for r in rules)
 
 
-def _sensitive(tool: Any, arguments: dict[str, Any], attached: dict[str, SessionNode]) -> bool:
+def _sensitive(tool: Tool, arguments: dict[str, Any], attached: dict[str, SessionNode]) -> bool:
     """Whether a node's policy marks the call's command sensitive (an unreadable policy counts
     as sensitive: the person decides, and the dispatch refuses what the policy forbids)."""
     command = arguments.get("command")
@@ -290,7 +293,7 @@ def _sensitive(tool: Any, arguments: dict[str, Any], attached: dict[str, Session
     return False
 
 
-def tool_execute(*, state: TurnState, prepared: PreparedCall) -> Any:
+def tool_execute(*, state: TurnState, prepared: PreparedCall) -> ToolResult:
     """Run the call through the tools registry (validation, grants, dispatch, audit)."""
     from tools.base import ToolResult
     from tools.services import tool_invoke
@@ -304,7 +307,7 @@ def tool_execute(*, state: TurnState, prepared: PreparedCall) -> Any:
         return ToolResult.error("tool_failed", f"The tool '{prepared.name}' failed unexpectedly.")
 
 
-def tool_result_store(*, state: TurnState, prepared: PreparedCall, result: Any) -> Frames:
+def tool_result_store(*, state: TurnState, prepared: PreparedCall, result: ToolResult) -> Frames:
     """Store the result as a `tool` message linked to its tasks, and announce it."""
     with transaction.atomic():
         message = Message(

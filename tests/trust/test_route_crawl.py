@@ -222,7 +222,8 @@ async def _grpc_call(address: str, path: str, method: Any, metadata: tuple) -> g
     """Call `path` with an empty request; the status it ends with."""
     request_cls = message_factory.GetMessageClass(method.input_type)
     response_cls = message_factory.GetMessageClass(method.output_type)
-    kwargs = {
+    call: Any
+    kwargs: dict[str, Any] = {
         "request_serializer": request_cls.SerializeToString,
         "response_deserializer": response_cls.FromString,
     }

@@ -67,7 +67,7 @@ def _get_routes(world: World) -> list[str]:
 def _http_crawl(world: World) -> tuple[list[str], int]:
     """Everything the hub answers to GETs of the admin, alpha and bravo, and the admin site."""
     seen: list[str] = []
-    callers = []
+    callers: list[Client] = []
     for user in (world.admin, world.a.user, world.b.user):
         api = APIClient()
         api.force_authenticate(user)

@@ -28,11 +28,12 @@ class SkillOutput(serializers.Serializer):
     emoji = serializers.CharField(read_only=True)
     features = serializers.ListField(child=serializers.CharField(), read_only=True)
     instructions = serializers.CharField(read_only=True)
-    source = serializers.CharField(read_only=True)
+    # API fields named like Field attributes (DRF reads declared fields, not these attributes).
+    source = serializers.CharField(read_only=True)  # type: ignore[assignment]
     owner = serializers.IntegerField(source="owner_id", read_only=True, allow_null=True)
     owner_email = serializers.CharField(read_only=True)
     is_enabled = serializers.BooleanField(read_only=True)
-    read_only = serializers.BooleanField(read_only=True)
+    read_only = serializers.BooleanField(read_only=True)  # type: ignore[assignment]
     files = serializers.ListField(child=serializers.CharField(), read_only=True)
     shared_with_groups = serializers.ListField(child=serializers.IntegerField(), read_only=True)
 

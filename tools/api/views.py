@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from cortex import errors
 from cortex.api.viewsets import CortexViewSet, IsStaff
 from tools import selectors, services
@@ -20,6 +23,9 @@ from tools.api.serializers import (
     ToolSwitchCreateInput,
     ToolSwitchOutput,
 )
+
+if TYPE_CHECKING:
+    from tools.models import Skill
 
 SKILL_KEY = OpenApiParameter(
     "key",
@@ -66,33 +72,45 @@ class SkillViewSet(
 
     def list(self, request: Request) -> Response:
         query = self.validated_query(SkillListQuery, request)
-        entries = selectors.skill_list_for_user(user=request.user, feature=query.get("feature"))
+        entries = selectors.skill_list_for_user(
+            user=user_signed_in(user=request.user), feature=query.get("feature")
+        )
         return self.render_page(entries)
 
     def retrieve(self, request: Request, key: str) -> Response:
-        return self.render(selectors.skill_get_for_user(user=request.user, key=key))
+        return self.render(
+            selectors.skill_get_for_user(user=user_signed_in(user=request.user), key=key)
+        )
 
     def create(self, request: Request) -> Response:
         skill = services.skill_create(
-            actor=request.user, request=request, **self.validated_input(request)
+            actor=user_signed_in(user=request.user),
+            request=request,
+            **self.validated_input(request),
         )
-        entry = selectors.skill_get_for_user(user=request.user, key=str(skill.pk))
+        entry = selectors.skill_get_for_user(
+            user=user_signed_in(user=request.user), key=str(skill.pk)
+        )
         return self.render(entry, status_code=201)
 
     def partial_update(self, request: Request, key: str) -> Response:
         skill = self._owned(key)
         data = self.validated_input(request, partial=True)
-        services.skill_update(actor=request.user, skill=skill, data=data, request=request)
-        return self.render(selectors.skill_get_for_user(user=request.user, key=key))
+        services.skill_update(
+            actor=user_signed_in(user=request.user), skill=skill, data=data, request=request
+        )
+        return self.render(
+            selectors.skill_get_for_user(user=user_signed_in(user=request.user), key=key)
+        )
 
     def destroy(self, request: Request, key: str) -> Response:
         skill = self._owned(key)
-        services.skill_delete(actor=request.user, skill=skill, request=request)
+        services.skill_delete(actor=user_signed_in(user=request.user), skill=skill, request=request)
         return Response(status=204)
 
-    def _owned(self, key: str) -> object:
+    def _owned(self, key: str) -> Skill:
         """The caller's own skill; system skills are read-only, anything else is a 404."""
-        entry = selectors.skill_get_for_user(user=self.request.user, key=key)
+        entry = selectors.skill_get_for_user(user=user_signed_in(user=self.request.user), key=key)
         if entry.source == "system":
             raise SkillReadOnly()
         if not key.isdigit():
@@ -117,7 +135,7 @@ class ToolSwitchViewSet(
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
         switch = services.tool_switch_create(
-            actor=request.user,
+            actor=user_signed_in(user=request.user),
             tool_name=data["tool_name"],
             group_id=data["group"],
             reason=data["reason"],
@@ -128,5 +146,7 @@ class ToolSwitchViewSet(
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         switch = self.get_object_or_404()
-        services.tool_switch_delete(actor=request.user, switch=switch, request=request)
+        services.tool_switch_delete(
+            actor=user_signed_in(user=request.user), switch=switch, request=request
+        )
         return Response(status=204)

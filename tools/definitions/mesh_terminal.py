@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cortex.errors import CortexError
 from tools.base import Tool, ToolContext, ToolResult
 from tools.registry import registry
 from tools.task_render import render_tasks
+
+if TYPE_CHECKING:
+    from mesh.models import Task
 
 DEFAULT_TIMEOUT = 30
 WAIT_GRACE = 5.0  # the node reports timed_out itself; give the report time to arrive
@@ -70,7 +73,7 @@ class MeshTerminal(Tool):
     ) -> ToolResult:
         targets = self.node_ids({"node_id": node_id, "node_ids": node_ids})
         nodes = [context.node_for_tool(target, tool=self) for target in targets]
-        tasks: list[Any] = []
+        tasks: list[Task] = []
         refused: list[tuple[str, CortexError]] = []
         for node in nodes:
             payload: dict[str, Any] = {"command": command}
@@ -91,9 +94,9 @@ class MeshTerminal(Tool):
             deadline = time.monotonic() + float(timeout) + min(WAIT_GRACE, float(timeout))
             tasks = [context.wait(task=task, timeout=deadline - time.monotonic()) for task in tasks]
         result = render_tasks(context=context, tasks=tasks, background=background)
-        for refused_node, exc in refused:
-            result.text += f"\n[{refused_node}] refused ({exc.code}): {exc.message}"
+        for refused_node, error in refused:
+            result.text += f"\n[{refused_node}] refused ({error.code}): {error.message}"
             result.data.setdefault("refused", []).append(
-                {"node_id": refused_node, "error_code": exc.code, "message": exc.message}
+                {"node_id": refused_node, "error_code": error.code, "message": error.message}
             )
         return result

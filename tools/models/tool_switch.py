@@ -42,5 +42,5 @@ class ToolSwitch(models.Model):
         ]
 
     def __str__(self) -> str:
-        scope = self.group.name if self.group_id else "everyone"
+        scope = self.group.name if self.group is not None else "everyone"
         return f"{self.tool_name} off for {scope}"

@@ -65,7 +65,7 @@ def test_register_and_unregister_fail_loudly() -> None:
         local.unregister("echo_test")
     assert local.get("echo_test") is None
     with pytest.raises(TypeError):
-        local.register(object)  # type: ignore[arg-type]
+        local.register(object)  # type: ignore[type-var]
 
 
 def test_temporarily_registers_for_one_block_only() -> None:

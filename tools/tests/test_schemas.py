@@ -109,6 +109,7 @@ def test_every_shipped_tool_has_cases() -> None:
 )
 def test_valid_arguments_pass_validation(name: str, arguments: dict[str, Any]) -> None:
     tool = registry.get(name)
+    assert tool is not None
     assert _argument_errors(tool, arguments) == []
     assert tool.check_arguments(arguments) == []
 

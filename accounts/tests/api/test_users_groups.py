@@ -16,7 +16,7 @@ PASSWORD = "correct horse battery"
 
 
 def test_me_reads_profile(user_client, user):
-    group = GroupFactory(name="ops")
+    group = GroupFactory.create(name="ops")
     user.groups.add(group)
     body = user_client.get("/api/v1/users/me/").json()
     assert body["id"] == user.pk
@@ -230,8 +230,8 @@ def test_groups_admin_only_and_unknown_group_404(user_client, staff_client):
 
 def test_group_list_query_count(staff_client, django_assert_num_queries):
     for _ in range(3):
-        g = GroupFactory()
-        g.user_set.add(UserFactory())
+        g = GroupFactory.create()
+        g.user_set.add(UserFactory.create())
     with django_assert_num_queries(3):
         assert staff_client.get("/api/v1/admin/groups/").json()["count"] == 3
 

@@ -5,6 +5,7 @@ A mixin of `_Analyzer` (commands.py), which provides `nested`, `unwrap`, `note` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -76,6 +77,7 @@ class _LookThrough:
     nested: Any
     unwrap: Any
     note: Any
+    _joined: Callable[[list[Word]], list[_Command]]
 
     def _trap(self, rest: list[Word], stdin: _Stdin) -> list[_Command]:
         """`trap 'action' SIGNAL...`: the action runs later; check it now."""

@@ -13,7 +13,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,7 +100,7 @@ def process_tree(pid: int, pgid: int | None) -> list[psutil.Process]:
 
 
 async def terminate_tree(
-    pid: int, pgid: int | None, grace: tuple[float, float], *, known: list[psutil.Process] = ()
+    pid: int, pgid: int | None, grace: tuple[float, float], *, known: Sequence[psutil.Process] = ()
 ) -> None:
     """SIGINT, wait, SIGTERM, wait, SIGKILL the whole tree (group and descendants)."""
     procs = {p.pid: p for p in [*known, *process_tree(pid, pgid)]}

@@ -58,7 +58,7 @@ class Command(BaseCommand):
             elif options["python_version"] or options["platform"]:
                 raise CommandError("--python-version and --platform go with --with-wheels.")
             written = provisioning_write(
-                actor=None,  # type: ignore[arg-type]
+                actor=None,
                 node=node,
                 directory=out,
                 source="command",

@@ -36,7 +36,7 @@ class Command(BaseCommand):
             groups.append(group)
         try:
             node, invite = services.node_create(
-                actor=None,  # type: ignore[arg-type]  # an operator at the shell
+                actor=None,  # an operator at the shell
                 node_id=node_id,
                 display_name=options["name"] or node_id,
                 description=options["description"],

@@ -25,7 +25,7 @@ class Command(BaseCommand):
         if node is None:
             raise CommandError(f"No node {options['node_id']!r}.")
         try:
-            services.credential_rotate(actor=None, node=node, source="command")  # type: ignore[arg-type]
+            services.credential_rotate(actor=None, node=node, source="command")
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         self.stdout.write(f"Credential rotation requested for node {node.node_id}.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import av
 
@@ -21,7 +22,8 @@ def encode_pcm(pcm: bytes, rate: int, encoding: str) -> bytes:
     fmt, codec, codec_rate, layout, options = ENCODINGS[encoding]
     out = io.BytesIO()
     with av.open(out, mode="w", format=fmt) as container:
-        stream = container.add_stream(codec, rate=codec_rate, layout=layout, options=options)
+        # An audio codec's stream (the stubs return any kind of stream for a codec name).
+        stream: Any = container.add_stream(codec, rate=codec_rate, layout=layout, options=options)
         frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
         frame.planes[0].update(pcm[: len(pcm) // 2 * 2])
         frame.sample_rate = rate

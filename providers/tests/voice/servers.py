@@ -108,6 +108,7 @@ def _handler(server: AudioServer) -> type[BaseHTTPRequestHandler]:
                 self._json(200, {"text": TRANSCRIPT})
             elif path.endswith(":generateContent"):
                 config = body.get("generationConfig") or {}
+                part: dict[str, Any]
                 if "AUDIO" in (config.get("responseModalities") or []):
                     part = {
                         "inlineData": {
