@@ -37,17 +37,25 @@ from mesh.models import (
 # -- helpers ------------------------------------------------------------------------------
 
 
+def _field(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    """A concrete field of `model` (reverse relations have no column to write by hand)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field
+
+
 def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
 def column(model: type[models.Model], field: str) -> str:
-    return connection.ops.quote_name(model._meta.get_field(field).column)
+    return connection.ops.quote_name(str(_field(model, field).column))
 
 
 def to_db(model: type[models.Model], field: str, value: Any) -> Any:
     """`value` as the model's field would write it (UUIDs, datetimes, JSON, SQL NULL)."""
-    return model._meta.get_field(field).get_db_prep_save(value, connection)
+    return _field(model, field).get_db_prep_save(value, connection)
 
 
 def from_db(model: type[models.Model], field: str, value: Any) -> Any:
@@ -60,14 +68,14 @@ def from_db(model: type[models.Model], field: str, value: Any) -> Any:
 
 @functools.cache
 def _converters(model: type[models.Model], field: str, vendor: str) -> tuple[Any, list[Any]]:
-    col = model._meta.get_field(field).get_col(model._meta.db_table)
+    col = _field(model, field).get_col(model._meta.db_table)
     return col, connection.ops.get_db_converters(col) + col.get_db_converters(connection)
 
 
 def _rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return cursor.fetchall()
+        return list(cursor.fetchall())
 
 
 def _execute(sql: str, params: Sequence[Any]) -> None:
@@ -340,7 +348,8 @@ def nodes_beating_lock(*, node_ids: list[str]) -> list[tuple[int, str, str, str,
 
 def skill_config_decode(raw: Any) -> dict[str, Any]:
     """A raw skill_config column (`nodes_beating_lock`) as the ORM reads it."""
-    return from_db(Node, "skill_config", raw)
+    decoded: dict[str, Any] = from_db(Node, "skill_config", raw)
+    return decoded
 
 
 def heartbeats_write(*, beats: list[tuple[int, str, dict[str, Any]]], now: datetime) -> None:
@@ -356,7 +365,7 @@ def heartbeats_write(*, beats: list[tuple[int, str, dict[str, Any]]], now: datet
         + [f"{q('offline_reason')} = ''", f"{q('disconnected_at')} = NULL"]
     )
     sql = f"UPDATE {q(Node._meta.db_table)} SET {sets} WHERE {q('id')} = %s"  # noqa: S608
-    field = Node._meta.get_field
+    field = functools.partial(_field, Node)
     stamp = field("last_seen_at").get_db_prep_value(now, connection)
     stats_field = field("stats")
     rows = [

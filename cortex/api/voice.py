@@ -89,7 +89,7 @@ async def _in_threads(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
 
 def audio_response(
     request: Request, *, content_type: str, headers: dict[str, str], content: Any
-) -> HttpResponse:
+) -> HttpResponse | StreamingHttpResponse:
     """Whole bytes as one response; an iterator of chunks streamed as it is produced."""
     if isinstance(content, bytes):
         return HttpResponse(content, content_type=content_type, headers=headers)

@@ -74,15 +74,15 @@ class OnLoopHooks:
         return response
 
 
-class CommonMiddleware(OnLoopHooks, common.CommonMiddleware):
+class CommonMiddleware(OnLoopHooks, common.CommonMiddleware):  # type: ignore[misc]  # async get_response
     pass
 
 
-class AuthenticationMiddleware(OnLoopHooks, auth.AuthenticationMiddleware):
+class AuthenticationMiddleware(OnLoopHooks, auth.AuthenticationMiddleware):  # type: ignore[misc]  # async get_response
     """Sets the lazy `request.user`; the user is loaded where it is first used."""
 
 
-class SessionMiddleware(OnLoopHooks, sessions.SessionMiddleware):
+class SessionMiddleware(OnLoopHooks, sessions.SessionMiddleware):  # type: ignore[misc]  # async get_response
     """The session store is lazy; only a save (a modified session) needs the thread."""
 
     def hook_blocks(self, request: HttpRequest, response: HttpResponse | None) -> bool:
@@ -92,7 +92,7 @@ class SessionMiddleware(OnLoopHooks, sessions.SessionMiddleware):
         )
 
 
-class MessageMiddleware(OnLoopHooks, messages.MessageMiddleware):
+class MessageMiddleware(OnLoopHooks, messages.MessageMiddleware):  # type: ignore[misc]  # async get_response
     """Storing messages may load the session: only then does the response hook need the
     thread."""
 

@@ -9,6 +9,7 @@ are held to the ORM in test_node_rule_parity.py. Runs on SQLite, and again on Po
 from __future__ import annotations
 
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -218,7 +219,7 @@ def test_node_slots(fleet) -> None:  # type: ignore[no-untyped-def]
                 busy=node.busy,
             )
 
-        _same(lambda node_id=node_id: store.node_slots(node_id=node_id), orm, _tasks)
+        _same(functools.partial(store.node_slots, node_id=node_id), orm, _tasks)
     assert store.node_slots(node_id="n-a").busy == 2  # type: ignore[union-attr]
 
 
