@@ -115,6 +115,17 @@ def goals_of(d: dict[str, Any]) -> Goals:  # noqa: C901  # one linear list of go
             "reported",
             "reported" if runs and not any("error" in r for r in runs) else "**failed to run**",
         )
+    lp = d.get("longpoll", {})
+    goals.note(
+        f"1. {f(g(lp, 'waits'))} long polls from one user (reported)",
+        f"held {g(lp, 'held')}, refused 429 {g(lp, 'refused_429')}; hub threads "
+        f"{g(lp, 'before', 'threads')} → {g(lp, 'during', 'threads')} → "
+        f"{g(lp, 'after', 'threads')}, RSS {g(lp, 'before', 'rss_mb')} → "
+        f"{g(lp, 'during', 'rss_mb')} MB; another user's GET median "
+        f"{g(lp, 'other_user_ms', 'median')} ms",
+        "reported",
+        "reported" if lp and "error" not in lp else "**failed to run**",
+    )
     # 2/3. idle
     idle = d.get("idle", {})
     bare, hub = idle.get("bare", []), idle.get("hub", [])

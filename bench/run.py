@@ -3,7 +3,7 @@
 Servers are pinned to CPU 0 and load to CPU 1 (taskset); every process is started here and
 stopped by its pid; every client has a count and a time bound. Pairs run interleaved, two or
 three times, and each goal is judged on the median of the per-run ratios.
-usage: python -m bench [--quick] [--only dispatch,rest,idle,thru,http]
+usage: python -m bench [--quick] [--only dispatch,rest,http,thru,idle,ws,longpoll]
 """
 
 from __future__ import annotations
@@ -462,6 +462,13 @@ class Bench:
         self.stop(hub)
         self.out["ws"] = res
 
+    def sec_longpoll(self) -> None:
+        """1,500 long polls from one user against a hub of its own (bench/longpoll.py)."""
+        waits = "500" if self.quick else "1500"
+        self.out["longpoll"] = self.client(
+            [PY, "-m", "bench.longpoll", "--waits", waits], self.base_env(), 300
+        )
+
     def env_info(self) -> dict[str, Any]:
         import channels
         import django
@@ -513,7 +520,7 @@ def main() -> None:
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     b = Bench(a.quick)
-    sections = ["dispatch", "rest", "http", "thru", "idle", "ws"]
+    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll"]
     if a.only:
         sections = [s for s in sections if s in a.only.split(",")]
     try:
