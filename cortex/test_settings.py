@@ -35,5 +35,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
     _atexit.register(_drop_test_db)
 
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+if DATABASES["default"]["ENGINE"] in (  # noqa: F405
+    "django.db.backends.postgresql",
+    "cortex.db.postgresql",
+):
     DATABASES["default"]["ENGINE"] = "cortex.testdb.postgresql"  # noqa: F405

@@ -324,3 +324,34 @@ def policy_check(
         "offending": verdict.offending or "",
         "commands": list(verdict.commands),
     }
+
+
+# --- metrics (read at scrape time; aggregate only, no grants: the scraper is an operator) ------
+
+
+def node_counts_by_status() -> dict[str, int]:
+    """Active nodes by status; every status appears, zero included (for alert rules)."""
+    from django.db.models import Count
+
+    from mesh.models import NodeStatus
+
+    counts = {status.value: 0 for status in NodeStatus}
+    for status, count in (
+        Node.objects.filter(is_active=True).order_by().values_list("status").annotate(n=Count("id"))
+    ):
+        counts[status] = count
+    return counts
+
+
+def task_counts_by_status_kind() -> dict[tuple[str, str], int]:
+    """Tasks by (status, kind); active statuses appear for every kind, zero included."""
+    from django.db.models import Count
+
+    from mesh.models import OPEN_STATUSES, TaskKind
+
+    counts = {(str(status), kind.value): 0 for status in OPEN_STATUSES for kind in TaskKind}
+    for status, kind, count in (
+        Task.objects.order_by().values_list("status", "kind").annotate(n=Count("id"))
+    ):
+        counts[(status, kind)] = count
+    return counts

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from cortex import metrics
 from cortex.errors import NotFound, ValidationFailed
 from mesh import events, rawsql
 from mesh.models import ACTIVE_STATUSES, Node, Task, TaskStatus, max_concurrent_tasks
@@ -24,14 +25,14 @@ _TASK, _NODE = rawsql.table(Task), rawsql.table(Node)
 _NODE_PK = f"(SELECT id FROM {_NODE} WHERE node_id = %s)"  # noqa: S608
 _START_SQL = (
     f"UPDATE {_TASK} SET status = %s, started_at = %s, updated_at = %s"  # noqa: S608
-    f" WHERE id = %s AND status = %s AND node_id = {_NODE_PK} RETURNING id"
+    f" WHERE id = %s AND status = %s AND node_id = {_NODE_PK} RETURNING id, kind, created_at"
 )
 _FINISH_SQL = (
     f"UPDATE {_TASK} SET status = %s, exit_code = %s, error_code = %s,"  # noqa: S608
     " error_message = %s, result = %s, finished_at = %s,"
     " started_at = COALESCE(started_at, %s), updated_at = %s"
     f" WHERE id = %s AND status IN (%s, %s) AND node_id = {_NODE_PK}"
-    " RETURNING last_seq, kind, payload"
+    " RETURNING last_seq, kind, payload, started_at"
 )
 _SLOTS_SQL = (
     "SELECT n.id, n.is_active, n.connection_id, n.skill_config,"  # noqa: S608
@@ -137,6 +138,11 @@ def task_started(*, node_id: str, task_id: str) -> bool:
     if not changed:
         _node_task(node_id=node_id, task_id=task_id)  # NotFound for another node's task
         return False
+    _, kind, created_at = changed[0]
+    created_at = rawsql.from_db(Task, "created_at", created_at)
+    metrics.observe_seconds(
+        metrics.TASK_DISPATCH_TO_START, (now - created_at).total_seconds(), kind=str(kind)
+    )
     events.console_frame(node_id, events.TASK_STARTED, task_id=task_id)
     events.task_changed(task_id, TaskStatus.RUNNING)
     return True
@@ -161,7 +167,8 @@ def task_finish(
         error_code = "rejected"
     error_message, result = mask_value(error_message), mask_value(result)  # see secret_mask
     key = _task_key(task_id)
-    now = rawsql.to_db(Task, "finished_at", timezone.now())
+    finished_at = timezone.now()
+    now = rawsql.to_db(Task, "finished_at", finished_at)
     error_code, error_message = error_code[:64], error_message[:4000]
     with transaction.atomic():
         # One statement settles the task (the ORM took a locked SELECT and an UPDATE).
@@ -184,7 +191,14 @@ def task_finish(
         if not done:  # queued, ended already (a duplicate), or not this node's (NotFound)
             _node_task(node_id=node_id, task_id=task_id)
             return False
-        stored_seq, kind, payload = done[0]
+        stored_seq, kind, payload, started_at = done[0]
+        started_at = rawsql.from_db(Task, "started_at", started_at)
+        metrics.observe_seconds(
+            metrics.TASK_RUN,
+            (finished_at - started_at).total_seconds() if started_at else None,
+            kind=str(kind),
+            status=str(status),
+        )
         if last_seq > stored_seq:
             error_message = f"{error_message} [output after seq {stored_seq} missing]"[:4000]
             Task.objects.filter(pk=task_id).update(error_message=error_message)
