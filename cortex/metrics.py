@@ -88,19 +88,14 @@ class DatabaseCollector(Collector):
     """
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from django.db import close_old_connections
-
         up = GaugeMetricFamily("cortex_database_up", "Whether the scrape could read the database.")
         try:
-            close_old_connections()
             families = list(_database_families())
         except Exception:  # any failure: report the database down, never fail the scrape
             logger.warning("metrics: database gauges unavailable", exc_info=True)
             up.add_metric([], 0)
             yield up
             return
-        finally:
-            close_old_connections()
         up.add_metric([], 1)
         yield up
         yield from families
@@ -220,7 +215,14 @@ def start_metrics_server(address: str) -> Any:
                 [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Bearer realm="metrics"')],
             )
             return [b"A valid metrics token (or an allowed address) is required.\n"]
-        return exposition(environ, start_response)
+        from django.db import close_old_connections
+
+        # This thread is no request: connections are checked and returned around each scrape.
+        close_old_connections()
+        try:
+            return list(exposition(environ, start_response))
+        finally:
+            close_old_connections()
 
     class _Quiet(WSGIRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002  # base signature
