@@ -53,9 +53,7 @@ def test_other_peers_are_refused_when_nothing_is_configured(client, settings, pe
 @pytest.mark.django_db
 def test_forwarded_for_loopback_from_an_untrusted_peer_is_refused(client, settings):
     settings.METRICS_TOKEN, settings.METRICS_ALLOW = "", []
-    response = client.get(
-        "/metrics", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="127.0.0.1"
-    )
+    response = client.get("/metrics", REMOTE_ADDR="203.0.113.5", HTTP_X_FORWARDED_FOR="127.0.0.1")
     assert response.status_code == 403
 
 
