@@ -91,8 +91,14 @@ class DatabaseCollector(Collector):
         up = GaugeMetricFamily("cortex_database_up", "Whether the scrape could read the database.")
         try:
             families = list(_database_families())
-        except Exception:  # any failure: report the database down, never fail the scrape
-            logger.warning("metrics: database gauges unavailable", exc_info=True)
+        except Exception as exc:  # any failure: report the database down, never fail the scrape
+            from cortex.faults import is_database_outage
+
+            logger.warning(
+                "metrics: database gauges unavailable (%s)",
+                type(exc).__name__,
+                exc_info=not is_database_outage(exc),
+            )
             up.add_metric([], 0)
             yield up
             return

@@ -461,7 +461,10 @@ LOG_LEVEL: str = env.str("CORTEX_LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "cortex.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "cortex.logging.RequestIdFilter"},
+        "outage": {"()": "cortex.logging.OutageFilter"},
+    },
     "formatters": {
         "json": {"()": "cortex.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -477,6 +480,8 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # A request that failed for an outage answered 503 and was logged in one line.
+        "django.request": {"filters": ["outage"]},
         "daphne": {"level": "WARNING"},
         "asyncio": {"level": "WARNING"},
     },

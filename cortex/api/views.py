@@ -15,6 +15,7 @@ from django.views import defaults
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
+from cortex import faults
 from cortex.api.exceptions import error_body
 from cortex.errors import CortexError
 
@@ -32,8 +33,13 @@ def _database_ok() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             return cursor.fetchone() == (1,)
-    except Exception:  # any failure means "not ready"; the log says which
-        logger.warning("readiness: database unreachable", exc_info=True)
+    except Exception as exc:  # any failure means "not ready"; the log says which
+        # An outage is one line; anything unexpected keeps its traceback.
+        logger.warning(
+            "readiness: database unreachable (%s)",
+            type(exc).__name__,
+            exc_info=not faults.is_database_outage(exc),
+        )
         return False
 
 
@@ -46,8 +52,12 @@ async def _channel_layer_ok() -> bool:
         await asyncio.wait_for(layer.send(name, {"type": "readyz.ping"}), timeout=2)
         message = await asyncio.wait_for(layer.receive(name), timeout=2)
         return message.get("type") == "readyz.ping"
-    except Exception:  # any failure means "not ready"; the log says which
-        logger.warning("readiness: channel layer unreachable", exc_info=True)
+    except Exception as exc:  # any failure means "not ready"; the log says which
+        logger.warning(
+            "readiness: channel layer unreachable (%s)",
+            type(exc).__name__,
+            exc_info=not (faults.is_channel_layer_outage(exc) or isinstance(exc, OSError)),
+        )
         return False
 
 

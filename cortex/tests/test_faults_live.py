@@ -37,6 +37,7 @@ SEED = """
 import json
 from django.contrib.auth.models import Group
 from accounts.models import User
+from accounts.services.tokens import token_create
 from mesh import services
 
 admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
@@ -45,7 +46,8 @@ team = Group.objects.create(name="team")
 user.groups.add(team)
 node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
 services.node_grant(actor=admin, node=node, group=team)
-print(json.dumps({"invite": invite}))
+_, token = token_create(actor=None, user=user, name="trickle", source="command")
+print(json.dumps({"invite": invite, "token": token}))
 """
 
 
@@ -240,8 +242,8 @@ def world(free_port) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def
             return done.stdout
 
         manage("migrate", "--noinput", "-v", "0")
-        invite = yaml.safe_load(manage("shell", "-v", "0", "-c", SEED).splitlines()[-1])["invite"]
-        token = manage("create_api_token", "alice@example.com").strip()
+        seeded = yaml.safe_load(manage("shell", "-v", "0", "-c", SEED).splitlines()[-1])
+        invite, token = seeded["invite"], seeded["token"]
         http, grpc, metrics = free_port(), free_port(), free_port()
 
         def start(name: str, *args: str, module: bool = False) -> None:
