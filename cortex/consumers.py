@@ -321,6 +321,11 @@ class CortexConsumer(OutageSafe, AsyncWebsocketConsumer):
         if self._sender is None and not self._holding:
             self._sender = asyncio.get_running_loop().create_task(self._drain())
 
+    def resync(self) -> None:
+        """Tell the client that live frames may have been lost (the channel layer was down):
+        it refetches what came after its last `seq` over REST."""
+        self.emit({"type": RESYNC, "seq": _now_seq()})
+
     def send_error(self, exc: BaseException, *, reply_to: int | None = None) -> None:
         frame: dict[str, Any] = {"type": ERROR, "seq": _now_seq(), "error": error_body(exc)}
         if reply_to is not None:

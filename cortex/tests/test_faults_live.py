@@ -319,6 +319,43 @@ def _ready(base: str) -> dict[str, Any] | None:
     }
 
 
+@dataclass
+class Watcher:
+    """A console WebSocket on node "live" (ticket auth), its frames recorded with the phase."""
+
+    base: str
+    token: str
+    trickle: Trickle
+    frames: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    close_code: int | None = None
+
+    def start(self) -> Watcher:
+        import json
+
+        from websockets.exceptions import ConnectionClosed
+        from websockets.sync.client import connect
+
+        ticket = requests.post(
+            self.base + "/api/v1/ws-ticket/",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        ).json()["ticket"]
+        url = self.base.replace("http://", "ws://") + f"/ws/nodes/live/?ticket={ticket}"
+        ws = connect(url, origin=self.base, open_timeout=30).__enter__()
+
+        def read() -> None:
+            try:
+                while True:
+                    frame = json.loads(ws.recv())
+                    self.frames.append((self.trickle.phase, frame))
+            except ConnectionClosed as closed:
+                self.close_code = closed.rcvd.code if closed.rcvd else 0
+
+        threading.Thread(target=read, daemon=True).start()
+        self.ws = ws
+        return self
+
+
 def _streams(world: dict[str, Any]) -> int:
     """Node streams the runmesh holds, from its own metrics port."""
     text = requests.get(world["metrics"], timeout=20).text
@@ -337,7 +374,10 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
     trickle = Trickle(base, world["token"])
     worker = threading.Thread(target=trickle.run, daemon=True)
     worker.start()
+    watchers: list[Watcher] = []
     try:
+        before_pg = Watcher(base, world["token"], trickle).start()
+        watchers.append(before_pg)
         time.sleep(2)
         # --- PostgreSQL restart
         trickle.phase = "pg_stopping"
@@ -348,18 +388,30 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
         services.pg_start()
         trickle.phase = "pg_back"
         _wait(lambda: sum(c.phase == "pg_back" for c in trickle.calls) >= 8, 60, "calls")
-        # --- Redis restart
+        # --- Redis restart, watched by a console socket opened once PostgreSQL was back
+        before_redis = Watcher(base, world["token"], trickle).start()
+        watchers.append(before_redis)
         trickle.phase = "redis_stopping"
         services.redis_stop()
         trickle.phase = "redis_down"
         redis_down = _wait(lambda: _ready(base), 30, "readyz while Redis is down")
-        _wait(lambda: sum(c.phase == "redis_down" for c in trickle.calls) >= 6, 60, "calls")
+        _wait(lambda: sum(c.phase == "redis_down" for c in trickle.calls) >= 12, 60, "calls")
         services.redis_start()
         trickle.phase = "redis_back"
         _wait(lambda: sum(c.phase == "redis_back" for c in trickle.calls) >= 8, 60, "calls")
+        _wait(
+            lambda: any(
+                p == "redis_back" and f["type"].startswith("task.") for p, f in before_redis.frames
+            ),
+            60,
+            "live frames after Redis came back",
+        )
     finally:
         trickle.stop.set()
         worker.join(timeout=60)
+        for watcher in watchers:
+            with contextlib.suppress(Exception):
+                watcher.ws.close()
 
     logs = _logs(world)
     # While PostgreSQL was down: readiness names it, every call answered 503 database_unavailable
@@ -381,6 +433,15 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
     assert not failed, (failed, logs)
     # Nothing anywhere answered a 5xx other than the 503 of an outage.
     assert not [c for c in trickle.calls if c.status >= 500 and c.status != 503], logs
+
+    # A console socket open while PostgreSQL went down was closed cleanly: 1013, try again later.
+    assert before_pg.close_code == 1013, before_pg.frames[-5:]
+    # A socket open through the Redis restart stayed open, was told to resync (frames published
+    # meanwhile are lost; the client refetches after its last seq), and live frames resumed.
+    types = [(p, f["type"]) for p, f in before_redis.frames]
+    resync = types.index(("redis_back", "resync")) if ("redis_back", "resync") in types else None
+    assert resync is not None, (types, logs)
+    assert any(t.startswith("task.") for _, t in types[resync:]), types
 
     # Every task that was accepted reaches a final state.
     headers = {"Authorization": f"Bearer {world['token']}"}
