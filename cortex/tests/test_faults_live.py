@@ -395,7 +395,17 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
         services.redis_stop()
         trickle.phase = "redis_down"
         redis_down = _wait(lambda: _ready(base), 30, "readyz while Redis is down")
-        _wait(lambda: sum(c.phase == "redis_down" for c in trickle.calls) >= 12, 60, "calls")
+        # Long enough for the web process's channel-layer probe (one per WebSocket re-check
+        # round) to notice the outage: at least 12 calls and 6 seconds.
+        redis_stopped = time.monotonic()
+        _wait(
+            lambda: (
+                sum(c.phase == "redis_down" for c in trickle.calls) >= 12
+                and time.monotonic() - redis_stopped >= 6
+            ),
+            60,
+            "calls",
+        )
         services.redis_start()
         trickle.phase = "redis_back"
         _wait(lambda: sum(c.phase == "redis_back" for c in trickle.calls) >= 8, 60, "calls")
