@@ -135,9 +135,10 @@ class StreamHub:
             started = time.perf_counter()
             try:
                 await aio.heartbeat_flush(beats=beats)
-            except Exception:
-                # Kept for the next flush (newer beats win): an outage delays them, no more.
-                self.beats = {**beats, **self.beats}
+            except Exception as exc:
+                if faults.is_database_outage(exc):
+                    # Kept for the next flush (newer beats win): an outage delays them, no more.
+                    self.beats = {**beats, **self.beats}
                 raise
             metrics.HEARTBEAT_FLUSH.observe(time.perf_counter() - started)
             waiting = await aio.nodes_with_queued_tasks(node_ids=list(beats))
@@ -160,8 +161,9 @@ class StreamHub:
             except Exception as exc:
                 metrics.HEARTBEAT_FLUSH_FAILURES.inc()
                 if not faults.is_database_outage(exc):
-                    logger.exception("heartbeat flush failed")
-                elif self.flush_ok:
+                    logger.exception("heartbeat flush failed")  # those beats are dropped
+                    continue
+                if self.flush_ok:
                     logger.warning("heartbeat flush: database unavailable; retrying")
                 self.flush_ok = False
                 delay = min(5.0, delay * 2)
