@@ -168,6 +168,24 @@ def test_live_metrics_reflect_a_dispatched_task_and_a_connected_node(live_hub, t
         assert _value(text, "cortex_mesh_streams_connected") == 1.0
         assert _value(text, "cortex_database_up") == 1.0
 
+        # An open console WebSocket is counted while it is open.
+        from websockets.sync.client import connect
+
+        ticket = requests.post(
+            live_hub.http_url + "/api/v1/ws-ticket/", headers=api, timeout=30
+        ).json()["ticket"]
+        ws_url = live_hub.http_url.replace("http://", "ws://") + f"/ws/nodes/live/?ticket={ticket}"
+        with connect(ws_url, origin=live_hub.http_url, open_timeout=30) as ws:
+            ws.recv(timeout=30)  # the first frame: the socket is open and counted
+            text = _scrape(url, TOKEN).text
+            assert _value(text, "cortex_websocket_connections", route="NodeConsumer") == 1.0
+
+        def closed() -> bool:
+            text = _scrape(url, TOKEN).text
+            return _value(text, "cortex_websocket_connections", route="NodeConsumer") == 0.0
+
+        assert _wait_for(closed)
+
         def flushed() -> bool:
             text = _scrape(url, TOKEN).text
             return (_value(text, "cortex_heartbeat_flush_seconds_count") or 0) >= 1
