@@ -7,6 +7,8 @@ every Cortex WebSocket:
 - 4403: the object is not visible to the user, or the grant was lost while open. The same code
   is used for "does not exist", so a socket never reveals whether an object exists.
 - 1011: the re-check itself failed (database unreachable); the client reconnects later.
+- 1013: the database or the channel layer was down while the socket opened (try again later);
+  a reconnecting client resumes by `seq` (stored frames, REST), so nothing is lost.
 
 Outgoing frames go through a bounded queue drained by a sender task, started when a frame is
 queued and ended when the queue is empty (an idle socket holds no task). A client that falls
@@ -28,10 +30,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from cortex import errors, ws_recheck
+from cortex import errors, faults, metrics, ws_recheck
 from cortex.patches.channels_dispatch import HoplessDispatch
 from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
 
@@ -107,7 +110,50 @@ def _active_user(user_id: int) -> Any:
     return ModelBackend().get_user(user_id)
 
 
-class CortexConsumer(HoplessDispatch, AsyncWebsocketConsumer):
+#: A dependency (database, channel layer) was down while the socket opened: try again later.
+CLOSE_TRY_AGAIN = 1013
+
+
+class OutageSafe:
+    """Mixin for every consumer: an outage while connecting closes cleanly, and open sockets
+    are counted for metrics.
+
+    A database or Redis outage during `connect()` would otherwise end the handshake with a
+    server error; here the socket is accepted and closed with 1013, and the client reconnects.
+    """
+
+    _counted: bool = False
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        try:
+            await super().websocket_connect(message)  # type: ignore[misc]
+        except Exception as exc:
+            if faults.unavailable_for(exc) is None:
+                raise
+            logger.warning("websocket connect: %s unavailable; closing with 1013", exc.__class__)
+            with contextlib.suppress(Exception):  # accepted already, or the client is gone
+                await self.accept()  # type: ignore[attr-defined]
+            await self.close(code=CLOSE_TRY_AGAIN)  # type: ignore[attr-defined]
+
+    async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
+        await super().accept(subprotocol, headers)  # type: ignore[misc]
+        if not self._counted:
+            self._counted = True
+            metrics.WS_CONNECTIONS.labels(route=type(self).__name__).inc()
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        if self._counted:
+            self._counted = False
+            metrics.WS_CONNECTIONS.labels(route=type(self).__name__).dec()
+        try:
+            await super().websocket_disconnect(message)  # type: ignore[misc]
+        except Exception as exc:  # leaving groups on a layer that is down: nothing to leave
+            if faults.unavailable_for(exc) is None:
+                raise
+            raise StopConsumer from None
+
+
+class CortexConsumer(OutageSafe, HoplessDispatch, AsyncWebsocketConsumer):
     """Authenticate, authorize and join groups before accept; then serve typed frames.
 
     Subclasses implement `authorize()` (raise a CortexError to refuse with 4403),
@@ -261,6 +307,11 @@ class CortexConsumer(HoplessDispatch, AsyncWebsocketConsumer):
         self._queued_bytes += len(text)
         if self._sender is None and not self._holding:
             self._sender = asyncio.get_running_loop().create_task(self._drain())
+
+    def resync(self) -> None:
+        """Tell the client that live frames may have been lost (the channel layer was down):
+        it refetches what came after its last `seq` over REST."""
+        self.emit({"type": RESYNC, "seq": _now_seq()})
 
     def send_error(self, exc: BaseException, *, reply_to: int | None = None) -> None:
         frame: dict[str, Any] = {"type": ERROR, "seq": _now_seq(), "error": error_body(exc)}

@@ -37,3 +37,16 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str)
+
+
+class OutageFilter(logging.Filter):
+    """Drop Django's "Internal Server Error" record (with its traceback) for a request that
+    failed because the database or Redis was down: it answered 503, and
+    `cortex.api.exceptions.outage_error` logged one line naming the dependency."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.exc_info:
+            return True
+        from cortex.faults import unavailable_for
+
+        return unavailable_for(record.exc_info[1]) is None

@@ -98,7 +98,16 @@ class ApiErrorMiddleware:
 
 
 def _json_errors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
-    if response.status_code < 400 or not request.path.startswith("/api/"):
+    if response.status_code < 400:
+        return response
+    outage = getattr(request, OUTAGE_ATTR, None)
+    if outage is not None and response.status_code == 500:
+        # A dependency was down (`mark_outage`): 503 with Retry-After on every path, whatever
+        # raised it (a view, a middleware, a template), never a 500 with its text.
+        from cortex.api.views import outage_response
+
+        return outage_response(outage)
+    if not request.path.startswith("/api/"):
         return response
     if response.get("Content-Type", "").startswith("application/json"):
         return response
@@ -107,3 +116,23 @@ def _json_errors(request: HttpRequest, response: HttpResponse) -> HttpResponse:
     from cortex.api.views import api_error_for_status
 
     return api_error_for_status(response.status_code)
+
+
+#: Set on a request by `mark_outage` when what failed it was a dependency outage.
+OUTAGE_ATTR = "_cortex_outage"
+
+
+def mark_outage(sender: object, request: HttpRequest | None = None, **kwargs: object) -> None:
+    """`got_request_exception` receiver: remember that the request failed for an outage.
+
+    Django turns an exception from a view or a middleware into a 500 response (or, under
+    DEBUG, a technical page) where it happens; this mark lets `ApiErrorMiddleware`, further
+    out, answer 503 `database_unavailable` instead.
+    """
+    import sys
+
+    from cortex.api.exceptions import outage_error
+
+    error = outage_error(sys.exc_info()[1])
+    if error is not None and request is not None:
+        setattr(request, OUTAGE_ATTR, error)

@@ -154,13 +154,28 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DB_POOL_SIZE: int = env.int("CORTEX_DB_POOL_SIZE", default=10)
     if DB_POOL_SIZE > 0:
+        # A request waits this long for a pooled connection; while the database is down it
+        # then answers 503 `database_unavailable` (with Retry-After), never hangs for long.
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": 1,
             "max_size": DB_POOL_SIZE,
-            "timeout": 20,
+            "timeout": env.float("CORTEX_DB_POOL_TIMEOUT", default=10.0),
+            # Keep trying to refill the pool through a long outage (psycopg_pool's default
+            # gives up on a slot after 5 minutes).
+            "reconnect_timeout": 24 * 3600.0,
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = False
+    # Django's backend with a pool that refills quickly after an outage (cortex/db/).
+    DATABASES["default"]["ENGINE"] = "cortex.db.postgresql"
+    # Every connection is checked before use (with the pool: on checkout, which psycopg_pool
+    # does for Django when this is on), so a connection the server dropped (a restart,
+    # "terminating connection due to administrator command") is replaced, not handed to a
+    # request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A database host that does not answer fails a connection attempt in seconds, not minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("CORTEX_DB_CONNECT_TIMEOUT", default=5)
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL: str = env.str("REDIS_URL", default="")
@@ -246,7 +261,7 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("CORTEX_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
 # --- REST -----------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -353,6 +368,21 @@ MESH_OUTPUT_RATE_BYTES: int = 1024 * 1024
 #: During a flood of output, live frames to watchers go at most this often (seconds).
 MESH_LIVE_FRAME_INTERVAL: float = 0.05
 
+# --- metrics --------------------------------------------------------------------------------
+# `GET /metrics` (web) and runmesh's metrics port admit a scraper that presents this bearer
+# token, or whose address is inside one of these CIDRs; with neither set, loopback only.
+METRICS_TOKEN: str = env.str("CORTEX_METRICS_TOKEN", default="")
+METRICS_ALLOW: list[str] = [
+    c.strip() for c in env.list("CORTEX_METRICS_ALLOW", default=[]) if c.strip()
+]
+for _cidr in METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"CORTEX_METRICS_ALLOW: {_cidr!r} is not a CIDR.") from None
+# HOST:PORT where `runmesh` serves its own metrics (empty: none); `--metrics-address` wins.
+MESH_METRICS_ADDRESS: str = env.str("CORTEX_MESH_METRICS_ADDRESS", default="")
+
 # --- WebSocket consoles ----------------------------------------------------------------------
 # Grants, sign-in and activity are re-checked this often on open sockets (closing within 5 s).
 WS_RECHECK_SECONDS: float = env.float("CORTEX_WS_RECHECK_SECONDS", default=2.0)
@@ -387,7 +417,13 @@ OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env.int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS
 OIDC_ENABLED: bool = bool(OIDC_RP_CLIENT_ID and (OIDC_OP_DISCOVERY_URL or OIDC_OP_TOKEN_ENDPOINT))
 OIDC_AUTHENTICATE_CLASS = "accounts.oidc.OIDCAuthenticateView"
 OIDC_CALLBACK_CLASS = "accounts.oidc.OIDCCallbackView"
-OIDC_EXEMPT_URLS = ["/api/v1/auth/login/", "/api/v1/auth/logout/", "/healthz", "/readyz"]
+OIDC_EXEMPT_URLS = [
+    "/api/v1/auth/login/",
+    "/api/v1/auth/logout/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+]
 if OIDC_ENABLED:
     # The backend and the session-refresh middleware (a user disabled at the provider is signed
     # out within OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS) exist only when OIDC is configured.
@@ -426,7 +462,10 @@ LOG_LEVEL: str = env.str("CORTEX_LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "cortex.logging.RequestIdFilter"}},
+    "filters": {
+        "request_id": {"()": "cortex.logging.RequestIdFilter"},
+        "outage": {"()": "cortex.logging.OutageFilter"},
+    },
     "formatters": {
         "json": {"()": "cortex.logging.JsonFormatter"},
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
@@ -442,6 +481,8 @@ LOGGING = {
     "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # A request that failed for an outage answered 503 and was logged in one line.
+        "django.request": {"filters": ["outage"]},
         "daphne": {"level": "WARNING"},
         "asyncio": {"level": "WARNING"},
     },

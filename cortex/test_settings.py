@@ -28,5 +28,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # Django's backend plus a test flush that lifts the append-only audit triggers.
     DATABASES["default"]["ENGINE"] = "cortex.testdb.sqlite3"  # noqa: F405
 
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+if DATABASES["default"]["ENGINE"] in (  # noqa: F405
+    "django.db.backends.postgresql",
+    "cortex.db.postgresql",
+):
     DATABASES["default"]["ENGINE"] = "cortex.testdb.postgresql"  # noqa: F405

@@ -35,6 +35,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics, name="metrics"),
     path("admin/", admin.site.urls),
     # OIDC sign-in (answers 404 while OIDC is not configured): authenticate/, callback/, logout/.
     path("oidc/", include("mozilla_django_oidc.urls")),

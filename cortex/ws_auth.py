@@ -24,6 +24,8 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import parse_cookie
 
+from cortex import faults
+
 
 def _ticket_of(scope: dict[str, Any]) -> str | None:
     raw = scope.get("query_string", b"")
@@ -67,9 +69,24 @@ class WebSocketAuthMiddleware:
             "user": user,
         }
         ticket = _ticket_of(scope)
-        if ticket is None:
-            user._wrapped = await get_user(scope)
-        else:
-            user._wrapped = await _redeem(ticket)
-            scope["auth_method"] = "ticket"
+        try:
+            if ticket is None:
+                user._wrapped = await get_user(scope)
+            else:
+                user._wrapped = await _redeem(ticket)
+                scope["auth_method"] = "ticket"
+        except Exception as exc:
+            if faults.unavailable_for(exc) is None:
+                raise
+            return await _close_try_again(receive, send)
         return await self.inner(scope, receive, send)
+
+
+async def _close_try_again(receive: Any, send: Any) -> None:
+    """The database is down, so nobody can be signed in: accept and close with 1013 (try
+    again later) instead of failing the handshake with a server error."""
+    message = await receive()
+    if message.get("type") != "websocket.connect":
+        return
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.close", "code": 1013})

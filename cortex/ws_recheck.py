@@ -20,6 +20,9 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from cortex import faults
 
 if TYPE_CHECKING:
     from cortex.consumers import CortexConsumer
@@ -44,16 +47,27 @@ def _authenticated(user_id: int, session_key: str | None) -> bool:
 @database_sync_to_async
 def check_sockets(sockets: list[CortexConsumer]) -> list[CheckResult]:
     """Close code (or None) for each socket; equal questions are answered once."""
-    from cortex.consumers import CLOSE_FORBIDDEN, CLOSE_SERVER_ERROR, CLOSE_UNAUTHENTICATED
+    from cortex.consumers import (
+        CLOSE_FORBIDDEN,
+        CLOSE_SERVER_ERROR,
+        CLOSE_TRY_AGAIN,
+        CLOSE_UNAUTHENTICATED,
+    )
 
     answers: dict[Hashable, bool | None] = {}  # None: the check itself failed
+    failed = CLOSE_SERVER_ERROR
 
     def ask(key: Hashable, question: Callable[[], Any]) -> bool | None:
+        nonlocal failed
         if key not in answers:
             try:
                 answers[key] = bool(question())
-            except Exception:  # a broken database must not leave the socket unchecked
-                logger.exception("websocket access re-check failed; closing")
+            except Exception as exc:  # a broken database must not leave the socket unchecked
+                if faults.unavailable_for(exc) is None:
+                    logger.exception("websocket access re-check failed; closing")
+                else:  # an outage: the client tries again later (1013), one line logged
+                    logger.warning("websocket re-check: %s; closing", type(exc).__name__)
+                    failed = CLOSE_TRY_AGAIN
                 answers[key] = None
         return answers[key]
 
@@ -64,13 +78,11 @@ def check_sockets(sockets: list[CortexConsumer]) -> list[CheckResult]:
             ("auth", user_id, session_key), partial(_authenticated, user_id, session_key)
         )
         if not signed_in:
-            results.append(CLOSE_SERVER_ERROR if signed_in is None else CLOSE_UNAUTHENTICATED)
+            results.append(failed if signed_in is None else CLOSE_UNAUTHENTICATED)
             continue
         key = sock.access_key()
         allowed = ask(("grant", key) if key is not None else ("socket", id(sock)), sock.allowed)
-        results.append(
-            None if allowed else CLOSE_SERVER_ERROR if allowed is None else CLOSE_FORBIDDEN
-        )
+        results.append(None if allowed else failed if allowed is None else CLOSE_FORBIDDEN)
     return results
 
 
@@ -82,6 +94,7 @@ class _Timer:
         self.task: asyncio.Task[None] | None = None
         #: The interval the task is sleeping for (None while it checks).
         self.sleeping: float | None = None
+        self.layer = _LayerProbe()
 
     async def run(self) -> None:
         while self.sockets:
@@ -91,6 +104,12 @@ class _Timer:
             sockets = [s for s in self.sockets if not s.closing]
             for start in range(0, len(sockets), CHUNK):
                 await self.check(sockets[start : start + CHUNK])
+            if await self.layer.came_back():
+                # Frames published while the channel layer was down are lost: every socket
+                # is told to resync, i.e. refetch what came after its last `seq` over REST.
+                for sock in sockets:
+                    if not sock.closing:
+                        sock.resync()
 
     async def check(self, sockets: list[CortexConsumer]) -> None:
         from cortex.consumers import CLOSE_SERVER_ERROR
@@ -108,6 +127,39 @@ class _Timer:
                 follow_ups.append(sock.run_rechecked())
         if follow_ups:
             await asyncio.gather(*follow_ups, return_exceptions=True)
+
+
+class _LayerProbe:
+    """Whether the channel layer answers, asked once per re-check round (one round trip)."""
+
+    TIMEOUT = 2.0
+
+    def __init__(self) -> None:
+        self.channel: str | None = None
+        self.down = False
+
+    async def came_back(self) -> bool:
+        """True on the first answer after the layer failed to answer."""
+        reachable = await self._ping()
+        back = reachable and self.down
+        if reachable != (not self.down):
+            logger.warning("channel layer %s", "back: sockets resync" if reachable else "down")
+        self.down = not reachable
+        return back
+
+    async def _ping(self) -> bool:
+        layer = get_channel_layer()
+        if layer is None:
+            return True
+        try:
+            if self.channel is None:
+                self.channel = await asyncio.wait_for(layer.new_channel("wsprobe."), self.TIMEOUT)
+            await asyncio.wait_for(layer.send(self.channel, {"type": "probe"}), self.TIMEOUT)
+            await asyncio.wait_for(layer.receive(self.channel), self.TIMEOUT)
+        except Exception:  # unreachable or timed out (a timeout drops the channel: new next time)
+            self.channel = None
+            return False
+        return True
 
 
 _timers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Timer] = weakref.WeakKeyDictionary()

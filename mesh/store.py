@@ -120,14 +120,14 @@ _TASK, _NODE = table(Task), table(Node)
 _NODE_PK = f"(SELECT id FROM {_NODE} WHERE node_id = %s)"  # noqa: S608
 _START_SQL = (
     f"UPDATE {_TASK} SET status = %s, started_at = %s, updated_at = %s"  # noqa: S608
-    f" WHERE id = %s AND status = %s AND node_id = {_NODE_PK} RETURNING id"
+    f" WHERE id = %s AND status = %s AND node_id = {_NODE_PK} RETURNING kind, created_at"
 )
 _FINISH_SQL = (
     f"UPDATE {_TASK} SET status = %s, exit_code = %s, error_code = %s,"  # noqa: S608
     " error_message = %s, result = %s, finished_at = %s,"
     " started_at = COALESCE(started_at, %s), updated_at = %s"
     f" WHERE id = %s AND status IN (%s, %s) AND node_id = {_NODE_PK}"
-    " RETURNING last_seq, kind, payload"
+    " RETURNING last_seq, kind, payload, started_at"
 )
 _SLOTS_SQL = (
     "SELECT n.id, n.is_active, n.connection_id, n.skill_config,"  # noqa: S608
@@ -149,21 +149,24 @@ _QUEUED_SQL = (
 )
 
 
-def task_mark_started(*, key: Any, node_id: str, now: datetime) -> bool:
-    """`dispatched` -> `running` for the node's own task; whether a row changed."""
-    return bool(
-        _rows(
-            _START_SQL,
-            [
-                TaskStatus.RUNNING,
-                to_db(Task, "started_at", now),
-                to_db(Task, "updated_at", now),
-                key,
-                TaskStatus.DISPATCHED,
-                node_id,
-            ],
-        )
+def task_mark_started(*, key: Any, node_id: str, now: datetime) -> tuple[str, datetime] | None:
+    """`dispatched` -> `running` for the node's own task: its (kind, created_at) when the row
+    changed, else None."""
+    rows = _rows(
+        _START_SQL,
+        [
+            TaskStatus.RUNNING,
+            to_db(Task, "started_at", now),
+            to_db(Task, "updated_at", now),
+            key,
+            TaskStatus.DISPATCHED,
+            node_id,
+        ],
     )
+    if not rows:
+        return None
+    kind, created_at = rows[0]
+    return str(kind), from_db(Task, "created_at", created_at)
 
 
 def task_mark_finished(
@@ -176,9 +179,9 @@ def task_mark_finished(
     error_message: str,
     result: Any,
     now: datetime,
-) -> tuple[int, str, Any] | None:
-    """Settle the node's own active task in one statement: (last seq, kind, payload), or None
-    when it is queued, ended already, or not this node's."""
+) -> tuple[int, str, Any, datetime] | None:
+    """Settle the node's own active task in one statement: (last seq, kind, payload, started
+    at), or None when it is queued, ended already, or not this node's."""
     stamp = to_db(Task, "finished_at", now)
     done = _rows(
         _FINISH_SQL,
@@ -198,8 +201,13 @@ def task_mark_finished(
     )
     if not done:
         return None
-    last_seq, kind, payload = done[0]
-    return last_seq, kind, from_db(Task, "payload", payload)
+    last_seq, kind, payload, started_at = done[0]
+    return (
+        last_seq,
+        kind,
+        from_db(Task, "payload", payload),
+        from_db(Task, "started_at", started_at),
+    )
 
 
 @dataclass(frozen=True)

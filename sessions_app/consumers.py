@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from cortex import errors
-from cortex.consumers import Envelope
+from cortex.consumers import Envelope, OutageSafe
 from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
 from sessions_app import selectors
 from sessions_app.events import session_group
@@ -39,7 +39,7 @@ def _after_seq(scope: Mapping[str, Any]) -> int:
         return 0
 
 
-class SessionConsumer(AsyncJsonWebsocketConsumer):
+class SessionConsumer(OutageSafe, AsyncJsonWebsocketConsumer):
     """Read-only stream of one chat session's frames, each with its `seq`, never twice."""
 
     session_id: int = 0

@@ -153,3 +153,8 @@ def llm_choices(*, user: User, session: ChatSession) -> dict[str, Any]:
         "allowed_providers": allowed_providers,
         "error": error,
     }
+
+
+def approval_count_waiting() -> int:
+    """Tool calls waiting for a person's decision, across all sessions (metrics)."""
+    return ToolApproval.objects.filter(status=ApprovalStatus.PENDING).count()

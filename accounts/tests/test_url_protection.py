@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 PUBLIC_EXACT = {
     "/healthz",
     "/readyz",
+    "/metrics",  # its own guard: token or CIDR allow-list, else loopback (test_metrics.py)
     "/api/v1/auth/login/",
     "/api/v1/auth/csrf/",
     "/api/v1/schema/",

@@ -107,6 +107,18 @@ class _CortexAPIException(drf.APIException):
             self.wait = exc.retry_after
 
 
+def outage_error(exc: BaseException | None) -> errors.CortexError | None:
+    """A dependency outage (database, Redis) as its 503 error, counted; None for the rest."""
+    from cortex import faults, metrics
+
+    error = faults.unavailable_for(exc)
+    if error is not None:
+        dependency = "database" if isinstance(error, faults.DatabaseUnavailable) else "redis"
+        metrics.DEPENDENCY_UNAVAILABLE.labels(dependency=dependency).inc()
+        logger.warning("%s unavailable: %s", dependency, type(exc).__name__)
+    return error
+
+
 def status_for(exc: errors.CortexError) -> int:
     if exc.http_status is not None:
         return exc.http_status
@@ -117,7 +129,7 @@ def status_for(exc: errors.CortexError) -> int:
 
 
 def _translate(exc: Exception) -> Exception:
-    exc = django_input_error(exc) or exc
+    exc = django_input_error(exc) or outage_error(exc) or exc
     if isinstance(exc, errors.CortexError):
         return _CortexAPIException(exc, status_for(exc))
     if isinstance(exc, DjangoValidationError):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from django.conf import settings
 
+from cortex import metrics
 from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
@@ -26,7 +27,6 @@ from mesh.grpc.output_pump import OUTPUT_BATCH_CHUNKS
 from mesh.grpc.status import abort_code, abort_with
 from mesh.services import aio
 from mesh.services.output import OutputChunk
-from mesh.services.presence import WelcomeData
 
 if TYPE_CHECKING:
     from mesh.grpc.hub import StreamHub
@@ -129,7 +129,7 @@ class NodeConnection:
         reader = asyncio.create_task(self._reader(requests), name=f"mesh-read-{self.node_id}")
         reader.add_done_callback(self._ended)
         try:
-            self.send(self._welcome(welcome))
+            self.send(messages.welcome_pb(welcome))
             self.resumed = dict(welcome.acked_seq) or None
             # This frame lives as long as the stream: keep no Hello or policy (~2 KB a node).
             del first, hello, welcome
@@ -203,17 +203,6 @@ class NodeConnection:
         """The hub is going away: whatever ends the stream, record that reason."""
         self.stopping = True
         self.close_reason = "hub_stopping"
-
-    def _welcome(self, data: WelcomeData) -> mesh_pb2.HubMessage:
-        return mesh_pb2.HubMessage(
-            welcome=mesh_pb2.Welcome(
-                policy=policy_pb(data.sandbox_policy),
-                skills=skills_pb(data.skill_config),
-                heartbeat_interval_s=data.heartbeat_interval,
-                acked_seq=data.acked_seq,
-                abandon_task_ids=data.abandon_task_ids,
-            )
-        )
 
     async def _writer(self) -> None:
         while True:
@@ -339,7 +328,9 @@ class NodeConnection:
             self.hub.beat(self.node_id, self.connection_id, stats_dict(message.heartbeat.stats))
         elif kind == "task_started":
             task_id = messages.task_id_of(message.task_started.task_id)
-            await aio.task_started(node_id=self.node_id, task_id=task_id)
+            await messages.retry_db(
+                self, "task_started", aio.task_started, node_id=self.node_id, task_id=task_id
+            )
         elif kind == "task_output":
             out = message.task_output
             stream = STREAMS.get(out.stream)
@@ -353,6 +344,7 @@ class NodeConnection:
                 rate = float(settings.MESH_OUTPUT_RATE_BYTES)
                 self.limiter = RateLimiter(rate, burst=max(rate, 4.5 * 1024 * 1024))
             await self.limiter.consume(len(out.data))
+            metrics.TASK_OUTPUT_BYTES.labels(stream=stream).inc(len(out.data))
             chunk = OutputChunk(messages.task_id_of(out.task_id), out.seq, stream, out.data)
             await self._output_queue().put(chunk)
         elif kind == "task_result":
@@ -362,8 +354,12 @@ class NodeConnection:
             kind == "credential_ack"
             and len(message.credential_ack.fingerprint) <= messages.MAX_NAME
         ):
-            await aio.credential_confirm(
-                node_id=self.node_id, fingerprint=message.credential_ack.fingerprint
+            await messages.retry_db(
+                self,
+                "credential_confirm",
+                aio.credential_confirm,
+                node_id=self.node_id,
+                fingerprint=message.credential_ack.fingerprint,
             )
         elif kind == "goodbye":
             await self._flush_output()
@@ -381,7 +377,10 @@ class NodeConnection:
                 parsed = json.loads(result.result_json)
             except ValueError as exc:
                 raise ValidationFailed("result_json is not JSON.", code="invalid_result") from exc
-        await aio.task_finish(
+        await messages.retry_db(
+            self,
+            "task_finish",
+            aio.task_finish,
             node_id=self.node_id,
             task_id=result.task_id,
             outcome=mesh_pb2.TaskOutcome.Name(result.outcome),

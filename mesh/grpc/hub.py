@@ -10,11 +10,13 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from typing import TYPE_CHECKING, Any
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from cortex import faults, metrics
 from cortex.services import db_unit
 from cortex.sweeps import sweeps_run
 from mesh import events
@@ -44,25 +46,63 @@ class StreamHub:
         self.beats: dict[str, tuple[str, dict[str, Any]]] = {}
         self.channel: str | None = None
         self.bell_loop: asyncio.Task[None] | None = None
+        #: Doorbell groups not subscribed because the channel layer was down.
+        self.unsubscribed: dict[str, str] = {}  # group -> node_id
+        #: False while heartbeat flushes fail (database down): the sweeper waits for the
+        #: next good flush, so a database outage does not mark beating nodes offline.
+        self.flush_ok = True
 
     async def attach(self, connection: NodeConnection) -> None:
-        """Register a stream; the first one of a node subscribes the node's doorbell group."""
+        """Register a stream; the first one of a node subscribes the node's doorbell group.
+
+        With the channel layer down the stream is kept: the group is subscribed once the layer
+        is back (`_resubscribe`, from the flush loop); meanwhile the flush's queued-work check
+        delivers what a doorbell would have.
+        """
         self.connections.add(connection)
+        metrics.MESH_STREAMS.set(len(self.connections))
         peers = self.by_node.setdefault(connection.node_id, [])
         peers.append(connection)
+        if len(peers) == 1:
+            await self._subscribe(connection.group, connection.node_id)
+
+    async def _subscribe(self, group: str, node_id: str) -> None:
         layer = get_channel_layer()
-        if len(peers) == 1 and layer is not None:
-            await layer.group_add(connection.group, await self._channel(layer))
+        if layer is None:
+            return
+        try:
+            await layer.group_add(group, await self._channel(layer))
+        except Exception as exc:
+            if not faults.is_channel_layer_outage(exc) and not isinstance(exc, OSError):
+                raise
+            if not self.unsubscribed:
+                logger.warning("channel layer unavailable; doorbells wait for it")
+            self.unsubscribed[group] = node_id
+        else:
+            self.unsubscribed.pop(group, None)
+
+    async def _resubscribe(self) -> None:
+        """Subscribe the groups whose subscription failed during a channel-layer outage."""
+        for group, node_id in list(self.unsubscribed.items()):
+            if not self.by_node.get(node_id):
+                self.unsubscribed.pop(group, None)
+                continue
+            await self._subscribe(group, node_id)
+            if group in self.unsubscribed:
+                return  # still down: try again at the next flush
+        logger.info("channel layer back; doorbell groups subscribed")
 
     async def detach(self, connection: NodeConnection) -> None:
         """Forget a stream; the last one of a node unsubscribes the node's doorbell group."""
         self.connections.discard(connection)
+        metrics.MESH_STREAMS.set(len(self.connections))
         peers = self.by_node.get(connection.node_id, [])
         if connection in peers:
             peers.remove(connection)
         if peers:
             return
         self.by_node.pop(connection.node_id, None)
+        self.unsubscribed.pop(connection.group, None)
         layer = get_channel_layer()
         if layer is not None and self.channel is not None:
             await layer.group_discard(connection.group, self.channel)
@@ -78,7 +118,7 @@ class StreamHub:
             try:
                 message = await layer.receive(channel)
             except Exception:  # a broken layer: the flush's queued-work check covers the gap
-                logger.exception("doorbell receive failed")
+                logger.warning("doorbell receive failed", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
             for connection in self.by_node.get(message.get("node_id", ""), ()):
@@ -95,7 +135,15 @@ class StreamHub:
         """
         beats, self.beats = self.beats, {}
         if beats:
-            await aio.heartbeat_flush(beats=beats)
+            started = time.perf_counter()
+            try:
+                await aio.heartbeat_flush(beats=beats)
+            except Exception as exc:
+                if faults.is_database_outage(exc):
+                    # Kept for the next flush (newer beats win): an outage delays them, no more.
+                    self.beats = {**beats, **self.beats}
+                raise
+            metrics.HEARTBEAT_FLUSH.observe(time.perf_counter() - started)
             waiting = await aio.nodes_with_queued_tasks(node_ids=list(beats))
             if waiting:
                 for connection in list(self.connections):
@@ -103,12 +151,30 @@ class StreamHub:
                         connection.deliver_soon()
 
     async def flush_loop(self) -> None:
+        """Flush every FLUSH_INTERVAL; while the database is down, back off (up to 5 s) and
+        log once, then catch up when it is back."""
+        delay = FLUSH_INTERVAL
         while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
+            await asyncio.sleep(delay)
+            if self.unsubscribed:
+                with contextlib.suppress(Exception):
+                    await self._resubscribe()
             try:
                 await self.flush()
-            except Exception:
-                logger.exception("heartbeat flush failed")
+            except Exception as exc:
+                metrics.HEARTBEAT_FLUSH_FAILURES.inc()
+                if not faults.is_database_outage(exc):
+                    logger.exception("heartbeat flush failed")  # those beats are dropped
+                    continue
+                if self.flush_ok:
+                    logger.warning("heartbeat flush: database unavailable; retrying")
+                self.flush_ok = False
+                delay = min(5.0, delay * 2)
+                continue
+            if not self.flush_ok:
+                logger.info("heartbeat flush: database back")
+            self.flush_ok = True
+            delay = FLUSH_INTERVAL
 
     async def sweep_once(self) -> dict[str, Any]:
         """The mesh's presence sweep, then every app's registered sweep (`cortex.sweeps`)."""
@@ -133,10 +199,13 @@ class StreamHub:
         interval = max(0.5, min(float(settings.MESH_HEARTBEAT_INTERVAL) / 2, 10.0))
         while True:
             await asyncio.sleep(interval * random.uniform(0.8, 1.2))
+            if not self.flush_ok:
+                continue  # beats of this process are not written yet: nobody is silent
             try:
                 await self.sweep_once()
-            except Exception:
-                logger.exception("presence sweep failed")
+            except Exception as exc:
+                if not faults.is_database_outage(exc):
+                    logger.exception("presence sweep failed")
 
     def reconnect_all(self, reason: str) -> None:
         """Tell every node on this process to reconnect (to another runmesh) after a jitter."""

@@ -6,12 +6,14 @@ import asyncio
 import re
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from cortex import faults
 from cortex.errors import ValidationFailed
 from mesh.agent.pb import mesh_pb2
 from mesh.agent.skill_names import SKILLS
-from mesh.services.presence import HeldTask
+from mesh.services.presence import HeldTask, WelcomeData
 from mesh.services.stats import stats_clean
 
 T = TypeVar("T")
@@ -28,6 +30,14 @@ def task_id_of(value: str) -> str:
     if _TASK_ID.fullmatch(value) is None:
         raise ValidationFailed("A task id must be a UUID.", code="invalid_task_id")
     return value
+
+
+async def retry_db(conn: Any, what: str, unit: Callable[..., Awaitable[T]], **kwargs: Any) -> T:
+    """An idempotent unit of a stream's database work that outlives a database outage: retried
+    with back-off while the database is down (until the stream closes), so the stream stays."""
+    return await faults.retry_while_down(
+        lambda: unit(**kwargs), what=f"{what} for node {conn.node_id}", give_up=conn.closed.is_set
+    )
 
 
 def held_of(hello: mesh_pb2.Hello) -> list[HeldTask]:
@@ -192,3 +202,16 @@ class Flag:
         finally:
             if self._waiters is not None and waiter in self._waiters:
                 self._waiters.remove(waiter)
+
+
+def welcome_pb(data: WelcomeData) -> mesh_pb2.HubMessage:
+    """The Welcome that answers a node's Hello."""
+    return mesh_pb2.HubMessage(
+        welcome=mesh_pb2.Welcome(
+            policy=policy_pb(data.sandbox_policy),
+            skills=skills_pb(data.skill_config),
+            heartbeat_interval_s=data.heartbeat_interval,
+            acked_seq=data.acked_seq,
+            abandon_task_ids=data.abandon_task_ids,
+        )
+    )

@@ -23,10 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from cortex import faults
 from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.services import aio
@@ -95,12 +97,19 @@ async def pump(conn: NodeConnection, queue: asyncio.Queue[OutputChunk]) -> None:
         )
         try:
             if held or chunks:
-                stored = await aio.output_store_batch(
-                    node_id=conn.node_id,
-                    chunks=held + chunks,
-                    hold=hold,
-                    announce=False,
-                    frames=False,
+                # Stored by seq, so a retry after a database outage stores nothing twice; the
+                # stream stays open meanwhile (the full queue slows the node down).
+                stored = await faults.retry_while_down(
+                    functools.partial(
+                        aio.output_store_batch,
+                        node_id=conn.node_id,
+                        chunks=held + chunks,
+                        hold=hold,
+                        announce=False,
+                        frames=False,
+                    ),
+                    what=f"output of node {conn.node_id}",
+                    give_up=conn.closed.is_set,
                 )
                 news.add(stored.news)
                 if stored.held and not held:

@@ -3,7 +3,8 @@
 - `access`: the node rule (`node_usable_for`, `nodes_usable_by`) and the node lists built on it;
 - `nodes`: reads about one node (`node_skill_refusal`, invites, agent, policy verdicts);
 - `tasks`: tasks and their stored output;
-- `live`: what the live consoles show (snapshots, replays, the stats history).
+- `live`: what the live consoles show (snapshots, replays, the stats history);
+- `metrics`: fleet-wide counts for the metrics scrape.
 """
 
 from mesh.selectors.access import (
@@ -30,6 +31,7 @@ from mesh.selectors.live import (
     task_card,
     user_fresh,
 )
+from mesh.selectors.metrics import node_counts_by_status, task_counts_by_status_kind
 from mesh.selectors.nodes import (
     CAPABILITY_MISSING,
     NODE_INACTIVE,
@@ -52,6 +54,8 @@ from mesh.selectors.tasks import (
 )
 
 __all__ = [
+    "node_counts_by_status",
+    "task_counts_by_status_kind",
     "CAPABILITY_MISSING",
     "NODE_INACTIVE",
     "NODE_USER_FIELDS",

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from cortex import metrics
 from cortex.errors import NotFound, ValidationFailed
 from mesh import events, store
 from mesh.models import ACTIVE_STATUSES, Task, TaskStatus, max_concurrent_tasks
@@ -89,9 +90,15 @@ def _node_task(*, node_id: str, task_id: str, lock: bool = False) -> Task:
 def task_started(*, node_id: str, task_id: str) -> bool:
     """The node began running the task; returns whether the state changed."""
     key = _task_key(task_id)
-    if not store.task_mark_started(key=key, node_id=node_id, now=timezone.now()):
+    now = timezone.now()
+    changed = store.task_mark_started(key=key, node_id=node_id, now=now)
+    if changed is None:
         _node_task(node_id=node_id, task_id=task_id)  # NotFound for another node's task
         return False
+    kind, created_at = changed
+    metrics.observe_seconds(
+        metrics.TASK_DISPATCH_TO_START, (now - created_at).total_seconds(), kind=str(kind)
+    )
     events.console_frame(node_id, events.TASK_STARTED, task_id=task_id)
     events.task_changed(task_id, TaskStatus.RUNNING)
     return True
@@ -116,6 +123,7 @@ def task_finish(
         error_code = "rejected"
     error_message, result = mask_value(error_message), mask_value(result)  # see secret_mask
     key = _task_key(task_id)
+    finished_at = timezone.now()
     error_code, error_message = error_code[:64], error_message[:4000]
     with transaction.atomic():
         # One statement settles the task (the ORM took a locked SELECT and an UPDATE).
@@ -127,12 +135,18 @@ def task_finish(
             error_code=error_code,
             error_message=error_message,
             result=result,
-            now=timezone.now(),
+            now=finished_at,
         )
         if done is None:  # queued, ended already (a duplicate), or not this node's (NotFound)
             _node_task(node_id=node_id, task_id=task_id)
             return False
-        stored_seq, kind, payload = done
+        stored_seq, kind, payload, started_at = done
+        metrics.observe_seconds(
+            metrics.TASK_RUN,
+            (finished_at - started_at).total_seconds() if started_at else None,
+            kind=str(kind),
+            status=str(status),
+        )
         if last_seq > stored_seq:
             error_message = f"{error_message} [output after seq {stored_seq} missing]"[:4000]
             Task.objects.filter(pk=task_id).update(error_message=error_message)

@@ -137,18 +137,18 @@ def test_task_mark_started(fleet) -> None:  # type: ignore[no-untyped-def]
     answers = []
     for node_id, task in cases:
 
-        def orm(node_id: str = node_id, task: Task = task) -> bool:
-            return bool(
-                Task.objects.filter(
-                    pk=task.pk, status=TaskStatus.DISPATCHED, node__node_id=node_id
-                ).update(status=TaskStatus.RUNNING, started_at=now, updated_at=now)
-            )
+        def orm(node_id: str = node_id, task: Task = task) -> Any:
+            changed = Task.objects.filter(
+                pk=task.pk, status=TaskStatus.DISPATCHED, node__node_id=node_id
+            ).update(status=TaskStatus.RUNNING, started_at=now, updated_at=now)
+            return (task.kind, task.created_at) if changed else None
 
-        def raw(node_id: str = node_id, task: Task = task) -> bool:
+        def raw(node_id: str = node_id, task: Task = task) -> Any:
             return store.task_mark_started(key=store.task_key(task.pk), node_id=node_id, now=now)
 
         answers.append(_same(raw, orm, _tasks))
-    assert answers == [True, False, False, False]
+    assert answers[0] == ("shell", cases[0][1].created_at)
+    assert answers[1:] == [None, None, None]
 
 
 def test_task_mark_finished(fleet) -> None:  # type: ignore[no-untyped-def]
@@ -180,7 +180,7 @@ def test_task_mark_finished(fleet) -> None:  # type: ignore[no-untyped-def]
                 started_at=found.started_at or now,
                 updated_at=now,
             )
-            return found.last_seq, found.kind, found.payload
+            return found.last_seq, found.kind, found.payload, found.started_at or now
 
         def raw(node_id: str = node_id, task: Task = task, result: Any = result) -> Any:
             return store.task_mark_finished(
@@ -196,7 +196,7 @@ def test_task_mark_finished(fleet) -> None:  # type: ignore[no-untyped-def]
 
         answers.append(_same(raw, orm, _tasks))
     payload = {"command": "echo 4", "env": {"A": "é"}}
-    assert answers[0] == (4, "shell", payload)
+    assert answers[0][:3] == (4, "shell", payload)
     assert answers[2:] == [None, None, None]
 
 

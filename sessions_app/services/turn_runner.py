@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
+from cortex import metrics
 from cortex.services import db_unit
 from providers.llm import LLMClient, LLMError
 from providers.registry import registry
@@ -49,9 +50,12 @@ async def turn_run(*, assistant_message_id: int) -> None:
         return
     work = asyncio.create_task(_turn_loop(state), name=f"turn-{assistant_message_id}")
     watcher = asyncio.create_task(_watch(state, work))
+    provider = str(getattr(state.llm, "provider", "") or "unknown")
+    outcome = "completed"
     try:
         await work
     except asyncio.CancelledError:
+        outcome = state.stop_reason or "interrupted"
         if state.stop_reason == "cancelled":
             await _end(state, "cancelled", "The user cancelled the answer.", "cancelled")
         elif state.stop_reason == "deadline":
@@ -61,12 +65,16 @@ async def turn_run(*, assistant_message_id: int) -> None:
             await asyncio.shield(_end(state, "interrupted", "The hub stopped during the answer."))
             raise
     except LLMError as exc:
+        outcome = "provider_error"
+        metrics.PROVIDER_ERRORS.labels(provider=provider, code=exc.code).inc()
         await _end(state, exc.code, exc.message)
     except Exception:
+        outcome = "failed"
         logger.exception("turn of message %s failed", assistant_message_id)
         await _end(state, "internal_error", "The answer failed unexpectedly.")
     finally:
         watcher.cancel()
+        metrics.CHAT_TURNS.labels(provider=provider, outcome=outcome).inc()
 
 
 async def _end(state: TurnState, code: str, text: str, status: str = "failed") -> None:

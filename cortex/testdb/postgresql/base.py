@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.backends.postgresql import base, operations
+from django.db.backends.postgresql import operations
 
+from cortex.db.postgresql import base
 from cortex.testdb import wrap_flush
 
 

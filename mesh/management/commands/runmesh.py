@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cortex.metrics import MetricsBindError, start_metrics_server
 from mesh.grpc.server import MeshBindError, serve
 
 #: Seconds a thread may keep the GIL while another waits for it (Python's default: 0.005).
@@ -41,6 +42,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--grace", type=float, default=10.0, help="seconds for calls in flight on stop"
         )
+        parser.add_argument(
+            "--metrics-address",
+            default=None,
+            help="HOST:PORT for Prometheus metrics (CORTEX_MESH_METRICS_ADDRESS; unset: none)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.check(tags=[RUNMESH_TAG], include_deployment_checks=True, fail_level=checks.WARNING)
@@ -49,10 +55,18 @@ class Command(BaseCommand):
         # Python) keeps the GIL up to the switch interval at a time while the streams' acks
         # wait for it; 1 ms instead of Python's 5 ms bounds that wait.
         sys.setswitchinterval(GIL_SWITCH_INTERVAL)
+        metrics_address = options["metrics_address"] or settings.MESH_METRICS_ADDRESS
+        metrics_server = None
         try:
+            if metrics_address:
+                metrics_server = start_metrics_server(metrics_address)
+                self.stdout.write(f"runmesh: metrics on http://{metrics_address}/metrics")
             asyncio.run(self._run(address, options["grace"]))
-        except MeshBindError as exc:
+        except (MeshBindError, MetricsBindError) as exc:
             raise CommandError(str(exc)) from exc
+        finally:
+            if metrics_server is not None:
+                metrics_server.shutdown()
 
     async def _run(self, address: str, grace: float) -> None:
         stop = asyncio.Event()
