@@ -28,7 +28,7 @@ import logging
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -37,6 +37,9 @@ from django.conf import settings
 from cortex import errors, faults, metrics, ws_recheck
 from cortex.patches.channels_dispatch import HoplessDispatch
 from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
+
+if TYPE_CHECKING:
+    from asgiref.typing import WebSocketConnectEvent, WebSocketDisconnectEvent
 
 logger = logging.getLogger("cortex.ws")
 
@@ -124,7 +127,7 @@ class OutageSafe:
 
     _counted: bool = False
 
-    async def websocket_connect(self, message: dict[str, Any]) -> None:
+    async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         try:
             await super().websocket_connect(message)  # type: ignore[misc]
         except Exception as exc:
@@ -132,7 +135,7 @@ class OutageSafe:
                 raise
             logger.warning("websocket connect: %s unavailable; closing with 1013", exc.__class__)
             with contextlib.suppress(Exception):  # accepted already, or the client is gone
-                await self.accept()  # type: ignore[attr-defined]
+                await self.accept()
             await self.close(code=CLOSE_TRY_AGAIN)  # type: ignore[attr-defined]
 
     async def accept(self, subprotocol: str | None = None, headers: Any = None) -> None:
@@ -141,7 +144,7 @@ class OutageSafe:
             self._counted = True
             metrics.WS_CONNECTIONS.labels(route=type(self).__name__).inc()
 
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+    async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         if self._counted:
             self._counted = False
             metrics.WS_CONNECTIONS.labels(route=type(self).__name__).dec()

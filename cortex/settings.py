@@ -165,8 +165,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
             "reconnect_timeout": 24 * 3600.0,
         }
         DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # Django's backend with a pool that refills quickly after an outage (cortex/db/).
-    DATABASES["default"]["ENGINE"] = "cortex.db.postgresql"
+    # Django's backend whose pool refills quickly after an outage (cortex/patches/postgresql/).
+    DATABASES["default"]["ENGINE"] = "cortex.patches.postgresql"
     # Every connection is checked before use (with the pool: on checkout, which psycopg_pool
     # does for Django when this is on), so a connection the server dropped (a restart,
     # "terminating connection due to administrator command") is replaced, not handed to a

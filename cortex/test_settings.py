@@ -30,6 +30,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
 if DATABASES["default"]["ENGINE"] in (  # noqa: F405
     "django.db.backends.postgresql",
-    "cortex.db.postgresql",
+    "cortex.patches.postgresql",
 ):
     DATABASES["default"]["ENGINE"] = "cortex.testdb.postgresql"  # noqa: F405

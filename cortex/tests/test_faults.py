@@ -8,7 +8,7 @@ import redis
 from django.db import IntegrityError, InterfaceError, OperationalError, ProgrammingError
 
 from cortex import faults
-from cortex.db.postgresql.base import RECONNECT_MAX_DELAY, _CappedAttempt
+from cortex.patches.postgresql.base import RECONNECT_MAX_DELAY, _CappedAttempt
 
 
 def _wrapped(cause: BaseException, outer: type[Exception]) -> Exception:

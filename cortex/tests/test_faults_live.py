@@ -334,6 +334,7 @@ class Watcher:
 
         from websockets.exceptions import ConnectionClosed
         from websockets.sync.client import connect
+        from websockets.typing import Origin
 
         ticket = requests.post(
             self.base + "/api/v1/ws-ticket/",
@@ -341,7 +342,7 @@ class Watcher:
             timeout=30,
         ).json()["ticket"]
         url = self.base.replace("http://", "ws://") + f"/ws/nodes/live/?ticket={ticket}"
-        ws = connect(url, origin=self.base, open_timeout=30).__enter__()
+        ws = connect(url, origin=Origin(self.base), open_timeout=30).__enter__()
 
         def read() -> None:
             try:

@@ -21,9 +21,10 @@ from cortex.patches import (
     channels_dispatch,
     channels_redis_layer,
     django_middleware,
+    postgresql,
 )
 
-PATCHES = [channels_redis_layer, asgiref_loops, django_middleware, channels_dispatch]
+PATCHES = [channels_redis_layer, asgiref_loops, django_middleware, channels_dispatch, postgresql]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -161,3 +162,21 @@ def test_channels_dispatch_is_the_one_reimplemented() -> None:
         "bring it in line, then record the new digest"
     )
     assert CortexConsumer.dispatch is channels_dispatch.HoplessDispatch.dispatch
+
+
+def test_postgresql_pool_internals_exist_and_django_builds_its_pool_as_rebuilt() -> None:
+    from django.db.backends.postgresql.base import DatabaseWrapper
+
+    for dotted in postgresql.RELIES_ON:
+        assert _resolve(dotted) is not None, dotted
+    source = inspect.getsource(DatabaseWrapper.pool.fget)  # type: ignore[attr-defined]
+    digest = hashlib.sha256(source.encode()).hexdigest()
+    assert digest == postgresql.DJANGO_POOL_SHA256, (
+        "Django's DatabaseWrapper.pool changed: cortex/patches/postgresql/base.py rebuilds it; "
+        "bring it in line, then record the new digest"
+    )
+    assert list(
+        inspect.signature(
+            importlib.import_module("psycopg_pool").ConnectionPool._add_connection
+        ).parameters
+    ) == ["self", "attempt", "growing"]

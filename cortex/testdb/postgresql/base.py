@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.backends.postgresql import operations
 
-from cortex.db.postgresql import base
+from cortex.patches.postgresql import base
 from cortex.testdb import wrap_flush
 
 

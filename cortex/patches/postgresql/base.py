@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 from psycopg_pool import ConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
@@ -41,9 +42,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def pool(self) -> ConnectionPool | None:
         """Django's pool property, building a CortexConnectionPool."""
         pool_options = self.settings_dict["OPTIONS"].get("pool")
-        if self.alias == base.NO_DB_ALIAS or not pool_options:
+        if self.alias == NO_DB_ALIAS or not pool_options:
             return None
-        if self.alias not in self._connection_pools:
+        # Django's private class-level registry of pools, one per alias (see __init__).
+        pools: dict[str, ConnectionPool] = self._connection_pools  # type: ignore[attr-defined]
+        if self.alias not in pools:
             if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
                 raise ImproperlyConfigured("Pooling doesn't support persistent connections.")
             if pool_options is True:
@@ -54,9 +57,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
             pool = CortexConnectionPool(
                 kwargs=connect_kwargs,
                 open=False,
-                configure=self._configure_connection,
+                configure=self._configure_connection,  # type: ignore[attr-defined]
                 check=ConnectionPool.check_connection if checks else None,
                 **pool_options,
             )
-            self._connection_pools.setdefault(self.alias, pool)
-        return self._connection_pools[self.alias]
+            pools.setdefault(self.alias, pool)
+        return pools[self.alias]
