@@ -222,6 +222,14 @@ class Tool:
         """Problems the JSON Schema cannot say simply (kept out of it for LLM APIs' sake)."""
         return []
 
+    def call_risk(self, arguments: dict[str, Any]) -> Risk:
+        """The risk of this very call (approvals ask by it); most tools have one risk."""
+        return self.risk
+
+    def approval_reason(self, arguments: dict[str, Any]) -> str:
+        """Non-empty when this call always waits for a person, whatever the session's policy."""
+        return ""
+
     def __repr__(self) -> str:
         return f"<Tool {self.name}>"
 
