@@ -222,9 +222,10 @@ class BrowserSessions:
         return None
 
     def _watch_page(self, session: _Session, page: Any) -> None:
-        if page not in session.tabs.values():
-            session.tabs[session.next_tab] = page
-            session.next_tab += 1
+        if any(known is page for known in session.tabs.values()):
+            return  # a page is seen twice: by the context's event and by who opened it
+        session.tabs[session.next_tab] = page
+        session.next_tab += 1
         page.on(
             "download",
             lambda download: session.pending.append(
