@@ -24,7 +24,7 @@ MAX_TIMEOUT = 300.0
 # -- arguments ---------------------------------------------------------------------------------
 # name -> JSON Schema of the value. An action lists which of these it requires and allows.
 ARGUMENTS: dict[str, dict[str, Any]] = {
-    "url": {"type": "string", "minLength": 1, "maxLength": MAX_URL},
+    "url": {"type": "string", "minLength": 1, "maxLength": MAX_URL, "pattern": "^https?://"},
     "selector": {"type": "string", "minLength": 1, "maxLength": MAX_SELECTOR},
     "ref": {"type": "string", "pattern": "^e[0-9]{1,7}$"},
     "text": {"type": "string", "maxLength": MAX_TEXT_ARG},
@@ -152,7 +152,7 @@ def _type_ok(value: Any, schema: dict[str, Any]) -> bool:
             return False
         if "enum" in schema and value not in schema["enum"]:
             return False
-        return not ("pattern" in schema and re.fullmatch(schema["pattern"], value) is None)
+        return not ("pattern" in schema and re.search(schema["pattern"], value) is None)
     if kind == "boolean":
         return isinstance(value, bool)
     if kind == "integer":
