@@ -397,3 +397,47 @@ def test_ending_a_chat_closes_its_browser_on_each_node(
         {"action": "close", "session": str(sid)},
         sid,
     )
+
+
+# -- the policy on the wire ------------------------------------------------------------------
+
+
+def test_admins_set_the_browser_policy_and_bad_ones_are_a_400(staff_client, make_node) -> None:  # type: ignore[no-untyped-def]
+    make_node("n1")
+    browser = {"allowed_domains": ["intranet.example", "10.0.0.0/8"], "allow_evaluate": True}
+    response = staff_client.patch(
+        "/api/v1/nodes/n1/", {"sandbox_policy": {"browser": browser}}, format="json"
+    )
+    assert response.status_code == 200
+    assert response.json()["sandbox_policy"]["browser"] == {
+        "allowed_domains": ["intranet.example", "10.0.0.0/8"],
+        "denied_domains": [],
+        "allow_private_networks": False,
+        "allow_evaluate": True,
+        "allow_downloads": True,
+    }
+    bad = staff_client.patch(
+        "/api/v1/nodes/n1/",
+        {"sandbox_policy": {"browser": {"denied_domains": ["http://x/"]}}},
+        format="json",
+    )
+    assert bad.status_code == 400
+    assert bad.json()["error"]["fields"]["sandbox_policy"] == [
+        "browser.denied_domains: 'http://x/' is not a host name, IP or network"
+    ]
+    assert Node.objects.get(node_id="n1").sandbox_policy["browser"]["allow_evaluate"] is True
+
+
+def test_the_agent_reads_the_browser_policy_from_the_wire_and_fails_closed() -> None:
+    from mesh.agent.pb import mesh_pb2
+    from mesh.agent.tasks import browser_policy_from_pb
+    from mesh.grpc.messages import policy_pb
+
+    stored = Policy.from_dict({"browser": {"allowed_domains": ["127.0.0.1"]}}).to_dict()
+    wire = policy_pb(stored)
+    assert browser_policy_from_pb(wire) == BrowserPolicy.from_dict(
+        {"allowed_domains": ["127.0.0.1"]}
+    )
+    assert browser_policy_from_pb(policy_pb({"mode": "strict"})) == BrowserPolicy()
+    for garbage in ("{", '{"allow_evaluate": "yes"}', "[]", '{"future_rule": 1}'):
+        assert browser_policy_from_pb(mesh_pb2.SandboxPolicy(browser_policy_json=garbage)) is None
