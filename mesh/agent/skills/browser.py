@@ -36,6 +36,7 @@ from ..browser_actions import (
     url_refusal,
     validate_action,
 )
+from .browser_proxy import REFUSED_HEADER, PolicyProxy
 
 logger = logging.getLogger("cortex_agent.browser")
 
@@ -120,6 +121,7 @@ class BrowserSessions:
         self._sessions: dict[str, _Session] = {}
         self._start_lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
+        self._proxy: PolicyProxy | None = None
 
     # -------------------------------------------------------------- lifecycle
     async def _ensure_browser(self) -> Any:
@@ -130,12 +132,18 @@ class BrowserSessions:
 
             if self._pw is None:
                 self._pw = await async_playwright().start()
+            if self._proxy is None:
+                self._proxy = PolicyProxy(self._proxy_check)
+                await self._proxy.start()
             executable = _chromium_executable()
             self._browser = await self._pw.chromium.launch(
                 headless=True,
                 executable_path=executable
                 if executable and "ms-playwright" not in executable
                 else None,
+                # Every request, loopback included, goes through the policy proxy.
+                proxy={"server": f"http://127.0.0.1:{self._proxy.port}", "bypass": "<-loopback>"},
+                args=["--proxy-bypass-list=<-loopback>"],
             )
             if self._reaper is None or self._reaper.done():
                 self._reaper = asyncio.ensure_future(self._reap())
@@ -175,7 +183,9 @@ class BrowserSessions:
         with contextlib.suppress(Exception):
             if self._pw is not None:
                 await self._pw.stop()
-        self._browser = self._pw = None
+        if self._proxy is not None:
+            await self._proxy.close()
+        self._browser = self._pw = self._proxy = None
 
     async def _reap(self) -> None:
         while True:
@@ -190,7 +200,7 @@ class BrowserSessions:
     async def _route(self, session: _Session, route: Any) -> None:
         url = route.request.url
         refusal = await self.refusal(url)
-        if refusal is None:
+        if refusal is None:  # the proxy checks again: redirect hops, the address it dials
             await route.continue_()
             return
         session.blocked.append(f"{url[:200]}: {refusal}")
@@ -198,28 +208,37 @@ class BrowserSessions:
 
     async def refusal(self, url: str) -> str | None:
         """Why the page may not load `url` now (lists, then every address its name has)."""
+        return (await self.checked(url))[0]
+
+    async def checked(self, url: str) -> tuple[str | None, str]:
+        """(why `url` is refused or None, the checked address to connect to)."""
         policy = self._policy()
         if policy is None:
-            return "the node's browser policy could not be read"
+            return "the node's browser policy could not be read", ""
         refused = url_refusal(policy, url)
         if refused is not None:
-            return refused
+            return refused, ""
         host, address = split_url(url)
         if address is not None:
-            return None
+            return None, str(address)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None)
         except (OSError, UnicodeError):
-            return f"{host} does not resolve"
+            return f"{host} does not resolve", ""
+        found = ""
         for info in infos:
             try:
                 resolved = ipaddress.ip_address(info[4][0].split("%")[0])
             except ValueError:
-                return f"{host} resolves to an address this node cannot check"
+                return f"{host} resolves to an address this node cannot check", ""
             why = address_refusal(policy, resolved)
             if why is not None:
-                return f"{host} resolves to {why}"
-        return None
+                return f"{host} resolves to {why}", ""
+            found = found or str(resolved)
+        return (None, found) if found else (f"{host} does not resolve", "")
+
+    async def _proxy_check(self, scheme: str, host: str, port: int) -> tuple[str | None, str]:
+        return await self.checked(f"{scheme}://{host}:{port}/")
 
     def _watch_page(self, session: _Session, page: Any) -> None:
         if any(known is page for known in session.tabs.values()):
@@ -358,6 +377,11 @@ class BrowserSessions:
         page = await self._page(session, payload.get("tab"))
         if action == "navigate":
             response = await page.goto(payload["url"], wait_until="load")
+            refused = response.headers.get(REFUSED_HEADER.lower()) if response else None
+            if refused:  # a redirect hop the proxy refused: the tab does not stay on it
+                with contextlib.suppress(Exception):
+                    await page.goto("about:blank")
+                raise BrowserError("url_not_allowed", f"Refused: {refused}.")
             return {"status": response.status if response else None}
         if action == "back":
             await page.go_back()
