@@ -15,7 +15,6 @@ from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 
 from accounts.models import User
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -158,16 +157,3 @@ def browser_screenshot_open(*, task: Task) -> Any:
         return default_storage.open(screenshot_name(task.pk), "rb")
     except FileNotFoundError as exc:
         raise NotFound("This task has no screenshot.", code="screenshot_missing") from exc
-
-
-def browser_screenshots_delete(*, task_ids: list[Any]) -> None:
-    """Delete stored screenshots once the deletion of their tasks is committed."""
-
-    def delete() -> None:
-        for task_id in task_ids:
-            try:
-                default_storage.delete(screenshot_name(task_id))
-            except OSError:
-                logger.warning("could not delete screenshot of %s", task_id, exc_info=True)
-
-    transaction.on_commit(delete)

@@ -441,3 +441,23 @@ def test_the_agent_reads_the_browser_policy_from_the_wire_and_fails_closed() -> 
     assert browser_policy_from_pb(policy_pb({"mode": "strict"})) == BrowserPolicy()
     for garbage in ("{", '{"allow_evaluate": "yes"}', "[]", '{"future_rule": 1}'):
         assert browser_policy_from_pb(mesh_pb2.SandboxPolicy(browser_policy_json=garbage)) is None
+
+
+def test_archiving_a_chat_or_detaching_the_node_closes_its_browser(
+    user, web, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    from sessions_app import services as chat
+
+    session = chat.session_create(actor=user, title="web")
+    attachment = chat.node_attach(actor=user, session=session, node_id="web")
+    with django_capture_on_commit_callbacks(execute=True):
+        chat.session_update(actor=user, session=session, data={"title": "renamed"})
+    assert not Task.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        chat.session_update(actor=user, session=session, data={"is_archived": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        chat.node_detach(actor=user, attachment=attachment)
+    assert [t.payload for t in Task.objects.order_by("created_at")] == [
+        {"action": "close", "session": str(session.pk)},
+        {"action": "close", "session": str(session.pk)},
+    ]
