@@ -120,6 +120,7 @@ class BrowserSessions:
         self._browser: Any = None
         self._sessions: dict[str, _Session] = {}
         self._start_lock = asyncio.Lock()
+        self._sessions_lock = asyncio.Lock()
         self._reaper: asyncio.Task[None] | None = None
         self._proxy: PolicyProxy | None = None
 
@@ -150,19 +151,26 @@ class BrowserSessions:
             return self._browser
 
     async def _session(self, key: str) -> _Session:
-        session = self._sessions.get(key)
-        if session is not None:
+        async with self._sessions_lock:  # two tasks of a new session make one context
+            session = self._sessions.get(key)
+            if session is not None:
+                return session
+            if len(self._sessions) >= MAX_SESSIONS:  # the least recently used idle one goes
+                idle = [s for s in self._sessions.values() if not s.lock.locked()]
+                if not idle:
+                    raise BrowserError(
+                        "too_many_sessions",
+                        f"This node's browser is busy with {MAX_SESSIONS} chat sessions.",
+                        rejected=True,
+                    )
+                await self.close_session(min(idle, key=lambda s: s.last_used).key)
+            browser = await self._ensure_browser()
+            context = await browser.new_context(accept_downloads=True)
+            session = _Session(key=key, context=context)
+            await context.route("**/*", lambda route: self._route(session, route))
+            context.on("page", lambda page: self._watch_page(session, page))
+            self._sessions[key] = session
             return session
-        if len(self._sessions) >= MAX_SESSIONS:  # the least recently used one makes room
-            oldest = min(self._sessions.values(), key=lambda s: s.last_used)
-            await self.close_session(oldest.key)
-        browser = await self._ensure_browser()
-        context = await browser.new_context(accept_downloads=True)
-        session = _Session(key=key, context=context)
-        await context.route("**/*", lambda route: self._route(session, route))
-        context.on("page", lambda page: self._watch_page(session, page))
-        self._sessions[key] = session
-        return session
 
     async def close_session(self, key: str) -> bool:
         session = self._sessions.pop(key, None)
