@@ -461,3 +461,24 @@ def test_archiving_a_chat_or_detaching_the_node_closes_its_browser(
         {"action": "close", "session": str(session.pk)},
         {"action": "close", "session": str(session.pk)},
     ]
+
+
+def test_a_page_text_and_snapshot_read_as_text_for_the_model() -> None:
+    from tools.task_render import task_block
+
+    item = {
+        "task_id": "t1",
+        "node_id": "web",
+        "kind": "browser",
+        "status": "succeeded",
+        "exit_code": 0,
+        "error_code": "",
+        "error_message": "",
+        "stdout": "",
+        "stderr": "",
+        "result": {"snapshot": '- button "Go" [ref=e3]\n- link "Docs" [ref=e4]', "tab": 1},
+    }
+    assert task_block(item) == (
+        '[web] task t1: succeeded, exit code 0\n{\n "tab": 1\n}\n'
+        'snapshot:\n- button "Go" [ref=e3]\n- link "Docs" [ref=e4]'
+    )
