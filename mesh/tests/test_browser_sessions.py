@@ -102,3 +102,42 @@ async def test_a_redirect_to_a_refused_address_is_blocked(sessions, site) -> Non
         assert state["url"] == "about:blank"
     finally:
         await sessions.close_all()
+
+
+async def _exchange(port: int, request: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    data = await asyncio.wait_for(reader.read(), timeout=30)
+    writer.close()
+    return data
+
+
+async def test_the_policy_proxy_checks_every_connection_it_is_asked_for(site, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No Chromium: raw proxy requests, as a page's redirect hop or WebSocket would make."""
+    from mesh.agent.skills.browser_proxy import PolicyProxy
+
+    policy = BrowserPolicy.from_dict({"allowed_domains": ["127.0.0.1"]})
+    sessions = BrowserSessions(policy=lambda: policy, downloads_root=lambda: tmp_path)
+    proxy = PolicyProxy(sessions._proxy_check)
+    port = await proxy.start()
+    site_port = site.rsplit(":", 1)[1]
+    try:
+        fine = await _exchange(port, f"GET {site}/ok HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert fine.startswith(b"HTTP/1.0 200 ") and b"<title>p</title>" in fine
+        assert HITS == ["/ok"]
+        for request, status, reason in (
+            (f"GET http://localhost:{site_port}/ HTTP/1.1\r\n\r\n", 403, "localhost is not in"),
+            (f"CONNECT localhost:{site_port} HTTP/1.1\r\n\r\n", 403, "localhost is not in"),
+            ("CONNECT 10.0.0.1:443 HTTP/1.1\r\n\r\n", 403, "10.0.0.1 is not in"),
+            ("CONNECT [::1]:443 HTTP/1.1\r\n\r\n", 403, "IPv6 address literals"),
+            (f"GET http://u@127.0.0.1:{site_port}/ HTTP/1.1\r\n\r\n", 400, "without user"),
+            ("GET /relative HTTP/1.1\r\n\r\n", 400, "only absolute http URLs"),
+            ("CONNECT 127.0.0.1:x HTTP/1.1\r\n\r\n", 400, "bad host or port"),
+        ):
+            answer = await _exchange(port, request.encode())
+            assert answer.startswith(f"HTTP/1.1 {status} ".encode()), (request, answer)
+            assert reason.encode() in answer, (request, answer)
+        assert HITS == ["/ok"]  # nothing refused reached the site
+    finally:
+        await proxy.close()
