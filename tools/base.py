@@ -230,6 +230,10 @@ class Tool:
         """Non-empty when this call always waits for a person, whatever the session's policy."""
         return ""
 
+    def refused_anyway(self, arguments: dict[str, Any], nodes: list[Any]) -> bool:
+        """True when the call's nodes will refuse it (audited then): no person is asked first."""
+        return False
+
     def __repr__(self) -> str:
         return f"<Tool {self.name}>"
 

@@ -482,3 +482,12 @@ def test_a_page_text_and_snapshot_read_as_text_for_the_model() -> None:
         '[web] task t1: succeeded, exit code 0\n{\n "tab": 1\n}\n'
         'snapshot:\n- button "Go" [ref=e3]\n- link "Docs" [ref=e4]'
     )
+
+
+def test_no_one_is_asked_to_approve_a_script_the_node_refuses_anyway(web) -> None:  # type: ignore[no-untyped-def]
+    tool = Browser()
+    script = {"action": "evaluate", "script": "() => 1"}
+    assert tool.refused_anyway(script, [web]) is True
+    assert tool.refused_anyway({"action": "type", "ref": "e1", "text": "x"}, [web]) is False
+    _policy(web, {"allow_evaluate": True})
+    assert tool.refused_anyway(script, [web]) is False

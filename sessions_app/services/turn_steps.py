@@ -237,7 +237,10 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
     # session's policy ("auto" included); an approved call then dispatches confirmed.
     always = tool.approval_reason(prepared.arguments)
     risk = tool.call_risk(prepared.arguments)
-    if _sensitive(tool, prepared.arguments, attached):
+    nodes = [attached[n].node for n in tool.node_ids(prepared.arguments)]
+    if tool.refused_anyway(prepared.arguments, nodes):
+        pass  # the dispatch refuses it (audited); a person's yes could not change that
+    elif _sensitive(tool, prepared.arguments, attached):
         prepared.needs_approval, prepared.reason = True, "sensitive_command"
     elif always:  # e.g. JavaScript in a browser page: a person decides every time
         prepared.needs_approval, prepared.reason = True, always

@@ -55,6 +55,16 @@ class Browser(Tool):
         action = ACTIONS.get(arguments.get("action", ""))
         return "browser_evaluate" if action is not None and action.needs_approval else ""
 
+    def refused_anyway(self, arguments: dict[str, Any], nodes: list[Any]) -> bool:
+        """JavaScript on a node whose policy forbids it: refused without asking anyone."""
+        from mesh.services.browser import browser_policy_of
+
+        action = ACTIONS.get(arguments.get("action", ""))
+        if action is None or not action.needs_approval:
+            return False
+        policies = [browser_policy_of(node) for node in nodes]
+        return any(policy is None or not policy.allow_evaluate for policy in policies)
+
     def run(
         self, *, context: ToolContext, node_id: str, timeout: float = 60, **arguments: Any
     ) -> ToolResult:
