@@ -235,6 +235,18 @@ class Tool:
         """Problems the JSON Schema cannot say simply (kept out of it for LLM APIs' sake)."""
         return []
 
+    def call_risk(self, arguments: dict[str, Any]) -> Risk:
+        """The risk of this very call (approvals ask by it); most tools have one risk."""
+        return self.risk
+
+    def approval_reason(self, arguments: dict[str, Any]) -> str:
+        """Non-empty when this call always waits for a person, whatever the session's policy."""
+        return ""
+
+    def refused_anyway(self, arguments: dict[str, Any], nodes: list[Any]) -> bool:
+        """True when the call's nodes will refuse it (audited then): no person is asked first."""
+        return False
+
     def __repr__(self) -> str:
         return f"<Tool {self.name}>"
 

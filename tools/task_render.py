@@ -74,17 +74,22 @@ def task_block(item: dict[str, Any]) -> str:
         lines.append(f"error: {item['error_message']}")
     result = item["result"]
     content = None
+    # The text a task read (a file's content, a page's text or accessibility snapshot) reads
+    # as itself, not as an escaped JSON string.
+    key = "content"
+    if item.get("kind") == "browser" and isinstance(result, dict):
+        key = next((k for k in ("snapshot", "text") if isinstance(result.get(k), str)), key)
     if (
         isinstance(result, dict)
-        and isinstance(result.get("content"), str)
+        and isinstance(result.get(key), str)
         and result.get("encoding", "utf-8") != "base64"
     ):
-        content = result["content"]
-        result = {key: value for key, value in result.items() if key != "content"}
+        content = result[key]
+        result = {name: value for name, value in result.items() if name != key}
     if result not in (None, {}, ""):
         lines.append(clip(json.dumps(_for_model(result), ensure_ascii=False, indent=1)))
     if content is not None:
-        lines.append("content:\n" + clip(content))
+        lines.append(f"{key}:\n" + clip(content))
     if item["stdout"]:
         lines.append(clip(item["stdout"].rstrip("\n")))
     if item["stderr"]:

@@ -48,6 +48,8 @@ class AgentConfig:
     reconnect_factor: float = 1.6
     reconnect_max: float = 120.0
     log_level: str = "INFO"
+    #: A chat session's browser context closes after this many seconds without work.
+    browser_idle_timeout: float = 600.0
 
     @property
     def spool_dir(self) -> Path:
@@ -117,6 +119,7 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
         raise ConfigError("shell.cancel_grace_s must be [seconds after SIGINT, after SIGTERM]")
     files = _section(data, "files")
     reconnect = _section(data, "reconnect")
+    browser = _section(data, "browser")
     token = data.get("invite_token") or ""
     if not isinstance(token, str):
         raise ConfigError("invite_token must be a string")
@@ -155,6 +158,9 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
         reconnect_factor=_number(reconnect.get("factor", 1.6), "reconnect.factor", minimum=1.0),
         reconnect_max=_number(reconnect.get("max_s", 120.0), "reconnect.max_s", minimum=0.01),
         log_level=level,
+        browser_idle_timeout=_number(
+            browser.get("idle_timeout_s", 600.0), "browser.idle_timeout_s", minimum=1.0
+        ),
     )
     if config.reconnect_max < config.reconnect_initial:
         raise ConfigError("reconnect.max_s must be at least reconnect.initial_s")

@@ -13,12 +13,13 @@ from typing import Any, cast
 
 import psutil
 
+from .browser_actions import BrowserPolicy
 from .compat import TIMEOUTS
 from .config import AgentConfig
 from .pb import mesh_pb2
 from .sandbox import RULES, Policy, check_command
 from .skill_names import SKILLS, Skill
-from .skills.browser import BrowserError, browser_available, run_browser
+from .skills.browser import BrowserError, BrowserSessions, browser_available
 from .skills.files import FileLimits, FileSkillError, run_files
 from .skills.push import ChunkSink, PushCancelled, receive_push
 from .skills.shell import EnvRefused, build_env, run_shell, terminate_tree
@@ -42,6 +43,17 @@ class Running:
     abandoned: bool = False
     cancel_reason: str = ""
     sink: ChunkSink | None = None  # a files task's pushed chunks (see skills/push.py)
+
+
+def browser_policy_from_pb(policy: mesh_pb2.SandboxPolicy) -> BrowserPolicy | None:
+    """The wire's browser policy; None (refuse all browser work) when it cannot be read."""
+    if not policy.browser_policy_json:
+        return BrowserPolicy()
+    try:
+        return BrowserPolicy.from_dict(json.loads(policy.browser_policy_json))
+    except ValueError:
+        logger.warning("unreadable browser policy from the hub: refusing browser work")
+        return None
 
 
 def policy_from_pb(policy: mesh_pb2.SandboxPolicy) -> Policy:
@@ -100,6 +112,13 @@ class TaskRunner:
         self.hub_skills: dict[str, Any] = {}
         self.workspace = Workspace(config.workspace_root)
         self._browser = browser_available() if config.skills.get("browser") else False
+        # Until the hub's Welcome arrives no page may load anything.
+        self.browser_policy: BrowserPolicy | None = None
+        self.browsers = BrowserSessions(
+            policy=lambda: self.browser_policy,
+            downloads_root=lambda: self.workspace.root,
+            idle_timeout=config.browser_idle_timeout,
+        )
 
     # ------------------------------------------------------------------ configuration
     def capabilities(self) -> dict[str, bool]:
@@ -111,6 +130,7 @@ class TaskRunner:
     def apply(self, policy: mesh_pb2.SandboxPolicy, skills: mesh_pb2.SkillConfig) -> None:
         """Adopt the hub's policy and skill switches (Welcome or PolicyUpdate)."""
         self.policy = policy_from_pb(policy)
+        self.browser_policy = browser_policy_from_pb(policy)
         self.hub_skills = {name: getattr(skills, name) for name in SKILLS}
         self.hub_skills["max_concurrent_tasks"] = skills.max_concurrent_tasks
         root = Workspace(self.config.workspace_root)
@@ -183,6 +203,7 @@ class TaskRunner:
         jobs = [r.job for r in self.running.values() if r.job is not None]
         if jobs:
             await asyncio.wait(jobs, timeout=timeout)
+        await self.browsers.close_all()
 
     # ------------------------------------------------------------------ running
     def _emit(self, task_id: str, stream: int, data: bytes) -> None:
@@ -276,9 +297,10 @@ class TaskRunner:
             else:
                 self.send(mesh_pb2.NodeMessage(task_started=mesh_pb2.TaskStarted(task_id=task_id)))
                 try:
-                    result = await asyncio.wait_for(run_browser(payload, timeout), timeout)
+                    result = await asyncio.wait_for(self.browsers.run(payload, timeout), timeout)
                 except BrowserError as exc:
-                    self._finish(task_id, "FAILED", -1, exc.code, exc.message)
+                    outcome = "REJECTED" if exc.rejected else "FAILED"
+                    self._finish(task_id, outcome, -1, exc.code, exc.message)
                     return
                 self._finish(task_id, "SUCCEEDED", 0, result=result)
         except TIMEOUTS:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -294,6 +296,21 @@ class TaskViewSet(mixins.RetrieveModelMixin, CortexViewSet):
             task=task, after_seq=query["after_seq"], limit=query["limit"]
         )
         return self.render({"task": task, "chunks": chunks})
+
+    @extend_schema(
+        responses={
+            (200, "image/png"): OpenApiResponse(OpenApiTypes.BINARY, description="PNG."),
+            404: error_response("No such task, or it has no screenshot (`screenshot_missing`)."),
+        }
+    )
+    @action(detail=True, methods=["get"], url_path="screenshot")
+    def screenshot(self, request: Request, pk: str) -> FileResponse:
+        """The screenshot a browser task took (stored on the hub with the task)."""
+        handle = services.browser_screenshot_open(task=self.get_object_or_404())
+        response = FileResponse(handle, content_type="image/png")
+        response["Cache-Control"] = "private, no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
 
     @extend_schema(request=TaskCancelInput, responses={200: TaskSummaryOutput})
     @action(detail=True, methods=["post"], url_path="cancel")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 from collections import deque
@@ -87,6 +88,7 @@ def policy_pb(policy: dict[str, Any]) -> mesh_pb2.SandboxPolicy:
         allowed_commands=list(policy.get("allowed_commands", [])),
         denied_commands=list(policy.get("denied_commands", [])),
         sensitive_commands=list(policy.get("sensitive_commands", [])),
+        browser_policy_json=json.dumps(policy["browser"]) if policy.get("browser") else "",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cortex.errors import NotFound, ValidationFailed
-from mesh.agent.skill_names import SKILLS
+from mesh.agent.skill_names import SKILLS, Skill
 from mesh.models import Node
 
 #: Why `node_skill_refusal` refuses, as stable codes (the services' errors and the tools'
@@ -24,23 +24,30 @@ def node_skill_refusal(*, node: Node, skill: str) -> str | None:
     it: fail closed, so a capability it does not mention (an agent that does not know the
     skill) or reports as anything but `true` refuses. Before its first Hello a node has
     reported nothing; its tasks queue, and the agent checks its own capability before running
-    one (`skill_enabled`), rejecting what it cannot do.
+    one (`skill_enabled`), rejecting what it cannot do. The browser is the exception: it needs
+    software most machines lack, so only a node that reported one gets browser work.
     """
     if not node.is_active:
         return NODE_INACTIVE
     if skill not in SKILLS or (node.skill_config or {}).get(skill) is not True:
         return SKILL_DISABLED
-    reported = node.capabilities or {}
-    if reported and reported.get(skill) is not True:
+    if not _reported(node.capabilities or {}, skill):
         return CAPABILITY_MISSING
     return None
+
+
+def _reported(caps: dict[str, Any], skill: str) -> bool:
+    """Whether the node's Hello allows `skill` (see `node_skill_refusal`)."""
+    if skill == Skill.BROWSER or caps:
+        return caps.get(skill) is True
+    return True
 
 
 def node_skills_available(*, node: Any) -> list[str]:
     """The skills the node takes if it is active (`node_skill_refusal` without the switch):
     what the node list shows. `node` may be a row of `NODE_USER_FIELDS`."""
     config, caps = node.skill_config or {}, node.capabilities or {}
-    return [s for s in SKILLS if config.get(s) is True and (not caps or caps.get(s) is True)]
+    return [s for s in SKILLS if config.get(s) is True and _reported(caps, s)]
 
 
 def group_for_grant(*, group_id: Any) -> Any:

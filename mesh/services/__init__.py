@@ -1,5 +1,9 @@
 """Write services of the mesh app (the only code that changes mesh state)."""
 
+from mesh.services.browser import (
+    browser_screenshot_open,
+    browser_session_close,
+)
 from mesh.services.credentials import (
     credential_authenticate,
     credential_confirm,
@@ -44,6 +48,8 @@ from mesh.services.tasks import (
 )
 
 __all__ = [
+    "browser_screenshot_open",
+    "browser_session_close",
     "CapabilityMissing",
     "CommandNotAllowed",
     "ConfirmationRequired",

@@ -15,6 +15,7 @@ from cortex import metrics
 from cortex.errors import NotFound, ValidationFailed
 from mesh import events, store
 from mesh.models import ACTIVE_STATUSES, Task, TaskStatus, max_concurrent_tasks
+from mesh.services.browser import browser_result_store
 from mesh.services.push_blobs import push_blob_release
 from mesh.services.secret_mask import mask_value
 
@@ -121,6 +122,12 @@ def task_finish(
         raise ValidationFailed("Unknown task outcome.", code="invalid_outcome")
     if outcome == "REJECTED" and not error_code:
         error_code = "rejected"
+    # A screenshot is kept apart from masking (base64 is no text) and stored once the task is
+    # known to be this node's (`browser_result_store`).
+    png = None
+    if isinstance(result, dict) and "png_base64" in result:
+        result = dict(result)
+        png = result.pop("png_base64")
     error_message, result = mask_value(error_message), mask_value(result)  # see secret_mask
     key = _task_key(task_id)
     finished_at = timezone.now()
@@ -147,6 +154,9 @@ def task_finish(
             kind=str(kind),
             status=str(status),
         )
+        if png is not None and kind == "browser" and isinstance(result, dict):
+            shot = browser_result_store(task_id=task_id, result={"png_base64": png})
+            Task.objects.filter(pk=task_id).update(result={**result, **shot})
         if last_seq > stored_seq:
             error_message = f"{error_message} [output after seq {stored_seq} missing]"[:4000]
             Task.objects.filter(pk=task_id).update(error_message=error_message)

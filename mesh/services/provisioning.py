@@ -44,6 +44,8 @@ PACKAGE_NAME = "cortex_agent"
 CA_FILE = "hub_ca.pem"
 EXECUTABLE = frozenset({"run.sh", "bootstrap.py"})
 _SKIP_DIRS = frozenset({"__pycache__", "tests"})
+#: What the agent's browser skill needs (installed by bootstrap.py when the skill is on).
+BROWSER_REQUIREMENT = "playwright>=1.49,<2"
 MIN_FREE_MB = 200  # a venv with the agent's requirements takes about 120 MB
 
 
@@ -178,6 +180,8 @@ def _render(node: Node, invite_token: str) -> list[BundleFile]:
         "min_python": ".".join(str(part) for part in MIN_PYTHON),
         "min_python_tuple": ", ".join(str(part) for part in MIN_PYTHON),
         "min_free_mb": MIN_FREE_MB,
+        "browser": bool((node.skill_config or {}).get("browser")),
+        "browser_requirement": BROWSER_REQUIREMENT,
     }
     env = _environment()
     files = [

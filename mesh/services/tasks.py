@@ -24,6 +24,7 @@ from cortex.services import db_unit
 from mesh import events, selectors
 from mesh.agent.envpolicy import env_name_refusal
 from mesh.models import TERMINAL_STATUSES, Node, Task, TaskKind, TaskStatus
+from mesh.services.browser import browser_dispatch_check, browser_payload_clean
 from mesh.services.journal import _announce_finished, task_expire_undelivered
 
 logger = logging.getLogger("cortex.mesh")
@@ -33,8 +34,9 @@ MAX_DELIVERY_TIMEOUT = 24 * 3600.0
 #: The payload key of the hub's confirmation mark: the node runs a command its policy marks
 #: sensitive only when the task carries it (a person confirmed, or a chat approval).
 CONFIRMED_MARK = "confirmed"
+#: The payload key of a browser task's chat session (its page context on the node); hub-set.
+SESSION_KEY = "session"
 FILE_ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy")
-BROWSER_ACTIONS = ("navigate", "screenshot", "text")
 
 
 class NodeInactive(Conflict):
@@ -71,7 +73,7 @@ def _same_request(task: Task, *, kind: str, payload: dict[str, Any], timeout: fl
     """Whether a repeated idempotency key comes with the request that created `task`."""
     # The hub adds the blob fields and its confirmation mark itself: not part of the request.
     staged = ("blob", "size", "sha256") if "blob" in (task.payload or {}) else ()
-    added = (*staged, CONFIRMED_MARK)
+    added = (*staged, CONFIRMED_MARK, SESSION_KEY)
     stored = {k: v for k, v in (task.payload or {}).items() if k not in added}
     asked = {k: v for k, v in payload.items() if k not in staged}
     return task.kind == kind and stored == asked and float(task.timeout) == float(timeout)
@@ -105,10 +107,10 @@ def _clean_payload(kind: str, payload: Any) -> dict[str, Any]:
         cwd = payload.get("cwd", "")
         if not isinstance(cwd, str):
             raise ValidationFailed(fields={"cwd": ["Must be a string."]})
-    else:
-        actions = FILE_ACTIONS if kind == TaskKind.FILES else BROWSER_ACTIONS
-        if payload.get("action") not in actions:
-            raise ValidationFailed(fields={"action": [f"Must be one of {', '.join(actions)}."]})
+    elif kind == TaskKind.BROWSER:
+        payload = browser_payload_clean(payload)
+    elif payload.get("action") not in FILE_ACTIONS:
+        raise ValidationFailed(fields={"action": [f"Must be one of {', '.join(FILE_ACTIONS)}."]})
     if "blob" in payload:  # a staged push names its blob itself (`file_push`), never a caller
         raise ValidationFailed(fields={"blob": ["Push files with POST /nodes/{id}/files/."]})
     if CONFIRMED_MARK in payload:  # the hub sets the mark (`confirmed=True`), never a caller
@@ -226,6 +228,24 @@ def task_dispatch(
             return _idempotent_replay(existing, kind=kind, payload=payload, timeout=timeout)
     _check_skill(node, kind)
     checked: dict[str, Any] = {}
+    if kind == TaskKind.BROWSER:
+        try:
+            checked = browser_dispatch_check(node=node, payload=payload, confirmed=confirmed)
+        except PermissionDenied as exc:
+            audit_refusal(
+                actor=actor,
+                action="task.refused",
+                reason=exc.code,
+                target_type="node",
+                target_id=node.node_id,
+                request=request,
+                source=source,
+                details={"node_id": node.node_id, "action": payload["action"]},
+            )
+            raise
+        payload[SESSION_KEY] = str(chat_session_id) if chat_session_id is not None else ""
+        if confirmed and checked["sensitive"]:
+            payload[CONFIRMED_MARK] = True
     if kind == TaskKind.SHELL:
         try:
             checked = _check_command(node, payload["command"])

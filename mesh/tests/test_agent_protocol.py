@@ -265,8 +265,12 @@ def page_server():  # type: ignore[no-untyped-def]
 
 async def test_browser_skill_follows_the_capability(tmp_path, proxy, node_a, user, staff_user):
     _, token = node_a
+    node = await db_node("node-a")
+    policy = {**node.sandbox_policy, "browser": {"allowed_domains": ["127.0.0.1/32"]}}
     await sync_to_async(services.node_update)(
-        actor=staff_user, node=await db_node("node-a"), data={"skill_config": {"browser": True}}
+        actor=staff_user,
+        node=node,
+        data={"skill_config": {"browser": True}, "sandbox_policy": policy},
     )
     config = agent_config(tmp_path, proxy.address, "node-a", token)
     async with running_agent(config) as agent:
@@ -275,18 +279,29 @@ async def test_browser_skill_follows_the_capability(tmp_path, proxy, node_a, use
         with page_server() as url:
             if not browser_available():  # the hub never assigns browser work to this node
                 with pytest.raises(services.CapabilityMissing):
-                    await dispatch(user, "node-a", "browser", {"action": "text", "url": url})
+                    await dispatch(user, "node-a", "browser", {"action": "navigate", "url": url})
                 return
-            task = await dispatch(user, "node-a", "browser", {"action": "text", "url": url}, 60)
+            await wait_for(_capability, timeout=15)  # the hub stored the hello's capability
+            task = await dispatch(user, "node-a", "browser", {"action": "navigate", "url": url}, 60)
+            opened = await finished(task.pk, timeout=90)
+            # The page stays open: reading it is a second task without a URL.
+            task = await dispatch(user, "node-a", "browser", {"action": "text"}, 60)
             done = await finished(task.pk, timeout=90)
+        assert (opened.status, opened.result["status"]) == (TaskStatus.SUCCEEDED, 200)
         assert (done.status, done.error_message) == (TaskStatus.SUCCEEDED, "")
         assert done.result == {
+            "tab": 1,
             "url": url,
             "title": "Cortex test page",
-            "status": 200,
+            "tabs": [{"tab": 1, "url": url, "title": "Cortex test page"}],
             "text": "Hello, node.",
             "truncated": False,
         }
+
+
+async def _capability() -> bool:
+    node = await db_node("node-a")
+    return bool((node.capabilities or {}).get("browser"))
 
 
 async def test_agent_rechecks_commands_with_its_own_policy(tmp_path, proxy, node_a, user):

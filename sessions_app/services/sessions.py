@@ -70,12 +70,26 @@ def session_update(*, actor: User, session: ChatSession, data: dict[str, Any]) -
         }
         if override:
             resolve(user=actor, kind="llm", session_override=override)
+    was_archived = session.is_archived
     session, _ = model_update(
         instance=session,
         fields=("title", "is_archived", "approval_policy", "provider", "model"),
         data=data,
     )
+    if session.is_archived and not was_archived:
+        _browsers_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
     return session
+
+
+def _browsers_close(*, actor: User, session_id: int, attachments: Any) -> None:
+    """The chat ended on these nodes: their browser context for it closes (after commit)."""
+    from mesh.services.browser import browser_session_close
+
+    nodes = [attachment.node for attachment in attachments.select_related("node")]
+    if nodes:
+        transaction.on_commit(
+            lambda: browser_session_close(actor=actor, chat_session_id=session_id, nodes=nodes)
+        )
 
 
 def session_delete(*, actor: User, session: ChatSession) -> None:
@@ -88,6 +102,7 @@ def session_delete(*, actor: User, session: ChatSession) -> None:
         for name in Message.objects.filter(session=session).values_list("audio", flat=True)
         if name
     ]
+    _browsers_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
     session.delete()
 
     def delete_recordings() -> None:
@@ -114,7 +129,13 @@ def node_attach(
 
 
 def node_detach(*, actor: User, attachment: SessionNode) -> None:
-    """Detach: what already runs keeps running, but no new tool call may target the node."""
+    """Detach: what already runs keeps running, but no new tool call may target the node (and
+    the session's browser context on it closes)."""
+    _browsers_close(
+        actor=actor,
+        session_id=attachment.session_id,
+        attachments=SessionNode.objects.filter(pk=attachment.pk),
+    )
     attachment.delete()
 
 

@@ -238,10 +238,17 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
     )
     # A command a node's policy marks sensitive always waits for a person, whatever the
     # session's policy ("auto" included); an approved call then dispatches confirmed.
-    if _sensitive(tool, prepared.arguments, attached):
+    always = tool.approval_reason(prepared.arguments)
+    risk = tool.call_risk(prepared.arguments)
+    nodes = [attached[n].node for n in tool.node_ids(prepared.arguments)]
+    if tool.refused_anyway(prepared.arguments, nodes):
+        pass  # the dispatch refuses it (audited); a person's yes could not change that
+    elif _sensitive(tool, prepared.arguments, attached):
         prepared.needs_approval, prepared.reason = True, "sensitive_command"
-    elif state.approval_policy == "ask" and tool.risk in ("exec", "write"):
-        prepared.needs_approval, prepared.reason = True, f"risk:{tool.risk}"
+    elif always:  # e.g. JavaScript in a browser page: a person decides every time
+        prepared.needs_approval, prepared.reason = True, always
+    elif state.approval_policy == "ask" and risk in ("exec", "write"):
+        prepared.needs_approval, prepared.reason = True, f"risk:{risk}"
         _apply_standing_rules(state, tool, prepared, attached)
     return prepared, frames
 

@@ -1,57 +1,74 @@
-"""browser: navigate, screenshot and read page text on an attached node that has a browser."""
+"""browser: drive the persistent browser of an attached node (one context per chat session).
+
+The actions and their arguments are the one contract in `mesh/agent/browser_actions.py`, which
+the node's skill validates with too; this tool only adds `node_id` and `timeout`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from tools.base import Tool, ToolContext, ToolResult
+from mesh.agent.browser_actions import ACTIONS, ActionError, json_schema, validate_action
+from tools.base import Risk, Tool, ToolContext, ToolResult
 from tools.registry import registry
 from tools.task_render import render_tasks
+
+TOOL_KEYS = ("node_id", "timeout")
 
 
 @registry.register
 class Browser(Tool):
     name = "browser"
     description = (
-        "Drive the headless browser of an attached node that reports one: `navigate` to a "
-        "http(s) URL, take a `screenshot` of the current page, or get the page's `text`."
+        "Drive the headless browser of an attached node that reports one. The browser keeps "
+        "its tabs and pages between calls in this chat. Typical use: `navigate` to a URL, "
+        "`snapshot` to see the page's elements with refs like [ref=e12], then `click`/`type`/"
+        "`select`/`hover` by `ref` (or a CSS `selector`), `text` to read, `screenshot` to show "
+        "the user. `evaluate` runs JavaScript only where the node allows it, after approval."
     )
-    parameters = {
-        "type": "object",
-        "properties": {
+    parameters = json_schema(
+        extra_properties={
             "node_id": {"type": "string", "minLength": 1, "maxLength": 64},
-            "action": {"type": "string", "enum": ["navigate", "screenshot", "text"]},
-            "url": {"type": "string", "pattern": "^https?://", "maxLength": 4096},
             "timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 300, "default": 60},
-        },
-        "required": ["node_id", "action"],
-        "additionalProperties": False,
-    }
+        }
+    )
+    parameters["required"] = ["node_id", "action"]
     risk = "network"
     skill = "browser"
     capability = "browser"
     node_arguments = ("node_id",)
 
     def check_arguments(self, arguments: dict[str, Any]) -> list[str]:
-        if arguments.get("action") == "navigate" and "url" not in arguments:
-            return ["url is required for navigate"]
-        if arguments.get("action") != "navigate" and "url" in arguments:
-            return ["url is only for navigate"]
+        try:
+            validate_action(arguments, extra=TOOL_KEYS)
+        except ActionError as exc:
+            return [exc.message]
         return []
 
+    def call_risk(self, arguments: dict[str, Any]) -> Risk:
+        """Typing, pressing keys, choosing options and scripts count as writes (approvals)."""
+        action = ACTIONS.get(arguments.get("action", ""))
+        return action.risk if action is not None else self.risk  # type: ignore[return-value]
+
+    def approval_reason(self, arguments: dict[str, Any]) -> str:
+        """Running JavaScript always waits for a person, whatever the session's policy."""
+        action = ACTIONS.get(arguments.get("action", ""))
+        return "browser_evaluate" if action is not None and action.needs_approval else ""
+
+    def refused_anyway(self, arguments: dict[str, Any], nodes: list[Any]) -> bool:
+        """JavaScript on a node whose policy forbids it: refused without asking anyone."""
+        from mesh.services.browser import browser_policy_of
+
+        action = ACTIONS.get(arguments.get("action", ""))
+        if action is None or not action.needs_approval:
+            return False
+        policies = [browser_policy_of(node) for node in nodes]
+        return any(policy is None or not policy.allow_evaluate for policy in policies)
+
     def run(
-        self,
-        *,
-        context: ToolContext,
-        node_id: str,
-        action: str,
-        url: str | None = None,
-        timeout: float = 60,
+        self, *, context: ToolContext, node_id: str, timeout: float = 60, **arguments: Any
     ) -> ToolResult:
         node = context.node_for_tool(node_id, tool=self)
-        payload: dict[str, Any] = {"action": action}
-        if url is not None:
-            payload["url"] = url
-        task = context.dispatch(node=node, kind="browser", payload=payload, timeout=timeout)
+        task = context.dispatch(node=node, kind="browser", payload=arguments, timeout=timeout)
         task = context.wait(task=task, timeout=float(timeout) + min(5.0, float(timeout)))
         return render_tasks(context=context, tasks=[task])

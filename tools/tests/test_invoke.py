@@ -334,7 +334,8 @@ def test_browser_queues_navigate(user, make_node) -> None:  # type: ignore[no-un
     task = Task.objects.get()
     assert (task.kind, task.payload) == (
         "browser",
-        {"action": "navigate", "url": "https://example.com/"},
+        # The hub adds the chat session: the node keeps one browser context per session.
+        {"action": "navigate", "url": "https://example.com/", "session": "41"},
     )
     assert result.task_ids == [str(task.pk)]
 

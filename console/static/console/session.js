@@ -70,6 +70,19 @@
     return entry;
   }
 
+  /** A browser task's screenshot (stored on the hub) as an image under its tool call. */
+  async function showScreenshot(entry, taskId) {
+    if (entry.root.querySelector(`img[data-task-id="${taskId}"]`)) return;
+    const task = await api(`/api/v1/tasks/${taskId}/`);
+    const shot = task.result && task.result.screenshot;
+    if (!shot || !shot.stored) return;
+    entry.root.append(el("img", {
+      class: "screenshot", "data-task-id": taskId, alt: `Screenshot of ${task.result.url || "the page"}`,
+      src: `/api/v1/tasks/${encodeURIComponent(taskId)}/screenshot/`,
+    }));
+    scroll();
+  }
+
   function setCallStatus(entry, text, state) {
     entry.status.textContent = text;
     entry.status.dataset.status = state;
@@ -261,6 +274,7 @@
             entry.taskIds.add(taskId);
             fetchTaskOutput(taskId).catch(() => {});
           }
+          if (frame.tool === "browser") showScreenshot(entry, taskId).catch(() => {});
         }
         if (!(frame.task_ids || []).length && frame.text && !entry.output.textContent) {
           entry.output.textContent = frame.text;

@@ -15,7 +15,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63ortex/mesh/v1/mesh.proto\x12\x0e\x63ortex.mesh.v1\"W\n\x0bJoinRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0cinvite_token\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\"3\n\x0cJoinResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\"\xed\x02\n\x0bNodeMessage\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.cortex.mesh.v1.HelloH\x00\x12.\n\theartbeat\x18\x02 \x01(\x0b\x32\x19.cortex.mesh.v1.HeartbeatH\x00\x12\x33\n\x0ctask_started\x18\x03 \x01(\x0b\x32\x1b.cortex.mesh.v1.TaskStartedH\x00\x12\x31\n\x0btask_output\x18\x04 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskOutputH\x00\x12\x31\n\x0btask_result\x18\x05 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskResultH\x00\x12\x37\n\x0e\x63redential_ack\x18\x06 \x01(\x0b\x32\x1d.cortex.mesh.v1.CredentialAckH\x00\x12*\n\x07goodbye\x18\x07 \x01(\x0b\x32\x17.cortex.mesh.v1.GoodbyeH\x00\x42\x06\n\x04\x62ody\"\x87\x02\n\x05Hello\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12=\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0b\x32\'.cortex.mesh.v1.Hello.CapabilitiesEntry\x12,\n\nheld_tasks\x18\x05 \x03(\x0b\x32\x18.cortex.mesh.v1.HeldTask\x12\x16\n\x0epython_version\x18\x06 \x01(\t\x12\x0f\n\x07os_name\x18\x07 \x01(\t\x1a\x33\n\x11\x43\x61pabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"?\n\x08HeldTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\x12\x10\n\x08\x66inished\x18\x03 \x01(\x08\"5\n\tHeartbeat\x12(\n\x05stats\x18\x01 \x01(\x0b\x32\x19.cortex.mesh.v1.NodeStats\"\xe4\x01\n\tNodeStats\x12\x13\n\x0b\x63pu_percent\x18\x01 \x01(\x01\x12\x14\n\x0c\x63pu_per_core\x18\x02 \x03(\x01\x12\x11\n\tcpu_count\x18\x03 \x01(\r\x12\x14\n\x0c\x63pu_freq_mhz\x18\x04 \x01(\x01\x12\x13\n\x0bmemory_used\x18\x05 \x01(\x04\x12\x14\n\x0cmemory_total\x18\x06 \x01(\x04\x12\x18\n\x10memory_available\x18\x07 \x01(\x04\x12\x16\n\x0ememory_percent\x18\x08 \x01(\x01\x12\x10\n\x08load_avg\x18\t \x03(\x01\x12\x14\n\x0c\x61\x63tive_tasks\x18\n \x01(\r\"\x1e\n\x0bTaskStarted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"f\n\nTaskOutput\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12,\n\x06stream\x18\x03 \x01(\x0e\x32\x1c.cortex.mesh.v1.OutputStream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\xb0\x01\n\nTaskResult\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12,\n\x07outcome\x18\x02 \x01(\x0e\x32\x1b.cortex.mesh.v1.TaskOutcome\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x12\n\nerror_code\x18\x04 \x01(\t\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x10\n\x08last_seq\x18\x06 \x01(\x04\x12\x13\n\x0bresult_json\x18\x07 \x01(\x0c\"$\n\rCredentialAck\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\"\x19\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xe3\x03\n\nHubMessage\x12*\n\x07welcome\x18\x01 \x01(\x0b\x32\x17.cortex.mesh.v1.WelcomeH\x00\x12\x31\n\x0btask_assign\x18\x02 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskAssignH\x00\x12\x31\n\x0btask_cancel\x18\x03 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskCancelH\x00\x12\x35\n\rpolicy_update\x18\x04 \x01(\x0b\x32\x1c.cortex.mesh.v1.PolicyUpdateH\x00\x12\x41\n\x13\x63redential_rotation\x18\x05 \x01(\x0b\x32\".cortex.mesh.v1.CredentialRotationH\x00\x12/\n\noutput_ack\x18\x06 \x01(\x0b\x32\x19.cortex.mesh.v1.OutputAckH\x00\x12/\n\nresult_ack\x18\x07 \x01(\x0b\x32\x19.cortex.mesh.v1.ResultAckH\x00\x12.\n\treconnect\x18\x08 \x01(\x0b\x32\x19.cortex.mesh.v1.ReconnectH\x00\x12/\n\nfile_chunk\x18\t \x01(\x0b\x32\x19.cortex.mesh.v1.FileChunkH\x00\x42\x06\n\x04\x62ody\"\xcc\x01\n\rSandboxPolicy\x12\x30\n\x04mode\x18\x01 \x01(\x0e\x32\".cortex.mesh.v1.SandboxPolicy.Mode\x12\x18\n\x10\x61llowed_commands\x18\x02 \x03(\t\x12\x17\n\x0f\x64\x65nied_commands\x18\x03 \x03(\t\x12\x1a\n\x12sensitive_commands\x18\x04 \x03(\t\x12\x16\n\x0eworkspace_root\x18\x05 \x01(\t\"\"\n\x04Mode\x12\x0e\n\nPERMISSIVE\x10\x00\x12\n\n\x06STRICT\x10\x01\"Z\n\x0bSkillConfig\x12\r\n\x05shell\x18\x01 \x01(\x08\x12\r\n\x05\x66iles\x18\x02 \x01(\x08\x12\x0f\n\x07\x62rowser\x18\x03 \x01(\x08\x12\x1c\n\x14max_concurrent_tasks\x18\x04 \x01(\r\"\x88\x02\n\x07Welcome\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.cortex.mesh.v1.SandboxPolicy\x12+\n\x06skills\x18\x02 \x01(\x0b\x32\x1b.cortex.mesh.v1.SkillConfig\x12\x1c\n\x14heartbeat_interval_s\x18\x03 \x01(\x01\x12\x38\n\tacked_seq\x18\x04 \x03(\x0b\x32%.cortex.mesh.v1.Welcome.AckedSeqEntry\x12\x18\n\x10\x61\x62\x61ndon_task_ids\x18\x05 \x03(\t\x1a/\n\rAckedSeqEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"m\n\nTaskAssign\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"G\n\tFileChunk\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x04 \x01(\x08\"-\n\nTaskCancel\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"j\n\x0cPolicyUpdate\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.cortex.mesh.v1.SandboxPolicy\x12+\n\x06skills\x18\x02 \x01(\x0b\x32\x1b.cortex.mesh.v1.SkillConfig\"(\n\x12\x43redentialRotation\x12\x12\n\ncredential\x18\x01 \x01(\t\")\n\tOutputAck\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"\x1c\n\tResultAck\x12\x0f\n\x07task_id\x18\x01 \x01(\t\",\n\tReconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x66ter_s\x18\x02 \x01(\x01*E\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\n\n\x06STDOUT\x10\x01\x12\n\n\x06STDERR\x10\x02*r\n\x0bTaskOutcome\x12\x1c\n\x18TASK_OUTCOME_UNSPECIFIED\x10\x00\x12\r\n\tSUCCEEDED\x10\x01\x12\n\n\x06\x46\x41ILED\x10\x02\x12\r\n\tCANCELLED\x10\x03\x12\r\n\tTIMED_OUT\x10\x04\x12\x0c\n\x08REJECTED\x10\x05\x32\x95\x01\n\x08NodeMesh\x12\x41\n\x04Join\x12\x1b.cortex.mesh.v1.JoinRequest\x1a\x1c.cortex.mesh.v1.JoinResponse\x12\x46\n\x07\x43onnect\x12\x1b.cortex.mesh.v1.NodeMessage\x1a\x1a.cortex.mesh.v1.HubMessage(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x63ortex/mesh/v1/mesh.proto\x12\x0e\x63ortex.mesh.v1\"W\n\x0bJoinRequest\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x14\n\x0cinvite_token\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12\x10\n\x08platform\x18\x04 \x01(\t\"3\n\x0cJoinResponse\x12\x0f\n\x07node_id\x18\x01 \x01(\t\x12\x12\n\ncredential\x18\x02 \x01(\t\"\xed\x02\n\x0bNodeMessage\x12&\n\x05hello\x18\x01 \x01(\x0b\x32\x15.cortex.mesh.v1.HelloH\x00\x12.\n\theartbeat\x18\x02 \x01(\x0b\x32\x19.cortex.mesh.v1.HeartbeatH\x00\x12\x33\n\x0ctask_started\x18\x03 \x01(\x0b\x32\x1b.cortex.mesh.v1.TaskStartedH\x00\x12\x31\n\x0btask_output\x18\x04 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskOutputH\x00\x12\x31\n\x0btask_result\x18\x05 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskResultH\x00\x12\x37\n\x0e\x63redential_ack\x18\x06 \x01(\x0b\x32\x1d.cortex.mesh.v1.CredentialAckH\x00\x12*\n\x07goodbye\x18\x07 \x01(\x0b\x32\x17.cortex.mesh.v1.GoodbyeH\x00\x42\x06\n\x04\x62ody\"\x87\x02\n\x05Hello\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x10\n\x08platform\x18\x02 \x01(\t\x12\x10\n\x08hostname\x18\x03 \x01(\t\x12=\n\x0c\x63\x61pabilities\x18\x04 \x03(\x0b\x32\'.cortex.mesh.v1.Hello.CapabilitiesEntry\x12,\n\nheld_tasks\x18\x05 \x03(\x0b\x32\x18.cortex.mesh.v1.HeldTask\x12\x16\n\x0epython_version\x18\x06 \x01(\t\x12\x0f\n\x07os_name\x18\x07 \x01(\t\x1a\x33\n\x11\x43\x61pabilitiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x08:\x02\x38\x01\"?\n\x08HeldTask\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x10\n\x08last_seq\x18\x02 \x01(\x04\x12\x10\n\x08\x66inished\x18\x03 \x01(\x08\"5\n\tHeartbeat\x12(\n\x05stats\x18\x01 \x01(\x0b\x32\x19.cortex.mesh.v1.NodeStats\"\xe4\x01\n\tNodeStats\x12\x13\n\x0b\x63pu_percent\x18\x01 \x01(\x01\x12\x14\n\x0c\x63pu_per_core\x18\x02 \x03(\x01\x12\x11\n\tcpu_count\x18\x03 \x01(\r\x12\x14\n\x0c\x63pu_freq_mhz\x18\x04 \x01(\x01\x12\x13\n\x0bmemory_used\x18\x05 \x01(\x04\x12\x14\n\x0cmemory_total\x18\x06 \x01(\x04\x12\x18\n\x10memory_available\x18\x07 \x01(\x04\x12\x16\n\x0ememory_percent\x18\x08 \x01(\x01\x12\x10\n\x08load_avg\x18\t \x03(\x01\x12\x14\n\x0c\x61\x63tive_tasks\x18\n \x01(\r\"\x1e\n\x0bTaskStarted\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"f\n\nTaskOutput\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\x12,\n\x06stream\x18\x03 \x01(\x0e\x32\x1c.cortex.mesh.v1.OutputStream\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\x0c\"\xb0\x01\n\nTaskResult\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12,\n\x07outcome\x18\x02 \x01(\x0e\x32\x1b.cortex.mesh.v1.TaskOutcome\x12\x11\n\texit_code\x18\x03 \x01(\x05\x12\x12\n\nerror_code\x18\x04 \x01(\t\x12\x15\n\rerror_message\x18\x05 \x01(\t\x12\x10\n\x08last_seq\x18\x06 \x01(\x04\x12\x13\n\x0bresult_json\x18\x07 \x01(\x0c\"$\n\rCredentialAck\x12\x13\n\x0b\x66ingerprint\x18\x01 \x01(\t\"\x19\n\x07Goodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"\xe3\x03\n\nHubMessage\x12*\n\x07welcome\x18\x01 \x01(\x0b\x32\x17.cortex.mesh.v1.WelcomeH\x00\x12\x31\n\x0btask_assign\x18\x02 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskAssignH\x00\x12\x31\n\x0btask_cancel\x18\x03 \x01(\x0b\x32\x1a.cortex.mesh.v1.TaskCancelH\x00\x12\x35\n\rpolicy_update\x18\x04 \x01(\x0b\x32\x1c.cortex.mesh.v1.PolicyUpdateH\x00\x12\x41\n\x13\x63redential_rotation\x18\x05 \x01(\x0b\x32\".cortex.mesh.v1.CredentialRotationH\x00\x12/\n\noutput_ack\x18\x06 \x01(\x0b\x32\x19.cortex.mesh.v1.OutputAckH\x00\x12/\n\nresult_ack\x18\x07 \x01(\x0b\x32\x19.cortex.mesh.v1.ResultAckH\x00\x12.\n\treconnect\x18\x08 \x01(\x0b\x32\x19.cortex.mesh.v1.ReconnectH\x00\x12/\n\nfile_chunk\x18\t \x01(\x0b\x32\x19.cortex.mesh.v1.FileChunkH\x00\x42\x06\n\x04\x62ody\"\xe9\x01\n\rSandboxPolicy\x12\x30\n\x04mode\x18\x01 \x01(\x0e\x32\".cortex.mesh.v1.SandboxPolicy.Mode\x12\x18\n\x10\x61llowed_commands\x18\x02 \x03(\t\x12\x17\n\x0f\x64\x65nied_commands\x18\x03 \x03(\t\x12\x1a\n\x12sensitive_commands\x18\x04 \x03(\t\x12\x16\n\x0eworkspace_root\x18\x05 \x01(\t\x12\x1b\n\x13\x62rowser_policy_json\x18\x06 \x01(\t\"\"\n\x04Mode\x12\x0e\n\nPERMISSIVE\x10\x00\x12\n\n\x06STRICT\x10\x01\"Z\n\x0bSkillConfig\x12\r\n\x05shell\x18\x01 \x01(\x08\x12\r\n\x05\x66iles\x18\x02 \x01(\x08\x12\x0f\n\x07\x62rowser\x18\x03 \x01(\x08\x12\x1c\n\x14max_concurrent_tasks\x18\x04 \x01(\r\"\x88\x02\n\x07Welcome\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.cortex.mesh.v1.SandboxPolicy\x12+\n\x06skills\x18\x02 \x01(\x0b\x32\x1b.cortex.mesh.v1.SkillConfig\x12\x1c\n\x14heartbeat_interval_s\x18\x03 \x01(\x01\x12\x38\n\tacked_seq\x18\x04 \x03(\x0b\x32%.cortex.mesh.v1.Welcome.AckedSeqEntry\x12\x18\n\x10\x61\x62\x61ndon_task_ids\x18\x05 \x03(\t\x1a/\n\rAckedSeqEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"m\n\nTaskAssign\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12\x14\n\x0cpayload_json\x18\x03 \x01(\x0c\x12\x11\n\ttimeout_s\x18\x04 \x01(\x01\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\"G\n\tFileChunk\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0b\n\x03\x65of\x18\x04 \x01(\x08\"-\n\nTaskCancel\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"j\n\x0cPolicyUpdate\x12-\n\x06policy\x18\x01 \x01(\x0b\x32\x1d.cortex.mesh.v1.SandboxPolicy\x12+\n\x06skills\x18\x02 \x01(\x0b\x32\x1b.cortex.mesh.v1.SkillConfig\"(\n\x12\x43redentialRotation\x12\x12\n\ncredential\x18\x01 \x01(\t\")\n\tOutputAck\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x04\"\x1c\n\tResultAck\x12\x0f\n\x07task_id\x18\x01 \x01(\t\",\n\tReconnect\x12\x0e\n\x06reason\x18\x01 \x01(\t\x12\x0f\n\x07\x61\x66ter_s\x18\x02 \x01(\x01*E\n\x0cOutputStream\x12\x1d\n\x19OUTPUT_STREAM_UNSPECIFIED\x10\x00\x12\n\n\x06STDOUT\x10\x01\x12\n\n\x06STDERR\x10\x02*r\n\x0bTaskOutcome\x12\x1c\n\x18TASK_OUTCOME_UNSPECIFIED\x10\x00\x12\r\n\tSUCCEEDED\x10\x01\x12\n\n\x06\x46\x41ILED\x10\x02\x12\r\n\tCANCELLED\x10\x03\x12\r\n\tTIMED_OUT\x10\x04\x12\x0c\n\x08REJECTED\x10\x05\x32\x95\x01\n\x08NodeMesh\x12\x41\n\x04Join\x12\x1b.cortex.mesh.v1.JoinRequest\x1a\x1c.cortex.mesh.v1.JoinResponse\x12\x46\n\x07\x43onnect\x12\x1b.cortex.mesh.v1.NodeMessage\x1a\x1a.cortex.mesh.v1.HubMessage(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -26,10 +26,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HELLO_CAPABILITIESENTRY']._serialized_options = b'8\001'
   _globals['_WELCOME_ACKEDSEQENTRY']._loaded_options = None
   _globals['_WELCOME_ACKEDSEQENTRY']._serialized_options = b'8\001'
-  _globals['_OUTPUTSTREAM']._serialized_start=3104
-  _globals['_OUTPUTSTREAM']._serialized_end=3173
-  _globals['_TASKOUTCOME']._serialized_start=3175
-  _globals['_TASKOUTCOME']._serialized_end=3289
+  _globals['_OUTPUTSTREAM']._serialized_start=3133
+  _globals['_OUTPUTSTREAM']._serialized_end=3202
+  _globals['_TASKOUTCOME']._serialized_start=3204
+  _globals['_TASKOUTCOME']._serialized_end=3318
   _globals['_JOINREQUEST']._serialized_start=45
   _globals['_JOINREQUEST']._serialized_end=132
   _globals['_JOINRESPONSE']._serialized_start=134
@@ -59,31 +59,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HUBMESSAGE']._serialized_start=1553
   _globals['_HUBMESSAGE']._serialized_end=2036
   _globals['_SANDBOXPOLICY']._serialized_start=2039
-  _globals['_SANDBOXPOLICY']._serialized_end=2243
-  _globals['_SANDBOXPOLICY_MODE']._serialized_start=2209
-  _globals['_SANDBOXPOLICY_MODE']._serialized_end=2243
-  _globals['_SKILLCONFIG']._serialized_start=2245
-  _globals['_SKILLCONFIG']._serialized_end=2335
-  _globals['_WELCOME']._serialized_start=2338
-  _globals['_WELCOME']._serialized_end=2602
-  _globals['_WELCOME_ACKEDSEQENTRY']._serialized_start=2555
-  _globals['_WELCOME_ACKEDSEQENTRY']._serialized_end=2602
-  _globals['_TASKASSIGN']._serialized_start=2604
-  _globals['_TASKASSIGN']._serialized_end=2713
-  _globals['_FILECHUNK']._serialized_start=2715
-  _globals['_FILECHUNK']._serialized_end=2786
-  _globals['_TASKCANCEL']._serialized_start=2788
-  _globals['_TASKCANCEL']._serialized_end=2833
-  _globals['_POLICYUPDATE']._serialized_start=2835
-  _globals['_POLICYUPDATE']._serialized_end=2941
-  _globals['_CREDENTIALROTATION']._serialized_start=2943
-  _globals['_CREDENTIALROTATION']._serialized_end=2983
-  _globals['_OUTPUTACK']._serialized_start=2985
-  _globals['_OUTPUTACK']._serialized_end=3026
-  _globals['_RESULTACK']._serialized_start=3028
-  _globals['_RESULTACK']._serialized_end=3056
-  _globals['_RECONNECT']._serialized_start=3058
-  _globals['_RECONNECT']._serialized_end=3102
-  _globals['_NODEMESH']._serialized_start=3292
-  _globals['_NODEMESH']._serialized_end=3441
+  _globals['_SANDBOXPOLICY']._serialized_end=2272
+  _globals['_SANDBOXPOLICY_MODE']._serialized_start=2238
+  _globals['_SANDBOXPOLICY_MODE']._serialized_end=2272
+  _globals['_SKILLCONFIG']._serialized_start=2274
+  _globals['_SKILLCONFIG']._serialized_end=2364
+  _globals['_WELCOME']._serialized_start=2367
+  _globals['_WELCOME']._serialized_end=2631
+  _globals['_WELCOME_ACKEDSEQENTRY']._serialized_start=2584
+  _globals['_WELCOME_ACKEDSEQENTRY']._serialized_end=2631
+  _globals['_TASKASSIGN']._serialized_start=2633
+  _globals['_TASKASSIGN']._serialized_end=2742
+  _globals['_FILECHUNK']._serialized_start=2744
+  _globals['_FILECHUNK']._serialized_end=2815
+  _globals['_TASKCANCEL']._serialized_start=2817
+  _globals['_TASKCANCEL']._serialized_end=2862
+  _globals['_POLICYUPDATE']._serialized_start=2864
+  _globals['_POLICYUPDATE']._serialized_end=2970
+  _globals['_CREDENTIALROTATION']._serialized_start=2972
+  _globals['_CREDENTIALROTATION']._serialized_end=3012
+  _globals['_OUTPUTACK']._serialized_start=3014
+  _globals['_OUTPUTACK']._serialized_end=3055
+  _globals['_RESULTACK']._serialized_start=3057
+  _globals['_RESULTACK']._serialized_end=3085
+  _globals['_RECONNECT']._serialized_start=3087
+  _globals['_RECONNECT']._serialized_end=3131
+  _globals['_NODEMESH']._serialized_start=3321
+  _globals['_NODEMESH']._serialized_end=3470
 # @@protoc_insertion_point(module_scope)

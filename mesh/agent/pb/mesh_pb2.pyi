@@ -205,7 +205,7 @@ class HubMessage(_message.Message):
     def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., task_assign: _Optional[_Union[TaskAssign, _Mapping]] = ..., task_cancel: _Optional[_Union[TaskCancel, _Mapping]] = ..., policy_update: _Optional[_Union[PolicyUpdate, _Mapping]] = ..., credential_rotation: _Optional[_Union[CredentialRotation, _Mapping]] = ..., output_ack: _Optional[_Union[OutputAck, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., file_chunk: _Optional[_Union[FileChunk, _Mapping]] = ...) -> None: ...
 
 class SandboxPolicy(_message.Message):
-    __slots__ = ("mode", "allowed_commands", "denied_commands", "sensitive_commands", "workspace_root")
+    __slots__ = ("mode", "allowed_commands", "denied_commands", "sensitive_commands", "workspace_root", "browser_policy_json")
     class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PERMISSIVE: _ClassVar[SandboxPolicy.Mode]
@@ -217,12 +217,14 @@ class SandboxPolicy(_message.Message):
     DENIED_COMMANDS_FIELD_NUMBER: _ClassVar[int]
     SENSITIVE_COMMANDS_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_ROOT_FIELD_NUMBER: _ClassVar[int]
+    BROWSER_POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
     mode: SandboxPolicy.Mode
     allowed_commands: _containers.RepeatedScalarFieldContainer[str]
     denied_commands: _containers.RepeatedScalarFieldContainer[str]
     sensitive_commands: _containers.RepeatedScalarFieldContainer[str]
     workspace_root: str
-    def __init__(self, mode: _Optional[_Union[SandboxPolicy.Mode, str]] = ..., allowed_commands: _Optional[_Iterable[str]] = ..., denied_commands: _Optional[_Iterable[str]] = ..., sensitive_commands: _Optional[_Iterable[str]] = ..., workspace_root: _Optional[str] = ...) -> None: ...
+    browser_policy_json: str
+    def __init__(self, mode: _Optional[_Union[SandboxPolicy.Mode, str]] = ..., allowed_commands: _Optional[_Iterable[str]] = ..., denied_commands: _Optional[_Iterable[str]] = ..., sensitive_commands: _Optional[_Iterable[str]] = ..., workspace_root: _Optional[str] = ..., browser_policy_json: _Optional[str] = ...) -> None: ...
 
 class SkillConfig(_message.Message):
     __slots__ = ("shell", "files", "browser", "max_concurrent_tasks")

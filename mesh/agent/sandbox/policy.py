@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..browser_actions import BrowserPolicy
 from .commands import _Analyzer, _Command
 from .lexer import NETWORK_NOTE, SandboxParseError
 from .rules import moves_directory, network_refusal, rule_findings, strict_redirect_note
@@ -122,6 +123,8 @@ class Policy:
     allowed_commands: tuple[str, ...] = ()
     denied_commands: tuple[str, ...] = ()
     sensitive_commands: tuple[str, ...] = ()
+    #: The browser skill's domain policy; None: the defaults (stored only when set).
+    browser: BrowserPolicy | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Policy:
@@ -144,10 +147,15 @@ class Policy:
                         raise ValueError(f"{key}: unknown rule {entry!r}")
             lists[key] = cleaned
         unknown = set(data) - {"mode", "allowed_commands", "denied_commands", "sensitive_commands"}
-        unknown.discard("workspace_root")
+        unknown -= {"workspace_root", "browser"}
         if unknown:
             raise ValueError(f"unknown policy keys: {', '.join(sorted(unknown))}")
-        return cls(mode=mode, **lists)
+        browser = BrowserPolicy.from_dict(data["browser"]) if "browser" in data else None
+        return cls(mode=mode, **lists, browser=browser)
+
+    @property
+    def browser_policy(self) -> BrowserPolicy:
+        return self.browser or BrowserPolicy()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for storage and the wire)."""
@@ -156,6 +164,7 @@ class Policy:
             "allowed_commands": list(self.allowed_commands),
             "denied_commands": list(self.denied_commands),
             "sensitive_commands": list(self.sensitive_commands),
+            **({"browser": self.browser.to_dict()} if self.browser is not None else {}),
         }
 
 

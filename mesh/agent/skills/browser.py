@@ -1,24 +1,61 @@
-"""The browser skill (navigate, screenshot, page text), present only with Playwright + Chromium."""
+"""The browser skill: one persistent Chromium context per chat session, with tabs.
+
+Present only with Playwright and a Chromium on the machine. Payloads follow the one contract in
+`browser_actions.py` (validated again here). Every request a page makes (navigation, redirect,
+subresource, download) passes the node's domain policy, names resolved here so that a public
+name pointing at a private address is refused too. A session's context closes when the hub says
+the chat session ended (`close`), after `idle_timeout` seconds without work, or with the agent.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import glob
 import importlib.util
+import ipaddress
+import json
+import logging
 import os
+import re
 import shutil
-from typing import Any
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
 
-ACTIONS = ("navigate", "screenshot", "text")
+from ..browser_actions import (
+    ACTIONS,
+    HUB_KEYS,
+    URL_ACTIONS,
+    ActionError,
+    BrowserPolicy,
+    address_refusal,
+    split_url,
+    url_refusal,
+    validate_action,
+)
+from .browser_proxy import REFUSED_HEADER, PolicyProxy
+
+logger = logging.getLogger("cortex_agent.browser")
+
 MAX_TEXT = 200_000
-NAV_TIMEOUT_MS = 30_000
+MAX_SNAPSHOT = 200_000
+MAX_EVAL = 100_000
+MAX_SESSIONS = 8
+MAX_TABS = 16
+DOWNLOADS_DIR = "downloads"
 
 
 class BrowserError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    """A browser task that failed (`rejected`: refused before anything was done)."""
+
+    def __init__(self, code: str, message: str, *, rejected: bool = False) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.rejected = rejected
 
 
 def _chromium_executable() -> str | None:
@@ -42,39 +79,414 @@ def browser_available() -> bool:
     return importlib.util.find_spec("playwright") is not None and _chromium_executable() is not None
 
 
-async def run_browser(payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """Open the URL in headless Chromium and perform the action."""
-    action = payload.get("action")
-    if action not in ACTIONS:
-        raise BrowserError("invalid_action", f"action must be one of {', '.join(ACTIONS)}")
-    url = payload.get("url")
-    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-        raise BrowserError("invalid_input", "url must be an http(s) URL")
-    from playwright.async_api import async_playwright  # only where the capability exists
+@dataclass
+class _Session:
+    key: str
+    context: Any
+    tabs: dict[int, Any] = field(default_factory=dict)
+    current: int = 0
+    next_tab: int = 1
+    last_used: float = field(default_factory=time.monotonic)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    downloads: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+    pending: list[Any] = field(default_factory=list)  # downloads being saved
 
-    executable = _chromium_executable()
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(
-            headless=True,
-            executable_path=executable
-            if executable and "ms-playwright" not in executable
-            else None,
-        )
+
+def _safe_name(name: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", os.path.basename(name or ""))[:120].lstrip(".")
+    return name or "download"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:500]
+
+
+class BrowserSessions:
+    """The node's browser: one Chromium process, one context per chat session."""
+
+    def __init__(
+        self,
+        *,
+        policy: Callable[[], BrowserPolicy | None],
+        downloads_root: Callable[[], Path],
+        idle_timeout: float = 600.0,
+    ) -> None:
+        self._policy = policy
+        self._downloads_root = downloads_root
+        self.idle_timeout = idle_timeout
+        self._pw: Any = None
+        self._browser: Any = None
+        self._sessions: dict[str, _Session] = {}
+        self._start_lock = asyncio.Lock()
+        self._sessions_lock = asyncio.Lock()
+        self._reaper: asyncio.Task[None] | None = None
+        self._proxy: PolicyProxy | None = None
+
+    # -------------------------------------------------------------- lifecycle
+    async def _ensure_browser(self) -> Any:
+        async with self._start_lock:
+            if self._browser is not None and self._browser.is_connected():
+                return self._browser
+            from playwright.async_api import async_playwright  # only where the capability exists
+
+            if self._pw is None:
+                self._pw = await async_playwright().start()
+            if self._proxy is None:
+                self._proxy = PolicyProxy(self._proxy_check)
+                await self._proxy.start()
+            executable = _chromium_executable()
+            self._browser = await self._pw.chromium.launch(
+                headless=True,
+                executable_path=executable
+                if executable and "ms-playwright" not in executable
+                else None,
+                # Every request, loopback included, goes through the policy proxy.
+                proxy={"server": f"http://127.0.0.1:{self._proxy.port}", "bypass": "<-loopback>"},
+                args=["--proxy-bypass-list=<-loopback>"],
+            )
+            if self._reaper is None or self._reaper.done():
+                self._reaper = asyncio.ensure_future(self._reap())
+            return self._browser
+
+    async def _session(self, key: str) -> _Session:
+        async with self._sessions_lock:  # two tasks of a new session make one context
+            session = self._sessions.get(key)
+            if session is not None:
+                return session
+            if len(self._sessions) >= MAX_SESSIONS:  # the least recently used idle one goes
+                idle = [s for s in self._sessions.values() if not s.lock.locked()]
+                if not idle:
+                    raise BrowserError(
+                        "too_many_sessions",
+                        f"This node's browser is busy with {MAX_SESSIONS} chat sessions.",
+                        rejected=True,
+                    )
+                await self.close_session(min(idle, key=lambda s: s.last_used).key)
+            browser = await self._ensure_browser()
+            context = await browser.new_context(accept_downloads=True)
+            session = _Session(key=key, context=context)
+            await context.route("**/*", lambda route: self._route(session, route))
+            context.on("page", lambda page: self._watch_page(session, page))
+            self._sessions[key] = session
+            return session
+
+    async def close_session(self, key: str) -> bool:
+        session = self._sessions.pop(key, None)
+        if session is None:
+            return False
+        with contextlib.suppress(Exception):
+            await session.context.close()
+        return True
+
+    async def close_all(self) -> None:
+        for key in list(self._sessions):
+            await self.close_session(key)
+        if self._reaper is not None:
+            self._reaper.cancel()
+        with contextlib.suppress(Exception):
+            if self._browser is not None:
+                await self._browser.close()
+        with contextlib.suppress(Exception):
+            if self._pw is not None:
+                await self._pw.stop()
+        if self._proxy is not None:
+            await self._proxy.close()
+        self._browser = self._pw = self._proxy = None
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(min(30.0, max(self.idle_timeout / 4, 0.5)))
+            now = time.monotonic()
+            for session in list(self._sessions.values()):
+                if not session.lock.locked() and now - session.last_used > self.idle_timeout:
+                    logger.info("closing the idle browser of session %s", session.key or "-")
+                    await self.close_session(session.key)
+
+    # -------------------------------------------------------------- policy
+    async def _route(self, session: _Session, route: Any) -> None:
+        url = route.request.url
+        refusal = await self.refusal(url)
+        if refusal is None:  # the proxy checks again: redirect hops, the address it dials
+            await route.continue_()
+            return
+        session.blocked.append(f"{url[:200]}: {refusal}")
+        await route.abort("blockedbyclient")
+
+    async def refusal(self, url: str) -> str | None:
+        """Why the page may not load `url` now (lists, then every address its name has)."""
+        return (await self.checked(url))[0]
+
+    async def checked(self, url: str) -> tuple[str | None, str]:
+        """(why `url` is refused or None, the checked address to connect to)."""
+        policy = self._policy()
+        if policy is None:
+            return "the node's browser policy could not be read", ""
+        refused = url_refusal(policy, url)
+        if refused is not None:
+            return refused, ""
+        host, address = split_url(url)
+        if address is not None:
+            return None, str(address)
         try:
-            page = await browser.new_page()
-            response = await page.goto(url, timeout=min(NAV_TIMEOUT_MS, int(timeout * 1000)))
-            result: dict[str, Any] = {
-                "url": page.url,
-                "title": await page.title(),
-                "status": response.status if response else None,
-            }
-            if action == "text":
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except (OSError, UnicodeError):
+            return f"{host} does not resolve", ""
+        found = ""
+        for info in infos:
+            try:
+                resolved = ipaddress.ip_address(info[4][0].split("%")[0])
+            except ValueError:
+                return f"{host} resolves to an address this node cannot check", ""
+            why = address_refusal(policy, resolved)
+            if why is not None:
+                return f"{host} resolves to {why}", ""
+            found = found or str(resolved)
+        return (None, found) if found else (f"{host} does not resolve", "")
+
+    async def _proxy_check(self, scheme: str, host: str, port: int) -> tuple[str | None, str]:
+        return await self.checked(f"{scheme}://{host}:{port}/")
+
+    def _watch_page(self, session: _Session, page: Any) -> None:
+        if any(known is page for known in session.tabs.values()):
+            return  # a page is seen twice: by the context's event and by who opened it
+        session.tabs[session.next_tab] = page
+        session.next_tab += 1
+        page.on(
+            "download",
+            lambda download: session.pending.append(
+                asyncio.ensure_future(self._download(session, download))
+            ),
+        )
+
+    async def _download(self, session: _Session, download: Any) -> None:
+        policy = self._policy()
+        if policy is None or not policy.allow_downloads:
+            session.blocked.append(f"download {download.url[:200]}: downloads are not allowed")
+            with contextlib.suppress(Exception):
+                await download.cancel()
+            return
+        folder = self._downloads_root() / DOWNLOADS_DIR
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = _safe_name(download.suggested_filename)
+        target, n = folder / name, 1
+        while target.exists():
+            stem, dot, ext = name.partition(".")
+            target, n = folder / f"{stem}-{n}{dot}{ext}", n + 1
+        try:
+            await download.save_as(str(target))
+        except Exception as exc:  # a failed download is reported, not fatal
+            session.blocked.append(f"download {download.url[:200]}: {_first_line(exc)}")
+            return
+        session.downloads.append(f"{DOWNLOADS_DIR}/{target.name}")
+
+    # -------------------------------------------------------------- actions
+    async def run(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """Validate `payload` against the contract and perform it in its session's context."""
+        try:
+            payload = validate_action(payload, extra=HUB_KEYS)
+        except ActionError as exc:
+            raise BrowserError(exc.code, exc.message, rejected=True) from exc
+        key = str(payload.get("session") or "")
+        action = payload["action"]
+        if action == "close":
+            return {"closed": await self.close_session(key)}
+        policy = self._policy()
+        if policy is None:
+            raise BrowserError(
+                "policy_unreadable", "The node's browser policy could not be read.", rejected=True
+            )
+        if action in URL_ACTIONS and "url" in payload:
+            why = await self.refusal(payload["url"])
+            if why is not None:
+                raise BrowserError("url_not_allowed", f"Refused: {why}.", rejected=True)
+        if ACTIONS[action].needs_approval:
+            if not policy.allow_evaluate:
+                raise BrowserError(
+                    "evaluate_not_allowed",
+                    "This node's policy does not allow running JavaScript in pages.",
+                    rejected=True,
+                )
+            if payload.get("confirmed") is not True:
+                raise BrowserError(
+                    "confirmation_required",
+                    "Running JavaScript needs a person's approval; the task carries none.",
+                    rejected=True,
+                )
+        session = await self._session(key)
+        async with session.lock:
+            session.last_used = time.monotonic()
+            session.blocked = []
+            session.context.set_default_timeout(max(1000.0, timeout * 1000 * 0.9))
+            try:
+                result = await self._act(session, action, payload)
+            except BrowserError:
+                raise
+            except Exception as exc:
+                code = (
+                    "browser_timeout" if type(exc).__name__ == "TimeoutError" else "browser_error"
+                )
+                raise BrowserError(code, _first_line(exc)) from exc
+            finally:
+                session.last_used = time.monotonic()
+            await asyncio.sleep(0.05)  # a download this action started registers
+            pending, session.pending = session.pending, []
+            if pending:  # those still running are reported by a later action
+                await asyncio.wait(pending, timeout=min(timeout / 2, 30.0))
+                session.pending = [job for job in pending if not job.done()]
+            described = await self._describe(session, result)
+            session.downloads = []
+            return described
+
+    async def _page(self, session: _Session, tab: int | None) -> Any:
+        if tab is not None:
+            page = session.tabs.get(tab)
+            if page is None or page.is_closed():
+                raise BrowserError("no_such_tab", f"There is no tab {tab}.", rejected=True)
+            return page
+        page = session.tabs.get(session.current)
+        if page is None or page.is_closed():
+            page = await session.context.new_page()
+            self._watch_page(session, page)
+            session.current = next(t for t, p in session.tabs.items() if p is page)
+        return page
+
+    @staticmethod
+    def _target(page: Any, payload: dict[str, Any]) -> Any:
+        if "ref" in payload:
+            return page.locator(f"aria-ref={payload['ref']}")
+        return page.locator(payload["selector"])
+
+    async def _act(self, session: _Session, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if action == "tabs":
+            return {}
+        if action == "tab_new":
+            if len(session.tabs) >= MAX_TABS:
+                raise BrowserError("too_many_tabs", f"At most {MAX_TABS} tabs.", rejected=True)
+            page = await session.context.new_page()
+            self._watch_page(session, page)
+            session.current = next(t for t, p in session.tabs.items() if p is page)
+            if "url" in payload:
+                await page.goto(payload["url"], wait_until="domcontentloaded")
+            return {}
+        if action == "tab_select":
+            await self._page(session, payload["tab"])
+            session.current = payload["tab"]
+            return {}
+        if action == "tab_close":
+            tab = payload.get("tab", session.current)
+            page = await self._page(session, tab)
+            await page.close()
+            session.tabs.pop(tab, None)
+            if session.current == tab:
+                session.current = max(session.tabs) if session.tabs else 0
+            return {"closed_tab": tab}
+        page = await self._page(session, payload.get("tab"))
+        if action == "navigate":
+            response = await page.goto(payload["url"], wait_until="load")
+            refused = response.headers.get(REFUSED_HEADER.lower()) if response else None
+            if refused:  # a redirect hop the proxy refused: the tab does not stay on it
+                with contextlib.suppress(Exception):
+                    await page.goto("about:blank")
+                raise BrowserError("url_not_allowed", f"Refused: {refused}.")
+            return {"status": response.status if response else None}
+        if action == "back":
+            await page.go_back()
+            return {}
+        if action == "reload":
+            await page.reload()
+            return {}
+        if action == "click":
+            await self._target(page, payload).click()
+            return {}
+        if action == "hover":
+            await self._target(page, payload).hover()
+            return {}
+        if action == "type":
+            target = self._target(page, payload)
+            await target.fill(payload["text"])
+            if payload.get("submit"):
+                await target.press("Enter")
+            return {}
+        if action == "press":
+            if "ref" in payload or "selector" in payload:
+                await self._target(page, payload).press(payload["key"])
+            else:
+                await page.keyboard.press(payload["key"])
+            return {}
+        if action == "select":
+            target = self._target(page, payload)
+            try:
+                chosen = await target.select_option(value=payload["value"], timeout=2000)
+            except Exception:
+                chosen = await target.select_option(label=payload["value"])
+            return {"selected": chosen}
+        if action == "scroll":
+            if "ref" in payload or "selector" in payload:
+                await self._target(page, payload).scroll_into_view_if_needed()
+            else:
+                amount = payload.get("amount", 600)
+                dx, dy = {
+                    "down": (0, amount),
+                    "up": (0, -amount),
+                    "right": (amount, 0),
+                    "left": (-amount, 0),
+                }[payload.get("direction", "down")]
+                await page.mouse.wheel(dx, dy)
+            position = await page.evaluate("() => [window.scrollX, window.scrollY]")
+            return {"scroll": position}
+        if action == "wait":
+            if "text" in payload:
+                await page.get_by_text(payload["text"]).first.wait_for(state="visible")
+            else:
+                await self._target(page, payload).wait_for(state=payload.get("state", "visible"))
+            return {"found": True}
+        if action == "text":
+            if "ref" in payload or "selector" in payload:
+                text = await self._target(page, payload).inner_text()
+            else:
                 text = await page.inner_text("body")
-                result["text"] = text[:MAX_TEXT]
-                result["truncated"] = len(text) > MAX_TEXT
-            elif action == "screenshot":
-                png = await page.screenshot(full_page=False)
-                result["png_base64"] = base64.b64encode(png).decode()
-            return result
-        finally:
-            await browser.close()
+            return {"text": text[:MAX_TEXT], "truncated": len(text) > MAX_TEXT}
+        if action == "snapshot":
+            try:
+                snapshot = await page.aria_snapshot(mode="ai")
+            except TypeError:  # an older Playwright: no refs
+                snapshot = await page.locator("body").aria_snapshot()
+            return {"snapshot": snapshot[:MAX_SNAPSHOT], "truncated": len(snapshot) > MAX_SNAPSHOT}
+        if action == "screenshot":
+            png = await page.screenshot(full_page=bool(payload.get("full_page")))
+            return {"png_base64": base64.b64encode(png).decode(), "bytes": len(png)}
+        if action == "evaluate":
+            value = await page.evaluate(payload["script"])
+            text = json.dumps(value, default=str)
+            if len(text) > MAX_EVAL:
+                return {"value_json": text[:MAX_EVAL], "truncated": True}
+            return {"value": value}
+        raise BrowserError("invalid_action", f"Unknown action {action!r}.", rejected=True)
+
+    async def _describe(self, session: _Session, result: dict[str, Any]) -> dict[str, Any]:
+        """The action's result plus where the session stands: tabs, current page, downloads."""
+        tabs = []
+        for tab, page in sorted(session.tabs.items()):
+            if page.is_closed():
+                session.tabs.pop(tab, None)
+                continue
+            title = ""
+            with contextlib.suppress(Exception):
+                title = await page.title()
+            tabs.append({"tab": tab, "url": page.url, "title": title[:300]})
+        current = next((t for t in tabs if t["tab"] == session.current), None)
+        described = dict(result)
+        described["tab"] = session.current
+        described["url"] = current["url"] if current else ""
+        described["title"] = current["title"] if current else ""
+        described["tabs"] = tabs
+        if session.downloads:
+            described["downloads"] = list(session.downloads)
+            described["downloads_note"] = (
+                "saved in the node's workspace under downloads/ (no session workspace yet)"
+            )
+        if session.blocked:
+            described["blocked"] = session.blocked[:20]
+        return described
