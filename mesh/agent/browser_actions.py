@@ -279,7 +279,7 @@ class BrowserPolicy:
                     raise ValueError(f"browser.{key}: {entry!r} is not a host name, IP or network")
                 cleaned.append(entry)
             lists[key] = tuple(cleaned)
-        flags = {}
+        flags: dict[str, bool] = {}
         for key, default in (
             ("allow_private_networks", False),
             ("allow_evaluate", False),
@@ -290,8 +290,11 @@ class BrowserPolicy:
                 raise ValueError(f"browser.{key} must be true or false")
             flags[key] = value
         return cls(
-            **lists,
-            **flags,
+            allowed_domains=lists["allowed_domains"],
+            denied_domains=lists["denied_domains"],
+            allow_private_networks=flags["allow_private_networks"],
+            allow_evaluate=flags["allow_evaluate"],
+            allow_downloads=flags["allow_downloads"],
             networks_allowed=tuple(nets["allowed_domains"]),
             networks_denied=tuple(nets["denied_domains"]),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import ipaddress
 import socket
 import struct
@@ -231,7 +232,9 @@ async def test_the_node_runs_scripts_only_with_policy_and_approval(tmp_path) -> 
         (OPEN, {"action": "evaluate", "script": "1", "confirmed": True}, "evaluate_not_allowed"),
         (allowed, {"action": "evaluate", "script": "1"}, "confirmation_required"),
     ):
-        sessions = BrowserSessions(policy=lambda p=policy: p, downloads_root=lambda: tmp_path)
+        sessions = BrowserSessions(
+            policy=functools.partial(lambda p: p, policy), downloads_root=lambda: tmp_path
+        )
         with pytest.raises(BrowserError) as caught:
             await asyncio.wait_for(sessions.run(payload, 10), 10)
         assert (caught.value.code, caught.value.rejected) == (code, True)

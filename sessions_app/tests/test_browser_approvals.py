@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from mesh.models import Node, Task
+from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import Message, ToolApproval
 from sessions_app.tests.conftest import configure_llm, wait_for
-from sessions_app.tests.llm_server import openai_text, openai_tool_call
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

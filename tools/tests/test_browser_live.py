@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 
 from mesh.agent.browser_actions import ACTIONS
+from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
-from sessions_app.tests.llm_server import openai_text, openai_tool_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -236,7 +236,7 @@ class BrowserSessions:
         found = ""
         for info in infos:
             try:
-                resolved = ipaddress.ip_address(info[4][0].split("%")[0])
+                resolved = ipaddress.ip_address(str(info[4][0]).split("%")[0])
             except ValueError:
                 return f"{host} resolves to an address this node cannot check", ""
             why = address_refusal(policy, resolved)
