@@ -40,8 +40,23 @@ def call_in_home_loop(callback: Callable[..., Any], *args: Any) -> bool:
     return True
 
 
+#: Background loops every web process runs (dotted paths of `start()` callables that create
+#: their task on the running loop, once per loop).
+BACKGROUND = ("agents.scheduler.scheduler_start",)
+
+
+def start_background() -> None:
+    """Start the process's background loops on the running loop (idempotent per loop)."""
+    from django.utils.module_loading import import_string
+
+    for path in BACKGROUND:
+        import_string(path)()
+
+
 class AdoptLoop:
-    """ASGI middleware: the server's loop is adopted on its first connection."""
+    """ASGI middleware: the server's loop is adopted on its first connection, and the
+    background loops start there (daphne has no start-up hook; its health check is the first
+    connection)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -49,4 +64,5 @@ class AdoptLoop:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         if scope.get("type") != "lifespan":
             adopt_running_loop()
+            start_background()
         return await self.app(scope, receive, send)

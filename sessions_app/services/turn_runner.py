@@ -16,7 +16,7 @@ from typing import Any
 from sessions_app.llm import LLMError, client_for
 from sessions_app.services import approvals, turn_prompt, turn_steps
 from sessions_app.services._db import db
-from sessions_app.services.conf import turn_limits
+from sessions_app.services.conf import TurnBudget, turn_limits
 from sessions_app.services.events import frame_broadcast
 from sessions_app.services.turn_state import PreparedCall, TurnState
 
@@ -28,10 +28,14 @@ async def _emit(state: TurnState, frames: list[dict[str, Any]]) -> None:
         await frame_broadcast(session_id=state.session_id, frame=frame)
 
 
-async def turn_run(*, assistant_message_id: int) -> None:
+class _ApprovalTimedOut(Exception):
+    """Nobody answered in time and the turn's budget says that ends it."""
+
+
+async def turn_run(*, assistant_message_id: int, budget: TurnBudget | None = None) -> None:
     """Drive one turn to its end; never raises (failures end up on the message)."""
     try:
-        state, _ = await db(turn_steps.turn_begin)(message_id=assistant_message_id)
+        state, _ = await db(turn_steps.turn_begin)(message_id=assistant_message_id, budget=budget)
     except Exception:
         logger.exception("turn %s could not start", assistant_message_id)
         return
@@ -52,6 +56,9 @@ async def turn_run(*, assistant_message_id: int) -> None:
             raise
     except LLMError as exc:
         await _end(state, exc.code, exc.message)
+    except _ApprovalTimedOut:
+        state.stop_reason = "approval_timed_out"
+        await _end(state, "approval_timed_out", "Nobody approved a tool call in time.")
     except Exception:
         logger.exception("turn of message %s failed", assistant_message_id)
         await _end(state, "internal_error", "The answer failed unexpectedly.")
@@ -93,8 +100,9 @@ async def _watch(state: TurnState, work: asyncio.Task[None]) -> None:
 
 async def _turn_loop(state: TurnState) -> None:
     limits = turn_limits()
+    max_steps = state.max_steps or limits.max_steps
     client = client_for(state.llm)
-    for step in range(limits.max_steps):
+    for step in range(max_steps):
         if step:
             await _emit(state, await db(turn_steps.step_next)(state=state))
         tools = await db(turn_prompt.tool_specs)(state=state)
@@ -102,13 +110,20 @@ async def _turn_loop(state: TurnState) -> None:
         calls = await _model_step(state, client, system, history, tools)
         if not calls:
             return
+        if state.max_tokens and state.tokens_used > state.max_tokens:
+            await _end(
+                state,
+                "token_limit",
+                f"The answer used more than {state.max_tokens} tokens and was stopped.",
+            )
+            return
         for call in calls:
             await _tool_call(state, call)
     await _emit(state, await db(turn_steps.step_next)(state=state))
     await _end(
         state,
         "step_limit",
-        f"The answer needed more than {limits.max_steps} model steps and was stopped.",
+        f"The answer needed more than {max_steps} model steps and was stopped.",
     )
 
 
@@ -152,6 +167,7 @@ async def _model_step(
         if chunk.tokens_out is not None:
             tokens_out = chunk.tokens_out
     await flush()
+    state.tokens_used += tokens_in + tokens_out
     stored, frames = await db(turn_steps.assistant_record)(
         state=state,
         content="".join(text),
@@ -175,6 +191,8 @@ async def _tool_call(state: TurnState, call: dict[str, Any]) -> None:
             prepared.approved = True
         elif decision == "denied":
             prepared.result = ToolResult.error("approval_denied", "The user denied this call.")
+        elif state.end_on_approval_timeout:
+            raise _ApprovalTimedOut()
         else:
             prepared.result = ToolResult.error(
                 "approval_timed_out", "Nobody approved this call in time, so it did not run."
@@ -198,7 +216,7 @@ async def _approval(state: TurnState, prepared: PreparedCall) -> str:
         node_id=prepared.node_id,
         arguments=prepared.arguments or {},
         reason=prepared.reason,
-        timeout=limits.approval_timeout,
+        timeout=state.approval_timeout or limits.approval_timeout,
     )
     await _emit(state, [frame])
     while True:

@@ -21,7 +21,7 @@ from sessions_app.events import FrameType
 from sessions_app.llm.base import ToolCallDelta
 from sessions_app.llm.config import llm_settings_for
 from sessions_app.models import ChatSession, Message, MessageRole, MessageStatus, SessionNode
-from sessions_app.services.conf import turn_limits
+from sessions_app.services.conf import TurnBudget, turn_limits
 from sessions_app.services.events import event_append
 from sessions_app.services.sessions import UNFINISHED, message_fail
 from sessions_app.services.turn_prompt import attached_nodes, tool_context
@@ -36,9 +36,14 @@ class ProviderNotConfigured(errors.ValidationFailed):
     code = "provider_not_configured"
 
 
-def turn_begin(*, message_id: int) -> tuple[TurnState | None, Frames]:
-    """Claim a pending assistant message; None if it was finished or reaped meanwhile."""
+def turn_begin(
+    *, message_id: int, budget: TurnBudget | None = None
+) -> tuple[TurnState | None, Frames]:
+    """Claim a pending assistant message; None if it was finished or reaped meanwhile.
+
+    `budget` tightens the settings' limits for this turn (a scheduled agent's run)."""
     limits = turn_limits()
+    budget = budget or TurnBudget()
     with transaction.atomic():
         message = (
             Message.objects.select_for_update()
@@ -76,7 +81,11 @@ def turn_begin(*, message_id: int) -> tuple[TurnState | None, Frames]:
         message_id=message.pk,
         llm=llm,
         approval_policy=session.approval_policy,
-        deadline=time.monotonic() + limits.deadline,
+        deadline=time.monotonic() + min(limits.deadline, budget.deadline or limits.deadline),
+        max_steps=budget.max_steps,
+        max_tokens=budget.max_tokens,
+        approval_timeout=budget.approval_timeout,
+        end_on_approval_timeout=budget.end_on_approval_timeout,
     )
     return state, []
 
@@ -237,7 +246,9 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
     # session's policy ("auto" included); an approved call then dispatches confirmed.
     if _sensitive(tool, prepared.arguments, attached):
         prepared.needs_approval, prepared.reason = True, "sensitive_command"
-    elif state.approval_policy == "ask" and tool.risk in ("exec", "write"):
+    elif (state.approval_policy == "ask" and tool.risk in ("exec", "write")) or (
+        state.approval_policy == "rules" and tool.risk != "read"
+    ):
         prepared.needs_approval, prepared.reason = True, f"risk:{tool.risk}"
         _apply_standing_rules(state, tool, prepared, attached)
     return prepared, frames
