@@ -76,7 +76,7 @@ def _fire_one(agent: Agent, now: datetime) -> Fired | None:
     if late and agent.catch_up == CatchUp.SKIP:
         logger.info("agent %s: %s missed tick(s) skipped", agent.pk, len(ticks))
         return None
-    trigger = RunTrigger.CATCH_UP if late or len(ticks) > 1 else RunTrigger.SCHEDULE
+    trigger = RunTrigger.CATCH_UP if late else RunTrigger.SCHEDULE
     busy = AgentRun.objects.filter(agent=agent, status__in=UNFINISHED).exists()
     run = AgentRun(
         agent=agent,
