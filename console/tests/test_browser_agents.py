@@ -89,7 +89,8 @@ def test_agents_page(live_hub, llm_server, browser, tmp_path):  # noqa: F811
         page.screenshot(path=str(ARTIFACTS / "agents-phone.png"), full_page=True)
         assert errors == []
     except BaseException:
-        print(live_hub.log()[-5000:])
+        page.screenshot(path=str(ARTIFACTS / "agents-failure.png"), full_page=True)
+        print(live_hub.log()[-5000:])  # noqa: T201  # the hub's log explains a failure
         raise
     finally:
         context.close()
