@@ -119,6 +119,10 @@ class AgentWebhookViewSet(CortexViewSet):
     selector = staticmethod(selectors.agent_list_for_user)
     output_serializer = s.RunOutput
 
+    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Only a signed POST starts a run; anything else is refused like a bad signature."""
+        raise services.InvalidSignature()
+
     @extend_schema(
         request=OpenApiTypes.BINARY,
         parameters=[
