@@ -40,8 +40,10 @@ def worker_id() -> str:
 _WORKER: str | None = None
 
 
-async def scheduler_pass(*, worker: str) -> None:
-    """One look: fire due ticks, claim waiting runs and start them here, end lost ones."""
+async def scheduler_pass(*, worker: str) -> bool:
+    """One look: fire due ticks, claim waiting runs and start them here, end lost ones.
+
+    True when a batch was full (more is waiting: pass again at once)."""
     for run in await db(runs.runs_reap_lost)():
         await run_notify(
             owner_id=run.agent.owner_id,
@@ -50,34 +52,42 @@ async def scheduler_pass(*, worker: str) -> None:
             status=run.status,
             session_id=run.session_id,
         )
-    await db(runs.ticks_fire)()
-    for run_id in await db(runs.runs_claim)(worker=worker):
+    fired = await db(runs.ticks_fire)()
+    claimed = await db(runs.runs_claim)(worker=worker)
+    for run_id in claimed:
         task = asyncio.create_task(
             run_drive(run_id=run_id, worker=worker), name=f"agent-run-{run_id}"
         )
         _driving[run_id] = task
         task.add_done_callback(lambda _t, rid=run_id: _driving.pop(rid, None))
+    return len(fired) >= runs.BATCH or len(claimed) >= runs.BATCH
 
 
 async def scheduler_loop(*, stop: asyncio.Event | None = None) -> None:
-    """Pass every `CORTEX_AGENT_TICK_S`, beat every `CORTEX_AGENT_HEARTBEAT_S`, until stopped."""
+    """Pass every `CORTEX_AGENT_TICK_S` (sooner when a tick falls due before that, at once
+    after a full batch), beat every `CORTEX_AGENT_HEARTBEAT_S`, until stopped."""
     worker = worker_id()
     logger.info("agent scheduler %s running", worker)
     stop = stop or asyncio.Event()
     last_beat = 0.0
     while not stop.is_set():
+        wait = settings.AGENT_TICK_S
         try:
             now = time.monotonic()
             if now - last_beat >= settings.AGENT_HEARTBEAT_S:
                 last_beat = now
                 await db(runs.runs_beat)(worker=worker, run_ids=list(_driving))
-            await scheduler_pass(worker=worker)
+            if await scheduler_pass(worker=worker):
+                continue
+            due_in = await db(runs.next_due_in)()
+            if due_in is not None:
+                wait = min(wait, due_in + 0.001)
         except asyncio.CancelledError:
             raise
         except Exception:  # the database may be away for a moment; the next pass retries
             logger.warning("agent scheduler pass failed", exc_info=True)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=settings.AGENT_TICK_S)
+            await asyncio.wait_for(stop.wait(), timeout=wait)
 
 
 def scheduler_start() -> None:
