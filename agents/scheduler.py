@@ -15,6 +15,7 @@ import os
 import socket
 import time
 import uuid
+import weakref
 
 from django.conf import settings
 
@@ -26,7 +27,8 @@ from sessions_app.services._db import db
 logger = logging.getLogger("cortex.agents")
 
 _driving: dict[int, asyncio.Task[None]] = {}
-_started: set[int] = set()
+_started: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+_keep: set[asyncio.Task[None]] = set()
 
 
 def worker_id() -> str:
@@ -95,11 +97,9 @@ def scheduler_start() -> None:
     if not settings.AGENT_SCHEDULER:
         return
     loop = asyncio.get_running_loop()
-    if id(loop) in _started:
+    if loop in _started:
         return
-    _started.add(id(loop))
+    _started.add(loop)
     task = loop.create_task(scheduler_loop(), name="agent-scheduler")
-    _driving_keep.add(task)
-
-
-_driving_keep: set[asyncio.Task[None]] = set()
+    _keep.add(task)
+    task.add_done_callback(_keep.discard)

@@ -45,8 +45,16 @@ def call_in_home_loop(callback: Callable[..., Any], *args: Any) -> bool:
 BACKGROUND = ("agents.scheduler.scheduler_start",)
 
 
+_background: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
 def start_background() -> None:
-    """Start the process's background loops on the running loop (idempotent per loop)."""
+    """Start the process's background loops on the running loop (once per loop; later calls
+    cost one set lookup, so the middleware may call this on every connection)."""
+    loop = asyncio.get_running_loop()
+    if loop in _background:
+        return
+    _background.add(loop)
     from django.utils.module_loading import import_string
 
     for path in BACKGROUND:
