@@ -131,6 +131,7 @@ class AgentWebhookViewSet(CortexViewSet):
         responses={
             202: s.RunOutput,
             401: error_response("`invalid_signature`."),
+            413: error_response("`webhook_body_too_large`."),
             409: error_response("`agent_paused`."),
             429: error_response("`run_too_soon`."),
         },

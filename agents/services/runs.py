@@ -44,6 +44,16 @@ class RunTooSoon(errors.Throttled):
     default_message = "The agent ran too recently; wait for the minimum interval."
 
 
+class WebhookBodyTooLarge(errors.ValidationFailed):
+    code = "webhook_body_too_large"
+    http_status = 413
+    default_message = "The webhook body is too large to hand to a run."
+
+
+#: Largest webhook body a run is started with (it becomes the run's context).
+MAX_WEBHOOK_BODY = 64 * 1024
+
+
 class InvalidSignature(errors.NotAuthenticated):
     code = "invalid_signature"
     default_message = "The signature is missing or wrong."
@@ -256,6 +266,8 @@ def webhook_trigger(*, agent_id: Any, body: bytes, signature: str, request: Any 
             details={"agent_id": agent.pk, "reason": "bad_signature", "body_bytes": len(body)},
         )
         raise InvalidSignature()
+    if len(body) > MAX_WEBHOOK_BODY:
+        raise WebhookBodyTooLarge(f"At most {MAX_WEBHOOK_BODY} bytes.")
     context = body.decode("utf-8", errors="replace")
     return run_now(
         actor=agent.owner,

@@ -221,3 +221,40 @@ def test_webhook_signature(user, nodes, agent_settings, llm_server):
     assert good.status_code == 202, good.content
     run = AgentRun.objects.get()
     assert (run.trigger, run.context, run.status) == ("webhook", body.decode(), "scheduled")
+
+
+def test_a_big_webhook_body_is_refused_after_the_signature(user, nodes, agent_settings):
+    from agents.services.runs import MAX_WEBHOOK_BODY
+
+    agent, secret = services.agent_create(
+        actor=user, name="hook", prompt="p", node_ids=[], trigger={"kind": "manual"}
+    )
+    body = b"x" * (MAX_WEBHOOK_BODY + 1)
+    response = APIClient().generic(
+        "POST",
+        f"/api/v1/agents/{agent.pk}/trigger/",
+        body,
+        content_type="text/plain",
+        HTTP_X_CORTEX_SIGNATURE=services.signature_of(secret=secret, body=body),
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "webhook_body_too_large"
+    assert AgentRun.objects.count() == 0
+
+
+def test_a_node_the_owner_lost_fails_the_run(
+    user, staff_user, nodes, agent_settings, fast_turns, exec_tool
+):
+    from django.contrib.auth.models import Group
+
+    from mesh import services as mesh_services
+
+    agent = _agent(user)
+    mesh_services.node_revoke(
+        actor=staff_user, node=nodes["box"], group=Group.objects.get(name="team")
+    )
+    run, thread = _drive(user, agent)
+    thread.join(timeout=30)
+    run.refresh_from_db()
+    assert (run.status, run.error_code, run.session_id) == ("failed", "not_found", None)
+    assert not ChatSession.objects.filter(owner=user).exists()
