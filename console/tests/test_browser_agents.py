@@ -68,6 +68,9 @@ def test_agents_page(live_hub, llm_server, browser, tmp_path):  # noqa: F811
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "agents-awaiting.png"), full_page=True)
 
+        # The alert is there after a reload too (read from the runs, not only from the frame).
+        page.reload()
+        page.wait_for_selector("#approval-alerts .hint a")
         page.click("#approval-alerts a")
         page.wait_for_url("**/console/sessions/*/")
         page.wait_for_selector(".tool-call button.approve", timeout=60_000).click()

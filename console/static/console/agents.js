@@ -90,11 +90,35 @@ document.addEventListener("DOMContentLoaded", async () => {
     );
   }
 
+  // What /ws/me/ said about each waiting run (tool and node), for the alert's wording.
+  const approvals = new Map();
+
+  function showAlerts(agents) {
+    const waiting = [];
+    for (const agent of agents) {
+      for (const run of agent.last_runs || []) {
+        if (run.status !== "awaiting_approval" || !run.session_id) continue;
+        const detail = approvals.get(run.id);
+        const what = detail ? ` wants to run ${detail.tool} on ${detail.node_id || "the hub"}` : "";
+        waiting.push(
+          el(
+            "p",
+            { class: "hint", "data-run-id": run.id },
+            `${agent.name}: run ${run.id}${what} and waits for your approval: `,
+            el("a", { href: `/console/sessions/${run.session_id}/` }, "open its chat"),
+          ),
+        );
+      }
+    }
+    alerts.replaceChildren(...waiting);
+  }
+
   async function load() {
     try {
       const agents = await apiAll("/api/v1/agents/", 200);
       document.getElementById("no-agents").hidden = agents.length > 0;
       list.replaceChildren(...agents.map(card));
+      showAlerts(agents);
     } catch (err) {
       banner(`Could not load agents: ${err.message}`);
     }
@@ -139,19 +163,7 @@ document.addEventListener("DOMContentLoaded", async () => {
 
   function onFrame(frame) {
     if (frame.type !== "agent.run") return;
-    if (frame.status === "awaiting_approval" && frame.session_id) {
-      const what = frame.approval ? ` wants to run ${frame.approval.tool} on ${frame.approval.node_id || "the hub"}` : "";
-      alerts.append(
-        el(
-          "p",
-          { class: "hint", "data-run-id": frame.run_id },
-          `Run ${frame.run_id}${what} and waits for your approval: `,
-          el("a", { href: `/console/sessions/${frame.session_id}/` }, "open its chat"),
-        ),
-      );
-    } else {
-      for (const node of alerts.querySelectorAll(`[data-run-id="${frame.run_id}"]`)) node.remove();
-    }
+    if (frame.approval) approvals.set(frame.run_id, frame.approval);
     load();
   }
 
