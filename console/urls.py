@@ -14,6 +14,7 @@ urlpatterns = [
     path("nodes/<slug:node_id>/", views.node_page, name="node"),
     path("sessions/", views.sessions_page, name="sessions"),
     path("sessions/<int:session_id>/", views.session_page, name="session"),
+    path("agents/", views.agents_page, name="agents"),
     path("settings/", views.settings_page, name="settings"),
     path("admin/", views.admin_page, name="admin"),
 ]

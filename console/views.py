@@ -76,6 +76,13 @@ def node_page(request: HttpRequest, node_id: str) -> HttpResponse:
 @_page
 @login_required(login_url=LOGIN_URL)
 @require_GET
+def agents_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "console/agents.html", {"page": "agents"})
+
+
+@_page
+@login_required(login_url=LOGIN_URL)
+@require_GET
 def sessions_page(request: HttpRequest) -> HttpResponse:
     return render(request, "console/sessions.html", {"page": "sessions"})
 

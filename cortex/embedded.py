@@ -59,6 +59,9 @@ async def run_embedded(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal)
 
+    from cortex.background import background_start
+
+    background_start()  # the agent scheduler, before the first connection
     tasks = [asyncio.create_task(web.serve(), name="http")]
     mesh_line = "gRPC disabled"
     if grpc_address:

@@ -65,3 +65,9 @@ def model_update(*, instance: M, fields: Iterable[str], data: dict[str, Any]) ->
             changed.append("updated_at")
         instance.save(update_fields=changed)
     return instance, bool(changed)
+
+
+def db_unit_long(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`db_unit` for work that may block for minutes (a chat turn's tool call waiting on a node,
+    an agent run): off the shared sync thread, so it never stalls other work queued there."""
+    return db_unit(fn, thread_sensitive=False)

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "mesh",
     "tools",
     "sessions_app",
+    "agents",
     "console",
 ]
 
@@ -455,6 +456,14 @@ SESSIONS_TURN_DEADLINE: float = env.float("CORTEX_SESSIONS_TURN_DEADLINE", defau
 SESSIONS_APPROVAL_TIMEOUT: float = env.float("CORTEX_SESSIONS_APPROVAL_TIMEOUT", default=300.0)
 SESSIONS_STALE_AFTER: float = env.float("CORTEX_SESSIONS_STALE_AFTER", default=60.0)
 SESSIONS_LLM_TIMEOUT: float = env.float("CORTEX_SESSIONS_LLM_TIMEOUT", default=120.0)
+
+# --- scheduled agents -----------------------------------------------------------------------
+AGENT_MIN_INTERVAL_S: float = env.float("CORTEX_AGENT_MIN_INTERVAL_S", default=60.0)
+AGENT_SCHEDULER: bool = env.bool("CORTEX_AGENT_SCHEDULER", default=True)
+AGENT_TICK_S: float = env.float("CORTEX_AGENT_TICK_S", default=1.0)
+AGENT_HEARTBEAT_S: float = env.float("CORTEX_AGENT_HEARTBEAT_S", default=5.0)
+AGENT_LOST_AFTER_S: float = env.float("CORTEX_AGENT_LOST_AFTER_S", default=45.0)
+AGENT_LATE_GRACE_S: float = env.float("CORTEX_AGENT_LATE_GRACE_S", default=30.0)
 
 # --- logging --------------------------------------------------------------------------------
 LOG_JSON: bool = env.bool("CORTEX_LOG_JSON", default=False)

@@ -14,6 +14,8 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 SERVESTATIC_USE_FINDERS = True
+# In-process tests drive the agent scheduler by hand; live hubs that need it set the variable.
+AGENT_SCHEDULER = env.bool("CORTEX_AGENT_SCHEDULER", default=False)  # noqa: F405
 
 # SQLite test databases live in a file under the checkout's var/, not shared-cache memory: the
 # turn runner and the gRPC servicers write from worker threads, and shared-cache memory databases

@@ -231,6 +231,10 @@ class MeConsumer(CortexConsumer):
         if event.get("node_id") in self.visible:
             self.emit(event)
 
+    async def agent_run(self, event: dict[str, Any]) -> None:
+        """A scheduled agent's run of this user changed state (agents.services.notify)."""
+        self.emit(event)
+
     async def nodes_stats(self, event: dict[str, Any]) -> None:
         """A heartbeat flush's stats for this user: pass on the nodes still visible."""
         nodes = [n for n in event.get("nodes", []) if n.get("node_id") in self.visible]

@@ -15,6 +15,7 @@ PAGES = [
     "/console/sessions/",
     "/console/sessions/5/",
     "/console/settings/",
+    "/console/agents/",
 ]
 
 

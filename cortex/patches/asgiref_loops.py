@@ -20,6 +20,8 @@ from typing import Any
 
 from asgiref.sync import SyncToAsync
 
+from cortex.background import background_start
+
 LIBRARY = "asgiref"
 PINNED_VERSION = "3.13.0"
 RELIES_ON = (
@@ -60,7 +62,9 @@ def call_in_home_loop(callback: Callable[..., Any], *args: Any) -> bool:
 
 
 class AdoptLoop:
-    """ASGI middleware: the server's loop is adopted on its first connection."""
+    """ASGI middleware: the server's loop is adopted on its first connection, and the
+    background loops start there (daphne has no start-up hook; its health check is the first
+    connection)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -68,4 +72,5 @@ class AdoptLoop:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         if scope.get("type") != "lifespan":
             adopt_running_loop()
+            background_start()
         return await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from django.db import models
 class ApprovalPolicy(models.TextChoices):
     AUTO = "auto", "Run every tool call"
     ASK = "ask", "Ask before exec/write tools and sensitive commands"
+    RULES = "rules", "Ask before every tool call but reads that no standing rule covers"
 
 
 class ChatSession(models.Model):

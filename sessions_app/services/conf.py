@@ -19,6 +19,17 @@ class TurnLimits:
     llm_timeout: float
 
 
+@dataclass(frozen=True)
+class TurnBudget:
+    """Limits of one turn tighter than the settings (a scheduled agent's run); 0: no limit."""
+
+    max_steps: int = 0
+    deadline: float = 0.0
+    max_tokens: int = 0
+    approval_timeout: float = 0.0
+    end_on_approval_timeout: bool = False
+
+
 def turn_limits() -> TurnLimits:
     """`SESSIONS_*` settings; `stale_after` must exceed `heartbeat` several times over."""
     return TurnLimits(

@@ -43,12 +43,14 @@ def message_post(
     content: str,
     audio_name: str = "",
     audio_duration_ms: int | None = None,
+    start_turn: bool = True,
 ) -> tuple[Message, Message]:
     """Store the user's message, then a pending assistant message, then start the turn.
 
     The user's words are committed before anything else happens; the turn starts only after
     the commit, outside the request (see `turn_schedule`). `audio_name` is the storage name of
     the recording a spoken message was transcribed from (see `message_post_audio`).
+    `start_turn=False` leaves the turn to the caller (a scheduled agent's run awaits it).
     """
     from sessions_app.services.scheduler import turn_schedule
 
@@ -82,7 +84,8 @@ def message_post(
             fields.append("title")
         session.save(update_fields=fields)
         assistant_id = assistant.pk
-        transaction.on_commit(lambda: turn_schedule(assistant_message_id=assistant_id))
+        if start_turn:
+            transaction.on_commit(lambda: turn_schedule(assistant_message_id=assistant_id))
     return user_message, assistant
 
 

@@ -11,15 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from cortex import metrics
-from cortex.services import db_unit
+from cortex.services import db_unit_long as db
 from providers.llm import LLMClient, LLMError
 from providers.registry import registry
 from sessions_app.services import approvals, turn_prompt, turn_steps
-from sessions_app.services.conf import turn_limits
+from sessions_app.services.conf import TurnBudget, turn_limits
 from sessions_app.services.events import frame_broadcast
 from sessions_app.services.turn_state import PreparedCall, TurnState
 
@@ -28,21 +27,19 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def db(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """`fn` as one unit of database work off the shared sync thread: a tool call may block for
-    minutes waiting on a node and must not stall other turns' work queued behind it."""
-    return db_unit(fn, thread_sensitive=False)
-
-
 async def _emit(state: TurnState, frames: list[dict[str, Any]]) -> None:
     for frame in frames:
         await frame_broadcast(session_id=state.session_id, frame=frame)
 
 
-async def turn_run(*, assistant_message_id: int) -> None:
+class _ApprovalTimedOut(Exception):
+    """Nobody answered in time and the turn's budget says that ends it."""
+
+
+async def turn_run(*, assistant_message_id: int, budget: TurnBudget | None = None) -> None:
     """Drive one turn to its end; never raises (failures end up on the message)."""
     try:
-        state, _ = await db(turn_steps.turn_begin)(message_id=assistant_message_id)
+        state, _ = await db(turn_steps.turn_begin)(message_id=assistant_message_id, budget=budget)
     except Exception:
         logger.exception("turn %s could not start", assistant_message_id)
         return
@@ -68,6 +65,9 @@ async def turn_run(*, assistant_message_id: int) -> None:
         outcome = "provider_error"
         metrics.PROVIDER_ERRORS.labels(provider=provider, code=exc.code).inc()
         await _end(state, exc.code, exc.message)
+    except _ApprovalTimedOut:
+        state.stop_reason = "approval_timed_out"
+        await _end(state, "approval_timed_out", "Nobody approved a tool call in time.")
     except Exception:
         outcome = "failed"
         logger.exception("turn of message %s failed", assistant_message_id)
@@ -111,8 +111,9 @@ async def _watch(state: TurnState, work: asyncio.Task[None]) -> None:
 
 async def _turn_loop(state: TurnState) -> None:
     limits = turn_limits()
+    max_steps = state.max_steps or limits.max_steps
     client = registry.chat_client(state.llm)
-    for step in range(limits.max_steps):
+    for step in range(max_steps):
         if step:
             await _emit(state, await db(turn_steps.step_next)(state=state))
         tools = await db(turn_prompt.tool_specs)(state=state)
@@ -120,13 +121,20 @@ async def _turn_loop(state: TurnState) -> None:
         calls = await _model_step(state, client, system, history, tools)
         if not calls:
             return
+        if state.max_tokens and state.tokens_used > state.max_tokens:
+            await _end(
+                state,
+                "token_limit",
+                f"The answer used more than {state.max_tokens} tokens and was stopped.",
+            )
+            return
         for call in calls:
             await _tool_call(state, call)
     await _emit(state, await db(turn_steps.step_next)(state=state))
     await _end(
         state,
         "step_limit",
-        f"The answer needed more than {limits.max_steps} model steps and was stopped.",
+        f"The answer needed more than {max_steps} model steps and was stopped.",
     )
 
 
@@ -170,6 +178,7 @@ async def _model_step(
         if chunk.tokens_out is not None:
             tokens_out = chunk.tokens_out
     await flush()
+    state.tokens_used += tokens_in + tokens_out
     stored, frames = await db(turn_steps.assistant_record)(
         state=state,
         content="".join(text),
@@ -193,6 +202,8 @@ async def _tool_call(state: TurnState, call: dict[str, Any]) -> None:
             prepared.approved = True
         elif decision == "denied":
             prepared.result = ToolResult.error("approval_denied", "The user denied this call.")
+        elif state.end_on_approval_timeout:
+            raise _ApprovalTimedOut()
         else:
             prepared.result = ToolResult.error(
                 "approval_timed_out", "Nobody approved this call in time, so it did not run."
@@ -216,7 +227,7 @@ async def _approval(state: TurnState, prepared: PreparedCall) -> str:
         node_id=prepared.node_id,
         arguments=prepared.arguments or {},
         reason=prepared.reason,
-        timeout=limits.approval_timeout,
+        timeout=state.approval_timeout or limits.approval_timeout,
     )
     await _emit(state, [frame])
     while True:

@@ -24,6 +24,13 @@ class TurnState:
     deadline: float
     stop_reason: str = ""
     call_ids: set[str] = field(default_factory=set)
+    #: per-turn budget (0: the SESSIONS_* settings); scheduled agents set these
+    max_steps: int = 0
+    max_tokens: int = 0
+    tokens_used: int = 0
+    approval_timeout: float = 0.0
+    #: an unanswered approval ends the turn (`approval_timed_out`) instead of telling the model
+    end_on_approval_timeout: bool = False
 
 
 @dataclass

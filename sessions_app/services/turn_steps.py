@@ -20,7 +20,7 @@ from cortex import errors
 from providers.llm import ToolCallDelta
 from sessions_app.events import FrameType
 from sessions_app.models import ChatSession, Message, MessageRole, MessageStatus, SessionNode
-from sessions_app.services.conf import turn_limits
+from sessions_app.services.conf import TurnBudget, turn_limits
 from sessions_app.services.events import event_append
 from sessions_app.services.llm_config import llm_settings_for
 from sessions_app.services.sessions import UNFINISHED, message_fail
@@ -39,9 +39,14 @@ class ProviderNotConfigured(errors.ValidationFailed):
     code = "provider_not_configured"
 
 
-def turn_begin(*, message_id: int) -> tuple[TurnState | None, Frames]:
-    """Claim a pending assistant message; None if it was finished or reaped meanwhile."""
+def turn_begin(
+    *, message_id: int, budget: TurnBudget | None = None
+) -> tuple[TurnState | None, Frames]:
+    """Claim a pending assistant message; None if it was finished or reaped meanwhile.
+
+    `budget` tightens the settings' limits for this turn (a scheduled agent's run)."""
     limits = turn_limits()
+    budget = budget or TurnBudget()
     with transaction.atomic():
         message = (
             Message.objects.select_for_update()
@@ -79,7 +84,11 @@ def turn_begin(*, message_id: int) -> tuple[TurnState | None, Frames]:
         message_id=message.pk,
         llm=llm,
         approval_policy=session.approval_policy,
-        deadline=time.monotonic() + limits.deadline,
+        deadline=time.monotonic() + min(limits.deadline, budget.deadline or limits.deadline),
+        max_steps=budget.max_steps,
+        max_tokens=budget.max_tokens,
+        approval_timeout=budget.approval_timeout,
+        end_on_approval_timeout=budget.end_on_approval_timeout,
     )
     return state, []
 
@@ -247,7 +256,9 @@ def tool_call_prepare(*, state: TurnState, call: dict[str, Any]) -> tuple[Prepar
         prepared.needs_approval, prepared.reason = True, "sensitive_command"
     elif always:  # e.g. JavaScript in a browser page: a person decides every time
         prepared.needs_approval, prepared.reason = True, always
-    elif state.approval_policy == "ask" and risk in ("exec", "write"):
+    elif (state.approval_policy == "ask" and risk in ("exec", "write")) or (
+        state.approval_policy == "rules" and risk != "read"
+    ):
         prepared.needs_approval, prepared.reason = True, f"risk:{risk}"
         _apply_standing_rules(state, tool, prepared, attached)
     return prepared, frames

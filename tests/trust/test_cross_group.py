@@ -70,6 +70,8 @@ def _object_ids(world: World) -> dict[tuple[str, str], tuple[Any, Any]]:
         ("audit-", "pk"): (a.audit_id, MISSING_INT),
         ("my-token-", "pk"): (a.token_id, MISSING_INT),
         ("approval-rule-", "pk"): (a.rule_id, MISSING_INT),
+        ("agent-", "pk"): (a.agent_id, MISSING_INT),
+        ("", "agent_id"): (a.agent_id, MISSING_INT),
         ("admin-user-", "pk"): (a.user.pk, MISSING_INT),
         ("admin-group-", "pk"): (a.group.pk, MISSING_INT),
     }

@@ -37,6 +37,8 @@ class Side:
     approval_id: int
     audit_id: int
     rule_id: int
+    agent_id: int
+    agent_secret: str
     markers: list[str] = field(default_factory=list)
 
 
@@ -55,6 +57,8 @@ class World:
             "provider key (user)": USER_KEY,
             "personal token (a)": self.a.token,
             "personal token (b)": self.b.token,
+            "agent webhook secret (a)": self.a.agent_secret,
+            "agent webhook secret (b)": self.b.agent_secret,
             **{f"invite token ({node})": token for node, token in self.invites.items()},
         }
 
@@ -110,6 +114,16 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
     rule = ApprovalRule.objects.create(
         owner=user, node=node, tool_name="mesh_terminal", command_patterns=[f"{tag}-rule-cmd"]
     )
+    from agents.services import agent_create, run_now
+
+    agent, agent_secret = agent_create(
+        actor=user,
+        name=f"{tag}-agent-name",
+        prompt=f"{tag}-agent-prompt",
+        node_ids=[node_id],
+        trigger={"kind": "cron", "expression": "0 3 * * *", "timezone": "UTC"},
+    )
+    run_now(actor=user, agent=agent)
     audit = AuditEvent.objects.filter(actor=user).order_by("-id").first()
     assert audit is not None
     side = Side(
@@ -124,7 +138,11 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
         approval_id=approval.pk,
         audit_id=audit.pk,
         rule_id=rule.pk,
+        agent_id=agent.pk,
+        agent_secret=agent_secret,
         markers=[
+            f"{tag}-agent-name",
+            f"{tag}-agent-prompt",
             f"{tag}-rule-cmd",
             node_id,
             str(task.pk),
@@ -164,6 +182,7 @@ def build_world(admin: User) -> World:
 def snapshot(world: World) -> dict[str, Any]:
     """Everything of group alpha that a cross-group caller must not be able to change."""
     from accounts.models import ApiToken
+    from agents.models import Agent, AgentRun
     from mesh.models import NodeGroupAccess, Task, TaskOutputChunk
     from preferences.models import PreferenceLayer
     from sessions_app.models import ChatSession, Message, SessionNode, ToolApproval
@@ -186,4 +205,12 @@ def snapshot(world: World) -> dict[str, Any]:
             for row in PreferenceLayer.objects.all()
         ),
         "members": list(a.group.user_set.values_list("pk", flat=True)),
+        "agent": list(
+            Agent.objects.filter(pk=a.agent_id).values_list(
+                "name", "paused", "webhook_secret", "next_fire_at"
+            )
+        ),
+        "agent_runs": list(
+            AgentRun.objects.filter(agent_id=a.agent_id).values_list("pk", "status")
+        ),
     }

@@ -1,0 +1,43 @@
+"""Write services of the agents app (split by subdomain, re-exported here)."""
+
+from agents.services.agents import (
+    InvalidUnattendedRule,
+    UnknownNode,
+    agent_create,
+    agent_delete,
+    agent_rotate_secret,
+    agent_set_paused,
+    agent_update,
+)
+from agents.services.runs import (
+    AgentPaused,
+    InvalidSignature,
+    RunTooSoon,
+    run_now,
+    runs_claim,
+    runs_reap_lost,
+    signature_of,
+    ticks_fire,
+    webhook_trigger,
+)
+from agents.services.timing import InvalidTrigger
+
+__all__ = [
+    "AgentPaused",
+    "InvalidSignature",
+    "InvalidTrigger",
+    "InvalidUnattendedRule",
+    "RunTooSoon",
+    "UnknownNode",
+    "agent_create",
+    "agent_delete",
+    "agent_rotate_secret",
+    "agent_set_paused",
+    "agent_update",
+    "run_now",
+    "runs_claim",
+    "runs_reap_lost",
+    "signature_of",
+    "ticks_fire",
+    "webhook_trigger",
+]
