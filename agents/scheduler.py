@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -42,6 +43,10 @@ def worker_id() -> str:
 _WORKER: str | None = None
 
 
+def _forget(run_id: int, _task: asyncio.Task[None]) -> None:
+    _driving.pop(run_id, None)
+
+
 async def scheduler_pass(*, worker: str) -> bool:
     """One look: fire due ticks, claim waiting runs and start them here, end lost ones.
 
@@ -61,7 +66,7 @@ async def scheduler_pass(*, worker: str) -> bool:
             run_drive(run_id=run_id, worker=worker), name=f"agent-run-{run_id}"
         )
         _driving[run_id] = task
-        task.add_done_callback(lambda _t, rid=run_id: _driving.pop(rid, None))
+        task.add_done_callback(functools.partial(_forget, run_id))
     return len(fired) >= runs.BATCH or len(claimed) >= runs.BATCH
 
 

@@ -24,7 +24,7 @@ def agent_list_for_user(*, user: User) -> QuerySet[Agent]:
     )
 
 
-def agent_get_for_user(*, user: User, agent_id: object) -> Agent:
+def agent_get_for_user(*, user: User, agent_id: int | str) -> Agent:
     agent = agent_list_for_user(user=user).filter(pk=agent_id).first()
     if agent is None:
         raise errors.NotFound("No such agent.")

@@ -33,7 +33,7 @@ class UnattendedRuleInput(serializers.Serializer):
 
 
 class UnattendedInput(serializers.Serializer):
-    allow = UnattendedRuleInput(many=True, max_length=32)
+    allow = serializers.ListField(child=UnattendedRuleInput(), max_length=32)
 
 
 class _AgentFields(serializers.Serializer):
@@ -131,7 +131,7 @@ class AgentOutput(serializers.Serializer):
         runs = getattr(obj, "recent_runs", None)
         if runs is None:
             runs = list(obj.runs.order_by("-scheduled_for", "-id")[:5])
-        return RunOutput(runs, many=True).data
+        return list(RunOutput(runs, many=True).data)
 
 
 class AgentCreatedOutput(AgentOutput):

@@ -12,6 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts.selectors import user_signed_in
 from agents import selectors, services
 from agents.api import serializers as s
 from cortex.api.schema import error_response
@@ -47,20 +48,30 @@ class AgentViewSet(
     )
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
-        agent, secret = services.agent_create(actor=request.user, request=request, **data)
-        agent = selectors.agent_get_for_user(user=request.user, agent_id=agent.pk)
+        agent, secret = services.agent_create(
+            actor=user_signed_in(user=request.user), request=request, **data
+        )
+        agent = selectors.agent_get_for_user(
+            user=user_signed_in(user=request.user), agent_id=agent.pk
+        )
         agent.webhook_secret = secret  # rendered once; the row keeps only the ciphertext
         return self.render(agent, status_code=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         agent = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
-        services.agent_update(actor=request.user, agent=agent, data=data, request=request)
-        return self.render(selectors.agent_get_for_user(user=request.user, agent_id=agent.pk))
+        services.agent_update(
+            actor=user_signed_in(user=request.user), agent=agent, data=data, request=request
+        )
+        return self.render(
+            selectors.agent_get_for_user(user=user_signed_in(user=request.user), agent_id=agent.pk)
+        )
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:
-        services.agent_delete(actor=request.user, agent=self.get_object_or_404(), request=request)
+        services.agent_delete(
+            actor=user_signed_in(user=request.user), agent=self.get_object_or_404(), request=request
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(
@@ -73,7 +84,9 @@ class AgentViewSet(
     )
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str) -> Response:
-        run = services.run_now(actor=request.user, agent=self.get_object_or_404(), request=request)
+        run = services.run_now(
+            actor=user_signed_in(user=request.user), agent=self.get_object_or_404(), request=request
+        )
         return self.render(run, status_code=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: s.RunOutput(many=True)})
@@ -86,23 +99,33 @@ class AgentViewSet(
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
         agent = services.agent_set_paused(
-            actor=request.user, agent=self.get_object_or_404(), paused=True, request=request
+            actor=user_signed_in(user=request.user),
+            agent=self.get_object_or_404(),
+            paused=True,
+            request=request,
         )
-        return self.render(selectors.agent_get_for_user(user=request.user, agent_id=agent.pk))
+        return self.render(
+            selectors.agent_get_for_user(user=user_signed_in(user=request.user), agent_id=agent.pk)
+        )
 
     @extend_schema(request=None, responses={200: s.AgentOutput})
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, pk: str) -> Response:
         agent = services.agent_set_paused(
-            actor=request.user, agent=self.get_object_or_404(), paused=False, request=request
+            actor=user_signed_in(user=request.user),
+            agent=self.get_object_or_404(),
+            paused=False,
+            request=request,
         )
-        return self.render(selectors.agent_get_for_user(user=request.user, agent_id=agent.pk))
+        return self.render(
+            selectors.agent_get_for_user(user=user_signed_in(user=request.user), agent_id=agent.pk)
+        )
 
     @extend_schema(request=None, responses={200: s.SecretOutput})
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str) -> Response:
         agent, secret = services.agent_rotate_secret(
-            actor=request.user, agent=self.get_object_or_404(), request=request
+            actor=user_signed_in(user=request.user), agent=self.get_object_or_404(), request=request
         )
         return self.render({"id": agent.pk, "webhook_secret": secret})
 
@@ -119,7 +142,9 @@ class AgentWebhookViewSet(CortexViewSet):
     selector = staticmethod(selectors.agent_list_for_user)
     output_serializer = s.RunOutput
 
-    def http_method_not_allowed(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def http_method_not_allowed(  # type: ignore[override]  # DRF hands it its Request
+        self, request: Request, *args: Any, **kwargs: Any
+    ) -> Response:
         """Only a signed POST starts a run; anything else is refused like a bad signature."""
         raise services.InvalidSignature()
 

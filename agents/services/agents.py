@@ -96,7 +96,9 @@ def _clean_unattended(rules: list[dict[str, Any]], node_ids: list[str]) -> list[
             try:
                 entry["command"] = clean_patterns([command])[0]
             except RuleNotPossible as exc:
-                raise InvalidUnattendedRule(fields={where: exc.fields.get("patterns", [])}) from exc
+                raise InvalidUnattendedRule(
+                    fields={where: (exc.fields or {}).get("patterns", [])}
+                ) from exc
         else:
             entry["action"] = action
         cleaned.append(entry)

@@ -240,9 +240,9 @@ EVAL_SYSTEM = (
 
 def evaluation_request(*, prepared: Prepared, result: str) -> tuple[Any, list[dict[str, Any]]]:
     """The LLM settings (the owner's, as for the run) and the evaluation conversation."""
-    from sessions_app.llm.config import llm_settings_for
     from sessions_app.models import ChatSession
     from sessions_app.services.conf import turn_limits
+    from sessions_app.services.llm_config import llm_settings_for
 
     session = ChatSession.objects.select_related("owner").get(pk=prepared.session_id)
     llm = llm_settings_for(user=session.owner, session=session, timeout=turn_limits().llm_timeout)

@@ -15,6 +15,7 @@ from agents.models import RunStatus
 from agents.services import execution
 from agents.services.notify import run_notify
 from cortex.services import db_unit_long as db
+from sessions_app.services.conf import TurnBudget
 
 logger = logging.getLogger("cortex.agents")
 
@@ -98,11 +99,13 @@ async def _work(prepared: execution.Prepared, worker: str) -> tuple[str, str, st
         )
 
 
-async def _turn(prepared: execution.Prepared, worker: str, message_id: int, budget: object) -> None:
+async def _turn(
+    prepared: execution.Prepared, worker: str, message_id: int, budget: TurnBudget
+) -> None:
     from sessions_app.services.turn_runner import turn_run
 
     turn = asyncio.create_task(turn_run(assistant_message_id=message_id, budget=budget))
-    last = RunStatus.RUNNING
+    last: str = RunStatus.RUNNING
     while not turn.done():
         await asyncio.wait({turn}, timeout=APPROVAL_POLL)
         try:

@@ -73,6 +73,8 @@ def _locked(queryset: Any) -> Any:
 
 def _fire_one(agent: Agent, now: datetime, busy: bool) -> AgentRun | None:
     """Move `next_fire_at` past now (on the instance) and make this tick's run, if any."""
+    if agent.next_fire_at is None:  # paused or manual-only: nothing is due
+        return None
     ticks, upcoming = timing.due_ticks(
         kind=agent.trigger_kind,
         first=agent.next_fire_at,
@@ -247,7 +249,8 @@ def webhook_trigger(*, agent_id: Any, body: bytes, signature: str, request: Any 
     """
     from preferences import crypto
 
-    agent = Agent.objects.select_related("owner").filter(pk=_int_or_none(agent_id)).first()
+    pk = _int_or_none(agent_id)
+    agent = None if pk is None else Agent.objects.select_related("owner").filter(pk=pk).first()
     if agent is None:
         raise InvalidSignature()
     try:

@@ -87,7 +87,8 @@ def next_after(
         return anchor + count * step
     if kind == "cron" and cron:
         local = after.astimezone(zone(tz))
-        return croniter(cron, local).get_next(datetime).astimezone(after.tzinfo)
+        found: datetime = croniter(cron, local).get_next(datetime)
+        return found.astimezone(after.tzinfo)
     return None
 
 

@@ -15,9 +15,9 @@ from accounts.models import AuditEvent
 from agents import services
 from agents.models import Agent, AgentRun
 from agents.services.runner import run_drive
+from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import ApprovalRule, ChatSession, Message, ToolApproval
 from sessions_app.tests.conftest import configure_llm, wait_for
-from sessions_app.tests.llm_server import openai_text, openai_tool_call
 from tools.base import Tool, ToolContext, ToolResult
 from tools.registry import registry
 
@@ -92,7 +92,7 @@ def test_a_call_outside_the_rules_parks_until_the_owner_approves(
 
     wait_for(lambda: _status(run, "awaiting_approval"), timeout=30)
     assert ExecTool.calls == ["df -h"]  # inside the rules: no person asked
-    session = ChatSession.objects.get(pk=run.session_id)
+    session = ChatSession.objects.get(pk=run.session_id)  # type: ignore[misc]  # set by now
     assert session.owner == user and session.approval_policy == "rules"
     first = Message.objects.filter(session=session, role="user").first()
     assert "Check the disk." in first.content and "Be brief." in first.content
@@ -191,7 +191,7 @@ def test_webhook_signature(user, nodes, agent_settings, llm_server):
         return client.generic(
             "POST",
             target,
-            body,
+            body,  # type: ignore[arg-type]  # Django's test client takes bytes too
             content_type="application/json",
             HTTP_X_CORTEX_SIGNATURE=signature,
         )
@@ -233,7 +233,7 @@ def test_a_big_webhook_body_is_refused_after_the_signature(user, nodes, agent_se
     response = APIClient().generic(
         "POST",
         f"/api/v1/agents/{agent.pk}/trigger/",
-        body,
+        body,  # type: ignore[arg-type]  # Django's test client takes bytes too
         content_type="text/plain",
         HTTP_X_CORTEX_SIGNATURE=services.signature_of(secret=secret, body=body),
     )

@@ -7,6 +7,7 @@ the run ends `lost` and the next tick still fires once, in the survivor.
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from sessions_app.tests.llm_server import ScriptedLLM, Step, openai_text
+from providers.tests.llm_server import ScriptedLLM, Step, openai_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
@@ -126,7 +127,7 @@ def hubs(tmp_path, postgres_url, redis_url, free_port) -> Iterator[dict[str, Any
         )
         for port in (port_a, port_b):
             # daphne starts its background loops on its first connection (its health check).
-            _wait(lambda p=port: _healthy(p), 60, f"hub on {port}", logs)
+            _wait(functools.partial(_healthy, port), 60, f"hub on {port}", logs)
         yield {
             "db": f"{postgres_url}/{db_name}",
             "agent_id": agent_id,

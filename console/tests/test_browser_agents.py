@@ -10,8 +10,8 @@ import pytest
 
 from console.tests.test_browser import ARTIFACTS, PASSWORD, SETUP, browser  # noqa: F401
 from console.tests.test_browser_chat import console_error, sign_in
+from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
-from sessions_app.tests.llm_server import openai_text, openai_tool_call
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
