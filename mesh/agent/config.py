@@ -46,6 +46,10 @@ class AgentConfig:
     reconnect_factor: float = 1.6
     reconnect_max: float = 120.0
     log_level: str = "INFO"
+    terminal_enabled: bool = True
+    terminal_max_sessions: int = 8
+    terminal_idle_timeout: float = 1800.0
+    terminal_window_bytes: int = 256 * 1024
 
     @property
     def spool_dir(self) -> Path:
@@ -118,6 +122,9 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
     token = data.get("invite_token") or ""
     if not isinstance(token, str):
         raise ConfigError("invite_token must be a string")
+    terminal = _section(data, "terminal")
+    if not isinstance(terminal.get("enabled", True), bool):
+        raise ConfigError("terminal.enabled must be true or false")
     level = str(data.get("log_level", "INFO")).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR")
@@ -153,6 +160,16 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
         reconnect_factor=_number(reconnect.get("factor", 1.6), "reconnect.factor", minimum=1.0),
         reconnect_max=_number(reconnect.get("max_s", 120.0), "reconnect.max_s", minimum=0.01),
         log_level=level,
+        terminal_enabled=terminal.get("enabled", True),
+        terminal_max_sessions=int(
+            _number(terminal.get("max_sessions", 8), "terminal.max_sessions", minimum=1)
+        ),
+        terminal_idle_timeout=_number(
+            terminal.get("idle_timeout_s", 1800.0), "terminal.idle_timeout_s", minimum=1.0
+        ),
+        terminal_window_bytes=int(
+            _number(terminal.get("window_bytes", 256 * 1024), "terminal.window_bytes", minimum=4096)
+        ),
     )
     if config.reconnect_max < config.reconnect_initial:
         raise ConfigError("reconnect.max_s must be at least reconnect.initial_s")

@@ -122,6 +122,8 @@ class Policy:
     allowed_commands: tuple[str, ...] = ()
     denied_commands: tuple[str, ...] = ()
     sensitive_commands: tuple[str, ...] = ()
+    #: Interactive terminals: None means the mode's default (permissive yes, strict no).
+    allow_terminals: bool | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Policy:
@@ -144,19 +146,32 @@ class Policy:
                         raise ValueError(f"{key}: unknown rule {entry!r}")
             lists[key] = cleaned
         unknown = set(data) - {"mode", "allowed_commands", "denied_commands", "sensitive_commands"}
-        unknown.discard("workspace_root")
+        unknown -= {"workspace_root", "allow_terminals"}
         if unknown:
             raise ValueError(f"unknown policy keys: {', '.join(sorted(unknown))}")
-        return cls(mode=mode, **lists)
+        terminals = data.get("allow_terminals")
+        if terminals is not None and not isinstance(terminals, bool):
+            raise ValueError("allow_terminals must be true, false or absent")
+        return cls(mode=mode, allow_terminals=terminals, **lists)
+
+    @property
+    def terminals_allowed(self) -> bool:
+        """Whether interactive terminals may open: strict mode only when explicitly allowed."""
+        if self.allow_terminals is None:
+            return self.mode == "permissive"
+        return self.allow_terminals
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for storage and the wire)."""
-        return {
+        data: dict[str, Any] = {
             "mode": self.mode,
             "allowed_commands": list(self.allowed_commands),
             "denied_commands": list(self.denied_commands),
             "sensitive_commands": list(self.sensitive_commands),
         }
+        if self.allow_terminals is not None:
+            data["allow_terminals"] = self.allow_terminals
+        return data
 
 
 @dataclass(frozen=True)
