@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import struct
+import sys
 import termios
 import time
 from collections import deque
@@ -84,9 +85,13 @@ def set_winsize(fd: int, rows: int, cols: int) -> None:
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
 
 
-def _take_terminal() -> None:  # pragma: no cover - runs in the child between fork and exec
-    """Make the PTY (stdin) the controlling terminal of the new session."""
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+#: Run in the child instead of a `preexec_fn`: Python code between fork and exec in a process
+#: with gRPC's threads can crash the child (it did: SIGSEGV), so the child execs this first. It
+#: makes the PTY (stdin) the controlling terminal of the new session, then becomes the shell.
+TAKE_TERMINAL = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
+    " os.execvp(sys.argv[1], sys.argv[1:])"
+)
 
 
 @dataclass
@@ -278,6 +283,11 @@ class TerminalManager:
             set_winsize(slave, message.rows, message.cols)
             os.set_blocking(master, False)
             terminal.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                TAKE_TERMINAL,
                 program,
                 stdin=slave,
                 stdout=slave,
@@ -285,7 +295,6 @@ class TerminalManager:
                 cwd=str(cwd),
                 env={**env, "TERM": "xterm-256color"},
                 start_new_session=True,
-                preexec_fn=_take_terminal,  # one ioctl, then exec
             )
         finally:
             os.close(slave)
