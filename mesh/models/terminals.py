@@ -29,6 +29,8 @@ class TerminalSession(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    #: Set for the AI's persistent shell of one chat session on this node.
+    chat_session_id = models.BigIntegerField(null=True, blank=True)
     status = models.CharField(
         max_length=16, choices=TerminalStatus.choices, default=TerminalStatus.OPENING
     )

@@ -97,7 +97,13 @@ def _session_uuid(session_id: Any) -> uuid.UUID:
 
 
 def terminal_open(
-    *, actor: Any, node_id: str, cols: Any, rows: Any, source: str = "console"
+    *,
+    actor: Any,
+    node_id: str,
+    cols: Any,
+    rows: Any,
+    source: str = "console",
+    chat_session_id: int | None = None,
 ) -> TerminalSession:
     """Store a new session and ring the node; refusals are audited (one a minute per actor).
 
@@ -122,7 +128,9 @@ def terminal_open(
         )
         raise
     with transaction.atomic():
-        session = TerminalSession(node=node, user=actor, cols=cols, rows=rows)
+        session = TerminalSession(
+            node=node, user=actor, cols=cols, rows=rows, chat_session_id=chat_session_id
+        )
         session.full_clean()
         audit_record(
             actor=actor,
