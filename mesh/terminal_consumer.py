@@ -174,8 +174,12 @@ class TerminalConsumer(CortexConsumer):
         if first <= self.last_seq:  # overlaps what was replayed: the rest comes from storage
             await self._catch_up(seq + 1)
             return
-        if first > self.last_seq + 1:  # frames the layer dropped: fill the gap from storage
+        for _ in range(40):  # frames the layer dropped (or not yet stored): fill from storage
+            if first <= self.last_seq + 1:
+                break
             await self._catch_up(first)
+            if first > self.last_seq + 1:
+                await asyncio.sleep(0.025)  # live frames go out before their rows commit
         self.last_seq = seq
         self.emit({"type": "terminal.output", "seq": seq, "data": event.get("data", "")})
 

@@ -49,7 +49,7 @@ class AgentConfig:
     terminal_enabled: bool = True
     terminal_max_sessions: int = 8
     terminal_idle_timeout: float = 1800.0
-    terminal_window_bytes: int = 256 * 1024
+    terminal_window_bytes: int = 1024 * 1024
 
     @property
     def spool_dir(self) -> Path:
@@ -168,7 +168,9 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
             terminal.get("idle_timeout_s", 1800.0), "terminal.idle_timeout_s", minimum=1.0
         ),
         terminal_window_bytes=int(
-            _number(terminal.get("window_bytes", 256 * 1024), "terminal.window_bytes", minimum=4096)
+            _number(
+                terminal.get("window_bytes", 1024 * 1024), "terminal.window_bytes", minimum=4096
+            )
         ),
     )
     if config.reconnect_max < config.reconnect_initial:

@@ -54,8 +54,8 @@ class TerminalLimits:
     enabled: bool = True
     max_sessions: int = 8
     idle_timeout: float = 1800.0
-    window_bytes: int = 256 * 1024
-    read_size: int = 16 * 1024
+    window_bytes: int = 1024 * 1024
+    read_size: int = 64 * 1024
 
 
 def utf8_split(data: bytes) -> tuple[bytes, bytes]:
@@ -311,7 +311,14 @@ class TerminalManager:
             terminal.reading = False
 
     def _readable(self, terminal: Terminal) -> None:
-        data = self._read(terminal)
+        # A PTY read gives at most a few KB: gather what is there into one chunk (one message,
+        # one stored row) up to read_size.
+        data = b""
+        while len(data) < self.limits.read_size and not terminal.eof:
+            more = self._read(terminal)
+            if not more:
+                break
+            data += more
         if data:
             self._emit(terminal, data)
         if terminal.eof:

@@ -3,8 +3,8 @@
 Output is queued on a bounded queue (a full queue stops the stream's reader, and HTTP/2 flow
 control the node) and stored in batches by one task per stream; each session is acked
 (TerminalAck) after its chunks are committed, which is what lets the node read more of its PTY
-(see mesh/agent/terminals.py). Watchers get the stored output as `terminal.output` frames, one
-per session and batch, sent after commit in the order stored.
+(see mesh/agent/terminals.py). Watchers get each chunk as a `terminal.output` frame as soon as it
+arrives, in order; storage follows (a re-attach and the recording read the rows).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from cortex.errors import ValidationFailed
+from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import messages
 from mesh.services import aio, terminals
@@ -96,6 +97,10 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
     if kind == "terminal_output":
         out = message.terminal_output
         chunk = terminals.TerminalChunkIn(session_id_of(out.session_id), out.seq, out.at, out.data)
+        # Watchers get it now (a keystroke's echo waits for no commit); storage follows, and
+        # the ack that lets the node read on waits for storage. A re-attach reads the rows.
+        frame = {"type": "terminal.output", "seq": out.seq, "data": terminals.text_of(out.data)}
+        events.send_soon([(terminals.terminal_group(chunk.session_id), frame)])
         await _stream(conn).queue.put(chunk)
     elif kind == "terminal_opened":
         session_id = session_id_of(message.terminal_opened.session_id)
@@ -133,9 +138,7 @@ async def flush(conn: NodeConnection) -> None:
 
 
 async def _pump(conn: NodeConnection, queue: asyncio.Queue[terminals.TerminalChunkIn]) -> None:
-    """Store queued output in batches until cancelled; ack and announce each batch."""
-    from mesh import events
-
+    """Store queued output in batches until cancelled; ack each session after commit."""
     while True:
         batch = [await queue.get()]
         while len(batch) < BATCH_CHUNKS and not queue.empty():
@@ -148,20 +151,6 @@ async def _pump(conn: NodeConnection, queue: asyncio.Queue[terminals.TerminalChu
             for session_id, seq in acked.items():
                 ack = mesh_pb2.TerminalAck(session_id=session_id, seq=seq)
                 conn.send(mesh_pb2.HubMessage(terminal_ack=ack))
-            frames = []
-            for session_id in acked:
-                mine = [c for c in chunks if c.session_id == session_id]
-                if mine:
-                    data = terminals.text_of(b"".join(c.data for c in mine))
-                    frame = {
-                        "type": "terminal.output",
-                        "seq": mine[-1].seq,
-                        "first_seq": mine[0].seq,
-                        "data": data,
-                    }
-                    frames.append((terminals.terminal_group(session_id), frame))
-            if frames:
-                events.send_soon(frames)
         finally:
             for _ in batch:
                 queue.task_done()
