@@ -35,8 +35,9 @@ class NodeUpdateInput(serializers.Serializer):
         help_text=(
             "`mode` (`strict`: the security boundary, only `allowed_commands` and syntax the "
             "checker understands, redirections inside the workspace; `permissive`: a guard rail, "
-            "not a boundary), `allowed_commands`, `denied_commands`, `sensitive_commands`. "
-            "See the README's security section."
+            "not a boundary), `allowed_commands`, `denied_commands`, `sensitive_commands`, "
+            "`allow_terminals` (interactive terminals; absent: yes in permissive mode, no in "
+            "strict mode). See the README's security section."
         ),
     )
     is_active = serializers.BooleanField(required=False)
