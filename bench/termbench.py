@@ -178,7 +178,10 @@ class Hub:
         self.grpc = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
         env.update(
-            DJANGO_SETTINGS_MODULE="cortex.test_settings",
+            # DEBUG off (bench.settings): a DEBUG process keeps every query's SQL, 64 KB chunks
+            # included, and its memory would say nothing about the terminal path.
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            BENCH_LAYER="memory",
             DATABASE_URL=f"sqlite:///{work / 'hub.sqlite3'}",
             CORTEX_MEDIA_ROOT=str(work / "media"),
             PYTHONUNBUFFERED="1",

@@ -99,8 +99,10 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
         chunk = terminals.TerminalChunkIn(session_id_of(out.session_id), out.seq, out.at, out.data)
         # Watchers get it now (a keystroke's echo waits for no commit); storage follows, and
         # the ack that lets the node read on waits for storage. A re-attach reads the rows.
+        # Awaited, not queued: the stream reads no faster than the layer takes frames, so
+        # nothing piles up in this process (a full layer drops; watchers fill gaps from rows).
         frame = {"type": "terminal.output", "seq": out.seq, "data": terminals.text_of(out.data)}
-        events.send_soon([(terminals.terminal_group(chunk.session_id), frame)])
+        await events.asend(terminals.terminal_group(chunk.session_id), frame)
         await _stream(conn).queue.put(chunk)
     elif kind == "terminal_opened":
         session_id = session_id_of(message.terminal_opened.session_id)
