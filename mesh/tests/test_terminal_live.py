@@ -237,3 +237,41 @@ def test_strict_nodes_refuse_unless_allowed_and_strangers_get_4403(live_hub, tmp
         asyncio.run(allowed())
     finally:
         live_hub.stop_process(agent)
+
+
+def test_a_hub_restart_keeps_the_shell_and_attach_resumes(live_hub, tmp_path):
+    agent, token = _setup(live_hub, tmp_path)
+
+    async def before() -> tuple[str, int]:
+        ws = await _connect(live_hub, token)
+        term = Term(ws)
+        await term.send("terminal.open", cols=80, rows=24)
+        session = (await term.until_type("terminal.opened"))["session"]
+        await term.send("terminal.input", data="cd /tmp; export KEPT=yes-$((3*3))\n")
+        await term.send("terminal.input", data="echo ready-$((1+1))\n")
+        await term.until_text("ready-2")
+        await ws.close()
+        return session, term.seq
+
+    async def after(session: str, seen: int) -> str:
+        ws = await _connect(live_hub, token)
+        term = Term(ws)
+        term.seq = seen
+        await term.send("terminal.attach", session=session, after_seq=seen)
+        await term.until_type("terminal.opened")
+        await term.send("terminal.input", data="echo back-$(pwd)-$KEPT\n")
+        await term.until_text("back-/tmp-yes-9")
+        await ws.close()
+        return term.text
+
+    try:
+        session, seen = asyncio.run(before())
+        live_hub.stop()
+        live_hub.start()
+        _wait(lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] == "online")
+        text = asyncio.run(after(session, seen))
+        assert "ready-2" not in text  # replay starts after what the client had
+        status, listed = _http(live_hub, "GET", "/api/v1/nodes/live/terminals/", token)
+        assert [(r["id"], r["status"]) for r in listed["results"]] == [(session, "running")]
+    finally:
+        live_hub.stop_process(agent)
