@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -54,6 +55,10 @@ class TerminalsNotAllowed(PermissionDenied):
 
 class NodeOffline(Conflict):
     code = "node_offline"
+
+
+class TooManyTerminals(Conflict):
+    code = "too_many_terminals"
 
 
 class TerminalNotFound(NotFound):
@@ -127,6 +132,12 @@ def terminal_open(
             details={"node_id": node.node_id},
         )
         raise
+    limit = int(settings.MESH_TERMINAL_MAX_OPEN)
+    if (
+        TerminalSession.objects.filter(node=node, status__in=OPEN_TERMINAL_STATUSES).count()
+        >= limit
+    ):
+        raise TooManyTerminals(f"This node has {limit} open terminals; close one first.")
     with transaction.atomic():
         session = TerminalSession(
             node=node, user=actor, cols=cols, rows=rows, chat_session_id=chat_session_id
@@ -253,7 +264,8 @@ def terminal_cast(*, session: TerminalSession) -> Iterator[str]:
     yield json.dumps(header) + "\n"
     rows = TerminalChunk.objects.filter(session=session).order_by("seq")
     for at, data in rows.values_list("at", "data").iterator(chunk_size=200):
-        yield json.dumps([round(at, 6), "o", text_of(bytes(data))]) + "\n"
+        if data:  # empty: past the recording cap
+            yield json.dumps([round(at, 6), "o", text_of(bytes(data))]) + "\n"
 
 
 # ---------------------------------------------------------------------------------- node side
@@ -306,29 +318,35 @@ def terminal_output_store(*, node_id: str, chunks: list[TerminalChunkIn]) -> dic
     Chunks of sessions that are not this node's are dropped (and not acked).
     """
     wanted = {_session_uuid(c.session_id) for c in chunks}
-    current = {
-        str(pk): last
-        for pk, last in _node_sessions(node_id).filter(pk__in=wanted).values_list("pk", "last_seq")
-    }
+    found = _node_sessions(node_id).filter(pk__in=wanted)
+    known = list(found.values_list("pk", "last_seq", "output_bytes"))
+    current = {str(pk): last for pk, last, _ in known}
+    cap = int(settings.MESH_TERMINAL_RECORD_CAP_BYTES)
+    room = {str(pk): cap - produced for pk, _, produced in known}
     # One stream delivers a session's chunks in order, so what is stored is always 1..last_seq:
-    # a resent chunk at or below it is a duplicate.
-    rows = [
-        TerminalChunk(session_id=c.session_id, seq=c.seq, at=max(c.at, 0.0), data=c.data)
-        for c in chunks
-        if c.session_id in current and c.seq > current[c.session_id]
-    ]
+    # a resent chunk at or below it is a duplicate. Past the recording cap a chunk is stored
+    # empty: seqs stay contiguous (a replay never waits on a gap), `output_bytes` counts it.
+    rows = []
+    produced: dict[str, int] = {}
+    for c in chunks:
+        if c.session_id not in current or c.seq <= current[c.session_id]:
+            continue
+        fits = len(c.data) <= room[c.session_id]
+        room[c.session_id] -= len(c.data)
+        produced[c.session_id] = produced.get(c.session_id, 0) + len(c.data)
+        data = c.data if fits else b""
+        rows.append(TerminalChunk(session_id=c.session_id, seq=c.seq, at=max(c.at, 0.0), data=data))
     acked = dict(current)
     with transaction.atomic():
         TerminalChunk.objects.bulk_create(rows, ignore_conflicts=True)
         for session_id, last in current.items():
-            mine = [r for r in rows if r.session_id == session_id]
+            mine = [r.seq for r in rows if r.session_id == session_id]
             if not mine:
                 continue
-            top = max(r.seq for r in mine)
             TerminalSession.objects.filter(pk=session_id).update(
-                last_seq=top, output_bytes=F("output_bytes") + sum(len(r.data) for r in mine)
+                last_seq=max(mine), output_bytes=F("output_bytes") + produced[session_id]
             )
-            acked[session_id] = max(last, top)
+            acked[session_id] = max(last, max(mine))
     return acked
 
 

@@ -156,3 +156,34 @@ def test_rest_lists_own_sessions_and_404s_others(node, user, user_client, make_u
         response = user_client.get(path)
         assert response.status_code == 404, path
         assert "code" in response.json()["error"]
+
+
+def test_the_recording_keeps_its_head_up_to_the_cap(node, user, settings):  # type: ignore[no-untyped-def]
+    settings.MESH_TERMINAL_RECORD_CAP_BYTES = 10
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    sid = str(session.pk)
+    chunk = terminals.TerminalChunkIn
+    acked = terminals.terminal_output_store(
+        node_id="term-a",
+        chunks=[
+            chunk(sid, 1, 0.0, b"123456"),
+            chunk(sid, 2, 0.1, b"7890"),
+            chunk(sid, 3, 0.2, b"x"),
+        ],
+    )
+    assert acked == {sid: 3}
+    rows = list(TerminalChunk.objects.order_by("seq").values_list("seq", "data"))
+    assert [(seq, bytes(data)) for seq, data in rows] == [(1, b"123456"), (2, b"7890"), (3, b"")]
+    session.refresh_from_db()
+    assert (session.last_seq, session.output_bytes) == (3, 11)
+    events = [json.loads(line) for line in list(terminals.terminal_cast(session=session))[1:]]
+    assert [e[2] for e in events] == ["123456", "7890"]
+
+
+def test_open_terminals_per_node_are_capped(node, user, settings):  # type: ignore[no-untyped-def]
+    settings.MESH_TERMINAL_MAX_OPEN = 2
+    for _ in range(2):
+        terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    with pytest.raises(terminals.TooManyTerminals):
+        terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    assert TerminalSession.objects.count() == 2
