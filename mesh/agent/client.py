@@ -216,9 +216,16 @@ class Agent:
                 self.connected.clear()
                 call.cancel()
 
+    def _apply(self, policy: mesh_pb2.SandboxPolicy, skills: mesh_pb2.SkillConfig) -> None:
+        """Adopt the hub's policy; terminals it no longer allows are hung up (fail closed)."""
+        self.runner.apply(policy, skills)
+        allowed = self.runner.policy.terminals_allowed and self.runner.skill_enabled("shell")
+        if not allowed and self.terminals.close_all():
+            logger.info("the policy no longer allows terminals: open ones hung up")
+
     async def _serve(self, call: Any, welcome: mesh_pb2.Welcome) -> float | None:
         self.backoff.reset()
-        self.runner.apply(welcome.policy, welcome.skills)
+        self._apply(welcome.policy, welcome.skills)
         interval = welcome.heartbeat_interval_s
         self.heartbeat_interval = interval if interval > 0 else 30.0
         self.runner.abandon(list(welcome.abandon_task_ids))
@@ -341,7 +348,7 @@ class Agent:
             ack = message.terminal_ack
             self.terminals.ack(ack.session_id, ack.seq, ack.final)
         elif kind == "policy_update":
-            self.runner.apply(message.policy_update.policy, message.policy_update.skills)
+            self._apply(message.policy_update.policy, message.policy_update.skills)
             logger.info("policy updated by the hub")
         elif kind == "credential_rotation":
             secret = message.credential_rotation.credential
@@ -361,5 +368,5 @@ class Agent:
             logger.info("the hub asked to reconnect: %s", message.reconnect.reason)
             return max(after, 0.0) + random.uniform(0, max(after, 0.5) * 0.5)
         elif kind == "welcome":
-            self.runner.apply(message.welcome.policy, message.welcome.skills)
+            self._apply(message.welcome.policy, message.welcome.skills)
         return None

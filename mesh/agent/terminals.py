@@ -216,6 +216,13 @@ class TerminalManager:
             return
         self._hangup(terminal)
 
+    def close_all(self) -> int:
+        """Hang up every live session (the policy no longer allows terminals)."""
+        live = [t for t in self.sessions.values() if t.exit_message is None]
+        for terminal in live:
+            self._hangup(terminal)
+        return len(live)
+
     # ------------------------------------------------------------------ reconnects
     def held(self) -> list[str]:
         """Sessions the hub must hear about (Hello): live ones and unconfirmed exits."""

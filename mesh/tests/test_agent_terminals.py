@@ -185,6 +185,13 @@ async def test_close_hangs_up_the_shell(node: Node) -> None:
     await until(lambda: not sleeper.is_running() or sleeper.status() == psutil.STATUS_ZOMBIE)
 
 
+async def test_close_all_hangs_up_every_live_session(node: Node) -> None:
+    sessions = [await node.open(), await node.open()]
+    assert node.manager.close_all() == 2
+    await until(lambda: all(node.exits(s) for s in sessions))
+    assert node.manager.close_all() == 0
+
+
 async def test_a_refused_open_runs_nothing(node: Node) -> None:
     session = await node.open(refusal=("terminals_not_allowed", "no"))
     assert session not in node.manager.sessions

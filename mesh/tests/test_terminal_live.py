@@ -275,3 +275,31 @@ def test_a_hub_restart_keeps_the_shell_and_attach_resumes(live_hub, tmp_path):
         assert [(r["id"], r["status"]) for r in listed["results"]] == [(session, "running")]
     finally:
         live_hub.stop_process(agent)
+
+
+def test_a_policy_that_stops_allowing_terminals_hangs_them_up(live_hub, tmp_path):
+    agent, token = _setup(live_hub, tmp_path)
+    admin = live_hub.manage("create_api_token", "root@example.com").strip()
+    _, node = _http(live_hub, "GET", "/api/v1/nodes/live/", admin)
+    policy = {**node["sandbox_policy"], "allow_terminals": False}
+
+    async def scenario() -> dict[str, Any]:
+        ws = await _connect(live_hub, token)
+        term = Term(ws)
+        await term.send("terminal.open", cols=80, rows=24)
+        await term.until_type("terminal.opened")
+        await term.send("terminal.input", data="echo up-$((2+2))\n")
+        await term.until_text("up-4")
+        # Through the hub (its doorbell reaches the node's stream): the node is told at once.
+        status, _ = await asyncio.to_thread(
+            _http, live_hub, "PATCH", "/api/v1/nodes/live/", admin, {"sandbox_policy": policy}
+        )
+        assert status == 200
+        ended = await term.until_type("terminal.exit")
+        await ws.close()
+        return ended
+
+    try:
+        assert asyncio.run(scenario())["code"] == 129  # SIGHUP from the node's own check
+    finally:
+        live_hub.stop_process(agent)
