@@ -8,16 +8,19 @@ outside the caller's grants answers 404.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.http import HttpResponse
 from django.urls import URLPattern, path
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
+from mesh import selectors
 from mesh.services import terminals
+
+ERRORS = {404: error_response("No such node or terminal session, or outside your grants.")}
 
 
 class TerminalSessionOutput(serializers.Serializer):
@@ -39,16 +42,17 @@ class TerminalSessionOutput(serializers.Serializer):
 class TerminalSessionViewSet(CortexViewSet):
     """A node's terminal sessions (grant-scoped) and their asciicast recordings."""
 
+    selector = staticmethod(selectors.node_list_for_user)
     output_serializer = TerminalSessionOutput
+    lookup_field = "node_id"
 
-    def get_queryset(self) -> Any:
-        return terminals.terminal_list_for_user(
-            user=self.request.user, node_id=self.kwargs["node_id"]
+    @extend_schema(responses={200: TerminalSessionOutput(many=True), **ERRORS})
+    def list(self, request: Request, node_id: str) -> Response:
+        return self.render_page(
+            terminals.terminal_list_for_user(user=request.user, node_id=node_id)
         )
 
-    def list(self, request: Request, node_id: str) -> Response:
-        return self.render_page(self.get_queryset())
-
+    @extend_schema(responses={(200, "application/x-asciicast"): bytes, **ERRORS})
     def cast(self, request: Request, node_id: str, session: str) -> HttpResponse:
         found = terminals.terminal_get_for_user(
             user=request.user, node_id=node_id, session_id=session
