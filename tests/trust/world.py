@@ -38,6 +38,7 @@ class Side:
     audit_id: int
     rule_id: int
     markers: list[str] = field(default_factory=list)
+    terminal_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -112,6 +113,10 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
     )
     audit = AuditEvent.objects.filter(actor=user).order_by("-id").first()
     assert audit is not None
+    from mesh.models import TerminalChunk, TerminalSession
+
+    terminal = TerminalSession.objects.create(node=node, user=user, status="exited", exit_code=0)
+    TerminalChunk.objects.create(session=terminal, seq=1, data=f"{tag}-terminal-out".encode())
     side = Side(
         user=user,
         group=group,
@@ -138,7 +143,9 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
             f"{tag}-token-name",
             f"{tag}@example.com",
             f"group-{tag}",
+            f"{tag}-terminal-out",
         ],
+        terminal_id=terminal.pk,
     )
     return side, invite
 
