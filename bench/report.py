@@ -269,6 +269,30 @@ def goals_of(d: dict[str, Any]) -> Goals:  # noqa: C901  # one linear list of go
     return goals
 
 
+def terminal_lines(t: dict[str, Any] | None) -> list[str]:
+    """Issue 21's terminal figures (bench/termbench.py), when the section ran."""
+    if not t:
+        return []
+    if "hub_echo" not in t:
+        return ["", "## Terminals (issue 21)", "", f"The section failed: {t.get('error')}"]
+    echo, relay, bare, bulk = t["hub_echo"], t["bare_relay"], t["bare_pty"], t["hub_bulk"]
+    ratio = t.get("echo_ratio_vs_relay")
+    return [
+        "",
+        "## Terminals (issue 21)",
+        "",
+        "| measure | hub | bare WS+gRPC relay | bare local PTY | target | result |",
+        "|---|---|---|---|---|---|",
+        f"| keystroke echo p50 (p95) | {echo['p50_ms']} ms ({echo['p95_ms']}) | "
+        f"{relay['p50_ms']} ms ({relay['p95_ms']}) | {bare['p50_ms']} ms | ≤ 2× relay | "
+        f"{ratio}× {'met' if ratio is not None and ratio <= 2 else 'missed'} |",
+        f"| `cat` of {bulk['megabytes']} MB | {bulk['mb_per_s']} MB/s | | | ≥ 50 MB/s | "
+        f"{'met' if bulk['mb_per_s'] >= 50 else 'missed'} |",
+        f"| hub RSS during it | {bulk['hub_rss_start_mb']} → max {bulk['hub_rss_max_mb']} MB "
+        f"(+{bulk['hub_rss_growth_mb']}) | | | flat | |",
+    ]
+
+
 def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
     env = d.get("env", {})
     lines = [
@@ -329,6 +353,7 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
                 f"stored {f(run['stored_bytes'])} B of {f(run['output_bytes'])} B (within cap: "
                 f"{f(run['within_cap'])}), {run['watcher_frames']} live frames seen by a watcher."
             )
+    lines += terminal_lines(d.get("terminal"))
     lines += before_after(d)
     lines += round_before_after(goals)
     prof = d.get("idle", {}).get("profile") or {}

@@ -469,6 +469,16 @@ class Bench:
             [PY, "-m", "bench.longpoll", "--waits", waits], self.base_env(), 300
         )
 
+    def sec_terminal(self) -> None:
+        """Issue 21: keystroke echo (hub vs bare PTY vs bare WS+gRPC relay) and `cat` of 100 MB
+        through a hub terminal, with the hub's RSS; bench/termbench brings its own hub."""
+        keys, mb = ("100", "20") if self.quick else ("300", "100")
+        self.out["terminal"] = self.client(
+            [PY, "-m", "bench.termbench", "all", "--keys", keys, "--mb", mb],
+            self.base_env(),
+            900,
+        )
+
     def env_info(self) -> dict[str, Any]:
         import channels
         import django
@@ -520,9 +530,11 @@ def main() -> None:
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     b = Bench(a.quick)
-    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll"]
+    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll", "terminal"]
     if a.only:
         sections = [s for s in sections if s in a.only.split(",")]
+    if sections == ["terminal"]:
+        b.setup = lambda: None  # type: ignore[method-assign]  # termbench brings its own hub
     try:
         b.out["env"] = b.env_info()
         b.out["started"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")

@@ -359,6 +359,10 @@ MESH_HEARTBEAT_INTERVAL: float = env.float("CORTEX_HEARTBEAT_INTERVAL", default=
 MESH_RECONNECT_GRACE: float = env.float("CORTEX_RECONNECT_GRACE", default=60.0)
 MESH_INVITE_TTL: int = env.int("CORTEX_INVITE_TTL_SECONDS", default=3600)
 MESH_OUTPUT_CAP_BYTES: int = env.int("CORTEX_TASK_OUTPUT_CAP_BYTES", default=4 * 1024 * 1024)
+MESH_TERMINAL_RECORD_CAP_BYTES: int = env.int(
+    "CORTEX_TERMINAL_RECORD_CAP_BYTES", default=64 * 1024 * 1024
+)
+MESH_TERMINAL_MAX_OPEN: int = env.int("CORTEX_TERMINAL_MAX_OPEN", default=16)
 # Seconds a task may wait for its node before it ends `timed_out` / `not_delivered` (never run
 # later); a task may ask for its own (`delivery_timeout`, 1 s to a day).
 MESH_TASK_DELIVERY_TIMEOUT: float = env.float("CORTEX_TASK_DELIVERY_TIMEOUT", default=300.0)

@@ -23,8 +23,10 @@ from .compat import TIMEOUTS, os_description, python_description
 from .config import AgentConfig
 from .credentials import CredentialStore, fingerprint
 from .pb import mesh_pb2, mesh_pb2_grpc
+from .skills.shell import build_env, shell_program
 from .spool import Spool
 from .tasks import TaskRunner, output_message, recover, result_message
+from .terminals import TerminalLimits, TerminalManager
 
 logger = logging.getLogger("cortex_agent")
 
@@ -72,6 +74,15 @@ class Agent:
         self.credentials = CredentialStore(config.credential_file)
         self.spool = Spool(config.spool_dir)
         self.runner = TaskRunner(config, self.spool, self.send)
+        self.terminals = TerminalManager(
+            TerminalLimits(
+                enabled=config.terminal_enabled,
+                max_sessions=config.terminal_max_sessions,
+                idle_timeout=config.terminal_idle_timeout,
+                window_bytes=config.terminal_window_bytes,
+            ),
+            self.send,
+        )
         self.outbox: asyncio.Queue[mesh_pb2.NodeMessage | None] | None = None
         self.stopping = asyncio.Event()
         self.heartbeat_interval = 30.0
@@ -139,6 +150,7 @@ class Agent:
                 logger.info("reconnecting in %.2f s", wait)
                 await self._sleep(wait)
         finally:
+            await self.terminals.stop_all()
             await self.runner.stop_all(timeout=max(sum(self.config.cancel_grace) + 2.0, 5.0))
         return 0
 
@@ -184,6 +196,7 @@ class Agent:
                 os_name=os_description(),
                 capabilities=self.runner.capabilities(),
                 held_tasks=list(held.values()),
+                terminal_ids=self.terminals.held(),
             )
         )
 
@@ -207,9 +220,16 @@ class Agent:
                 self.connected.clear()
                 call.cancel()
 
+    def _apply(self, policy: mesh_pb2.SandboxPolicy, skills: mesh_pb2.SkillConfig) -> None:
+        """Adopt the hub's policy; terminals it no longer allows are hung up (fail closed)."""
+        self.runner.apply(policy, skills)
+        allowed = self.runner.policy.terminals_allowed and self.runner.skill_enabled("shell")
+        if not allowed and self.terminals.close_all():
+            logger.info("the policy no longer allows terminals: open ones hung up")
+
     async def _serve(self, call: Any, welcome: mesh_pb2.Welcome) -> float | None:
         self.backoff.reset()
-        self.runner.apply(welcome.policy, welcome.skills)
+        self._apply(welcome.policy, welcome.skills)
         interval = welcome.heartbeat_interval_s
         self.heartbeat_interval = interval if interval > 0 else 30.0
         self.runner.abandon(list(welcome.abandon_task_ids))
@@ -222,6 +242,8 @@ class Agent:
                 outbox.put_nowait(output_message(task_id, chunk.seq, chunk.stream, chunk.data))
             if record.result is not None:
                 outbox.put_nowait(result_message(task_id, record.result))
+        for pending in self.terminals.resend():  # live sessions, unacked output, exits
+            outbox.put_nowait(pending)
         self.outbox = outbox
         self.connected.set()
         logger.info("connected to the hub (heartbeat every %.1f s)", self.heartbeat_interval)
@@ -252,6 +274,9 @@ class Agent:
                     # Awaited: a full push queue holds the stream back (gRPC flow control).
                     await self.runner.file_chunk(message.file_chunk)
                     continue
+                if message.WhichOneof("body") == "terminal_open":
+                    await self._terminal_open(message.terminal_open)
+                    continue
                 delay = self._handle(message)
                 if delay is not None:
                     return delay
@@ -280,6 +305,31 @@ class Agent:
             self.send(mesh_pb2.NodeMessage(heartbeat=mesh_pb2.Heartbeat(stats=stats_now)))
             await asyncio.sleep(self.heartbeat_interval * random.uniform(0.85, 1.15))
 
+    async def _terminal_open(self, message: mesh_pb2.TerminalOpen) -> None:
+        """Open a terminal if this node's policy and skill switches allow one."""
+        refusal: tuple[str, str] | None = None
+        env: dict[str, str] = {}
+        root = self.runner.workspace.root
+        if not self.runner.policy.terminals_allowed:
+            refusal = ("terminals_not_allowed", "This node's policy does not allow terminals.")
+        elif not self.runner.skill_enabled("shell"):
+            refusal = ("skill_disabled", "The shell skill is disabled on this node.")
+        else:
+            try:
+                root.mkdir(parents=True, exist_ok=True, mode=0o700)
+                env = build_env(
+                    allow=self.config.env_allow, fixed=self.config.env_set, declared=None, home=root
+                )
+            except (OSError, ValueError):
+                refusal = ("terminal_start_failed", "The workspace or environment is not usable.")
+        await self.terminals.open(
+            message,
+            refusal=refusal,
+            program=shell_program(self.config.shell_program),
+            cwd=root,
+            env=env,
+        )
+
     def _handle(self, message: mesh_pb2.HubMessage) -> float | None:
         """Act on one hub message; returns a delay when the hub asks for a reconnect."""
         kind = message.WhichOneof("body")
@@ -291,8 +341,18 @@ class Agent:
             self.spool.ack_output(message.output_ack.task_id, message.output_ack.seq)
         elif kind == "result_ack":
             self.spool.forget(message.result_ack.task_id)
+        elif kind == "terminal_input":
+            self.terminals.input(message.terminal_input.session_id, message.terminal_input.data)
+        elif kind == "terminal_resize":
+            resize = message.terminal_resize
+            self.terminals.resize(resize.session_id, resize.rows, resize.cols)
+        elif kind == "terminal_close":
+            self.terminals.close(message.terminal_close.session_id)
+        elif kind == "terminal_ack":
+            ack = message.terminal_ack
+            self.terminals.ack(ack.session_id, ack.seq, ack.final)
         elif kind == "policy_update":
-            self.runner.apply(message.policy_update.policy, message.policy_update.skills)
+            self._apply(message.policy_update.policy, message.policy_update.skills)
             logger.info("policy updated by the hub")
         elif kind == "credential_rotation":
             secret = message.credential_rotation.credential
@@ -312,5 +372,5 @@ class Agent:
             logger.info("the hub asked to reconnect: %s", message.reconnect.reason)
             return max(after, 0.0) + random.uniform(0, max(after, 0.5) * 0.5)
         elif kind == "welcome":
-            self.runner.apply(message.welcome.policy, message.welcome.skills)
+            self._apply(message.welcome.policy, message.welcome.skills)
         return None

@@ -50,6 +50,10 @@ class AgentConfig:
     log_level: str = "INFO"
     #: A chat session's browser context closes after this many seconds without work.
     browser_idle_timeout: float = 600.0
+    terminal_enabled: bool = True
+    terminal_max_sessions: int = 8
+    terminal_idle_timeout: float = 1800.0
+    terminal_window_bytes: int = 1024 * 1024
 
     @property
     def spool_dir(self) -> Path:
@@ -123,6 +127,9 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
     token = data.get("invite_token") or ""
     if not isinstance(token, str):
         raise ConfigError("invite_token must be a string")
+    terminal = _section(data, "terminal")
+    if not isinstance(terminal.get("enabled", True), bool):
+        raise ConfigError("terminal.enabled must be true or false")
     level = str(data.get("log_level", "INFO")).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level must be DEBUG, INFO, WARNING or ERROR")
@@ -160,6 +167,18 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
         log_level=level,
         browser_idle_timeout=_number(
             browser.get("idle_timeout_s", 600.0), "browser.idle_timeout_s", minimum=1.0
+        ),
+        terminal_enabled=terminal.get("enabled", True),
+        terminal_max_sessions=int(
+            _number(terminal.get("max_sessions", 8), "terminal.max_sessions", minimum=1)
+        ),
+        terminal_idle_timeout=_number(
+            terminal.get("idle_timeout_s", 1800.0), "terminal.idle_timeout_s", minimum=1.0
+        ),
+        terminal_window_bytes=int(
+            _number(
+                terminal.get("window_bytes", 1024 * 1024), "terminal.window_bytes", minimum=4096
+            )
         ),
     )
     if config.reconnect_max < config.reconnect_initial:

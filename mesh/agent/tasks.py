@@ -70,7 +70,8 @@ def policy_from_pb(policy: mesh_pb2.SandboxPolicy) -> Policy:
         logger.warning("unknown deny rules %s: refusing every command", unknown)
         return Policy(mode="strict")
     mode = "strict" if policy.mode == mesh_pb2.SandboxPolicy.STRICT else "permissive"
-    return Policy.from_dict({"mode": mode, **lists})
+    # The hub sends the effective terminal switch; an older hub sends false (refused).
+    return Policy.from_dict({"mode": mode, "allow_terminals": policy.allow_terminals, **lists})
 
 
 def result_message(task_id: str, result: dict[str, Any]) -> mesh_pb2.NodeMessage:

@@ -34,11 +34,12 @@ class NodeUpdateInput(serializers.Serializer):
         help_text=(
             "`mode` (`strict`: the security boundary, only `allowed_commands` and syntax the "
             "checker understands, redirections inside the workspace; `permissive`: a guard rail, "
-            "not a boundary), `allowed_commands`, `denied_commands`, `sensitive_commands`, and "
-            "`browser`: `{allowed_domains, denied_domains, allow_private_networks, "
-            "allow_evaluate, allow_downloads}` (host names, `*.suffix`, IPs or CIDRs; private "
-            "and loopback addresses only when an IP/CIDR entry or `allow_private_networks` "
-            "allows them). See the README's security section."
+            "not a boundary), `allowed_commands`, `denied_commands`, `sensitive_commands`, "
+            "`allow_terminals` (interactive terminals; absent: yes in permissive mode, no in "
+            "strict mode), and `browser`: `{allowed_domains, denied_domains, "
+            "allow_private_networks, allow_evaluate, allow_downloads}` (host names, `*.suffix`, "
+            "IPs or CIDRs; private and loopback addresses only when an IP/CIDR entry or "
+            "`allow_private_networks` allows them). See the README's security section."
         ),
     )
     is_active = serializers.BooleanField(required=False)

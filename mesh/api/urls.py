@@ -39,3 +39,4 @@ urlpatterns.append(path("", include("mesh.api.stats")))  # stats history (consol
 urlpatterns.append(path("", include("mesh.api.install")))  # one-line node install
 urlpatterns.append(path("", include("mesh.api.policy")))  # sandbox policy check (admins)
 urlpatterns.append(path("", include("mesh.api.workspace")))  # file browser (consoles)
+urlpatterns.append(path("", include("mesh.api.terminals")))  # terminal sessions and recordings

@@ -21,7 +21,7 @@ from cortex import metrics
 from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
-from mesh.grpc import file_stream, messages, output_pump
+from mesh.grpc import file_stream, messages, output_pump, terminal_stream
 from mesh.grpc.messages import Flag, Outbox, RateLimiter, policy_pb, skills_pb, stats_dict
 from mesh.grpc.output_pump import OUTPUT_BATCH_CHUNKS
 from mesh.grpc.status import abort_code, abort_with
@@ -62,6 +62,7 @@ class NodeConnection:
         "pending_delivery",
         "resumed",
         "stopping",
+        "terminals",
     )
 
     def __init__(self, hub: StreamHub, node_id: str, context: grpc.aio.ServicerContext) -> None:
@@ -90,19 +91,15 @@ class NodeConnection:
         #: What the Welcome told the node is stored, per held task: resends up to there are
         #: acked from here (a reconnect storm resends spooled output; no DB round each).
         self.resumed: dict[str, int] | None = None
+        self.terminals: terminal_stream.TerminalStream | None = None  # from the first output on
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, requests: Any) -> None:
         try:
             first = await asyncio.wait_for(anext(requests), timeout=HELLO_TIMEOUT)
         except (StopAsyncIteration, TimeoutError):
-            await abort_code(
-                self.context,
-                grpc.StatusCode.INVALID_ARGUMENT,
-                "Send Hello first.",
-                "hello_required",
-            )
-        if first.WhichOneof("body") != "hello":
+            first = None
+        if first is None or first.WhichOneof("body") != "hello":
             await abort_code(
                 self.context,
                 grpc.StatusCode.INVALID_ARGUMENT,
@@ -131,13 +128,14 @@ class NodeConnection:
         try:
             self.send(messages.welcome_pb(welcome))
             self.resumed = dict(welcome.acked_seq) or None
-            # This frame lives as long as the stream: keep no Hello or policy (~2 KB a node).
-            del first, hello, welcome
+            await terminal_stream.hello(self, list(hello.terminal_ids))
+            del first, hello, welcome  # this frame lives as long as the stream (~2 KB a node)
             await self._catch_up()
             await self.closed.wait()  # set by close(), or when the reader or the store ends
         finally:
             self.closed.set()  # no more background deliveries on this stream
-            for task in (reader, self.bell_task, self.output_store, self.pending_delivery):
+            terms = getattr(self.terminals, "task", None)
+            for task in (reader, self.bell_task, self.output_store, self.pending_delivery, terms):
                 if task is not None:
                     task.cancel()
             self.outbox.put_nowait(None)
@@ -300,6 +298,8 @@ class NodeConnection:
                             )
                         )
                     )
+            elif reason.startswith("terminal."):
+                await terminal_stream.answer(self, message)
             elif reason == events.RING_ROTATE:
                 await self._rotate()
             elif reason == events.RING_KICK and not await aio.node_holds_stream(
@@ -361,8 +361,11 @@ class NodeConnection:
                 node_id=self.node_id,
                 fingerprint=message.credential_ack.fingerprint,
             )
+        elif kind and kind.startswith("terminal_"):
+            await terminal_stream.receive(self, message)
         elif kind == "goodbye":
             await self._flush_output()
+            await terminal_stream.flush(self)
             self.close("goodbye")
         else:
             raise ValidationFailed("Unexpected message on the stream.", code="unexpected_message")

@@ -89,7 +89,18 @@ def policy_pb(policy: dict[str, Any]) -> mesh_pb2.SandboxPolicy:
         denied_commands=list(policy.get("denied_commands", [])),
         sensitive_commands=list(policy.get("sensitive_commands", [])),
         browser_policy_json=json.dumps(policy["browser"]) if policy.get("browser") else "",
+        allow_terminals=terminals_allowed(policy),
     )
+
+
+def terminals_allowed(policy: dict[str, Any]) -> bool:
+    """The effective terminal switch of a stored policy (unreadable: refused)."""
+    from mesh.agent.sandbox import Policy
+
+    try:
+        return Policy.from_dict(policy).terminals_allowed
+    except ValueError:
+        return False
 
 
 def skills_pb(skills: dict[str, Any]) -> mesh_pb2.SkillConfig:

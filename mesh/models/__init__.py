@@ -24,10 +24,17 @@ from mesh.models.tasks import (
     TaskOutputChunk,
     TaskStatus,
 )
+from mesh.models.terminals import (
+    OPEN_TERMINAL_STATUSES,
+    TerminalChunk,
+    TerminalSession,
+    TerminalStatus,
+)
 
 __all__ = [
     "ACTIVE_STATUSES",
     "OPEN_STATUSES",
+    "OPEN_TERMINAL_STATUSES",
     "TERMINAL_STATUSES",
     "CredentialState",
     "InstallLinkStage",
@@ -44,6 +51,9 @@ __all__ = [
     "TaskKind",
     "TaskOutputChunk",
     "TaskStatus",
+    "TerminalChunk",
+    "TerminalSession",
+    "TerminalStatus",
     "default_sandbox_policy",
     "default_skill_config",
     "max_concurrent_tasks",

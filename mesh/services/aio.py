@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mesh.services import credentials, invites, journal, output, presence, refusals
+from mesh.services import credentials, invites, journal, output, presence, refusals, terminals
 from mesh.services._common import db_unit
 
 invite_exchange = db_unit(invites.invite_exchange)
@@ -24,3 +24,8 @@ nodes_with_queued_tasks = db_unit(journal.nodes_with_queued_tasks)
 output_append = db_unit(output.output_append)
 output_append_many = db_unit(output.output_append_many)
 output_store_batch = db_unit(output.output_store_batch)
+terminal_opened = db_unit(terminals.terminal_opened)
+terminal_output_store = db_unit(terminals.terminal_output_store)
+terminal_exited = db_unit(terminals.terminal_exited)
+terminals_pending = db_unit(terminals.terminals_pending)
+terminals_reconcile = db_unit(terminals.terminals_reconcile)

@@ -66,6 +66,7 @@ def _object_ids(world: World) -> dict[tuple[str, str], tuple[Any, Any]]:
         ("", "task_id"): (a.task_id, MISSING_UUID),
         ("", "user_id"): (a.user.pk, MISSING_INT),
         ("task-", "pk"): (a.task_id, MISSING_UUID),
+        ("node-terminal-", "session"): (a.terminal_id, MISSING_UUID),
         ("session-", "pk"): (a.session_id, MISSING_INT),
         ("audit-", "pk"): (a.audit_id, MISSING_INT),
         ("my-token-", "pk"): (a.token_id, MISSING_INT),

@@ -40,6 +40,7 @@ class Side:
     agent_id: int
     agent_secret: str
     markers: list[str] = field(default_factory=list)
+    terminal_id: uuid.UUID | None = None
 
 
 @dataclass
@@ -126,6 +127,10 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
     run_now(actor=user, agent=agent)
     audit = AuditEvent.objects.filter(actor=user).order_by("-id").first()
     assert audit is not None
+    from mesh.models import TerminalChunk, TerminalSession
+
+    terminal = TerminalSession.objects.create(node=node, user=user, status="exited", exit_code=0)
+    TerminalChunk.objects.create(session=terminal, seq=1, data=f"{tag}-terminal-out".encode())
     side = Side(
         user=user,
         group=group,
@@ -156,7 +161,9 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
             f"{tag}-token-name",
             f"{tag}@example.com",
             f"group-{tag}",
+            f"{tag}-terminal-out",
         ],
+        terminal_id=terminal.pk,
     )
     return side, invite
 

@@ -26,7 +26,9 @@ class MeshTerminal(Tool):
         "stderr; the command is stopped after `timeout` seconds (default 30). With "
         "background=true it returns the task ids at once and the command runs on: collect the "
         "result later with mesh_wait_tasks. The command runs in the session's working "
-        "directory and is checked against the node's sandbox policy."
+        "directory and is checked against the node's sandbox policy. With persistent=true "
+        "(one node_id) it runs in this chat's own shell on that node: cd and exported "
+        "variables persist between calls (the first call starts the shell)."
     )
     parameters = {
         "type": "object",
@@ -48,6 +50,7 @@ class MeshTerminal(Tool):
                 "description": "Seconds the command may run (and the call waits).",
             },
             "background": {"type": "boolean", "default": False},
+            "persistent": {"type": "boolean", "default": False},
         },
         "required": ["command"],
         "additionalProperties": False,
@@ -59,6 +62,8 @@ class MeshTerminal(Tool):
     def check_arguments(self, arguments: dict[str, Any]) -> list[str]:
         if ("node_id" in arguments) == ("node_ids" in arguments):
             return ["give exactly one of node_id and node_ids"]
+        if arguments.get("persistent") and ("node_ids" in arguments or arguments.get("background")):
+            return ["persistent=true runs on one node_id and cannot run in the background"]
         return []
 
     def run(
@@ -70,7 +75,10 @@ class MeshTerminal(Tool):
         node_ids: list[str] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         background: bool = False,
+        persistent: bool = False,
     ) -> ToolResult:
+        if persistent and node_id is not None:
+            return self._persistent(context, node_id, command, timeout)
         targets = self.node_ids({"node_id": node_id, "node_ids": node_ids})
         nodes = [context.node_for_tool(target, tool=self) for target in targets]
         tasks: list[Task] = []
@@ -100,3 +108,39 @@ class MeshTerminal(Tool):
                 {"node_id": refused_node, "error_code": error.code, "message": error.message}
             )
         return result
+
+    def _persistent(
+        self, context: ToolContext, node_id: str, command: str, timeout: float
+    ) -> ToolResult:
+        """One command in the chat session's shell on the node (see mesh terminal_shell)."""
+        from mesh.services import terminal_shell
+
+        node = context.node_for_tool(node_id, tool=self)
+        if context.chat_session_id is None:
+            return ToolResult.error("no_chat_session", "A persistent shell needs a chat session.")
+        result = terminal_shell.shell_run(
+            actor=context.user,
+            node=node,
+            chat_session_id=context.chat_session_id,
+            command=command,
+            timeout=timeout,
+            confirmed=context.confirmed,
+            cwd=context.working_dir(node.node_id),
+        )
+        if result.timed_out:
+            status = f"timed out after {timeout:g} s (interrupted with Ctrl-C)"
+        elif result.ended:
+            status = f"the shell ended (exit {result.exit_code}); the next call starts a new one"
+        else:
+            status = f"exit {result.exit_code}"
+        return ToolResult(
+            text=f"[{node.node_id}] {status}\n{result.output}",
+            data={
+                "node_id": node.node_id,
+                "terminal_session": result.session_id,
+                "exit_code": result.exit_code,
+                "timed_out": result.timed_out,
+                "output": result.output,
+            },
+            error_code="timeout" if result.timed_out else "",
+        )

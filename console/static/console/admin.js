@@ -133,11 +133,19 @@ document.addEventListener("DOMContentLoaded", () => {
     const allowed = area("allowed_commands");
     const denied = area("denied_commands");
     const sensitive = area("sensitive_commands");
-    const draft = () => ({ mode: mode.value, allowed_commands: lines(allowed.value), denied_commands: lines(denied.value), sensitive_commands: lines(sensitive.value) });
+    const terminals = el("select", { id: id("terminals") },
+      el("option", { value: "" }, "the mode's default (permissive: yes, strict: no)"),
+      el("option", { value: "true" }, "allowed"),
+      el("option", { value: "false" }, "refused"));
+    terminals.value = policy.allow_terminals === true ? "true" : policy.allow_terminals === false ? "false" : "";
+    const draft = () => Object.assign(
+      { mode: mode.value, allowed_commands: lines(allowed.value), denied_commands: lines(denied.value), sensitive_commands: lines(sensitive.value) },
+      terminals.value ? { allow_terminals: terminals.value === "true" } : {});
     const state = el("span", { class: "status small", role: "status" });
     const save = el("button", { type: "submit", "data-action": "save-policy" }, "Save policy");
     const form = el("form", { class: "policy-form" },
       field("Mode", mode),
+      field("Interactive terminals", terminals),
       el("div", { class: "policy-lists" }, field("Allowed (one per line)", allowed), field("Denied", denied), field("Sensitive: need approval", sensitive)),
       el("div", { class: "actions" }, save, state));
     form.addEventListener("submit", async (event) => {

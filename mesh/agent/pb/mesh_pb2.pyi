@@ -52,7 +52,7 @@ class JoinResponse(_message.Message):
     def __init__(self, node_id: _Optional[str] = ..., credential: _Optional[str] = ...) -> None: ...
 
 class NodeMessage(_message.Message):
-    __slots__ = ("hello", "heartbeat", "task_started", "task_output", "task_result", "credential_ack", "goodbye")
+    __slots__ = ("hello", "heartbeat", "task_started", "task_output", "task_result", "credential_ack", "goodbye", "terminal_opened", "terminal_output", "terminal_exit")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     TASK_STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -60,6 +60,9 @@ class NodeMessage(_message.Message):
     TASK_RESULT_FIELD_NUMBER: _ClassVar[int]
     CREDENTIAL_ACK_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_OPENED_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_EXIT_FIELD_NUMBER: _ClassVar[int]
     hello: Hello
     heartbeat: Heartbeat
     task_started: TaskStarted
@@ -67,10 +70,13 @@ class NodeMessage(_message.Message):
     task_result: TaskResult
     credential_ack: CredentialAck
     goodbye: Goodbye
-    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_started: _Optional[_Union[TaskStarted, _Mapping]] = ..., task_output: _Optional[_Union[TaskOutput, _Mapping]] = ..., task_result: _Optional[_Union[TaskResult, _Mapping]] = ..., credential_ack: _Optional[_Union[CredentialAck, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ...) -> None: ...
+    terminal_opened: TerminalOpened
+    terminal_output: TerminalOutput
+    terminal_exit: TerminalExit
+    def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_started: _Optional[_Union[TaskStarted, _Mapping]] = ..., task_output: _Optional[_Union[TaskOutput, _Mapping]] = ..., task_result: _Optional[_Union[TaskResult, _Mapping]] = ..., credential_ack: _Optional[_Union[CredentialAck, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., terminal_opened: _Optional[_Union[TerminalOpened, _Mapping]] = ..., terminal_output: _Optional[_Union[TerminalOutput, _Mapping]] = ..., terminal_exit: _Optional[_Union[TerminalExit, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("version", "platform", "hostname", "capabilities", "held_tasks", "python_version", "os_name")
+    __slots__ = ("version", "platform", "hostname", "capabilities", "held_tasks", "python_version", "os_name", "terminal_ids")
     class CapabilitiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -85,6 +91,7 @@ class Hello(_message.Message):
     HELD_TASKS_FIELD_NUMBER: _ClassVar[int]
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     OS_NAME_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_IDS_FIELD_NUMBER: _ClassVar[int]
     version: str
     platform: str
     hostname: str
@@ -92,7 +99,8 @@ class Hello(_message.Message):
     held_tasks: _containers.RepeatedCompositeFieldContainer[HeldTask]
     python_version: str
     os_name: str
-    def __init__(self, version: _Optional[str] = ..., platform: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., held_tasks: _Optional[_Iterable[_Union[HeldTask, _Mapping]]] = ..., python_version: _Optional[str] = ..., os_name: _Optional[str] = ...) -> None: ...
+    terminal_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., platform: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., held_tasks: _Optional[_Iterable[_Union[HeldTask, _Mapping]]] = ..., python_version: _Optional[str] = ..., os_name: _Optional[str] = ..., terminal_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class HeldTask(_message.Message):
     __slots__ = ("task_id", "last_seq", "finished")
@@ -182,8 +190,42 @@ class Goodbye(_message.Message):
     reason: str
     def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
+class TerminalOpened(_message.Message):
+    __slots__ = ("session_id", "pid")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    pid: int
+    def __init__(self, session_id: _Optional[str] = ..., pid: _Optional[int] = ...) -> None: ...
+
+class TerminalOutput(_message.Message):
+    __slots__ = ("session_id", "seq", "data", "at")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    seq: int
+    data: bytes
+    at: float
+    def __init__(self, session_id: _Optional[str] = ..., seq: _Optional[int] = ..., data: _Optional[bytes] = ..., at: _Optional[float] = ...) -> None: ...
+
+class TerminalExit(_message.Message):
+    __slots__ = ("session_id", "exit_code", "last_seq", "error_code", "error_message")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEQ_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    exit_code: int
+    last_seq: int
+    error_code: str
+    error_message: str
+    def __init__(self, session_id: _Optional[str] = ..., exit_code: _Optional[int] = ..., last_seq: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
 class HubMessage(_message.Message):
-    __slots__ = ("welcome", "task_assign", "task_cancel", "policy_update", "credential_rotation", "output_ack", "result_ack", "reconnect", "file_chunk")
+    __slots__ = ("welcome", "task_assign", "task_cancel", "policy_update", "credential_rotation", "output_ack", "result_ack", "reconnect", "file_chunk", "terminal_open", "terminal_input", "terminal_resize", "terminal_close", "terminal_ack")
     WELCOME_FIELD_NUMBER: _ClassVar[int]
     TASK_ASSIGN_FIELD_NUMBER: _ClassVar[int]
     TASK_CANCEL_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +235,11 @@ class HubMessage(_message.Message):
     RESULT_ACK_FIELD_NUMBER: _ClassVar[int]
     RECONNECT_FIELD_NUMBER: _ClassVar[int]
     FILE_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_OPEN_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_INPUT_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_RESIZE_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_CLOSE_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_ACK_FIELD_NUMBER: _ClassVar[int]
     welcome: Welcome
     task_assign: TaskAssign
     task_cancel: TaskCancel
@@ -202,10 +249,15 @@ class HubMessage(_message.Message):
     result_ack: ResultAck
     reconnect: Reconnect
     file_chunk: FileChunk
-    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., task_assign: _Optional[_Union[TaskAssign, _Mapping]] = ..., task_cancel: _Optional[_Union[TaskCancel, _Mapping]] = ..., policy_update: _Optional[_Union[PolicyUpdate, _Mapping]] = ..., credential_rotation: _Optional[_Union[CredentialRotation, _Mapping]] = ..., output_ack: _Optional[_Union[OutputAck, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., file_chunk: _Optional[_Union[FileChunk, _Mapping]] = ...) -> None: ...
+    terminal_open: TerminalOpen
+    terminal_input: TerminalInput
+    terminal_resize: TerminalResize
+    terminal_close: TerminalClose
+    terminal_ack: TerminalAck
+    def __init__(self, welcome: _Optional[_Union[Welcome, _Mapping]] = ..., task_assign: _Optional[_Union[TaskAssign, _Mapping]] = ..., task_cancel: _Optional[_Union[TaskCancel, _Mapping]] = ..., policy_update: _Optional[_Union[PolicyUpdate, _Mapping]] = ..., credential_rotation: _Optional[_Union[CredentialRotation, _Mapping]] = ..., output_ack: _Optional[_Union[OutputAck, _Mapping]] = ..., result_ack: _Optional[_Union[ResultAck, _Mapping]] = ..., reconnect: _Optional[_Union[Reconnect, _Mapping]] = ..., file_chunk: _Optional[_Union[FileChunk, _Mapping]] = ..., terminal_open: _Optional[_Union[TerminalOpen, _Mapping]] = ..., terminal_input: _Optional[_Union[TerminalInput, _Mapping]] = ..., terminal_resize: _Optional[_Union[TerminalResize, _Mapping]] = ..., terminal_close: _Optional[_Union[TerminalClose, _Mapping]] = ..., terminal_ack: _Optional[_Union[TerminalAck, _Mapping]] = ...) -> None: ...
 
 class SandboxPolicy(_message.Message):
-    __slots__ = ("mode", "allowed_commands", "denied_commands", "sensitive_commands", "workspace_root", "browser_policy_json")
+    __slots__ = ("mode", "allowed_commands", "denied_commands", "sensitive_commands", "workspace_root", "browser_policy_json", "allow_terminals")
     class Mode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
         __slots__ = ()
         PERMISSIVE: _ClassVar[SandboxPolicy.Mode]
@@ -218,13 +270,15 @@ class SandboxPolicy(_message.Message):
     SENSITIVE_COMMANDS_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_ROOT_FIELD_NUMBER: _ClassVar[int]
     BROWSER_POLICY_JSON_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_TERMINALS_FIELD_NUMBER: _ClassVar[int]
     mode: SandboxPolicy.Mode
     allowed_commands: _containers.RepeatedScalarFieldContainer[str]
     denied_commands: _containers.RepeatedScalarFieldContainer[str]
     sensitive_commands: _containers.RepeatedScalarFieldContainer[str]
     workspace_root: str
     browser_policy_json: str
-    def __init__(self, mode: _Optional[_Union[SandboxPolicy.Mode, str]] = ..., allowed_commands: _Optional[_Iterable[str]] = ..., denied_commands: _Optional[_Iterable[str]] = ..., sensitive_commands: _Optional[_Iterable[str]] = ..., workspace_root: _Optional[str] = ..., browser_policy_json: _Optional[str] = ...) -> None: ...
+    allow_terminals: bool
+    def __init__(self, mode: _Optional[_Union[SandboxPolicy.Mode, str]] = ..., allowed_commands: _Optional[_Iterable[str]] = ..., denied_commands: _Optional[_Iterable[str]] = ..., sensitive_commands: _Optional[_Iterable[str]] = ..., workspace_root: _Optional[str] = ..., browser_policy_json: _Optional[str] = ..., allow_terminals: _Optional[bool] = ...) -> None: ...
 
 class SkillConfig(_message.Message):
     __slots__ = ("shell", "files", "browser", "max_concurrent_tasks")
@@ -328,3 +382,49 @@ class Reconnect(_message.Message):
     reason: str
     after_s: float
     def __init__(self, reason: _Optional[str] = ..., after_s: _Optional[float] = ...) -> None: ...
+
+class TerminalOpen(_message.Message):
+    __slots__ = ("session_id", "cols", "rows")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    cols: int
+    rows: int
+    def __init__(self, session_id: _Optional[str] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class TerminalInput(_message.Message):
+    __slots__ = ("session_id", "data")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    data: bytes
+    def __init__(self, session_id: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class TerminalResize(_message.Message):
+    __slots__ = ("session_id", "cols", "rows")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    COLS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    cols: int
+    rows: int
+    def __init__(self, session_id: _Optional[str] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+
+class TerminalClose(_message.Message):
+    __slots__ = ("session_id", "reason")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    reason: str
+    def __init__(self, session_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class TerminalAck(_message.Message):
+    __slots__ = ("session_id", "seq", "final")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    FINAL_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    seq: int
+    final: bool
+    def __init__(self, session_id: _Optional[str] = ..., seq: _Optional[int] = ..., final: _Optional[bool] = ...) -> None: ...

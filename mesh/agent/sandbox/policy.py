@@ -125,6 +125,8 @@ class Policy:
     sensitive_commands: tuple[str, ...] = ()
     #: The browser skill's domain policy; None: the defaults (stored only when set).
     browser: BrowserPolicy | None = None
+    #: Interactive terminals: None means the mode's default (permissive yes, strict no).
+    allow_terminals: bool | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Policy:
@@ -147,25 +149,38 @@ class Policy:
                         raise ValueError(f"{key}: unknown rule {entry!r}")
             lists[key] = cleaned
         unknown = set(data) - {"mode", "allowed_commands", "denied_commands", "sensitive_commands"}
-        unknown -= {"workspace_root", "browser"}
+        unknown -= {"workspace_root", "browser", "allow_terminals"}
         if unknown:
             raise ValueError(f"unknown policy keys: {', '.join(sorted(unknown))}")
+        terminals = data.get("allow_terminals")
+        if terminals is not None and not isinstance(terminals, bool):
+            raise ValueError("allow_terminals must be true, false or absent")
         browser = BrowserPolicy.from_dict(data["browser"]) if "browser" in data else None
-        return cls(mode=mode, **lists, browser=browser)
+        return cls(mode=mode, **lists, browser=browser, allow_terminals=terminals)
 
     @property
     def browser_policy(self) -> BrowserPolicy:
         return self.browser or BrowserPolicy()
 
+    @property
+    def terminals_allowed(self) -> bool:
+        """Whether interactive terminals may open: strict mode only when explicitly allowed."""
+        if self.allow_terminals is None:
+            return self.mode == "permissive"
+        return self.allow_terminals
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (for storage and the wire)."""
-        return {
+        data: dict[str, Any] = {
             "mode": self.mode,
             "allowed_commands": list(self.allowed_commands),
             "denied_commands": list(self.denied_commands),
             "sensitive_commands": list(self.sensitive_commands),
             **({"browser": self.browser.to_dict()} if self.browser is not None else {}),
         }
+        if self.allow_terminals is not None:
+            data["allow_terminals"] = self.allow_terminals
+        return data
 
 
 @dataclass(frozen=True)

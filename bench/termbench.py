@@ -1,0 +1,381 @@
+"""Terminal benchmarks (issue 21): keystroke echo and bulk output through the hub.
+
+`python -m bench.termbench all [--keys N] [--mb M] [--json FILE]` starts everything it needs in
+a temporary directory: a hub (`manage.py serve`, SQLite, in-memory layer) with one real agent,
+a bare relay (a WebSocket server that relays each frame over a gRPC bidi stream to an echo
+server and back), and a bare local PTY. It measures:
+
+- keystroke echo p50/p95: one key in, its echo out. Bare PTY (write to the master, read the
+  echo), bare WS+gRPC relay, and the hub (`terminal.input` over the WebSocket, through the hub,
+  the agent and the node's PTY, `terminal.output` back);
+- bulk output: `head -c M MB` of a repeated line through a hub terminal, in MB/s, with the hub's
+  RSS sampled throughout (flat means the flow control holds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import pty
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def _pcts(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 3),
+        "p95_ms": round(ordered[int(len(ordered) * 0.95) - 1] * 1000, 3),
+        "n": len(ordered),
+    }
+
+
+# ------------------------------------------------------------------------------ bare PTY
+def bare_pty(keys: int) -> dict[str, Any]:
+    """Echo of a key by the kernel's tty line discipline under `cat`."""
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.execvp("cat", ["cat"])  # noqa: S606  # a fixed program, no shell
+    samples = []
+    try:
+        time.sleep(0.2)
+        for i in range(keys):
+            key = bytes([97 + i % 26])
+            start = time.perf_counter()
+            os.write(fd, key)
+            got = b""
+            while key not in got:
+                got += os.read(fd, 1024)
+            samples.append(time.perf_counter() - start)
+    finally:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    return _pcts(samples)
+
+
+# ------------------------------------------------------------------------- bare relay
+def _identity(data: bytes) -> bytes:
+    return data
+
+
+async def _relay_server(ws_port: int, grpc_port: int) -> None:
+    import grpc
+    import websockets
+
+    async def echo(requests: Any, context: Any) -> Any:
+        async for item in requests:
+            yield item
+
+    handler = grpc.method_handlers_generic_handler(
+        "bench.Echo",
+        {"Echo": grpc.stream_stream_rpc_method_handler(echo, _identity, _identity)},
+    )
+    server = grpc.aio.server()
+    server.add_generic_rpc_handlers((handler,))
+    server.add_insecure_port(f"127.0.0.1:{grpc_port}")
+    await server.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}")
+    method = channel.stream_stream("/bench.Echo/Echo", _identity, _identity)
+
+    async def relay(ws: Any) -> None:
+        call = method()
+
+        async def down() -> None:
+            async for item in call:
+                await ws.send(item.decode())
+
+        task = asyncio.create_task(down())
+        async for frame in ws:
+            await call.write(frame.encode() if isinstance(frame, str) else frame)
+        await call.done_writing()
+        task.cancel()
+
+    async with websockets.serve(relay, "127.0.0.1", ws_port):
+        await asyncio.Future()
+
+
+async def _relay_client(ws_port: int, keys: int) -> dict[str, Any]:
+    import websockets
+
+    samples = []
+    async with websockets.connect(f"ws://127.0.0.1:{ws_port}/") as ws:
+        for i in range(keys):
+            key = json.dumps({"type": "terminal.input", "data": chr(97 + i % 26)})
+            start = time.perf_counter()
+            await ws.send(key)
+            await ws.recv()
+            samples.append(time.perf_counter() - start)
+    return _pcts(samples)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, timeout: float = 60.0) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"port {port} did not open")
+
+
+def bare_relay(keys: int) -> dict[str, Any]:
+    ws_port, grpc_port = _free_port(), _free_port()
+    proc = subprocess.Popen(  # noqa: S603  # our own module
+        [PY, "-m", "bench.termbench", "relay", "--ws", str(ws_port), "--grpc", str(grpc_port)],
+        cwd=ROOT,
+    )
+    try:
+        _wait_port(ws_port)
+        return asyncio.run(_relay_client(ws_port, keys))
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------------------- the hub
+SEED = """
+import json
+from django.contrib.auth.models import Group
+from accounts.models import User
+from mesh import services
+admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
+node, invite = services.node_create(actor=admin, node_id="bench", display_name="Bench")
+print(json.dumps({"invite": invite}))
+"""
+
+
+class Hub:
+    """A hub process with one real agent, in a temporary directory."""
+
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.http = _free_port()
+        self.grpc = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
+        env.update(
+            # DEBUG off (bench.settings): a DEBUG process keeps every query's SQL, 64 KB chunks
+            # included, and its memory would say nothing about the terminal path.
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            BENCH_LAYER="memory",
+            DATABASE_URL=f"sqlite:///{work / 'hub.sqlite3'}",
+            CORTEX_MEDIA_ROOT=str(work / "media"),
+            PYTHONUNBUFFERED="1",
+        )
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(  # noqa: S603  # our own manage.py
+            [PY, "manage.py", *args], env=self.env, cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise RuntimeError(done.stderr[-2000:])
+        return done.stdout
+
+    def start(self) -> None:
+        import yaml
+
+        self.manage("migrate", "--noinput", "-v", "0")
+        invite = json.loads(self.manage("shell", "-v", "0", "-c", SEED).splitlines()[-1])["invite"]
+        self.token = self.manage("create_api_token", "root@example.com").strip()
+        log = open(self.work / "hub.log", "ab")  # noqa: SIM115  # lives with the process
+        self.hub = subprocess.Popen(  # noqa: S603
+            [PY, "manage.py", "serve", "--http", f"127.0.0.1:{self.http}", "--grpc",
+             f"127.0.0.1:{self.grpc}"],
+            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        self.procs.append(self.hub)
+        _wait_port(self.http)
+        config = self.work / "agent.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "hub": {"address": f"127.0.0.1:{self.grpc}"},
+                    "node_id": "bench",
+                    "invite_token": invite,
+                    "state_dir": str(self.work / "agent-state"),
+                    "workspace_root": str(self.work / "workspace"),
+                    "log_level": "WARNING",
+                }
+            )
+        )
+        agent_log = open(self.work / "agent.log", "ab")  # noqa: SIM115
+        self.procs.append(
+            subprocess.Popen(  # noqa: S603
+                [PY, "-m", "mesh.agent", "--config", str(config)],
+                cwd=ROOT,
+                stdout=agent_log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        )
+        deadline = time.monotonic() + 60
+        while self._node()["status"] == "offline":
+            if time.monotonic() > deadline:
+                raise RuntimeError("the agent did not connect")
+            time.sleep(0.2)
+
+    def _request(self, method: str, path: str) -> Any:
+        request = urllib.request.Request(  # noqa: S310  # loopback
+            f"http://127.0.0.1:{self.http}{path}",
+            method=method,
+            data=b"{}" if method == "POST" else None,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
+
+    def _node(self) -> Any:
+        return self._request("GET", "/api/v1/nodes/bench/")
+
+    async def socket(self) -> Any:
+        import websockets
+
+        ticket = (await asyncio.to_thread(self._request, "POST", "/api/v1/ws-ticket/"))["ticket"]
+        url = f"ws://127.0.0.1:{self.http}/ws/nodes/bench/terminal/?ticket={ticket}"
+        return await websockets.connect(url, origin=f"http://127.0.0.1:{self.http}", max_size=None)
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+async def _frames_until(ws: Any, predicate: Any) -> dict[str, Any]:
+    while True:
+        frame = json.loads(await ws.recv())
+        if predicate(frame):
+            return frame
+
+
+async def hub_keys(hub: Hub, keys: int) -> dict[str, Any]:
+    ws = await hub.socket()
+    await ws.send(json.dumps({"type": "terminal.open", "cols": 120, "rows": 40}))
+    await _frames_until(ws, lambda f: f["type"] == "terminal.opened")
+    await ws.send(json.dumps({"type": "terminal.input", "data": "cat\n"}))
+    await asyncio.sleep(1.0)  # the prompt and cat start; not measured
+    samples = []
+    for i in range(keys):
+        key = chr(97 + i % 26)
+        start = time.perf_counter()
+        await ws.send(json.dumps({"type": "terminal.input", "data": key}))
+        await _frames_until(
+            ws, lambda f, key=key: f["type"] == "terminal.output" and key in f["data"]
+        )
+        samples.append(time.perf_counter() - start)
+    await ws.send(json.dumps({"type": "terminal.close"}))
+    await ws.close()
+    return _pcts(samples)
+
+
+async def hub_bulk(hub: Hub, megabytes: int) -> dict[str, Any]:
+    ws = await hub.socket()
+    process = psutil.Process(hub.hub.pid)
+    await ws.send(json.dumps({"type": "terminal.open", "cols": 200, "rows": 50}))
+    await _frames_until(ws, lambda f: f["type"] == "terminal.opened")
+    await ws.send(json.dumps({"type": "terminal.input", "data": "stty -echo\n"}))
+    await asyncio.sleep(1.0)
+    total = megabytes * 1_000_000
+    line = "x" * 99
+    command = f"yes {line} | head -c {total}; echo; echo bulk-done-$((1+1))\n"
+    rss: list[int] = [process.memory_info().rss]
+    received = 0
+    start = time.perf_counter()
+    await ws.send(json.dumps({"type": "terminal.input", "data": command}))
+    last_sample = start
+    while True:
+        frame = json.loads(await ws.recv())
+        if frame["type"] == "terminal.output":
+            received += len(frame["data"])
+            if "bulk-done-2" in frame["data"]:
+                break
+        elif frame["type"] == "resync":
+            raise RuntimeError("the client fell behind (resync)")
+        now = time.perf_counter()
+        if now - last_sample > 0.25:
+            rss.append(process.memory_info().rss)
+            last_sample = now
+    elapsed = time.perf_counter() - start
+    rss.append(process.memory_info().rss)
+    await ws.send(json.dumps({"type": "terminal.close"}))
+    await ws.close()
+    return {
+        "megabytes": megabytes,
+        "received_bytes": received,
+        "seconds": round(elapsed, 2),
+        "mb_per_s": round(total / 1_000_000 / elapsed, 1),
+        "hub_rss_start_mb": round(rss[0] / 2**20, 1),
+        "hub_rss_max_mb": round(max(rss) / 2**20, 1),
+        "hub_rss_end_mb": round(rss[-1] / 2**20, 1),
+        "hub_rss_growth_mb": round((max(rss) - rss[0]) / 2**20, 1),
+    }
+
+
+def run_all(keys: int, megabytes: int) -> dict[str, Any]:
+    out: dict[str, Any] = {"bare_pty": bare_pty(keys), "bare_relay": bare_relay(keys)}
+    work = Path(tempfile.mkdtemp(prefix="termbench-"))
+    hub = Hub(work)
+    try:
+        hub.start()
+        out["hub_echo"] = asyncio.run(hub_keys(hub, keys))
+        out["hub_bulk"] = asyncio.run(hub_bulk(hub, megabytes))
+    finally:
+        hub.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    out["echo_ratio_vs_relay"] = round(
+        out["hub_echo"]["p50_ms"] / max(out["bare_relay"]["p50_ms"], 1e-6), 2
+    )
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.termbench")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    everything = sub.add_parser("all")
+    everything.add_argument("--keys", type=int, default=200)
+    everything.add_argument("--mb", type=int, default=100)
+    everything.add_argument("--json", default="")
+    relay = sub.add_parser("relay")
+    relay.add_argument("--ws", type=int, required=True)
+    relay.add_argument("--grpc", type=int, required=True)
+    args = parser.parse_args()
+    if args.cmd == "relay":
+        asyncio.run(_relay_server(args.ws, args.grpc))
+        return
+    result = run_all(args.keys, args.mb)
+    text = json.dumps(result)  # one line: the harness reads the last JSON line
+    if args.json:
+        Path(args.json).write_text(text)
+    print(text)  # noqa: T201  # the harness reads stdout
+
+
+if __name__ == "__main__":
+    main()

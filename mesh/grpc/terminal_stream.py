@@ -1,0 +1,158 @@
+"""Terminals on a node's Connect stream: opens, keystrokes and closes down; output and exits up.
+
+Output is queued on a bounded queue (a full queue stops the stream's reader, and HTTP/2 flow
+control the node) and stored in batches by one task per stream; each session is acked
+(TerminalAck) after its chunks are committed, which is what lets the node read more of its PTY
+(see mesh/agent/terminals.py). Watchers get each chunk as a `terminal.output` frame as soon as it
+arrives, in order; storage follows (a re-attach and the recording read the rows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from cortex.errors import ValidationFailed
+from mesh import events
+from mesh.agent.pb import mesh_pb2
+from mesh.grpc import messages
+from mesh.services import aio, terminals
+
+if TYPE_CHECKING:
+    from mesh.grpc.connection import NodeConnection
+
+BATCH_CHUNKS = 64
+QUEUE_CHUNKS = 256
+MAX_HELD_TERMINALS = 256
+_FLUSH = terminals.TerminalChunkIn("", 0, 0.0, b"")
+
+
+class TerminalStream:
+    """The terminal output queue of one stream and the task that stores it."""
+
+    __slots__ = ("queue", "task")
+
+    def __init__(self, conn: NodeConnection) -> None:
+        self.queue: asyncio.Queue[terminals.TerminalChunkIn] = asyncio.Queue(QUEUE_CHUNKS)
+        self.task = asyncio.create_task(_pump(conn, self.queue), name=f"terms-{conn.node_id}")
+        self.task.add_done_callback(conn._ended)
+
+
+def _stream(conn: NodeConnection) -> TerminalStream:
+    if conn.terminals is None:
+        conn.terminals = TerminalStream(conn)
+    return conn.terminals
+
+
+def session_id_of(value: str) -> str:
+    """A session id from the node: the hub's own UUIDs only."""
+    return messages.task_id_of(value)
+
+
+async def hello(conn: NodeConnection, held: list[str]) -> None:
+    """After Welcome: end sessions the node no longer holds, then send what is pending."""
+    if len(held) > MAX_HELD_TERMINALS:
+        raise ValidationFailed("Too many held terminals.", code="too_many_held_terminals")
+    await aio.terminals_reconcile(node_id=conn.node_id, held=[session_id_of(h) for h in held])
+    await deliver(conn)
+
+
+async def deliver(conn: NodeConnection) -> None:
+    """Send TerminalOpen for stored sessions not yet opened and TerminalClose for closes."""
+    opening, closing = await aio.terminals_pending(node_id=conn.node_id)
+    for session_id, cols, rows in opening:
+        conn.send(
+            mesh_pb2.HubMessage(
+                terminal_open=mesh_pb2.TerminalOpen(session_id=session_id, cols=cols, rows=rows)
+            )
+        )
+    for session_id in closing:
+        close = mesh_pb2.TerminalClose(session_id=session_id, reason="closed by the user")
+        conn.send(mesh_pb2.HubMessage(terminal_close=close))
+
+
+async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
+    """A terminal doorbell: pending opens and closes, or a live keystroke or resize."""
+    reason = message.get("reason")
+    session_id = str(message.get("session", ""))
+    if reason == terminals.RING_TERMINAL:
+        await deliver(conn)
+    elif reason == terminals.RING_TERMINAL_INPUT:
+        data = str(message.get("data", "")).encode("utf-8", "replace")
+        conn.send(
+            mesh_pb2.HubMessage(
+                terminal_input=mesh_pb2.TerminalInput(session_id=session_id, data=data)
+            )
+        )
+    elif reason == terminals.RING_TERMINAL_RESIZE:
+        resize = mesh_pb2.TerminalResize(
+            session_id=session_id, cols=int(message["cols"]), rows=int(message["rows"])
+        )
+        conn.send(mesh_pb2.HubMessage(terminal_resize=resize))
+
+
+async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
+    """One terminal message from the node."""
+    kind = message.WhichOneof("body")
+    if kind == "terminal_output":
+        out = message.terminal_output
+        chunk = terminals.TerminalChunkIn(session_id_of(out.session_id), out.seq, out.at, out.data)
+        # Watchers get it now (a keystroke's echo waits for no commit); storage follows, and
+        # the ack that lets the node read on waits for storage. A re-attach reads the rows.
+        # Awaited, not queued: the stream reads no faster than the layer takes frames, so
+        # nothing piles up in this process (a full layer drops; watchers fill gaps from rows).
+        frame = {"type": "terminal.output", "seq": out.seq, "data": terminals.text_of(out.data)}
+        await events.asend(terminals.terminal_group(chunk.session_id), frame)
+        await _stream(conn).queue.put(chunk)
+    elif kind == "terminal_opened":
+        session_id = session_id_of(message.terminal_opened.session_id)
+        await aio.terminal_opened(node_id=conn.node_id, session_id=session_id)
+    elif kind == "terminal_exit":
+        ended = message.terminal_exit
+        session_id = session_id_of(ended.session_id)
+        await flush(conn)  # the session's output is stored before its exit
+        await aio.terminal_exited(
+            node_id=conn.node_id,
+            session_id=session_id,
+            exit_code=ended.exit_code,
+            error_code=ended.error_code,
+            last_seq=ended.last_seq,
+        )
+        ack = mesh_pb2.TerminalAck(session_id=session_id, seq=ended.last_seq, final=True)
+        conn.send(mesh_pb2.HubMessage(terminal_ack=ack))
+
+
+async def flush(conn: NodeConnection) -> None:
+    """Wait until every chunk received so far is stored; a failed store raises here."""
+    stream = conn.terminals
+    if stream is None:
+        return
+
+    async def flushed() -> None:
+        await stream.queue.put(_FLUSH)
+        await stream.queue.join()
+
+    joined = asyncio.ensure_future(flushed())
+    await asyncio.wait({joined, stream.task}, return_when=asyncio.FIRST_COMPLETED)
+    if not joined.done():
+        joined.cancel()
+        await stream.task
+
+
+async def _pump(conn: NodeConnection, queue: asyncio.Queue[terminals.TerminalChunkIn]) -> None:
+    """Store queued output in batches until cancelled; ack each session after commit."""
+    while True:
+        batch = [await queue.get()]
+        while len(batch) < BATCH_CHUNKS and not queue.empty():
+            batch.append(queue.get_nowait())
+        try:
+            chunks = [c for c in batch if c is not _FLUSH]
+            if not chunks:
+                continue
+            acked = await aio.terminal_output_store(node_id=conn.node_id, chunks=chunks)
+            for session_id, seq in acked.items():
+                ack = mesh_pb2.TerminalAck(session_id=session_id, seq=seq)
+                conn.send(mesh_pb2.HubMessage(terminal_ack=ack))
+        finally:
+            for _ in batch:
+                queue.task_done()

@@ -1,0 +1,407 @@
+"""Interactive terminals: open, attach, close (checked and audited), and the node's reports.
+
+A session is a row (`TerminalSession`); its output is stored as numbered chunks with timings
+(`TerminalChunk`), so a re-attach or a replay reads rows, not a process's memory. Opening stores
+the row and rings the node's doorbell; the runmesh holding the node's stream sends TerminalOpen
+(`terminals_pending`). Keystrokes and resizes travel as live doorbells only: there is nothing to
+replay of them.
+
+Who may open: a user with a grant on the node, on an active node whose shell skill is on and
+whose policy allows terminals (`Policy.terminals_allowed`: permissive by default, strict only
+with `allow_terminals: true`), since a keystroke stream cannot be checked command by command.
+Only the user who opened a session may attach to it; admins may read every recording.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from accounts.services import audit_record, audit_refusal
+from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from mesh import events, selectors
+from mesh.models import (
+    OPEN_TERMINAL_STATUSES,
+    Node,
+    NodeStatus,
+    TerminalChunk,
+    TerminalSession,
+    TerminalStatus,
+)
+from mesh.services.tasks import NodeInactive, SkillDisabled
+
+#: The session's live frames (terminal.output, terminal.exit) for its attached sockets.
+TERMINAL_GROUP = "mesh.terminal.{session_id}"
+#: Doorbell reasons (handled by the runmesh holding the node's stream).
+RING_TERMINAL = "terminal.pending"  # look at the database: opens and closes to send
+RING_TERMINAL_INPUT = "terminal.input"
+RING_TERMINAL_RESIZE = "terminal.resize"
+MAX_COLS = 1000
+MAX_ROWS = 500
+#: Most chunks one replay call returns (the consumer pages through longer ones).
+REPLAY_PAGE = 500
+
+
+class TerminalsNotAllowed(PermissionDenied):
+    code = "terminals_not_allowed"
+
+
+class NodeOffline(Conflict):
+    code = "node_offline"
+
+
+class TooManyTerminals(Conflict):
+    code = "too_many_terminals"
+
+
+class TerminalNotFound(NotFound):
+    code = "terminal_not_found"
+
+
+@dataclass(frozen=True)
+class TerminalChunkIn:
+    """One TerminalOutput as received from a node."""
+
+    session_id: str
+    seq: int
+    at: float
+    data: bytes
+
+
+def terminal_group(session_id: Any) -> str:
+    return events.group_name(TERMINAL_GROUP, session_id=session_id)
+
+
+def text_of(data: bytes) -> str:
+    """Terminal bytes as frame text: UTF-8, invalid bytes replaced."""
+    return data.decode("utf-8", "replace")
+
+
+def _size(cols: Any, rows: Any) -> tuple[int, int]:
+    problems: dict[str, list[str]] = {}
+    for name, value, top in (("cols", cols, MAX_COLS), ("rows", rows, MAX_ROWS)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= top:
+            problems[name] = [f"Must be an integer from 1 to {top}."]
+    if problems:
+        raise ValidationFailed(fields=problems)
+    return int(cols), int(rows)
+
+
+def _session_uuid(session_id: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(session_id))
+    except ValueError as exc:
+        raise TerminalNotFound("No such terminal.") from exc
+
+
+def terminal_open(
+    *,
+    actor: Any,
+    node_id: str,
+    cols: Any,
+    rows: Any,
+    source: str = "console",
+    chat_session_id: int | None = None,
+) -> TerminalSession:
+    """Store a new session and ring the node; refusals are audited (one a minute per actor).
+
+    Raises NotFound (no grant), NodeInactive, SkillDisabled, TerminalsNotAllowed, NodeOffline
+    or ValidationFailed (size); nothing is stored then.
+    """
+    cols, rows = _size(cols, rows)
+    node = selectors.node_get_for_user(user=actor, node_id=node_id)
+    if not selectors.user_can_use_node(user=actor, node=node):
+        raise NotFound("No such node.")
+    try:
+        _check_node(node)
+    except (TerminalsNotAllowed, SkillDisabled, NodeInactive) as exc:
+        audit_refusal(
+            actor=actor,
+            action="terminal.refused",
+            reason=exc.code,
+            target_type="node",
+            target_id=node.node_id,
+            source=source,
+            details={"node_id": node.node_id},
+        )
+        raise
+    limit = int(settings.MESH_TERMINAL_MAX_OPEN)
+    if (
+        TerminalSession.objects.filter(node=node, status__in=OPEN_TERMINAL_STATUSES).count()
+        >= limit
+    ):
+        raise TooManyTerminals(f"This node has {limit} open terminals; close one first.")
+    with transaction.atomic():
+        session = TerminalSession(
+            node=node, user=actor, cols=cols, rows=rows, chat_session_id=chat_session_id
+        )
+        session.full_clean()
+        audit_record(
+            actor=actor,
+            action="terminal.open",
+            target_type="terminal",
+            target_id=str(session.pk),
+            source=source,
+            details={"node_id": node.node_id, "cols": cols, "rows": rows},
+        )
+        session.save(force_insert=True)
+        events.ring_node(node.node_id, RING_TERMINAL)
+    return session
+
+
+def _check_node(node: Node) -> None:
+    from mesh.agent.sandbox import Policy
+
+    if not node.is_active:
+        raise NodeInactive()
+    if not (node.skill_config or {}).get("shell", False):
+        raise SkillDisabled("The shell skill is switched off on this node.")
+    try:
+        allowed = Policy.from_dict(node.sandbox_policy).terminals_allowed
+    except ValueError:
+        allowed = False  # a policy this hub cannot read allows nothing
+    if not allowed:
+        raise TerminalsNotAllowed(
+            "This node's policy does not allow interactive terminals"
+            " (strict mode needs allow_terminals: true)."
+        )
+    if node.status == NodeStatus.OFFLINE:
+        raise NodeOffline("The node is offline.")
+
+
+def terminal_get_for_user(*, user: Any, node_id: str, session_id: Any) -> TerminalSession:
+    """A session on a node the user may see: the user's own, or any for admins."""
+    node = selectors.node_get_for_user(user=user, node_id=node_id)
+    found = (
+        TerminalSession.objects.select_related("node")
+        .filter(pk=_session_uuid(session_id), node=node)
+        .first()
+    )
+    if found is None or not (user.is_staff or found.user_id == user.pk):
+        raise TerminalNotFound("No such terminal.")
+    return found
+
+
+def terminal_list_for_user(*, user: Any, node_id: str) -> Any:
+    """Sessions on the node the user may see: their own, or every one for admins."""
+    node = selectors.node_get_for_user(user=user, node_id=node_id)
+    sessions = TerminalSession.objects.filter(node=node).select_related("user")
+    return sessions if user.is_staff else sessions.filter(user=user)
+
+
+def terminal_attach(
+    *, actor: Any, node_id: str, session_id: Any, source: str = "console"
+) -> TerminalSession:
+    """Re-attach the session's owner to it (audited); anyone else gets TerminalNotFound."""
+    session = terminal_get_for_user(user=actor, node_id=node_id, session_id=session_id)
+    if session.user_id != actor.pk or not selectors.user_can_use_node(
+        user=actor, node=session.node
+    ):
+        raise TerminalNotFound("No such terminal.")
+    audit_record(
+        actor=actor,
+        action="terminal.attach",
+        target_type="terminal",
+        target_id=str(session.pk),
+        source=source,
+        details={"node_id": node_id},
+    )
+    return session
+
+
+def terminal_close(*, actor: Any, session: TerminalSession, source: str = "console") -> None:
+    """Ask the node to hang the session up (audited); its exit ends the row."""
+    with transaction.atomic():
+        updated = TerminalSession.objects.filter(
+            pk=session.pk, status__in=OPEN_TERMINAL_STATUSES, close_requested_at__isnull=True
+        ).update(close_requested_at=timezone.now())
+        audit_record(
+            actor=actor,
+            action="terminal.close",
+            target_type="terminal",
+            target_id=str(session.pk),
+            source=source,
+            details={"node_id": session.node.node_id},
+        )
+        if updated:
+            events.ring_node(session.node.node_id, RING_TERMINAL)
+
+
+def terminal_chunks_after(
+    *, session: TerminalSession, after_seq: int, limit: int = REPLAY_PAGE
+) -> list[tuple[int, float, bytes]]:
+    """Stored output after `after_seq`, oldest first: (seq, at, data)."""
+    rows = TerminalChunk.objects.filter(session=session, seq__gt=after_seq).order_by("seq")
+    return [
+        (seq, at, bytes(data)) for seq, at, data in rows.values_list("seq", "at", "data")[:limit]
+    ]
+
+
+def terminal_state(*, session_id: Any) -> TerminalSession:
+    return TerminalSession.objects.get(pk=session_id)
+
+
+def terminal_cast(*, session: TerminalSession) -> Iterator[str]:
+    """The recording as asciicast v2 lines (header, then `[at, "o", text]` events)."""
+    import json
+
+    started = session.started_at or session.created_at
+    header = {
+        "version": 2,
+        "width": session.cols,
+        "height": session.rows,
+        "timestamp": int(started.timestamp()),
+        "title": f"{session.node.node_id} terminal {session.pk}",
+        "env": {"TERM": "xterm-256color"},
+    }
+    yield json.dumps(header) + "\n"
+    rows = TerminalChunk.objects.filter(session=session).order_by("seq")
+    for at, data in rows.values_list("at", "data").iterator(chunk_size=200):
+        if data:  # empty: past the recording cap
+            yield json.dumps([round(at, 6), "o", text_of(bytes(data))]) + "\n"
+
+
+# ---------------------------------------------------------------------------------- node side
+def _node_sessions(node_id: str) -> Any:
+    return TerminalSession.objects.filter(node__node_id=node_id)
+
+
+def terminals_pending(*, node_id: str) -> tuple[list[tuple[str, int, int]], list[str]]:
+    """What the node must be told: sessions to open (id, cols, rows) and sessions to close."""
+    sessions = _node_sessions(node_id).filter(status__in=OPEN_TERMINAL_STATUSES)
+    opening = [
+        (str(pk), cols, rows)
+        for pk, cols, rows in sessions.filter(
+            status=TerminalStatus.OPENING, close_requested_at__isnull=True
+        ).values_list("pk", "cols", "rows")
+    ]
+    closing = [
+        str(pk)
+        for pk in sessions.filter(close_requested_at__isnull=False).values_list("pk", flat=True)
+    ]
+    return opening, closing
+
+
+def terminals_reconcile(*, node_id: str, held: list[str]) -> int:
+    """After a Hello: running sessions the node no longer holds end `lost`."""
+    ids = {str(_session_uuid(h)) for h in held}
+    lost = _node_sessions(node_id).filter(status=TerminalStatus.RUNNING).exclude(pk__in=ids)
+    ended = list(lost.values_list("pk", flat=True))
+    if ended:
+        now = timezone.now()
+        TerminalSession.objects.filter(pk__in=ended).update(
+            status=TerminalStatus.LOST, error_code="node_restarted", ended_at=now, exit_code=-1
+        )
+        for pk in ended:
+            events.send_on_commit(
+                terminal_group(pk), {"type": "terminal.exit", "code": -1, "error": "node_restarted"}
+            )
+    return len(ended)
+
+
+def terminal_opened(*, node_id: str, session_id: str) -> None:
+    _node_sessions(node_id).filter(
+        pk=_session_uuid(session_id), status=TerminalStatus.OPENING
+    ).update(status=TerminalStatus.RUNNING, started_at=timezone.now())
+
+
+def terminal_output_store(*, node_id: str, chunks: list[TerminalChunkIn]) -> dict[str, int]:
+    """Store a batch (each seq once); returns the highest stored seq per session to ack.
+
+    Chunks of sessions that are not this node's are dropped (and not acked).
+    """
+    wanted = {_session_uuid(c.session_id) for c in chunks}
+    found = _node_sessions(node_id).filter(pk__in=wanted)
+    known = list(found.values_list("pk", "last_seq", "output_bytes"))
+    current = {str(pk): last for pk, last, _ in known}
+    cap = int(settings.MESH_TERMINAL_RECORD_CAP_BYTES)
+    room = {str(pk): cap - produced for pk, _, produced in known}
+    # One stream delivers a session's chunks in order, so what is stored is always 1..last_seq:
+    # a resent chunk at or below it is a duplicate. Past the recording cap a chunk is stored
+    # empty: seqs stay contiguous (a replay never waits on a gap), `output_bytes` counts it.
+    rows = []
+    produced: dict[str, int] = {}
+    for c in chunks:
+        if c.session_id not in current or c.seq <= current[c.session_id]:
+            continue
+        fits = len(c.data) <= room[c.session_id]
+        room[c.session_id] -= len(c.data)
+        produced[c.session_id] = produced.get(c.session_id, 0) + len(c.data)
+        data = c.data if fits else b""
+        rows.append(TerminalChunk(session_id=c.session_id, seq=c.seq, at=max(c.at, 0.0), data=data))
+    acked = dict(current)
+    with transaction.atomic():
+        TerminalChunk.objects.bulk_create(rows, ignore_conflicts=True)
+        for session_id, last in current.items():
+            mine = [r.seq for r in rows if r.session_id == session_id]
+            if not mine:
+                continue
+            TerminalSession.objects.filter(pk=session_id).update(
+                last_seq=max(mine), output_bytes=F("output_bytes") + produced[session_id]
+            )
+            acked[session_id] = max(last, max(mine))
+    return acked
+
+
+def terminal_exited(
+    *,
+    node_id: str,
+    session_id: str,
+    exit_code: int,
+    error_code: str = "",
+    last_seq: int = 0,
+) -> bool:
+    """The node's exit (or refusal) for a session; returns whether the session is this node's."""
+    session = _node_sessions(node_id).filter(pk=_session_uuid(session_id)).first()
+    if session is None:
+        return False
+    if session.status in OPEN_TERMINAL_STATUSES:
+        status = TerminalStatus.REFUSED if error_code else TerminalStatus.EXITED
+        TerminalSession.objects.filter(pk=session.pk).update(
+            status=status,
+            exit_code=exit_code,
+            error_code=error_code[:64],
+            ended_at=timezone.now(),
+            close_requested_at=None,
+        )
+        frame: dict[str, Any] = {"type": "terminal.exit", "code": exit_code}
+        if error_code:
+            frame["error"] = error_code[:64]
+        events.send_on_commit(terminal_group(session.pk), frame)
+    return True
+
+
+async def terminal_input(*, node_id: str, session_id: str, data: str) -> None:
+    """Keystrokes to the runmesh holding the node's stream (a live doorbell, not stored)."""
+    await events.asend(
+        events.group_name(events.NODE_GROUP, node_id=node_id),
+        {
+            "type": events.DOORBELL,
+            "reason": RING_TERMINAL_INPUT,
+            "node_id": node_id,
+            "session": session_id,
+            "data": data,
+        },
+    )
+
+
+async def terminal_resize(*, node_id: str, session_id: str, cols: Any, rows: Any) -> None:
+    cols, rows = _size(cols, rows)
+    await events.asend(
+        events.group_name(events.NODE_GROUP, node_id=node_id),
+        {
+            "type": events.DOORBELL,
+            "reason": RING_TERMINAL_RESIZE,
+            "node_id": node_id,
+            "session": session_id,
+            "cols": cols,
+            "rows": rows,
+        },
+    )

@@ -1,0 +1,189 @@
+"""Terminal services against the database: who may open, what is stored, the recording."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from accounts.models import AuditEvent
+from mesh.models import NodeStatus, TerminalChunk, TerminalSession
+from mesh.services import terminals
+from mesh.services.tasks import NodeInactive, SkillDisabled
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def node(make_node, grant, user):  # type: ignore[no-untyped-def]
+    found, _ = make_node("term-a")
+    found.status = NodeStatus.ONLINE
+    found.save(update_fields=["status"])
+    grant(user, found)
+    return found
+
+
+def _policy(node, **changes):  # type: ignore[no-untyped-def]
+    node.sandbox_policy = {**node.sandbox_policy, **changes}
+    node.save(update_fields=["sandbox_policy"])
+
+
+def test_open_stores_a_session_and_audits(node, user):  # type: ignore[no-untyped-def]
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=100, rows=30)
+    row = TerminalSession.objects.get()
+    assert (row.pk, row.status, row.cols, row.rows, row.user) == (
+        session.pk,
+        "opening",
+        100,
+        30,
+        user,
+    )
+    event = AuditEvent.objects.get(action="terminal.open")
+    assert event.target_id == str(session.pk)
+    assert terminals.terminals_pending(node_id="term-a") == ([(str(session.pk), 100, 30)], [])
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"sandbox_policy": {"mode": "strict"}}, terminals.TerminalsNotAllowed),
+        ({"sandbox_policy": {"mode": "permissive", "allow_terminals": False}},
+         terminals.TerminalsNotAllowed),
+        ({"sandbox_policy": {"mode": "strict", "allow_terminals": "yes"}},
+         terminals.TerminalsNotAllowed),  # unreadable: refused
+        ({"status": NodeStatus.OFFLINE}, terminals.NodeOffline),
+        ({"is_active": False}, NodeInactive),
+        ({"skill_config": {"shell": False, "files": True, "browser": False}}, SkillDisabled),
+    ],
+)  # fmt: skip
+def test_refusals_store_nothing(node, user, change, error):  # type: ignore[no-untyped-def]
+    for field, value in change.items():
+        setattr(node, field, value)
+    node.save()
+    with pytest.raises(error):
+        terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    assert not TerminalSession.objects.exists()
+    assert not AuditEvent.objects.filter(action="terminal.open").exists()
+
+
+def test_strict_with_allow_terminals_opens(node, user):  # type: ignore[no-untyped-def]
+    _policy(node, mode="strict", allow_terminals=True)
+    terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    assert TerminalSession.objects.count() == 1
+
+
+@pytest.mark.parametrize(("cols", "rows"), [(0, 24), (80, 0), (1001, 24), ("80", 24), (True, 2)])
+def test_bad_sizes_are_refused(node, user, cols, rows):  # type: ignore[no-untyped-def]
+    with pytest.raises(terminals.ValidationFailed):
+        terminals.terminal_open(actor=user, node_id="term-a", cols=cols, rows=rows)
+
+
+def test_no_grant_is_not_found(node, make_user):  # type: ignore[no-untyped-def]
+    stranger = make_user("stranger@example.com")
+    with pytest.raises(terminals.NotFound):
+        terminals.terminal_open(actor=stranger, node_id="term-a", cols=80, rows=24)
+
+
+def test_only_the_owner_attaches(node, user, make_user, grant):  # type: ignore[no-untyped-def]
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    colleague = make_user("colleague@example.com")
+    grant(colleague, node)
+    with pytest.raises(terminals.TerminalNotFound):
+        terminals.terminal_attach(actor=colleague, node_id="term-a", session_id=session.pk)
+    with pytest.raises(terminals.TerminalNotFound):
+        terminals.terminal_attach(actor=user, node_id="term-a", session_id="not-a-uuid")
+    assert terminals.terminal_attach(actor=user, node_id="term-a", session_id=session.pk)
+    assert AuditEvent.objects.filter(action="terminal.attach").count() == 1
+
+
+def test_output_is_stored_once_and_acked(node, user, make_node):  # type: ignore[no-untyped-def]
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    sid = str(session.pk)
+    chunk = terminals.TerminalChunkIn
+    acked = terminals.terminal_output_store(
+        node_id="term-a", chunks=[chunk(sid, 1, 0.1, b"one "), chunk(sid, 2, 0.2, b"two")]
+    )
+    assert acked == {sid: 2}
+    # A resend after a reconnect: stored once, acked to the top.
+    acked = terminals.terminal_output_store(
+        node_id="term-a", chunks=[chunk(sid, 2, 0.2, b"two"), chunk(sid, 3, 0.5, b" \xff")]
+    )
+    assert acked == {sid: 3}
+    assert list(TerminalChunk.objects.values_list("seq", flat=True)) == [1, 2, 3]
+    session.refresh_from_db()
+    assert (session.last_seq, session.output_bytes) == (3, 9)
+    # Another node cannot write into this session.
+    make_node("term-b")
+    assert (
+        terminals.terminal_output_store(node_id="term-b", chunks=[chunk(sid, 4, 0.6, b"x")]) == {}
+    )
+    assert TerminalChunk.objects.count() == 3
+    terminals.terminal_opened(node_id="term-a", session_id=sid)
+    assert terminals.terminal_exited(node_id="term-a", session_id=sid, exit_code=0, last_seq=3)
+    lines = list(terminals.terminal_cast(session=TerminalSession.objects.get()))
+    header = json.loads(lines[0])
+    assert (header["version"], header["width"], header["height"]) == (2, 80, 24)
+    assert [json.loads(line) for line in lines[1:]] == [
+        [0.1, "o", "one "],
+        [0.2, "o", "two"],
+        [0.5, "o", " \ufffd"],
+    ]
+
+
+def test_a_restarted_node_loses_running_sessions(node, user):  # type: ignore[no-untyped-def]
+    kept = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    gone = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    for session in (kept, gone):
+        terminals.terminal_opened(node_id="term-a", session_id=str(session.pk))
+    assert terminals.terminals_reconcile(node_id="term-a", held=[str(kept.pk)]) == 1
+    statuses = dict(TerminalSession.objects.values_list("pk", "status"))
+    assert (statuses[kept.pk], statuses[gone.pk]) == ("running", "lost")
+
+
+def test_rest_lists_own_sessions_and_404s_others(node, user, user_client, make_user):  # type: ignore[no-untyped-def]
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    response = user_client.get("/api/v1/nodes/term-a/terminals/")
+    assert response.status_code == 200
+    assert [r["id"] for r in response.json()["results"]] == [str(session.pk)]
+    response = user_client.get(f"/api/v1/nodes/term-a/terminals/{session.pk}/cast")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/x-asciicast"
+    for path in (
+        "/api/v1/nodes/nope/terminals/",
+        "/api/v1/nodes/term-a/terminals/not-a-uuid/cast",
+        f"/api/v1/nodes/nope/terminals/{session.pk}/cast",
+    ):
+        response = user_client.get(path)
+        assert response.status_code == 404, path
+        assert "code" in response.json()["error"]
+
+
+def test_the_recording_keeps_its_head_up_to_the_cap(node, user, settings):  # type: ignore[no-untyped-def]
+    settings.MESH_TERMINAL_RECORD_CAP_BYTES = 10
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    sid = str(session.pk)
+    chunk = terminals.TerminalChunkIn
+    acked = terminals.terminal_output_store(
+        node_id="term-a",
+        chunks=[
+            chunk(sid, 1, 0.0, b"123456"),
+            chunk(sid, 2, 0.1, b"7890"),
+            chunk(sid, 3, 0.2, b"x"),
+        ],
+    )
+    assert acked == {sid: 3}
+    rows = list(TerminalChunk.objects.order_by("seq").values_list("seq", "data"))
+    assert [(seq, bytes(data)) for seq, data in rows] == [(1, b"123456"), (2, b"7890"), (3, b"")]
+    session.refresh_from_db()
+    assert (session.last_seq, session.output_bytes) == (3, 11)
+    events = [json.loads(line) for line in list(terminals.terminal_cast(session=session))[1:]]
+    assert [e[2] for e in events] == ["123456", "7890"]
+
+
+def test_open_terminals_per_node_are_capped(node, user, settings):  # type: ignore[no-untyped-def]
+    settings.MESH_TERMINAL_MAX_OPEN = 2
+    for _ in range(2):
+        terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    with pytest.raises(terminals.TooManyTerminals):
+        terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    assert TerminalSession.objects.count() == 2

@@ -1,0 +1,76 @@
+"""The AI's persistent shell: mesh_terminal with persistent=true against a real agent's PTY."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from sessions_app.tests.llm_server import openai_text, openai_tool_call
+from sessions_app.tests.test_live_turn import _http, _setup, _wait, _watch
+
+pytestmark = pytest.mark.slow
+
+
+def _call(call_id: str, command: str) -> str:
+    return json.dumps({"command": command, "node_id": "live", "persistent": True})
+
+
+def test_cd_and_exports_persist_between_calls(live_hub, llm_server, tmp_path):
+    invite, token = _setup(live_hub, llm_server.url)
+    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
+    try:
+        _wait(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        )
+        status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "sh"})
+        sid = session["id"]
+        status, _ = _http(
+            live_hub, "POST", f"/api/v1/sessions/{sid}/nodes/", token, {"node_id": "live"}
+        )
+        assert status == 201
+        commands = [
+            ("c1", "cd /tmp && export FOO=bar-$((20+1))"),
+            ("c2", "pwd; echo \"foo=$FOO\"; printf 'no newline'"),
+            ("c3", "echo ':e:0 :b'; (exit 3)"),
+        ]
+        for call_id, command in commands:
+            llm_server.add(openai_tool_call([(call_id, "mesh_terminal", _call(call_id, command))]))
+        llm_server.add(openai_text(["Done."]))
+
+        def act(what: str, approval_id: int | None) -> None:
+            if what == "post":
+                code, body = _http(
+                    live_hub,
+                    "POST",
+                    f"/api/v1/sessions/{sid}/messages/",
+                    token,
+                    {"content": "Work in /tmp."},
+                )
+                assert code == 202, body
+            else:
+                code, body = _http(
+                    live_hub,
+                    "POST",
+                    f"/api/v1/sessions/{sid}/approvals/{approval_id}/approve/",
+                    token,
+                )
+                assert code == 200, body
+
+        try:
+            asyncio.run(_watch(live_hub, token, sid, act))
+        except BaseException:
+            print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
+            raise
+        status, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
+        tools = [m for m in listing["results"] if m["role"] == "tool"]
+        assert [t["tool_call_id"] for t in tools] == ["c1", "c2", "c3"]
+        assert tools[0]["content"] == "[live] exit 0\n"
+        assert tools[1]["content"] == "[live] exit 0\n/tmp\nfoo=bar-21\nno newline"
+        assert tools[2]["content"] == "[live] exit 3\n:e:0 :b\n"
+        # One shell served all three: one recorded terminal session for this chat.
+        status, terms = _http(live_hub, "GET", "/api/v1/nodes/live/terminals/", token)
+        assert (status, terms["count"]) == (200, 1)
+    finally:
+        live_hub.stop_process(agent)
