@@ -254,10 +254,12 @@ class Hub:
 
     async def socket(self) -> Any:
         import websockets
+        from websockets.typing import Origin
 
         ticket = (await asyncio.to_thread(self._request, "POST", "/api/v1/ws-ticket/"))["ticket"]
         url = f"ws://127.0.0.1:{self.http}/ws/nodes/bench/terminal/?ticket={ticket}"
-        return await websockets.connect(url, origin=f"http://127.0.0.1:{self.http}", max_size=None)
+        origin = Origin(f"http://127.0.0.1:{self.http}")
+        return await websockets.connect(url, origin=origin, max_size=None)
 
     def stop(self) -> None:
         for proc in reversed(self.procs):

@@ -24,7 +24,8 @@ from channels.db import database_sync_to_async
 
 from cortex import errors
 from cortex.consumers import CortexConsumer, Envelope
-from mesh import events, live
+from mesh import events
+from mesh import selectors as live
 from mesh.services import terminals
 
 #: Chunks replayed per frame (a frame stays well under a megabyte).

@@ -117,7 +117,7 @@ def terminal_open(
     """
     cols, rows = _size(cols, rows)
     node = selectors.node_get_for_user(user=actor, node_id=node_id)
-    if not selectors.user_can_use_node(user=actor, node=node):
+    if not selectors.node_usable_for(user=actor, node=node):
         raise NotFound("No such node.")
     try:
         _check_node(node)
@@ -201,9 +201,7 @@ def terminal_attach(
 ) -> TerminalSession:
     """Re-attach the session's owner to it (audited); anyone else gets TerminalNotFound."""
     session = terminal_get_for_user(user=actor, node_id=node_id, session_id=session_id)
-    if session.user_id != actor.pk or not selectors.user_can_use_node(
-        user=actor, node=session.node
-    ):
+    if session.user_id != actor.pk or not selectors.node_usable_for(user=actor, node=session.node):
         raise TerminalNotFound("No such terminal.")
     audit_record(
         actor=actor,

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from sessions_app.tests.llm_server import openai_text, openai_tool_call
+from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.test_live_turn import _http, _setup, _wait, _watch
 
 pytestmark = pytest.mark.slow
