@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.context import AuditContext
 from accounts.models import ApiToken, AuditEvent, AuditRefusalWindow, User
 from cortex.errors import CortexError
 
@@ -78,7 +79,10 @@ class UserAdmin(admin.ModelAdmin):
         if change:
             current = User.objects.get(pk=obj.pk)
             services.user_update(
-                actor=request.user, user=current, data=data, request=request, source="admin"
+                actor=request.user,
+                user=current,
+                data=data,
+                audit_context=AuditContext.admin(request),
             )
         else:
             created = services.user_create(
@@ -86,8 +90,7 @@ class UserAdmin(admin.ModelAdmin):
                 email=data["email"],
                 display_name=data.get("display_name", ""),
                 is_staff=data.get("is_staff", False),
-                request=request,
-                source="admin",
+                audit_context=AuditContext.admin(request),
             )
             obj.pk = created.pk
 
@@ -100,7 +103,7 @@ class UserAdmin(admin.ModelAdmin):
         for user in queryset:
             try:
                 services.user_deactivate(
-                    actor=request.user, user=user, request=request, source="admin"
+                    actor=request.user, user=user, audit_context=AuditContext.admin(request)
                 )
             except CortexError as exc:
                 self.message_user(request, f"{user.email}: {exc.message}", messages.ERROR)
@@ -120,18 +123,23 @@ class GroupAdmin(DjangoGroupAdmin):
         if change:
             current = Group.objects.get(pk=obj.pk)
             services.group_update(
-                actor=request.user, group=current, name=obj.name, request=request, source="admin"
+                actor=request.user,
+                group=current,
+                name=obj.name,
+                audit_context=AuditContext.admin(request),
             )
         else:
             obj.pk = services.group_create(
-                actor=request.user, name=obj.name, request=request, source="admin"
+                actor=request.user, name=obj.name, audit_context=AuditContext.admin(request)
             ).pk
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         return
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
-        services.group_delete(actor=request.user, group=obj, request=request, source="admin")
+        services.group_delete(
+            actor=request.user, group=obj, audit_context=AuditContext.admin(request)
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Group]) -> None:
         for group in queryset:
@@ -169,4 +177,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
         for token in queryset:
-            services.token_revoke(actor=request.user, token=token, request=request, source="admin")
+            services.token_revoke(
+                actor=request.user, token=token, audit_context=AuditContext.admin(request)
+            )

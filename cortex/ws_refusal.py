@@ -16,8 +16,6 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
-from cortex.proxies import scope_client_ip
-
 logger = logging.getLogger("cortex.ws")
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -27,6 +25,7 @@ REFUSED_ACTION = "ws.connect.refused"
 
 @database_sync_to_async
 def _audit(scope: dict[str, Any], code: int, reason: str) -> None:
+    from accounts.context import AuditContext
     from accounts.services import audit_refusal
 
     user = scope.get("user")
@@ -37,8 +36,7 @@ def _audit(scope: dict[str, Any], code: int, reason: str) -> None:
         reason=reason,
         target_type="websocket",
         target_id=path,
-        source="ws",
-        client_ip=scope_client_ip(scope),
+        audit_context=AuditContext.from_scope(scope, "ws"),
         details={"path": path, "close_code": code},
     )
 

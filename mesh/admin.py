@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.context import AuditContext
 from mesh import services
 from mesh.models import Node, NodeGroupAccess, Task, TaskOutputChunk
 
@@ -57,7 +58,9 @@ class NodeAdmin(admin.ModelAdmin):
                 field: form.cleaned_data[field] for field in EDITABLE if field in form.changed_data
             }
             fresh = Node.objects.get(pk=obj.pk)
-            services.node_update(actor=request.user, node=fresh, data=data, source="admin")
+            services.node_update(
+                actor=request.user, node=fresh, data=data, audit_context=AuditContext.admin(request)
+            )
             return
         node, token = services.node_create(
             actor=request.user,
@@ -65,17 +68,21 @@ class NodeAdmin(admin.ModelAdmin):
             display_name=obj.display_name,
             description=obj.description,
             skill_config=obj.skill_config,
-            source="admin",
+            audit_context=AuditContext.admin(request),
         )
         obj.pk = node.pk
         messages.warning(request, f"Invite token for {node.node_id} (shown once): {token}")
 
     def delete_model(self, request: HttpRequest, obj: Node) -> None:
-        services.node_delete(actor=request.user, node=obj, source="admin")
+        services.node_delete(
+            actor=request.user, node=obj, audit_context=AuditContext.admin(request)
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Node]) -> None:
         for node in queryset:
-            services.node_delete(actor=request.user, node=node, source="admin")
+            services.node_delete(
+                actor=request.user, node=node, audit_context=AuditContext.admin(request)
+            )
 
 
 @admin.register(NodeGroupAccess)
@@ -88,17 +95,28 @@ class NodeGroupAccessAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: NodeGroupAccess, form: Any, change: bool
     ) -> None:
         access = services.node_grant(
-            actor=request.user, node=obj.node, group=obj.group, source="admin"
+            actor=request.user,
+            node=obj.node,
+            group=obj.group,
+            audit_context=AuditContext.admin(request),
         )
         obj.pk = access.pk
 
     def delete_model(self, request: HttpRequest, obj: NodeGroupAccess) -> None:
-        services.node_revoke(actor=request.user, node=obj.node, group=obj.group, source="admin")
+        services.node_revoke(
+            actor=request.user,
+            node=obj.node,
+            group=obj.group,
+            audit_context=AuditContext.admin(request),
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[NodeGroupAccess]) -> None:
         for access in queryset.select_related("node", "group"):
             services.node_revoke(
-                actor=request.user, node=access.node, group=access.group, source="admin"
+                actor=request.user,
+                node=access.node,
+                group=access.group,
+                audit_context=AuditContext.admin(request),
             )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.context import AuditContext
 from cortex.errors import CortexError
 from preferences import params, selectors
 from preferences.models import PreferenceLayer
@@ -113,7 +114,6 @@ class PreferenceLayerAdmin(admin.ModelAdmin):
             group=obj.group,
             data=data,
             replace=True,
-            request=request,
-            source="admin",
+            audit_context=AuditContext.admin(request),
         )
         obj.pk = layer.pk

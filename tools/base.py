@@ -11,6 +11,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from accounts.context import TOOL_CONTEXT
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -160,7 +162,7 @@ class ToolContext:
             timeout=timeout,
             chat_session_id=self.chat_session_id,
             tool_call_id=self.tool_call_id,
-            source="tool",
+            audit_context=TOOL_CONTEXT,
             confirmed=self.confirmed,
         )
 

@@ -36,19 +36,21 @@ class AdminUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CortexV
 
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
-        user = services.user_create(actor=request.user, request=request, **data)
+        user = services.user_create(actor=request.user, audit_context=self.audit_context, **data)
         return self.render(user, status_code=201)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
-        user = services.user_update(actor=request.user, user=user, data=data, request=request)
+        user = services.user_update(
+            actor=request.user, user=user, data=data, audit_context=self.audit_context
+        )
         return self.render(user)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object_or_404()
-        services.user_deactivate(actor=request.user, user=user, request=request)
+        services.user_deactivate(actor=request.user, user=user, audit_context=self.audit_context)
         return Response(status=204)
 
 
@@ -66,7 +68,7 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
 
     def create(self, request: Request) -> Response:
         group = services.group_create(
-            actor=request.user, request=request, **self.validated_input(request)
+            actor=request.user, audit_context=self.audit_context, **self.validated_input(request)
         )
         return self.render(group, status_code=201)
 
@@ -74,14 +76,14 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
         group = self.get_object_or_404()
         data = self.validated_input(request)
         group = services.group_update(
-            actor=request.user, group=group, name=data["name"], request=request
+            actor=request.user, group=group, name=data["name"], audit_context=self.audit_context
         )
         return self.render(group)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object_or_404()
-        services.group_delete(actor=request.user, group=group, request=request)
+        services.group_delete(actor=request.user, group=group, audit_context=self.audit_context)
         return Response(status=204)
 
     @action(detail=True, methods=["post"], url_path="members")
@@ -89,7 +91,9 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
         group = self.get_object_or_404()
         data = self.validated_input(request)
         member = selectors.user_get(user=request.user, user_id=data["user"])
-        services.group_member_add(actor=request.user, group=group, user=member, request=request)
+        services.group_member_add(
+            actor=request.user, group=group, user=member, audit_context=self.audit_context
+        )
         return self.render(selectors.group_get(user=request.user, group_id=group.pk))
 
     @extend_schema(
@@ -101,7 +105,9 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
     def member_remove(self, request: Request, pk: str | None = None, user_id: str = "") -> Any:
         group = self.get_object_or_404()
         member = selectors.user_get(user=request.user, user_id=user_id)
-        services.group_member_remove(actor=request.user, group=group, user=member, request=request)
+        services.group_member_remove(
+            actor=request.user, group=group, user=member, audit_context=self.audit_context
+        )
         return Response(status=204)
 
 
@@ -129,5 +135,5 @@ class AppConfigViewSet(CortexViewSet):
 
     def partial_update(self, request: Request) -> Response:
         data = self.validated_input(request, partial=True)
-        services.app_config_update(actor=request.user, data=data, request=request)
+        services.app_config_update(actor=request.user, data=data, audit_context=self.audit_context)
         return self._rendered()

@@ -96,7 +96,7 @@ class MeViewSet(CortexViewSet):
         data = self.validated_input(request, partial=True)
         requested = list(request.data.keys()) if hasattr(request.data, "keys") else []
         user = services.user_update_self(
-            actor=request.user, data=data, requested=requested, request=request
+            actor=request.user, data=data, requested=requested, audit_context=self.audit_context
         )
         return self.render(user)
 
@@ -116,7 +116,8 @@ class PasswordChangeViewSet(CortexViewSet):
             actor=request.user,
             current_password=data["current_password"],
             new_password=data["new_password"],
-            request=request,
+            audit_context=self.audit_context,
+            session_request=request._request,
         )
         return Response(status=204)
 
@@ -138,13 +139,15 @@ class MyTokenViewSet(
             user=request.user,
             name=data["name"],
             expires_days=data.get("expires_days"),
-            request=request,
+            audit_context=self.audit_context,
         )
         token.plaintext = plaintext  # type: ignore[attr-defined]  # rendered once, never stored
         return self.render(token, status_code=201)
 
     def perform_destroy(self, instance: Any) -> None:
-        services.token_revoke(actor=self.request.user, token=instance, request=self.request)
+        services.token_revoke(
+            actor=self.request.user, token=instance, audit_context=self.audit_context
+        )
 
 
 class WsTicketViewSet(CortexViewSet):

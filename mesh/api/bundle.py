@@ -84,8 +84,7 @@ class NodeBundleViewSet(CortexViewSet):
         data = provisioning_bundle(
             actor=request.user,
             node=node,
-            request=request,
-            source="api",
+            audit_context=self.audit_context,
             invite=query["invite"],
             wheels=wheels,
         )

@@ -19,7 +19,6 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.services import client_ip_of
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet, IsStaff
 from mesh import selectors
@@ -57,7 +56,10 @@ class NodeInstallLinkViewSet(CortexViewSet):
     def create(self, request: Request, node_id: str) -> Response:
         node = selectors.node_get_for_user(user=request.user, node_id=node_id)
         issued = install_links.install_link_issue(
-            actor=request.user, node=node, base_url=_base_url(request), request=request
+            actor=request.user,
+            node=node,
+            base_url=_base_url(request),
+            audit_context=self.audit_context,
         )
         return self.render(issued, status_code=201)
 
@@ -86,7 +88,9 @@ class InstallScriptViewSet(CortexViewSet):
     def retrieve(self, request: Request, token: str) -> HttpResponse:
         try:
             script = install_links.install_script_render(
-                token=token, base_url=_base_url(request), client_ip=client_ip_of(request)
+                token=token,
+                base_url=_base_url(request),
+                audit_context=self.audit_context.via("install_link"),
             )
         except REFUSED as exc:
             curl = request.META.get("HTTP_USER_AGENT", "").lower().startswith("curl/")
@@ -120,7 +124,7 @@ class InstallBundleViewSet(CortexViewSet):
     )
     def retrieve(self, request: Request, token: str) -> HttpResponse:
         node_id, data = install_links.install_bundle_download(
-            token=token, client_ip=client_ip_of(request)
+            token=token, audit_context=self.audit_context.via("install_link")
         )
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="cortex-node-{node_id}.zip"'

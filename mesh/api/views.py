@@ -97,7 +97,7 @@ class NodeViewSet(
     @extend_schema(request=NodeCreateInput, responses={201: NodeCreatedOutput})
     def create(self, request: Request) -> Response:
         node, token = services.node_create(
-            actor=request.user, request=request, **self.validated_input(request)
+            actor=request.user, audit_context=self.audit_context, **self.validated_input(request)
         )
         node.invite_token = token  # shown here once, never stored in plaintext
         return self.render(node, status_code=201, serializer_class=NodeCreatedOutput)
@@ -106,11 +106,15 @@ class NodeViewSet(
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         node = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
-        services.node_update(actor=request.user, node=node, data=data, request=request)
+        services.node_update(
+            actor=request.user, node=node, data=data, audit_context=self.audit_context
+        )
         return self.render(selectors.node_get_for_user(user=request.user, node_id=node.node_id))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        services.node_delete(actor=request.user, node=self.get_object_or_404(), request=request)
+        services.node_delete(
+            actor=request.user, node=self.get_object_or_404(), audit_context=self.audit_context
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=NodeAccessInput, responses={201: NodeGroupAccessOutput})
@@ -118,7 +122,9 @@ class NodeViewSet(
     def access(self, request: Request, node_id: str) -> Response:
         node = self.get_object_or_404()
         group = selectors.group_for_grant(group_id=self.validated_input(request)["group"])
-        access = services.node_grant(actor=request.user, node=node, group=group, request=request)
+        access = services.node_grant(
+            actor=request.user, node=node, group=group, audit_context=self.audit_context
+        )
         return self.render(access, status_code=201)
 
     @extend_schema(request=None, responses={204: None})
@@ -126,7 +132,9 @@ class NodeViewSet(
     def access_revoke(self, request: Request, node_id: str, group_id: str) -> Response:
         node = self.get_object_or_404()
         group = selectors.group_for_grant(group_id=int(group_id))
-        services.node_revoke(actor=request.user, node=node, group=group, request=request)
+        services.node_revoke(
+            actor=request.user, node=node, group=group, audit_context=self.audit_context
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={201: InviteOutput})
@@ -134,7 +142,9 @@ class NodeViewSet(
     def invite(self, request: Request, node_id: str) -> Response:
         """A new invite (older unused ones stop working); the token is shown once."""
         node = self.get_object_or_404()
-        token = services.invite_issue(actor=request.user, node=node, request=request)
+        token = services.invite_issue(
+            actor=request.user, node=node, audit_context=self.audit_context
+        )
         return self.render(
             {"node_id": node.node_id, "invite_token": token},
             status_code=201,
@@ -146,7 +156,7 @@ class NodeViewSet(
     def rotate(self, request: Request, node_id: str) -> Response:
         """Ask the node's stream holder to push a new credential (old one valid until acked)."""
         node = self.get_object_or_404()
-        services.credential_rotate(actor=request.user, node=node, request=request)
+        services.credential_rotate(actor=request.user, node=node, audit_context=self.audit_context)
         return self.render(
             {"node_id": node.node_id, "status": "requested"},
             status_code=status.HTTP_202_ACCEPTED,
@@ -200,7 +210,7 @@ class NodeViewSet(
             payload=payload,
             timeout=data["timeout"],
             idempotency_key=data.get("idempotency_key", ""),
-            request=request,
+            audit_context=self.audit_context,
             confirmed=data["confirm"],
             delivery_timeout=data.get("delivery_timeout"),
         )
@@ -235,7 +245,7 @@ class NodeViewSet(
             source=upload,
             size=upload.size,
             timeout=data["timeout"],
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(task, status_code=status.HTTP_202_ACCEPTED)
 
@@ -286,5 +296,7 @@ class TaskViewSet(mixins.RetrieveModelMixin, CortexViewSet):
     def cancel(self, request: Request, pk: str) -> Response:
         task = self.get_object_or_404()
         reason = self.validated_input(request)["reason"]
-        task = services.task_cancel(actor=request.user, task=task, reason=reason, request=request)
+        task = services.task_cancel(
+            actor=request.user, task=task, reason=reason, audit_context=self.audit_context
+        )
         return self.render(task)

@@ -55,7 +55,10 @@ class NodeWorkspaceViewSet(CortexViewSet):
     def list_dir(self, request: Request, node_id: str) -> Response:
         node = self.get_object_or_404()
         listing = workspace.workspace_list(
-            actor=request.user, node=node, path=request.query_params.get("path"), request=request
+            actor=request.user,
+            node=node,
+            path=request.query_params.get("path"),
+            audit_context=self.audit_context,
         )
         return self.render(listing)
 
@@ -65,7 +68,9 @@ class NodeWorkspaceViewSet(CortexViewSet):
     def download(self, request: Request, node_id: str) -> HttpResponse:
         node = self.get_object_or_404()
         wanted = request.query_params.get("path", "")
-        data = workspace.workspace_read(actor=request.user, node=node, path=wanted, request=request)
+        data = workspace.workspace_read(
+            actor=request.user, node=node, path=wanted, audit_context=self.audit_context
+        )
         name = wanted.rstrip("/").rsplit("/", 1)[-1] or "file"
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:200] or "file"
         response = HttpResponse(data, content_type="application/octet-stream")
@@ -80,7 +85,7 @@ class NodeWorkspaceViewSet(CortexViewSet):
             actor=request.user,
             node=node,
             path=request.query_params.get("path", ""),
-            request=request,
+            audit_context=self.audit_context,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

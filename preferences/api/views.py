@@ -82,7 +82,7 @@ class PreferencesViewSet(CortexViewSet):
             user=request.user,
             data=data,
             replace=replace,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self._own(request, kind)
 
@@ -112,7 +112,11 @@ class PreferencesViewSet(CortexViewSet):
         data = self.validated_input(request)
         timeout = data.pop("timeout", 10.0)
         provider, result = services.config_verify(
-            actor=request.user, kind=kind, overrides=data, timeout=timeout, request=request
+            actor=request.user,
+            kind=kind,
+            overrides=data,
+            timeout=timeout,
+            audit_context=self.audit_context,
         )
         return self.render(
             {
@@ -156,7 +160,9 @@ class PreferencesViewSet(CortexViewSet):
                 text = upload.read().decode("utf-8")
             except UnicodeDecodeError:
                 raise errors.ValidationFailed(fields={"file": ["Not UTF-8 text."]}) from None
-        kinds = services.preferences_import(actor=request.user, text=text, request=request)
+        kinds = services.preferences_import(
+            actor=request.user, text=text, audit_context=self.audit_context
+        )
         return self.render({"imported": kinds})
 
 
@@ -192,7 +198,7 @@ class AdminSystemPreferencesViewSet(CortexViewSet):
             kind=kind,
             data=self.validated_input(request),
             replace=replace,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self._render_layer(kind)
 
@@ -248,7 +254,7 @@ class AdminGroupPreferencesViewSet(CortexViewSet):
             group=group,
             data=self.validated_input(request),
             replace=replace,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self._render_layer(group, kind)
 

@@ -51,6 +51,6 @@ class ApprovalRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cort
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         approval_rules.approval_rule_delete(
-            actor=request.user, rule=self.get_object_or_404(), request=request
+            actor=request.user, rule=self.get_object_or_404(), audit_context=self.audit_context
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

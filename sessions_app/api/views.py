@@ -272,7 +272,11 @@ class SessionViewSet(
         session = self.get_object_or_404()
         approval = selectors.approval_get(session=session, approval_id=approval_id)
         approval = services.approval_decide(
-            actor=request.user, approval=approval, approve=approve, request=request, **extra
+            actor=request.user,
+            approval=approval,
+            approve=approve,
+            audit_context=self.audit_context,
+            **extra,
         )
         return self.render(approval)
 

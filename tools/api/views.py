@@ -74,7 +74,7 @@ class SkillViewSet(
 
     def create(self, request: Request) -> Response:
         skill = services.skill_create(
-            actor=request.user, request=request, **self.validated_input(request)
+            actor=request.user, audit_context=self.audit_context, **self.validated_input(request)
         )
         entry = selectors.skill_get_for_user(user=request.user, key=str(skill.pk))
         return self.render(entry, status_code=201)
@@ -82,12 +82,14 @@ class SkillViewSet(
     def partial_update(self, request: Request, key: str) -> Response:
         skill = self._owned(key)
         data = self.validated_input(request, partial=True)
-        services.skill_update(actor=request.user, skill=skill, data=data, request=request)
+        services.skill_update(
+            actor=request.user, skill=skill, data=data, audit_context=self.audit_context
+        )
         return self.render(selectors.skill_get_for_user(user=request.user, key=key))
 
     def destroy(self, request: Request, key: str) -> Response:
         skill = self._owned(key)
-        services.skill_delete(actor=request.user, skill=skill, request=request)
+        services.skill_delete(actor=request.user, skill=skill, audit_context=self.audit_context)
         return Response(status=204)
 
     def _owned(self, key: str) -> object:
@@ -121,12 +123,14 @@ class ToolSwitchViewSet(
             tool_name=data["tool_name"],
             group_id=data["group"],
             reason=data["reason"],
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(switch, status_code=201)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         switch = self.get_object_or_404()
-        services.tool_switch_delete(actor=request.user, switch=switch, request=request)
+        services.tool_switch_delete(
+            actor=request.user, switch=switch, audit_context=self.audit_context
+        )
         return Response(status=204)

@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from accounts.selectors import group_find
 from cortex.errors import CortexError
 from mesh import selectors, services
@@ -34,7 +35,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         node, group = lookup(options["node_id"], options["group"])
         try:
-            services.node_grant(actor=None, node=node, group=group, source="command")  # type: ignore[arg-type]
+            services.node_grant(
+                actor=None, node=node, group=group, audit_context=AuditContext.command("grant_node")
+            )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         self.stdout.write(f"Group {group.name} may use node {node.node_id}.")

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from cortex.errors import CortexError
 from mesh.selectors import node_find
 from mesh.services.provisioning import provisioning_write, wheel_target
@@ -58,10 +59,10 @@ class Command(BaseCommand):
             elif options["python_version"] or options["platform"]:
                 raise CommandError("--python-version and --platform go with --with-wheels.")
             written = provisioning_write(
-                actor=None,  # type: ignore[arg-type]
+                actor=None,
                 node=node,
                 directory=out,
-                source="command",
+                audit_context=AuditContext.command("provision_node"),
                 invite="none" if options["no_invite"] else "new",
                 wheels=wheels,
             )

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from accounts.selectors import group_find
 from cortex.errors import CortexError
 from mesh import services
@@ -36,12 +37,12 @@ class Command(BaseCommand):
             groups.append(group)
         try:
             node, invite = services.node_create(
-                actor=None,  # type: ignore[arg-type]  # an operator at the shell
+                actor=None,  # an operator at the shell
                 node_id=node_id,
                 display_name=options["name"] or node_id,
                 description=options["description"],
                 groups=groups,
-                source="command",
+                audit_context=AuditContext.command("register_node"),
             )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc

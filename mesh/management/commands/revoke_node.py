@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from cortex.errors import CortexError
 from mesh import services
 from mesh.management.commands.grant_node import lookup
@@ -21,7 +22,12 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         node, group = lookup(options["node_id"], options["group"])
         try:
-            services.node_revoke(actor=None, node=node, group=group, source="command")  # type: ignore[arg-type]
+            services.node_revoke(
+                actor=None,
+                node=node,
+                group=group,
+                audit_context=AuditContext.command("revoke_node"),
+            )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         self.stdout.write(f"Group {group.name} may no longer use node {node.node_id}.")
