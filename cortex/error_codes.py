@@ -43,7 +43,12 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("error", 400, "A domain error without a code of its own (a bug: every error names one)."),
     E("invalid_input", 400, "Some fields are invalid; `fields` says which and why."),
     E("not_authenticated", 401, "No valid session, bearer token or ticket came with the request."),
-    E("authentication_failed", 401, "The bearer token is malformed, unknown, expired or revoked."),
+    E(
+        "authentication_failed",
+        401,
+        "The bearer token is malformed, unknown, expired or revoked.",
+        "http",
+    ),
     E("permission_denied", 403, "Signed in, but not allowed to do this."),
     E("not_found", 404, "No such object, or it is outside your grants."),
     E("method_not_allowed", 405, "This path does not accept this HTTP method.", "http"),

@@ -8,22 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import AuditEvent, AuditRefusalWindow, User
 from cortex.redaction import redact
-
-
-def client_ip_of(request: HttpRequest | Any | None) -> str | None:
-    """The client address (`cortex.proxies` resolved it from CORTEX_TRUSTED_PROXIES)."""
-    if request is None:
-        return None
-    meta = getattr(request, "META", None)
-    if meta is None:
-        return None
-    return meta.get("REMOTE_ADDR") or None
 
 
 def audit_record(
