@@ -12,7 +12,7 @@ the service's `actor` argument (None for commands and system work, named here by
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from cortex.proxies import scope_client_ip
 
@@ -31,7 +31,7 @@ Transport = Literal[
     "install_link",  # the unauthenticated install script and bundle
     "import",  # preferences imported from YAML (the layers it writes)
 ]
-TRANSPORTS: tuple[str, ...] = Transport.__args__  # type: ignore[attr-defined]  # Literal's members
+TRANSPORTS: tuple[str, ...] = get_args(Transport)
 
 USER_AGENT_MAX = 512  # the audit column's width
 
