@@ -27,9 +27,13 @@ from accounts.services.tokens import tokens_revoke_all
 from cortex.errors import ValidationFailed
 from cortex.services import model_update
 
+ENSURE_ADMIN = AuditContext.command("ensure_admin")  # `make run` creates the first admin
+
 
 @transaction.atomic
-def admin_ensure(*, email: str, password: str | None) -> tuple[User | None, str | None]:
+def admin_ensure(
+    *, email: str, password: str | None, audit_context: AuditContext = ENSURE_ADMIN
+) -> tuple[User | None, str | None]:
     """Create the first admin when no admin exists.
 
     Returns (user, generated_password): the password is returned only when it was generated,
@@ -47,7 +51,7 @@ def admin_ensure(*, email: str, password: str | None) -> tuple[User | None, str 
         action="user.created",
         target_type="user",
         target_id=user.pk,
-        audit_context=AuditContext.command("ensure_admin"),
+        audit_context=audit_context,
         details={"email": user.email, "is_staff": True},
     )
     return user, generated
