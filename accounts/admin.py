@@ -14,6 +14,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts import services
+from accounts.context import AuditContext
 from accounts.models import ApiToken, AuditEvent, AuditRefusalWindow, User
 from accounts.selectors import user_signed_in
 from cortex.admin import ReadOnlyAdmin
@@ -65,8 +66,7 @@ class UserAdmin(admin.ModelAdmin):
                 actor=user_signed_in(user=request.user),
                 user=current,
                 data=data,
-                request=request,
-                source="admin",
+                audit_context=AuditContext.admin(request),
             )
         else:
             created = services.user_create(
@@ -74,8 +74,7 @@ class UserAdmin(admin.ModelAdmin):
                 email=data["email"],
                 display_name=data.get("display_name", ""),
                 is_staff=data.get("is_staff", False),
-                request=request,
-                source="admin",
+                audit_context=AuditContext.admin(request),
             )
             obj.pk = created.pk
 
@@ -90,8 +89,7 @@ class UserAdmin(admin.ModelAdmin):
                 services.user_deactivate(
                     actor=user_signed_in(user=request.user),
                     user=user,
-                    request=request,
-                    source="admin",
+                    audit_context=AuditContext.admin(request),
                 )
             except CortexError as exc:
                 self.message_user(request, f"{user.email}: {exc.message}", messages.ERROR)
@@ -114,15 +112,13 @@ class GroupAdmin(DjangoGroupAdmin):
                 actor=user_signed_in(user=request.user),
                 group=current,
                 name=obj.name,
-                request=request,
-                source="admin",
+                audit_context=AuditContext.admin(request),
             )
         else:
             obj.pk = services.group_create(
                 actor=user_signed_in(user=request.user),
                 name=obj.name,
-                request=request,
-                source="admin",
+                audit_context=AuditContext.admin(request),
             ).pk
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
@@ -130,7 +126,9 @@ class GroupAdmin(DjangoGroupAdmin):
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
         services.group_delete(
-            actor=user_signed_in(user=request.user), group=obj, request=request, source="admin"
+            actor=user_signed_in(user=request.user),
+            group=obj,
+            audit_context=AuditContext.admin(request),
         )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Group]) -> None:
@@ -163,6 +161,5 @@ class ApiTokenAdmin(ReadOnlyAdmin):
             services.token_revoke(
                 actor=user_signed_in(user=request.user),
                 token=token,
-                request=request,
-                source="admin",
+                audit_context=AuditContext.admin(request),
             )

@@ -30,6 +30,7 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
 )
 
+from accounts.context import OIDC_CONTEXT, AuditContext
 from accounts.errors import OidcUserRefused
 from accounts.services.audit import audit_record
 from accounts.services.oidc import oidc_user_resolve
@@ -86,13 +87,17 @@ def safe_next_path(value: str | None) -> str | None:
     return value
 
 
+def _context(request: HttpRequest | None) -> AuditContext:
+    """The OIDC flow's audit context, built from the request it runs in."""
+    return AuditContext.from_request(request, "oidc") if request is not None else OIDC_CONTEXT
+
+
 def _audit_failure(request: HttpRequest | None, reason: str, **details: Any) -> None:
     audit_record(
         actor=None,
         action="auth.login.failed",
         target_type="user",
-        request=request,
-        source="oidc",
+        audit_context=_context(request),
         details={"method": "oidc", "reason": reason, **details},
     )
 
@@ -220,7 +225,9 @@ class OIDCBackend(OIDCAuthenticationBackend):
         if not self.verify_claims(claims):
             raise SuspiciousOperation("claims_invalid")
         return oidc_user_resolve(
-            claims=claims, groups_claim=settings.OIDC_GROUPS_CLAIM, request=self.request
+            claims=claims,
+            groups_claim=settings.OIDC_GROUPS_CLAIM,
+            audit_context=_context(self.request),
         )
 
     def get_user(self, user_id: Any) -> Any:
@@ -303,8 +310,7 @@ class OIDCCallbackView(OIDCAuthenticationCallbackView):
             action="auth.login.succeeded",
             target_type="user",
             target_id=self.user.pk,
-            request=self.request,
-            source="oidc",
+            audit_context=_context(self.request),
             details={"method": "oidc"},
         )
         return response

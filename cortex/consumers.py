@@ -28,12 +28,14 @@ import logging
 from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from accounts.context import AuditContext, Transport
 from cortex import errors, faults, metrics, ws_recheck
 from cortex.patches.channels_dispatch import HoplessDispatch
 from cortex.ws_refusal import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, refuse_socket
@@ -166,6 +168,8 @@ class CortexConsumer(OutageSafe, HoplessDispatch, AsyncWebsocketConsumer):
     """
 
     inbound: ClassVar[frozenset[str]] = frozenset()
+    #: What this socket's actions are recorded as in the audit log (`AuditEvent.source`).
+    audit_transport: ClassVar[Transport] = "ws"
 
     user: Any = None
     _joined: list[str]
@@ -177,6 +181,11 @@ class CortexConsumer(OutageSafe, HoplessDispatch, AsyncWebsocketConsumer):
     _holding: bool = True
     _max_frames: int = 0
     _max_bytes: int = 0
+
+    @cached_property
+    def audit_context(self) -> AuditContext:
+        """The socket's transport, client address and agent, built once for services."""
+        return AuditContext.from_scope(self.scope, self.audit_transport)
 
     # --- settings (read per socket so tests and operators can tune them) -----------------------
 

@@ -8,7 +8,6 @@ handshake and closes at once with the documented code; nothing else is ever sent
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -16,8 +15,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import OriginValidator
 from django.conf import settings
-
-from cortex.proxies import scope_client_ip
 
 logger = logging.getLogger("cortex.ws")
 
@@ -27,7 +24,8 @@ REFUSED_ACTION = "ws.connect.refused"
 
 
 @database_sync_to_async
-def _audit(scope: Mapping[str, Any], code: int, reason: str) -> None:
+def _audit(scope: dict[str, Any], code: int, reason: str) -> None:
+    from accounts.context import AuditContext
     from accounts.services import audit_refusal
 
     user = scope.get("user")
@@ -38,8 +36,7 @@ def _audit(scope: Mapping[str, Any], code: int, reason: str) -> None:
         reason=reason,
         target_type="websocket",
         target_id=path,
-        source="ws",
-        client_ip=scope_client_ip(scope),
+        audit_context=AuditContext.from_scope(scope, "ws"),
         details={"path": path, "close_code": code},
     )
 

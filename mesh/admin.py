@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from accounts.context import AuditContext
 from accounts.selectors import user_signed_in
 from cortex.admin import ReadOnlyAdmin
 from mesh import services
@@ -60,7 +61,10 @@ class NodeAdmin(admin.ModelAdmin):
             }
             fresh = Node.objects.get(pk=obj.pk)
             services.node_update(
-                actor=user_signed_in(user=request.user), node=fresh, data=data, source="admin"
+                actor=user_signed_in(user=request.user),
+                node=fresh,
+                data=data,
+                audit_context=AuditContext.admin(request),
             )
             return
         node, token = services.node_create(
@@ -69,17 +73,25 @@ class NodeAdmin(admin.ModelAdmin):
             display_name=obj.display_name,
             description=obj.description,
             skill_config=obj.skill_config,
-            source="admin",
+            audit_context=AuditContext.admin(request),
         )
         obj.pk = node.pk
         messages.warning(request, f"Invite token for {node.node_id} (shown once): {token}")
 
     def delete_model(self, request: HttpRequest, obj: Node) -> None:
-        services.node_delete(actor=user_signed_in(user=request.user), node=obj, source="admin")
+        services.node_delete(
+            actor=user_signed_in(user=request.user),
+            node=obj,
+            audit_context=AuditContext.admin(request),
+        )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Node]) -> None:
         for node in queryset:
-            services.node_delete(actor=user_signed_in(user=request.user), node=node, source="admin")
+            services.node_delete(
+                actor=user_signed_in(user=request.user),
+                node=node,
+                audit_context=AuditContext.admin(request),
+            )
 
 
 @admin.register(NodeGroupAccess)
@@ -92,13 +104,19 @@ class NodeGroupAccessAdmin(admin.ModelAdmin):
         self, request: HttpRequest, obj: NodeGroupAccess, form: Any, change: bool
     ) -> None:
         access = services.node_grant(
-            actor=user_signed_in(user=request.user), node=obj.node, group=obj.group, source="admin"
+            actor=user_signed_in(user=request.user),
+            node=obj.node,
+            group=obj.group,
+            audit_context=AuditContext.admin(request),
         )
         obj.pk = access.pk
 
     def delete_model(self, request: HttpRequest, obj: NodeGroupAccess) -> None:
         services.node_revoke(
-            actor=user_signed_in(user=request.user), node=obj.node, group=obj.group, source="admin"
+            actor=user_signed_in(user=request.user),
+            node=obj.node,
+            group=obj.group,
+            audit_context=AuditContext.admin(request),
         )
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[NodeGroupAccess]) -> None:
@@ -107,7 +125,7 @@ class NodeGroupAccessAdmin(admin.ModelAdmin):
                 actor=user_signed_in(user=request.user),
                 node=access.node,
                 group=access.group,
-                source="admin",
+                audit_context=AuditContext.admin(request),
             )
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:

@@ -35,6 +35,7 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
+from accounts.context import AuditContext
 from cortex import errors
 from cortex.consumers import CortexConsumer, Envelope
 from mesh import events, selectors, services
@@ -55,7 +56,13 @@ def _query_int(scope: Mapping[str, Any], name: str) -> int | None:
 
 @database_sync_to_async
 def _run(
-    user_id: int, node_id: str, command: Any, timeout: Any, confirm: bool, delivery_timeout: Any
+    user_id: int,
+    node_id: str,
+    command: Any,
+    timeout: Any,
+    confirm: bool,
+    delivery_timeout: Any,
+    audit_context: AuditContext,
 ) -> dict[str, Any]:
     user = selectors.user_fresh(user_id=user_id)
     node = selectors.node_get_for_user(user=user, node_id=node_id)
@@ -65,7 +72,7 @@ def _run(
         kind="shell",
         payload={"command": command},
         timeout=timeout,
-        source="console",
+        audit_context=audit_context,
         confirmed=confirm,
         delivery_timeout=delivery_timeout,
     )
@@ -73,12 +80,16 @@ def _run(
 
 
 @database_sync_to_async
-def _cancel(user_id: int, node_id: str, task_id: Any) -> dict[str, Any]:
+def _cancel(
+    user_id: int, node_id: str, task_id: Any, audit_context: AuditContext
+) -> dict[str, Any]:
     user = selectors.user_fresh(user_id=user_id)
     task = selectors.task_get_for_user(user=user, task_id=task_id)
     if task.node.node_id != node_id:
         raise errors.NotFound("No such task on this node.", code="task_not_found")
-    task = services.task_cancel(actor=user, task=task, reason="console", source="console")
+    task = services.task_cancel(
+        actor=user, task=task, reason="console", audit_context=audit_context
+    )
     return {"task_id": str(task.pk), "status": task.status}
 
 
@@ -86,6 +97,7 @@ class NodeConsumer(CortexConsumer):
     """One node's live console: status, stats, tasks and their output; run and cancel."""
 
     inbound = frozenset({"run", "cancel"})
+    audit_transport = "console"
 
     node_id: str = ""
 
@@ -141,7 +153,13 @@ class NodeConsumer(CortexConsumer):
             raise errors.ValidationFailed(fields={"confirm": ["Must be true or false."]})
         delivery_timeout = envelope.payload.get("delivery_timeout")
         accepted = await _run(
-            self.user.pk, self.node_id, command, timeout, confirm, delivery_timeout
+            self.user.pk,
+            self.node_id,
+            command,
+            timeout,
+            confirm,
+            delivery_timeout,
+            self.audit_context,
         )
         self._track(accepted["task_id"], 0)
         self.emit(self._reply("task.accepted", envelope, accepted))
@@ -150,7 +168,7 @@ class NodeConsumer(CortexConsumer):
         task_id = envelope.payload.get("task_id")
         if not isinstance(task_id, str):
             raise errors.ValidationFailed(fields={"task_id": ["A task id is required."]})
-        result = await _cancel(self.user.pk, self.node_id, task_id)
+        result = await _cancel(self.user.pk, self.node_id, task_id, self.audit_context)
         self.emit(self._reply("task.cancel_requested", envelope, result))
 
     @staticmethod

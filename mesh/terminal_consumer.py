@@ -22,6 +22,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
+from accounts.context import AuditContext
 from cortex import errors
 from cortex.consumers import CortexConsumer, Envelope
 from mesh import events
@@ -33,22 +34,28 @@ REPLAY_CHUNKS = 64
 
 
 @database_sync_to_async
-def _open(user_id: int, node_id: str, cols: Any, rows: Any) -> str:
+def _open(user_id: int, node_id: str, cols: Any, rows: Any, context: AuditContext) -> str:
     user = live.user_fresh(user_id=user_id)
-    return str(terminals.terminal_open(actor=user, node_id=node_id, cols=cols, rows=rows).pk)
+    session = terminals.terminal_open(
+        actor=user, node_id=node_id, cols=cols, rows=rows, audit_context=context
+    )
+    return str(session.pk)
 
 
 @database_sync_to_async
-def _attach(user_id: int, node_id: str, session_id: Any) -> str:
+def _attach(user_id: int, node_id: str, session_id: Any, context: AuditContext) -> str:
     user = live.user_fresh(user_id=user_id)
-    return str(terminals.terminal_attach(actor=user, node_id=node_id, session_id=session_id).pk)
+    session = terminals.terminal_attach(
+        actor=user, node_id=node_id, session_id=session_id, audit_context=context
+    )
+    return str(session.pk)
 
 
 @database_sync_to_async
-def _close(user_id: int, node_id: str, session_id: str) -> None:
+def _close(user_id: int, node_id: str, session_id: str, context: AuditContext) -> None:
     user = live.user_fresh(user_id=user_id)
     session = terminals.terminal_get_for_user(user=user, node_id=node_id, session_id=session_id)
-    terminals.terminal_close(actor=user, session=session)
+    terminals.terminal_close(actor=user, session=session, audit_context=context)
 
 
 @database_sync_to_async
@@ -76,6 +83,7 @@ class TerminalConsumer(CortexConsumer):
     inbound = frozenset(
         {"terminal.open", "terminal.attach", "terminal.input", "terminal.resize", "terminal.close"}
     )
+    audit_transport = "console"
 
     node_id: str = ""
     session_id: str | None = None
@@ -100,7 +108,7 @@ class TerminalConsumer(CortexConsumer):
     async def on_terminal_open(self, envelope: Envelope) -> None:
         self._no_session_yet()
         cols, rows = _size(envelope)
-        session_id = await _open(self.user.pk, self.node_id, cols, rows)
+        session_id = await _open(self.user.pk, self.node_id, cols, rows, self.audit_context)
         await self._join(session_id, 0)
 
     async def on_terminal_attach(self, envelope: Envelope) -> None:
@@ -108,7 +116,9 @@ class TerminalConsumer(CortexConsumer):
         after = envelope.payload.get("after_seq", 0)
         if isinstance(after, bool) or not isinstance(after, int) or after < 0:
             raise errors.ValidationFailed(fields={"after_seq": ["A non-negative integer."]})
-        session_id = await _attach(self.user.pk, self.node_id, envelope.payload.get("session"))
+        session_id = await _attach(
+            self.user.pk, self.node_id, envelope.payload.get("session"), self.audit_context
+        )
         await self._join(session_id, after)
         await self._catch_up(None)
 
@@ -125,7 +135,7 @@ class TerminalConsumer(CortexConsumer):
         )
 
     async def on_terminal_close(self, envelope: Envelope) -> None:
-        await _close(self.user.pk, self.node_id, self._session())
+        await _close(self.user.pk, self.node_id, self._session(), self.audit_context)
 
     def _no_session_yet(self) -> None:
         if self.session_id is not None:

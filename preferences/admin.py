@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
+from accounts.context import AuditContext
 from accounts.selectors import user_signed_in
 from cortex.errors import CortexError
 from preferences import params, selectors
@@ -115,7 +116,6 @@ class PreferenceLayerAdmin(admin.ModelAdmin):
             group=obj.group,
             data=data,
             replace=True,
-            request=request,
-            source="admin",
+            audit_context=AuditContext.admin(request),
         )
         obj.pk = layer.pk

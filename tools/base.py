@@ -11,6 +11,7 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from accounts.context import TOOL_CONTEXT
 from mesh.agent.skill_names import SKILLS
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class ToolContext:
             timeout=timeout,
             chat_session_id=self.chat_session_id,
             tool_call_id=self.tool_call_id,
-            source="tool",
+            audit_context=TOOL_CONTEXT,
             confirmed=self.confirmed,
         )
 

@@ -38,7 +38,9 @@ class AdminUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CortexV
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
         user = services.user_create(
-            actor=user_signed_in(user=request.user), request=request, **data
+            actor=user_signed_in(user=request.user),
+            audit_context=self.audit_context,
+            **data,
         )
         return self.render(user, status_code=201)
 
@@ -46,7 +48,10 @@ class AdminUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CortexV
         user = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
         user = services.user_update(
-            actor=user_signed_in(user=request.user), user=user, data=data, request=request
+            actor=user_signed_in(user=request.user),
+            user=user,
+            data=data,
+            audit_context=self.audit_context,
         )
         return self.render(user)
 
@@ -54,7 +59,9 @@ class AdminUserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, CortexV
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         user = self.get_object_or_404()
         services.user_deactivate(
-            actor=user_signed_in(user=request.user), user=user, request=request
+            actor=user_signed_in(user=request.user),
+            user=user,
+            audit_context=self.audit_context,
         )
         return Response(status=204)
 
@@ -74,7 +81,7 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
     def create(self, request: Request) -> Response:
         group = services.group_create(
             actor=user_signed_in(user=request.user),
-            request=request,
+            audit_context=self.audit_context,
             **self.validated_input(request),
         )
         return self.render(group, status_code=201)
@@ -83,14 +90,21 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
         group = self.get_object_or_404()
         data = self.validated_input(request)
         group = services.group_update(
-            actor=user_signed_in(user=request.user), group=group, name=data["name"], request=request
+            actor=user_signed_in(user=request.user),
+            group=group,
+            name=data["name"],
+            audit_context=self.audit_context,
         )
         return self.render(group)
 
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         group = self.get_object_or_404()
-        services.group_delete(actor=user_signed_in(user=request.user), group=group, request=request)
+        services.group_delete(
+            actor=user_signed_in(user=request.user),
+            group=group,
+            audit_context=self.audit_context,
+        )
         return Response(status=204)
 
     @action(detail=True, methods=["post"], url_path="members")
@@ -99,7 +113,10 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
         data = self.validated_input(request)
         member = selectors.user_get(user=user_signed_in(user=request.user), user_id=data["user"])
         services.group_member_add(
-            actor=user_signed_in(user=request.user), group=group, user=member, request=request
+            actor=user_signed_in(user=request.user),
+            group=group,
+            user=member,
+            audit_context=self.audit_context,
         )
         return self.render(
             selectors.group_get(user=user_signed_in(user=request.user), group_id=group.pk)
@@ -115,7 +132,10 @@ class AdminGroupViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cortex
         group = self.get_object_or_404()
         member = selectors.user_get(user=user_signed_in(user=request.user), user_id=user_id)
         services.group_member_remove(
-            actor=user_signed_in(user=request.user), group=group, user=member, request=request
+            actor=user_signed_in(user=request.user),
+            group=group,
+            user=member,
+            audit_context=self.audit_context,
         )
         return Response(status=204)
 
@@ -145,6 +165,8 @@ class AppConfigViewSet(CortexViewSet):
     def partial_update(self, request: Request) -> Response:
         data = self.validated_input(request, partial=True)
         services.app_config_update(
-            actor=user_signed_in(user=request.user), data=data, request=request
+            actor=user_signed_in(user=request.user),
+            data=data,
+            audit_context=self.audit_context,
         )
         return self._rendered()

@@ -97,7 +97,10 @@ class MeViewSet(CortexViewSet):
         data = self.validated_input(request, partial=True)
         requested = list(request.data.keys()) if hasattr(request.data, "keys") else []
         user = services.user_update_self(
-            actor=user_signed_in(user=request.user), data=data, requested=requested, request=request
+            actor=user_signed_in(user=request.user),
+            data=data,
+            requested=requested,
+            audit_context=self.audit_context,
         )
         return self.render(user)
 
@@ -117,7 +120,8 @@ class PasswordChangeViewSet(CortexViewSet):
             actor=user_signed_in(user=request.user),
             current_password=data["current_password"],
             new_password=data["new_password"],
-            request=request,
+            audit_context=self.audit_context,
+            session_request=request._request,
         )
         return Response(status=204)
 
@@ -139,14 +143,16 @@ class MyTokenViewSet(
             user=user_signed_in(user=request.user),
             name=data["name"],
             expires_days=data.get("expires_days"),
-            request=request,
+            audit_context=self.audit_context,
         )
         token.plaintext = plaintext  # type: ignore[attr-defined]  # rendered once, never stored
         return self.render(token, status_code=201)
 
     def perform_destroy(self, instance: Any) -> None:
         services.token_revoke(
-            actor=user_signed_in(user=self.request.user), token=instance, request=self.request
+            actor=user_signed_in(user=self.request.user),
+            token=instance,
+            audit_context=self.audit_context,
         )
 
 

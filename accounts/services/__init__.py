@@ -1,6 +1,6 @@
 """Write services of the accounts app (split by subdomain, re-exported here)."""
 
-from accounts.services.audit import audit_record, audit_refusal, client_ip_of
+from accounts.services.audit import audit_record, audit_refusal
 from accounts.services.auth import app_config_update, logout, password_login
 from accounts.services.groups import (
     group_create,
@@ -31,7 +31,6 @@ __all__ = [
     "app_config_update",
     "audit_record",
     "audit_refusal",
-    "client_ip_of",
     "group_create",
     "group_delete",
     "group_member_add",

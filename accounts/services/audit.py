@@ -8,21 +8,11 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import HttpRequest
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import AuditEvent, AuditRefusalWindow, User
 from cortex.redaction import redact
-
-
-def client_ip_of(request: HttpRequest | Any | None) -> str | None:
-    """The client address (`cortex.proxies` resolved it from CORTEX_TRUSTED_PROXIES)."""
-    if request is None:
-        return None
-    meta = getattr(request, "META", None)
-    if meta is None:
-        return None
-    return meta.get("REMOTE_ADDR") or None
 
 
 def audit_record(
@@ -31,10 +21,7 @@ def audit_record(
     action: str,
     target_type: str = "",
     target_id: str | int = "",
-    request: HttpRequest | Any | None = None,
-    source: str = "api",
-    client_ip: str | None = None,
-    user_agent: str = "",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append an audit event; secret-looking keys in `details` are redacted.
@@ -42,9 +29,6 @@ def audit_record(
     Raises whatever the database raises: callers that must not act without an audit row (task
     dispatch) call this inside their transaction so a failure aborts the action.
     """
-    if request is not None:
-        client_ip = client_ip or client_ip_of(request)
-        user_agent = user_agent or request.META.get("HTTP_USER_AGENT", "")
     actor_obj = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     event = AuditEvent(
         actor=actor_obj,
@@ -52,9 +36,9 @@ def audit_record(
         action=action,
         target_type=target_type,
         target_id=str(target_id),
-        source=source,
-        client_ip=client_ip,
-        user_agent=user_agent[:512],
+        source=audit_context.transport,
+        client_ip=audit_context.client_ip,
+        user_agent=audit_context.user_agent[:512],
         details=redact(details or {}),
     )
     event.full_clean(exclude=["actor"])  # the actor is a loaded row: no lookup query
@@ -78,9 +62,7 @@ def audit_refusal(
     reason: str,
     target_type: str = "",
     target_id: str | int = "",
-    request: HttpRequest | Any | None = None,
-    source: str = "api",
-    client_ip: str | None = None,
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent | None:
     """Audit a refusal, aggregated: one event per actor, action and reason per window
@@ -91,8 +73,7 @@ def audit_refusal(
     log and audit rows are never updated. The actor is the user, else the client address.
     Returns the event written, or None when the refusal was only counted.
     """
-    if request is not None:
-        client_ip = client_ip or client_ip_of(request)
+    client_ip = audit_context.client_ip
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     actor_key = f"user:{user.pk}" if user is not None else f"ip:{client_ip or 'unknown'}"
     now = timezone.now()
@@ -110,9 +91,7 @@ def audit_refusal(
             action=action,
             target_type=target_type,
             target_id=target_id,
-            request=request,
-            source=source,
-            client_ip=client_ip,
+            audit_context=audit_context,
             details={**(details or {}), "reason": reason, "aggregated_per_seconds": seconds},
         )
         try:

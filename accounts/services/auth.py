@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import selectors
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.errors import InvalidCredentials, PasswordLoginDisabled
 from accounts.models import AppConfig, User
 from accounts.services.audit import audit_record
@@ -21,13 +22,15 @@ def password_login(*, request: HttpRequest, email: str, password: str) -> User:
 
     An unknown email still runs the password hasher (Django's ModelBackend hashes against a
     throwaway user), so a wrong password and an unknown account take about the same time.
+    It takes the HttpRequest itself (not only an AuditContext): it starts the session.
     """
+    audit_context = AuditContext.from_request(request)
     if not selectors.password_login_allowed():
         audit_record(
             actor=None,
             action="auth.login.failed",
             target_type="user",
-            request=request,
+            audit_context=audit_context,
             details={"method": "password", "email": email[:254], "reason": "disabled"},
         )
         raise PasswordLoginDisabled()
@@ -37,7 +40,7 @@ def password_login(*, request: HttpRequest, email: str, password: str) -> User:
             actor=None,
             action="auth.login.failed",
             target_type="user",
-            request=request,
+            audit_context=audit_context,
             details={"method": "password", "email": email[:254], "reason": "invalid_credentials"},
         )
         raise InvalidCredentials()
@@ -47,7 +50,7 @@ def password_login(*, request: HttpRequest, email: str, password: str) -> User:
         action="auth.login.succeeded",
         target_type="user",
         target_id=user.pk,
-        request=request,
+        audit_context=audit_context,
         details={"method": "password"},
     )
     return user
@@ -55,18 +58,19 @@ def password_login(*, request: HttpRequest, email: str, password: str) -> User:
 
 def logout(*, request: HttpRequest, user: User) -> None:
     """End the caller's session (a bearer-token caller has none: only the event is recorded)."""
+    audit_context = AuditContext.from_request(request)
     audit_record(
         actor=user,
         action="auth.logout",
         target_type="user",
         target_id=user.pk,
-        request=request,
+        audit_context=audit_context,
     )
     auth.logout(request)
 
 
 def app_config_update(
-    *, actor: User, data: dict[str, Any], request: Any = None, source: str = "api"
+    *, actor: User, data: dict[str, Any], audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> AppConfig:
     """Change run-time switches (only `allow_password_login` today); audited with the changes."""
     with transaction.atomic():
@@ -82,8 +86,7 @@ def app_config_update(
                 action="app_config.updated",
                 target_type="app_config",
                 target_id=config.pk,
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 # Keys avoid the word "password" so the redactor keeps the (harmless) values.
                 details={
                     "setting": "allow_password_login",

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.errors import GroupNameTaken
 from accounts.models import User
 from accounts.services.audit import audit_record
@@ -21,7 +20,7 @@ def _check_name_free(name: str, *, exclude_pk: int | None = None) -> None:
 
 
 @transaction.atomic
-def group_create(*, actor: User, name: str, request: Any = None, source: str = "api") -> Group:
+def group_create(*, actor: User, name: str, audit_context: AuditContext = DEFAULT_CONTEXT) -> Group:
     """Create a group; names are unique case-insensitively."""
     _check_name_free(name)
     group = Group(name=name)
@@ -32,8 +31,7 @@ def group_create(*, actor: User, name: str, request: Any = None, source: str = "
         action="group.created",
         target_type="group",
         target_id=group.pk,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={"name": name},
     )
     return group
@@ -41,7 +39,7 @@ def group_create(*, actor: User, name: str, request: Any = None, source: str = "
 
 @transaction.atomic
 def group_update(
-    *, actor: User, group: Group, name: str, request: Any = None, source: str = "api"
+    *, actor: User, group: Group, name: str, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> Group:
     """Rename a group."""
     if name == group.name:
@@ -56,15 +54,16 @@ def group_update(
         action="group.updated",
         target_type="group",
         target_id=group.pk,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={"before": {"name": before}, "after": {"name": name}},
     )
     return group
 
 
 @transaction.atomic
-def group_delete(*, actor: User, group: Group, request: Any = None, source: str = "api") -> None:
+def group_delete(
+    *, actor: User, group: Group, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> None:
     """Delete a group; memberships and grants held by other apps go with it (or it is protected)."""
     group_id, name = group.pk, group.name
     group.delete()
@@ -73,15 +72,14 @@ def group_delete(*, actor: User, group: Group, request: Any = None, source: str 
         action="group.deleted",
         target_type="group",
         target_id=group_id,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={"name": name},
     )
 
 
 @transaction.atomic
 def group_member_add(
-    *, actor: User, group: Group, user: User, request: Any = None, source: str = "api"
+    *, actor: User, group: Group, user: User, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> bool:
     """Add `user` to `group`; returns False (and records nothing) if already a member."""
     if group.user_set.filter(pk=user.pk).exists():
@@ -92,8 +90,7 @@ def group_member_add(
         action="group.member_added",
         target_type="group",
         target_id=group.pk,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={"group": group.name, "user": user.pk, "email": user.email},
     )
     return True
@@ -101,7 +98,7 @@ def group_member_add(
 
 @transaction.atomic
 def group_member_remove(
-    *, actor: User, group: Group, user: User, request: Any = None, source: str = "api"
+    *, actor: User, group: Group, user: User, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> bool:
     """Remove `user` from `group`; returns False (and records nothing) if not a member."""
     if not group.user_set.filter(pk=user.pk).exists():
@@ -112,8 +109,7 @@ def group_member_remove(
         action="group.member_removed",
         target_type="group",
         target_id=group.pk,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={"group": group.name, "user": user.pk, "email": user.email},
     )
     return True

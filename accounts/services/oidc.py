@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from accounts.context import OIDC_CONTEXT, AuditContext
 from accounts.errors import OidcUserRefused
 from accounts.models import User
 from accounts.services.audit import audit_record
@@ -25,7 +26,7 @@ def _claim_groups(claims: dict[str, Any], claim: str) -> list[str] | None:
 
 @transaction.atomic
 def oidc_user_resolve(
-    *, claims: dict[str, Any], groups_claim: str = "", request: Any = None
+    *, claims: dict[str, Any], groups_claim: str = "", audit_context: AuditContext = OIDC_CONTEXT
 ) -> User:
     """The user for verified OIDC claims: by `sub`, else a verified email, else a new user.
 
@@ -51,8 +52,7 @@ def oidc_user_resolve(
                 action="user.oidc_linked",
                 target_type="user",
                 target_id=user.pk,
-                request=request,
-                source="oidc",
+                audit_context=audit_context,
             )
     if user is None:
         if not email:
@@ -68,8 +68,7 @@ def oidc_user_resolve(
             action="user.created",
             target_type="user",
             target_id=user.pk,
-            request=request,
-            source="oidc",
+            audit_context=audit_context,
             details={"email": email, "is_staff": False, "sign_in": "oidc_only"},
         )
     if not user.is_active:
@@ -78,11 +77,13 @@ def oidc_user_resolve(
         user.display_name = str(claims["name"])[:150]
         user.save(update_fields=["display_name", "updated_at"])
     if groups_claim:
-        _sync_groups(user=user, names=_claim_groups(claims, groups_claim), request=request)
+        _sync_groups(
+            user=user, names=_claim_groups(claims, groups_claim), audit_context=audit_context
+        )
     return user
 
 
-def _sync_groups(*, user: User, names: list[str] | None, request: Any) -> None:
+def _sync_groups(*, user: User, names: list[str] | None, audit_context: AuditContext) -> None:
     if names is None:
         return
     wanted = {name: Group.objects.get_or_create(name=name)[0] for name in names}
@@ -98,7 +99,6 @@ def _sync_groups(*, user: User, names: list[str] | None, request: Any) -> None:
         action="user.groups_synced",
         target_type="user",
         target_id=user.pk,
-        request=request,
-        source="oidc",
+        audit_context=audit_context,
         details={"added": added, "removed": removed},
     )

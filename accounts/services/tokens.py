@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import ApiToken, User
 from accounts.services.audit import audit_record
 
@@ -29,8 +29,7 @@ def token_create(
     user: User,
     name: str,
     expires_days: int | None = None,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> tuple[ApiToken, str]:
     """Create a token for `user`; returns the row and the plaintext (shown once, never stored)."""
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -50,8 +49,7 @@ def token_create(
             action="token.created",
             target_type="api_token",
             target_id=token.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={
                 "user": user.pk,
                 "name": name,
@@ -63,7 +61,7 @@ def token_create(
 
 
 def token_revoke(
-    *, actor: User | None, token: ApiToken, request: Any = None, source: str = "api"
+    *, actor: User | None, token: ApiToken, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> ApiToken:
     """Revoke a token at once; revoking twice is a no-op without a second audit event."""
     if token.revoked_at is not None:
@@ -76,8 +74,7 @@ def token_revoke(
             action="token.revoked",
             target_type="api_token",
             target_id=token.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"user": token.user_id, "name": token.name, "prefix": token.prefix},
         )
     return token

@@ -10,7 +10,9 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.http import HttpRequest
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.errors import (
     CannotDeactivateSelf,
     EmailTaken,
@@ -25,9 +27,13 @@ from accounts.services.tokens import tokens_revoke_all
 from cortex.errors import ValidationFailed
 from cortex.services import model_update
 
+ENSURE_ADMIN = AuditContext.command("ensure_admin")  # `make run` creates the first admin
+
 
 @transaction.atomic
-def admin_ensure(*, email: str, password: str | None) -> tuple[User | None, str | None]:
+def admin_ensure(
+    *, email: str, password: str | None, audit_context: AuditContext = ENSURE_ADMIN
+) -> tuple[User | None, str | None]:
     """Create the first admin when no admin exists.
 
     Returns (user, generated_password): the password is returned only when it was generated,
@@ -45,7 +51,7 @@ def admin_ensure(*, email: str, password: str | None) -> tuple[User | None, str 
         action="user.created",
         target_type="user",
         target_id=user.pk,
-        source="command",
+        audit_context=audit_context,
         details={"email": user.email, "is_staff": True},
     )
     return user, generated
@@ -78,8 +84,7 @@ def user_create(
     password: str | None = None,
     display_name: str = "",
     is_staff: bool = False,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> User:
     """Create a user; without a password the user can sign in only through OIDC."""
     email = User.objects.normalize_email(email).lower()
@@ -98,8 +103,7 @@ def user_create(
         action="user.created",
         target_type="user",
         target_id=user.pk,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={
             "email": user.email,
             "is_staff": is_staff,
@@ -115,12 +119,11 @@ def user_update(
     actor: User,
     user: User,
     data: dict[str, Any],
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> User:
     """Admin change of email, display name, admin flag, password or active state."""
     if data.get("is_active") is False and user.is_active:
-        user = user_deactivate(actor=actor, user=user, request=request, source=source)
+        user = user_deactivate(actor=actor, user=user, audit_context=audit_context)
     elif data.get("is_active") is True and not user.is_active:
         user.is_active = True
         user.save(update_fields=["is_active", "updated_at"])
@@ -129,8 +132,7 @@ def user_update(
             action="user.reactivated",
             target_type="user",
             target_id=user.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
         )
     if "email" in data:
         data = {**data, "email": User.objects.normalize_email(data["email"]).lower()}
@@ -154,8 +156,7 @@ def user_update(
             action="user.updated",
             target_type="user",
             target_id=user.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={
                 "before": {k: v for k, v in before.items() if after[k] != v},
                 "after": {k: v for k, v in after.items() if before[k] != v},
@@ -170,7 +171,9 @@ def user_update(
 
 
 @transaction.atomic
-def user_deactivate(*, actor: User, user: User, request: Any = None, source: str = "api") -> User:
+def user_deactivate(
+    *, actor: User, user: User, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> User:
     """Deactivate a user: their sessions end and their API tokens are revoked at once."""
     if actor.pk == user.pk:
         raise CannotDeactivateSelf()
@@ -184,8 +187,7 @@ def user_deactivate(*, actor: User, user: User, request: Any = None, source: str
         action="user.deactivated",
         target_type="user",
         target_id=user.pk,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={"email": user.email, "revoked_count": revoked, "sessions_ended": ended},
     )
     return user
@@ -196,8 +198,7 @@ def user_update_self(
     actor: User,
     data: dict[str, Any],
     requested: Iterable[str],
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> User:
     """A user edits their own profile; only harmless fields are writable.
 
@@ -211,8 +212,7 @@ def user_update_self(
             action="user.privilege_escalation_attempt",
             target_type="user",
             target_id=actor.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"fields": refused},
         )
         raise FieldNotWritable(fields={f: ["This field cannot be changed here."] for f in refused})
@@ -225,8 +225,7 @@ def user_update_self(
             action="user.updated",
             target_type="user",
             target_id=user.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={
                 "before": {k: v for k, v in before.items() if after[k] != v},
                 "after": {k: v for k, v in after.items() if before[k] != v},
@@ -240,14 +239,14 @@ def user_password_change(
     actor: User,
     current_password: str,
     new_password: str,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
+    session_request: HttpRequest | None = None,
 ) -> User:
     """A signed-in user changes their own password (password sign-in must be allowed).
 
     The current password is checked first (a stolen session alone cannot lock its owner out),
-    then Django's validators. The caller's own session stays signed in; the change and each
-    refusal are audited, never with either password.
+    then Django's validators. The caller's own session (`session_request`, when it has one)
+    stays signed in; the change and each refusal are audited, never with either password.
     """
     from accounts.selectors import password_login_allowed
 
@@ -257,8 +256,7 @@ def user_password_change(
             action="user.password_change_refused",
             target_type="user",
             target_id=actor.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"reason": reason},
         )
 
@@ -281,10 +279,8 @@ def user_password_change(
             action="user.password_changed",
             target_type="user",
             target_id=actor.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
         )
-    django_request = getattr(request, "_request", request)
-    if django_request is not None and hasattr(django_request, "session"):
-        update_session_auth_hash(django_request, actor)  # this session stays, others end
+    if session_request is not None and hasattr(session_request, "session"):
+        update_session_auth_hash(session_request, actor)  # this session stays, others end
     return actor

@@ -49,7 +49,7 @@ class AgentViewSet(
     def create(self, request: Request) -> Response:
         data = self.validated_input(request)
         agent, secret = services.agent_create(
-            actor=user_signed_in(user=request.user), request=request, **data
+            actor=user_signed_in(user=request.user), audit_context=self.audit_context, **data
         )
         agent = selectors.agent_get_for_user(
             user=user_signed_in(user=request.user), agent_id=agent.pk
@@ -61,7 +61,10 @@ class AgentViewSet(
         agent = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
         services.agent_update(
-            actor=user_signed_in(user=request.user), agent=agent, data=data, request=request
+            actor=user_signed_in(user=request.user),
+            agent=agent,
+            data=data,
+            audit_context=self.audit_context,
         )
         return self.render(
             selectors.agent_get_for_user(user=user_signed_in(user=request.user), agent_id=agent.pk)
@@ -70,7 +73,9 @@ class AgentViewSet(
     @extend_schema(responses={204: None})
     def destroy(self, request: Request, pk: str) -> Response:
         services.agent_delete(
-            actor=user_signed_in(user=request.user), agent=self.get_object_or_404(), request=request
+            actor=user_signed_in(user=request.user),
+            agent=self.get_object_or_404(),
+            audit_context=self.audit_context,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -85,7 +90,9 @@ class AgentViewSet(
     @action(detail=True, methods=["post"])
     def run(self, request: Request, pk: str) -> Response:
         run = services.run_now(
-            actor=user_signed_in(user=request.user), agent=self.get_object_or_404(), request=request
+            actor=user_signed_in(user=request.user),
+            agent=self.get_object_or_404(),
+            audit_context=self.audit_context,
         )
         return self.render(run, status_code=status.HTTP_202_ACCEPTED)
 
@@ -102,7 +109,7 @@ class AgentViewSet(
             actor=user_signed_in(user=request.user),
             agent=self.get_object_or_404(),
             paused=True,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(
             selectors.agent_get_for_user(user=user_signed_in(user=request.user), agent_id=agent.pk)
@@ -115,7 +122,7 @@ class AgentViewSet(
             actor=user_signed_in(user=request.user),
             agent=self.get_object_or_404(),
             paused=False,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(
             selectors.agent_get_for_user(user=user_signed_in(user=request.user), agent_id=agent.pk)
@@ -125,7 +132,9 @@ class AgentViewSet(
     @action(detail=True, methods=["post"], url_path="rotate-secret")
     def rotate_secret(self, request: Request, pk: str) -> Response:
         agent, secret = services.agent_rotate_secret(
-            actor=user_signed_in(user=request.user), agent=self.get_object_or_404(), request=request
+            actor=user_signed_in(user=request.user),
+            agent=self.get_object_or_404(),
+            audit_context=self.audit_context,
         )
         return self.render({"id": agent.pk, "webhook_secret": secret})
 
@@ -166,6 +175,6 @@ class AgentWebhookViewSet(CortexViewSet):
             agent_id=agent_id,
             body=request.body,
             signature=request.headers.get("X-Cortex-Signature", ""),
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(run, status_code=status.HTTP_202_ACCEPTED)

@@ -15,6 +15,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from agents.models import Agent, TriggerKind
@@ -159,7 +160,7 @@ def agent_create(
     trigger: dict[str, Any],
     node_ids: list[str],
     unattended: dict[str, Any] | None = None,
-    request: Any = None,
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     **fields: Any,
 ) -> tuple[Agent, str]:
     """A new agent and its webhook secret in plain text (the only time it is shown)."""
@@ -183,13 +184,19 @@ def agent_create(
             action="agents.agent.created",
             target_type="agent",
             target_id=agent.pk,
-            request=request,
+            audit_context=audit_context,
             details=_details(agent),
         )
     return agent, plain
 
 
-def agent_update(*, actor: User, agent: Agent, data: dict[str, Any], request: Any = None) -> Agent:
+def agent_update(
+    *,
+    actor: User,
+    agent: Agent,
+    data: dict[str, Any],
+    audit_context: AuditContext = DEFAULT_CONTEXT,
+) -> Agent:
     """Change fields, nodes, trigger or unattended rules, checked as at creation."""
     with transaction.atomic():
         agent = Agent.objects.select_for_update().get(pk=agent.pk)
@@ -228,13 +235,15 @@ def agent_update(*, actor: User, agent: Agent, data: dict[str, Any], request: An
             action="agents.agent.updated",
             target_type="agent",
             target_id=agent.pk,
-            request=request,
+            audit_context=audit_context,
             details={**_details(agent), "fields": sorted(data)},
         )
     return agent
 
 
-def agent_delete(*, actor: User, agent: Agent, request: Any = None) -> None:
+def agent_delete(
+    *, actor: User, agent: Agent, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> None:
     """Delete the agent and its runs (their chat sessions stay with the owner)."""
     with transaction.atomic():
         audit_record(
@@ -242,13 +251,15 @@ def agent_delete(*, actor: User, agent: Agent, request: Any = None) -> None:
             action="agents.agent.deleted",
             target_type="agent",
             target_id=agent.pk,
-            request=request,
+            audit_context=audit_context,
             details=_details(agent),
         )
         agent.delete()
 
 
-def agent_set_paused(*, actor: User, agent: Agent, paused: bool, request: Any = None) -> Agent:
+def agent_set_paused(
+    *, actor: User, agent: Agent, paused: bool, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> Agent:
     """Pause (no tick fires) or resume (ticks start again from now; paused time is not caught
     up)."""
     with transaction.atomic():
@@ -262,13 +273,15 @@ def agent_set_paused(*, actor: User, agent: Agent, paused: bool, request: Any = 
             action="agents.agent.paused" if paused else "agents.agent.resumed",
             target_type="agent",
             target_id=agent.pk,
-            request=request,
+            audit_context=audit_context,
             details=_details(agent),
         )
     return agent
 
 
-def agent_rotate_secret(*, actor: User, agent: Agent, request: Any = None) -> tuple[Agent, str]:
+def agent_rotate_secret(
+    *, actor: User, agent: Agent, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> tuple[Agent, str]:
     """A new webhook secret; the old one stops working at once. Returns it in plain text."""
     plain, cipher = _new_secret()
     with transaction.atomic():
@@ -278,7 +291,7 @@ def agent_rotate_secret(*, actor: User, agent: Agent, request: Any = None) -> tu
             action="agents.agent.secret_rotated",
             target_type="agent",
             target_id=agent.pk,
-            request=request,
+            audit_context=audit_context,
             details={"agent_id": agent.pk},
         )
     return agent, plain

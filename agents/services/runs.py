@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from agents.models import Agent, AgentRun, CatchUp, RunStatus, RunTrigger
@@ -215,7 +216,7 @@ def run_now(
     agent: Agent,
     trigger: str = RunTrigger.MANUAL,
     context: str = "",
-    request: Any = None,
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> AgentRun:
     """A run outside the schedule (run now, webhook); waits for a scheduler to claim it."""
     now = timezone.now()
@@ -230,8 +231,7 @@ def run_now(
             action=f"agents.run.{trigger}",
             target_type="agent_run",
             target_id=run.pk,
-            request=request,
-            source="api",
+            audit_context=audit_context,
             details={"agent_id": agent.pk, "run_id": run.pk, "context_bytes": len(context)},
         )
     return run
@@ -241,7 +241,9 @@ def signature_of(*, secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def webhook_trigger(*, agent_id: Any, body: bytes, signature: str, request: Any = None) -> AgentRun:
+def webhook_trigger(
+    *, agent_id: Any, body: bytes, signature: str, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> AgentRun:
     """A signed webhook: HMAC-SHA256 of the raw body with the agent's own secret.
 
     An unknown agent and a wrong signature answer alike (InvalidSignature), so ids cannot be
@@ -264,8 +266,7 @@ def webhook_trigger(*, agent_id: Any, body: bytes, signature: str, request: Any 
             action="agents.webhook.refused",
             target_type="agent",
             target_id=agent.pk,
-            request=request,
-            source="webhook",
+            audit_context=audit_context.via("webhook"),
             details={"agent_id": agent.pk, "reason": "bad_signature", "body_bytes": len(body)},
         )
         raise InvalidSignature()
@@ -277,7 +278,7 @@ def webhook_trigger(*, agent_id: Any, body: bytes, signature: str, request: Any 
         agent=agent,
         trigger=RunTrigger.WEBHOOK,
         context=context,
-        request=request,
+        audit_context=audit_context,
     )
 
 

@@ -12,7 +12,13 @@ from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
+from cortex.error_codes import openapi_extension
+
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
+ERROR_CODES_NOTE = (
+    'Errors answer `{"error": {"code", "message", "fields"?}}`. Every stable `code`, its '
+    "HTTP status and meaning are listed in this schema's `x-error-codes` and in docs/errors.md."
+)
 
 
 def error_response(description: str) -> OpenApiResponse:
@@ -58,7 +64,18 @@ class CortexAutoSchema(AutoSchema):
 def add_error_responses(
     result: dict[str, Any], generator: Any, request: Any, public: bool
 ) -> dict[str, Any]:
-    """Postprocessing hook: document the error body on every operation."""
+    """Postprocessing hook: document the error body on every operation, and every error code.
+
+    The catalogue (`cortex.error_codes`) goes in as the root extension `x-error-codes`, and the
+    description points to `docs/errors.md`, the same table for people.
+    """
+    result["x-error-codes"] = openapi_extension()
+    info = result.setdefault("info", {})
+    info["description"] = (
+        f"{info.get('description', '')}\n\n{ERROR_CODES_NOTE}".strip()
+        if ERROR_CODES_NOTE not in info.get("description", "")
+        else info["description"]
+    )
     for methods in result.get("paths", {}).values():
         for method, operation in methods.items():
             if not isinstance(operation, dict) or "responses" not in operation:

@@ -8,6 +8,7 @@ enter the queryset, so they answer 404, not 403.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import Any, ClassVar
 
 from django.db.models import Model, QuerySet
@@ -17,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
+from accounts.context import AuditContext
 from cortex import errors
 
 
@@ -60,6 +62,11 @@ class CortexViewSet(GenericViewSet):
     output_serializers: ClassVar[dict[str, type[serializers.BaseSerializer]]] = {}
     #: Actions answered with 201 in the schema and by `render(..., created=True)`.
     created_actions: ClassVar[frozenset[str]] = frozenset({"create"})
+
+    @cached_property
+    def audit_context(self) -> AuditContext:
+        """The caller's transport, address and client, built once per request for services."""
+        return AuditContext.from_request(self.request)
 
     def get_queryset(self) -> QuerySet[Any]:
         selector = type(self).selector

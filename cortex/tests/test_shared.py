@@ -3,6 +3,7 @@ import logging
 
 import pytest
 
+from accounts.context import AuditContext
 from accounts.models import AuditEvent
 from accounts.services import audit_record
 from cortex.logging import JsonFormatter, RequestIdFilter, request_id_var
@@ -63,7 +64,7 @@ def test_audit_events_are_append_only_and_redacted(user, rf):
         action="thing.done",
         target_type="thing",
         target_id=5,
-        request=request,
+        audit_context=AuditContext.from_request(request),
         details={"password": "hunter2", "n": 1},
     )
     event.refresh_from_db()

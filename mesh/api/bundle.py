@@ -85,8 +85,7 @@ class NodeBundleViewSet(CortexViewSet):
         data = provisioning_bundle(
             actor=user_signed_in(user=request.user),
             node=node,
-            request=request,
-            source="api",
+            audit_context=self.audit_context,
             invite=query["invite"],
             wheels=wheels,
         )

@@ -20,7 +20,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.selectors import user_signed_in
-from accounts.services import client_ip_of
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet, IsStaff
 from mesh import selectors
@@ -61,7 +60,7 @@ class NodeInstallLinkViewSet(CortexViewSet):
             actor=user_signed_in(user=request.user),
             node=node,
             base_url=_base_url(request),
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(issued, status_code=201)
 
@@ -90,7 +89,9 @@ class InstallScriptViewSet(CortexViewSet):
     def retrieve(self, request: Request, token: str) -> HttpResponse:
         try:
             script = install_links.install_script_render(
-                token=token, base_url=_base_url(request), client_ip=client_ip_of(request)
+                token=token,
+                base_url=_base_url(request),
+                audit_context=self.audit_context.via("install_link"),
             )
         except REFUSED as exc:
             curl = request.META.get("HTTP_USER_AGENT", "").lower().startswith("curl/")
@@ -124,7 +125,7 @@ class InstallBundleViewSet(CortexViewSet):
     )
     def retrieve(self, request: Request, token: str) -> HttpResponse:
         node_id, data = install_links.install_bundle_download(
-            token=token, client_ip=client_ip_of(request)
+            token=token, audit_context=self.audit_context.via("install_link")
         )
         response = HttpResponse(data, content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="cortex-node-{node_id}.zip"'

@@ -100,7 +100,7 @@ class NodeViewSet(
     def create(self, request: Request) -> Response:
         node, token = services.node_create(
             actor=user_signed_in(user=request.user),
-            request=request,
+            audit_context=self.audit_context,
             **self.validated_input(request),
         )
         node.invite_token = token  # type: ignore[attr-defined]  # shown here once, never stored
@@ -111,13 +111,18 @@ class NodeViewSet(
         node = self.get_object_or_404()
         data = self.validated_input(request, partial=True)
         services.node_update(
-            actor=user_signed_in(user=request.user), node=node, data=data, request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            data=data,
+            audit_context=self.audit_context,
         )
         return self.render(selectors.node_get_for_user(user=request.user, node_id=node.node_id))
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         services.node_delete(
-            actor=user_signed_in(user=request.user), node=self.get_object_or_404(), request=request
+            actor=user_signed_in(user=request.user),
+            node=self.get_object_or_404(),
+            audit_context=self.audit_context,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -127,7 +132,10 @@ class NodeViewSet(
         node = self.get_object_or_404()
         group = selectors.group_for_grant(group_id=self.validated_input(request)["group"])
         access = services.node_grant(
-            actor=user_signed_in(user=request.user), node=node, group=group, request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            group=group,
+            audit_context=self.audit_context,
         )
         return self.render(access, status_code=201)
 
@@ -137,7 +145,10 @@ class NodeViewSet(
         node = self.get_object_or_404()
         group = selectors.group_for_grant(group_id=int(group_id))
         services.node_revoke(
-            actor=user_signed_in(user=request.user), node=node, group=group, request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            group=group,
+            audit_context=self.audit_context,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -147,7 +158,9 @@ class NodeViewSet(
         """A new invite (older unused ones stop working); the token is shown once."""
         node = self.get_object_or_404()
         token = services.invite_issue(
-            actor=user_signed_in(user=request.user), node=node, request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            audit_context=self.audit_context,
         )
         return self.render(
             {"node_id": node.node_id, "invite_token": token},
@@ -161,7 +174,9 @@ class NodeViewSet(
         """Ask the node's stream holder to push a new credential (old one valid until acked)."""
         node = self.get_object_or_404()
         services.credential_rotate(
-            actor=user_signed_in(user=request.user), node=node, request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            audit_context=self.audit_context,
         )
         return self.render(
             {"node_id": node.node_id, "status": "requested"},
@@ -216,7 +231,7 @@ class NodeViewSet(
             payload=payload,
             timeout=data["timeout"],
             idempotency_key=data.get("idempotency_key", ""),
-            request=request,
+            audit_context=self.audit_context,
             confirmed=data["confirm"],
             delivery_timeout=data.get("delivery_timeout"),
         )
@@ -251,7 +266,7 @@ class NodeViewSet(
             source=upload,
             size=upload.size,
             timeout=data["timeout"],
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(task, status_code=status.HTTP_202_ACCEPTED)
 
@@ -318,6 +333,9 @@ class TaskViewSet(mixins.RetrieveModelMixin, CortexViewSet):
         task = self.get_object_or_404()
         reason = self.validated_input(request)["reason"]
         task = services.task_cancel(
-            actor=user_signed_in(user=request.user), task=task, reason=reason, request=request
+            actor=user_signed_in(user=request.user),
+            task=task,
+            reason=reason,
+            audit_context=self.audit_context,
         )
         return self.render(task)

@@ -59,7 +59,7 @@ class NodeWorkspaceViewSet(CortexViewSet):
             actor=user_signed_in(user=request.user),
             node=node,
             path=request.query_params.get("path"),
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(listing)
 
@@ -70,7 +70,10 @@ class NodeWorkspaceViewSet(CortexViewSet):
         node = self.get_object_or_404()
         wanted = request.query_params.get("path", "")
         data = workspace.workspace_read(
-            actor=user_signed_in(user=request.user), node=node, path=wanted, request=request
+            actor=user_signed_in(user=request.user),
+            node=node,
+            path=wanted,
+            audit_context=self.audit_context,
         )
         name = wanted.rstrip("/").rsplit("/", 1)[-1] or "file"
         safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:200] or "file"
@@ -86,7 +89,7 @@ class NodeWorkspaceViewSet(CortexViewSet):
             actor=user_signed_in(user=request.user),
             node=node,
             path=request.query_params.get("path", ""),
-            request=request,
+            audit_context=self.audit_context,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 

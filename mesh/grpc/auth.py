@@ -12,6 +12,7 @@ import grpc
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
+from accounts.context import AuditContext
 from mesh.grpc.decoding import guarded
 from mesh.grpc.status import ERROR_CODE_KEY, metadata_dict
 from mesh.services import aio
@@ -47,13 +48,18 @@ def peer_ip(context: grpc.aio.ServicerContext) -> str | None:
         return None
 
 
+def audit_context_of(context: grpc.aio.ServicerContext) -> AuditContext:
+    """The audit context of a node's call: transport "grpc" and the peer's address."""
+    return AuditContext.grpc(peer_ip(context))
+
+
 def _refuse(node_id: str, credential: str) -> Callable[[Any], Callable[..., Any]]:
     """A behaviour that audits the refusal (aggregated, see `refusals`) and aborts."""
 
     def wrap(_behaviour: Any) -> Callable[..., Any]:
         async def run(request: Any, context: grpc.aio.ServicerContext) -> None:
             await aio.credential_refusal_record(
-                node_id=node_id, credential=credential, client_ip=peer_ip(context)
+                node_id=node_id, credential=credential, audit_context=audit_context_of(context)
             )
             await context.abort(
                 grpc.StatusCode.UNAUTHENTICATED,

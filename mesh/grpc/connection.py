@@ -22,6 +22,7 @@ from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import file_stream, messages, output_pump, terminal_stream
+from mesh.grpc.auth import audit_context_of
 from mesh.grpc.messages import Flag, Outbox, RateLimiter, policy_pb, skills_pb, stats_dict
 from mesh.grpc.output_pump import OUTPUT_BATCH_CHUNKS
 from mesh.grpc.status import abort_code, abort_with
@@ -360,6 +361,7 @@ class NodeConnection:
                 aio.credential_confirm,
                 node_id=self.node_id,
                 fingerprint=message.credential_ack.fingerprint,
+                audit_context=audit_context_of(self.context),
             )
         elif kind and kind.startswith("terminal_"):
             await terminal_stream.receive(self, message)

@@ -8,7 +8,7 @@ import grpc
 
 from cortex.errors import CortexError
 from mesh.agent.pb import mesh_pb2, mesh_pb2_grpc
-from mesh.grpc.auth import NODE_ID_KEY, peer_ip
+from mesh.grpc.auth import NODE_ID_KEY, audit_context_of
 from mesh.grpc.connection import NodeConnection
 from mesh.grpc.hub import StreamHub
 from mesh.grpc.status import abort_with, metadata_dict
@@ -28,7 +28,7 @@ class NodeMeshServicer(mesh_pb2_grpc.NodeMeshServicer):
                 invite_token=request.invite_token,
                 version=request.version,
                 platform=request.platform,
-                client_ip=peer_ip(context),
+                audit_context=audit_context_of(context),
             )
         except CortexError as exc:
             await abort_with(context, exc)

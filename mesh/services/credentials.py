@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, GRPC_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from cortex.errors import Conflict
@@ -32,7 +31,7 @@ def credential_authenticate(*, node_id: str, credential: str) -> Node | None:
 
 
 def credential_rotate(
-    *, actor: User | None, node: Node, request: Any = None, source: str = "api"
+    *, actor: User | None, node: Node, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> None:
     """Ask the runmesh holding the node's stream to push a new credential.
 
@@ -48,8 +47,7 @@ def credential_rotate(
             action="node.credential_rotate",
             target_type="node",
             target_id=node.node_id,
-            request=request,
-            source=source,
+            audit_context=audit_context,
         )
         events.ring_node(node.node_id, events.RING_ROTATE)
 
@@ -77,7 +75,9 @@ def credential_mint_rotation(*, node_id: str) -> str | None:
     return secret
 
 
-def credential_confirm(*, node_id: str, fingerprint: str) -> bool:
+def credential_confirm(
+    *, node_id: str, fingerprint: str, audit_context: AuditContext = GRPC_CONTEXT
+) -> bool:
     """The node stored the new credential: make it active and end the old one."""
     now = timezone.now()
     with transaction.atomic():
@@ -97,7 +97,7 @@ def credential_confirm(*, node_id: str, fingerprint: str) -> bool:
             action="node.credential_confirmed",
             target_type="node",
             target_id=node_id,
-            source="grpc",
+            audit_context=audit_context,
             details={"fingerprint": fingerprint},
         )
     return True

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from cortex.errors import NotFound, ValidationFailed
 from mesh import selectors
@@ -91,8 +92,7 @@ def file_push(
     source: IO[bytes] | Any,
     size: int | None = None,
     timeout: float = DEFAULT_PUSH_TIMEOUT,
-    request: Any = None,
-    origin: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> Task:
     """Stage `source` (a file-like or UploadedFile) and queue its write to `path` on `node`.
 
@@ -125,8 +125,7 @@ def file_push(
             payload={"action": "write", "path": path},
             staged={"blob": name, "size": staged.size_read, "sha256": staged.digest.hexdigest()},
             timeout=timeout,
-            request=request,
-            source=origin,
+            audit_context=audit_context,
         )
     except BaseException:
         push_blob_delete(name=name)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from cortex.errors import NotFound
@@ -15,7 +14,7 @@ from mesh.models import Node, NodeGroupAccess
 
 
 def node_grant(
-    *, actor: User | None, node: Node, group: Group, request: Any = None, source: str = "api"
+    *, actor: User | None, node: Node, group: Group, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> NodeGroupAccess:
     """Let `group` use `node`; granting twice is a no-op (audited once)."""
     with transaction.atomic():
@@ -28,15 +27,14 @@ def node_grant(
                 action="node.grant",
                 target_type="node",
                 target_id=node.node_id,
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 details={"group_id": group.pk, "group": group.name},
             )
     return access
 
 
 def node_revoke(
-    *, actor: User | None, node: Node, group: Group, request: Any = None, source: str = "api"
+    *, actor: User | None, node: Node, group: Group, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> None:
     """Stop `group` from using `node`; watchers are told so consumers can re-check access."""
     with transaction.atomic():
@@ -48,8 +46,7 @@ def node_revoke(
             action="node.revoke",
             target_type="node",
             target_id=node.node_id,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"group_id": group.pk, "group": group.name},
         )
         events.console_frame(node.node_id, "node.access_revoked", group_id=group.pk)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, INSTALL_LINK_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services.audit import audit_record
 from cortex import errors
@@ -74,7 +75,7 @@ def _bundle_url(base_url: str, token: str) -> str:
 
 
 def install_link_issue(
-    *, actor: User, node: Node, base_url: str, request: Any = None
+    *, actor: User, node: Node, base_url: str, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> IssuedLink:
     """A new single-use link for `node` (earlier unused links keep working until they expire)."""
     token = new_secret(SCRIPT_PREFIX)
@@ -94,7 +95,7 @@ def install_link_issue(
             action="node.install_link_issued",
             target_type="node",
             target_id=node.node_id,
-            request=request,
+            audit_context=audit_context,
             details={"link": link.pk, "expires_in": int(INSTALL_LINK_TTL.total_seconds())},
         )
     url = _script_url(base_url, token)
@@ -102,7 +103,7 @@ def install_link_issue(
     return IssuedLink(node.node_id, url, f"curl -fsSL {quoted} | bash", link.expires_at)
 
 
-def _redeem(*, token: str, stage: str, client_ip: str | None) -> NodeInstallLink:
+def _redeem(*, token: str, stage: str, audit_context: AuditContext) -> NodeInstallLink:
     """Spend one token of `stage` (exactly one of two racing uses wins); refusals audited."""
     prefix = SCRIPT_PREFIX if stage == InstallLinkStage.SCRIPT else BUNDLE_PREFIX
     link = None
@@ -128,16 +129,18 @@ def _redeem(*, token: str, stage: str, client_ip: str | None) -> NodeInstallLink
             node_id=link.node.node_id if link is not None else "",
             reason=error.code,
             secret=token,
-            client_ip=client_ip,
+            audit_context=audit_context,
         )
         raise error
     assert link is not None  # noqa: S101  # narrowed above for the type checker
     return link
 
 
-def install_script_render(*, token: str, base_url: str, client_ip: str | None = None) -> str:
+def install_script_render(
+    *, token: str, base_url: str, audit_context: AuditContext = INSTALL_LINK_CONTEXT
+) -> str:
     """Spend the pasted link and answer the install script with a fresh bundle token in it."""
-    link = _redeem(token=token, stage=InstallLinkStage.SCRIPT, client_ip=client_ip)
+    link = _redeem(token=token, stage=InstallLinkStage.SCRIPT, audit_context=audit_context)
     bundle_token = new_secret(BUNDLE_PREFIX)
     with transaction.atomic():
         bundle = NodeInstallLink(
@@ -155,8 +158,7 @@ def install_script_render(*, token: str, base_url: str, client_ip: str | None = 
             action="node.install_link_used",
             target_type="node",
             target_id=link.node.node_id,
-            source="install_link",
-            client_ip=client_ip,
+            audit_context=audit_context,
             details={"link": link.pk, "stage": "script", "issued_by": link.created_by_id},
         )
     return _template("install.sh.j2").render(
@@ -164,23 +166,24 @@ def install_script_render(*, token: str, base_url: str, client_ip: str | None = 
     )
 
 
-def install_bundle_download(*, token: str, client_ip: str | None = None) -> tuple[str, bytes]:
+def install_bundle_download(
+    *, token: str, audit_context: AuditContext = INSTALL_LINK_CONTEXT
+) -> tuple[str, bytes]:
     """Spend a bundle token: (node id, the node's bundle zip with a fresh invite)."""
-    link = _redeem(token=token, stage=InstallLinkStage.BUNDLE, client_ip=client_ip)
+    link = _redeem(token=token, stage=InstallLinkStage.BUNDLE, audit_context=audit_context)
     node = Node.objects.get(pk=link.node_id)
     audit_record(
         actor=None,
         action="node.install_link_used",
         target_type="node",
         target_id=node.node_id,
-        source="install_link",
-        client_ip=client_ip,
+        audit_context=audit_context,
         details={"link": link.parent_id, "stage": "bundle", "issued_by": link.created_by_id},
     )
     # The invite and the bundle are issued in the name of the admin who made the link; making
     # the link was the explicit request for a new invite, so it replaces a pending one (audited).
     return node.node_id, provisioning_bundle(
-        actor=link.created_by, node=node, request=None, source="install_link", invite="new"
+        actor=link.created_by, node=node, audit_context=audit_context, invite="new"
     )
 
 

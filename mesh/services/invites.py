@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, GRPC_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from cortex.errors import Conflict, NotAuthenticated
@@ -63,7 +63,7 @@ def _invite_create(*, node: Node, actor: User | None) -> tuple[str, int]:
 
 
 def invite_issue(
-    *, actor: User | None, node: Node, request: Any = None, source: str = "api"
+    *, actor: User | None, node: Node, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> str:
     """Issue a new invite for `node` (older unused ones stop working); plaintext returned once.
 
@@ -76,8 +76,7 @@ def invite_issue(
             action="node.invite",
             target_type="node",
             target_id=node.node_id,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"expires_in": settings.MESH_INVITE_TTL, "replaced": replaced},
         )
     return token
@@ -89,7 +88,7 @@ def invite_exchange(
     invite_token: str,
     version: str = "",
     platform: str = "",
-    client_ip: str | None = None,
+    audit_context: AuditContext = GRPC_CONTEXT,
 ) -> tuple[Node, str]:
     """Trade a single-use invite for a fresh node credential (earlier credentials end).
 
@@ -104,7 +103,7 @@ def invite_exchange(
             invite_token=invite_token,
             version=version,
             platform=platform,
-            client_ip=client_ip,
+            audit_context=audit_context,
         )
     except InviteInvalid as exc:
         refusal_record(
@@ -112,13 +111,18 @@ def invite_exchange(
             node_id=node_id,
             reason=exc.code,
             secret=invite_token,
-            client_ip=client_ip,
+            audit_context=audit_context,
         )
         raise
 
 
 def _invite_exchange(
-    *, node_id: str, invite_token: str, version: str, platform: str, client_ip: str | None
+    *,
+    node_id: str,
+    invite_token: str,
+    version: str,
+    platform: str,
+    audit_context: AuditContext,
 ) -> tuple[Node, str]:
     now = timezone.now()
     token_hash = sha256_hex(invite_token or "")
@@ -167,8 +171,7 @@ def _invite_exchange(
             action="node.join",
             target_type="node",
             target_id=node.node_id,
-            source="grpc",
-            client_ip=client_ip,
+            audit_context=audit_context,
             details={
                 "version": version[:64],
                 "platform": platform[:128],

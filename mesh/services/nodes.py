@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from cortex.errors import Conflict
@@ -29,8 +30,7 @@ def node_create(
     description: str = "",
     skill_config: dict[str, Any] | None = None,
     groups: Sequence[Group] = (),
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> tuple[Node, str]:
     """Register a node, grant it to `groups` and issue its first invite, all or nothing;
     returns the node and the plaintext invite."""
@@ -52,17 +52,16 @@ def node_create(
             action="node.create",
             target_type="node",
             target_id=node.node_id,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"display_name": display_name, "skill_config": node.skill_config},
         )
         for group in groups:
-            node_grant(actor=actor, node=node, group=group, request=request, source=source)
+            node_grant(actor=actor, node=node, group=group, audit_context=audit_context)
     return node, token
 
 
 def node_update(
-    *, actor: User, node: Node, data: dict[str, Any], request: Any = None, source: str = "api"
+    *, actor: User, node: Node, data: dict[str, Any], audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> Node:
     """Change descriptive fields, skills, sandbox policy or `is_active`; the node is told."""
     data = dict(data)
@@ -81,8 +80,7 @@ def node_update(
             action="node.update",
             target_type="node",
             target_id=node.node_id,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"changed": diff},
         )
         if "is_active" in diff and not node.is_active:
@@ -92,14 +90,16 @@ def node_update(
     return node
 
 
-def node_deactivate(*, actor: User, node: Node, request: Any = None, source: str = "api") -> Node:
+def node_deactivate(
+    *, actor: User, node: Node, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> Node:
     """Refuse new work and connections for the node without deleting its history."""
     return node_update(
-        actor=actor, node=node, data={"is_active": False}, request=request, source=source
+        actor=actor, node=node, data={"is_active": False}, audit_context=audit_context
     )
 
 
-def node_delete(*, actor: User, node: Node, request: Any = None, source: str = "api") -> None:
+def node_delete(*, actor: User, node: Node, audit_context: AuditContext = DEFAULT_CONTEXT) -> None:
     """Delete the node with its grants, credentials and task journal; its stream is closed."""
     node_id = node.node_id
     with transaction.atomic():
@@ -108,8 +108,7 @@ def node_delete(*, actor: User, node: Node, request: Any = None, source: str = "
             action="node.delete",
             target_type="node",
             target_id=node_id,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"display_name": node.display_name},
         )
         node.delete()

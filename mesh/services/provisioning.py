@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services.audit import audit_record
 from cortex.errors import Unavailable, ValidationFailed
@@ -37,6 +38,7 @@ from mesh.models import Node
 from mesh.services.invites import InvitePending, invite_issue, invite_pending
 
 INVITE_MODES = ("auto", "new", "none")
+COMMAND_CONTEXT = AuditContext.command("provision_node")  # what `provisioning_write` is for
 
 AGENT_DIR = Path(__file__).resolve().parent.parent / "agent"
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates" / "provisioning"
@@ -198,8 +200,7 @@ def provisioning_files(
     *,
     actor: User | None,
     node: Node,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     invite: str = "auto",
     wheels: WheelTarget | None = None,
 ) -> list[BundleFile]:
@@ -218,7 +219,7 @@ def provisioning_files(
             raise InvitePending()
         token = ""
         if invite != "none":
-            token = invite_issue(actor=actor, node=node, request=request, source=source)
+            token = invite_issue(actor=actor, node=node, audit_context=audit_context)
         files = _render(node, token) + wheel_files
         details: dict[str, Any] = {
             "grpc_address": settings.PUBLIC_GRPC_ADDRESS,
@@ -232,8 +233,7 @@ def provisioning_files(
             action="node.bundle_issued",
             target_type="node",
             target_id=node.node_id,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details=details,
         )
     return files
@@ -243,14 +243,13 @@ def provisioning_bundle(
     *,
     actor: User | None,
     node: Node,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     invite: str = "auto",
     wheels: WheelTarget | None = None,
 ) -> bytes:
     """The node's bundle as a zip archive (run.sh and bootstrap.py executable)."""
     files = provisioning_files(
-        actor=actor, node=node, request=request, source=source, invite=invite, wheels=wheels
+        actor=actor, node=node, audit_context=audit_context, invite=invite, wheels=wheels
     )
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -267,8 +266,7 @@ def provisioning_write(
     actor: User | None,
     node: Node,
     directory: Path,
-    request: Any = None,
-    source: str = "command",
+    audit_context: AuditContext = COMMAND_CONTEXT,
     invite: str = "new",
     wheels: WheelTarget | None = None,
 ) -> list[Path]:
@@ -276,7 +274,7 @@ def provisioning_write(
 
     The command asks for it by name, so it issues a new invite by default (and says so)."""
     files = provisioning_files(
-        actor=actor, node=node, request=request, source=source, invite=invite, wheels=wheels
+        actor=actor, node=node, audit_context=audit_context, invite=invite, wheels=wheels
     )
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

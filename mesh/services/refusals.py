@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.context import GRPC_CONTEXT, AuditContext
 from accounts.services import audit_record
 from mesh.models import Node, RefusalCount
 from mesh.services._common import sha256_hex
@@ -65,7 +66,7 @@ def refusal_record(
     node_id: str,
     reason: str,
     secret: str = "",
-    client_ip: str | None = None,
+    audit_context: AuditContext = GRPC_CONTEXT,
 ) -> None:
     """Count one refusal and audit it when its window reaches a milestone.
 
@@ -90,15 +91,16 @@ def refusal_record(
                 action=action,
                 target_type="node",
                 target_id=key,
-                source="grpc",
-                client_ip=client_ip,
+                audit_context=audit_context,
                 details=details,
             )
     except Exception:
         logger.exception("refusal audit failed (%s, %s)", action, reason)
 
 
-def credential_refusal_record(*, node_id: str, credential: str, client_ip: str | None) -> None:
+def credential_refusal_record(
+    *, node_id: str, credential: str, audit_context: AuditContext = GRPC_CONTEXT
+) -> None:
     """A Connect (or other call) refused for its node credential."""
     if not node_id or not credential:
         reason = "credential_missing"
@@ -111,5 +113,5 @@ def credential_refusal_record(*, node_id: str, credential: str, client_ip: str |
         node_id=node_id,
         reason=reason,
         secret=credential,
-        client_ip=client_ip,
+        audit_context=audit_context,
     )

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
@@ -186,8 +187,7 @@ def task_dispatch(
     chat_session_id: int | None = None,
     tool_call_id: str = "",
     idempotency_key: str = "",
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     staged: dict[str, Any] | None = None,
     confirmed: bool = False,
     delivery_timeout: float | None = None,
@@ -238,8 +238,7 @@ def task_dispatch(
                 reason=exc.code,
                 target_type="node",
                 target_id=node.node_id,
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 details={"node_id": node.node_id, "action": payload["action"]},
             )
             raise
@@ -257,8 +256,7 @@ def task_dispatch(
                 reason=exc.code,
                 target_type="node",
                 target_id=node.node_id,
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 details={"node_id": node.node_id, "command": payload["command"][:1000]},
             )
             raise
@@ -274,8 +272,7 @@ def task_dispatch(
                 action="task.dispatch",
                 target_type="task",
                 target_id=str(task_id),
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 details={
                     "node_id": node.node_id,
                     "kind": kind,
@@ -320,7 +317,7 @@ def task_dispatch(
 
 
 def task_cancel(
-    *, actor: User, task: Task, reason: str = "", request: Any = None, source: str = "api"
+    *, actor: User, task: Task, reason: str = "", audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> Task:
     """Cancel a task: a queued one at once, a running one by asking its node (TaskCancel)."""
     now = timezone.now()
@@ -333,8 +330,7 @@ def task_cancel(
             action="task.cancel",
             target_type="task",
             target_id=str(task.pk),
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"node_id": task.node.node_id, "status": locked.status, "reason": reason},
         )
         if locked.status == TaskStatus.QUEUED:

@@ -18,6 +18,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 
+from accounts.context import TOOL_CONTEXT, AuditContext
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Unavailable
 from mesh.models import OPEN_TERMINAL_STATUSES, Node, TerminalChunk, TerminalSession
@@ -126,7 +127,7 @@ def _shell_for(*, actor: Any, node: Node, chat_session_id: int, cwd: str) -> Ter
         node_id=node.node_id,
         cols=200,
         rows=50,
-        source="tool",
+        audit_context=TOOL_CONTEXT,
         chat_session_id=chat_session_id,
     )
     session = TerminalSession.objects.select_related("node").get(pk=session.pk)
@@ -150,7 +151,7 @@ def shell_run(
     timeout: float,
     confirmed: bool = False,
     cwd: str = "",
-    source: str = "tool",
+    audit_context: AuditContext = TOOL_CONTEXT,
 ) -> ShellResult:
     """Check, audit and type one command into the chat session's shell; wait for its end.
 
@@ -167,7 +168,7 @@ def shell_run(
             reason=exc.code,
             target_type="node",
             target_id=node.node_id,
-            source=source,
+            audit_context=audit_context,
             details={"node_id": node.node_id, "command": command[:1000]},
         )
         raise
@@ -179,7 +180,7 @@ def shell_run(
         action="terminal.command",
         target_type="terminal",
         target_id=str(session.pk),
-        source=source,
+        audit_context=audit_context,
         details={
             "node_id": node.node_id,
             "command": command[:4000],
@@ -214,6 +215,6 @@ def shell_close(*, actor: Any, node: Node, chat_session_id: int) -> int:
     )
     count = 0
     for session in sessions:
-        terminals.terminal_close(actor=actor, session=session, source="tool")
+        terminals.terminal_close(actor=actor, session=session, audit_context=TOOL_CONTEXT)
         count += 1
     return count

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from mesh import events, selectors
@@ -107,7 +108,7 @@ def terminal_open(
     node_id: str,
     cols: Any,
     rows: Any,
-    source: str = "console",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     chat_session_id: int | None = None,
 ) -> TerminalSession:
     """Store a new session and ring the node; refusals are audited (one a minute per actor).
@@ -128,7 +129,7 @@ def terminal_open(
             reason=exc.code,
             target_type="node",
             target_id=node.node_id,
-            source=source,
+            audit_context=audit_context,
             details={"node_id": node.node_id},
         )
         raise
@@ -148,7 +149,7 @@ def terminal_open(
             action="terminal.open",
             target_type="terminal",
             target_id=str(session.pk),
-            source=source,
+            audit_context=audit_context,
             details={"node_id": node.node_id, "cols": cols, "rows": rows},
         )
         session.save(force_insert=True)
@@ -197,7 +198,7 @@ def terminal_list_for_user(*, user: Any, node_id: str) -> Any:
 
 
 def terminal_attach(
-    *, actor: Any, node_id: str, session_id: Any, source: str = "console"
+    *, actor: Any, node_id: str, session_id: Any, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> TerminalSession:
     """Re-attach the session's owner to it (audited); anyone else gets TerminalNotFound."""
     session = terminal_get_for_user(user=actor, node_id=node_id, session_id=session_id)
@@ -208,13 +209,15 @@ def terminal_attach(
         action="terminal.attach",
         target_type="terminal",
         target_id=str(session.pk),
-        source=source,
+        audit_context=audit_context,
         details={"node_id": node_id},
     )
     return session
 
 
-def terminal_close(*, actor: Any, session: TerminalSession, source: str = "console") -> None:
+def terminal_close(
+    *, actor: Any, session: TerminalSession, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> None:
     """Ask the node to hang the session up (audited); its exit ends the row."""
     with transaction.atomic():
         updated = TerminalSession.objects.filter(
@@ -225,7 +228,7 @@ def terminal_close(*, actor: Any, session: TerminalSession, source: str = "conso
             action="terminal.close",
             target_type="terminal",
             target_id=str(session.pk),
-            source=source,
+            audit_context=audit_context,
             details={"node_id": session.node.node_id},
         )
         if updated:

@@ -10,6 +10,7 @@ import binascii
 import re
 from typing import Any
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from cortex.errors import Conflict, NotFound, Unavailable, ValidationFailed
 from mesh.models import Node, NodeStatus, TaskStatus
@@ -47,7 +48,9 @@ def _path(path: Any, *, required: bool) -> str | None:
     return path
 
 
-def _run(*, actor: User, node: Node, payload: dict[str, Any], request: Any) -> dict[str, Any]:
+def _run(
+    *, actor: User, node: Node, payload: dict[str, Any], audit_context: AuditContext
+) -> dict[str, Any]:
     if node.status != NodeStatus.ONLINE:
         raise WorkspaceNodeOffline(f"{node.node_id} is {node.status}: file actions need it online.")
     task = task_dispatch(
@@ -56,7 +59,7 @@ def _run(*, actor: User, node: Node, payload: dict[str, Any], request: Any) -> d
         kind="files",
         payload=payload,
         timeout=WORKSPACE_TIMEOUT,
-        request=request,
+        audit_context=audit_context,
         delivery_timeout=WORKSPACE_TIMEOUT,  # never delivered after the person stopped waiting
     )
     task = task_wait(task=task, timeout=WORKSPACE_TIMEOUT + 5)
@@ -72,27 +75,35 @@ def _run(*, actor: User, node: Node, payload: dict[str, Any], request: Any) -> d
 
 
 def workspace_list(
-    *, actor: User, node: Node, path: str | None = None, request: Any = None
+    *,
+    actor: User,
+    node: Node,
+    path: str | None = None,
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> dict[str, Any]:
     """The entries of a directory of the node's workspace (its root when `path` is empty)."""
     payload: dict[str, Any] = {"action": "list"}
     clean = _path(path, required=False)
     if clean is not None:
         payload["path"] = clean
-    return _run(actor=actor, node=node, payload=payload, request=request)
+    return _run(actor=actor, node=node, payload=payload, audit_context=audit_context)
 
 
-def workspace_read(*, actor: User, node: Node, path: str, request: Any = None) -> bytes:
+def workspace_read(
+    *, actor: User, node: Node, path: str, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> bytes:
     """A file's bytes (within the node's read limit)."""
     payload = {"action": "read", "path": _path(path, required=True), "encoding": "base64"}
-    result = _run(actor=actor, node=node, payload=payload, request=request)
+    result = _run(actor=actor, node=node, payload=payload, audit_context=audit_context)
     try:
         return base64.b64decode(str(result.get("content", "")), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise WorkspaceTaskFailed("The node sent a file that could not be decoded.") from exc
 
 
-def workspace_delete(*, actor: User, node: Node, path: str, request: Any = None) -> None:
+def workspace_delete(
+    *, actor: User, node: Node, path: str, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> None:
     """Delete a file or an empty directory (never recursive from the console)."""
     payload = {"action": "delete", "path": _path(path, required=True)}
-    _run(actor=actor, node=node, payload=payload, request=request)
+    _run(actor=actor, node=node, payload=payload, audit_context=audit_context)

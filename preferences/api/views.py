@@ -88,7 +88,7 @@ class PreferencesViewSet(CortexViewSet):
             user=user_signed_in(user=request.user),
             data=data,
             replace=replace,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self._own(request, kind)
 
@@ -122,7 +122,7 @@ class PreferencesViewSet(CortexViewSet):
             kind=kind,
             overrides=data,
             timeout=timeout,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(
             {
@@ -167,7 +167,9 @@ class PreferencesViewSet(CortexViewSet):
             except UnicodeDecodeError:
                 raise errors.ValidationFailed(fields={"file": ["Not UTF-8 text."]}) from None
         kinds = services.preferences_import(
-            actor=user_signed_in(user=request.user), text=text, request=request
+            actor=user_signed_in(user=request.user),
+            text=text,
+            audit_context=self.audit_context,
         )
         return self.render({"imported": kinds})
 
@@ -204,7 +206,7 @@ class AdminSystemPreferencesViewSet(CortexViewSet):
             kind=kind,
             data=self.validated_input(request),
             replace=replace,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self._render_layer(kind)
 
@@ -264,7 +266,7 @@ class AdminGroupPreferencesViewSet(CortexViewSet):
             group=group,
             data=self.validated_input(request),
             replace=replace,
-            request=request,
+            audit_context=self.audit_context,
         )
         return self._render_layer(group, kind)
 

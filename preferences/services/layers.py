@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.services.audit import audit_record
 from cortex import errors
 from preferences import crypto, params, selectors
@@ -217,8 +218,7 @@ def layer_update(
     user: User | None = None,
     group: Group | None = None,
     replace: bool = False,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> PreferenceLayer:
     """Change one layer: PATCH semantics, or PUT with replace=True; audits field names only.
 
@@ -249,8 +249,7 @@ def layer_update(
             target_id=f"{layer.label}:{kind}"
             if scope != Scope.USER
             else f"user:{user.pk if user else ''}:{kind}",
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={
                 "scope": scope,
                 "kind": kind,

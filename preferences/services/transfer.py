@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from django.db import transaction
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.services.audit import audit_record
 from cortex import errors
 from preferences import selectors
@@ -92,7 +93,9 @@ def _parse(text: str) -> dict[str, dict[str, Any]]:
     return kinds
 
 
-def preferences_import(*, actor: User, text: str, request: Any = None) -> list[str]:
+def preferences_import(
+    *, actor: User, text: str, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> list[str]:
     """Replace the actor's layers for the kinds in the file: all of them, or none.
 
     Every kind is validated; errors come back together, keyed `preferences.<kind>.<field>`.
@@ -110,8 +113,7 @@ def preferences_import(*, actor: User, text: str, request: Any = None) -> list[s
                     user=actor,
                     data=entry,
                     replace=True,
-                    request=request,
-                    source="import",
+                    audit_context=audit_context.via("import"),
                 )
             except errors.ValidationFailed as exc:
                 for name, messages in (exc.fields or {"": [exc.message]}).items():
@@ -126,7 +128,7 @@ def preferences_import(*, actor: User, text: str, request: Any = None) -> list[s
         action="preferences.import",
         target_type="preferences.user",
         target_id=str(actor.pk),
-        request=request,
+        audit_context=audit_context,
         details={"kinds": sorted(kinds)},
     )
     return sorted(kinds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.services.audit import audit_record
 from preferences import params
 from preferences.errors import MissingParameter
@@ -26,8 +27,7 @@ def config_verify(
     kind: str,
     overrides: dict[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> tuple[str, VerifyResult]:
     """Verify the effective config, with `overrides` applied like a session override.
 
@@ -63,8 +63,7 @@ def config_verify(
         action="preferences.verify",
         target_type="preferences.kind",
         target_id=kind,
-        request=request,
-        source=source,
+        audit_context=audit_context,
         details={
             "kind": kind,
             "provider": config.provider,

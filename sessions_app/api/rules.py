@@ -52,6 +52,8 @@ class ApprovalRuleViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Cort
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         approval_rules.approval_rule_delete(
-            actor=user_signed_in(user=request.user), rule=self.get_object_or_404(), request=request
+            actor=user_signed_in(user=request.user),
+            rule=self.get_object_or_404(),
+            audit_context=self.audit_context,
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -282,7 +282,7 @@ class SessionViewSet(
             actor=user_signed_in(user=request.user),
             approval=approval,
             approve=approve,
-            request=request,
+            audit_context=self.audit_context,
             **extra,
         )
         return self.render(approval)

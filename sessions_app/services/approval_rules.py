@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.context import CHAT_CONTEXT, DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from cortex import errors
@@ -139,7 +140,7 @@ def approval_rule_create(
     approval: ToolApproval,
     remember: str,
     patterns: list[str] | None = None,
-    request: Any = None,
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> ApprovalRule:
     """A rule from an approval the actor is answering; it must cover that very call.
 
@@ -183,7 +184,7 @@ def approval_rule_create(
         action="sessions.approval_rule.created",
         target_type="approval_rule",
         target_id=rule.pk,
-        request=request,
+        audit_context=audit_context,
         details=_details(rule),
     )
     return rule
@@ -253,7 +254,7 @@ def approval_rule_used(
                 action="sessions.approval_rule.used",
                 target_type="approval_rule",
                 target_id=rule.pk,
-                source="chat",
+                audit_context=CHAT_CONTEXT,
                 details={
                     **_details(rule),
                     "chat_session_id": session_id,
@@ -264,7 +265,9 @@ def approval_rule_used(
             )
 
 
-def approval_rule_delete(*, actor: User, rule: ApprovalRule, request: Any = None) -> None:
+def approval_rule_delete(
+    *, actor: User, rule: ApprovalRule, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> None:
     """Revoke a rule: the next matching call asks a person again."""
     with transaction.atomic():
         audit_record(
@@ -272,7 +275,7 @@ def approval_rule_delete(*, actor: User, rule: ApprovalRule, request: Any = None
             action="sessions.approval_rule.revoked",
             target_type="approval_rule",
             target_id=rule.pk,
-            request=request,
+            audit_context=audit_context,
             details=_details(rule),
         )
         rule.delete()

@@ -8,6 +8,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
 from cortex import errors
@@ -40,7 +41,7 @@ def approval_decide(
     actor: User,
     approval: ToolApproval,
     approve: bool,
-    request: Any = None,
+    audit_context: AuditContext = DEFAULT_CONTEXT,
     remember: str = "",
     patterns: list[str] | None = None,
 ) -> ToolApproval:
@@ -65,7 +66,7 @@ def approval_decide(
                 approval=approval,
                 remember=remember,
                 patterns=patterns,
-                request=request,
+                audit_context=audit_context,
             )
         approval.status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
         approval.decided_by = actor
@@ -76,7 +77,7 @@ def approval_decide(
             action="sessions.approval.approved" if approve else "sessions.approval.denied",
             target_type="tool_approval",
             target_id=approval.pk,
-            request=request,
+            audit_context=audit_context,
             details=_audit_details(approval),
         )
     return approval
@@ -141,7 +142,7 @@ def approval_poll(*, approval_id: int) -> str:
                 action="sessions.approval.timed_out",
                 target_type="tool_approval",
                 target_id=approval.pk,
-                source="system",
+                audit_context=AuditContext.system("approval_timeout"),
                 details={**_audit_details(approval), "owner_id": approval.session.owner_id},
             )
         return approval.status

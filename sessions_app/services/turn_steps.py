@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.context import CHAT_CONTEXT
 from cortex import errors
 from providers.llm import ToolCallDelta
 from sessions_app.events import FrameType
@@ -416,7 +417,10 @@ def _cancel_tasks(state: TurnState) -> None:
     for task in running:
         try:
             mesh_services.task_cancel(
-                actor=state.user, task=task, reason=f"chat turn {state.stop_reason}", source="chat"
+                actor=state.user,
+                task=task,
+                reason=f"chat turn {state.stop_reason}",
+                audit_context=CHAT_CONTEXT,
             )
         except errors.CortexError:
             logger.info("could not cancel task %s", task.pk)

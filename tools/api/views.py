@@ -85,7 +85,7 @@ class SkillViewSet(
     def create(self, request: Request) -> Response:
         skill = services.skill_create(
             actor=user_signed_in(user=request.user),
-            request=request,
+            audit_context=self.audit_context,
             **self.validated_input(request),
         )
         entry = selectors.skill_get_for_user(
@@ -97,7 +97,10 @@ class SkillViewSet(
         skill = self._owned(key)
         data = self.validated_input(request, partial=True)
         services.skill_update(
-            actor=user_signed_in(user=request.user), skill=skill, data=data, request=request
+            actor=user_signed_in(user=request.user),
+            skill=skill,
+            data=data,
+            audit_context=self.audit_context,
         )
         return self.render(
             selectors.skill_get_for_user(user=user_signed_in(user=request.user), key=key)
@@ -105,7 +108,11 @@ class SkillViewSet(
 
     def destroy(self, request: Request, key: str) -> Response:
         skill = self._owned(key)
-        services.skill_delete(actor=user_signed_in(user=request.user), skill=skill, request=request)
+        services.skill_delete(
+            actor=user_signed_in(user=request.user),
+            skill=skill,
+            audit_context=self.audit_context,
+        )
         return Response(status=204)
 
     def _owned(self, key: str) -> Skill:
@@ -139,7 +146,7 @@ class ToolSwitchViewSet(
             tool_name=data["tool_name"],
             group_id=data["group"],
             reason=data["reason"],
-            request=request,
+            audit_context=self.audit_context,
         )
         return self.render(switch, status_code=201)
 
@@ -147,6 +154,8 @@ class ToolSwitchViewSet(
     def destroy(self, request: Request, pk: str | None = None) -> Response:
         switch = self.get_object_or_404()
         services.tool_switch_delete(
-            actor=user_signed_in(user=request.user), switch=switch, request=request
+            actor=user_signed_in(user=request.user),
+            switch=switch,
+            audit_context=self.audit_context,
         )
         return Response(status=204)

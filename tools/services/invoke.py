@@ -7,6 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from accounts.context import TOOL_CONTEXT
 from accounts.services import audit_record
 from cortex.errors import CortexError
 from tools.base import Tool, ToolContext, ToolRefusal, ToolResult
@@ -27,7 +28,7 @@ def _refuse(
         action="tool.refused",
         target_type="tool",
         target_id=name[:255],
-        source="tool",
+        audit_context=TOOL_CONTEXT,
         details={
             "reason": code,
             "message": message,

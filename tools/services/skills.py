@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.selectors import user_is_admin
 from accounts.services import audit_record
 from cortex.errors import Conflict, ValidationFailed
@@ -100,8 +101,7 @@ def skill_create(
     files: dict[str, Any] | None = None,
     shared_with_groups: Iterable[int] = (),
     is_enabled: bool = True,
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> Skill:
     """Create a skill owned by `actor`; names are unique per owner and never a system name."""
     _check_name(name=name)
@@ -126,8 +126,7 @@ def skill_create(
                 action="skill.created",
                 target_type="skill",
                 target_id=skill.pk,
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 details={"name": name, "shared_with_groups": [g.pk for g in groups]},
             )
     except IntegrityError as exc:
@@ -136,7 +135,11 @@ def skill_create(
 
 
 def skill_update(
-    *, actor: User, skill: Skill, data: dict[str, Any], request: Any = None, source: str = "api"
+    *,
+    actor: User,
+    skill: Skill,
+    data: dict[str, Any],
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> Skill:
     """Change the owner's skill; `data` holds only the fields to change."""
     data = dict(data)
@@ -168,8 +171,7 @@ def skill_update(
                 action="skill.updated",
                 target_type="skill",
                 target_id=skill.pk,
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 details={"fields": changed_fields},
             )
     except IntegrityError as exc:
@@ -177,7 +179,9 @@ def skill_update(
     return skill
 
 
-def skill_delete(*, actor: User, skill: Skill, request: Any = None, source: str = "api") -> None:
+def skill_delete(
+    *, actor: User, skill: Skill, audit_context: AuditContext = DEFAULT_CONTEXT
+) -> None:
     """Delete the owner's skill."""
     with transaction.atomic():
         audit_record(
@@ -185,8 +189,7 @@ def skill_delete(*, actor: User, skill: Skill, request: Any = None, source: str 
             action="skill.deleted",
             target_type="skill",
             target_id=skill.pk,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"name": skill.name},
         )
         skill.delete()

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
+from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.services import audit_record
 from cortex.errors import Conflict, ValidationFailed
 from tools.models import ToolSwitch
@@ -32,8 +33,7 @@ def tool_switch_create(
     tool_name: str,
     group_id: int | None = None,
     reason: str = "",
-    request: Any = None,
-    source: str = "api",
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> ToolSwitch:
     """Switch tool `tool_name` off for group `group_id`, or for everyone when it is None."""
     if tool_name not in registry:
@@ -49,8 +49,7 @@ def tool_switch_create(
                 action="tool.switched_off",
                 target_type="tool",
                 target_id=tool_name,
-                request=request,
-                source=source,
+                audit_context=audit_context,
                 details={"group": group.pk if group else None, "reason": reason},
             )
     except IntegrityError as exc:
@@ -59,7 +58,7 @@ def tool_switch_create(
 
 
 def tool_switch_delete(
-    *, actor: User, switch: ToolSwitch, request: Any = None, source: str = "api"
+    *, actor: User, switch: ToolSwitch, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> None:
     """Switch the tool back on for the switch's scope."""
     with transaction.atomic():
@@ -68,8 +67,7 @@ def tool_switch_delete(
             action="tool.switched_on",
             target_type="tool",
             target_id=switch.tool_name,
-            request=request,
-            source=source,
+            audit_context=audit_context,
             details={"group": switch.group_id},
         )
         switch.delete()

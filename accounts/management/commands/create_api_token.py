@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from accounts.selectors import user_find_active_by_email
 from accounts.services import token_create
 
@@ -26,6 +27,10 @@ class Command(BaseCommand):
         if days is not None and days < 1:
             raise CommandError("--expires-days must be at least 1.")
         _, plaintext = token_create(
-            actor=None, user=user, name=options["name"], expires_days=days, source="command"
+            actor=None,
+            user=user,
+            name=options["name"],
+            expires_days=days,
+            audit_context=AuditContext.command("create_api_token"),
         )
         self.stdout.write(plaintext)

@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from accounts.context import AuditContext
 from accounts.services import admin_ensure
 
 
@@ -15,7 +16,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         email = settings.ADMIN_EMAIL or "admin@localhost"
-        user, generated = admin_ensure(email=email, password=settings.ADMIN_PASSWORD or None)
+        user, generated = admin_ensure(
+            email=email,
+            password=settings.ADMIN_PASSWORD or None,
+            audit_context=AuditContext.command("ensure_admin"),
+        )
         if user is None:
             self.stdout.write("An admin exists already; sign in with your admin account.")
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from accounts.context import AuditContext
 from accounts.models import AuditEvent, AuditRefusalWindow
 from accounts.services import audit_refusal
 
@@ -16,8 +17,8 @@ def test_refusals_are_aggregated_per_actor_and_reason(user, settings) -> None:
     calls = (
         [dict(actor=user, reason="r1")] * 5
         + [dict(actor=user, reason="r2")] * 2
-        + [dict(actor=None, reason="r1", client_ip="192.0.2.1")] * 3
-        + [dict(actor=None, reason="r1", client_ip="192.0.2.2")]
+        + [dict(actor=None, reason="r1", audit_context=AuditContext(client_ip="192.0.2.1"))] * 3
+        + [dict(actor=None, reason="r1", audit_context=AuditContext(client_ip="192.0.2.2"))]
     )
     written = [audit_refusal(action="thing.refused", target_id="t", **call) for call in calls]
     assert [e is not None for e in written] == [True] + [False] * 4 + [True, False] + [

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from accounts.selectors import group_find
 from cortex.errors import CortexError
 from mesh import selectors
@@ -31,6 +32,8 @@ class NodeAccessCommand(BaseCommand):
     change: ClassVar[Callable[..., Any]]
     #: What is printed on success, formatted with `group` and `node` (names).
     done: ClassVar[str]
+    #: The command's name, as its audit rows say which command acted.
+    command_name: ClassVar[str]
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("node_id")
@@ -39,7 +42,12 @@ class NodeAccessCommand(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         node, group = lookup(options["node_id"], options["group"])
         try:
-            type(self).change(actor=None, node=node, group=group, source="command")
+            type(self).change(
+                actor=None,
+                node=node,
+                group=group,
+                audit_context=AuditContext.command(self.command_name),
+            )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         self.stdout.write(self.done.format(group=group.name, node=node.node_id))

@@ -10,3 +10,4 @@ class Command(NodeAccessCommand):
     help = "Let members of GROUP (name or id) use NODE_ID."
     change = staticmethod(services.node_grant)
     done = "Group {group} may use node {node}."
+    command_name = "grant_node"

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from cortex.errors import CortexError
 from mesh.selectors import node_find
 from mesh.services.provisioning import provisioning_write, wheel_target
@@ -61,7 +62,7 @@ class Command(BaseCommand):
                 actor=None,
                 node=node,
                 directory=out,
-                source="command",
+                audit_context=AuditContext.command("provision_node"),
                 invite="none" if options["no_invite"] else "new",
                 wheels=wheels,
             )

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from accounts.selectors import group_find
 from cortex.errors import CortexError
 from mesh import services
@@ -41,7 +42,7 @@ class Command(BaseCommand):
                 display_name=options["name"] or node_id,
                 description=options["description"],
                 groups=groups,
-                source="command",
+                audit_context=AuditContext.command("register_node"),
             )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc

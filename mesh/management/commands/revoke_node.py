@@ -10,3 +10,4 @@ class Command(NodeAccessCommand):
     help = "Stop members of GROUP (name or id) from using NODE_ID."
     change = staticmethod(services.node_revoke)
     done = "Group {group} may no longer use node {node}."
+    command_name = "revoke_node"

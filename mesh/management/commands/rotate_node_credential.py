@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from accounts.context import AuditContext
 from cortex.errors import CortexError
 from mesh import services
 from mesh.selectors import node_find
@@ -25,7 +26,9 @@ class Command(BaseCommand):
         if node is None:
             raise CommandError(f"No node {options['node_id']!r}.")
         try:
-            services.credential_rotate(actor=None, node=node, source="command")
+            services.credential_rotate(
+                actor=None, node=node, audit_context=AuditContext.command("rotate_node_credential")
+            )
         except CortexError as exc:
             raise CommandError(f"{exc.message} ({exc.code})") from exc
         self.stdout.write(f"Credential rotation requested for node {node.node_id}.")
