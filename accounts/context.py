@@ -11,6 +11,7 @@ the service's `actor` argument (None for commands and system work, named here by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
@@ -66,7 +67,7 @@ class AuditContext:
         return cls.from_request(request, "admin")
 
     @classmethod
-    def from_scope(cls, scope: dict[str, Any], transport: Transport = "ws") -> AuditContext:
+    def from_scope(cls, scope: Mapping[str, Any], transport: Transport = "ws") -> AuditContext:
         """From a Channels scope (the client address resolved like HTTP's)."""
         agent = ""
         for name, value in scope.get("headers") or ():

@@ -8,6 +8,7 @@ handshake and closes at once with the documented code; nothing else is ever sent
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
@@ -24,7 +25,7 @@ REFUSED_ACTION = "ws.connect.refused"
 
 
 @database_sync_to_async
-def _audit(scope: dict[str, Any], code: int, reason: str) -> None:
+def _audit(scope: Mapping[str, Any], code: int, reason: str) -> None:
     from accounts.context import AuditContext
     from accounts.services import audit_refusal
 

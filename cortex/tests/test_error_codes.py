@@ -118,9 +118,9 @@ def raised_codes() -> dict[str, set[int | None]]:
             elif isinstance(node, ast.Dict):
                 keys = [_const(k) for k in node.keys]
                 if "code" in keys and "message" in keys:
-                    value = _const(node.values[keys.index("code")])
-                    if value:
-                        found.setdefault(value, set())
+                    found_code = _const(node.values[keys.index("code")])
+                    if found_code:
+                        found.setdefault(found_code, set())
             elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
                 text = node.value.decode() if isinstance(node.value, bytes) else node.value
                 if text.lstrip().startswith("{") and '"error"' in text:

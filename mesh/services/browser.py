@@ -16,6 +16,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from accounts.context import AuditContext
 from accounts.models import User
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from mesh.agent.browser_actions import (
@@ -109,7 +110,7 @@ def browser_session_close(*, actor: User, chat_session_id: int, nodes: list[Node
                     payload={"action": "close"},
                     timeout=30,
                     chat_session_id=chat_session_id,
-                    source="system",
+                    audit_context=AuditContext.system("browser_close"),
                 )
             )
         except (NotFound, PermissionDenied, Conflict, ValidationFailed) as exc:

@@ -41,7 +41,7 @@ def test_commands_record_the_command_transport_without_an_actor(make_node) -> No
         .order_by("id")
         .values_list("action", "source", "actor_id", "client_ip")
     )
-    assert rows == [
+    assert rows == [  # type: ignore[comparison-overlap]  # actor_id is None here
         ("node.grant", "command", None, None),
         ("node.revoke", "command", None, None),
     ]
