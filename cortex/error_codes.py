@@ -76,7 +76,7 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("invalid_frame", 400, "A client frame is not a JSON object with a known `type`.", "ws"),
     E("frame_too_large", 400, "A client frame is larger than the socket accepts.", "ws"),
     E("unsupported_frame", 400, "This socket does not take this frame type (read-only).", "ws"),
-    # --- accounts ---------------------------------------------------------------------------
+    # --- accounts ---
     E("invalid_credentials", 401, "The email or password is not correct.", "http"),
     E("password_login_disabled", 403, "Password sign-in is turned off on this hub.", "http"),
     E(
@@ -116,7 +116,7 @@ CATALOGUE: dict[str, ErrorCode] = _table(
         "The agent's wheels for that Python/platform could not be fetched.",
         "http",
     ),
-    # --- tasks (mesh) -----------------------------------------------------------------------
+    # --- tasks (mesh) ---
     E("task_not_found", 404, "No such task (on this node), or it is outside your grants."),
     E("capability_missing", 409, "The node does not offer the skill this task needs."),
     E("skill_disabled", 409, "The skill is switched off on the node."),
@@ -158,7 +158,7 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("push_out_of_order", 409, "A chunk of a pushed file arrived out of order.", "node"),
     E("refused", 409, "The node refused the file action.", "node"),
     E("os_error", 409, "The node's operating system refused the file action.", "node"),
-    # --- preferences and providers -------------------------------------------------------------
+    # --- preferences and providers ---
     E("unknown_provider", 400, "No provider backend with this id."),
     E("provider_not_allowed", 400, "This provider is not allowed for your groups.", "http"),
     E("model_not_allowed", 400, "This model is not allowed for your groups.", "http"),
@@ -200,7 +200,7 @@ CATALOGUE: dict[str, ErrorCode] = _table(
         "This audio format cannot be decoded on this hub; send WAV.",
         "http",
     ),
-    # --- chat sessions ----------------------------------------------------------------------
+    # --- chat sessions ---
     E("turn_in_progress", 409, "The assistant is still answering; wait or cancel.", "http"),
     E("no_turn_running", 409, "No answer is being produced in this session.", "http"),
     E("session_archived", 409, "The session is archived; unarchive it to continue.", "http"),
@@ -210,11 +210,51 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("no_audio", 404, "The message has no recording.", "http"),
     E("not_speakable", 400, "Only an assistant message with text can be spoken.", "http"),
     E("nothing_heard", 400, "No words were heard in the recording; nothing was posted.", "http"),
-    # --- tools and skills -------------------------------------------------------------------
+    # --- tools and skills ---
     E("unknown_tool", 400, "No tool with this name.", "http"),
     E("tool_switch_exists", 409, "The tool is switched off for this scope already.", "http"),
     E("skill_name_taken", 409, "A skill with this name exists already.", "http"),
     E("skill_read_only", 403, "System skills (and others' shared skills) are read-only.", "http"),
+    # --- infrastructure outages (cortex.faults) ------------------------------------------------
+    E("database_unavailable", 503, "The database is unreachable; Retry-After says when to retry."),
+    E("channel_layer_unavailable", 503, "The channel layer (Redis) is unreachable; retry shortly."),
+    # --- providers ---
+    E("context_too_long", 502, "The conversation is longer than the model's context window."),
+    # --- terminals (mesh) ---
+    E("terminals_not_allowed", 403, "The node's policy does not allow interactive terminals."),
+    E("terminal_not_found", 404, "No such terminal session, or it is not yours."),
+    E("too_many_terminals", 409, "The node has its maximum of open terminals."),
+    E(
+        "too_many_held_terminals",
+        400,
+        "A node reported more held terminals than it may keep.",
+        "grpc",
+    ),
+    E("terminal_already_open", 409, "This socket has a terminal already.", "ws"),
+    E("no_terminal", 409, "Open or attach a terminal on this socket first.", "ws"),
+    E("terminal_not_ready", 503, "The chat's shell on the node did not answer in time."),
+    # --- browser automation (mesh) ---
+    E("url_not_allowed", 403, "The node's browser policy refuses this URL or host."),
+    E("evaluate_not_allowed", 403, "The node's browser policy does not allow page scripts."),
+    E("screenshot_missing", 404, "This task has no stored screenshot.", "http"),
+    # --- scheduled agents ---
+    E("agent_paused", 409, "The agent is paused; resume it first.", "http"),
+    E("run_too_soon", 429, "The agent ran less than its minimum interval ago.", "http"),
+    E("invalid_signature", 401, "The webhook's X-Cortex-Signature is missing or wrong.", "http"),
+    E("webhook_body_too_large", 413, "The webhook body is over its size limit.", "http"),
+    E(
+        "invalid_trigger",
+        400,
+        "The agent's trigger (cron, time zone or interval) is invalid.",
+        "http",
+    ),
+    E(
+        "invalid_unattended_rule",
+        400,
+        "An unattended rule cannot be checked by the policy.",
+        "http",
+    ),
+    E("unknown_node", 400, "A node id is unknown or not one you may use.", "http"),
 )
 
 

@@ -122,7 +122,11 @@ def raised_codes() -> dict[str, set[int | None]]:
                     if found_code:
                         found.setdefault(found_code, set())
             elif isinstance(node, ast.Constant) and isinstance(node.value, str | bytes):
-                text = node.value.decode() if isinstance(node.value, bytes) else node.value
+                text = (
+                    node.value.decode(errors="replace")
+                    if isinstance(node.value, bytes)
+                    else node.value
+                )
                 if text.lstrip().startswith("{") and '"error"' in text:
                     for code in BODY_CODE.findall(text):
                         found.setdefault(code, set())
