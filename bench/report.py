@@ -115,6 +115,20 @@ def goals_of(d: dict[str, Any]) -> Goals:  # noqa: C901  # one linear list of go
             "reported",
             "reported" if runs and not any("error" in r for r in runs) else "**failed to run**",
         )
+    ag = d.get("agents", {})
+    goals.note(
+        f"9. {f(g(ag, 'agents'))} agents on a one-minute cron, 2 schedulers (reported)",
+        f"runs {g(ag, 'runs')} for {g(ag, 'agents_with_one_run')} agents; fire-time jitter "
+        f"p50 {g(ag, 'jitter_ms', 'p50')} ms, p99 {g(ag, 'jitter_ms', 'p99')} ms; CPU per idle "
+        f"pass p50 {g(ag, 'cpu_ms_per_idle_pass', 'p50')} ms, per firing pass "
+        f"{g(ag, 'cpu_ms_per_firing_pass')} ms",
+        "each agent once",
+        "**pass**"
+        if ag
+        and "error" not in ag
+        and g(ag, "runs") == g(ag, "agents") == g(ag, "agents_with_one_run")
+        else "**miss**",
+    )
     lp = d.get("longpoll", {})
     goals.note(
         f"1. {f(g(lp, 'waits'))} long polls from one user (reported)",

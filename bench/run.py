@@ -462,6 +462,14 @@ class Bench:
         self.stop(hub)
         self.out["ws"] = res
 
+    def sec_agents(self) -> None:
+        """Scheduled agents: fire-time jitter of 1,000 agents on a one-minute cron, two
+        scheduler processes on one PostgreSQL database (bench/agents_tick.py)."""
+        agents = "300" if self.quick else "1000"
+        self.out["agents"] = self.client(
+            [PY, "-m", "bench.agents_tick", "--agents", agents], self.base_env(), 400
+        )
+
     def sec_longpoll(self) -> None:
         """1,500 long polls from one user against a hub of its own (bench/longpoll.py)."""
         waits = "500" if self.quick else "1500"
@@ -530,7 +538,7 @@ def main() -> None:
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     b = Bench(a.quick)
-    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll", "terminal"]
+    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll", "terminal", "agents"]
     if a.only:
         sections = [s for s in sections if s in a.only.split(",")]
     if sections == ["terminal"]:
