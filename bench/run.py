@@ -3,7 +3,7 @@
 Servers are pinned to CPU 0 and load to CPU 1 (taskset); every process is started here and
 stopped by its pid; every client has a count and a time bound. Pairs run interleaved, two or
 three times, and each goal is judged on the median of the per-run ratios.
-usage: python -m bench [--quick] [--only dispatch,rest,http,thru,idle,ws,longpoll]
+usage: python -m bench [--quick] [--only dispatch,rest,http,thru,idle,ws,longpoll,terminal,agents]
 """
 
 from __future__ import annotations
