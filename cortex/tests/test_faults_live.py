@@ -37,6 +37,7 @@ SEED = """
 import json
 from django.contrib.auth.models import Group
 from accounts.models import User
+from accounts.context import AuditContext
 from accounts.services.tokens import token_create
 from mesh import services
 
@@ -46,7 +47,9 @@ team = Group.objects.create(name="team")
 user.groups.add(team)
 node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
 services.node_grant(actor=admin, node=node, group=team)
-_, token = token_create(actor=None, user=user, name="trickle", source="command")
+_, token = token_create(
+    actor=None, user=user, name="trickle", audit_context=AuditContext.command("seed")
+)
 print(json.dumps({"invite": invite, "token": token}))
 """
 

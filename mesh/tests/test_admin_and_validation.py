@@ -108,7 +108,9 @@ def test_payload_validation(user, make_node, grant, kind, payload, field):
 
 def test_files_and_browser_tasks_and_timeout_bounds(user, make_node, grant):
     node, _ = make_node("n1", skill_config={"browser": True})
-    Node.objects.filter(pk=node.pk).update(capabilities={"browser": True})  # its hello said so
+    # Its hello reported every skill (a node that reports capabilities gets only those).
+    caps = {"shell": True, "files": True, "browser": True}
+    Node.objects.filter(pk=node.pk).update(capabilities=caps)
     node.refresh_from_db()
     grant(user, node)
     files = services.task_dispatch(

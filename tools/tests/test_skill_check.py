@@ -58,11 +58,15 @@ def test_a_capability_not_reported_true_refuses_everywhere(user, make_node, repo
 
 
 def test_a_node_that_never_reported_queues_and_its_agent_decides(user, make_node) -> None:  # type: ignore[no-untyped-def]
+    """Shell and files queue for a node that has not said hello yet (its agent checks); the
+    browser needs software most machines lack, so it waits for a reported browser."""
     node = make_node("half", skill_config=ALL_ON)
     assert node.capabilities == {}
-    for skill in ("shell", "files", "browser"):
+    for skill in ("shell", "files"):
         assert mesh_selectors.node_skill_refusal(node=node, skill=skill) is None
-    assert NodeUserOutput(node).data["available_skills"] == ["shell", "files", "browser"]
+    assert mesh_selectors.node_skill_refusal(node=node, skill="browser") == "capability_missing"
+    assert NodeUserOutput(node).data["available_skills"] == ["shell", "files"]
     result = tool_invoke(context=_context(user), name="browser", arguments=BROWSE)
-    assert result.error_code == ""
-    assert Task.objects.get().status == "queued"
+    assert result.error_code == "capability_missing"
+    result = tool_invoke(context=_context(user), name="mesh_files", arguments=FILES)
+    assert Task.objects.get().kind == "files"

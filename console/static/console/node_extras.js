@@ -96,18 +96,24 @@
       el("td", {}, task.chat_session_id ? el("a", { href: `/console/sessions/${task.chat_session_id}/` }, "chat") : "you or API"));
   }
 
+  // Each load is numbered: a slower answer to an older filter never replaces a newer one.
+  let generation = 0;
+
   async function loadTasks(more = false) {
     const body = document.querySelector("#task-history tbody");
     const wanted = filters();
     const first = `${base}/tasks/` + (wanted.length ? `?status=${wanted.join(",")}` : "");
+    const mine = ++generation;
     let page;
     try {
       page = await api(more && nextPage ? nextPage : first);
     } catch (err) {
+      if (mine !== generation) return;
       document.getElementById("task-history-empty").textContent = `Could not load tasks: ${err.message}`;
       document.getElementById("task-history-empty").hidden = false;
       return;
     }
+    if (mine !== generation) return;
     if (!more) body.replaceChildren();
     body.append(...page.results.map(row));
     nextPage = page.next ? new URL(page.next, location.href).pathname + new URL(page.next, location.href).search : null;
