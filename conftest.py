@@ -236,20 +236,41 @@ class LiveHub:
                 process.wait(timeout=10)
 
 
-@pytest.fixture
-def live_hub(tmp_path, free_port):  # type: ignore[no-untyped-def]
-    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
+def _live_hub_env(root) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL"))}
     env.update(
         DJANGO_SETTINGS_MODULE="cortex.test_settings",
-        DATABASE_URL=f"sqlite:///{tmp_path / 'hub.sqlite3'}",
-        CORTEX_MEDIA_ROOT=str(tmp_path / "media"),
+        DATABASE_URL=f"sqlite:///{root / 'hub.sqlite3'}",
+        CORTEX_MEDIA_ROOT=str(root / "media"),
         CORTEX_HEARTBEAT_INTERVAL="1",
         CORTEX_RECONNECT_GRACE="3",
         PYTHONUNBUFFERED="1",
     )
-    hub = LiveHub(tmp_path, env, free_port(), free_port())
-    hub.manage("migrate", "--noinput", "-v", "0")
+    return env
+
+
+@pytest.fixture(scope="session")
+def _migrated_hub_db(tmp_path_factory):  # type: ignore[no-untyped-def]
+    """One migrated SQLite database per test process, copied for every live hub: `migrate`
+    costs seconds of CPU, and dozens of live-hub tests each needed a fresh one."""
+    root = tmp_path_factory.mktemp("hub-template")
+    LiveHub(root, _live_hub_env(root), 0, 0).manage("migrate", "--noinput", "-v", "0")
+    return root / "hub.sqlite3"
+
+
+@pytest.fixture
+def live_hub(tmp_path, free_port, _migrated_hub_db):  # type: ignore[no-untyped-def]
+    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
+    import sqlite3
+
+    hub = LiveHub(tmp_path, _live_hub_env(tmp_path), free_port(), free_port())
+    # The backup API copies the template whole, its write-ahead log included.
+    source, copy = sqlite3.connect(_migrated_hub_db), sqlite3.connect(tmp_path / "hub.sqlite3")
+    try:
+        source.backup(copy)
+    finally:
+        source.close()
+        copy.close()
     hub.start()
     yield hub
     hub.stop()

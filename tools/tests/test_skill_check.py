@@ -18,7 +18,7 @@ from tools.services import tool_invoke
 
 ALL_ON = {"shell": True, "files": True, "browser": True}
 FILES = {"node_id": "half", "action": "read", "path": "a.txt", "timeout": 0.1}
-BROWSE = {"node_id": "half", "action": "navigate", "url": "https://example.com/"}
+BROWSE = {"node_id": "half", "action": "navigate", "url": "https://example.com/", "timeout": 0.1}
 
 
 def _context(user: Any) -> ToolContext:
