@@ -22,7 +22,6 @@ from cortex.errors import CortexError, ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import file_stream, messages, output_pump, terminal_stream
-from mesh.grpc.auth import audit_context_of
 from mesh.grpc.messages import Flag, Outbox, RateLimiter, policy_pb, skills_pb, stats_dict
 from mesh.grpc.output_pump import OUTPUT_BATCH_CHUNKS
 from mesh.grpc.status import abort_code, abort_with
@@ -351,18 +350,8 @@ class NodeConnection:
         elif kind == "task_result":
             await self._flush_output()  # the task's output is stored before its result
             await self._result(message.task_result)
-        elif (
-            kind == "credential_ack"
-            and len(message.credential_ack.fingerprint) <= messages.MAX_NAME
-        ):
-            await messages.retry_db(
-                self,
-                "credential_confirm",
-                aio.credential_confirm,
-                node_id=self.node_id,
-                fingerprint=message.credential_ack.fingerprint,
-                audit_context=audit_context_of(self.context),
-            )
+        elif kind == "credential_ack":
+            await messages.credential_ack(self, message.credential_ack)
         elif kind and kind.startswith("terminal_"):
             await terminal_stream.receive(self, message)
         elif kind == "goodbye":

@@ -41,6 +41,24 @@ async def retry_db(conn: Any, what: str, unit: Callable[..., Awaitable[T]], **kw
     )
 
 
+async def credential_ack(conn: Any, ack: mesh_pb2.CredentialAck) -> None:
+    """The node confirms it stored its rotated credential; an oversized fingerprint is refused
+    like any message the stream does not expect."""
+    from mesh.grpc.auth import audit_context_of
+    from mesh.services import aio
+
+    if len(ack.fingerprint) > MAX_NAME:
+        raise ValidationFailed("Unexpected message on the stream.", code="unexpected_message")
+    await retry_db(
+        conn,
+        "credential_confirm",
+        aio.credential_confirm,
+        node_id=conn.node_id,
+        fingerprint=ack.fingerprint,
+        audit_context=audit_context_of(conn.context),
+    )
+
+
 def held_of(hello: mesh_pb2.Hello) -> list[HeldTask]:
     if len(hello.held_tasks) > MAX_HELD_TASKS:
         raise ValidationFailed("Too many held tasks.", code="too_many_held_tasks")
