@@ -211,7 +211,6 @@ def main() -> None:
                 ],
                 "workers_ready_s_before_tick": [round(boundary - r["started"], 1) for r in reports],
             },
-            indent=2,
         )
     )
 
