@@ -29,12 +29,12 @@ APPS = (
 )
 
 
-def service_modules(app: str) -> Iterator[Path]:
+def service_modules(app: str, root: Path = ROOT) -> Iterator[Path]:
     """The files that make up one app's service layer."""
-    single = ROOT / app / "services.py"
+    single = root / app / "services.py"
     if single.exists():
         yield single
-    package = ROOT / app / "services"
+    package = root / app / "services"
     if package.is_dir():
         yield from sorted(package.rglob("*.py"))
 
@@ -46,23 +46,20 @@ def public_services(path: Path) -> list[str]:
     return [n.name for n in tree.body if isinstance(n, functions) and not n.name.startswith("_")]
 
 
-def test_files() -> Iterator[Path]:
-    for path in ROOT.rglob("test*.py"):
-        parts = path.relative_to(ROOT).parts
+def test_files(root: Path = ROOT) -> Iterator[Path]:
+    """Test modules, the shared test packages and the root conftest."""
+    for path in root.rglob("*.py"):
+        parts = path.relative_to(root).parts
         if parts[0] in {".venv", "node_modules", "var"} or "node_modules" in parts:
             continue
-        if "tests" in parts or path.name.startswith("test_"):
+        if "tests" in parts[:-1] or path.name.startswith("test_") or path.name == "conftest.py":
             yield path
-    yield from (ROOT / "tests").rglob("*.py") if (ROOT / "tests").is_dir() else iter(())
-    yield ROOT / "conftest.py"
 
 
-def names_in_tests() -> set[str]:
+def names_in_tests(root: Path = ROOT) -> set[str]:
     """Every identifier that test code uses, imports or reads as an attribute."""
     seen: set[str] = set()
-    for path in set(test_files()):
-        if not path.exists():
-            continue
+    for path in test_files(root):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.Name):
                 seen.add(node.id)
@@ -73,15 +70,15 @@ def names_in_tests() -> set[str]:
     return seen
 
 
-def unnamed(apps: tuple[str, ...] = APPS) -> dict[str, list[str]]:
+def unnamed(apps: tuple[str, ...] = APPS, root: Path = ROOT) -> dict[str, list[str]]:
     """``{"app/services/x.py": [function, ...]}`` for services no test names."""
-    seen = names_in_tests()
+    seen = names_in_tests(root)
     missing: dict[str, list[str]] = {}
     for app in apps:
-        for module in service_modules(app):
+        for module in service_modules(app, root):
             names = [name for name in public_services(module) if name not in seen]
             if names:
-                missing[str(module.relative_to(ROOT))] = names
+                missing[str(module.relative_to(root))] = names
     return missing
 
 
