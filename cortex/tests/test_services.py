@@ -77,5 +77,5 @@ async def test_db_unit_long_runs_beside_other_units_not_behind_them():
         return first_in.wait(60)
 
     met = await asyncio.gather(db_unit_long(first)(), db_unit_long(second)())
-    assert met == [True, True]
+    assert list(met) == [True, True]
     assert threads["first"] != threads["second"]

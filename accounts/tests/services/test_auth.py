@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.middleware import SessionMiddleware
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
 from accounts.context import AuditContext
@@ -16,7 +16,7 @@ from accounts.services import app_config_update, password_login
 pytestmark = pytest.mark.django_db
 
 
-def _request():  # type: ignore[no-untyped-def]
+def _request() -> HttpRequest:
     request = RequestFactory().post("/api/v1/auth/login/", REMOTE_ADDR="192.0.2.7")
     SessionMiddleware(lambda r: HttpResponse()).process_request(request)
     return request

@@ -7,6 +7,7 @@ from django.test import override_settings
 
 from cortex import errors
 from providers.audio import wav_decode, wav_encode
+from providers.base import Backend
 from providers.errors import TextTooLong
 from providers.registry import registry
 from providers.services.speech import (
@@ -22,7 +23,7 @@ from providers.tests.voice.servers import PROVIDER_PCM, audio_server
 KEY = "sk-voice-secret-0123456789"
 
 
-def _openai(server) -> tuple[object, dict[str, str]]:  # type: ignore[no-untyped-def]
+def _openai(server) -> tuple[Backend, dict[str, str]]:  # type: ignore[no-untyped-def]
     values = {"base_url": f"{server.url}/v1", "api_key": KEY, "model": "tts-1", "voice": "nova"}
     return registry.get("tts", "openai_compatible"), values
 
@@ -99,8 +100,10 @@ def test_speech_body_whole_wav_raw_pcm_stream_and_wav_stream():
     raw = speech_body(speech=speech(), stream=True, as_wav=False)
     assert raw.content_type == "audio/L16;rate=8000;channels=1"
     assert raw.headers["X-Audio-Encoding"] == "pcm_s16le"
+    assert not isinstance(raw.content, bytes)
     assert b"".join(raw.content) == b"\x01\x00\x02\x00"
     wav = speech_body(speech=speech(), stream=True, as_wav=True)
+    assert not isinstance(wav.content, bytes)
     streamed = b"".join(wav.content)
     assert wav.content_type == "audio/wav" and streamed[:4] == b"RIFF"
     assert wav_decode(streamed).data == b"\x01\x00\x02\x00"
@@ -111,6 +114,7 @@ def test_speech_body_stream_ends_early_on_a_later_failure_and_whole_raises_it():
         backend, values = _openai(server)
         streamed = speech_start(backend=backend, values=values, pieces=["One.", "Two."])
         body = speech_body(speech=streamed, stream=True, as_wav=False)
+        assert not isinstance(body.content, bytes)
         assert b"".join(body.content) == PROVIDER_PCM  # the stream ends, nothing is raised
     with audio_server("second_fails") as server:
         backend, values = _openai(server)

@@ -10,6 +10,7 @@ from django.test import override_settings
 
 from cortex import errors
 from providers.audio import wav_encode
+from providers.base import Backend
 from providers.errors import AudioTooLong, EmptyFile, FileTooLarge, UnsupportedMediaType
 from providers.registry import registry
 from providers.services.transcription import (
@@ -28,7 +29,7 @@ KEY = "sk-voice-secret-0123456789"
 TONE = array.array("h", (int(8000 * math.sin(i / 8)) for i in range(16000))).tobytes()
 
 
-def _openai(server) -> tuple[object, dict[str, str]]:  # type: ignore[no-untyped-def]
+def _openai(server) -> tuple[Backend, dict[str, str]]:  # type: ignore[no-untyped-def]
     values = {"base_url": f"{server.url}/v1", "api_key": KEY, "model": "whisper-1"}
     return registry.get("stt", "openai_compatible"), values
 
