@@ -11,7 +11,6 @@ from providers.base import Backend
 from providers.errors import TextTooLong
 from providers.registry import registry
 from providers.services.speech import (
-    SILENT_RATE,
     Speech,
     speech_body,
     speech_pieces,
@@ -121,10 +120,3 @@ def test_speech_body_stream_ends_early_on_a_later_failure_and_whole_raises_it():
         whole = speech_start(backend=backend, values=values, pieces=["One.", "Two."])
         with pytest.raises(errors.CortexError):
             speech_body(speech=whole, stream=False, as_wav=False)
-
-
-def test_silent_speech_has_the_default_rate():
-    empty = Speech("fake", SILENT_RATE, iter(()))
-    assert speech_body(speech=empty, stream=False, as_wav=False).content == wav_encode(
-        b"", SILENT_RATE
-    )
