@@ -47,3 +47,25 @@ def test_rotation_refuses_when_a_key_in_use_was_dropped(user, set_layer):
     assert PreferenceLayer.objects.get().secrets["api_key"] == stored
     with override_settings(FIELD_KEYS=[KEY_A]):
         assert crypto.decrypt(stored) == SECRET
+
+
+def test_field_keys_rotate_counts_secrets_and_refuses_without_writing(user, set_layer):
+    from preferences.services import field_keys_rotate
+    from preferences.services.keys import UndecryptableSecrets
+
+    with override_settings(FIELD_KEYS=[KEY_A]):
+        set_layer(Scope.USER, "llm", {"provider": "gemini", "api_key": SECRET}, user=user)
+        set_layer(Scope.USER, "tts", {"provider": "espeak"}, user=user)  # no secret
+        stored = PreferenceLayer.objects.get(kind="llm").secrets["api_key"]
+    with override_settings(FIELD_KEYS=[KEY_C]), pytest.raises(UndecryptableSecrets) as refused:
+        field_keys_rotate()
+    assert refused.value.code == "secret_unavailable"
+    assert "field api_key" in str(refused.value.message) and SECRET not in refused.value.message
+    assert PreferenceLayer.objects.get(kind="llm").secrets["api_key"] == stored
+    with override_settings(FIELD_KEYS=[KEY_B, KEY_A]):
+        assert field_keys_rotate() == 1
+        rotated = PreferenceLayer.objects.get(kind="llm").secrets["api_key"]
+    assert rotated != stored
+    with override_settings(FIELD_KEYS=[KEY_B]):
+        assert crypto.decrypt(rotated) == SECRET
+        assert field_keys_rotate() == 1  # idempotent: already under the first key

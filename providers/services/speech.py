@@ -119,12 +119,12 @@ def speech_start(
     return Speech(backend.id, rate, _aligned(rate, first, produced))
 
 
-def speech_audio(*, speech: Speech) -> bytes:
+def _speech_audio(*, speech: Speech) -> bytes:
     """All of the audio as one WAV file (errors of later pieces propagate)."""
     return wav_encode(b"".join(speech.chunks), speech.sample_rate)
 
 
-def speech_guarded(*, speech: Speech) -> Iterator[bytes]:
+def _speech_guarded(*, speech: Speech) -> Iterator[bytes]:
     """The chunks for a response already under way: a failure ends the stream and is logged."""
     try:
         yield from speech.chunks
@@ -169,11 +169,11 @@ def speech_body(*, speech: Speech, stream: bool, as_wav: bool) -> SpeechBody:
     }
     if not stream:
         try:
-            audio = speech_audio(speech=speech)
+            audio = _speech_audio(speech=speech)
         finally:
             speech.close()
         return SpeechBody("audio/wav", headers, audio)
-    chunks = speech_guarded(speech=speech)
+    chunks = _speech_guarded(speech=speech)
     if as_wav:
         return SpeechBody("audio/wav", headers, _with_header(wav_header(rate), chunks))
     headers["X-Audio-Encoding"] = "pcm_s16le"

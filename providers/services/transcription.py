@@ -102,7 +102,7 @@ def _too_long(limit_s: int, estimate_us: int | None) -> AudioTooLong:
     return AudioTooLong(f"The audio {lasts}; the limit is {limit_s} s.")
 
 
-def av_decode(data: bytes, fmt: str, *, rate: int, max_seconds: int) -> Pcm:
+def _av_decode(data: bytes, fmt: str, *, rate: int, max_seconds: int) -> Pcm:
     """MP3, OGG (Vorbis, Opus) or WebM to 16-bit mono PCM at `rate`, with PyAV's bundled FFmpeg.
 
     Decoding stops as soon as the output passes `max_seconds` (AudioTooLong), so a long or
@@ -159,7 +159,7 @@ def _prepare(data: bytes, fmt: str, *, needs_pcm: int) -> tuple[AudioInput, int]
         return AudioInput(
             data, fmt, Pcm(resample(pcm.data, pcm.rate, needs_pcm), needs_pcm)
         ), duration
-    pcm = av_decode(
+    pcm = _av_decode(
         data, fmt, rate=needs_pcm or DECODE_RATE, max_seconds=limits.max_audio_seconds()
     )
     return AudioInput(data, fmt, pcm if needs_pcm else None), pcm.duration_ms
