@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import ParamSpec, TypeVar
+
+from cortex.services import db_unit as cortex_db_unit
+from mesh import events
 from mesh.services import credentials, invites, journal, output, presence, refusals, terminals
-from mesh.services._common import db_unit
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def db_unit(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
+    """`cortex.services.db_unit` plus the one thing the mesh adds: live frames the unit queues
+    after commit are sent by the loop when it returns (`events.collect_frames`), not by the DB
+    thread, so a node gets its ack while Redis is still being told."""
+    return cortex_db_unit(fn, around=events.collect_frames)
+
 
 invite_exchange = db_unit(invites.invite_exchange)
 credential_authenticate = db_unit(credentials.credential_authenticate)

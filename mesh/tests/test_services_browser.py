@@ -75,7 +75,9 @@ def test_browser_dispatch_check_applies_the_domain_policy() -> None:
             )
         assert caught.value.code == "url_not_allowed"
     with pytest.raises(UrlNotAllowed):  # an unreadable policy refuses everything
-        browser_dispatch_check(node=_node({"mode": "x"}), payload={"action": "back"}, confirmed=True)
+        browser_dispatch_check(
+            node=_node({"mode": "x"}), payload={"action": "back"}, confirmed=True
+        )
 
 
 def test_browser_dispatch_check_evaluate_needs_policy_and_approval() -> None:

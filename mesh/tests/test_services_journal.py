@@ -26,17 +26,27 @@ def _task(node, **fields) -> Task:  # type: ignore[no-untyped-def]
 
 def test_tasks_enforce_deadlines_times_out_only_overdue_running_tasks(node) -> None:  # type: ignore[no-untyped-def]
     now = timezone.now()
-    overdue = _task(node, status=TaskStatus.RUNNING, timeout=10, dispatched_at=now - timedelta(seconds=30))
-    in_margin = _task(node, status=TaskStatus.RUNNING, timeout=10, dispatched_at=now - timedelta(seconds=12))
+    overdue = _task(
+        node, status=TaskStatus.RUNNING, timeout=10, dispatched_at=now - timedelta(seconds=30)
+    )
+    in_margin = _task(
+        node, status=TaskStatus.RUNNING, timeout=10, dispatched_at=now - timedelta(seconds=12)
+    )
     queued = _task(node, status=TaskStatus.QUEUED, timeout=10)
-    done = _task(node, status=TaskStatus.SUCCEEDED, timeout=1, dispatched_at=now - timedelta(hours=1))
+    done = _task(
+        node, status=TaskStatus.SUCCEEDED, timeout=1, dispatched_at=now - timedelta(hours=1)
+    )
 
     assert tasks_enforce_deadlines(margin=5) == [("j1", str(overdue.pk))]
     overdue.refresh_from_db()
     assert overdue.status == TaskStatus.TIMED_OUT
     assert overdue.error_code == "hub_deadline"
     assert overdue.cancel_reason == "deadline" and overdue.finished_at is not None
-    for other, status in ((in_margin, TaskStatus.RUNNING), (queued, TaskStatus.QUEUED), (done, TaskStatus.SUCCEEDED)):
+    for other, status in (
+        (in_margin, TaskStatus.RUNNING),
+        (queued, TaskStatus.QUEUED),
+        (done, TaskStatus.SUCCEEDED),
+    ):
         other.refresh_from_db()
         assert other.status == status
     assert tasks_enforce_deadlines(margin=5) == []

@@ -30,7 +30,9 @@ def test_node_deactivate_refuses_the_node_and_keeps_its_history(staff_user, make
     assert AuditEvent.objects.filter(action="node.update").count() == 1
 
 
-def test_node_delete_removes_grants_and_tasks_and_audits(staff_user, user, make_node, grant) -> None:  # type: ignore[no-untyped-def]
+def test_node_delete_removes_grants_and_tasks_and_audits(
+    staff_user, user, make_node, grant
+) -> None:  # type: ignore[no-untyped-def]
     node, _ = make_node("gone")
     grant(user, node)
     Task.objects.create(node=node, kind="shell", payload={"command": "true"})
