@@ -4,7 +4,6 @@ chat message), times out when polled past its deadline, and `remember` makes a r
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
