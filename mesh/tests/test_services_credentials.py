@@ -44,6 +44,7 @@ def test_a_second_rotation_revokes_the_unconfirmed_one(joined, staff_user) -> No
     first = credential_mint_rotation(node_id="rot-1")
     credential_rotate(actor=staff_user, node=node)
     second = credential_mint_rotation(node_id="rot-1")
+    assert first is not None and second is not None
     assert NodeCredential.objects.filter(node=node, state=CredentialState.PENDING).count() == 1
     assert credential_authenticate(node_id="rot-1", credential=first) is None
     assert credential_authenticate(node_id="rot-1", credential=second) == node
@@ -53,6 +54,7 @@ def test_credential_confirm_swaps_credentials_once(joined, staff_user) -> None: 
     node, old = joined
     credential_rotate(actor=staff_user, node=node)
     new = credential_mint_rotation(node_id="rot-1")
+    assert new is not None
     pending = NodeCredential.objects.get(node=node, state=CredentialState.PENDING)
     # Before the node confirms, both work (a lost confirmation must not lock the node out).
     assert credential_authenticate(node_id="rot-1", credential=old) == node
