@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 
 from accounts.models import AuditEvent
 from mesh import services as mesh_services
@@ -25,15 +24,6 @@ from sessions_app.services.messages import message_post
 from sessions_app.services.sessions import session_create
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def box(user, staff_user) -> Any:  # type: ignore[no-untyped-def]
-    node, _ = mesh_services.node_create(actor=staff_user, node_id="box", display_name="Box")
-    group = Group.objects.create(name="team")
-    group.user_set.add(user)
-    mesh_services.node_grant(actor=staff_user, node=node, group=group)
-    return node
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.models import AuditEvent
-from mesh import services as mesh_services
 from sessions_app.models import ApprovalRule, ToolApproval
 from sessions_app.services.approval_rules import RuleNotPossible
 from sessions_app.services.approvals import (
@@ -26,11 +24,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pending(user, staff_user) -> ToolApproval:  # type: ignore[no-untyped-def]
-    node, _ = mesh_services.node_create(actor=staff_user, node_id="box", display_name="Box")
-    group = Group.objects.create(name="team")
-    group.user_set.add(user)
-    mesh_services.node_grant(actor=staff_user, node=node, group=group)
+def pending(user, box) -> ToolApproval:  # type: ignore[no-untyped-def]
     chat = session_create(actor=user, approval_policy="ask")
     _, assistant = message_post(actor=user, session=chat, content="go", start_turn=False)
     approval, frame = approval_open(

@@ -4,7 +4,6 @@ the tools those nodes can take, and a history in which every call has an answer.
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 
 from mesh import services as mesh_services
 from mesh.services.presence import node_hello
@@ -21,13 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def state(user, staff_user) -> TurnState:  # type: ignore[no-untyped-def]
-    node, _ = mesh_services.node_create(
-        actor=staff_user, node_id="box", display_name="Box", description="The build box."
-    )
-    group = Group.objects.create(name="team")
-    group.user_set.add(user)
-    mesh_services.node_grant(actor=staff_user, node=node, group=group)
+def state(user, staff_user, box) -> TurnState:  # type: ignore[no-untyped-def]
+    mesh_services.node_update(actor=staff_user, node=box, data={"description": "The build box."})
     chat = session_create(actor=user)
     _, assistant = message_post(actor=user, session=chat, content="list files", start_turn=False)
     return TurnState(

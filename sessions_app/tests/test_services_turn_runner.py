@@ -8,9 +8,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.contrib.auth.models import Group
 
-from mesh import services as mesh_services
 from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.models import ChatSession, Message, ToolApproval
 from sessions_app.services.conf import TurnBudget
@@ -82,13 +80,9 @@ async def test_turn_run_ends_on_a_provider_error_without_leaking_the_key(
 
 
 async def test_turn_run_ends_when_nobody_approves_in_budget(
-    user, staff_user, llm_server, fast_turns
+    user, box, llm_server, fast_turns
 ) -> None:  # type: ignore[no-untyped-def]
     def setup() -> tuple[ChatSession, int]:
-        node, _ = mesh_services.node_create(actor=staff_user, node_id="box", display_name="Box")
-        group = Group.objects.create(name="team")
-        group.user_set.add(user)
-        mesh_services.node_grant(actor=staff_user, node=node, group=group)
         chat = _chat(user, llm_server, policy="ask")
         node_attach(actor=user, session=chat, node_id="box")
         return chat, _post(chat)

@@ -11,10 +11,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
-from mesh import services as mesh_services
 from mesh.models import Task
 from providers.llm import ToolCallDelta
 from sessions_app.models import ChatSession, Message, TurnEvent
@@ -42,12 +40,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def chat(user, staff_user, llm_server) -> ChatSession:  # type: ignore[no-untyped-def]
+def chat(user, box, llm_server) -> ChatSession:  # type: ignore[no-untyped-def]
     configure_llm(user, llm_server)
-    node, _ = mesh_services.node_create(actor=staff_user, node_id="box", display_name="Box")
-    group = Group.objects.create(name="team")
-    group.user_set.add(user)
-    mesh_services.node_grant(actor=staff_user, node=node, group=group)
     session = session_create(actor=user, approval_policy="ask")
     node_attach(actor=user, session=session, node_id="box", working_dir="/srv")
     return session
