@@ -117,7 +117,7 @@ def collected() -> Iterator[list[tuple[str, dict[str, Any]]]]:
 @contextlib.asynccontextmanager
 async def collect_frames() -> AsyncIterator[None]:
     """Hand the frames that sync code run inside this block queues after commit to the loop's
-    ordered sender once the block ends (`mesh.services._common.db_unit` uses it): the caller
+    ordered sender once the block ends (`mesh.services.aio.db_unit` uses it): the caller
     goes on (a node gets its ResultAck) while Redis is still being told."""
     with collected() as frames:
         try:

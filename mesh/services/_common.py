@@ -5,16 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 from cortex.errors import ValidationFailed
-from cortex.services import db_unit as cortex_db_unit
-from mesh import events
 from mesh.agent.skill_names import SKILLS
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def new_secret(prefix: str) -> str:
@@ -34,17 +28,6 @@ def fingerprint_of(secret: str) -> str:
 def same_hash(secret: str, stored_hash: str) -> bool:
     """Constant-time comparison of a presented secret with a stored hash."""
     return hmac.compare_digest(sha256_hex(secret), stored_hash)
-
-
-def db_unit(fn: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-    """Run a sync service as one unit of database work from async code (gRPC servicers).
-
-    Connections are checked before and after, as Django does around a request, so a long
-    stream never holds a stale or broken connection. Live frames the unit queues after commit
-    are sent by the loop when it returns (`events.collect_frames`), not by the DB thread.
-    """
-
-    return cortex_db_unit(fn, around=events.collect_frames)
 
 
 def clean_skill_config(value: Any, *, base: dict[str, Any] | None = None) -> dict[str, Any]:

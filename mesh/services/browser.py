@@ -118,7 +118,7 @@ def browser_session_close(*, actor: User, chat_session_id: int, nodes: list[Node
     return tasks
 
 
-def screenshot_name(task_id: Any) -> str:
+def _screenshot_name(task_id: Any) -> str:
     return f"{SCREENSHOT_PREFIX}{task_id}.png"
 
 
@@ -136,7 +136,7 @@ def browser_result_store(*, task_id: Any, result: Any) -> Any:
     if not png.startswith(b"\x89PNG\r\n\x1a\n") or len(png) > MAX_SCREENSHOT_BYTES:
         result["screenshot"] = {"stored": False, "reason": "not a PNG or too large"}
         return result
-    name = screenshot_name(task_id)
+    name = _screenshot_name(task_id)
     if default_storage.exists(name):
         default_storage.delete(name)
     default_storage.save(name, ContentFile(png))
@@ -155,6 +155,6 @@ def browser_screenshot_open(*, task: Task) -> Any:
     if task.kind != "browser" or not isinstance(stored, dict) or not stored.get("stored"):
         raise NotFound("This task has no screenshot.", code="screenshot_missing")
     try:
-        return default_storage.open(screenshot_name(task.pk), "rb")
+        return default_storage.open(_screenshot_name(task.pk), "rb")
     except FileNotFoundError as exc:
         raise NotFound("This task has no screenshot.", code="screenshot_missing") from exc

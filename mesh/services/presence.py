@@ -138,6 +138,9 @@ def node_policy(*, node_id: str) -> tuple[dict[str, Any], dict[str, Any]] | None
 
 
 def node_holds_stream(*, node_id: str, connection_id: str) -> bool:
+    """Whether this connection still holds the node's stream (an empty id holds nothing)."""
+    if not connection_id:
+        return False
     return Node.objects.filter(
         node_id=node_id, connection_id=connection_id, is_active=True
     ).exists()

@@ -196,7 +196,7 @@ def _render(node: Node, invite_token: str) -> list[BundleFile]:
     return files + _agent_files()
 
 
-def provisioning_files(
+def _provisioning_files(
     *,
     actor: User | None,
     node: Node,
@@ -248,7 +248,7 @@ def provisioning_bundle(
     wheels: WheelTarget | None = None,
 ) -> bytes:
     """The node's bundle as a zip archive (run.sh and bootstrap.py executable)."""
-    files = provisioning_files(
+    files = _provisioning_files(
         actor=actor, node=node, audit_context=audit_context, invite=invite, wheels=wheels
     )
     buffer = io.BytesIO()
@@ -273,7 +273,7 @@ def provisioning_write(
     """Write the node's bundle into `directory` (created if missing); returns the paths.
 
     The command asks for it by name, so it issues a new invite by default (and says so)."""
-    files = provisioning_files(
+    files = _provisioning_files(
         actor=actor, node=node, audit_context=audit_context, invite=invite, wheels=wheels
     )
     directory.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from typing import Any
 from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from cortex.errors import Conflict, NotFound, Unavailable, ValidationFailed
+from mesh import selectors
 from mesh.models import Node, NodeStatus, TaskStatus
 from mesh.services.tasks import task_dispatch, task_wait
 
@@ -51,6 +52,9 @@ def _path(path: Any, *, required: bool) -> str | None:
 def _run(
     *, actor: User, node: Node, payload: dict[str, Any], audit_context: AuditContext
 ) -> dict[str, Any]:
+    # Grants first: whether a node outside them is online is none of the caller's business.
+    if not selectors.node_usable_for(user=actor, node=node):
+        raise NotFound("No such node.")
     if node.status != NodeStatus.ONLINE:
         raise WorkspaceNodeOffline(f"{node.node_id} is {node.status}: file actions need it online.")
     task = task_dispatch(

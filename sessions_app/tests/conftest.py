@@ -43,3 +43,18 @@ def wait_for(predicate: Callable[[], Any], *, timeout: float = 15.0, interval: f
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+@pytest.fixture
+def box(user: Any, staff_user: Any) -> Any:
+    """A node `box` that `user` may use through the group `team`; it never connects, so work
+    sent to it stays queued and never runs."""
+    from django.contrib.auth.models import Group
+
+    from mesh import services as mesh_services
+
+    node, _ = mesh_services.node_create(actor=staff_user, node_id="box", display_name="Box")
+    group = Group.objects.create(name="team")
+    group.user_set.add(user)
+    mesh_services.node_grant(actor=staff_user, node=node, group=group)
+    return node

@@ -21,19 +21,6 @@ from sessions_app.tests.conftest import configure_llm, wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def box(user, staff_user) -> Any:  # type: ignore[no-untyped-def]
-    from django.contrib.auth.models import Group
-
-    from mesh import services as mesh_services
-
-    node, _ = mesh_services.node_create(actor=staff_user, node_id="box", display_name="Box")
-    group = Group.objects.create(name="team")
-    group.user_set.add(user)
-    mesh_services.node_grant(actor=staff_user, node=node, group=group)
-    return node
-
-
 def _session(client: Any) -> int:
     sid = client.post("/api/v1/sessions/", {"approval_policy": "ask"}, format="json").json()["id"]
     response = client.post(f"/api/v1/sessions/{sid}/nodes/", {"node_id": "box"}, format="json")
