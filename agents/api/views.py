@@ -36,6 +36,7 @@ class AgentViewSet(
         "create": s.AgentCreatedOutput,
         "runs": s.RunOutput,
         "run": s.RunOutput,
+        "cancel_run": s.RunOutput,
         "rotate_secret": s.SecretOutput,
     }
     created_actions = frozenset({"create"})
@@ -101,6 +102,23 @@ class AgentViewSet(
     def runs(self, request: Request, pk: str) -> Response:
         agent = self.get_object_or_404()
         return self.render_page(selectors.run_list_for_agent(agent=agent))
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: s.RunOutput,
+            404: error_response("`not_found`."),
+            409: error_response("`run_finished`."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path=r"runs/(?P<run_id>[^/.]+)/cancel")
+    def cancel_run(self, request: Request, pk: str, run_id: str) -> Response:
+        """Cancel a run: waiting or parked ones end at once, a running one stops its turn."""
+        run = selectors.run_get_for_agent(agent=self.get_object_or_404(), run_id=run_id)
+        run = services.run_cancel(
+            actor=user_signed_in(user=request.user), run=run, audit_context=self.audit_context
+        )
+        return self.render(run, status_code=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=None, responses={200: s.AgentOutput})
     @action(detail=True, methods=["post"])

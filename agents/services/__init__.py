@@ -9,6 +9,7 @@ from agents.services.agents import (
     agent_set_paused,
     agent_update,
 )
+from agents.services.cancel import RunFinished, run_cancel
 from agents.services.runs import (
     AgentPaused,
     InvalidSignature,
@@ -27,6 +28,7 @@ __all__ = [
     "InvalidSignature",
     "InvalidTrigger",
     "InvalidUnattendedRule",
+    "RunFinished",
     "RunTooSoon",
     "UnknownNode",
     "agent_create",
@@ -34,6 +36,7 @@ __all__ = [
     "agent_rotate_secret",
     "agent_set_paused",
     "agent_update",
+    "run_cancel",
     "run_now",
     "runs_claim",
     "runs_reap_lost",

@@ -179,10 +179,13 @@ def runs_reap_lost(*, now: datetime | None = None) -> list[AgentRun]:
             )
         )
         for run in stale[:BATCH]:
-            run.status = RunStatus.LOST
             run.finished_at = now
-            run.error_code = "lost"
-            run.error = "The hub process running this agent stopped."
+            if run.cancel_requested_at is not None:  # it was stopping anyway: say so
+                run.status, run.error_code = RunStatus.CANCELLED, "cancelled"
+                run.error = "The owner cancelled the run."
+            else:
+                run.status, run.error_code = RunStatus.LOST, "lost"
+                run.error = "The hub process running this agent stopped."
             run.save(update_fields=["status", "finished_at", "error_code", "error"])
             lost.append(run)
     return lost
