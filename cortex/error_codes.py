@@ -242,6 +242,7 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("run_too_soon", 429, "The agent ran less than its minimum interval ago.", "http"),
     E("invalid_signature", 401, "The webhook's X-Cortex-Signature is missing or wrong.", "http"),
     E("webhook_body_too_large", 413, "The webhook body is over its size limit.", "http"),
+    E("run_finished", 409, "The agent run has already finished; nothing to cancel.", "http"),
     E(
         "invalid_trigger",
         400,

@@ -166,11 +166,14 @@ def approval_state(
     from sessions_app.models import ApprovalStatus, ChatSession, ToolApproval
 
     run = AgentRun.objects.filter(pk=run_id).values("status", "cancel_requested_at").first()
-    if run is None or run.get("status") not in ACTIVE:
-        return (run or {}).get("status", RunStatus.LOST), None
-    if run["cancel_requested_at"] is not None and ChatSession.objects.filter(
-        pk=session_id, cancel_requested_at__isnull=True
-    ).exists():
+    if run is None:
+        return RunStatus.LOST, None
+    if run["status"] not in ACTIVE:  # ended meanwhile (cancelled by its owner, lost)
+        return str(run["status"]), None
+    if (
+        run["cancel_requested_at"] is not None
+        and ChatSession.objects.filter(pk=session_id, cancel_requested_at__isnull=True).exists()
+    ):
         # Cancelled before this turn began (its message resets the chat's cancel flag).
         from agents.services.cancel import session_turn_cancel
 
@@ -216,9 +219,7 @@ def run_finish(
         finished_at=now,
     ):
         return True
-    return bool(
-        active.update(status=status, error_code=code, error=text[:2000], finished_at=now)
-    )
+    return bool(active.update(status=status, error_code=code, error=text[:2000], finished_at=now))
 
 
 def run_cancel_requested(*, run_id: int) -> bool:

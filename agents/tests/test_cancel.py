@@ -24,7 +24,7 @@ from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import Message, ToolApproval
 from sessions_app.tests.conftest import API_KEY, configure_llm, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("exec_tool")]
 
 
 def _cancel(client: Any, run: AgentRun, agent_id: int | None = None) -> Any:
@@ -32,7 +32,7 @@ def _cancel(client: Any, run: AgentRun, agent_id: int | None = None) -> Any:
 
 
 def test_a_waiting_run_ends_cancelled_at_once_and_a_finished_one_is_409(
-    user, user_client, nodes, agent_settings, exec_tool
+    user, user_client, nodes, agent_settings
 ):
     agent = _agent(user)
     run = services.run_now(actor=user, agent=agent)
@@ -55,7 +55,7 @@ def test_a_waiting_run_ends_cancelled_at_once_and_a_finished_one_is_409(
 
 
 def test_another_users_run_and_unknown_runs_are_404(
-    user, user_client, make_user, nodes, agent_settings, exec_tool
+    user, user_client, make_user, nodes, agent_settings
 ):
     from rest_framework.test import APIClient
 
@@ -79,7 +79,7 @@ def test_another_users_run_and_unknown_runs_are_404(
 
 
 def test_a_parked_run_ends_cancelled_at_once_and_its_turn_stops(
-    user, user_client, nodes, llm_server, fast_turns, agent_settings, exec_tool
+    user, user_client, nodes, llm_server, fast_turns, agent_settings
 ):
     configure_llm(user, llm_server)
     llm_server.add(
@@ -102,7 +102,7 @@ def test_a_parked_run_ends_cancelled_at_once_and_its_turn_stops(
     assert ToolApproval.objects.get(session_id=run.session_id).status != "approved"
 
 
-def test_a_finished_run_is_409(user, user_client, nodes, agent_settings, exec_tool):
+def test_a_finished_run_is_409(user, user_client, nodes, agent_settings):
     agent = _agent(user)
     run = services.run_now(actor=user, agent=agent)
     AgentRun.objects.filter(pk=run.pk).update(status="succeeded")
@@ -136,7 +136,8 @@ print(json.dumps({"invite": invite, "agent": agent.pk}))
 
 AUDITED = """
 from accounts.models import AuditEvent
-print(list(AuditEvent.objects.filter(action="agents.run.cancel").values_list("target_id", flat=True)))
+audited = AuditEvent.objects.filter(action="agents.run.cancel")
+print(list(audited.values_list("target_id", flat=True)))
 """
 
 
@@ -200,11 +201,11 @@ def test_a_running_run_stops_its_turn_and_its_task_on_a_real_node(live_hub, llm_
         finished = _wait(ended)
         assert (finished["status"], finished["error_code"]) == ("cancelled", "cancelled")
         stopped = _wait(
-            lambda: (t := _http(live_hub, "GET", f"/api/v1/tasks/{task['id']}/", token)[1])[
-                "status"
-            ]
-            not in ("queued", "dispatched", "running")
-            and t
+            lambda: (
+                (t := _http(live_hub, "GET", f"/api/v1/tasks/{task['id']}/", token)[1])["status"]
+                not in ("queued", "dispatched", "running")
+                and t
+            )
         )
         assert stopped["status"] == "cancelled", stopped
         sid = finished["session_id"]
@@ -213,7 +214,8 @@ def test_a_running_run_stops_its_turn_and_its_task_on_a_real_node(live_hub, llm_
         assert (last["status"], last["error_code"]) == ("cancelled", "cancelled")
         audited = live_hub.manage("shell", "-v", "0", "-c", AUDITED).strip().splitlines()[-1]
         assert audited == repr([str(run["id"])])
-        again = _http(live_hub, "POST", f"/api/v1/agents/{agent_id}/runs/{run['id']}/cancel/", token)
+        path = f"/api/v1/agents/{agent_id}/runs/{run['id']}/cancel/"
+        again = _http(live_hub, "POST", path, token)
         assert (again[0], again[1]["error"]["code"]) == (409, "run_finished")
     except BaseException:
         print(live_hub.log()[-6000:])  # noqa: T201  # the hub's log explains a failure
