@@ -191,6 +191,57 @@ def runs_reap_lost(*, now: datetime | None = None) -> list[AgentRun]:
     return lost
 
 
+def _began_work(run: AgentRun) -> bool:
+    """Whether the run's chat has called a tool (or started a task): re-running it from the
+    start could repeat what it did, so a stopping process must not release it."""
+    from mesh.models import Task
+    from sessions_app.models import Message, MessageRole
+
+    if run.session_id is None:
+        return False
+    return (
+        Message.objects.filter(session_id=run.session_id, role=MessageRole.TOOL).exists()
+        or Task.objects.filter(chat_session_id=run.session_id).exists()
+    )
+
+
+def runs_hand_over(*, worker: str) -> list[AgentRun]:
+    """A process that stops cleanly gives up its runs at once: a run that has not called a
+    tool yet goes back to `scheduled` (another process claims it and starts it afresh); one
+    that has is ended `failed` (`hub_stopped`), as a re-run could repeat its work; one its
+    owner was cancelling ends `cancelled`. Returns the runs (for notifications)."""
+    now = timezone.now()
+    handed: list[AgentRun] = []
+    with transaction.atomic():
+        mine = _locked(
+            AgentRun.objects.filter(claimed_by=worker, status__in=ACTIVE).select_related("agent")
+        )
+        for run in mine:
+            fields = ["status", "claimed_by", "heartbeat_at", "error_code", "error"]
+            run.claimed_by, run.heartbeat_at = "", None
+            if run.cancel_requested_at is not None:
+                run.status, run.error_code = RunStatus.CANCELLED, "cancelled"
+                run.error = "The owner cancelled the run."
+                run.finished_at = now
+                fields.append("finished_at")
+            elif _began_work(run):
+                run.status, run.error_code = RunStatus.FAILED, "hub_stopped"
+                run.error = (
+                    "The hub process running this agent stopped after the run had called "
+                    "tools; it was not restarted, so nothing runs twice."
+                )
+                run.finished_at = now
+                fields.append("finished_at")
+            else:
+                run.status, run.error_code = RunStatus.SCHEDULED, ""
+                run.error = ""
+                run.started_at, run.session = None, None
+                fields += ["started_at", "session"]
+            run.save(update_fields=fields)
+            handed.append(run)
+    return handed
+
+
 def _check_may_start(agent: Agent, now: datetime) -> None:
     if agent.paused:
         raise AgentPaused()
