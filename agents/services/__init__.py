@@ -13,12 +13,15 @@ from agents.services.cancel import RunFinished, run_cancel
 from agents.services.runs import (
     AgentPaused,
     InvalidSignature,
+    ReplayedDelivery,
     RunTooSoon,
+    StaleSignature,
     run_now,
     runs_claim,
     runs_reap_lost,
     signature_of,
     ticks_fire,
+    webhook_deliveries_sweep,
     webhook_trigger,
 )
 from agents.services.timing import InvalidTrigger
@@ -28,8 +31,10 @@ __all__ = [
     "InvalidSignature",
     "InvalidTrigger",
     "InvalidUnattendedRule",
+    "ReplayedDelivery",
     "RunFinished",
     "RunTooSoon",
+    "StaleSignature",
     "UnknownNode",
     "agent_create",
     "agent_delete",
@@ -42,5 +47,6 @@ __all__ = [
     "runs_reap_lost",
     "signature_of",
     "ticks_fire",
+    "webhook_deliveries_sweep",
     "webhook_trigger",
 ]
