@@ -15,14 +15,14 @@ import pytest
 
 from console.tests.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401  # fixture
 from console.tests.test_browser_chat import console_error, sign_in
-from providers.tests.llm_server import openai_text, openai_tool_call
+from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
 from tools.tests.test_browser_live import SETUP, site  # noqa: F401  # fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _browser_call(call_id: str, **arguments: str) -> dict[str, object]:
+def _browser_call(call_id: str, **arguments: str) -> Step:
     return openai_tool_call([(call_id, "browser", json.dumps({"node_id": "live", **arguments}))])
 
 
