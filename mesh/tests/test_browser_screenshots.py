@@ -137,3 +137,17 @@ def test_throttled_sweeps_wait_for_their_turn(user, node, media):
     sweeps_run(force=True)
     assert "mesh.browser_screenshots_sweep" not in sweeps_run()
     assert "sessions.turns_reap_stale" in sweeps_run()  # unthrottled: every round
+
+
+def test_the_sweeps_are_registered():
+    from cortex import sweeps
+    from sessions_app.services.sessions import screenshots_of_deleted_chats_sweep
+
+    assert sweeps._sweeps["mesh.browser_screenshots_sweep"] is services.browser_screenshots_sweep
+    registered = sweeps._sweeps["sessions.screenshots_of_deleted_chats"]
+    assert registered is screenshots_of_deleted_chats_sweep
+    assert sweeps._every["mesh.browser_screenshots_sweep"] == 300
+
+
+def test_deleting_screenshots_of_no_task_does_nothing(media):
+    assert services.browser_screenshots_delete(task_ids=[]) == 0
