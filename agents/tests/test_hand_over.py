@@ -31,6 +31,7 @@ def _claimed(user, nodes, name: str, worker: str) -> AgentRun:  # type: ignore[n
 def test_only_this_process_runs_are_handed_over(user, nodes, agent_settings):
     untouched = _claimed(user, nodes, "untouched", "w1")
     began = _claimed(user, nodes, "began", "w1")
+    assert began.session is not None
     Message.objects.create(session=began.session, role="tool", content="ran", status="done")
     cancelling = _claimed(user, nodes, "cancelling", "w1")
     services.run_cancel(actor=user, run=cancelling)
