@@ -105,6 +105,55 @@ def scheduler_start() -> None:
     if loop in _started:
         return
     _started.add(loop)
-    task = loop.create_task(scheduler_loop(), name="agent-scheduler")
+    stop = asyncio.Event()
+    task = loop.create_task(scheduler_loop(stop=stop), name="agent-scheduler")
+    _loops[loop] = (stop, task)
     _keep.add(task)
     task.add_done_callback(_keep.discard)
+
+
+#: The running scheduler of each loop: its stop event and task (for `scheduler_stop`).
+_loops: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, tuple[asyncio.Event, asyncio.Task[None]]
+] = weakref.WeakKeyDictionary()
+
+#: Seconds a stopping process gives its runs' turns to record their end before handing over.
+STOP_GRACE = 10.0
+
+
+async def scheduler_stop() -> None:
+    """A clean stop (SIGTERM to `serve` or daphne): hand over the runs this process drives.
+
+    The loop stops first (no new claims), then the runs' turns are stopped (each records
+    `interrupted` and cancels its node tasks), then every run still claimed here is released
+    for another process, or ended at once when it had begun work (`runs.runs_hand_over`) —
+    instead of waiting `CORTEX_AGENT_LOST_AFTER_S` to be found `lost`. Never raises.
+    """
+    loop = asyncio.get_running_loop()
+    entry = _loops.pop(loop, None)
+    if entry is None:
+        return
+    stop, task = entry
+    stop.set()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(task), timeout=STOP_GRACE)
+    driving = [t for t in _driving.values() if not t.done()]
+    for running in driving:
+        running.cancel()
+    if driving:
+        await asyncio.wait(driving, timeout=STOP_GRACE)
+    try:
+        handed = await db(runs.runs_hand_over)(worker=worker_id())
+    except Exception:  # the database is away: the runs end `lost` later, as before
+        logger.warning("could not hand over this process's agent runs", exc_info=True)
+        return
+    for run in handed:
+        logger.info("agent run %s handed over: %s", run.pk, run.status)
+        with contextlib.suppress(Exception):
+            await run_notify(
+                owner_id=run.agent.owner_id,
+                agent_id=run.agent_id,
+                run_id=run.pk,
+                status=run.status,
+                session_id=run.session_id,
+            )

@@ -33,3 +33,15 @@ def agent_get_for_user(*, user: User, agent_id: int | str) -> Agent:
 
 def run_list_for_agent(*, agent: Agent) -> QuerySet[AgentRun]:
     return AgentRun.objects.filter(agent=agent).order_by("-scheduled_for", "-id")
+
+
+def run_get_for_agent(*, agent: Agent, run_id: int | str) -> AgentRun:
+    """One run of an agent the caller already may see; any other id is NotFound."""
+    try:
+        pk = int(str(run_id))
+    except ValueError:
+        pk = 0
+    run = AgentRun.objects.filter(agent=agent, pk=pk).first() if 0 < pk < 2**63 else None
+    if run is None:
+        raise errors.NotFound("No such run.")
+    return run

@@ -59,9 +59,15 @@ async def run_embedded(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal)
 
-    from cortex.background import background_start
+    from cortex.background import background_start, background_stop
 
     background_start()  # the agent scheduler, before the first connection
+
+    async def _hand_over() -> None:
+        await stop.wait()
+        await background_stop()  # hand the agent runs this process drives over at once
+
+    handover = asyncio.create_task(_hand_over(), name="background-stop")
     tasks = [asyncio.create_task(web.serve(), name="http")]
     mesh_line = "gRPC disabled"
     if grpc_address:
@@ -82,6 +88,7 @@ async def run_embedded(
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     # Whichever listener ended first (a signal, or a bind failure), stop the other one too.
     _on_signal()
+    await handover
     await asyncio.gather(*tasks, return_exceptions=True)
     for task in done:
         if not task.cancelled() and task.exception() is not None:

@@ -240,8 +240,26 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     # --- scheduled agents ---
     E("agent_paused", 409, "The agent is paused; resume it first.", "http"),
     E("run_too_soon", 429, "The agent ran less than its minimum interval ago.", "http"),
-    E("invalid_signature", 401, "The webhook's X-Cortex-Signature is missing or wrong.", "http"),
+    E(
+        "invalid_signature",
+        401,
+        "The webhook's X-Cortex-Signature (or its X-Cortex-Timestamp) is missing or wrong.",
+        "http",
+    ),
+    E(
+        "stale_signature",
+        401,
+        "The webhook's X-Cortex-Timestamp is outside the accepted window; sign it anew.",
+        "http",
+    ),
+    E(
+        "replayed_delivery",
+        409,
+        "This signed webhook request was delivered already; it starts no second run.",
+        "http",
+    ),
     E("webhook_body_too_large", 413, "The webhook body is over its size limit.", "http"),
+    E("run_finished", 409, "The agent run has already finished; nothing to cancel.", "http"),
     E(
         "invalid_trigger",
         400,

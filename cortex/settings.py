@@ -468,6 +468,7 @@ AGENT_TICK_S: float = env.float("CORTEX_AGENT_TICK_S", default=1.0)
 AGENT_HEARTBEAT_S: float = env.float("CORTEX_AGENT_HEARTBEAT_S", default=5.0)
 AGENT_LOST_AFTER_S: float = env.float("CORTEX_AGENT_LOST_AFTER_S", default=45.0)
 AGENT_LATE_GRACE_S: float = env.float("CORTEX_AGENT_LATE_GRACE_S", default=30.0)
+AGENT_WEBHOOK_WINDOW_S: int = env.int("CORTEX_AGENT_WEBHOOK_WINDOW_S", default=300)
 
 # --- logging --------------------------------------------------------------------------------
 LOG_JSON: bool = env.bool("CORTEX_LOG_JSON", default=False)

@@ -10,25 +10,40 @@ imports them (no cycle between apps).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 logger = logging.getLogger("cortex.sweeps")
 
 _sweeps: dict[str, Callable[[], Any]] = {}
+#: Sweeps that need not run every round (a storage listing, a scan): their least gap, seconds.
+_every: dict[str, float] = {}
+#: When this process last ran each such sweep (monotonic); only a throttle, never the truth.
+_last: dict[str, float] = {}
 
 
-def sweep_register(name: str, sweep: Callable[[], Any]) -> None:
-    """Run `sweep()` (sync, database work) on every sweep round; a name is registered once."""
+def sweep_register(name: str, sweep: Callable[[], Any], *, every_s: float | None = None) -> None:
+    """Run `sweep()` (sync, database work) on every sweep round, or at most every `every_s`
+    seconds in this process; a name is registered once."""
     if _sweeps.get(name, sweep) is not sweep:
         raise ValueError(f"A different sweep is registered as {name!r}.")
     _sweeps[name] = sweep
+    if every_s:
+        _every[name] = every_s
 
 
-def sweeps_run() -> dict[str, Any]:
-    """Run every registered sweep once; what each returned (None for one that failed, logged)."""
+def sweeps_run(*, force: bool = False) -> dict[str, Any]:
+    """Run every registered sweep that is due (all of them with `force`); what each returned
+    (None for one that failed, logged). A throttled sweep that is not due is left out."""
     results: dict[str, Any] = {}
+    now = time.monotonic()
     for name, sweep in list(_sweeps.items()):
+        every = _every.get(name)
+        if every and not force and name in _last and now - _last[name] < every:
+            continue
+        if every:
+            _last[name] = now
         try:
             results[name] = sweep()
         except Exception:

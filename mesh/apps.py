@@ -9,3 +9,10 @@ class MeshConfig(AppConfig):
     name = "mesh"
     verbose_name = "Mesh"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from cortex.sweeps import sweep_register
+        from mesh.services.browser import browser_screenshots_sweep
+
+        # A listing of stored screenshots: every few minutes is soon enough for orphans.
+        sweep_register("mesh.browser_screenshots_sweep", browser_screenshots_sweep, every_s=300)

@@ -16,3 +16,10 @@ class SessionsAppConfig(AppConfig):
 
         # Turns whose runner died are ended by the sweeper, not by whoever reads them next.
         sweep_register("sessions.turns_reap_stale", turns_reap_stale)
+        from sessions_app.services.sessions import screenshots_of_deleted_chats_sweep
+
+        sweep_register(
+            "sessions.screenshots_of_deleted_chats",
+            screenshots_of_deleted_chats_sweep,
+            every_s=300,
+        )

@@ -82,6 +82,7 @@ class RunOutput(serializers.Serializer):
     feedback = serializers.CharField()
     reworks = serializers.IntegerField()
     error_code = serializers.CharField()
+    cancel_requested_at = serializers.DateTimeField(allow_null=True)
 
 
 class AgentOutput(serializers.Serializer):

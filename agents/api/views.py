@@ -36,6 +36,7 @@ class AgentViewSet(
         "create": s.AgentCreatedOutput,
         "runs": s.RunOutput,
         "run": s.RunOutput,
+        "cancel_run": s.RunOutput,
         "rotate_secret": s.SecretOutput,
     }
     created_actions = frozenset({"create"})
@@ -102,6 +103,24 @@ class AgentViewSet(
         agent = self.get_object_or_404()
         return self.render_page(selectors.run_list_for_agent(agent=agent))
 
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("run_id", int, OpenApiParameter.PATH)],
+        responses={
+            202: s.RunOutput,
+            404: error_response("`not_found`."),
+            409: error_response("`run_finished`."),
+        },
+    )
+    @action(detail=True, methods=["post"], url_path=r"runs/(?P<run_id>[^/.]+)/cancel")
+    def cancel_run(self, request: Request, pk: str, run_id: str) -> Response:
+        """Cancel a run: waiting or parked ones end at once, a running one stops its turn."""
+        run = selectors.run_get_for_agent(agent=self.get_object_or_404(), run_id=run_id)
+        run = services.run_cancel(
+            actor=user_signed_in(user=request.user), run=run, audit_context=self.audit_context
+        )
+        return self.render(run, status_code=status.HTTP_202_ACCEPTED)
+
     @extend_schema(request=None, responses={200: s.AgentOutput})
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, pk: str) -> Response:
@@ -142,8 +161,10 @@ class AgentViewSet(
 class AgentWebhookViewSet(CortexViewSet):
     """`POST /api/v1/agents/{id}/trigger/`: the signature is the only authority.
 
-    `X-Cortex-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with the agent's secret; a
-    wrong or missing signature (or an unknown agent) is 401 `invalid_signature`.
+    `X-Cortex-Timestamp: <Unix seconds>` and `X-Cortex-Signature: sha256=<hex HMAC-SHA256 of
+    "<timestamp>.<raw body>">` with the agent's secret; a wrong or missing signature or
+    timestamp (or an unknown agent) is 401 `invalid_signature`, a timestamp outside the window
+    401 `stale_signature`, a request delivered before 409 `replayed_delivery`.
     """
 
     permission_classes = [AllowAny]
@@ -160,13 +181,26 @@ class AgentWebhookViewSet(CortexViewSet):
     @extend_schema(
         request=OpenApiTypes.BINARY,
         parameters=[
-            OpenApiParameter("X-Cortex-Signature", str, OpenApiParameter.HEADER, required=True)
+            OpenApiParameter(
+                "X-Cortex-Signature",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description='`sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">`',
+            ),
+            OpenApiParameter(
+                "X-Cortex-Timestamp",
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unix seconds when the request was signed (within 5 minutes).",
+            ),
         ],
         responses={
             202: s.RunOutput,
-            401: error_response("`invalid_signature`."),
+            401: error_response("`invalid_signature`, `stale_signature`."),
             413: error_response("`webhook_body_too_large`."),
-            409: error_response("`agent_paused`."),
+            409: error_response("`agent_paused`, `replayed_delivery`."),
             429: error_response("`run_too_soon`."),
         },
     )
@@ -175,6 +209,7 @@ class AgentWebhookViewSet(CortexViewSet):
             agent_id=agent_id,
             body=request.body,
             signature=request.headers.get("X-Cortex-Signature", ""),
+            timestamp=request.headers.get("X-Cortex-Timestamp", ""),
             audit_context=self.audit_context,
         )
         return self.render(run, status_code=status.HTTP_202_ACCEPTED)

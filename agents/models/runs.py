@@ -47,6 +47,8 @@ class AgentRun(models.Model):
     )
     claimed_by = models.CharField(max_length=100, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    #: The owner asked to stop a running run; the process driving it ends it `cancelled`.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=64, blank=True)

@@ -9,15 +9,19 @@ from agents.services.agents import (
     agent_set_paused,
     agent_update,
 )
+from agents.services.cancel import RunFinished, run_cancel
 from agents.services.runs import (
     AgentPaused,
     InvalidSignature,
+    ReplayedDelivery,
     RunTooSoon,
+    StaleSignature,
     run_now,
     runs_claim,
     runs_reap_lost,
     signature_of,
     ticks_fire,
+    webhook_deliveries_sweep,
     webhook_trigger,
 )
 from agents.services.timing import InvalidTrigger
@@ -27,17 +31,22 @@ __all__ = [
     "InvalidSignature",
     "InvalidTrigger",
     "InvalidUnattendedRule",
+    "ReplayedDelivery",
+    "RunFinished",
     "RunTooSoon",
+    "StaleSignature",
     "UnknownNode",
     "agent_create",
     "agent_delete",
     "agent_rotate_secret",
     "agent_set_paused",
     "agent_update",
+    "run_cancel",
     "run_now",
     "runs_claim",
     "runs_reap_lost",
     "signature_of",
     "ticks_fire",
+    "webhook_deliveries_sweep",
     "webhook_trigger",
 ]

@@ -163,8 +163,21 @@ def approval_state(
 ) -> tuple[str, dict[str, Any] | None]:
     """Move the run between `running` and `awaiting_approval` as approvals open and close;
     returns the status now and the pending approval (to tell the owner about)."""
-    from sessions_app.models import ApprovalStatus, ToolApproval
+    from sessions_app.models import ApprovalStatus, ChatSession, ToolApproval
 
+    run = AgentRun.objects.filter(pk=run_id).values("status", "cancel_requested_at").first()
+    if run is None:
+        return RunStatus.LOST, None
+    if run["status"] not in ACTIVE:  # ended meanwhile (cancelled by its owner, lost)
+        return str(run["status"]), None
+    if (
+        run["cancel_requested_at"] is not None
+        and ChatSession.objects.filter(pk=session_id, cancel_requested_at__isnull=True).exists()
+    ):
+        # Cancelled before this turn began (its message resets the chat's cancel flag).
+        from agents.services.cancel import session_turn_cancel
+
+        session_turn_cancel(run=AgentRun.objects.get(pk=run_id))
     pending = (
         ToolApproval.objects.filter(session_id=session_id, status=ApprovalStatus.PENDING)
         .order_by("id")
@@ -194,12 +207,26 @@ def run_finish(
     code: str = "",
     text: str = "",
 ) -> bool:
-    """End the run unless another process already ended it (lost); True when this did."""
-    return bool(
-        AgentRun.objects.filter(pk=run_id, claimed_by=worker, status__in=ACTIVE).update(
-            status=status, error_code=code, error=text[:2000], finished_at=timezone.now()
-        )
-    )
+    """End the run unless another process already ended it (lost); True when this did.
+
+    A run its owner asked to cancel ends `cancelled`, whatever the turn's end was."""
+    active = AgentRun.objects.filter(pk=run_id, claimed_by=worker, status__in=ACTIVE)
+    now = timezone.now()
+    if active.filter(cancel_requested_at__isnull=False).update(
+        status=RunStatus.CANCELLED,
+        error_code="cancelled",
+        error="The owner cancelled the run.",
+        finished_at=now,
+    ):
+        return True
+    return bool(active.update(status=status, error_code=code, error=text[:2000], finished_at=now))
+
+
+def run_cancel_requested(*, run_id: int) -> bool:
+    """True once the owner asked to cancel the run (or it is no longer active)."""
+    return not AgentRun.objects.filter(
+        pk=run_id, status__in=ACTIVE, cancel_requested_at__isnull=True
+    ).exists()
 
 
 def evaluation_store(*, run_id: int, score: int, feedback: str, rework: bool) -> None:

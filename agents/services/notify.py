@@ -34,3 +34,20 @@ async def run_notify(
     if approval is not None:
         frame["approval"] = approval
     await events.asend(events.group_name(events.USER_NODES_GROUP, user_id=owner_id), frame)
+
+
+def run_notify_on_commit(
+    *, owner_id: int, agent_id: int, run_id: int, status: str, session_id: int | None = None
+) -> None:
+    """`run_notify` from sync code, once the current transaction commits."""
+    from mesh import events
+
+    frame: dict[str, Any] = {
+        "type": AGENT_RUN,
+        "seq": events.frame_seq(),
+        "agent_id": agent_id,
+        "run_id": run_id,
+        "status": status,
+        "session_id": session_id,
+    }
+    events.send_on_commit(events.group_name(events.USER_NODES_GROUP, user_id=owner_id), frame)

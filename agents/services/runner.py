@@ -81,6 +81,8 @@ async def _work(prepared: execution.Prepared, worker: str) -> tuple[str, str, st
         )
         await _turn(prepared, worker, message_id, budget)
         status, code, text = await db(execution.turn_outcome)(session_id=prepared.session_id)
+        if await db(execution.run_cancel_requested)(run_id=prepared.run_id):
+            return RunStatus.CANCELLED, "cancelled", ""
         if status != RunStatus.SUCCEEDED or not prepared.rubric:
             return status, code, ""
         verdict = await _evaluate(prepared, text)

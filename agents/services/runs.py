@@ -12,18 +12,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.models import User
 from accounts.services import audit_record
-from agents.models import Agent, AgentRun, CatchUp, RunStatus, RunTrigger
+from agents.models import Agent, AgentRun, CatchUp, RunStatus, RunTrigger, WebhookDelivery
 from agents.models.runs import ACTIVE, UNFINISHED
 from agents.services import timing
 from cortex import errors
@@ -58,6 +59,20 @@ MAX_WEBHOOK_BODY = 64 * 1024
 class InvalidSignature(errors.NotAuthenticated):
     code = "invalid_signature"
     default_message = "The signature is missing or wrong."
+
+
+class StaleSignature(errors.NotAuthenticated):
+    code = "stale_signature"
+    default_message = "The request's X-Cortex-Timestamp is outside the accepted window."
+
+
+class ReplayedDelivery(errors.Conflict):
+    code = "replayed_delivery"
+    default_message = "This signed request was delivered already; sign a new one."
+
+
+#: A webhook timestamp: Unix seconds, ASCII digits only (no sign, space, fraction or `_`).
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 
 @dataclass(frozen=True)
@@ -179,13 +194,67 @@ def runs_reap_lost(*, now: datetime | None = None) -> list[AgentRun]:
             )
         )
         for run in stale[:BATCH]:
-            run.status = RunStatus.LOST
             run.finished_at = now
-            run.error_code = "lost"
-            run.error = "The hub process running this agent stopped."
+            if run.cancel_requested_at is not None:  # it was stopping anyway: say so
+                run.status, run.error_code = RunStatus.CANCELLED, "cancelled"
+                run.error = "The owner cancelled the run."
+            else:
+                run.status, run.error_code = RunStatus.LOST, "lost"
+                run.error = "The hub process running this agent stopped."
             run.save(update_fields=["status", "finished_at", "error_code", "error"])
             lost.append(run)
     return lost
+
+
+def _began_work(run: AgentRun) -> bool:
+    """Whether the run's chat has called a tool (or started a task): re-running it from the
+    start could repeat what it did, so a stopping process must not release it."""
+    from mesh.models import Task
+    from sessions_app.models import Message, MessageRole
+
+    if run.session_id is None:
+        return False
+    return (
+        Message.objects.filter(session_id=run.session_id, role=MessageRole.TOOL).exists()
+        or Task.objects.filter(chat_session_id=run.session_id).exists()
+    )
+
+
+def runs_hand_over(*, worker: str) -> list[AgentRun]:
+    """A process that stops cleanly gives up its runs at once: a run that has not called a
+    tool yet goes back to `scheduled` (another process claims it and starts it afresh); one
+    that has is ended `failed` (`hub_stopped`), as a re-run could repeat its work; one its
+    owner was cancelling ends `cancelled`. Returns the runs (for notifications)."""
+    now = timezone.now()
+    handed: list[AgentRun] = []
+    with transaction.atomic():
+        mine = _locked(
+            AgentRun.objects.filter(claimed_by=worker, status__in=ACTIVE).select_related("agent")
+        )
+        for run in mine:
+            fields = ["status", "claimed_by", "heartbeat_at", "error_code", "error"]
+            run.claimed_by, run.heartbeat_at = "", None
+            if run.cancel_requested_at is not None:
+                run.status, run.error_code = RunStatus.CANCELLED, "cancelled"
+                run.error = "The owner cancelled the run."
+                run.finished_at = now
+                fields.append("finished_at")
+            elif _began_work(run):
+                run.status, run.error_code = RunStatus.FAILED, "hub_stopped"
+                run.error = (
+                    "The hub process running this agent stopped after the run had called "
+                    "tools; it was not restarted, so nothing runs twice."
+                )
+                run.finished_at = now
+                fields.append("finished_at")
+            else:
+                run.status, run.error_code = RunStatus.SCHEDULED, ""
+                run.error = ""
+                run.started_at, run.session = None, None
+                fields += ["started_at", "session"]
+            run.save(update_fields=fields)
+            handed.append(run)
+    return handed
 
 
 def _check_may_start(agent: Agent, now: datetime) -> None:
@@ -237,17 +306,58 @@ def run_now(
     return run
 
 
-def signature_of(*, secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature_of(*, secret: str, body: bytes, timestamp: str) -> str:
+    """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` keyed with the agent's secret."""
+    signed = timestamp.encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def _refuse(agent: Agent, reason: str, body: bytes, audit_context: AuditContext) -> None:
+    audit_record(
+        actor=None,
+        action="agents.webhook.refused",
+        target_type="agent",
+        target_id=agent.pk,
+        audit_context=audit_context.via("webhook"),
+        details={"agent_id": agent.pk, "reason": reason, "body_bytes": len(body)},
+    )
+
+
+def _delivery_remember(*, agent: Agent, signature: str, now: datetime) -> bool:
+    """Insert the delivery's row; False when the same signed request was seen already."""
+    digest = hashlib.sha256(signature.encode()).hexdigest()
+    try:
+        with transaction.atomic():
+            WebhookDelivery.objects.create(agent=agent, digest=digest, received_at=now)
+    except IntegrityError:
+        return False
+    return True
+
+
+def webhook_deliveries_sweep(*, now: datetime | None = None) -> int:
+    """Forget deliveries older than twice the window (requests that old are stale anyway)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=2 * settings.AGENT_WEBHOOK_WINDOW_S)
+    deleted, _ = WebhookDelivery.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
 
 
 def webhook_trigger(
-    *, agent_id: Any, body: bytes, signature: str, audit_context: AuditContext = DEFAULT_CONTEXT
+    *,
+    agent_id: Any,
+    body: bytes,
+    signature: str,
+    timestamp: str,
+    audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> AgentRun:
-    """A signed webhook: HMAC-SHA256 of the raw body with the agent's own secret.
+    """A signed webhook: HMAC-SHA256 of "<timestamp>.<raw body>" with the agent's own secret.
 
-    An unknown agent and a wrong signature answer alike (InvalidSignature), so ids cannot be
-    probed; a wrong signature on a real agent is audited. The body becomes the run's context.
+    An unknown agent, a missing or malformed timestamp and a wrong signature answer alike
+    (InvalidSignature), so ids cannot be probed; a signature that holds but whose timestamp
+    is more than `CORTEX_AGENT_WEBHOOK_WINDOW_S` off is StaleSignature; a signed request seen
+    before (its row is still remembered, so within the window) is ReplayedDelivery, so a
+    captured request never starts a second run. Refusals on a real agent are audited. The
+    body becomes the run's context.
     """
     from preferences import crypto
 
@@ -259,17 +369,22 @@ def webhook_trigger(
         secret = crypto.decrypt(agent.webhook_secret)
     except errors.CortexError:
         secret = ""
-    expected = signature_of(secret=secret, body=body) if secret else ""
-    if not expected or not hmac.compare_digest(expected.encode(), signature.strip().encode()):
-        audit_record(
-            actor=None,
-            action="agents.webhook.refused",
-            target_type="agent",
-            target_id=agent.pk,
-            audit_context=audit_context.via("webhook"),
-            details={"agent_id": agent.pk, "reason": "bad_signature", "body_bytes": len(body)},
-        )
+    timestamp = timestamp if _TIMESTAMP.fullmatch(timestamp or "") else ""
+    expected = signature_of(secret=secret, body=body, timestamp=timestamp) if secret else ""
+    if (
+        not expected
+        or not timestamp
+        or not hmac.compare_digest(expected.encode(), signature.strip().encode())
+    ):
+        _refuse(agent, "bad_signature", body, audit_context)
         raise InvalidSignature()
+    now = timezone.now()
+    if abs(now.timestamp() - int(timestamp)) > settings.AGENT_WEBHOOK_WINDOW_S:
+        _refuse(agent, "stale_signature", body, audit_context)
+        raise StaleSignature()
+    if not _delivery_remember(agent=agent, signature=expected, now=now):
+        _refuse(agent, "replayed_delivery", body, audit_context)
+        raise ReplayedDelivery()
     if len(body) > MAX_WEBHOOK_BODY:
         raise WebhookBodyTooLarge(f"At most {MAX_WEBHOOK_BODY} bytes.")
     context = body.decode("utf-8", errors="replace")

@@ -4,8 +4,11 @@ the webhook."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import threading
+import time
 from typing import Any, ClassVar
 
 import pytest
@@ -187,37 +190,44 @@ def test_webhook_signature(user, nodes, agent_settings, llm_server):
     body = b'{"alert": "disk full"}'
     url = f"/api/v1/agents/{agent.pk}/trigger/"
 
-    def post(signature: str, target: str = url) -> Any:
+    now = str(int(time.time()))
+
+    def post(signature: str, target: str = url, timestamp: str = now) -> Any:
         return client.generic(
             "POST",
             target,
             body,  # type: ignore[arg-type]  # Django's test client takes bytes too
             content_type="application/json",
             HTTP_X_CORTEX_SIGNATURE=signature,
+            HTTP_X_CORTEX_TIMESTAMP=timestamp,
         )
 
-    wrong = services.signature_of(secret=secret + "x", body=body)
+    def sign(key: str = secret, data: bytes = body, timestamp: str = now) -> str:
+        return services.signature_of(secret=key, body=data, timestamp=timestamp)
+
+    wrong = sign(secret + "x")
+    old_style = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     for signature in (
         wrong,
         "",
         "sha256=",
         wrong.upper(),
-        services.signature_of(secret=secret, body=body + b" "),
+        sign(data=body + b" "),
+        sign(timestamp=str(int(now) + 1)),
+        old_style,  # the body alone, no timestamp: refused
     ):
         response = post(signature)
         assert response.status_code == 401
         assert response.json()["error"]["code"] == "invalid_signature"
     assert AgentRun.objects.count() == 0
     refused = AuditEvent.objects.filter(action="agents.webhook.refused")
-    assert refused.count() == 5
+    assert refused.count() == 7
     assert secret not in str(list(refused.values_list("details", flat=True)))
-    unknown = post(
-        services.signature_of(secret=secret, body=body), "/api/v1/agents/999999/trigger/"
-    )
+    unknown = post(sign(), "/api/v1/agents/999999/trigger/")
     assert unknown.status_code == 401 and unknown.json()["error"]["code"] == "invalid_signature"
-    assert refused.count() == 5
+    assert refused.count() == 7
 
-    good = post(services.signature_of(secret=secret, body=body))
+    good = post(sign())
     assert good.status_code == 202, good.content
     run = AgentRun.objects.get()
     assert (run.trigger, run.context, run.status) == ("webhook", body.decode(), "scheduled")
@@ -230,12 +240,14 @@ def test_a_big_webhook_body_is_refused_after_the_signature(user, nodes, agent_se
         actor=user, name="hook", prompt="p", node_ids=[], trigger={"kind": "manual"}
     )
     body = b"x" * (MAX_WEBHOOK_BODY + 1)
+    now = str(int(time.time()))
     response = APIClient().generic(
         "POST",
         f"/api/v1/agents/{agent.pk}/trigger/",
         body,  # type: ignore[arg-type]  # Django's test client takes bytes too
         content_type="text/plain",
-        HTTP_X_CORTEX_SIGNATURE=services.signature_of(secret=secret, body=body),
+        HTTP_X_CORTEX_SIGNATURE=services.signature_of(secret=secret, body=body, timestamp=now),
+        HTTP_X_CORTEX_TIMESTAMP=now,
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "webhook_body_too_large"

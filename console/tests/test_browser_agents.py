@@ -1,5 +1,6 @@
 """The agents page in headless Chromium: create an agent, run it now, see it park for an
-approval (live on /ws/me/), approve in its chat, see the run succeed; pause and resume."""
+approval (live on /ws/me/), approve in its chat, see the run succeed; cancel a parked run;
+pause and resume."""
 
 from __future__ import annotations
 
@@ -79,6 +80,22 @@ def test_agents_page(live_hub, llm_server, browser, tmp_path):  # noqa: F811
         page.goto(base + "/console/agents/")
         page.wait_for_selector('.agent .badge[data-status="succeeded"]', timeout=60_000)
         page.locator(".agent .run-chat").first.wait_for()
+
+        # A second run parks too; cancelling it from its row ends it at once.
+        llm_server.add(
+            openai_tool_call(
+                [("c2", "mesh_terminal", '{"node_id": "live", "command": "echo not-again"}')]
+            )
+        )
+        llm_server.add(openai_text(["Should never be said."]))
+        page.locator(".agent button.run-now").click()
+        parked = page.locator("tr:has(.badge[data-status='awaiting_approval'])")
+        parked.wait_for(timeout=60_000)
+        parked.get_by_role("button", name="Cancel run").click()
+        page.wait_for_selector('.agent .badge[data-status="cancelled"]', timeout=60_000)
+        page.wait_for_selector("text=cancelled.")
+        assert page.locator(".agent .cancel-run").count() == 0
+        assert page.locator('.agent .badge[data-status="succeeded"]').count() == 1
 
         # Pause and resume.
         page.locator(".agent button.pause").click()

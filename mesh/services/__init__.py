@@ -2,6 +2,8 @@
 
 from mesh.services.browser import (
     browser_screenshot_open,
+    browser_screenshots_delete,
+    browser_screenshots_sweep,
     browser_session_close,
 )
 from mesh.services.credentials import (
@@ -49,6 +51,8 @@ from mesh.services.tasks import (
 
 __all__ = [
     "browser_screenshot_open",
+    "browser_screenshots_delete",
+    "browser_screenshots_sweep",
     "browser_session_close",
     "CapabilityMissing",
     "CommandNotAllowed",

@@ -11,10 +11,15 @@ import base64
 import binascii
 import hashlib
 import logging
+import re
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
 
 from accounts.context import AuditContext
 from accounts.models import User
@@ -147,6 +152,77 @@ def browser_result_store(*, task_id: Any, result: Any) -> Any:
         "url": f"/api/v1/tasks/{task_id}/screenshot/",
     }
     return result
+
+
+#: A stored screenshot younger than this is not an orphan yet: the result naming it may still be
+#: in an uncommitted transaction.
+SCREENSHOT_ORPHAN_AGE = timedelta(minutes=10)
+_SCREENSHOT_NAME = re.compile(
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.png"
+)
+
+
+def _storage_delete_after_commit(names: list[str]) -> None:
+    def delete() -> None:
+        for name in names:
+            try:
+                default_storage.delete(name)
+            except OSError:
+                logger.warning("could not delete screenshot %s", name)
+
+    if names:
+        transaction.on_commit(delete)
+
+
+def browser_screenshots_delete(*, task_ids: Iterable[Any]) -> int:
+    """Remove the stored screenshots of these tasks (once the caller's transaction commits);
+    task rows that remain say `stored: false`. Returns how many were stored."""
+    ids = list(task_ids)
+    if not ids:
+        return 0
+    names: list[str] = []
+    for task in Task.objects.filter(pk__in=ids, kind="browser").only("pk", "result"):
+        if not isinstance(task.result, dict):
+            continue
+        shot = task.result.get("screenshot")
+        if isinstance(shot, dict) and shot.get("stored"):
+            result = dict(task.result)
+            result["screenshot"] = {"stored": False, "reason": "deleted"}
+            Task.objects.filter(pk=task.pk).update(result=result)
+            names.append(screenshot_name(task.pk))
+    _storage_delete_after_commit(names)
+    return len(names)
+
+
+def browser_screenshots_sweep(*, now: datetime | None = None) -> int:
+    """Delete stored screenshots no task claims (its row deleted, or its result no longer
+    names it) that are older than SCREENSHOT_ORPHAN_AGE. Returns how many were deleted."""
+    now = now or timezone.now()
+    try:
+        _, files = default_storage.listdir(SCREENSHOT_PREFIX.rstrip("/"))
+    except FileNotFoundError:
+        return 0
+    ids = {m.group(1): SCREENSHOT_PREFIX + f for f in files if (m := _SCREENSHOT_NAME.fullmatch(f))}
+    claimed = {
+        str(pk)
+        for pk in Task.objects.filter(
+            pk__in=list(ids), kind="browser", result__screenshot__stored=True
+        ).values_list("pk", flat=True)
+    }
+    # Anything else under the prefix is no task's screenshot at all.
+    strays = [SCREENSHOT_PREFIX + f for f in files if not _SCREENSHOT_NAME.fullmatch(f)]
+    orphans = [name for key, name in ids.items() if key not in claimed] + strays
+    deleted = 0
+    for name in orphans:
+        try:
+            if now - default_storage.get_modified_time(name) < SCREENSHOT_ORPHAN_AGE:
+                continue
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not sweep screenshot %s", name)
+            continue
+        deleted += 1
+    return deleted
 
 
 def browser_screenshot_open(*, task: Task) -> Any:

@@ -14,7 +14,7 @@ from accounts.services import audit_record
 from cortex.errors import Conflict
 from cortex.services import model_update
 from mesh import events
-from mesh.models import Node
+from mesh.models import Node, Task
 from mesh.services._common import clean_sandbox_policy, clean_skill_config
 from mesh.services.grants import node_grant
 from mesh.services.invites import _invite_create
@@ -110,6 +110,11 @@ def node_delete(*, actor: User, node: Node, audit_context: AuditContext = DEFAUL
             target_id=node_id,
             audit_context=audit_context,
             details={"display_name": node.display_name},
+        )
+        from mesh.services.browser import browser_screenshots_delete
+
+        browser_screenshots_delete(
+            task_ids=Task.objects.filter(node=node, kind="browser").values_list("pk", flat=True)
         )
         node.delete()
         events.ring_node(node_id, events.RING_KICK)

@@ -95,15 +95,25 @@ def _browsers_close(*, actor: User, session_id: int, attachments: Any) -> None:
 def session_delete(*, actor: User, session: ChatSession) -> None:
     """Delete the session and its messages; mesh tasks it started stay (they are audited).
 
-    Recordings of spoken messages leave storage once the delete is committed.
+    Recordings of spoken messages and the browser screenshots its tasks stored (chat content)
+    leave storage once the delete is committed.
     """
+    from mesh.models import Task
+    from mesh.services import browser_screenshots_delete
+
     names = [
         name
         for name in Message.objects.filter(session=session).values_list("audio", flat=True)
         if name
     ]
-    _browsers_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
-    session.delete()
+    with transaction.atomic():
+        browser_screenshots_delete(
+            task_ids=Task.objects.filter(chat_session_id=session.pk, kind="browser").values_list(
+                "pk", flat=True
+            )
+        )
+        _browsers_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
+        session.delete()
 
     def delete_recordings() -> None:
         for name in names:
@@ -205,3 +215,20 @@ def message_fail(*, message: Message, code: str, text: str, status: str = "faile
         },
     )
     frame_broadcast_on_commit(session_id=message.session_id, frame=frame)
+
+
+def screenshots_of_deleted_chats_sweep(*, limit: int = 500) -> int:
+    """Screenshots of browser tasks whose chat is gone (deleted before screenshots left with
+    it, or a delete whose storage step failed) leave storage."""
+    from mesh.models import Task
+    from mesh.services import browser_screenshots_delete
+
+    orphans = (
+        Task.objects.filter(
+            kind="browser", chat_session_id__isnull=False, result__screenshot__stored=True
+        )
+        .exclude(chat_session_id__in=ChatSession.objects.values("pk"))
+        .values_list("pk", flat=True)[:limit]
+    )
+    with transaction.atomic():
+        return browser_screenshots_delete(task_ids=list(orphans))

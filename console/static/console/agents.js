@@ -17,10 +17,38 @@ document.addEventListener("DOMContentLoaded", async () => {
     return "manual";
   }
 
-  function runRow(run) {
+  const UNFINISHED = new Set(["scheduled", "running", "awaiting_approval"]);
+
+  async function cancelRun(agent, run, button) {
+    button.disabled = true;
+    try {
+      const body = await api(`/api/v1/agents/${agent.id}/runs/${run.id}/cancel/`, { method: "POST" });
+      banner(
+        body.status === "cancelled" ? `${agent.name}: run ${run.id} cancelled.` : `${agent.name}: run ${run.id} is stopping.`,
+        "info",
+      );
+      await load();
+    } catch (err) {
+      button.disabled = false;
+      banner(`${agent.name}: ${err.message}`);
+    }
+  }
+
+  function runRow(agent, run) {
     const chat = run.session_id
       ? el("a", { href: `/console/sessions/${run.session_id}/`, class: "run-chat" }, "chat")
       : "—";
+    let stop = "";
+    if (UNFINISHED.has(run.status)) {
+      const label = run.cancel_requested_at ? "Stopping…" : "Cancel";
+      stop = el(
+        "button",
+        { type: "button", class: "secondary small cancel-run", "aria-label": `Cancel run ${run.id}` },
+        label,
+      );
+      stop.disabled = Boolean(run.cancel_requested_at);
+      stop.addEventListener("click", () => cancelRun(agent, run, stop));
+    }
     return el(
       "tr",
       { "data-run-id": run.id },
@@ -29,6 +57,7 @@ document.addEventListener("DOMContentLoaded", async () => {
       el("td", {}, when(run.scheduled_for)),
       el("td", { class: "score", title: run.feedback || null }, run.score === null ? "—" : `${run.score}/100`),
       el("td", {}, chat),
+      el("td", {}, stop),
     );
   }
 
@@ -54,9 +83,9 @@ document.addEventListener("DOMContentLoaded", async () => {
             el(
               "thead",
               {},
-              el("tr", {}, ...["Status", "Trigger", "Scheduled", "Score", "Chat"].map((h) => el("th", { scope: "col" }, h))),
+              el("tr", {}, ...["Status", "Trigger", "Scheduled", "Score", "Chat", "Actions"].map((h) => el("th", { scope: "col" }, h))),
             ),
-            el("tbody", {}, ...runs.map(runRow)),
+            el("tbody", {}, ...runs.map((run) => runRow(agent, run))),
           ),
         )
       : el("p", { class: "muted small" }, "No runs yet.");

@@ -75,12 +75,25 @@
     if (entry.root.querySelector(`img[data-task-id="${taskId}"]`)) return;
     const task = await api(`/api/v1/tasks/${taskId}/`);
     const shot = task.result && task.result.screenshot;
-    if (!shot || !shot.stored) return;
-    entry.root.append(el("img", {
-      class: "screenshot", "data-task-id": taskId, alt: `Screenshot of ${task.result.url || "the page"}`,
-      src: `/api/v1/tasks/${encodeURIComponent(taskId)}/screenshot/`,
-    }));
-    scroll();
+    if (!shot || !shot.stored || entry.root.querySelector(`img[data-task-id="${taskId}"]`)) return;
+    const src = `/api/v1/tasks/${encodeURIComponent(taskId)}/screenshot/`;
+    const chat = document.getElementById("chat");
+    const atBottom = chat.scrollHeight - chat.scrollTop - chat.clientHeight < 40;
+    const image = el("img", {
+      class: "screenshot", "data-task-id": taskId, alt: `Screenshot of ${task.result.url || "the page"}`, src,
+    });
+    // Its height is known only once loaded: keep the newest message in view if it was.
+    image.addEventListener("load", () => { if (atBottom) scroll(); });
+    image.addEventListener("error", () => {
+      link.replaceWith(el("p", { class: "muted small" }, "The screenshot is no longer stored."));
+    });
+    const link = el(
+      "a",
+      { class: "screenshot-link", href: src, target: "_blank", rel: "noopener", title: "Open the full-size screenshot" },
+      image,
+    );
+    entry.root.append(link);
+    if (atBottom) scroll();
   }
 
   function setCallStatus(entry, text, state) {

@@ -1,0 +1,111 @@
+"""A browser screenshot shows in the chat as an image: a real hub, a real agent driving Debian's
+Chromium against a page served on loopback, the scripted model on loopback asking for it.
+
+The page must load the stored PNG (`naturalWidth > 0`), fit it in the chat column, keep it
+after a reload, and log no error in the browser console.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from typing import Any
+
+import pytest
+
+from console.tests.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401  # fixture
+from console.tests.test_browser_chat import console_error, sign_in
+from providers.tests.llm_server import Step, openai_text, openai_tool_call
+from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
+from tools.tests.test_browser_live import SETUP, site  # noqa: F401  # fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _browser_call(call_id: str, **arguments: str) -> Step:
+    return openai_tool_call([(call_id, "browser", json.dumps({"node_id": "live", **arguments}))])
+
+
+def image_src(page: Any, selector: str) -> str:
+    return page.eval_on_selector(selector, "(i) => i.getAttribute('src')")
+
+
+def test_a_screenshot_shows_in_the_chat(live_hub, llm_server, browser, site, tmp_path):  # noqa: F811
+    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
+    code = code.replace('password="x-x-x-x-x-x")\nteam', f'password="{PASSWORD}")\nteam')
+    out = live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
+    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
+    llm_server.add(_browser_call("call_nav", action="navigate", url=site + "/"))
+    llm_server.add(_browser_call("call_shot", action="screenshot"))
+    llm_server.add(openai_text(["Here is the page."]))
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: console_error(msg, errors))
+    base = live_hub.http_url
+    try:
+        sign_in(page, base)
+        page.goto(base + "/console/sessions/")
+        page.click("#new-session")
+        page.wait_for_url("**/console/sessions/*/")
+        page.wait_for_selector("#attach-node option[value='live']", state="attached")
+        page.get_by_label("Attach a node").select_option("live")
+        page.wait_for_selector("#attached .badge:text-is('live')")
+        page.fill("#chat-input", "Show me the order form.")
+        page.click("#send")
+
+        image = "[data-tool-call-id='call_shot'] img.screenshot"
+        page.wait_for_selector(
+            ".msg.assistant .text:has-text('Here is the page.')", timeout=120_000
+        )
+        page.wait_for_selector(image, timeout=60_000)
+        page.wait_for_function(
+            "(s) => { const i = document.querySelector(s); return i && i.complete && "
+            "i.naturalWidth > 0; }",
+            arg=image,
+        )
+        size = page.eval_on_selector(
+            image,
+            "(i) => ({natural: i.naturalWidth, shown: i.getBoundingClientRect().width, "
+            "height: i.getBoundingClientRect().height, "
+            "column: i.closest('.tool-call').getBoundingClientRect().width, alt: i.alt})",
+        )
+        assert size["natural"] > 0
+        assert 0 < size["shown"] <= min(size["column"], 640), size  # a preview in the column
+        assert size["height"] <= 360, size
+        link = page.locator("[data-tool-call-id='call_shot'] a.screenshot-link")
+        assert link.get_attribute("href") == image_src(page, image)  # opens full size
+        assert link.get_attribute("target") == "_blank"
+        # The answer after the image is in view: the chat scrolled once the image had loaded.
+        page.wait_for_function(
+            "() => { const c = document.getElementById('chat'); "
+            "return c.scrollHeight - c.scrollTop - c.clientHeight < 2; }"
+        )
+        assert size["alt"] == f"Screenshot of {site}/"
+        # Only the screenshot call has an image; the navigation has none.
+        assert page.locator("img.screenshot").count() == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "chat-screenshot.png"), full_page=True)
+
+        # After a reload the image is rebuilt from the history.
+        page.reload()
+        page.wait_for_selector(".msg.assistant .text:has-text('Here is the page.')")
+        page.wait_for_function(
+            "(s) => { const i = document.querySelector(s); return i && i.complete && "
+            "i.naturalWidth > 0; }",
+            arg=image,
+        )
+        assert page.locator("img.screenshot").count() == 1
+        assert errors == []
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "chat-screenshot-failure.png"), full_page=True)
+        print(live_hub.log()[-5000:])  # noqa: T201  # the hub's log explains a failure
+        raise
+    finally:
+        context.close()
+        live_hub.stop_process(agent)
