@@ -161,10 +161,11 @@ class AgentViewSet(
 class AgentWebhookViewSet(CortexViewSet):
     """`POST /api/v1/agents/{id}/trigger/`: the signature is the only authority.
 
-    `X-Cortex-Timestamp: <Unix seconds>` and `X-Cortex-Signature: sha256=<hex HMAC-SHA256 of
-    "<timestamp>.<raw body>">` with the agent's secret; a wrong or missing signature or
-    timestamp (or an unknown agent) is 401 `invalid_signature`, a timestamp outside the window
-    401 `stale_signature`, a request delivered before 409 `replayed_delivery`.
+    `X-Cortex-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with the agent's secret, or,
+    with the optional `X-Cortex-Timestamp: <Unix seconds>`, of `"<timestamp>.<raw body>"`; a
+    wrong or missing signature, a malformed timestamp or an unknown agent is 401
+    `invalid_signature`, a timestamp outside the window 401 `stale_signature`, a signed request
+    delivered before 409 `replayed_delivery`.
     """
 
     permission_classes = [AllowAny]
@@ -186,14 +187,20 @@ class AgentWebhookViewSet(CortexViewSet):
                 str,
                 OpenApiParameter.HEADER,
                 required=True,
-                description='`sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>">`',
+                description=(
+                    "`sha256=<hex HMAC-SHA256 of the raw body>`, or of "
+                    '`"<timestamp>.<raw body>"` when X-Cortex-Timestamp is sent'
+                ),
             ),
             OpenApiParameter(
                 "X-Cortex-Timestamp",
                 str,
                 OpenApiParameter.HEADER,
-                required=True,
-                description="Unix seconds when the request was signed (within 5 minutes).",
+                required=False,
+                description=(
+                    "Unix seconds when the request was signed; when sent, it is signed with the "
+                    "body and must be within CORTEX_AGENT_WEBHOOK_WINDOW_S (300) of the hub."
+                ),
             ),
         ],
         responses={

@@ -306,9 +306,10 @@ def run_now(
     return run
 
 
-def signature_of(*, secret: str, body: bytes, timestamp: str) -> str:
-    """`sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` keyed with the agent's secret."""
-    signed = timestamp.encode() + b"." + body
+def signature_of(*, secret: str, body: bytes, timestamp: str = "") -> str:
+    """`sha256=<hex HMAC-SHA256>` keyed with the agent's secret, of the raw body (the
+    documented form) or, with a timestamp, of `"<timestamp>.<body>"`."""
+    signed = timestamp.encode() + b"." + body if timestamp else body
     return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
 
 
@@ -347,17 +348,19 @@ def webhook_trigger(
     agent_id: Any,
     body: bytes,
     signature: str,
-    timestamp: str,
+    timestamp: str = "",
     audit_context: AuditContext = DEFAULT_CONTEXT,
 ) -> AgentRun:
-    """A signed webhook: HMAC-SHA256 of "<timestamp>.<raw body>" with the agent's own secret.
+    """A signed webhook: HMAC-SHA256 of the raw body with the agent's own secret, or, when the
+    caller sends `X-Cortex-Timestamp`, of `"<timestamp>.<raw body>"`.
 
-    An unknown agent, a missing or malformed timestamp and a wrong signature answer alike
-    (InvalidSignature), so ids cannot be probed; a signature that holds but whose timestamp
-    is more than `CORTEX_AGENT_WEBHOOK_WINDOW_S` off is StaleSignature; a signed request seen
-    before (its row is still remembered, so within the window) is ReplayedDelivery, so a
-    captured request never starts a second run. Refusals on a real agent are audited. The
-    body becomes the run's context.
+    An unknown agent, a malformed timestamp and a wrong signature answer alike
+    (InvalidSignature), so ids cannot be probed; a timestamped signature that holds but is more
+    than `CORTEX_AGENT_WEBHOOK_WINDOW_S` off is StaleSignature. Every accepted signature is
+    remembered for the window, so the same signed request delivered again is ReplayedDelivery
+    and a captured request never starts a second run (a caller that repeats a body on purpose
+    signs it with a fresh timestamp). Refusals on a real agent are audited. The body becomes the
+    run's context.
     """
     from preferences import crypto
 
@@ -369,17 +372,18 @@ def webhook_trigger(
         secret = crypto.decrypt(agent.webhook_secret)
     except errors.CortexError:
         secret = ""
-    timestamp = timestamp if _TIMESTAMP.fullmatch(timestamp or "") else ""
+    timestamp = timestamp or ""
+    malformed = bool(timestamp) and not _TIMESTAMP.fullmatch(timestamp)
     expected = signature_of(secret=secret, body=body, timestamp=timestamp) if secret else ""
     if (
         not expected
-        or not timestamp
+        or malformed
         or not hmac.compare_digest(expected.encode(), signature.strip().encode())
     ):
         _refuse(agent, "bad_signature", body, audit_context)
         raise InvalidSignature()
     now = timezone.now()
-    if abs(now.timestamp() - int(timestamp)) > settings.AGENT_WEBHOOK_WINDOW_S:
+    if timestamp and abs(now.timestamp() - int(timestamp)) > settings.AGENT_WEBHOOK_WINDOW_S:
         _refuse(agent, "stale_signature", body, audit_context)
         raise StaleSignature()
     if not _delivery_remember(agent=agent, signature=expected, now=now):

@@ -214,7 +214,7 @@ def test_webhook_signature(user, nodes, agent_settings, llm_server):
         wrong.upper(),
         sign(data=body + b" "),
         sign(timestamp=str(int(now) + 1)),
-        old_style,  # the body alone, no timestamp: refused
+        old_style,  # the body alone while a timestamp is sent: refused
     ):
         response = post(signature)
         assert response.status_code == 401
