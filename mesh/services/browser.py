@@ -189,7 +189,7 @@ def browser_screenshots_delete(*, task_ids: Iterable[Any]) -> int:
             result = dict(task.result)
             result["screenshot"] = {"stored": False, "reason": "deleted"}
             Task.objects.filter(pk=task.pk).update(result=result)
-            names.append(screenshot_name(task.pk))
+            names.append(_screenshot_name(task.pk))
     _storage_delete_after_commit(names)
     return len(names)
 
