@@ -12,15 +12,14 @@ from typing import Any
 AGENT_RUN = "agent.run"
 
 
-async def run_notify(
+def _frame(
     *,
-    owner_id: int,
     agent_id: int,
     run_id: int,
     status: str,
-    session_id: int | None = None,
+    session_id: int | None,
     approval: dict[str, Any] | None = None,
-) -> None:
+) -> dict[str, Any]:
     from mesh import events
 
     frame: dict[str, Any] = {
@@ -33,6 +32,23 @@ async def run_notify(
     }
     if approval is not None:
         frame["approval"] = approval
+    return frame
+
+
+async def run_notify(
+    *,
+    owner_id: int,
+    agent_id: int,
+    run_id: int,
+    status: str,
+    session_id: int | None = None,
+    approval: dict[str, Any] | None = None,
+) -> None:
+    from mesh import events
+
+    frame = _frame(
+        agent_id=agent_id, run_id=run_id, status=status, session_id=session_id, approval=approval
+    )
     await events.asend(events.group_name(events.USER_NODES_GROUP, user_id=owner_id), frame)
 
 
@@ -42,12 +58,5 @@ def run_notify_on_commit(
     """`run_notify` from sync code, once the current transaction commits."""
     from mesh import events
 
-    frame: dict[str, Any] = {
-        "type": AGENT_RUN,
-        "seq": events.frame_seq(),
-        "agent_id": agent_id,
-        "run_id": run_id,
-        "status": status,
-        "session_id": session_id,
-    }
+    frame = _frame(agent_id=agent_id, run_id=run_id, status=status, session_id=session_id)
     events.send_on_commit(events.group_name(events.USER_NODES_GROUP, user_id=owner_id), frame)
