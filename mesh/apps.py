@@ -9,3 +9,10 @@ class MeshConfig(AppConfig):
     name = "mesh"
     verbose_name = "Mesh"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from cortex.sweeps import sweep_register
+        from mesh.services.terminals import terminals_reap_lost
+
+        # A terminal whose node never comes back ends `lost` (its node cannot report an exit).
+        sweep_register("mesh.terminals_reap_lost", terminals_reap_lost)

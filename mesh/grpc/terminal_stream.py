@@ -21,6 +21,7 @@ from cortex.errors import ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import messages
+from mesh.selectors.terminals import text_of
 from mesh.services import aio, terminals
 
 if TYPE_CHECKING:
@@ -61,10 +62,15 @@ def session_id_of(value: str) -> str:
 
 
 async def hello(conn: NodeConnection, held: list[str]) -> None:
-    """After Welcome: end sessions the node no longer holds, then send what is pending."""
+    """After Welcome: end sessions the node no longer holds, hang up those it holds that the
+    hub ended meanwhile (`lost` while it was away), then send what is pending."""
     if len(held) > MAX_HELD_TERMINALS:
         raise ValidationFailed("Too many held terminals.", code="too_many_held_terminals")
-    await aio.terminals_reconcile(node_id=conn.node_id, held=[session_id_of(h) for h in held])
+    held = [session_id_of(h) for h in held]
+    await aio.terminals_reconcile(node_id=conn.node_id, held=held)
+    for session_id in await aio.terminals_ended_among(node_id=conn.node_id, held=held):
+        close = mesh_pb2.TerminalClose(session_id=session_id, reason="ended by the hub")
+        conn.send(mesh_pb2.HubMessage(terminal_close=close))
     await deliver(conn)
 
 
@@ -112,7 +118,7 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
         # the ack that lets the node read on waits for storage. A re-attach reads the rows.
         # Awaited, not queued: the stream reads no faster than the layer takes frames, so
         # nothing piles up in this process (a full layer drops; watchers fill gaps from rows).
-        frame = {"type": "terminal.output", "seq": out.seq, "data": terminals.text_of(out.data)}
+        frame = {"type": "terminal.output", "seq": out.seq, "data": text_of(out.data)}
         await events.asend(terminals.terminal_group(chunk.session_id), frame)
         await _stream(conn).queue.put(chunk)
     elif kind == "terminal_opened":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh.selectors import terminals as terminal_selectors
 from mesh.services import credentials, invites, journal, output, presence, refusals, terminals
 from mesh.services._common import db_unit
 
@@ -27,5 +28,6 @@ output_store_batch = db_unit(output.output_store_batch)
 terminal_opened = db_unit(terminals.terminal_opened)
 terminal_output_store = db_unit(terminals.terminal_output_store)
 terminal_exited = db_unit(terminals.terminal_exited)
-terminals_pending = db_unit(terminals.terminals_pending)
+terminals_pending = db_unit(terminal_selectors.terminals_pending)
+terminals_ended_among = db_unit(terminal_selectors.terminals_ended_among)
 terminals_reconcile = db_unit(terminals.terminals_reconcile)

@@ -21,7 +21,8 @@ from asgiref.sync import async_to_sync
 from accounts.context import TOOL_CONTEXT, AuditContext
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Unavailable
-from mesh.models import OPEN_TERMINAL_STATUSES, Node, TerminalChunk, TerminalSession
+from mesh.models import OPEN_TERMINAL_STATUSES, Node, TerminalSession
+from mesh.selectors.terminals import terminal_text_after
 from mesh.services import terminals
 from mesh.services.tasks import CommandNotAllowed, _check_command, _require_confirmation
 
@@ -67,13 +68,7 @@ def _framed(command: str, marker: str) -> str:
 
 
 def _text_after(session: TerminalSession, after_seq: int) -> tuple[str, int]:
-    rows = TerminalChunk.objects.filter(session=session, seq__gt=after_seq).order_by("seq")
-    data = b""
-    last = after_seq
-    for seq, chunk in rows.values_list("seq", "data"):
-        data += bytes(chunk)
-        last = seq
-    return terminals.text_of(data), last
+    return terminal_text_after(session_id=session.pk, after_seq=after_seq)
 
 
 def _wait_for(
