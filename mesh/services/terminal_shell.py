@@ -203,13 +203,25 @@ def shell_run(
     return ShellResult(str(session.pk), partial[-MAX_OUTPUT:], None, timed_out=True)
 
 
-def shell_close(*, actor: Any, node: Node, chat_session_id: int) -> int:
-    """Hang up the chat session's shells on the node (when the session ends)."""
+def shell_close(
+    *,
+    actor: Any,
+    chat_session_id: int,
+    nodes: list[Node] | None = None,
+    audit_context: AuditContext | None = None,
+) -> int:
+    """Hang up the chat session's shells on `nodes` (None: on every node), when the chat ends
+    (archived, deleted) or leaves a node; each close is audited. Returns how many."""
     sessions = TerminalSession.objects.select_related("node").filter(
-        node=node, user=actor, chat_session_id=chat_session_id, status__in=OPEN_TERMINAL_STATUSES
+        chat_session_id=chat_session_id,
+        status__in=OPEN_TERMINAL_STATUSES,
+        close_requested_at__isnull=True,
     )
+    if nodes is not None:
+        sessions = sessions.filter(node__in=nodes)
+    context = audit_context or AuditContext.system("chat_ended")
     count = 0
     for session in sessions:
-        terminals.terminal_close(actor=actor, session=session, audit_context=TOOL_CONTEXT)
+        terminals.terminal_close(actor=actor, session=session, audit_context=context)
         count += 1
     return count
