@@ -45,11 +45,6 @@ MAX_ROWS = 500
 MAX_INPUT_BUFFER = 1024 * 1024
 #: Seconds between SIGHUP and SIGKILL when a session is closed.
 CLOSE_GRACE = 3.0
-#: A read of at least this many bytes means a program is streaming output: what follows within
-#: HOLD_SECONDS joins the same chunk (up to read_size), so bulk output travels in big chunks
-#: (fewer messages, stored rows and browser frames) while a keystroke's echo leaves at once.
-HOLD_MIN = 1024
-HOLD_SECONDS = 0.003
 
 
 @dataclass
@@ -114,8 +109,6 @@ class Terminal:
     reading: bool = False
     eof: bool = False
     partial: bytes = b""
-    held: bytes = b""
-    holder: asyncio.TimerHandle | None = None
     pending_input: bytearray = field(default_factory=bytearray)
     writing: bool = False
     exit_message: mesh_pb2.NodeMessage | None = None
@@ -326,37 +319,19 @@ class TerminalManager:
 
     def _readable(self, terminal: Terminal) -> None:
         # A PTY read gives at most a few KB: gather what is there into one chunk (one message,
-        # one stored row) up to read_size; while a program streams, keep gathering briefly.
+        # one stored row) of at most read_size, so one chunk never overshoots the window by more.
         data = b""
-        room = self.limits.read_size - len(terminal.held)
-        while len(data) < room and not terminal.eof:
-            more = self._read(terminal, room - len(data))
+        while len(data) < self.limits.read_size and not terminal.eof:
+            more = self._read(terminal, self.limits.read_size - len(data))
             if not more:
                 break
             data += more
-        terminal.held += data
-        streaming = len(data) >= HOLD_MIN and len(terminal.held) < self.limits.read_size
-        if terminal.held and not (streaming and not terminal.eof):
-            self._release(terminal)
-        elif terminal.held and terminal.holder is None:
-            terminal.holder = asyncio.get_running_loop().call_later(
-                HOLD_SECONDS, self._release, terminal
-            )
+        if data:
+            self._emit(terminal, data)
         if terminal.eof:
             self._stop_reading(terminal)
         elif terminal.unacked_bytes >= self.limits.window_bytes:
             self._stop_reading(terminal)  # the hub is behind: the program blocks on its tty
-
-    def _release(self, terminal: Terminal) -> None:
-        """Send what the reader gathered (the hold timer, a small read, or the end)."""
-        if terminal.holder is not None:
-            terminal.holder.cancel()
-            terminal.holder = None
-        data, terminal.held = terminal.held, b""
-        if data:
-            self._emit(terminal, data)
-            if terminal.reading and terminal.unacked_bytes >= self.limits.window_bytes:
-                self._stop_reading(terminal)
 
     def _read(self, terminal: Terminal, size: int = 0) -> bytes:
         try:
@@ -435,7 +410,6 @@ class TerminalManager:
         if terminal.killer is not None:
             terminal.killer.cancel()
         self._stop_reading(terminal)
-        self._release(terminal)
         # What the shell wrote before it ended is in the tty's buffer: bounded, read past the
         # window so the exit follows the last output.
         for _ in range(64):
@@ -455,9 +429,6 @@ class TerminalManager:
         self.send(terminal.exit_message)
 
     def _close_fd(self, terminal: Terminal) -> None:
-        if terminal.holder is not None:
-            terminal.holder.cancel()
-            terminal.holder = None
         if terminal.master < 0:
             return
         self._stop_reading(terminal)
