@@ -53,7 +53,7 @@ class AgentConfig:
     terminal_enabled: bool = True
     terminal_max_sessions: int = 8
     terminal_idle_timeout: float = 1800.0
-    terminal_window_bytes: int = 4 * 1024 * 1024
+    terminal_window_bytes: int = 1024 * 1024
 
     @property
     def spool_dir(self) -> Path:
@@ -177,7 +177,7 @@ def parse_config(data: Any, *, config_path: Path) -> AgentConfig:
         ),
         terminal_window_bytes=int(
             _number(
-                terminal.get("window_bytes", 4 * 1024 * 1024), "terminal.window_bytes", minimum=4096
+                terminal.get("window_bytes", 1024 * 1024), "terminal.window_bytes", minimum=4096
             )
         ),
     )

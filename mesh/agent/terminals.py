@@ -54,7 +54,7 @@ class TerminalLimits:
     enabled: bool = True
     max_sessions: int = 8
     idle_timeout: float = 1800.0
-    window_bytes: int = 4 * 1024 * 1024
+    window_bytes: int = 1024 * 1024
     read_size: int = 64 * 1024
 
 

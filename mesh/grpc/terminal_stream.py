@@ -32,7 +32,7 @@ QUEUE_CHUNKS = 256
 #: A batch waits at most this long for more chunks before it is written.
 FLUSH_SECONDS = 0.05
 #: ... and is written at once when this much output is waiting (well under a node's window).
-FLUSH_BYTES = 1024 * 1024
+FLUSH_BYTES = 256 * 1024
 #: How often a waiting batch looks at the queue.
 GATHER_POLL = 0.005
 MAX_HELD_TERMINALS = 256

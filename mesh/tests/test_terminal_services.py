@@ -247,3 +247,14 @@ def test_sessions_of_a_node_that_stays_away_end_lost(  # type: ignore[no-untyped
     with events.collected() as frames, django_capture_on_commit_callbacks(execute=True):
         assert sweeps_run()["mesh.terminals_reap_lost"] == 0  # idempotent
     assert frames == []
+
+
+def test_a_returning_node_is_told_which_held_sessions_ended(node, user):  # type: ignore[no-untyped-def]
+    lost = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    live = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    for session in (lost, live):
+        terminals.terminal_opened(node_id="term-a", session_id=str(session.pk))
+    TerminalSession.objects.filter(pk=lost.pk).update(status="lost", error_code="node_lost")
+    held = [str(lost.pk), str(live.pk)]
+    assert terminal_selectors.terminals_ended_among(node_id="term-a", held=held) == [str(lost.pk)]
+    assert terminal_selectors.terminals_ended_among(node_id="other", held=held) == []
