@@ -9,7 +9,8 @@ server and back), and a bare local PTY. It measures:
   echo), bare WS+gRPC relay, and the hub (`terminal.input` over the WebSocket, through the hub,
   the agent and the node's PTY, `terminal.output` back);
 - bulk output: `head -c M MB` of a repeated line through a hub terminal, in MB/s, with the hub's
-  RSS sampled throughout (flat means the flow control holds).
+  RSS sampled throughout (flat means the flow control holds), beside the same command read
+  straight off a local PTY (the kernel's tty throughput: the machine's ceiling).
 """
 
 from __future__ import annotations
@@ -65,6 +66,31 @@ def bare_pty(keys: int) -> dict[str, Any]:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
     return _pcts(samples)
+
+
+def bare_pty_bulk(megabytes: int) -> dict[str, Any]:
+    """The same bulk command as `hub_bulk`, read straight off a local PTY: the kernel's tty
+    throughput on this machine now, the ceiling for any terminal path."""
+    total = megabytes * 1_000_000
+    command = f"stty -echo; yes {'x' * 99} | head -c {total}"
+    pid, fd = pty.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.execvp("bash", ["bash", "-c", command])  # noqa: S606  # a fixed command line
+    received = 0
+    start = time.perf_counter()
+    try:
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # EIO: the child ended
+                break
+            if not data:
+                break
+            received += len(data)
+    finally:
+        os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - start
+    return {"received_bytes": received, "mb_per_s": round(total / 1_000_000 / elapsed, 1)}
 
 
 # ------------------------------------------------------------------------- bare relay
@@ -342,7 +368,11 @@ async def hub_bulk(hub: Hub, megabytes: int) -> dict[str, Any]:
 
 
 def run_all(keys: int, megabytes: int) -> dict[str, Any]:
-    out: dict[str, Any] = {"bare_pty": bare_pty(keys), "bare_relay": bare_relay(keys)}
+    out: dict[str, Any] = {
+        "bare_pty": bare_pty(keys),
+        "bare_relay": bare_relay(keys),
+        "bare_pty_bulk": bare_pty_bulk(megabytes),
+    }
     work = Path(tempfile.mkdtemp(prefix="termbench-"))
     hub = Hub(work)
     try:

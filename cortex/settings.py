@@ -363,6 +363,7 @@ MESH_TERMINAL_RECORD_CAP_BYTES: int = env.int(
     "CORTEX_TERMINAL_RECORD_CAP_BYTES", default=64 * 1024 * 1024
 )
 MESH_TERMINAL_MAX_OPEN: int = env.int("CORTEX_TERMINAL_MAX_OPEN", default=16)
+MESH_TERMINAL_LOST_AFTER: float = env.float("CORTEX_TERMINAL_LOST_AFTER", default=900.0)
 # Seconds a task may wait for its node before it ends `timed_out` / `not_delivered` (never run
 # later); a task may ask for its own (`delivery_timeout`, 1 s to a day).
 MESH_TASK_DELIVERY_TIMEOUT: float = env.float("CORTEX_TASK_DELIVERY_TIMEOUT", default=300.0)

@@ -27,6 +27,7 @@ from cortex import errors
 from cortex.consumers import CortexConsumer, Envelope
 from mesh import events
 from mesh import selectors as live
+from mesh.selectors import terminals as terminal_selectors
 from mesh.services import terminals
 
 #: Chunks replayed per frame (a frame stays well under a megabyte).
@@ -54,23 +55,17 @@ def _attach(user_id: int, node_id: str, session_id: Any, context: AuditContext) 
 @database_sync_to_async
 def _close(user_id: int, node_id: str, session_id: str, context: AuditContext) -> None:
     user = live.user_fresh(user_id=user_id)
-    session = terminals.terminal_get_for_user(user=user, node_id=node_id, session_id=session_id)
+    session = terminal_selectors.terminal_get_for_user(
+        user=user, node_id=node_id, session_id=session_id
+    )
     terminals.terminal_close(actor=user, session=session, audit_context=context)
 
 
 @database_sync_to_async
 def _after(session_id: str, after_seq: int, before_seq: int | None) -> dict[str, Any]:
-    session = terminals.terminal_state(session_id=session_id)
-    chunks = terminals.terminal_chunks_after(
-        session=session, after_seq=after_seq, limit=REPLAY_CHUNKS
+    return terminal_selectors.terminal_replay(
+        session_id=session_id, after_seq=after_seq, before_seq=before_seq, limit=REPLAY_CHUNKS
     )
-    if before_seq is not None:
-        chunks = [c for c in chunks if c[0] < before_seq]
-    ended = session.status not in ("opening", "running")
-    return {
-        "chunks": chunks,
-        "exit": {"code": session.exit_code, "error": session.error_code} if ended else None,
-    }
 
 
 def _size(envelope: Envelope) -> tuple[Any, Any]:
@@ -173,7 +168,7 @@ class TerminalConsumer(CortexConsumer):
 
     def _output(self, seq: int, data: bytes) -> None:
         self.last_seq = seq
-        self.emit({"type": "terminal.output", "seq": seq, "data": terminals.text_of(data)})
+        self.emit({"type": "terminal.output", "seq": seq, "data": terminal_selectors.text_of(data)})
 
     # --- group frames (named after their type) -------------------------------------------------
 

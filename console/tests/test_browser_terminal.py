@@ -51,9 +51,21 @@ def test_node_terminal_types_sees_output_and_replays(live_hub, browser, tmp_path
         sign_in(page, base)
         page.goto(base + "/console/nodes/live/")
         page.wait_for_selector("#run-form:not([hidden])", timeout=60_000)  # the node is online
+        # Before a terminal is opened: a clear empty state, no blank black box.
+        page.wait_for_selector("#term-recordings-empty:not([hidden])")
+        assert page.locator("#term-empty").is_visible()
+        assert "Open terminal" in page.locator("#term-empty").inner_text()
+        assert not page.locator("#xterm").is_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator("#term").screenshot(path=str(ARTIFACTS / "node-terminal-empty.png"))
         page.get_by_role("button", name="Open terminal").click()
         page.wait_for_selector("#term-status[data-state='live']", timeout=60_000)
         _until(page, lambda text: "#" in text or "$" in text)
+        assert not page.locator("#term-empty").is_visible()
+        # The open session is listed while it runs, without a reload.
+        page.wait_for_selector("#term-recordings tbody tr:has-text('running')", timeout=30_000)
+        assert page.locator("#term-recordings tbody tr").count() == 1
+        assert page.locator("#term-recordings-empty").is_hidden()
         page.locator("#xterm").click()
         page.keyboard.type("cd /tmp && echo where-$(pwd)-$((6*7))")
         page.keyboard.press("Enter")
@@ -69,6 +81,8 @@ def test_node_terminal_types_sees_output_and_replays(live_hub, browser, tmp_path
 
         page.get_by_role("button", name="Close terminal").click()
         page.wait_for_selector("#term-status[data-state='ended']", timeout=60_000)
+        page.wait_for_selector("#term-recordings tbody tr:has-text('exited')", timeout=30_000)
+        assert page.locator("#term-recordings tbody tr").count() == 1
         page.wait_for_selector("#term-recordings button.replay", timeout=30_000)
         page.locator("#term-recordings button.replay").first.click()
         page.wait_for_selector("#term-replay[data-done='true']", timeout=60_000)

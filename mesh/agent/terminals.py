@@ -319,10 +319,10 @@ class TerminalManager:
 
     def _readable(self, terminal: Terminal) -> None:
         # A PTY read gives at most a few KB: gather what is there into one chunk (one message,
-        # one stored row) up to read_size.
+        # one stored row) of at most read_size, so one chunk never overshoots the window by more.
         data = b""
         while len(data) < self.limits.read_size and not terminal.eof:
-            more = self._read(terminal)
+            more = self._read(terminal, self.limits.read_size - len(data))
             if not more:
                 break
             data += more
@@ -333,9 +333,9 @@ class TerminalManager:
         elif terminal.unacked_bytes >= self.limits.window_bytes:
             self._stop_reading(terminal)  # the hub is behind: the program blocks on its tty
 
-    def _read(self, terminal: Terminal) -> bytes:
+    def _read(self, terminal: Terminal, size: int = 0) -> bytes:
         try:
-            data = os.read(terminal.master, self.limits.read_size)
+            data = os.read(terminal.master, size or self.limits.read_size)
         except BlockingIOError:
             return b""
         except OSError as exc:  # EIO: every slave end is closed

@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from cortex.api.schema import error_response
 from cortex.api.viewsets import CortexViewSet
 from mesh import selectors
-from mesh.services import terminals
+from mesh.selectors import terminals
 
 ERRORS = {404: error_response("No such node or terminal session, or outside your grants.")}
 

@@ -5,6 +5,11 @@ control the node) and stored in batches by one task per stream; each session is 
 (TerminalAck) after its chunks are committed, which is what lets the node read more of its PTY
 (see mesh/agent/terminals.py). Watchers get each chunk as a `terminal.output` frame as soon as it
 arrives, in order; storage follows (a re-attach and the recording read the rows).
+
+A batch is one database write per `FLUSH_SECONDS` (sooner once `FLUSH_BYTES` are waiting, or
+when an exit or the stream's end asks for a flush): a write per keystroke's echo would hold the
+process (and its GIL) in the database for every key, and a write per small chunk caps bulk
+output. Rows stay complete and ordered; only the ack, which paces the node, waits.
 """
 
 from __future__ import annotations
@@ -16,13 +21,20 @@ from cortex.errors import ValidationFailed
 from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import messages
+from mesh.selectors.terminals import text_of
 from mesh.services import aio, terminals
 
 if TYPE_CHECKING:
     from mesh.grpc.connection import NodeConnection
 
-BATCH_CHUNKS = 64
+BATCH_CHUNKS = 256
 QUEUE_CHUNKS = 256
+#: A batch waits at most this long for more chunks before it is written.
+FLUSH_SECONDS = 0.05
+#: ... and is written at once when this much output is waiting (well under a node's window).
+FLUSH_BYTES = 256 * 1024
+#: How often a waiting batch looks at the queue.
+GATHER_POLL = 0.005
 MAX_HELD_TERMINALS = 256
 _FLUSH = terminals.TerminalChunkIn("", 0, 0.0, b"")
 
@@ -50,10 +62,15 @@ def session_id_of(value: str) -> str:
 
 
 async def hello(conn: NodeConnection, held: list[str]) -> None:
-    """After Welcome: end sessions the node no longer holds, then send what is pending."""
+    """After Welcome: end sessions the node no longer holds, hang up those it holds that the
+    hub ended meanwhile (`lost` while it was away), then send what is pending."""
     if len(held) > MAX_HELD_TERMINALS:
         raise ValidationFailed("Too many held terminals.", code="too_many_held_terminals")
-    await aio.terminals_reconcile(node_id=conn.node_id, held=[session_id_of(h) for h in held])
+    held = [session_id_of(h) for h in held]
+    await aio.terminals_reconcile(node_id=conn.node_id, held=held)
+    for session_id in await aio.terminals_ended_among(node_id=conn.node_id, held=held):
+        close = mesh_pb2.TerminalClose(session_id=session_id, reason="ended by the hub")
+        conn.send(mesh_pb2.HubMessage(terminal_close=close))
     await deliver(conn)
 
 
@@ -101,7 +118,7 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
         # the ack that lets the node read on waits for storage. A re-attach reads the rows.
         # Awaited, not queued: the stream reads no faster than the layer takes frames, so
         # nothing piles up in this process (a full layer drops; watchers fill gaps from rows).
-        frame = {"type": "terminal.output", "seq": out.seq, "data": terminals.text_of(out.data)}
+        frame = {"type": "terminal.output", "seq": out.seq, "data": text_of(out.data)}
         await events.asend(terminals.terminal_group(chunk.session_id), frame)
         await _stream(conn).queue.put(chunk)
     elif kind == "terminal_opened":
@@ -142,9 +159,7 @@ async def flush(conn: NodeConnection) -> None:
 async def _pump(conn: NodeConnection, queue: asyncio.Queue[terminals.TerminalChunkIn]) -> None:
     """Store queued output in batches until cancelled; ack each session after commit."""
     while True:
-        batch = [await queue.get()]
-        while len(batch) < BATCH_CHUNKS and not queue.empty():
-            batch.append(queue.get_nowait())
+        batch = await _gather(queue)
         try:
             chunks = [c for c in batch if c is not _FLUSH]
             if not chunks:
@@ -156,3 +171,30 @@ async def _pump(conn: NodeConnection, queue: asyncio.Queue[terminals.TerminalChu
         finally:
             for _ in batch:
                 queue.task_done()
+
+
+async def _gather(
+    queue: asyncio.Queue[terminals.TerminalChunkIn],
+) -> list[terminals.TerminalChunkIn]:
+    """One batch: what arrives within FLUSH_SECONDS of its first chunk, up to FLUSH_BYTES or
+    BATCH_CHUNKS; a flush request or a half-full queue ends it early."""
+    loop = asyncio.get_running_loop()
+    batch = [await queue.get()]
+    size = len(batch[0].data)
+    flush = batch[0] is _FLUSH
+    deadline = loop.time() + FLUSH_SECONDS
+    while True:
+        while len(batch) < BATCH_CHUNKS and not queue.empty():
+            chunk = queue.get_nowait()
+            batch.append(chunk)
+            size += len(chunk.data)
+            flush = flush or chunk is _FLUSH
+        if (
+            flush
+            or size >= FLUSH_BYTES
+            or len(batch) >= BATCH_CHUNKS
+            or queue.qsize() >= QUEUE_CHUNKS // 2
+            or loop.time() >= deadline
+        ):
+            return batch
+        await asyncio.sleep(min(GATHER_POLL, max(deadline - loop.time(), 0.0)))

@@ -7,6 +7,7 @@ from typing import ParamSpec, TypeVar
 
 from cortex.services import db_unit as cortex_db_unit
 from mesh import events
+from mesh.selectors import terminals as terminal_selectors
 from mesh.services import credentials, invites, journal, output, presence, refusals, terminals
 
 P = ParamSpec("P")
@@ -42,5 +43,6 @@ output_store_batch = _db_unit(output.output_store_batch)
 terminal_opened = _db_unit(terminals.terminal_opened)
 terminal_output_store = _db_unit(terminals.terminal_output_store)
 terminal_exited = _db_unit(terminals.terminal_exited)
-terminals_pending = _db_unit(terminals.terminals_pending)
+terminals_pending = _db_unit(terminal_selectors.terminals_pending)
+terminals_ended_among = _db_unit(terminal_selectors.terminals_ended_among)
 terminals_reconcile = _db_unit(terminals.terminals_reconcile)

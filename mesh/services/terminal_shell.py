@@ -21,7 +21,8 @@ from asgiref.sync import async_to_sync
 from accounts.context import TOOL_CONTEXT, AuditContext
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Unavailable
-from mesh.models import OPEN_TERMINAL_STATUSES, Node, TerminalChunk, TerminalSession
+from mesh.models import OPEN_TERMINAL_STATUSES, Node, TerminalSession
+from mesh.selectors.terminals import terminal_text_after
 from mesh.services import terminals
 from mesh.services.tasks import CommandNotAllowed, _check_command, _require_confirmation
 
@@ -67,13 +68,7 @@ def _framed(command: str, marker: str) -> str:
 
 
 def _text_after(session: TerminalSession, after_seq: int) -> tuple[str, int]:
-    rows = TerminalChunk.objects.filter(session=session, seq__gt=after_seq).order_by("seq")
-    data = b""
-    last = after_seq
-    for seq, chunk in rows.values_list("seq", "data"):
-        data += bytes(chunk)
-        last = seq
-    return terminals.text_of(data), last
+    return terminal_text_after(session_id=session.pk, after_seq=after_seq)
 
 
 def _wait_for(
@@ -208,13 +203,25 @@ def shell_run(
     return ShellResult(str(session.pk), partial[-MAX_OUTPUT:], None, timed_out=True)
 
 
-def shell_close(*, actor: Any, node: Node, chat_session_id: int) -> int:
-    """Hang up the chat session's shells on the node (when the session ends)."""
+def shell_close(
+    *,
+    actor: Any,
+    chat_session_id: int,
+    nodes: list[Node] | None = None,
+    audit_context: AuditContext | None = None,
+) -> int:
+    """Hang up the chat session's shells on `nodes` (None: on every node), when the chat ends
+    (archived, deleted) or leaves a node; each close is audited. Returns how many."""
     sessions = TerminalSession.objects.select_related("node").filter(
-        node=node, user=actor, chat_session_id=chat_session_id, status__in=OPEN_TERMINAL_STATUSES
+        chat_session_id=chat_session_id,
+        status__in=OPEN_TERMINAL_STATUSES,
+        close_requested_at__isnull=True,
     )
+    if nodes is not None:
+        sessions = sessions.filter(node__in=nodes)
+    context = audit_context or AuditContext.system("chat_ended")
     count = 0
     for session in sessions:
-        terminals.terminal_close(actor=actor, session=session, audit_context=TOOL_CONTEXT)
+        terminals.terminal_close(actor=actor, session=session, audit_context=context)
         count += 1
     return count

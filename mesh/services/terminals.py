@@ -14,9 +14,8 @@ Only the user who opened a session may attach to it; admins may read every recor
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +35,8 @@ from mesh.models import (
     TerminalSession,
     TerminalStatus,
 )
+from mesh.selectors import terminals as terminal_selectors
+from mesh.selectors.terminals import TerminalNotFound, session_uuid
 from mesh.services.tasks import NodeInactive, SkillDisabled
 
 #: The session's live frames (terminal.output, terminal.exit) for its attached sockets.
@@ -46,8 +47,8 @@ RING_TERMINAL_INPUT = "terminal.input"
 RING_TERMINAL_RESIZE = "terminal.resize"
 MAX_COLS = 1000
 MAX_ROWS = 500
-#: Most chunks one replay call returns (the consumer pages through longer ones).
-REPLAY_PAGE = 500
+#: error_code of a session ended because its node stayed away (`terminals_reap_lost`).
+NODE_LOST = "node_lost"
 
 
 class TerminalsNotAllowed(PermissionDenied):
@@ -60,10 +61,6 @@ class NodeOffline(Conflict):
 
 class TooManyTerminals(Conflict):
     code = "too_many_terminals"
-
-
-class TerminalNotFound(NotFound):
-    code = "terminal_not_found"
 
 
 @dataclass(frozen=True)
@@ -80,11 +77,6 @@ def terminal_group(session_id: Any) -> str:
     return events.group_name(TERMINAL_GROUP, session_id=session_id)
 
 
-def text_of(data: bytes) -> str:
-    """Terminal bytes as frame text: UTF-8, invalid bytes replaced."""
-    return data.decode("utf-8", "replace")
-
-
 def _size(cols: Any, rows: Any) -> tuple[int, int]:
     problems: dict[str, list[str]] = {}
     for name, value, top in (("cols", cols, MAX_COLS), ("rows", rows, MAX_ROWS)):
@@ -93,13 +85,6 @@ def _size(cols: Any, rows: Any) -> tuple[int, int]:
     if problems:
         raise ValidationFailed(fields=problems)
     return int(cols), int(rows)
-
-
-def _session_uuid(session_id: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(session_id))
-    except ValueError as exc:
-        raise TerminalNotFound("No such terminal.") from exc
 
 
 def terminal_open(
@@ -177,31 +162,13 @@ def _check_node(node: Node) -> None:
         raise NodeOffline("The node is offline.")
 
 
-def terminal_get_for_user(*, user: Any, node_id: str, session_id: Any) -> TerminalSession:
-    """A session on a node the user may see: the user's own, or any for admins."""
-    node = selectors.node_get_for_user(user=user, node_id=node_id)
-    found = (
-        TerminalSession.objects.select_related("node")
-        .filter(pk=_session_uuid(session_id), node=node)
-        .first()
-    )
-    if found is None or not (user.is_staff or found.user_id == user.pk):
-        raise TerminalNotFound("No such terminal.")
-    return found
-
-
-def terminal_list_for_user(*, user: Any, node_id: str) -> Any:
-    """Sessions on the node the user may see: their own, or every one for admins."""
-    node = selectors.node_get_for_user(user=user, node_id=node_id)
-    sessions = TerminalSession.objects.filter(node=node).select_related("user")
-    return sessions if user.is_staff else sessions.filter(user=user)
-
-
 def terminal_attach(
     *, actor: Any, node_id: str, session_id: Any, audit_context: AuditContext = DEFAULT_CONTEXT
 ) -> TerminalSession:
     """Re-attach the session's owner to it (audited); anyone else gets TerminalNotFound."""
-    session = terminal_get_for_user(user=actor, node_id=node_id, session_id=session_id)
+    session = terminal_selectors.terminal_get_for_user(
+        user=actor, node_id=node_id, session_id=session_id
+    )
     if session.user_id != actor.pk or not selectors.node_usable_for(user=actor, node=session.node):
         raise TerminalNotFound("No such terminal.")
     audit_record(
@@ -235,65 +202,15 @@ def terminal_close(
             events.ring_node(session.node.node_id, RING_TERMINAL)
 
 
-def terminal_chunks_after(
-    *, session: TerminalSession, after_seq: int, limit: int = REPLAY_PAGE
-) -> list[tuple[int, float, bytes]]:
-    """Stored output after `after_seq`, oldest first: (seq, at, data)."""
-    rows = TerminalChunk.objects.filter(session=session, seq__gt=after_seq).order_by("seq")
-    return [
-        (seq, at, bytes(data)) for seq, at, data in rows.values_list("seq", "at", "data")[:limit]
-    ]
-
-
-def terminal_state(*, session_id: Any) -> TerminalSession:
-    return TerminalSession.objects.get(pk=session_id)
-
-
-def terminal_cast(*, session: TerminalSession) -> Iterator[str]:
-    """The recording as asciicast v2 lines (header, then `[at, "o", text]` events)."""
-    import json
-
-    started = session.started_at or session.created_at
-    header = {
-        "version": 2,
-        "width": session.cols,
-        "height": session.rows,
-        "timestamp": int(started.timestamp()),
-        "title": f"{session.node.node_id} terminal {session.pk}",
-        "env": {"TERM": "xterm-256color"},
-    }
-    yield json.dumps(header) + "\n"
-    rows = TerminalChunk.objects.filter(session=session).order_by("seq")
-    for at, data in rows.values_list("at", "data").iterator(chunk_size=200):
-        if data:  # empty: past the recording cap
-            yield json.dumps([round(at, 6), "o", text_of(bytes(data))]) + "\n"
-
-
 # ---------------------------------------------------------------------------------- node side
-def _node_sessions(node_id: str) -> Any:
-    return TerminalSession.objects.filter(node__node_id=node_id)
-
-
-def terminals_pending(*, node_id: str) -> tuple[list[tuple[str, int, int]], list[str]]:
-    """What the node must be told: sessions to open (id, cols, rows) and sessions to close."""
-    sessions = _node_sessions(node_id).filter(status__in=OPEN_TERMINAL_STATUSES)
-    opening = [
-        (str(pk), cols, rows)
-        for pk, cols, rows in sessions.filter(
-            status=TerminalStatus.OPENING, close_requested_at__isnull=True
-        ).values_list("pk", "cols", "rows")
-    ]
-    closing = [
-        str(pk)
-        for pk in sessions.filter(close_requested_at__isnull=False).values_list("pk", flat=True)
-    ]
-    return opening, closing
-
-
 def terminals_reconcile(*, node_id: str, held: list[str]) -> int:
     """After a Hello: running sessions the node no longer holds end `lost`."""
-    ids = {str(_session_uuid(h)) for h in held}
-    lost = _node_sessions(node_id).filter(status=TerminalStatus.RUNNING).exclude(pk__in=ids)
+    ids = {str(session_uuid(h)) for h in held}
+    lost = (
+        terminal_selectors.node_terminals(node_id)
+        .filter(status=TerminalStatus.RUNNING)
+        .exclude(pk__in=ids)
+    )
     ended = list(lost.values_list("pk", flat=True))
     if ended:
         now = timezone.now()
@@ -307,9 +224,38 @@ def terminals_reconcile(*, node_id: str, held: list[str]) -> int:
     return len(ended)
 
 
+def terminals_reap_lost() -> int:
+    """Sweep: open sessions on nodes offline for longer than `MESH_TERMINAL_LOST_AFTER` end
+    `lost` (error `node_lost`); a node that comes back later is told to hang them up."""
+    cutoff = timezone.now() - timedelta(seconds=float(settings.MESH_TERMINAL_LOST_AFTER))
+    stale = TerminalSession.objects.filter(
+        status__in=OPEN_TERMINAL_STATUSES,
+        node__status=NodeStatus.OFFLINE,
+        node__disconnected_at__lt=cutoff,
+    )
+    ended = list(stale.values_list("pk", flat=True))
+    if not ended:
+        return 0
+    with transaction.atomic():
+        count = TerminalSession.objects.filter(
+            pk__in=ended, status__in=OPEN_TERMINAL_STATUSES
+        ).update(
+            status=TerminalStatus.LOST,
+            error_code=NODE_LOST,
+            ended_at=timezone.now(),
+            exit_code=-1,
+            close_requested_at=None,
+        )
+        for pk in ended:
+            events.send_on_commit(
+                terminal_group(pk), {"type": "terminal.exit", "code": -1, "error": NODE_LOST}
+            )
+    return count
+
+
 def terminal_opened(*, node_id: str, session_id: str) -> None:
-    _node_sessions(node_id).filter(
-        pk=_session_uuid(session_id), status=TerminalStatus.OPENING
+    terminal_selectors.node_terminals(node_id).filter(
+        pk=session_uuid(session_id), status=TerminalStatus.OPENING
     ).update(status=TerminalStatus.RUNNING, started_at=timezone.now())
 
 
@@ -318,8 +264,8 @@ def terminal_output_store(*, node_id: str, chunks: list[TerminalChunkIn]) -> dic
 
     Chunks of sessions that are not this node's are dropped (and not acked).
     """
-    wanted = {_session_uuid(c.session_id) for c in chunks}
-    found = _node_sessions(node_id).filter(pk__in=wanted)
+    wanted = {session_uuid(c.session_id) for c in chunks}
+    found = terminal_selectors.node_terminals(node_id).filter(pk__in=wanted)
     known = list(found.values_list("pk", "last_seq", "output_bytes"))
     current = {str(pk): last for pk, last, _ in known}
     cap = int(settings.MESH_TERMINAL_RECORD_CAP_BYTES)
@@ -360,7 +306,7 @@ def terminal_exited(
     last_seq: int = 0,
 ) -> bool:
     """The node's exit (or refusal) for a session; returns whether the session is this node's."""
-    session = _node_sessions(node_id).filter(pk=_session_uuid(session_id)).first()
+    session = terminal_selectors.node_terminals(node_id).filter(pk=session_uuid(session_id)).first()
     if session is None:
         return False
     if session.status in OPEN_TERMINAL_STATUSES:

@@ -8,6 +8,7 @@ import pytest
 
 from accounts.models import AuditEvent
 from mesh.models import NodeStatus, TerminalChunk, TerminalSession
+from mesh.selectors import terminals as terminal_selectors
 from mesh.services import terminals
 from mesh.services.tasks import NodeInactive, SkillDisabled
 
@@ -40,7 +41,10 @@ def test_open_stores_a_session_and_audits(node, user):  # type: ignore[no-untype
     )
     event = AuditEvent.objects.get(action="terminal.open")
     assert event.target_id == str(session.pk)
-    assert terminals.terminals_pending(node_id="term-a") == ([(str(session.pk), 100, 30)], [])
+    assert terminal_selectors.terminals_pending(node_id="term-a") == (
+        [(str(session.pk), 100, 30)],
+        [],
+    )
 
 
 @pytest.mark.parametrize(
@@ -120,7 +124,7 @@ def test_output_is_stored_once_and_acked(node, user, make_node):  # type: ignore
     assert TerminalChunk.objects.count() == 3
     terminals.terminal_opened(node_id="term-a", session_id=sid)
     assert terminals.terminal_exited(node_id="term-a", session_id=sid, exit_code=0, last_seq=3)
-    lines = list(terminals.terminal_cast(session=TerminalSession.objects.get()))
+    lines = list(terminal_selectors.terminal_cast(session=TerminalSession.objects.get()))
     header = json.loads(lines[0])
     assert (header["version"], header["width"], header["height"]) == (2, 80, 24)
     assert [json.loads(line) for line in lines[1:]] == [
@@ -176,7 +180,9 @@ def test_the_recording_keeps_its_head_up_to_the_cap(node, user, settings):  # ty
     assert [(seq, bytes(data)) for seq, data in rows] == [(1, b"123456"), (2, b"7890"), (3, b"")]
     session.refresh_from_db()
     assert (session.last_seq, session.output_bytes) == (3, 11)
-    events = [json.loads(line) for line in list(terminals.terminal_cast(session=session))[1:]]
+    events = [
+        json.loads(line) for line in list(terminal_selectors.terminal_cast(session=session))[1:]
+    ]
     assert [e[2] for e in events] == ["123456", "7890"]
 
 
@@ -187,3 +193,68 @@ def test_open_terminals_per_node_are_capped(node, user, settings):  # type: igno
     with pytest.raises(terminals.TooManyTerminals):
         terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
     assert TerminalSession.objects.count() == 2
+
+
+def test_sessions_of_a_node_that_stays_away_end_lost(  # type: ignore[no-untyped-def]
+    node, user, make_node, grant, settings, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cortex.sweeps import sweeps_run
+    from mesh import events
+
+    settings.MESH_TERMINAL_LOST_AFTER = 600
+    running = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    terminals.terminal_opened(node_id="term-a", session_id=str(running.pk))
+    opening = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    exited = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    terminals.terminal_exited(node_id="term-a", session_id=str(exited.pk), exit_code=0)
+    recent, _ = make_node("term-b")
+    grant(user, recent)
+    recent.status = NodeStatus.ONLINE
+    recent.save(update_fields=["status"])
+    fresh = terminals.terminal_open(actor=user, node_id="term-b", cols=80, rows=24)
+    now = timezone.now()
+    node.status, node.disconnected_at = NodeStatus.OFFLINE, now - timedelta(seconds=601)
+    node.save(update_fields=["status", "disconnected_at"])
+    recent.status, recent.disconnected_at = NodeStatus.OFFLINE, now - timedelta(seconds=30)
+    recent.save(update_fields=["status", "disconnected_at"])
+
+    with events.collected() as frames, django_capture_on_commit_callbacks(execute=True):
+        assert sweeps_run()["mesh.terminals_reap_lost"] == 2
+    rows = {r.pk: r for r in TerminalSession.objects.all()}
+    for pk in (running.pk, opening.pk):
+        assert (rows[pk].status, rows[pk].error_code, rows[pk].exit_code) == (
+            "lost",
+            "node_lost",
+            -1,
+        )
+        assert rows[pk].ended_at is not None
+    assert (rows[exited.pk].status, rows[exited.pk].error_code) == ("exited", "")
+    assert rows[fresh.pk].status == "opening"  # its node went away 30 s ago: not yet
+    assert sorted(frames, key=lambda f: f[0]) == sorted(
+        [
+            (
+                terminals.terminal_group(pk),
+                {"type": "terminal.exit", "code": -1, "error": "node_lost"},
+            )
+            for pk in (running.pk, opening.pk)
+        ],
+        key=lambda f: f[0],
+    )
+    with events.collected() as frames, django_capture_on_commit_callbacks(execute=True):
+        assert sweeps_run()["mesh.terminals_reap_lost"] == 0  # idempotent
+    assert frames == []
+
+
+def test_a_returning_node_is_told_which_held_sessions_ended(node, user):  # type: ignore[no-untyped-def]
+    lost = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    live = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    for session in (lost, live):
+        terminals.terminal_opened(node_id="term-a", session_id=str(session.pk))
+    TerminalSession.objects.filter(pk=lost.pk).update(status="lost", error_code="node_lost")
+    held = [str(lost.pk), str(live.pk)]
+    assert terminal_selectors.terminals_ended_among(node_id="term-a", held=held) == [str(lost.pk)]
+    assert terminal_selectors.terminals_ended_among(node_id="other", held=held) == []

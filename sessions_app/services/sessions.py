@@ -77,19 +77,24 @@ def session_update(*, actor: User, session: ChatSession, data: dict[str, Any]) -
         data=data,
     )
     if session.is_archived and not was_archived:
-        _browsers_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
+        _work_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
     return session
 
 
-def _browsers_close(*, actor: User, session_id: int, attachments: Any) -> None:
-    """The chat ended on these nodes: their browser context for it closes (after commit)."""
+def _work_close(*, actor: User, session_id: int, attachments: Any, every_node: bool = True) -> None:
+    """The chat ended (or left these nodes): after commit, its browser context on the attached
+    nodes closes and the AI's persistent shells hang up (on every node, or on these only)."""
     from mesh.services.browser import browser_session_close
+    from mesh.services.terminal_shell import shell_close
 
     nodes = [attachment.node for attachment in attachments.select_related("node")]
-    if nodes:
-        transaction.on_commit(
-            lambda: browser_session_close(actor=actor, chat_session_id=session_id, nodes=nodes)
-        )
+
+    def close() -> None:
+        if nodes:
+            browser_session_close(actor=actor, chat_session_id=session_id, nodes=nodes)
+        shell_close(actor=actor, chat_session_id=session_id, nodes=None if every_node else nodes)
+
+    transaction.on_commit(close)
 
 
 def session_delete(*, actor: User, session: ChatSession) -> None:
@@ -112,7 +117,7 @@ def session_delete(*, actor: User, session: ChatSession) -> None:
                 "pk", flat=True
             )
         )
-        _browsers_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
+        _work_close(actor=actor, session_id=session.pk, attachments=session.nodes.all())
         session.delete()
 
     def delete_recordings() -> None:
@@ -140,11 +145,12 @@ def node_attach(
 
 def node_detach(*, actor: User, attachment: SessionNode) -> None:
     """Detach: what already runs keeps running, but no new tool call may target the node (and
-    the session's browser context on it closes)."""
-    _browsers_close(
+    the session's browser context and persistent shell on it close)."""
+    _work_close(
         actor=actor,
         session_id=attachment.session_id,
         attachments=SessionNode.objects.filter(pk=attachment.pk),
+        every_node=False,
     )
     attachment.delete()
 

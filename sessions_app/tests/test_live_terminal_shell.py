@@ -74,3 +74,65 @@ def test_cd_and_exports_persist_between_calls(live_hub, llm_server, tmp_path):
         assert (status, terms["count"]) == (200, 1)
     finally:
         live_hub.stop_process(agent)
+
+
+@pytest.mark.parametrize("ending", ["archive", "delete"])
+def test_the_shell_hangs_up_when_the_chat_ends(live_hub, llm_server, tmp_path, ending):
+    """Archiving or deleting the chat hangs up its persistent shell on the node (the node
+    reports the shell's end: SIGHUP, 128 + 1), and the close is audited."""
+    invite, token = _setup(live_hub, llm_server.url)
+    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
+    try:
+        _wait(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        )
+        status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "sh"})
+        sid = session["id"]
+        status, _ = _http(
+            live_hub, "POST", f"/api/v1/sessions/{sid}/nodes/", token, {"node_id": "live"}
+        )
+        assert status == 201
+        llm_server.add(openai_tool_call([("c1", "mesh_terminal", _call("c1", "cd /tmp"))]))
+        llm_server.add(openai_text(["Done."]))
+
+        def act(what: str, approval_id: int | None) -> None:
+            path = f"/api/v1/sessions/{sid}/messages/"
+            if what == "post":
+                code, body = _http(live_hub, "POST", path, token, {"content": "Go."})
+                assert code == 202, body
+            else:
+                path = f"/api/v1/sessions/{sid}/approvals/{approval_id}/approve/"
+                code, body = _http(live_hub, "POST", path, token)
+                assert code == 200, body
+
+        try:
+            asyncio.run(_watch(live_hub, token, sid, act))
+        except BaseException:
+            print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
+            raise
+
+        def terminals() -> list[dict]:
+            return _http(live_hub, "GET", "/api/v1/nodes/live/terminals/", token)[1]["results"]
+
+        (shell,) = terminals()
+        assert shell["status"] == "running"
+        if ending == "archive":
+            status, _ = _http(
+                live_hub, "PATCH", f"/api/v1/sessions/{sid}/", token, {"is_archived": True}
+            )
+            assert status == 200
+        else:
+            status, _ = _http(live_hub, "DELETE", f"/api/v1/sessions/{sid}/", token)
+            assert status == 204
+        ended = _wait(lambda: [t for t in terminals() if t["status"] not in ("opening", "running")])
+        assert [(t["id"], t["status"], t["exit_code"]) for t in ended] == [
+            (shell["id"], "exited", 129)
+        ]
+        admin = live_hub.manage("create_api_token", "root@example.com").strip()
+        status, audit = _http(
+            live_hub, "GET", f"/api/v1/audit/?action=terminal.close&target_id={shell['id']}", admin
+        )
+        assert status == 200, audit
+        assert [e["action"] for e in audit["results"]] == ["terminal.close"]
+    finally:
+        live_hub.stop_process(agent)

@@ -12,6 +12,7 @@
   const closeButton = document.getElementById("term-close");
   const copyButton = document.getElementById("term-copy");
   const pasteButton = document.getElementById("term-paste");
+  const empty = document.getElementById("term-empty");
   if (!holder) return;
 
   const theme = { background: "#0d1117", foreground: "#e6edf3", cursor: "#e6edf3" };
@@ -20,6 +21,7 @@
   let live = null;
   let session = null;
   let lastSeq = 0;
+  let listedLive = false;  // the recordings list was refreshed once the node started the shell
 
   function say(text, kind) {
     status.textContent = text;
@@ -41,6 +43,9 @@
   }
 
   function ensureTerminal() {
+    // Shown only once a terminal is opened (before: the empty state, not a blank black box).
+    holder.hidden = false;
+    if (empty) empty.hidden = true;
     if (term) return;
     ({ made: term, fitter: fit } = makeTerminal(holder));
     term.onData((data) => send({ type: "terminal.input", data }));
@@ -75,11 +80,16 @@
         openButton.disabled = true;
         say("connected", "live");
         term.focus();
+        loadRecordings();  // the new session is listed while it runs
         break;
       case "terminal.output":
         if (frame.seq > lastSeq) {
           lastSeq = frame.seq;
           term.write(frame.data);
+        }
+        if (!listedLive) {  // output: the node runs the shell now (the list says running)
+          listedLive = true;
+          loadRecordings();
         }
         break;
       case "terminal.exit":
@@ -114,6 +124,7 @@
     term.reset();
     session = null;
     lastSeq = 0;
+    listedLive = false;
     say("opening…", "opening");
     openButton.disabled = true;
     live = new Live(`/ws/nodes/${encodeURIComponent(nodeId)}/terminal/`, { onFrame, onState });

@@ -1,0 +1,74 @@
+"""Terminal output is stored in batches: one database write per flush interval, not per chunk
+(mesh/grpc/terminal_stream.py); a node sends streamed PTY output in chunks of at most its
+read size (mesh/agent/terminals.py). No timings are asserted: batches and chunks are counted."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from pathlib import Path
+
+from mesh.agent.pb import mesh_pb2
+from mesh.agent.skills.shell import build_env
+from mesh.agent.terminals import TerminalLimits, TerminalManager
+from mesh.grpc import terminal_stream
+from mesh.services.terminals import TerminalChunkIn
+
+BASH = shutil.which("bash") or "/bin/bash"
+
+
+def _chunk(seq: int, size: int = 10) -> TerminalChunkIn:
+    return TerminalChunkIn("s", seq, 0.0, b"x" * size)
+
+
+async def test_chunks_arriving_one_by_one_make_one_batch() -> None:
+    queue: asyncio.Queue[TerminalChunkIn] = asyncio.Queue(terminal_stream.QUEUE_CHUNKS)
+    loop = asyncio.get_running_loop()
+    queue.put_nowait(_chunk(1))
+    for seq in (2, 3, 4):  # each arrives after the batch began (a keystroke's echo at a time)
+        loop.call_soon(queue.put_nowait, _chunk(seq))
+    batch = await terminal_stream._gather(queue)
+    assert [c.seq for c in batch] == [1, 2, 3, 4]
+
+
+async def test_a_flush_or_a_full_batch_ends_the_batch_at_once() -> None:
+    queue: asyncio.Queue[TerminalChunkIn] = asyncio.Queue(terminal_stream.QUEUE_CHUNKS)
+    queue.put_nowait(_chunk(1))
+    queue.put_nowait(terminal_stream._FLUSH)
+    batch = await terminal_stream._gather(queue)
+    assert batch == [_chunk(1), terminal_stream._FLUSH]
+    big = terminal_stream.FLUSH_BYTES // 2
+    for seq in (1, 2, 3):
+        queue.put_nowait(_chunk(seq, big))
+    batch = await terminal_stream._gather(queue)
+    assert [c.seq for c in batch] == [1, 2, 3]  # what was queued; it writes without waiting
+    assert queue.empty()
+
+
+async def test_streamed_output_leaves_the_node_in_big_bounded_chunks(tmp_path: Path) -> None:
+    sent: list[mesh_pb2.NodeMessage] = []
+    manager = TerminalManager(TerminalLimits(idle_timeout=3600), sent.append)
+    session = str(uuid.uuid4())
+    env = build_env(allow=("LANG",), fixed={}, declared=None, home=tmp_path)
+    opening = mesh_pb2.TerminalOpen(session_id=session, cols=80, rows=24)
+    await manager.open(opening, refusal=None, program=BASH, cwd=tmp_path, env=env)
+    try:
+        total = 2_000_000
+        manager.input(
+            session, f"stty -echo; head -c {total} /dev/zero | tr '\\0' '\\121'; exit\n".encode()
+        )
+        deadline = asyncio.get_running_loop().time() + 60
+        while not any(m.WhichOneof("body") == "terminal_exit" for m in sent):
+            assert asyncio.get_running_loop().time() < deadline
+            if session in manager.sessions:  # the hub stored everything so far
+                manager.ack(session, manager.sessions[session].seq)
+            await asyncio.sleep(0.05)
+        chunks = [m.terminal_output.data for m in sent if m.WhichOneof("body") == "terminal_output"]
+        assert sum(c.count(b"Q") for c in chunks) == total
+        # A PTY read gives about 4 KB; gathered, the bulk travels in far fewer, bigger chunks,
+        # none past the read size (the window is overshot by one chunk at most).
+        assert len(chunks) < total // 16_384
+        assert max(len(c) for c in chunks) <= manager.limits.read_size
+    finally:
+        await manager.stop_all(timeout=10)
