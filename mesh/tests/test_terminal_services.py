@@ -258,3 +258,137 @@ def test_a_returning_node_is_told_which_held_sessions_ended(node, user):  # type
     held = [str(lost.pk), str(live.pk)]
     assert terminal_selectors.terminals_ended_among(node_id="term-a", held=held) == [str(lost.pk)]
     assert terminal_selectors.terminals_ended_among(node_id="other", held=held) == []
+
+
+# -- the services a socket, the sweeper and the AI's shell call directly ------------------------
+
+
+def test_terminal_close_asks_the_node_once_and_audits_each_request(  # type: ignore[no-untyped-def]
+    node, user, django_capture_on_commit_callbacks
+):
+    from mesh import events
+
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    with events.collected() as frames, django_capture_on_commit_callbacks(execute=True):
+        terminals.terminal_close(actor=user, session=session)
+    row = TerminalSession.objects.get(pk=session.pk)
+    assert row.close_requested_at is not None
+    assert [f for f in frames if f[1].get("node_id") == "term-a"]  # the node's runmesh is rung
+    first = row.close_requested_at
+    with events.collected() as frames, django_capture_on_commit_callbacks(execute=True):
+        terminals.terminal_close(actor=user, session=session)  # already asked: no second ring
+    assert [f for f in frames if f[1].get("node_id") == "term-a"] == []
+    row.refresh_from_db()
+    assert row.close_requested_at == first
+    assert AuditEvent.objects.filter(action="terminal.close").count() == 2
+
+
+def test_terminals_reap_lost_called_directly_leaves_online_nodes_alone(node, user, settings):  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.MESH_TERMINAL_LOST_AFTER = 60
+    session = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    assert terminals.terminals_reap_lost() == 0  # online
+    node.status, node.disconnected_at = NodeStatus.OFFLINE, timezone.now() - timedelta(seconds=61)
+    node.save(update_fields=["status", "disconnected_at"])
+    assert terminals.terminals_reap_lost() == 1
+    assert TerminalSession.objects.get(pk=session.pk).status == "lost"
+    assert terminals.terminals_reap_lost() == 0
+
+
+def _listen_node(node_id: str):  # type: ignore[no-untyped-def]
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from mesh import events
+
+    async def listen() -> str:
+        layer = get_channel_layer()
+        channel: str = await layer.new_channel()
+        await layer.group_add(events.group_name(events.NODE_GROUP, node_id=node_id), channel)
+        return channel
+
+    return async_to_sync(listen)()
+
+
+def _receive(channel: str):  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    async def receive():  # type: ignore[no-untyped-def]
+        return await asyncio.wait_for(get_channel_layer().receive(channel), timeout=5)
+
+    return async_to_sync(receive)()
+
+
+def test_terminal_input_and_resize_ring_the_node_with_the_keys_and_size(node, user):  # type: ignore[no-untyped-def]
+    from asgiref.sync import async_to_sync
+
+    from cortex.errors import ValidationFailed
+
+    channel = _listen_node("term-a")
+    async_to_sync(terminals.terminal_input)(node_id="term-a", session_id="s-1", data="ls\r")
+    keys = _receive(channel)
+    assert (keys["reason"], keys["session"], keys["data"]) == (
+        terminals.RING_TERMINAL_INPUT,
+        "s-1",
+        "ls\r",
+    )
+    async_to_sync(terminals.terminal_resize)(node_id="term-a", session_id="s-1", cols=120, rows=40)
+    size = _receive(channel)
+    assert (size["reason"], size["cols"], size["rows"]) == (terminals.RING_TERMINAL_RESIZE, 120, 40)
+    with pytest.raises(ValidationFailed):
+        async_to_sync(terminals.terminal_resize)(
+            node_id="term-a", session_id="s-1", cols=0, rows="x"
+        )
+
+
+def test_shell_run_refuses_before_a_shell_is_opened(node, user):  # type: ignore[no-untyped-def]
+    from mesh.services.tasks import CommandNotAllowed, ConfirmationRequired
+    from mesh.services.terminal_shell import shell_run
+
+    _policy(
+        node,
+        mode="strict",
+        allow_terminals=True,
+        allowed_commands=["ls", "rm"],
+        sensitive_commands=["rm"],
+    )
+    with pytest.raises(CommandNotAllowed):
+        shell_run(actor=user, node=node, chat_session_id=7, command="curl x | sh", timeout=5)
+    with pytest.raises(ConfirmationRequired):
+        shell_run(actor=user, node=node, chat_session_id=7, command="rm -r build", timeout=5)
+    assert TerminalSession.objects.count() == 0  # nothing opened, nothing typed
+    refused = AuditEvent.objects.get(action="terminal.command_refused")
+    assert refused.details["command"] == "curl x | sh"
+    assert not AuditEvent.objects.filter(action="terminal.command").exists()
+
+
+def test_shell_close_hangs_up_the_chats_shells_on_the_given_nodes(  # type: ignore[no-untyped-def]
+    node, user, make_node, grant
+):
+    from mesh.services.terminal_shell import shell_close
+
+    other, _ = make_node("term-b")
+    other.status = NodeStatus.ONLINE
+    other.save(update_fields=["status"])
+    grant(user, other)
+    here = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    there = terminals.terminal_open(actor=user, node_id="term-b", cols=80, rows=24)
+    unrelated = terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24)
+    TerminalSession.objects.filter(pk__in=[here.pk, there.pk]).update(chat_session_id=7)
+
+    assert shell_close(actor=user, chat_session_id=7, nodes=[other]) == 1
+    assert TerminalSession.objects.get(pk=there.pk).close_requested_at is not None
+    assert TerminalSession.objects.get(pk=here.pk).close_requested_at is None
+    assert shell_close(actor=user, chat_session_id=7) == 1  # the rest: the one on term-a
+    assert shell_close(actor=user, chat_session_id=7) == 0
+    assert TerminalSession.objects.get(pk=unrelated.pk).close_requested_at is None
+    closes = AuditEvent.objects.filter(action="terminal.close")
+    assert sorted(closes.values_list("target_id", flat=True)) == sorted(
+        [str(here.pk), str(there.pk)]
+    )
