@@ -12,6 +12,8 @@ class WorkspacesConfig(AppConfig):
 
     def ready(self) -> None:
         from cortex.sweeps import sweep_register
+        from mesh.services.task_hooks import task_end_register
         from workspaces.services import sync
 
         sweep_register("workspaces", sync.workspace_sweep)
+        task_end_register("workspaces", sync.on_task_end)

@@ -66,6 +66,9 @@ class WorkspaceNode(models.Model):
     state = models.CharField(max_length=8, choices=SyncState.choices, default=SyncState.SYNCING)
     pending = models.PositiveIntegerField(default=0)
     drift = models.JSONField(default=list, blank=True)
+    #: What the hub believes the node holds ({path: sha256}), from its last manifest and the
+    #: transfers since; null: ask the node for a manifest first (attach, reconnect, failure).
+    known = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

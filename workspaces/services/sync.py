@@ -1,15 +1,300 @@
-"""Keeping attached nodes in step with the hub mirror (layer 2 fills this in)."""
+"""Keeping attached nodes in step with the hub mirror, through the task journal.
+
+Per node, the hub keeps a row (`WorkspaceNode`): what it believes the node holds (`known`,
+path -> sha256), the transfers under way (`pending`) and the state. Nothing lives in memory:
+
+- `known` is null after attach, reconnect or a lost transfer: the hub asks the node for a
+  manifest (a `files` `manifest` task; the result is the node's files with their hashes).
+- With `known` set, only what differs moves: a `files` write per changed file (the blob is
+  streamed as FileChunks, written to a temporary name and renamed on the node), a `files`
+  delete per file the mirror no longer has. Tasks carry `workspace` in their payload and the
+  session id, so their end (`on_task_end`) updates `known` and re-runs the reconciliation.
+- The sweep (every few seconds in each gRPC process) marks nodes offline, asks returning nodes
+  for a manifest, creates rows for newly attached nodes and re-runs a reconciliation that a
+  crash or restart interrupted. Every step is idempotent: in-flight tasks are never repeated.
+"""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from mesh.models import Node, NodeStatus, Task, TaskKind, TaskStatus
+from mesh.models.tasks import OPEN_STATUSES
+from mesh.services.file_push import file_push
+from mesh.services.tasks import task_dispatch
+from sessions_app.models import SessionNode
+from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
+from workspaces.storage import blob_name, mirror_storage, session_prefix
+
+logger = logging.getLogger("cortex.workspaces")
+
+SYNC_TIMEOUT = 600.0
+BLOB_GRACE_S = 600
+#: Lost, timed out or cancelled: the node did not refuse, so ask it again (manifest).
+_RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
+
+
+def node_folder(*, workspace: Workspace) -> str:
+    """The session's folder on a node, relative to the node's workspace root."""
+    return f"sessions/{workspace.session_id}"
+
+
+def _open_tasks(row: WorkspaceNode) -> Any:
+    return Task.objects.filter(
+        node_id=row.node_id,
+        kind=TaskKind.FILES,
+        chat_session_id=row.workspace.session_id,
+        payload__workspace=row.workspace_id,
+        status__in=OPEN_STATUSES,
+    )
+
+
+def _online(node: Node) -> bool:
+    return node.status in (NodeStatus.ONLINE, NodeStatus.BUSY)
+
+
+def _dispatch_manifest(row: WorkspaceNode) -> None:
+    workspace = row.workspace
+    task_dispatch(
+        actor=workspace.session.owner,
+        node=row.node,
+        kind=TaskKind.FILES,
+        payload={
+            "action": "manifest",
+            "path": node_folder(workspace=workspace),
+            "workspace": workspace.pk,
+        },
+        timeout=SYNC_TIMEOUT,
+        chat_session_id=workspace.session_id,
+    )
+
+
+def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
+    workspace = row.workspace
+    name = blob_name(session_id=workspace.session_id, sha256=entry.sha256)
+    with mirror_storage().open(name, "rb") as handle:
+        file_push(
+            actor=workspace.session.owner,
+            node=row.node,
+            path=f"{node_folder(workspace=workspace)}/{entry.path}",
+            source=handle,
+            size=entry.size,
+            timeout=SYNC_TIMEOUT,
+            chat_session_id=workspace.session_id,
+            tags={"workspace": workspace.pk, "rel": entry.path},
+        )
+
+
+def _dispatch_delete(row: WorkspaceNode, path: str) -> None:
+    workspace = row.workspace
+    task_dispatch(
+        actor=workspace.session.owner,
+        node=row.node,
+        kind=TaskKind.FILES,
+        payload={
+            "action": "delete",
+            "path": f"{node_folder(workspace=workspace)}/{path}",
+            "workspace": workspace.pk,
+            "rel": path,
+        },
+        timeout=SYNC_TIMEOUT,
+        chat_session_id=workspace.session_id,
+    )
+
+
+def _reconcile(row: WorkspaceNode) -> None:
+    """Bring one node toward the mirror (under the row's lock); never repeats an open task."""
+    workspace, node = row.workspace, row.node
+    if not _online(node):
+        row.state, row.known, row.pending = SyncState.OFFLINE, None, 0
+        row.save(update_fields=["state", "known", "pending", "updated_at"])
+        return
+    if row.state == SyncState.DRIFT:
+        return  # a person or the AI resolves drift on purpose (resync)
+    open_tasks = list(_open_tasks(row).values_list("payload", flat=True))
+    if row.known is None:
+        if not any(p.get("action") == "manifest" for p in open_tasks):
+            _dispatch_manifest(row)
+        row.state, row.pending = SyncState.SYNCING, max(len(open_tasks), 1)
+        row.save(update_fields=["state", "pending", "updated_at"])
+        return
+    known: dict[str, str] = row.known
+    in_flight = {
+        (p.get("rel"), p.get("sha256", "") if p.get("action") == "write" else "-")
+        for p in open_tasks
+    }
+    started = 0
+    mirror = {entry.path: entry for entry in WorkspaceFile.objects.filter(workspace=workspace)}
+    for path, entry in mirror.items():
+        if known.get(path) != entry.sha256 and (path, entry.sha256) not in in_flight:
+            _dispatch_write(row, entry)
+            started += 1
+    for path in known:
+        if path not in mirror and (path, "-") not in in_flight:
+            _dispatch_delete(row, path)
+            started += 1
+    row.pending = len(open_tasks) + started
+    row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
+    row.save(update_fields=["state", "pending", "updated_at"])
+
+
+def _rows_for(workspace: Workspace) -> list[WorkspaceNode]:
+    """Rows for every attached node (created as needed); rows of detached nodes go."""
+    attached = set(
+        SessionNode.objects.filter(session_id=workspace.session_id).values_list(
+            "node_id", flat=True
+        )
+    )
+    WorkspaceNode.objects.filter(workspace=workspace).exclude(node_id__in=attached).delete()
+    have = set(WorkspaceNode.objects.filter(workspace=workspace).values_list("node_id", flat=True))
+    for node_id in attached - have:
+        WorkspaceNode.objects.get_or_create(workspace=workspace, node_id=node_id)
+    return list(
+        WorkspaceNode.objects.filter(workspace=workspace).select_related(
+            "node", "workspace__session__owner"
+        )
+    )
+
+
+def workspace_reconcile(*, workspace_id: int) -> None:
+    """Reconcile every attached node of one workspace now (each under its own row lock)."""
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is None:
+        return
+    if workspace.source == WorkspaceSource.NONE:
+        WorkspaceNode.objects.filter(workspace=workspace).delete()
+        return
+    for row in _rows_for(workspace):
+        _reconcile_row(row_id=row.pk)
+
+
+def _reconcile_row(*, row_id: int) -> None:
+    try:
+        with transaction.atomic():
+            row = (
+                WorkspaceNode.objects.select_for_update()
+                .select_related("node", "workspace__session__owner")
+                .filter(pk=row_id)
+                .first()
+            )
+            if row is not None:
+                _reconcile(row)
+    except Exception:  # a refused dispatch (grant revoked): drift, shown to the person
+        logger.exception("workspace sync of row %s failed", row_id)
+        WorkspaceNode.objects.filter(pk=row_id).update(state=SyncState.DRIFT)
 
 
 def workspace_sync_soon(*, workspace_id: int) -> None:
     """After the caller's transaction commits, bring the workspace's nodes up to date."""
-    del workspace_id
+    transaction.on_commit(lambda: workspace_reconcile(workspace_id=workspace_id))
+
+
+def workspace_resync(*, workspace_id: int) -> None:
+    """Forget what the hub believes and ask every node again (clears drift)."""
+    WorkspaceNode.objects.filter(workspace_id=workspace_id).update(
+        known=None, state=SyncState.SYNCING, drift=[]
+    )
+    workspace_sync_soon(workspace_id=workspace_id)
+
+
+def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
+    """A sync task ended: record what the node now holds, then reconcile that node again."""
+    if kind != TaskKind.FILES or not isinstance(payload, dict) or "workspace" not in payload:
+        return
+    workspace_id = payload.get("workspace")
+    task = Task.objects.filter(pk=task_id).select_related("node").first()
+    if task is None or not isinstance(workspace_id, int):
+        return
+    with transaction.atomic():
+        row = (
+            WorkspaceNode.objects.select_for_update()
+            .select_related("node", "workspace__session__owner")
+            .filter(workspace_id=workspace_id, node_id=task.node_id)
+            .first()
+        )
+        # Only the session's own sync tasks count (the owner's, for this session).
+        if row is None or task.chat_session_id != row.workspace.session_id:
+            return
+        if task.requested_by_id != row.workspace.session.owner_id:
+            return
+        action = payload.get("action")
+        if status == TaskStatus.SUCCEEDED:
+            if action == "manifest":
+                result = task.result if isinstance(task.result, dict) else {}
+                row.known = {
+                    str(e[0]): str(e[4])
+                    for e in result.get("entries", [])
+                    if isinstance(e, list) and len(e) == 5
+                }
+            elif row.known is not None and action == "write":
+                row.known[str(payload.get("rel"))] = str(payload.get("sha256"))
+            elif row.known is not None and action == "delete":
+                row.known.pop(str(payload.get("rel")), None)
+        elif action == "delete" and task.error_code == "not_found" and row.known is not None:
+            row.known.pop(str(payload.get("rel")), None)
+        elif status in _RETRY_STATUSES or not _online(row.node):
+            row.known = None
+        else:
+            row.known = None
+            row.state = SyncState.DRIFT
+            row.drift = [{"path": payload.get("rel", ""), "error": task.error_code or "failed"}]
+        row.save(update_fields=["known", "state", "drift", "updated_at"])
+        _reconcile(row)
 
 
 def workspace_sweep() -> dict[str, Any]:
-    """One sweep round: reconcile syncing nodes; drop mirrors of deleted sessions."""
-    return {}
+    """One sweep round: offline and returning nodes, new attachments, interrupted syncs, and
+    the mirrors of deleted sessions."""
+    touched = 0
+    for workspace in Workspace.objects.exclude(source=WorkspaceSource.NONE).only("pk"):
+        rows = _rows_for(workspace)
+        for row in rows:
+            online = _online(row.node)
+            stale = (
+                (row.state == SyncState.OFFLINE) == online  # went away, or came back
+                or (row.state == SyncState.SYNCING and not _open_tasks(row).exists())
+            )
+            if stale and row.state != SyncState.DRIFT:
+                _reconcile_row(row_id=row.pk)
+                touched += 1
+    return {"reconciled": touched, "mirrors_removed": mirrors_sweep()}
+
+
+def mirrors_sweep() -> int:
+    """Delete the blobs of sessions that no longer exist, and blobs no manifest row names
+    (older than `BLOB_GRACE_S`); returns how many went."""
+    storage = mirror_storage()
+    try:
+        folders, _ = storage.listdir("")
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    # A blob is stored just before its manifest row commits: young ones are left alone.
+    cutoff = timezone.now() - timedelta(seconds=BLOB_GRACE_S)
+    live = set(Workspace.objects.values_list("session_id", flat=True))
+    for folder in folders:
+        if not folder.startswith("s") or not folder[1:].isdigit():
+            continue
+        session_id = int(folder[1:])
+        keep: set[str] = set()
+        if session_id in live:
+            keep = set(
+                WorkspaceFile.objects.filter(workspace__session_id=session_id).values_list(
+                    "sha256", flat=True
+                )
+            )
+        prefix = session_prefix(session_id=session_id)
+        shards, _ = storage.listdir(prefix)
+        for shard in shards:
+            _, blobs = storage.listdir(f"{prefix}/{shard}")
+            for blob in blobs:
+                name = f"{prefix}/{shard}/{blob}"
+                if blob not in keep and storage.get_modified_time(name) < cutoff:
+                    storage.delete(name)
+                    removed += 1
+    return removed
