@@ -105,3 +105,64 @@ def workspace_total_bytes(*, workspace: Workspace) -> int:
         return 0
     total = WorkspaceFile.objects.filter(workspace=workspace).aggregate(n=Sum("size"))["n"]
     return int(total or 0)
+
+
+def workspace_for_user(*, user: Any, session_id: Any) -> Workspace:
+    """The workspace of one of the user's sessions (NotFound outside them)."""
+    from sessions_app.selectors import session_get_for_user
+
+    return workspace_of(session=session_get_for_user(user=user, session_id=session_id))
+
+
+def workspace_node_folders(*, session_id: int) -> dict[str, str]:
+    """Where the session's workspace lives on each attached node (node_id -> folder relative
+    to the node's workspace root); empty without a workspace. Shell commands start there."""
+    workspace = Workspace.objects.filter(session_id=session_id).select_related("lead_node").first()
+    if workspace is None or workspace.source == WorkspaceSource.NONE:
+        return {}
+    from sessions_app.models import SessionNode
+
+    folders = {}
+    for node_id in SessionNode.objects.filter(session_id=session_id).values_list(
+        "node__node_id", flat=True
+    ):
+        lead = workspace.source == WorkspaceSource.NODE and workspace.lead_node
+        if lead and lead.node_id == node_id:
+            folders[node_id] = workspace.path
+        else:
+            folders[node_id] = f"sessions/{session_id}"
+    return folders
+
+
+def workspace_search(
+    *, workspace: Workspace, query: str, path: Any = "", limit: int = 100
+) -> list[dict[str, Any]]:
+    """Files of the mirror whose path or text contains `query` (text files up to 1 MiB)."""
+    folder = workspace_path(path=path or "", allow_root=True)
+    if workspace.pk is None or not query:
+        return []
+    rows = WorkspaceFile.objects.filter(workspace=workspace).order_by("path")
+    if folder:
+        rows = rows.filter(path__startswith=f"{folder}/")
+    found: list[dict[str, Any]] = []
+    needle = query.lower()
+    storage = mirror_storage()
+    for row in rows:
+        if needle in row.path.lower():
+            found.append({"path": row.path, "line": None, "text": ""})
+        if row.size <= 1024 * 1024:
+            try:
+                with storage.open(
+                    blob_name(session_id=workspace.session_id, sha256=row.sha256)
+                ) as fh:
+                    text = fh.read().decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            for number, line in enumerate(text.splitlines(), start=1):
+                if needle in line.lower():
+                    found.append({"path": row.path, "line": number, "text": line[:300]})
+                    if len(found) >= limit:
+                        return found
+        if len(found) >= limit:
+            break
+    return found[:limit]

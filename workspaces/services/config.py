@@ -60,7 +60,10 @@ def workspace_configure(
             audit_context=audit_context,
             details={"source": source, "node_id": node_id or "", "path": clean_path},
         )
+        from workspaces.services.skills import workspace_skills_publish
         from workspaces.services.sync import workspace_sync_soon
 
+        if source != WorkspaceSource.NONE:
+            workspace_skills_publish(actor=actor, workspace=workspace)
         workspace_sync_soon(workspace_id=workspace.pk)
     return workspace

@@ -194,8 +194,20 @@ def workspace_sync_soon(*, workspace_id: int) -> None:
     transaction.on_commit(lambda: workspace_reconcile(workspace_id=workspace_id))
 
 
-def workspace_resync(*, workspace_id: int) -> None:
-    """Forget what the hub believes and ask every node again (clears drift)."""
+def workspace_resync(*, actor: Any, workspace_id: int) -> None:
+    """Forget what the hub believes and ask every node again (clears drift; the skills under
+    `.skills/` are refreshed first). Audited (`workspace.resync`)."""
+    from accounts.services.audit import audit_record
+    from workspaces.services.skills import workspace_skills_publish
+
+    workspace = Workspace.objects.select_related("session").get(pk=workspace_id)
+    workspace_skills_publish(actor=actor, workspace=workspace)
+    audit_record(
+        actor=actor,
+        action="workspace.resync",
+        target_type="session",
+        target_id=workspace.session_id,
+    )
     WorkspaceNode.objects.filter(workspace_id=workspace_id).update(
         known=None, state=SyncState.SYNCING, drift=[]
     )

@@ -92,7 +92,11 @@ def test_write_list_read_delete(user_client, hub_ws, user) -> None:
     assert _put(user_client, hub_ws, "README.md", b"# r").status_code == 200
 
     top = user_client.get(_url(hub_ws, "files/")).json()["results"]
-    assert [(e["path"], e["kind"]) for e in top] == [("src", "directory"), ("README.md", "file")]
+    assert [(e["path"], e["kind"]) for e in top] == [
+        (".skills", "directory"),
+        ("src", "directory"),
+        ("README.md", "file"),
+    ]
     inner = user_client.get(_url(hub_ws, "files/") + "?path=src").json()["results"]
     assert [(e["path"], e["kind"], e["size"], e["sha256"]) for e in inner] == [
         ("src/app.py", "file", len(body), digest)
@@ -104,7 +108,7 @@ def test_write_list_read_delete(user_client, hub_ws, user) -> None:
 
     assert user_client.delete(_url(hub_ws, "file/") + "?path=src").status_code == 204
     assert user_client.get(_url(hub_ws, "file/") + "?path=src/app.py").status_code == 404
-    assert list(WorkspaceFile.objects.values_list("path", flat=True)) == ["README.md"]
+    assert _mine() == ["README.md"]
     actions = list(
         AuditEvent.objects.filter(action__startswith="workspace.").values_list("action", flat=True)
     )
@@ -113,10 +117,36 @@ def test_write_list_read_delete(user_client, hub_ws, user) -> None:
     )
 
 
+def _mine() -> list[str]:
+    """Manifest paths but the published skills."""
+    return list(
+        WorkspaceFile.objects.exclude(path__startswith=".skills/").values_list("path", flat=True)
+    )
+
+
+def _skill_bytes() -> int:
+    return sum(
+        WorkspaceFile.objects.filter(path__startswith=".skills/").values_list("size", flat=True)
+    )
+
+
+def test_skills_appear_under_dot_skills(user_client, hub_ws) -> None:
+    from tools.selectors import skill_list_for_user
+
+    names = {e.name for e in skill_list_for_user(user=hub_ws.owner) if e.is_enabled}
+    assert names, "the hub ships system skills"
+    listing = user_client.get(_url(hub_ws, "files/") + "?path=.skills").json()["results"]
+    assert {e["path"] for e in listing} == {f".skills/{n}" for n in names}
+    name = sorted(names)[0]
+    got = user_client.get(_url(hub_ws, "file/") + f"?path=.skills/{name}/SKILL.md")
+    assert got.status_code == 200
+    assert name.encode() in b"".join(got.streaming_content)
+
+
 def test_overwrite_keeps_one_row(user_client, hub_ws) -> None:
     _put(user_client, hub_ws, "a.txt", b"one")
     _put(user_client, hub_ws, "a.txt", b"two!")
-    row = WorkspaceFile.objects.get()
+    row = WorkspaceFile.objects.exclude(path__startswith=".skills/").get()
     assert (row.path, row.size) == ("a.txt", 4)
 
 
@@ -146,7 +176,7 @@ def test_bad_paths_are_400_everywhere(user_client, hub_ws, path: str, code: str)
     if path not in ("", "."):
         listing = user_client.get(_url(hub_ws, "files/") + "?path=" + path)
         assert (listing.status_code, listing.json()["error"]["code"]) == (400, code)
-    assert not WorkspaceFile.objects.exists()
+    assert _mine() == []
     assert not AuditEvent.objects.filter(action="workspace.write").exists()
 
 
@@ -165,16 +195,16 @@ def test_per_file_cap_is_413(user_client, hub_ws, settings) -> None:
         413,
         "workspace_file_too_large",
     )
-    assert not WorkspaceFile.objects.exists()
+    assert _mine() == []
     assert _put(user_client, hub_ws, "ok.bin", b"x" * 10).status_code == 200
 
 
 def test_workspace_cap_is_413(user_client, hub_ws, settings) -> None:
-    settings.WORKSPACE_MAX_BYTES = 10
+    settings.WORKSPACE_MAX_BYTES = _skill_bytes() + 10  # the published skills count too
     assert _put(user_client, hub_ws, "a.bin", b"x" * 6).status_code == 200
     response = _put(user_client, hub_ws, "b.bin", b"x" * 5)
     assert (response.status_code, response.json()["error"]["code"]) == (413, "workspace_too_large")
-    assert list(WorkspaceFile.objects.values_list("path", flat=True)) == ["a.bin"]
+    assert _mine() == ["a.bin"]
     # Replacing a file counts its new size, not both.
     assert _put(user_client, hub_ws, "a.bin", b"x" * 10).status_code == 200
 
@@ -196,7 +226,7 @@ def test_another_users_session_is_404(hub_ws, make_user) -> None:
         assert answer.status_code == 404, (method, tail)
     answer = other.put(_url(hub_ws, "file/?path=a"), data=b"x", content_type="text/plain")
     assert answer.status_code == 404
-    assert not WorkspaceFile.objects.exists()
+    assert _mine() == []
 
 
 def test_anonymous_is_refused(anon_client, hub_ws) -> None:
