@@ -11,7 +11,13 @@ from accounts.models import User
 from accounts.services.audit import audit_record
 from cortex.errors import ValidationFailed
 from sessions_app.models import ChatSession, SessionNode
-from workspaces.models import Workspace, WorkspaceSource
+from workspaces.models import (
+    SyncState,
+    Workspace,
+    WorkspaceFile,
+    WorkspaceNode,
+    WorkspaceSource,
+)
 from workspaces.selectors import workspace_of, workspace_path
 
 
@@ -63,7 +69,13 @@ def workspace_configure(
         from workspaces.services.skills import workspace_skills_publish
         from workspaces.services.sync import workspace_sync_soon
 
-        if source != WorkspaceSource.NONE:
+        if source == WorkspaceSource.HUB:
             workspace_skills_publish(actor=actor, workspace=workspace)
+        elif source == WorkspaceSource.NODE:
+            # The lead's folder is the truth: the mirror fills from its first report.
+            WorkspaceFile.objects.filter(workspace=workspace).delete()
+            WorkspaceNode.objects.filter(workspace=workspace, node=lead).update(
+                known=None, state=SyncState.SYNCING, drift=[]
+            )
         workspace_sync_soon(workspace_id=workspace.pk)
     return workspace

@@ -16,31 +16,43 @@ path -> sha256), the transfers under way (`pending`) and the state. Nothing live
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import logging
+import zlib
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
+from cortex.errors import CortexError
 from mesh.models import Node, NodeStatus, Task, TaskKind, TaskStatus
 from mesh.models.tasks import OPEN_STATUSES
 from mesh.services.file_push import file_push
 from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
+from workspaces.selectors import workspace_path
+from workspaces.services.files import manifest_put, mirror_store
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
 logger = logging.getLogger("cortex.workspaces")
 
 SYNC_TIMEOUT = 600.0
+#: Seconds a lead's watch waits for a change before it answers "nothing" (and is sent again).
+WATCH_WAIT_S = 20
 BLOB_GRACE_S = 600
 #: Lost, timed out or cancelled: the node did not refuse, so ask it again (manifest).
 _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
 
 
-def node_folder(*, workspace: Workspace) -> str:
-    """The session's folder on a node, relative to the node's workspace root."""
+def node_folder(*, workspace: Workspace, node_id: int | None = None) -> str:
+    """The session's folder on a node, relative to the node's workspace root: the lead's own
+    folder for a `node` workspace, `sessions/<session id>` everywhere else."""
+    if workspace.source == WorkspaceSource.NODE and node_id == workspace.lead_node_id:
+        return workspace.path or "."
     return f"sessions/{workspace.session_id}"
 
 
@@ -52,6 +64,11 @@ def _open_tasks(row: WorkspaceNode) -> Any:
         payload__workspace=row.workspace_id,
         status__in=OPEN_STATUSES,
     )
+
+
+def _is_lead(row: WorkspaceNode) -> bool:
+    workspace = row.workspace
+    return workspace.source == WorkspaceSource.NODE and workspace.lead_node_id == row.node_id
 
 
 def _online(node: Node) -> bool:
@@ -66,12 +83,76 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "manifest",
-            "path": node_folder(workspace=workspace),
+            "path": node_folder(workspace=workspace, node_id=row.node_id),
             "workspace": workspace.pk,
         },
         timeout=SYNC_TIMEOUT,
         chat_session_id=workspace.session_id,
     )
+
+
+def _dispatch_watch(row: WorkspaceNode) -> None:
+    workspace = row.workspace
+    mirror = dict(WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256"))
+    task_dispatch(
+        actor=workspace.session.owner,
+        node=row.node,
+        kind=TaskKind.FILES,
+        payload={
+            "action": "watch",
+            "path": workspace.path or ".",
+            "workspace": workspace.pk,
+            "known": mirror,
+            "wait": WATCH_WAIT_S,
+        },
+        timeout=WATCH_WAIT_S + 60,
+        chat_session_id=workspace.session_id,
+    )
+
+
+def _apply_watch(row: WorkspaceNode, result: Any) -> None:
+    """Store what the lead reported in the mirror (each file checked against its sha256)."""
+    workspace = row.workspace
+    problems: list[dict[str, Any]] = []
+    changes = result.get("changes", []) if isinstance(result, dict) else []
+    for change in changes if isinstance(changes, list) else []:
+        if not isinstance(change, dict):
+            continue
+        try:
+            path = workspace_path(path=change.get("path"))
+        except CortexError:
+            continue  # the lead's path rule refused it too; never stored
+        op = change.get("op")
+        if op == "delete":
+            WorkspaceFile.objects.filter(workspace=workspace, path=path).delete()
+        elif op == "put":
+            try:
+                data = zlib.decompress(base64.b64decode(str(change.get("data", ""))))
+            except (ValueError, zlib.error):
+                problems.append({"path": path, "error": "undecodable"})
+                continue
+            digest = hashlib.sha256(data).hexdigest()
+            if digest != change.get("sha256"):
+                problems.append({"path": path, "error": "checksum_mismatch"})
+                continue
+            mirror_store(session_id=workspace.session_id, body=io.BytesIO(data), sha256=digest)
+            try:
+                with transaction.atomic():
+                    manifest_put(
+                        workspace=workspace,
+                        path=path,
+                        size=len(data),
+                        sha256=digest,
+                        mode=int(change.get("mode") or 0o644),
+                    )
+            except CortexError as exc:
+                problems.append({"path": path, "error": exc.code})
+        elif op == "skip":
+            problems.append({"path": path, "error": str(change.get("reason", "skipped"))[:64]})
+    row.known = dict(
+        WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256")
+    )
+    row.drift = problems
 
 
 def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
@@ -81,7 +162,7 @@ def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
         file_push(
             actor=workspace.session.owner,
             node=row.node,
-            path=f"{node_folder(workspace=workspace)}/{entry.path}",
+            path=f"{node_folder(workspace=workspace, node_id=row.node_id)}/{entry.path}",
             source=handle,
             size=entry.size,
             timeout=SYNC_TIMEOUT,
@@ -98,7 +179,7 @@ def _dispatch_delete(row: WorkspaceNode, path: str) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "delete",
-            "path": f"{node_folder(workspace=workspace)}/{path}",
+            "path": f"{node_folder(workspace=workspace, node_id=row.node_id)}/{path}",
             "workspace": workspace.pk,
             "rel": path,
         },
@@ -117,6 +198,17 @@ def _reconcile(row: WorkspaceNode) -> None:
     if row.state == SyncState.DRIFT:
         return  # a person or the AI resolves drift on purpose (resync)
     open_tasks = list(_open_tasks(row).values_list("payload", flat=True))
+    lead = workspace.source == WorkspaceSource.NODE and workspace.lead_node_id == row.node_id
+    if lead:
+        # The lead is the source: it reports its changes (watch); hub-side writes reach it as
+        # pushes once the hub knows what it holds (after its first watch answer).
+        if not any(p.get("action") == "watch" for p in open_tasks):
+            _dispatch_watch(row)
+            open_tasks.append({"action": "watch"})
+        if row.known is None:
+            row.state, row.pending = SyncState.SYNCING, len(open_tasks)
+            row.save(update_fields=["state", "pending", "updated_at"])
+            return
     if row.known is None:
         if not any(p.get("action") == "manifest" for p in open_tasks):
             _dispatch_manifest(row)
@@ -138,7 +230,8 @@ def _reconcile(row: WorkspaceNode) -> None:
         if path not in mirror and (path, "-") not in in_flight:
             _dispatch_delete(row, path)
             started += 1
-    row.pending = len(open_tasks) + started
+    watching = 1 if lead else 0  # the lead's open watch is not a pending transfer
+    row.pending = len(open_tasks) + started - watching
     row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
     row.save(update_fields=["state", "pending", "updated_at"])
 
@@ -235,6 +328,18 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
         if task.requested_by_id != row.workspace.session.owner_id:
             return
         action = payload.get("action")
+        if action == "watch":
+            current = payload.get("path") == (row.workspace.path or ".")
+            if status == TaskStatus.SUCCEEDED and _is_lead(row) and current:
+                _apply_watch(row, task.result)
+                row.save(update_fields=["known", "drift", "updated_at"])
+                workspace_sync_soon(workspace_id=row.workspace_id)
+            elif status == TaskStatus.FAILED:
+                row.state, row.drift = SyncState.DRIFT, [{"path": "", "error": task.error_code}]
+                row.save(update_fields=["state", "drift", "updated_at"])
+            else:
+                _reconcile(row)
+            return
         if status == TaskStatus.SUCCEEDED:
             if action == "manifest":
                 result = task.result if isinstance(task.result, dict) else {}
@@ -270,6 +375,11 @@ def workspace_sweep() -> dict[str, Any]:
             stale = (
                 (row.state == SyncState.OFFLINE) == online  # went away, or came back
                 or (row.state == SyncState.SYNCING and not _open_tasks(row).exists())
+                or (
+                    online
+                    and _is_lead(row)
+                    and not _open_tasks(row).filter(payload__action="watch").exists()
+                )
             )
             if stale and row.state != SyncState.DRIFT:
                 _reconcile_row(row_id=row.pk)

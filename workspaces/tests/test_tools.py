@@ -103,7 +103,8 @@ def test_node_tools_start_in_the_session_folder(user, session, staff_user) -> No
     mesh_services.node_grant(actor=staff_user, node=node, group=group)
     SessionNode.objects.create(session=session, node=node, working_dir="elsewhere")
     state = TurnState.__new__(TurnState)
-    state.user, state.session_id, state.message_id = user, session.pk, None
+    state.user, state.session_id = user, session.pk
+    state.message_id = None  # type: ignore[assignment]  # no message in this check
     assert tool_context(state=state).attached_nodes == {"box": "elsewhere"}
     workspace_configure(actor=user, session=session, source="hub")
     assert tool_context(state=state).attached_nodes == {"box": f"sessions/{session.pk}"}

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..workspace import Workspace, WorkspaceError
 
-ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy", "manifest")
+ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy", "manifest", "watch")
 MAX_LIST_ENTRIES = 5000
 
 
@@ -151,6 +151,12 @@ def run_files(ws: Workspace, payload: dict[str, Any], limits: FileLimits) -> dic
             if path.exists() and not path.is_dir():
                 raise FileSkillError("not_a_directory", f"{shown} is not a directory.")
             return manifest(ws, path)
+        if action == "watch":
+            if path.exists() and not path.is_dir():
+                raise FileSkillError("not_a_directory", f"{shown} is not a directory.")
+            from .watch import watch
+
+            return watch(path, payload)
         if action == "stat":
             _existing(path, shown)
             return _info(ws, path)
