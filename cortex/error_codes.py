@@ -149,6 +149,12 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("workspace_too_large", 413, "The write would take the workspace past its size limit."),
     E("workspace_file_too_large", 413, "The file is larger than the per-file workspace limit."),
     E("workspace_path_conflict", 409, "A file and a folder of the workspace would share a path."),
+    E("workspace_no_drift", 409, "That node has no drift to keep or promote."),
+    E(
+        "workspace_drift_not_fetched",
+        409,
+        "The node's drifted version has not reached the hub yet (or is too large to promote).",
+    ),
     E(
         "path_outside_workspace",
         400,

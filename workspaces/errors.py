@@ -42,3 +42,13 @@ class WorkspacePathConflict(Conflict):
 class WorkspaceFileMissing(NotFound):
     code = "not_found"
     default_message = "No such file in the workspace."
+
+
+class WorkspaceNoDrift(Conflict):
+    code = "workspace_no_drift"
+    default_message = "That node has no drift to resolve."
+
+
+class WorkspaceDriftNotFetched(Conflict):
+    code = "workspace_drift_not_fetched"
+    default_message = "The node's version has not reached the hub yet; try again shortly."

@@ -69,6 +69,9 @@ class WorkspaceNode(models.Model):
     #: What the hub believes the node holds ({path: sha256}), from its last manifest and the
     #: transfers since; null: ask the node for a manifest first (attach, reconnect, failure).
     known = models.JSONField(null=True, blank=True)
+    #: The last `known` before it was forgotten: a manifest that differs from the mirror where
+    #: the node still holds what the hub last put there is stale, not drift.
+    last_known = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

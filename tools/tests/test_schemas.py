@@ -72,7 +72,7 @@ VALID: dict[str, list[dict[str, Any]]] = {
         {"action": "write", "path": "b.bin", "content": "AAE=", "encoding": "base64"},
         {"action": "delete", "path": "a.txt"},
     ],
-    "workspace_resync": [{}],
+    "workspace_resync": [{}, {"node_id": "dev", "resolve": "promote", "paths": ["a.txt"]}],
 }
 
 INVALID: dict[str, list[tuple[Any, str]]] = {
@@ -135,7 +135,7 @@ INVALID: dict[str, list[tuple[Any, str]]] = {
         ({"action": "move", "path": "a"}, "is not one of"),
         ({"action": "write", "path": ""}, "should be non-empty"),
     ],
-    "workspace_resync": [({"node_id": "x"}, "'node_id' was unexpected")],
+    "workspace_resync": [({"resolve": "merge"}, "is not one of")],
 }
 
 

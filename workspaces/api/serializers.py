@@ -18,10 +18,22 @@ class WorkspaceUpdateInput(serializers.Serializer):
     )
 
 
+class WorkspaceResolveInput(serializers.Serializer):
+    node_id = serializers.CharField(max_length=64)
+    action = serializers.ChoiceField(choices=("keep", "promote"))
+    paths = serializers.ListField(
+        child=serializers.CharField(max_length=4096, trim_whitespace=False),
+        required=False,
+        allow_null=True,
+        max_length=10000,
+    )
+
+
 class WorkspaceNodeOutput(serializers.Serializer):
     node_id = serializers.CharField(source="node.node_id")
     state = serializers.CharField()
     pending = serializers.IntegerField()
+    drift = serializers.JSONField()
 
 
 class WorkspaceOutput(serializers.Serializer):

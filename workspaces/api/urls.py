@@ -22,4 +22,14 @@ urlpatterns: list[URLPattern] = [
         WorkspaceViewSet.as_view({"get": "download", "put": "upload", "delete": "remove"}),
         name="session-workspace-file",
     ),
+    path(
+        "sessions/<str:pk>/workspace/resync/",
+        WorkspaceViewSet.as_view({"post": "resync"}),
+        name="session-workspace-resync",
+    ),
+    path(
+        "sessions/<str:pk>/workspace/resolve/",
+        WorkspaceViewSet.as_view({"post": "resolve"}),
+        name="session-workspace-resolve",
+    ),
 ]

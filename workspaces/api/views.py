@@ -17,8 +17,10 @@ from workspaces.api.serializers import (
     EntryOutput,
     FileOutput,
     WorkspaceOutput,
+    WorkspaceResolveInput,
     WorkspaceUpdateInput,
 )
+from workspaces.services import sync
 from workspaces.services.files import workspace_file_check_length
 
 
@@ -35,7 +37,7 @@ class WorkspaceViewSet(CortexViewSet):
     """A session's workspace; sessions outside the caller's own answer 404."""
 
     selector = staticmethod(session_selectors.session_list_for_user)
-    input_serializers = {"partial_update": WorkspaceUpdateInput}
+    input_serializers = {"partial_update": WorkspaceUpdateInput, "resolve": WorkspaceResolveInput}
     output_serializer = WorkspaceOutput
     output_serializers = {"files": EntryOutput, "upload": FileOutput}
 
@@ -67,6 +69,27 @@ class WorkspaceViewSet(CortexViewSet):
             node_id=data.get("node_id") or None,
             path=data.get("path"),
             audit_context=self.audit_context,
+        )
+        return self._render_workspace(workspace)
+
+    def resync(self, request: Request, pk: str) -> Response:
+        """Every node reports its files again; differences are synced or shown as drift."""
+        session = self.get_object_or_404()
+        workspace = services.workspace_active(session=session)
+        sync.workspace_resync(actor=user_signed_in(user=request.user), workspace_id=workspace.pk)
+        return self._render_workspace(workspace)
+
+    def resolve(self, request: Request, pk: str) -> Response:
+        """Keep the source's version of a node's drift, or promote the node's."""
+        session = self.get_object_or_404()
+        data = self.validated_input(request)
+        workspace = services.workspace_active(session=session)
+        sync.workspace_drift_resolve(
+            actor=user_signed_in(user=request.user),
+            workspace=workspace,
+            node_id=data["node_id"],
+            action=data["action"],
+            paths=data.get("paths"),
         )
         return self._render_workspace(workspace)
 

@@ -38,7 +38,8 @@ def workspace_file_check_length(*, content_length: int) -> None:
         raise WorkspaceFileTooLarge(f"The file is larger than the per-file limit of {cap} bytes.")
 
 
-def _active(session: ChatSession) -> Workspace:
+def workspace_active(*, session: ChatSession) -> Workspace:
+    """The session's workspace; WorkspaceDisabled (409) while its source is `none`."""
     workspace = workspace_of(session=session)
     if workspace.pk is None or workspace.source == WorkspaceSource.NONE:
         raise WorkspaceDisabled()
@@ -126,7 +127,7 @@ def workspace_file_write(
     WorkspaceTooLarge (413), WorkspacePathConflict (409). On any error nothing changed but,
     at worst, an unreferenced blob that the sweep removes. Audited (`workspace.write`).
     """
-    workspace = _active(session)
+    workspace = workspace_active(session=session)
     clean = workspace_path(path=path)
     spool, size, sha256 = _spool(body, int(settings.WORKSPACE_MAX_FILE_BYTES))
     with spool:
@@ -165,7 +166,7 @@ def workspace_file_delete(
 ) -> int:
     """Delete a file, or a folder with everything under it; returns how many files went.
     Audited (`workspace.delete`); the nodes follow once committed."""
-    workspace = _active(session)
+    workspace = workspace_active(session=session)
     clean = workspace_path(path=path)
     with transaction.atomic():
         Workspace.objects.select_for_update().filter(pk=workspace.pk).first()

@@ -17,6 +17,7 @@ path -> sha256), the transfers under way (`pending`) and the state. Nothing live
 from __future__ import annotations
 
 import base64
+import difflib
 import hashlib
 import io
 import logging
@@ -27,12 +28,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from cortex.errors import CortexError
+from cortex.errors import CortexError, NotFound, ValidationFailed
 from mesh.models import Node, NodeStatus, Task, TaskKind, TaskStatus
 from mesh.models.tasks import OPEN_STATUSES
 from mesh.services.file_push import file_push
 from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
+from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
 from workspaces.selectors import workspace_path
 from workspaces.services.files import manifest_put, mirror_store
@@ -43,6 +45,10 @@ logger = logging.getLogger("cortex.workspaces")
 SYNC_TIMEOUT = 600.0
 #: Seconds a lead's watch waits for a change before it answers "nothing" (and is sent again).
 WATCH_WAIT_S = 20
+#: Drifted files up to this size are fetched from the node (to diff and to promote).
+DRIFT_FETCH_BYTES = 1024 * 1024
+#: Text diffs are made for files up to this size.
+DIFF_BYTES = 256 * 1024
 BLOB_GRACE_S = 600
 #: Lost, timed out or cancelled: the node did not refuse, so ask it again (manifest).
 _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
@@ -64,6 +70,13 @@ def _open_tasks(row: WorkspaceNode) -> Any:
         payload__workspace=row.workspace_id,
         status__in=OPEN_STATUSES,
     )
+
+
+def _forget(row: WorkspaceNode) -> None:
+    """Ask the node again next time; remember what it held for the drift check."""
+    if row.known is not None:
+        row.last_known = row.known
+    row.known = None
 
 
 def _is_lead(row: WorkspaceNode) -> bool:
@@ -192,8 +205,9 @@ def _reconcile(row: WorkspaceNode) -> None:
     """Bring one node toward the mirror (under the row's lock); never repeats an open task."""
     workspace, node = row.workspace, row.node
     if not _online(node):
-        row.state, row.known, row.pending = SyncState.OFFLINE, None, 0
-        row.save(update_fields=["state", "known", "pending", "updated_at"])
+        _forget(row)
+        row.state, row.pending = SyncState.OFFLINE, 0
+        row.save(update_fields=["state", "known", "last_known", "pending", "updated_at"])
         return
     if row.state == SyncState.DRIFT:
         return  # a person or the AI resolves drift on purpose (resync)
@@ -287,6 +301,132 @@ def workspace_sync_soon(*, workspace_id: int) -> None:
     transaction.on_commit(lambda: workspace_reconcile(workspace_id=workspace_id))
 
 
+def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
+    """After a manifest: files the node changed itself (not stale copies of what the hub put
+    there) are drift, kept for a person or the AI to resolve; their bytes are fetched."""
+    node_files = row.known or {}
+    mirror = dict(
+        WorkspaceFile.objects.filter(workspace=row.workspace).values_list("path", "sha256")
+    )
+    last = row.last_known or {}
+    drift: list[dict[str, Any]] = []
+    for path, sha in sorted(node_files.items()):
+        if mirror.get(path) != sha and last.get(path) != sha:
+            change = "modified" if path in mirror else "added"
+            drift.append(
+                {"path": path, "change": change, "sha256": sha, "size": sizes.get(path, 0)}
+            )
+    for path, sha in sorted(last.items()):
+        if path not in node_files and mirror.get(path) == sha:
+            drift.append({"path": path, "change": "deleted"})
+    if not drift:
+        return
+    row.state, row.drift = SyncState.DRIFT, drift
+    folder = node_folder(workspace=row.workspace, node_id=row.node_id)
+    for entry in drift:
+        if entry["change"] != "deleted" and entry["size"] <= DRIFT_FETCH_BYTES:
+            task_dispatch(
+                actor=row.workspace.session.owner,
+                node=row.node,
+                kind=TaskKind.FILES,
+                payload={
+                    "action": "read",
+                    "encoding": "base64",
+                    "path": f"{folder}/{entry['path']}",
+                    "workspace": row.workspace_id,
+                    "rel": entry["path"],
+                    "drift": True,
+                },
+                timeout=60,
+                chat_session_id=row.workspace.session_id,
+            )
+
+
+def _drift_fetched(row: WorkspaceNode, payload: dict[str, Any], result: Any) -> None:
+    """A drifted file's bytes arrived: keep them (by hash) and show a text diff."""
+    rel = payload.get("rel")
+    entry = next((e for e in row.drift or [] if e.get("path") == rel), None)
+    if entry is None or not isinstance(result, dict):
+        return
+    try:
+        data = base64.b64decode(str(result.get("content", "")), validate=True)
+    except ValueError:
+        return
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.get("sha256"):
+        return  # changed again since the manifest: a resync shows the newer state
+    mirror_store(session_id=row.workspace.session_id, body=io.BytesIO(data), sha256=digest)
+    entry["fetched"] = True
+    source = WorkspaceFile.objects.filter(workspace=row.workspace, path=rel).first()
+    old = b""
+    if source is not None and source.size <= DIFF_BYTES:
+        with mirror_storage().open(
+            blob_name(session_id=row.workspace.session_id, sha256=source.sha256)
+        ) as fh:
+            old = fh.read()
+    if len(data) <= DIFF_BYTES:
+        try:
+            before, after = old.decode("utf-8"), data.decode("utf-8")
+        except UnicodeDecodeError:
+            return
+        lines = difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"source/{rel}",
+            tofile=f"node/{rel}",
+        )
+        entry["diff"] = "".join(list(lines)[:400])
+
+
+def workspace_drift_resolve(
+    *, actor: Any, workspace: Workspace, node_id: str, action: str, paths: list[str] | None = None
+) -> WorkspaceNode:
+    """Resolve a node's drift: `keep` the source's version (the node is overwritten) or
+    `promote` the node's (it becomes the source's, then every node follows). Audited."""
+    from accounts.services.audit import audit_record
+
+    if action not in ("keep", "promote"):
+        raise ValidationFailed(fields={"action": ["keep or promote."]})
+    with transaction.atomic():
+        row = (
+            WorkspaceNode.objects.select_for_update()
+            .select_related("node", "workspace__session__owner")
+            .filter(workspace=workspace, node__node_id=node_id)
+            .first()
+        )
+        if row is None:
+            raise NotFound("That node does not share this workspace.")
+        if row.state != SyncState.DRIFT:
+            raise WorkspaceNoDrift()
+        chosen = [e for e in row.drift or [] if paths is None or e.get("path") in paths]
+        if action == "promote":
+            for entry in chosen:
+                path = entry.get("path", "")
+                if entry.get("change") == "deleted":
+                    WorkspaceFile.objects.filter(workspace=workspace, path=path).delete()
+                    continue
+                name = blob_name(session_id=workspace.session_id, sha256=str(entry.get("sha256")))
+                if not entry.get("fetched") or not mirror_storage().exists(name):
+                    raise WorkspaceDriftNotFetched(f"The node's {path} has not arrived yet.")
+                manifest_put(
+                    workspace=workspace,
+                    path=path,
+                    size=int(entry.get("size", 0)),
+                    sha256=str(entry["sha256"]),
+                )
+        row.state, row.drift = SyncState.SYNCING, []
+        row.save(update_fields=["state", "drift", "updated_at"])
+        audit_record(
+            actor=actor,
+            action=f"workspace.drift_{action}",
+            target_type="session",
+            target_id=workspace.session_id,
+            details={"node_id": node_id, "paths": [e.get("path") for e in chosen][:100]},
+        )
+        workspace_sync_soon(workspace_id=workspace.pk)
+    return row
+
+
 def workspace_resync(*, actor: Any, workspace_id: int) -> None:
     """Forget what the hub believes and ask every node again (clears drift; the skills under
     `.skills/` are refreshed first). Audited (`workspace.resync`)."""
@@ -301,9 +441,10 @@ def workspace_resync(*, actor: Any, workspace_id: int) -> None:
         target_type="session",
         target_id=workspace.session_id,
     )
-    WorkspaceNode.objects.filter(workspace_id=workspace_id).update(
-        known=None, state=SyncState.SYNCING, drift=[]
-    )
+    for row in WorkspaceNode.objects.filter(workspace_id=workspace_id):
+        _forget(row)
+        row.state = SyncState.SYNCING
+        row.save(update_fields=["known", "last_known", "state", "updated_at"])
     workspace_sync_soon(workspace_id=workspace_id)
 
 
@@ -343,24 +484,31 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
         if status == TaskStatus.SUCCEEDED:
             if action == "manifest":
                 result = task.result if isinstance(task.result, dict) else {}
-                row.known = {
-                    str(e[0]): str(e[4])
-                    for e in result.get("entries", [])
-                    if isinstance(e, list) and len(e) == 5
-                }
+                entries = [
+                    e for e in result.get("entries", []) if isinstance(e, list) and len(e) == 5
+                ]
+                row.known = {str(e[0]): str(e[4]) for e in entries}
+                if not _is_lead(row):
+                    _check_drift(row, sizes={str(e[0]): int(e[1]) for e in entries})
+            elif action == "read" and payload.get("drift"):
+                _drift_fetched(row, payload, task.result)
+                row.save(update_fields=["drift", "updated_at"])
+                return
             elif row.known is not None and action == "write":
                 row.known[str(payload.get("rel"))] = str(payload.get("sha256"))
             elif row.known is not None and action == "delete":
                 row.known.pop(str(payload.get("rel")), None)
         elif action == "delete" and task.error_code == "not_found" and row.known is not None:
             row.known.pop(str(payload.get("rel")), None)
+        elif action == "read":
+            return  # a drift fetch that failed: the entry stays unfetched (promote refuses)
         elif status in _RETRY_STATUSES or not _online(row.node):
-            row.known = None
+            _forget(row)
         else:
-            row.known = None
+            _forget(row)
             row.state = SyncState.DRIFT
             row.drift = [{"path": payload.get("rel", ""), "error": task.error_code or "failed"}]
-        row.save(update_fields=["known", "state", "drift", "updated_at"])
+        row.save(update_fields=["known", "last_known", "state", "drift", "updated_at"])
         _reconcile(row)
 
 

@@ -149,3 +149,85 @@ def test_hub_workspace_reaches_two_real_nodes(live_hub, tmp_path: Path) -> None:
     finally:
         for agent in agents:
             live_hub.stop_process(agent)
+
+
+def test_drift_on_a_node_is_reported_then_kept_or_promoted(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    invite1 = live_hub.seed_team_node()
+    invite2 = json.loads(live_hub.manage("shell", "-v", "0", "-c", SECOND_NODE).splitlines()[-1])[
+        "invite"
+    ]
+    api = Api(live_hub, live_hub.manage("create_api_token", "alice@example.com").strip())
+    roots = [tmp_path / "n1", tmp_path / "n2"]
+    for root in roots:
+        root.mkdir()
+    agents = [
+        live_hub.start_agent(node_id="live", invite=invite1, root=roots[0]),
+        live_hub.start_agent(node_id="live2", invite=invite2, root=roots[1]),
+    ]
+    try:
+        for node_id in ("live", "live2"):
+            _until(
+                f"{node_id} online",
+                lambda n=node_id: api("GET", f"/api/v1/nodes/{n}/").json()["status"] != "offline",
+            )
+        sid = api("POST", "/api/v1/sessions/", json={"title": "ws"}).json()["id"]
+        for node_id in ("live", "live2"):
+            api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
+        api("PATCH", f"/api/v1/sessions/{sid}/workspace/", json={"source": "hub"})
+        base = f"/api/v1/sessions/{sid}/workspace"
+        api("PUT", f"{base}/file/?path=notes.txt", data=b"one\ntwo\n")
+        api("PUT", f"{base}/file/?path=keep.txt", data=b"source\n")
+        folders = [r / "workspace" / "sessions" / str(sid) for r in roots]
+        _until(
+            "in sync",
+            lambda: _states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
+        )
+
+        # Someone edits files on live2 (not the source): a resync reports drift, with a diff.
+        (folders[1] / "notes.txt").write_text("one\nTWO\n")
+        (folders[1] / "keep.txt").write_text("local\n")
+        (folders[1] / "extra.txt").write_text("new\n")
+        assert api("POST", f"{base}/resync/").status_code == 200
+
+        def drift() -> Any:
+            nodes = {n["node_id"]: n for n in api("GET", f"{base}/").json()["nodes"]}
+            entries = nodes["live2"]["drift"]
+            fetched = [e for e in entries if e.get("fetched")]
+            return nodes["live2"]["state"] == "drift" and len(fetched) == 3 and entries
+
+        entries = {e["path"]: e for e in _until("drift on live2", drift)}
+        assert sorted(entries) == ["extra.txt", "keep.txt", "notes.txt"]
+        assert (entries["notes.txt"]["change"], entries["extra.txt"]["change"]) == (
+            "modified",
+            "added",
+        )
+        assert "-two\n+TWO\n" in entries["notes.txt"]["diff"]
+        assert _states(api, sid)["live"] == ("in_sync", 0)
+        # Nothing on the node was overwritten meanwhile.
+        assert (folders[1] / "keep.txt").read_text() == "local\n"
+
+        # Promote two of them: they become the source's and reach live too.
+        promoted = api(
+            "POST",
+            f"{base}/resolve/",
+            json={"node_id": "live2", "action": "promote", "paths": ["notes.txt", "extra.txt"]},
+        )
+        assert promoted.status_code == 200, promoted.text
+        _until("promoted on live", lambda: (folders[0] / "notes.txt").read_text() == "one\nTWO\n")
+        _until("extra on live", lambda: (folders[0] / "extra.txt").exists())
+        # keep.txt was not promoted: the source's version comes back on live2.
+        _until("keep restored", lambda: (folders[1] / "keep.txt").read_text() == "source\n")
+        _until(
+            "in sync again",
+            lambda: _states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
+        )
+        again = api("POST", f"{base}/resolve/", json={"node_id": "live2", "action": "keep"})
+        assert (again.status_code, again.json()["error"]["code"]) == (409, "workspace_no_drift")
+    except BaseException:
+        print(_debug(live_hub, roots))  # noqa: T201  # the logs explain a failure
+        raise
+    finally:
+        for agent in agents:
+            live_hub.stop_process(agent)
