@@ -535,9 +535,9 @@ def workspace_sweep() -> dict[str, Any]:
     return {"reconciled": touched, "mirrors_removed": mirrors_sweep()}
 
 
-def mirrors_sweep() -> int:
+def mirrors_sweep(*, grace_s: float = BLOB_GRACE_S) -> int:
     """Delete the blobs of sessions that no longer exist, and blobs no manifest row names
-    (older than `BLOB_GRACE_S`); returns how many went."""
+    (older than `grace_s`); returns how many went."""
     storage = mirror_storage()
     try:
         folders, _ = storage.listdir("")
@@ -545,7 +545,7 @@ def mirrors_sweep() -> int:
         return 0
     removed = 0
     # A blob is stored just before its manifest row commits: young ones are left alone.
-    cutoff = timezone.now() - timedelta(seconds=BLOB_GRACE_S)
+    cutoff = timezone.now() - timedelta(seconds=grace_s)
     live = set(Workspace.objects.values_list("session_id", flat=True))
     for folder in folders:
         if not folder.startswith("s") or not folder[1:].isdigit():
