@@ -231,3 +231,35 @@ def test_drift_on_a_node_is_reported_then_kept_or_promoted(live_hub, tmp_path: P
     finally:
         for agent in agents:
             live_hub.stop_process(agent)
+
+
+def test_a_hub_restart_mid_sync_loses_nothing(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    invite = live_hub.seed_team_node()
+    api = Api(live_hub, live_hub.manage("create_api_token", "alice@example.com").strip())
+    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
+    try:
+        _until("online", lambda: api("GET", "/api/v1/nodes/live/").json()["status"] != "offline")
+        sid = api("POST", "/api/v1/sessions/", json={"title": "ws"}).json()["id"]
+        api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": "live"})
+        api("PATCH", f"/api/v1/sessions/{sid}/workspace/", json={"source": "hub"})
+        blobs = {f"r/{i}.bin": os.urandom(256 * 1024 + i) for i in range(8)}
+        for path, data in blobs.items():
+            answer = api("PUT", f"/api/v1/sessions/{sid}/workspace/file/?path={path}", data=data)
+            assert answer.status_code == 200, answer.text
+        live_hub.stop()  # whatever was under way stops with it
+        live_hub.start()
+        folder = tmp_path / "workspace" / "sessions" / str(sid)
+        for path, data in blobs.items():
+            _until(
+                path,
+                lambda p=path, d=data: (folder / p).exists() and (folder / p).read_bytes() == d,
+                timeout=90,
+            )
+        _until("in sync", lambda: _states(api, sid) == {"live": ("in_sync", 0)}, timeout=90)
+        names = sorted(p.name for p in (folder / "r").iterdir())
+        assert names == sorted(p.rsplit("/", 1)[1] for p in blobs), names
+    except BaseException:
+        print(_debug(live_hub, [tmp_path]))  # noqa: T201  # the logs explain a failure
+        raise
+    finally:
+        live_hub.stop_process(agent)
