@@ -242,6 +242,7 @@ def _live_hub_env(root) -> dict[str, str]:  # type: ignore[no-untyped-def]
         DJANGO_SETTINGS_MODULE="cortex.test_settings",
         DATABASE_URL=f"sqlite:///{root / 'hub.sqlite3'}",
         CORTEX_MEDIA_ROOT=str(root / "media"),
+        CORTEX_WORKSPACE_ROOT=str(root / "workspaces"),
         CORTEX_HEARTBEAT_INTERVAL="1",
         CORTEX_RECONNECT_GRACE="3",
         PYTHONUNBUFFERED="1",

@@ -283,6 +283,29 @@ def goals_of(d: dict[str, Any]) -> Goals:  # noqa: C901  # one linear list of go
     return goals
 
 
+def workspace_lines(w: dict[str, Any] | None) -> list[str]:
+    """Issue 22's shared-workspace figures (bench/wsync.py), when the section ran."""
+    if not w:
+        return []
+    lead = w.get("lead", {})
+    return [
+        "",
+        "## Shared workspaces (issue 22)",
+        "",
+        "| figure | value | goal |",
+        "| --- | --- | --- |",
+        f"| initial sync, {w.get('files')} files / {w.get('mb')} MB to two nodes | "
+        f"{w.get('hub', {}).get('seconds')} s ({w.get('hub', {}).get('mb_per_s')} MB/s) | |",
+        f"| rsync -a of the same tree to two destinations over loopback | {w.get('rsync_s')} s "
+        f"({w.get('rsync_mb_per_s')} MB/s) | |",
+        f"| hub throughput / rsync throughput | {w.get('throughput_ratio_vs_rsync')} | >= 0.5 |",
+        f"| lead change visible on another node, p50 / p95 | {lead.get('p50_ms')} / "
+        f"{lead.get('p95_ms')} ms | p50 < 1000 ms |",
+        f"| idle CPU of a lead watching {lead.get('watched_files')} files | "
+        f"{lead.get('idle_cpu_percent')} % of a core | |",
+    ]
+
+
 def terminal_lines(t: dict[str, Any] | None) -> list[str]:
     """Issue 21's terminal figures (bench/termbench.py), when the section ran."""
     if not t:
@@ -370,6 +393,7 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
                 f"{f(run['within_cap'])}), {run['watcher_frames']} live frames seen by a watcher."
             )
     lines += terminal_lines(d.get("terminal"))
+    lines += workspace_lines(d.get("workspaces"))
     lines += before_after(d)
     lines += round_before_after(goals)
     prof = d.get("idle", {}).get("profile") or {}

@@ -487,6 +487,19 @@ class Bench:
             900,
         )
 
+    def sec_workspaces(self) -> None:
+        """Issue 22: initial sync of a tree to two nodes against rsync over loopback, a lead
+        change reaching another node, the idle CPU of a watching lead (bench/wsync.py brings
+        its own hub and agents)."""
+        args = (
+            ["--files", "500", "--mb", "20", "--watch-files", "2000", "--changes", "10"]
+            if self.quick
+            else ["--files", "5000", "--mb", "200", "--watch-files", "10000", "--changes", "20"]
+        )
+        self.out["workspaces"] = self.client(
+            [PY, "-m", "bench.wsync", *args], self.base_env(), 3600
+        )
+
     def env_info(self) -> dict[str, Any]:
         import channels
         import django
@@ -538,10 +551,13 @@ def main() -> None:
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     b = Bench(a.quick)
-    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll", "terminal", "agents"]
+    sections = [
+        "dispatch", "rest", "http", "thru", "idle", "ws", "longpoll", "terminal", "agents",
+        "workspaces",
+    ]  # fmt: skip
     if a.only:
         sections = [s for s in sections if s in a.only.split(",")]
-    if sections == ["terminal"]:
+    if sections in (["terminal"], ["workspaces"]):
         b.setup = lambda: None  # type: ignore[method-assign]  # termbench brings its own hub
     try:
         b.out["env"] = b.env_info()

@@ -55,6 +55,10 @@ def route_limits() -> tuple[int, tuple[tuple[re.Pattern[str], frozenset[str], in
     uploads = (
         (r"^/api/v1/nodes/[^/]+/files/$", int(settings.MESH_FILE_PUSH_MAX_BYTES) + MULTIPART_ROOM),
         (r"^/api/v1/stt/transcribe/$", voice),
+        (
+            r"^/api/v1/sessions/[^/]+/workspace/file/$",
+            int(settings.WORKSPACE_MAX_FILE_BYTES) + MULTIPART_ROOM,
+        ),
         (r"^/api/v1/sessions/[^/]+/messages/$", voice),
         (r"^/api/v1/preferences/import/$", max(default, MAX_IMPORT_BYTES + MULTIPART_ROOM)),
     )

@@ -144,8 +144,27 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("invalid_outcome", 400, "Unknown task outcome.", "grpc"),
     E("invalid_result", 400, "A task result's JSON is not valid.", "grpc"),
     # --- codes of the node's files action, passed through `files_failed` (mesh.agent) ------------
-    E("path_outside_workspace", 409, "The path leaves the node's workspace.", "node"),
-    E("invalid_path", 409, "The path is not usable (e.g. it contains a NUL byte).", "node"),
+    # --- shared workspaces (workspaces) ---------------------------------------------------------
+    E("workspace_disabled", 409, "The session has no workspace (its source is `none`)."),
+    E("workspace_too_large", 413, "The write would take the workspace past its size limit."),
+    E("workspace_file_too_large", 413, "The file is larger than the per-file workspace limit."),
+    E("workspace_path_conflict", 409, "A file and a folder of the workspace would share a path."),
+    E("workspace_no_drift", 409, "That node has no drift to keep or promote."),
+    E(
+        "workspace_drift_not_fetched",
+        409,
+        "The node's drifted version has not reached the hub yet (or is too large to promote).",
+    ),
+    E(
+        "path_outside_workspace",
+        400,
+        "The path leaves the workspace (`..`, absolute, `~`, a symlink pointing out).",
+    ),
+    E(
+        "invalid_path",
+        400,
+        "The path is not usable (empty, a NUL or control character, a backslash, too long).",
+    ),
     E("invalid_action", 409, "The files action is not one the node knows.", "node"),
     E("is_a_directory", 409, "The path is a directory where a file was expected.", "node"),
     E("not_a_directory", 409, "The path is not a directory.", "node"),

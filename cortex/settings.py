@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "tools",
     "sessions_app",
     "agents",
+    "workspaces",
     "console",
 ]
 
@@ -369,6 +370,12 @@ MESH_TERMINAL_LOST_AFTER: float = env.float("CORTEX_TERMINAL_LOST_AFTER", defaul
 MESH_TASK_DELIVERY_TIMEOUT: float = env.float("CORTEX_TASK_DELIVERY_TIMEOUT", default=300.0)
 # Largest file pushed to a node (POST /api/v1/nodes/{id}/files/), staged in MEDIA_ROOT.
 MESH_FILE_PUSH_MAX_BYTES: int = env.int("CORTEX_FILE_PUSH_MAX_BYTES", default=1024**3)
+# Shared workspaces: the hub mirror (content-addressed blobs) lives under this folder, through
+# Django's storage API; put it on a shared volume when several hub processes run.
+WORKSPACE_ROOT: Path = Path(env.str("CORTEX_WORKSPACE_ROOT", default=str(VAR_DIR / "workspaces")))
+# Largest total of one session's workspace, and of one file in it (413 past either).
+WORKSPACE_MAX_BYTES: int = env.int("CORTEX_WORKSPACE_MAX_BYTES", default=1024**3)
+WORKSPACE_MAX_FILE_BYTES: int = env.int("CORTEX_WORKSPACE_MAX_FILE_BYTES", default=256 * 1024**2)
 # Per-node output rate on the stream (bytes/s); a faster node is slowed down, never cut off.
 MESH_OUTPUT_RATE_BYTES: int = 1024 * 1024
 #: During a flood of output, live frames to watchers go at most this often (seconds).

@@ -28,6 +28,7 @@ api_v1: list[URLPattern | URLResolver] = [
     path("", include("tools.api.urls")),
     path("", include("sessions_app.api.urls")),
     path("", include("agents.api.urls")),
+    path("", include("workspaces.api.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", DocsView.as_view(url_name="schema"), name="api-docs"),
     re_path(r"^(?P<path>.*)$", views.api_not_found, name="api-not-found"),

@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["Workspace", "WorkspaceError", "resolve_in_root"]
+__all__ = ["Workspace", "WorkspaceError", "clean_relative_path", "resolve_in_root"]
+
+#: Longest workspace path (bytes of UTF-8) and longest single name in it.
+MAX_PATH_BYTES = 4096
+MAX_NAME_BYTES = 255
 
 
 class WorkspaceError(ValueError):
@@ -26,6 +30,35 @@ class WorkspaceError(ValueError):
 
 def _contains(root: str, candidate: str) -> bool:
     return candidate == root or candidate.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def clean_relative_path(text: object, *, allow_root: bool = False) -> str:
+    """The one path rule of shared workspaces (hub and agent): a relative POSIX path, normalised.
+
+    Fails closed: anything not positively plain is refused. `WorkspaceError` with code
+    `invalid_path` (not a string, empty, NUL or another control character, a backslash, too
+    long) or `path_outside_workspace` (absolute, `~`, a drive letter, any `..` component).
+    Returns "" for the root itself only when `allow_root`.
+    """
+    if not isinstance(text, str):
+        raise WorkspaceError("The path must be a string.", code="invalid_path")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise WorkspaceError("The path contains a control character.", code="invalid_path")
+    if "\\" in text:
+        raise WorkspaceError("The path contains a backslash.", code="invalid_path")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        raise WorkspaceError("The path is too long.", code="invalid_path")
+    if text.startswith(("/", "~")) or (len(text) > 1 and text[1] == ":"):
+        raise WorkspaceError(f"The path {text!r} is not relative to the workspace.")
+    parts = [part for part in text.split("/") if part not in ("", ".")]
+    for part in parts:
+        if part == "..":
+            raise WorkspaceError(f"The path {text!r} leaves the workspace.")
+        if len(part.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+            raise WorkspaceError("A name in the path is too long.", code="invalid_path")
+    if not parts and not allow_root:
+        raise WorkspaceError("The path names no file.", code="invalid_path")
+    return "/".join(parts)
 
 
 def resolve_in_root(root: str | os.PathLike[str], path: str | os.PathLike[str] = "") -> Path:

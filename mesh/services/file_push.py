@@ -93,13 +93,16 @@ def file_push(
     size: int | None = None,
     timeout: float = DEFAULT_PUSH_TIMEOUT,
     audit_context: AuditContext = DEFAULT_CONTEXT,
+    chat_session_id: int | None = None,
+    tags: dict[str, Any] | None = None,
 ) -> Task:
     """Stage `source` (a file-like or UploadedFile) and queue its write to `path` on `node`.
 
     Raises NotFound outside the caller's grants, FilePushTooLarge past
     `MESH_FILE_PUSH_MAX_BYTES` (checked on the declared `size` first, then on what was read),
     and whatever `task_dispatch` raises; on any error the staged blob is deleted and no task
-    exists. Audited by `task_dispatch` (action `write`, the path).
+    exists. `tags` are extra payload keys the node ignores (a workspace sync names its
+    workspace there, for its task-end hook). Audited by `task_dispatch` (action `write`, the path).
     """
     if not selectors.node_usable_for(user=actor, node=node):
         raise NotFound("No such node.")
@@ -122,7 +125,8 @@ def file_push(
             actor=actor,
             node=node,
             kind=TaskKind.FILES,
-            payload={"action": "write", "path": path},
+            payload={**(tags or {}), "action": "write", "path": path},
+            chat_session_id=chat_session_id,
             staged={"blob": name, "size": staged.size_read, "sha256": staged.digest.hexdigest()},
             timeout=timeout,
             audit_context=audit_context,

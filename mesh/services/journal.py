@@ -18,6 +18,7 @@ from mesh.models import ACTIVE_STATUSES, Task, TaskStatus, max_concurrent_tasks
 from mesh.services.browser import browser_result_store
 from mesh.services.push_blobs import push_blob_release
 from mesh.services.secret_mask import mask_value
+from mesh.services.task_hooks import task_end_notify
 
 logger = logging.getLogger("cortex.mesh")
 
@@ -63,6 +64,7 @@ def _announce_end(
     )
     events.task_changed(task_id, status)
     push_blob_release(kind=kind, payload=payload)
+    task_end_notify(task_id=task_id, kind=kind, payload=payload, status=status)
 
 
 def _task_key(task_id: str) -> Any:

@@ -37,7 +37,7 @@ MAX_DELIVERY_TIMEOUT = 24 * 3600.0
 CONFIRMED_MARK = "confirmed"
 #: The payload key of a browser task's chat session (its page context on the node); hub-set.
 SESSION_KEY = "session"
-FILE_ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy")
+FILE_ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy", "manifest", "watch")
 
 
 class NodeInactive(Conflict):

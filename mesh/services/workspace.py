@@ -27,6 +27,13 @@ class WorkspaceTaskFailed(Conflict):
     code = "files_failed"
 
 
+class WorkspacePathRefused(ValidationFailed):
+    """The node's jail refused the path: a 400 with the jail's code (`path_outside_workspace`,
+    `invalid_path`), the same answer the shared workspace API gives for the same path."""
+
+    code = "path_outside_workspace"
+
+
 class WorkspaceNodeOffline(Conflict):
     """The console's file actions need the node now: none is queued for later (a delete
     queued on an offline node would run whenever it came back, long after the person left)."""
@@ -75,6 +82,8 @@ def _run(
     message = task.error_message or "The node could not do that."
     if code == "not_found":
         raise NotFound(message)
+    if code in ("path_outside_workspace", "invalid_path"):
+        raise WorkspacePathRefused(message, code=code)
     raise WorkspaceTaskFailed(message, code=code)
 
 

@@ -29,12 +29,16 @@ def tool_context(*, state: TurnState, call_id: str = "", confirmed: bool = False
     """A ToolContext with the nodes attached right now (a detached node is refused);
     `confirmed` only for a call a person approved."""
     from tools.base import ToolContext
+    from workspaces.selectors import workspace_node_folders
 
+    # With a shared workspace, tools on a node start in the session's folder there.
+    folders = workspace_node_folders(session_id=state.session_id)
     return ToolContext(
         user=state.user,
         chat_session_id=state.session_id,
         attached_nodes={
-            a.node.node_id: a.working_dir for a in attached_nodes(session_id=state.session_id)
+            a.node.node_id: folders.get(a.node.node_id, a.working_dir)
+            for a in attached_nodes(session_id=state.session_id)
         },
         message_id=state.message_id,
         tool_call_id=call_id,

@@ -45,6 +45,9 @@ def test_startup_discovered_the_shipped_tools_and_froze() -> None:
         "mesh_terminal",
         "mesh_wait_tasks",
         "read_skill",
+        "workspace_files",
+        "workspace_resync",
+        "workspace_write",
     ]
     assert registry.frozen
     with pytest.raises(RegistryFrozen):

@@ -61,6 +61,18 @@ VALID: dict[str, list[dict[str, Any]]] = {
         {"skill_name": "node-diagnostics"},
         {"skill_name": "node-diagnostics", "file_path": "scripts/collect.sh"},
     ],
+    "workspace_files": [
+        {"action": "list"},
+        {"action": "read", "path": "src/app.py"},
+        {"action": "search", "query": "TODO", "path": "src"},
+        {"action": "status"},
+    ],
+    "workspace_write": [
+        {"action": "write", "path": "a.txt", "content": "hi"},
+        {"action": "write", "path": "b.bin", "content": "AAE=", "encoding": "base64"},
+        {"action": "delete", "path": "a.txt"},
+    ],
+    "workspace_resync": [{}, {"node_id": "dev", "resolve": "promote", "paths": ["a.txt"]}],
 }
 
 INVALID: dict[str, list[tuple[Any, str]]] = {
@@ -113,6 +125,17 @@ INVALID: dict[str, list[tuple[Any, str]]] = {
         ({"skill_name": 3}, "is not of type 'string'"),
         ({"skill_name": "x", "artifact": "y"}, "'artifact' was unexpected"),
     ],
+    "workspace_files": [
+        ({}, "'action' is a required property"),
+        ({"action": "grep"}, "is not one of"),
+        ({"action": "search", "query": ""}, "should be non-empty"),
+    ],
+    "workspace_write": [
+        ({"action": "write"}, "'path' is a required property"),
+        ({"action": "move", "path": "a"}, "is not one of"),
+        ({"action": "write", "path": ""}, "should be non-empty"),
+    ],
+    "workspace_resync": [({"resolve": "merge"}, "is not one of")],
 }
 
 

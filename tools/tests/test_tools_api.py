@@ -12,6 +12,9 @@ from tools.services import tool_switch_create
 
 pytestmark = pytest.mark.django_db
 
+#: The shared-workspace tools (hub tools: no node skill needed).
+WS = ["workspace_files", "workspace_resync", "workspace_write"]
+
 
 def names(client) -> list[str]:  # type: ignore[no-untyped-def]
     response = client.get("/api/v1/tools/")
@@ -20,12 +23,12 @@ def names(client) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_without_nodes_only_hub_tools_are_listed(user_client) -> None:  # type: ignore[no-untyped-def]
-    assert names(user_client) == ["mesh_wait_tasks", "read_skill"]
+    assert names(user_client) == ["mesh_wait_tasks", "read_skill", *WS]
 
 
 def test_node_skills_gate_node_tools(user_client, make_node) -> None:  # type: ignore[no-untyped-def]
     make_node("dev", skill_config={"files": False})
-    assert names(user_client) == ["mesh_terminal", "mesh_wait_tasks", "read_skill"]
+    assert names(user_client) == ["mesh_terminal", "mesh_wait_tasks", "read_skill", *WS]
     # As a real agent reports them: every skill it knows, true or false.
     every = {"shell": True, "files": True, "browser": True}
     make_node("web", skill_config={"browser": True}, capabilities=every)
@@ -35,6 +38,7 @@ def test_node_skills_gate_node_tools(user_client, make_node) -> None:  # type: i
         "mesh_terminal",
         "mesh_wait_tasks",
         "read_skill",
+        *WS,
     ]
 
 
@@ -55,10 +59,10 @@ def test_switches_hide_tools_for_everyone_or_a_group(  # type: ignore[no-untyped
     tool_switch_create(actor=staff_user, tool_name="read_skill")
     other = Group.objects.create(name="other")
     tool_switch_create(actor=staff_user, tool_name="mesh_files", group_id=other.pk)
-    assert names(user_client) == ["mesh_files", "mesh_terminal", "mesh_wait_tasks"]
+    assert names(user_client) == ["mesh_files", "mesh_terminal", "mesh_wait_tasks", *WS]
     assert "read_skill" not in names(staff_client)
     tool_switch_create(actor=staff_user, tool_name="mesh_files", group_id=team.pk)
-    assert names(user_client) == ["mesh_terminal", "mesh_wait_tasks"]
+    assert names(user_client) == ["mesh_terminal", "mesh_wait_tasks", *WS]
 
 
 def test_tools_for_context_follows_the_attached_nodes(user, make_node) -> None:  # type: ignore[no-untyped-def]
@@ -69,11 +73,13 @@ def test_tools_for_context_follows_the_attached_nodes(user, make_node) -> None: 
         "mesh_terminal",
         "mesh_wait_tasks",
         "read_skill",
+        *WS,
     ]
     nothing = ToolContext(user=user, chat_session_id=1, attached_nodes={})
     assert [t.name for t in tools_for_context(context=nothing)] == [
         "mesh_wait_tasks",
         "read_skill",
+        *WS,
     ]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
+import re
 import shutil
 import stat as stat_module
 from dataclasses import dataclass
@@ -13,7 +15,7 @@ from typing import Any
 
 from ..workspace import Workspace, WorkspaceError
 
-ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy")
+ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy", "manifest", "watch")
 MAX_LIST_ENTRIES = 5000
 
 
@@ -71,6 +73,57 @@ def _existing(path: Path, label: str) -> None:
         raise FileSkillError("not_found", f"{label} does not exist.")
 
 
+#: Temporary names of pushes under way (`push.receive_push`): never part of a manifest.
+PUSH_TEMP = re.compile(r"^\..+\.push-[0-9a-f]{12}$")
+#: Most files one manifest lists (it travels in one 4 MiB result message).
+MAX_MANIFEST_ENTRIES = 20000
+
+
+def _sha256(path: Path) -> str | None:
+    """The file's sha256, read without following a symlink swapped in meanwhile."""
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat_module.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        while data := fh.read(1024 * 1024):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def manifest(ws: Workspace, folder: Path) -> dict[str, Any]:
+    """Every regular file under `folder` as [path, size, mode, mtime, sha256] (created if
+    missing). Symlinks are never followed (nor listed), devices, sockets and pipes are skipped,
+    and so are pushes still being written."""
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    entries: list[list[Any]] = []
+    truncated = False
+    for top, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not os.path.islink(os.path.join(top, d)))
+        for name in sorted(files):
+            if PUSH_TEMP.match(name):
+                continue
+            full = Path(top) / name
+            try:
+                st = full.lstat()
+            except OSError:
+                continue
+            if not stat_module.S_ISREG(st.st_mode):
+                continue  # symlinks, devices, sockets, pipes
+            digest = _sha256(full)
+            if digest is None:
+                continue
+            if len(entries) >= MAX_MANIFEST_ENTRIES:
+                truncated = True
+                break
+            rel = os.path.relpath(full, folder).replace(os.sep, "/")
+            entries.append([rel, st.st_size, stat_module.S_IMODE(st.st_mode), st.st_mtime, digest])
+    return {"path": ws.relative(folder), "entries": entries, "truncated": truncated}
+
+
 def write_target(ws: Workspace, payload: dict[str, Any]) -> Path:
     """The jailed path a write replaces (refused outside the workspace or onto a directory)."""
     path = _resolve(ws, payload, "path")
@@ -94,6 +147,16 @@ def run_files(ws: Workspace, payload: dict[str, Any], limits: FileLimits) -> dic
             names = sorted(os.listdir(path))
             entries = [_info(ws, path / n) for n in names[:MAX_LIST_ENTRIES]]
             return {"path": shown, "entries": entries, "truncated": len(names) > len(entries)}
+        if action == "manifest":
+            if path.exists() and not path.is_dir():
+                raise FileSkillError("not_a_directory", f"{shown} is not a directory.")
+            return manifest(ws, path)
+        if action == "watch":
+            if path.exists() and not path.is_dir():
+                raise FileSkillError("not_a_directory", f"{shown} is not a directory.")
+            from .watch import watch
+
+            return watch(path, payload)
         if action == "stat":
             _existing(path, shown)
             return _info(ws, path)

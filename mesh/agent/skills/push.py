@@ -19,6 +19,7 @@ from typing import Any, BinaryIO
 from ..pb import mesh_pb2
 from ..workspace import Workspace
 from .files import FileSkillError, write_target
+from .watch import note_pushed
 
 #: Chunks queued per push before the stream reader waits (about 8 MiB): a slow disk slows the
 #: hub down through gRPC flow control instead of filling memory.
@@ -151,6 +152,7 @@ async def receive_push(
             os.replace(temp, target)
         except OSError as exc:
             raise FileSkillError("os_error", f"write {shown}: {exc.strerror or exc}") from exc
+        note_pushed(target, expected)  # a watch of this folder does not echo it back
         return {"path": shown, "size": received, "sha256": expected}
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,232 @@
+"""The lead node's side of a `node` workspace: watch a folder and report what changed.
+
+A `files` `watch` task is a long poll. The hub sends what it believes the folder holds
+(`known`: path -> sha256); the agent scans the folder (polling stat scans, every
+`POLL_S`, hashes cached by size and mtime), waits until a change has been quiet for
+`DEBOUNCE_S`, and returns one batch: changed files with their bytes (zlib, base64) up to a
+byte budget, and deleted paths. The hub stores the batch and sends the next watch, so nothing
+is kept only in this process: a restarted agent simply answers the next watch.
+
+Symlinks are never followed (nor reported), devices, sockets and pipes are skipped, and so are
+pushes still being written, `.git/`, and what `.gitignore` / `.cortexignore` at the folder's
+top exclude. Files the hub itself just pushed here are not echoed back (`note_pushed`).
+Pure standard library, Python 3.9+.
+"""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import hashlib
+import os
+import stat as stat_module
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+POLL_S = 0.2
+DEBOUNCE_S = 0.15
+MAX_WAIT_S = 60.0
+#: Raw bytes of file content per batch (the result travels in one 4 MiB message).
+BATCH_BYTES = 2 * 1024 * 1024
+IGNORE_FILES = (".gitignore", ".cortexignore")
+ALWAYS_IGNORED = (".git",)
+
+# Hash cache per watched folder: rel -> (size, mtime_ns, sha256). Only a cache: losing it
+# costs a rehash, never a wrong answer (size and mtime_ns must both match).
+_CACHE: dict[str, dict[str, tuple[int, int, str]]] = {}
+# Files the hub pushed into a watched folder: real path -> sha256 (the LOCK/UNLOCK of the
+# original): a watch that sees exactly those bytes there does not report them back.
+_PUSHED: dict[str, str] = {}
+_LOCK = threading.Lock()
+
+
+def note_pushed(path: Path, sha256: str) -> None:
+    """A push has just renamed `sha256`'s bytes into `path` (called by the push receiver)."""
+    with _LOCK:
+        _PUSHED[os.path.realpath(path)] = sha256
+        if len(_PUSHED) > 100000:
+            _PUSHED.clear()
+
+
+def _patterns(folder: Path) -> list[str]:
+    found: list[str] = []
+    for name in IGNORE_FILES:
+        try:
+            text = (folder / name).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            line = line.strip()
+            if line and not line.startswith("#") and not line.startswith("!"):
+                found.append(line)
+    return found
+
+
+def ignored(rel: str, is_dir: bool, patterns: list[str]) -> bool:
+    """Whether `rel` (a path under the folder) matches an ignore pattern (gitignore's common
+    forms: `name`, `*.ext`, `dir/`, `/anchored`, `a/**/b`)."""
+    name = rel.rsplit("/", 1)[-1]
+    if name in ALWAYS_IGNORED:
+        return True
+    for pattern in patterns:
+        dir_only = pattern.endswith("/")
+        pat = pattern.rstrip("/")
+        if dir_only and not is_dir:
+            continue
+        if pat.startswith("/") or "/" in pat:
+            if fnmatch.fnmatchcase(rel, pat.lstrip("/")) or fnmatch.fnmatchcase(
+                rel, pat.lstrip("/").replace("**/", "")
+            ):
+                return True
+        elif fnmatch.fnmatchcase(name, pat):
+            return True
+    return False
+
+
+def _hash(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat_module.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            return None
+        while True:
+            data = fh.read(1024 * 1024)
+            if not data:
+                break
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def scan(folder: Path) -> dict[str, tuple[int, int, int]]:
+    """rel -> (size, mtime_ns, mode) of every regular file that is watched."""
+    patterns = _patterns(folder)
+    found: dict[str, tuple[int, int, int]] = {}
+    stack = [""]
+    while stack:
+        rel_dir = stack.pop()
+        try:
+            entries = list(os.scandir(folder / rel_dir if rel_dir else folder))
+        except OSError:
+            continue
+        for entry in entries:
+            rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat_module.S_ISDIR(st.st_mode):
+                if not ignored(rel, True, patterns):
+                    stack.append(rel)
+            elif stat_module.S_ISREG(st.st_mode):
+                if entry.name.startswith(".") and ".push-" in entry.name:
+                    continue  # a push still being written
+                if not ignored(rel, False, patterns):
+                    found[rel] = (st.st_size, st.st_mtime_ns, stat_module.S_IMODE(st.st_mode))
+    return found
+
+
+def _hashes(folder: Path, stats: dict[str, tuple[int, int, int]]) -> dict[str, str]:
+    key = str(folder)
+    with _LOCK:
+        cache = dict(_CACHE.get(key, {}))
+    result: dict[str, str] = {}
+    fresh: dict[str, tuple[int, int, str]] = {}
+    for rel, (size, mtime_ns, _mode) in stats.items():
+        hit = cache.get(rel)
+        if hit and hit[0] == size and hit[1] == mtime_ns:
+            digest: str | None = hit[2]
+        else:
+            digest = _hash(folder / rel)
+        if digest is not None:
+            result[rel] = digest
+            fresh[rel] = (size, mtime_ns, digest)
+    with _LOCK:
+        _CACHE[key] = fresh
+    return result
+
+
+def _changes(
+    folder: Path, known: dict[str, str]
+) -> tuple[dict[str, tuple[int, int, int]], list[str], list[str]]:
+    stats = scan(folder)
+    hashes = _hashes(folder, stats)
+    with _LOCK:
+        pushed = dict(_PUSHED)
+    changed = []
+    for rel, digest in sorted(hashes.items()):
+        if known.get(rel) == digest:
+            continue
+        if pushed.get(os.path.realpath(folder / rel)) == digest and rel in known:
+            continue  # our own push, the hub knows (it sent it)
+        changed.append(rel)
+    deleted = sorted(rel for rel in known if rel not in hashes)
+    return stats, changed, deleted
+
+
+def watch(
+    folder: Path, payload: dict[str, Any], cancel: threading.Event | None = None
+) -> dict[str, Any]:
+    """Wait up to payload["wait"] seconds for the folder to differ from payload["known"];
+    return {"changes": [...], "more": bool}. The folder is created if missing."""
+    known_raw = payload.get("known") or {}
+    known = {str(k): str(v) for k, v in known_raw.items()} if isinstance(known_raw, dict) else {}
+    wait = payload.get("wait", 25)
+    wait = min(float(wait), MAX_WAIT_S) if isinstance(wait, (int, float)) else 25.0
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    deadline = time.monotonic() + wait
+    stats, changed, deleted = _changes(folder, known)
+    while not changed and not deleted and time.monotonic() < deadline:
+        if cancel is not None and cancel.is_set():
+            break
+        time.sleep(POLL_S)
+        stats, changed, deleted = _changes(folder, known)
+    if changed or deleted:  # debounce: wait until a burst has settled
+        while True:
+            time.sleep(DEBOUNCE_S)
+            again, changed, deleted = _changes(folder, known)
+            if again == stats or time.monotonic() > deadline + 5:
+                break
+            stats = again
+    return _batch(folder, stats, changed, deleted)
+
+
+def _batch(
+    folder: Path, stats: dict[str, tuple[int, int, int]], changed: list[str], deleted: list[str]
+) -> dict[str, Any]:
+    changes: list[dict[str, Any]] = [{"op": "delete", "path": rel} for rel in deleted]
+    budget, more = BATCH_BYTES, False
+    for rel in changed:
+        size, mtime_ns, mode = stats[rel]
+        if size > BATCH_BYTES:
+            changes.append({"op": "skip", "path": rel, "size": size, "reason": "too_large"})
+            continue
+        if size > budget and budget < BATCH_BYTES:
+            more = True  # the next watch picks it up
+            continue
+        try:
+            fd = os.open(folder / rel, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as fh:
+                data = fh.read(BATCH_BYTES + 1)
+        except OSError:
+            continue
+        if len(data) > BATCH_BYTES:
+            continue
+        budget -= len(data)
+        changes.append(
+            {
+                "op": "put",
+                "path": rel,
+                "size": len(data),
+                "mode": mode,
+                "mtime": mtime_ns / 1e9,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "data": base64.b64encode(zlib.compress(data, 1)).decode("ascii"),
+            }
+        )
+    return {"changes": changes, "more": more}

@@ -1,0 +1,168 @@
+"""Reads of workspaces: the session's settings, the mirror's listing and bytes, sync state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from django.db.models import QuerySet
+
+from mesh.agent.workspace import WorkspaceError, clean_relative_path
+from sessions_app.models import ChatSession
+from workspaces.errors import WorkspaceFileMissing, WorkspacePathInvalid, WorkspacePathOutside
+from workspaces.models import Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
+from workspaces.storage import blob_name, mirror_storage
+
+
+def workspace_path(*, path: Any, allow_root: bool = False) -> str:
+    """`path` under the one workspace path rule, or the matching 400 error."""
+    try:
+        return clean_relative_path(path, allow_root=allow_root)
+    except WorkspaceError as exc:
+        if exc.code == "invalid_path":
+            raise WorkspacePathInvalid(str(exc)) from exc
+        raise WorkspacePathOutside(str(exc)) from exc
+
+
+def workspace_of(*, session: ChatSession) -> Workspace:
+    """The session's workspace; an unsaved one with source `none` when it never had one."""
+    found = Workspace.objects.filter(session=session).select_related("lead_node").first()
+    return found or Workspace(session=session, source=WorkspaceSource.NONE)
+
+
+def workspace_nodes(*, workspace: Workspace) -> QuerySet[WorkspaceNode]:
+    """Sync state rows of the nodes that share this workspace."""
+    if workspace.pk is None:
+        return WorkspaceNode.objects.none()
+    return WorkspaceNode.objects.filter(workspace=workspace).select_related("node")
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str
+    kind: str
+    size: int
+    sha256: str | None
+    modified_at: datetime | None
+
+
+def workspace_file_list(*, workspace: Workspace, path: Any = "") -> list[Entry]:
+    """The direct entries of folder `path` of the mirror (files and derived folders)."""
+    folder = workspace_path(path=path or "", allow_root=True)
+    if workspace.pk is None:
+        return []
+    prefix = f"{folder}/" if folder else ""
+    rows = WorkspaceFile.objects.filter(workspace=workspace)
+    if prefix:
+        rows = rows.filter(path__startswith=prefix)
+    entries: dict[str, Entry] = {}
+    for row in rows.only("path", "size", "sha256", "mtime").order_by("path"):
+        rest = row.path[len(prefix) :]
+        name, _, deeper = rest.partition("/")
+        full = prefix + name
+        if not deeper:
+            entries[full] = Entry(full, "file", row.size, row.sha256, row.mtime)
+            continue
+        seen = entries.get(full)
+        newest = (
+            row.mtime if seen is None or not seen.modified_at else max(seen.modified_at, row.mtime)
+        )
+        total = row.size + (seen.size if seen else 0)
+        entries[full] = Entry(full, "directory", total, None, newest)
+    if folder and not entries and not rows.exists():
+        raise WorkspaceFileMissing("No such folder in the workspace.")
+    return sorted(entries.values(), key=lambda e: (e.kind != "directory", e.path))
+
+
+def workspace_file_get(*, workspace: Workspace, path: Any) -> WorkspaceFile:
+    """The manifest row of one file of the mirror (404 if none)."""
+    clean = workspace_path(path=path)
+    if workspace.pk is None:
+        raise WorkspaceFileMissing()
+    row = WorkspaceFile.objects.filter(workspace=workspace, path=clean).first()
+    if row is None:
+        raise WorkspaceFileMissing()
+    return row
+
+
+def workspace_file_open(*, workspace: Workspace, path: Any) -> tuple[WorkspaceFile, IO[bytes]]:
+    """The row and an open handle on the bytes of one mirrored file."""
+    row = workspace_file_get(workspace=workspace, path=path)
+    try:
+        handle = mirror_storage().open(
+            blob_name(session_id=workspace.session_id, sha256=row.sha256), "rb"
+        )
+    except FileNotFoundError as exc:
+        raise WorkspaceFileMissing() from exc
+    return row, handle
+
+
+def workspace_total_bytes(*, workspace: Workspace) -> int:
+    from django.db.models import Sum
+
+    if workspace.pk is None:
+        return 0
+    total = WorkspaceFile.objects.filter(workspace=workspace).aggregate(n=Sum("size"))["n"]
+    return int(total or 0)
+
+
+def workspace_for_user(*, user: Any, session_id: Any) -> Workspace:
+    """The workspace of one of the user's sessions (NotFound outside them)."""
+    from sessions_app.selectors import session_get_for_user
+
+    return workspace_of(session=session_get_for_user(user=user, session_id=session_id))
+
+
+def workspace_node_folders(*, session_id: int) -> dict[str, str]:
+    """Where the session's workspace lives on each attached node (node_id -> folder relative
+    to the node's workspace root); empty without a workspace. Shell commands start there."""
+    workspace = Workspace.objects.filter(session_id=session_id).select_related("lead_node").first()
+    if workspace is None or workspace.source == WorkspaceSource.NONE:
+        return {}
+    from sessions_app.models import SessionNode
+
+    folders = {}
+    for node_id in SessionNode.objects.filter(session_id=session_id).values_list(
+        "node__node_id", flat=True
+    ):
+        lead = workspace.source == WorkspaceSource.NODE and workspace.lead_node
+        if lead and lead.node_id == node_id:
+            folders[node_id] = workspace.path
+        else:
+            folders[node_id] = f"sessions/{session_id}"
+    return folders
+
+
+def workspace_search(
+    *, workspace: Workspace, query: str, path: Any = "", limit: int = 100
+) -> list[dict[str, Any]]:
+    """Files of the mirror whose path or text contains `query` (text files up to 1 MiB)."""
+    folder = workspace_path(path=path or "", allow_root=True)
+    if workspace.pk is None or not query:
+        return []
+    rows = WorkspaceFile.objects.filter(workspace=workspace).order_by("path")
+    if folder:
+        rows = rows.filter(path__startswith=f"{folder}/")
+    found: list[dict[str, Any]] = []
+    needle = query.lower()
+    storage = mirror_storage()
+    for row in rows:
+        if needle in row.path.lower():
+            found.append({"path": row.path, "line": None, "text": ""})
+        if row.size <= 1024 * 1024:
+            try:
+                with storage.open(
+                    blob_name(session_id=workspace.session_id, sha256=row.sha256)
+                ) as fh:
+                    text = fh.read().decode("utf-8")
+            except (OSError, UnicodeDecodeError):
+                text = ""
+            for number, line in enumerate(text.splitlines(), start=1):
+                if needle in line.lower():
+                    found.append({"path": row.path, "line": number, "text": line[:300]})
+                    if len(found) >= limit:
+                        return found
+        if len(found) >= limit:
+            break
+    return found[:limit]
