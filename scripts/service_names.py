@@ -17,16 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = (
-    "accounts",
-    "agents",
-    "cortex",
-    "mesh",
-    "preferences",
-    "providers",
-    "sessions_app",
-    "tools",
-)
+#: Every app of the project: a top-level package with an `apps.py` (new apps are seen at once).
+APPS = tuple(sorted(path.parent.name for path in ROOT.glob("*/apps.py")))
 
 
 def service_modules(app: str, root: Path = ROOT) -> Iterator[Path]:
