@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 from rest_framework.test import APIClient
 
+from cortex.testing import wait_until
+
 if TYPE_CHECKING:
     import subprocess
 
@@ -39,14 +41,15 @@ def redis_url() -> str:
     return f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 
+def _pick_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    def _pick() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-    return _pick
+    return _pick_free_port
 
 
 @pytest.fixture
@@ -148,8 +151,6 @@ class LiveHub:
     def start(self) -> None:
         import subprocess
         import sys
-        import time
-        import urllib.request
 
         log = open(self.root / "hub.log", "ab")  # noqa: SIM115  # closed with the process
         self.process = subprocess.Popen(
@@ -166,17 +167,22 @@ class LiveHub:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hub exited: {(self.root / 'hub.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.http_url + "/healthz", timeout=1) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("hub did not start within 60 s")
+        wait_until(
+            self._healthy, timeout=60, message=lambda: f"hub did not start: {self.log()[-3000:]}"
+        )
+
+    def _healthy(self) -> bool:
+        """True once /healthz answers 200; a hub that exited fails at once with its log."""
+        import urllib.request
+
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"hub exited: {self.log()[-3000:]}")
+        try:
+            with urllib.request.urlopen(self.http_url + "/healthz", timeout=1) as resp:  # noqa: S310
+                return bool(resp.status == 200)
+        except OSError:
+            return False
 
     def stop(self) -> None:
         import signal
@@ -258,19 +264,43 @@ def _migrated_hub_db(tmp_path_factory):  # type: ignore[no-untyped-def]
     return root / "hub.sqlite3"
 
 
-@pytest.fixture
-def live_hub(tmp_path, free_port, _migrated_hub_db):  # type: ignore[no-untyped-def]
-    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
+def _started_live_hub(root, template, extra_env: dict[str, str]) -> LiveHub:  # type: ignore[no-untyped-def]
+    """A hub on free ports over a copy of the migrated template database, started."""
     import sqlite3
 
-    hub = LiveHub(tmp_path, _live_hub_env(tmp_path), free_port(), free_port())
+    hub = LiveHub(root, _live_hub_env(root), _pick_free_port(), _pick_free_port())
+    hub.env.update(extra_env)
     # The backup API copies the template whole, its write-ahead log included.
-    source, copy = sqlite3.connect(_migrated_hub_db), sqlite3.connect(tmp_path / "hub.sqlite3")
+    source, copy = sqlite3.connect(template), sqlite3.connect(root / "hub.sqlite3")
     try:
         source.backup(copy)
     finally:
         source.close()
         copy.close()
     hub.start()
+    return hub
+
+
+@pytest.fixture
+def live_hub(tmp_path, _migrated_hub_db):  # type: ignore[no-untyped-def]
+    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
+    hub = _started_live_hub(tmp_path, _migrated_hub_db, {})
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def module_live_hub_env() -> dict[str, str]:
+    """Extra environment for `module_live_hub`; a module overrides this fixture to set it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def module_live_hub(tmp_path_factory, _migrated_hub_db, module_live_hub_env):  # type: ignore[no-untyped-def]
+    """One live hub shared by the tests of a module (a hub start costs seconds of CPU): for
+    tests that leave nothing behind that another test of the module would see."""
+    hub = _started_live_hub(
+        tmp_path_factory.mktemp("module-hub"), _migrated_hub_db, module_live_hub_env
+    )
     yield hub
     hub.stop()

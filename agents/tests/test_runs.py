@@ -15,9 +15,10 @@ from accounts.models import AuditEvent
 from agents import services
 from agents.models import Agent, AgentRun
 from agents.services.runner import run_drive
+from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import ApprovalRule, ChatSession, Message, ToolApproval
-from sessions_app.tests.conftest import configure_llm, wait_for
+from sessions_app.tests.conftest import configure_llm
 from tools.base import Tool, ToolContext, ToolResult
 from tools.registry import registry
 
@@ -90,7 +91,7 @@ def test_a_call_outside_the_rules_parks_until_the_owner_approves(
     agent = _agent(user)
     run, thread = _drive(user, agent)
 
-    wait_for(lambda: _status(run, "awaiting_approval"), timeout=30)
+    wait_until(lambda: _status(run, "awaiting_approval"), timeout=30)
     assert ExecTool.calls == ["df -h"]  # inside the rules: no person asked
     session = ChatSession.objects.get(pk=run.session_id)  # type: ignore[misc]  # set by now
     assert session.owner == user and session.approval_policy == "rules"
@@ -102,7 +103,7 @@ def test_a_call_outside_the_rules_parks_until_the_owner_approves(
 
     response = user_client.post(f"/api/v1/sessions/{session.pk}/approvals/{approval.pk}/approve/")
     assert response.status_code == 200, response.content
-    wait_for(lambda: _status(run, "succeeded", "failed", "timed_out"), timeout=30)
+    wait_until(lambda: _status(run, "succeeded", "failed", "timed_out"), timeout=30)
     thread.join(timeout=30)
     assert run.status == "succeeded", (run.error_code, run.error)
     assert ExecTool.calls == ["df -h", "cat /etc/hosts"]
@@ -123,7 +124,7 @@ def test_an_unanswered_approval_ends_the_run_timed_out(
     agent = _agent(user)
     Agent.objects.filter(pk=agent.pk).update(approval_timeout_s=1)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert (run.status, run.error_code) == ("timed_out", "approval_timed_out")
     assert ExecTool.calls == []
@@ -137,7 +138,7 @@ def test_step_limit_fails_the_run(user, nodes, llm_server, fast_turns, agent_set
         )
     agent = _agent(user, max_steps=2)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert (run.status, run.error_code) == ("failed", "step_limit")
     assert ExecTool.calls == ["df -h", "df -h"]
@@ -152,7 +153,7 @@ def test_token_limit_fails_the_run(user, nodes, llm_server, fast_turns, agent_se
     )
     agent = _agent(user, max_tokens=500)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert (run.status, run.error_code) == ("failed", "token_limit")
 
@@ -167,7 +168,7 @@ def test_co_worker_scores_and_the_agent_reworks(
     llm_server.add(openai_text([json.dumps({"score": 90, "feedback": "Good."})]))
     agent = _agent(user, rubric="States the usage in percent.", rework_threshold=70, max_reworks=2)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert run.status == "succeeded"
     assert (run.score, run.feedback, run.reworks) == (90, "Good.", 1)
