@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 import textwrap
-import time
 import urllib.request
 from typing import Any
 
 import pytest
 import websockets
 
+from cortex.testing import wait_until
 from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY
 
@@ -59,16 +59,6 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _wait(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def _setup(hub: Any, llm_url: str) -> tuple[str, str]:
     code = SETUP.replace("BASE_URL", llm_url + "/v1").replace("API_KEY", API_KEY)
     out = hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
@@ -106,8 +96,9 @@ def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_pa
     (workspace / "notes.md").write_text("# notes\n")
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     try:
-        _wait(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        wait_until(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+            timeout=60,
         )
         status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "ls"})
         assert status == 201
@@ -203,7 +194,7 @@ def test_hub_restart_mid_turn_ends_the_turn_interrupted(live_hub, llm_server, tm
         live_hub, "POST", f"/api/v1/sessions/{sid}/messages/", token, {"content": "Are you there?"}
     )
     assert status == 202
-    _wait(lambda: len(llm_server.requests) == 1)
+    wait_until(lambda: len(llm_server.requests) == 1, timeout=60)
     _, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
     assert [m["status"] for m in listing["results"]] == ["done", "streaming"]
 
@@ -217,7 +208,7 @@ def test_hub_restart_mid_turn_ends_the_turn_interrupted(live_hub, llm_server, tm
         rows = listing["results"]
         return rows if rows[-1]["status"] != "streaming" else None
 
-    rows = _wait(ended)
+    rows = wait_until(ended, timeout=60)
     assert [(m["role"], m["status"], m["error_code"]) for m in rows] == [
         ("user", "done", ""),
         ("assistant", "failed", "interrupted"),

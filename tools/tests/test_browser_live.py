@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from cortex.testing import wait_until
 from mesh.agent.browser_actions import ACTIONS
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
@@ -123,16 +124,6 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _wait(predicate: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def _refs(url: str) -> dict[str, str]:
     """The refs Playwright gives this page's elements in a first AI snapshot (the agent's
     snapshot of the same page in the same Chromium numbers them the same way)."""
@@ -212,7 +203,7 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
     approvals: list[Any] = []
     stop = threading.Event()
     try:
-        _wait(lambda: node()["status"] != "offline")
+        wait_until(lambda: node()["status"] != "offline", timeout=90)
         status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "web"})
         assert status == 201
         sid = session["id"]
@@ -240,7 +231,7 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
                 said = [m for m in rows if m["role"] == "assistant" and m["status"] == "done"]
                 return rows if any(m["content"] == f"Done {first}." for m in said) else None
 
-            rows = _wait(finished, timeout=180)
+            rows = wait_until(finished, timeout=180)
     except BaseException:
         print(live_hub.log()[-6000:])  # noqa: T201  # the hub's log explains a failure
         print((tmp_path / "agent.log").read_text()[-6000:])  # noqa: T201
@@ -299,7 +290,7 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
         return None
 
     try:
-        detail = _wait(closed, timeout=60)
+        detail = wait_until(closed, timeout=60)
     finally:
         live_hub.stop_process(agent)
     assert detail["result"] == {"closed": True}
