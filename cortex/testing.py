@@ -32,12 +32,14 @@ def wait_until(
     interval: float = 0.2,
     message: Message = "condition not met",
     ignore: tuple[type[BaseException], ...] = (),
+    sleep: Callable[[float], object] = time.sleep,
 ) -> T:
     """Call `predicate` until it returns something truthy, and return that.
 
     Exceptions of the `ignore` types count as "not yet" (a server that is still starting refuses
     connections). Past `timeout` seconds it raises AssertionError with `message` (a callable
-    message is evaluated then, so it can carry a log tail or the page's text).
+    message is evaluated then, so it can carry a log tail or the page's text). A Playwright page
+    passes its own `sleep` (`lambda s: page.wait_for_timeout(s * 1000)`) so that its events run.
     """
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
@@ -51,7 +53,7 @@ def wait_until(
                 return value
         if time.monotonic() >= deadline:
             raise _failure(message, timeout, last)
-        time.sleep(interval)
+        sleep(interval)
 
 
 async def wait_until_async(

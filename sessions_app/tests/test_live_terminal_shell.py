@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
-from sessions_app.tests.test_live_turn import _http, _setup, _wait, _watch
+from sessions_app.tests.test_live_turn import _http, _setup, _watch
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +22,9 @@ def test_cd_and_exports_persist_between_calls(live_hub, llm_server, tmp_path):
     invite, token = _setup(live_hub, llm_server.url)
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     try:
-        _wait(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        wait_until(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+            timeout=60,
         )
         status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "sh"})
         sid = session["id"]
