@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -96,20 +96,33 @@ def staff_client(staff_user) -> APIClient:  # type: ignore[no-untyped-def]
     return client
 
 
-# The usual world of the live tests: root@ (admin), alice@ in group "team", node "live" granted.
+# The usual world of the live tests: root@ (admin), alice@ in group "team", node "live" ("Live
+# box") granted to the team; with a model URL, alice's own llm layer points at that model.
 SEED_TEAM_NODE = """
 import json
 from django.contrib.auth.models import Group
 from accounts.models import User
 from mesh import services
+from preferences.services import layer_update
 
 admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
+user = User.objects.create_user(email="alice@example.com", password=ALICE_PASSWORD)
 team = Group.objects.create(name="team")
 user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
+node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
 services.node_grant(actor=admin, node=node, group=team)
-print(json.dumps({"invite": invite}))
+if LLM_URL:
+    layer_update(actor=user, scope="user", kind="llm", user=user,
+                 data={"provider": "openai_compatible", "base_url": LLM_URL,
+                       "api_key": LLM_KEY, "model": "test-model"})
+seeded = {"invite": invite}
+if ALICE_TOKEN:  # what `manage.py create_api_token alice@example.com` makes
+    from accounts.context import AuditContext
+    from accounts.services.tokens import token_create
+
+    _, seeded["token"] = token_create(actor=None, user=user, name="cli",
+                                      audit_context=AuditContext.command("create_api_token"))
+print(json.dumps(seeded))
 """
 
 
@@ -142,11 +155,34 @@ class LiveHub:
 
     def seed_team_node(self) -> str:
         """An admin, alice in group "team", and node "live" granted to it; returns its invite."""
-        import json
+        return str(self.seed()["invite"])
 
-        return json.loads(self.manage("shell", "-v", "0", "-c", SEED_TEAM_NODE).splitlines()[-1])[
-            "invite"
-        ]
+    def seed(
+        self,
+        llm_url: str = "",
+        *,
+        token: bool = False,
+        alice_password: str = "x-x-x-x-x-x",
+        then: str = "",
+    ) -> dict[str, Any]:
+        """The one way to make a live hub's world: SEED_TEAM_NODE (alice's model at `llm_url`
+        when given, an API token of alice's when `token`), then the code `then`, in one
+        `manage.py shell` (a process start costs seconds). Returns the JSON objects the code
+        printed, merged: {"invite": ..., "token": ...} and whatever `then` prints."""
+        import json
+        import textwrap
+
+        from providers.tests.conftest import API_KEY
+
+        values = (
+            f"LLM_URL = {llm_url!r}\nLLM_KEY = {API_KEY!r}\nALICE_PASSWORD = {alice_password!r}\n"
+        )
+        code = values + textwrap.dedent(SEED_TEAM_NODE) + textwrap.dedent(then)
+        printed: dict[str, Any] = {}
+        for line in self.manage("shell", "-v", "0", "-c", code).splitlines():
+            if line.startswith("{"):
+                printed.update(json.loads(line))
+        return printed
 
     def start(self) -> None:
         import subprocess

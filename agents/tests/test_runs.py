@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -19,28 +19,15 @@ from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import ApprovalRule, ChatSession, Message, ToolApproval
 from sessions_app.tests.conftest import configure_llm
-from tools.base import Tool, ToolContext, ToolResult
 from tools.registry import registry
+from tools.tests.fakes import recording_tool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class ExecTool(Tool):
-    name = "exec_test"
-    description = "Pretend to run a command on a node (test tool, risk exec)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"node_id": {"type": "string"}, "command": {"type": "string"}},
-        "required": ["node_id", "command"],
-        "additionalProperties": False,
-    }
-    risk = "exec"
-    node_arguments = ("node_id",)
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        ExecTool.calls.append(arguments["command"])
-        return ToolResult(text=f"ran {arguments['command']}")
+ExecTool = recording_tool(
+    "exec_test", risk="exec", argument="command", reply="ran {}", on_node=True
+)
 
 
 @pytest.fixture

@@ -1,19 +1,15 @@
-"""How the browser tests make their world and their page: one seed of the hub (an admin, alice in
-group "team", node "live" granted, alice's model layer), one headless Chromium, one page set-up
-that collects the page's errors, one sign-in."""
+"""How the browser tests make their world and their page: the live hub's one seed (an admin,
+alice in group "team", node "live" granted, alice's model layer), one headless Chromium, one page
+set-up that collects the page's errors, one sign-in."""
 
 from __future__ import annotations
 
-import json
 import os
-import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from providers.tests.conftest import API_KEY
 
 NO_MODEL = "http://127.0.0.1:9/v1"  # nothing listens: for pages that never ask the model
 
@@ -31,38 +27,11 @@ ARGS = [
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 PASSWORD = "a-long-test-password"
 
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-from preferences.services import layer_update
-
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="PASSWORD")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
-services.node_grant(actor=admin, node=node, group=team)
-layer_update(actor=user, scope="user", kind="llm", user=user,
-             data={"provider": "openai_compatible", "base_url": "BASE_URL",
-                   "api_key": "API_KEY", "model": "test-model"})
-print(json.dumps({"invite": invite}))
-"""
-
 
 def seed_console(live_hub: Any, llm_url: str = NO_MODEL, *, then: str = "") -> dict[str, Any]:
-    """SETUP in the live hub (its model at `llm_url`), then the code `then` in the same
-    `manage.py shell` (one process start, not two). Returns the JSON objects the code printed,
-    merged: SETUP's {"invite": node "live"'s invite} and whatever `then` prints."""
-    code = SETUP.replace("BASE_URL", llm_url).replace("API_KEY", API_KEY)
-    code = textwrap.dedent(code.replace("PASSWORD", PASSWORD)) + textwrap.dedent(then)
-    out = live_hub.manage("shell", "-v", "0", "-c", code)
-    printed: dict[str, Any] = {}
-    for line in out.splitlines():
-        if line.startswith("{"):
-            printed.update(json.loads(line))
-    return printed
+    """The live hub's usual world (`LiveHub.seed`) with alice's model at `llm_url` and alice
+    signing in with PASSWORD, then the code `then`, all in one `manage.py shell`."""
+    return dict(live_hub.seed(llm_url, alice_password=PASSWORD, then=then))
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from console.tests.browsing import (  # noqa: F401  # names other browser tests 
     ARTIFACTS,
     CHROMIUM,
     PASSWORD,
-    SETUP,
     browser,
     open_page,
     page_sleep,

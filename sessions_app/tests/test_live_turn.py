@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
 import urllib.request
 from typing import Any
 
@@ -19,28 +18,8 @@ import websockets
 
 from cortex.testing import wait_until
 from providers.tests.llm_server import Step, openai_text, openai_tool_call
-from sessions_app.tests.conftest import API_KEY
 
 pytestmark = pytest.mark.slow
-
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-from preferences.services import layer_update
-
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
-services.node_grant(actor=admin, node=node, group=team)
-layer_update(actor=user, scope="user", kind="llm", user=user,
-             data={"provider": "openai_compatible", "base_url": "BASE_URL",
-                   "api_key": "API_KEY", "model": "test-model"})
-print(json.dumps({"invite": invite}))
-"""
 
 
 def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -60,11 +39,8 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
 
 
 def _setup(hub: Any, llm_url: str) -> tuple[str, str]:
-    code = SETUP.replace("BASE_URL", llm_url + "/v1").replace("API_KEY", API_KEY)
-    out = hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
-    token = hub.manage("create_api_token", "alice@example.com").strip()
-    return invite, token
+    seeded = hub.seed(llm_url + "/v1", token=True)
+    return seeded["invite"], seeded["token"]
 
 
 async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:

@@ -75,62 +75,16 @@ def test_plain_streamed_answer(user, user_client, llm_server, fast_turns):
 
 # -- tools --------------------------------------------------------------------------------
 
-from typing import ClassVar  # noqa: E402
-
-from tools.base import Tool, ToolContext, ToolResult  # noqa: E402
 from tools.registry import registry  # noqa: E402
+from tools.tests.fakes import recording_tool  # noqa: E402
 
-
-class EchoTool(Tool):
-    name = "echo_test"
-    description = "Echo the text back (test tool)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"text": {"type": "string"}},
-        "required": ["text"],
-        "additionalProperties": False,
-    }
-    risk = "read"
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        EchoTool.calls.append(arguments["text"])
-        return ToolResult(text=f"echo: {arguments['text']}", data={"text": arguments["text"]})
-
-
-class NodeWriteTool(Tool):
-    name = "node_write_test"
-    description = "Pretend to write a file on a node (test tool)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"node_id": {"type": "string"}, "path": {"type": "string"}},
-        "required": ["node_id", "path"],
-        "additionalProperties": False,
-    }
-    risk = "write"
-    node_arguments = ("node_id",)
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        NodeWriteTool.calls.append(arguments["path"])
-        return ToolResult(text=f"wrote {arguments['path']}")
-
-
-class WriteTool(Tool):
-    name = "write_test"
-    description = "Pretend to write something (test tool, risk write, no node)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"path": {"type": "string"}},
-        "required": ["path"],
-        "additionalProperties": False,
-    }
-    risk = "write"
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        WriteTool.calls.append(arguments["path"])
-        return ToolResult(text=f"wrote {arguments['path']}")
+EchoTool = recording_tool(
+    "echo_test", risk="read", argument="text", reply="echo: {}", echo_data=True
+)
+NodeWriteTool = recording_tool(
+    "node_write_test", risk="write", argument="path", reply="wrote {}", on_node=True
+)
+WriteTool = recording_tool("write_test", risk="write", argument="path", reply="wrote {}")
 
 
 @pytest.fixture
@@ -401,22 +355,9 @@ def test_restart_mid_turn_marks_interrupted(user, user_client, fast_turns):
     assert [t for t, _ in _events(session.pk)] == ["error", "message.done"]
 
 
-class NodeCommandTool(Tool):
-    name = "node_command_test"
-    description = "Pretend to look at a command on a node (test tool, risk read)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"node_id": {"type": "string"}, "command": {"type": "string"}},
-        "required": ["node_id", "command"],
-        "additionalProperties": False,
-    }
-    risk = "read"
-    node_arguments = ("node_id",)
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        NodeCommandTool.calls.append(arguments["command"])
-        return ToolResult(text=f"looked at {arguments['command']}")
+NodeCommandTool = recording_tool(
+    "node_command_test", risk="read", argument="command", reply="looked at {}", on_node=True
+)
 
 
 def test_denied_call_does_not_run(user, user_client, llm_server, fast_turns, test_tools):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import threading
 import time
 import urllib.request
@@ -24,34 +23,19 @@ import pytest
 from cortex.testing import wait_until
 from mesh.agent.browser_actions import ACTIONS
 from providers.tests.llm_server import openai_text, openai_tool_call
-from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
+from sessions_app.tests.conftest import llm_server  # noqa: F401  # fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
+BROWSER_NODE = """
 from mesh.models import Node
-from preferences.services import layer_update
 
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
-services.node_grant(actor=admin, node=node, group=team)
 policy = dict(node.sandbox_policy)
 policy["browser"] = {"allowed_domains": ["127.0.0.1"], "allow_evaluate": True}
 services.node_update(actor=admin, node=Node.objects.get(pk=node.pk),
                      data={"skill_config": {"browser": True}, "sandbox_policy": policy})
-layer_update(actor=user, scope="user", kind="llm", user=user,
-             data={"provider": "openai_compatible", "base_url": "BASE_URL",
-                   "api_key": "API_KEY", "model": "test-model"})
-print(json.dumps({"invite": invite}))
 """
 
 PAGE = b"""<!doctype html>
@@ -161,10 +145,8 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
         pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
     refs = _refs(site + "/")
     assert set(refs) == {"button", "combobox", "link"}, refs
-    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
-    token = live_hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = live_hub.seed(llm_server.url + "/v1", token=True, then=BROWSER_NODE)
+    invite, token = seeded["invite"], seeded["token"]
     workspace = tmp_path / "workspace"
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
 
