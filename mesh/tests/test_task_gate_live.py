@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cortex.testing import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +54,11 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
 
 
 def _wait_online(hub: Any, token: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline":
-            return
-        time.sleep(0.2)
-    raise AssertionError("the agent never came online")
+    wait_until(
+        lambda: _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+        timeout=60,
+        message="the agent never came online",
+    )
 
 
 def _settled(hub: Any, token: str, task_id: str) -> dict[str, Any]:
