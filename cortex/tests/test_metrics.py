@@ -111,8 +111,8 @@ def test_live_metrics_reflect_a_dispatched_task_and_a_connected_node(live_hub, t
     live_hub.stop()
     live_hub.env["CORTEX_METRICS_TOKEN"] = TOKEN
     live_hub.start()
-    invite = live_hub.seed_team_node()
-    token = live_hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = live_hub.seed(token=True)
+    invite, token = seeded["invite"], seeded["token"]
     agent_root = tmp_path / "agent"
     agent_root.mkdir()
     agent = live_hub.start_agent(node_id="live", invite=invite, root=agent_root)

@@ -71,8 +71,8 @@ def _settled(hub: Any, token: str, task_id: str) -> dict[str, Any]:
 
 
 def test_offline_deadline_and_node_side_confirmation(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    invite = live_hub.seed_team_node()
-    token = live_hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = live_hub.seed(token=True)
+    invite, token = seeded["invite"], seeded["token"]
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "victim.txt").write_text("keep me")

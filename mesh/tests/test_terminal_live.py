@@ -78,8 +78,8 @@ async def _connect(hub: Any, token: str, node_id: str = "live") -> Any:
 
 
 def _setup(hub: Any, tmp_path: Any) -> tuple[Any, str]:
-    invite = hub.seed_team_node()
-    token = hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = hub.seed(token=True)
+    invite, token = seeded["invite"], seeded["token"]
     agent = hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     wait_until(
         lambda: _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
