@@ -175,7 +175,8 @@ class LiveHub:
         from providers.tests.conftest import API_KEY
 
         values = (
-            f"LLM_URL = {llm_url!r}\nLLM_KEY = {API_KEY!r}\nALICE_PASSWORD = {alice_password!r}\n"
+            f"LLM_URL = {llm_url!r}\nLLM_KEY = {API_KEY!r}\n"
+            f"ALICE_PASSWORD = {alice_password!r}\nALICE_TOKEN = {token!r}\n"
         )
         code = values + textwrap.dedent(SEED_TEAM_NODE) + textwrap.dedent(then)
         printed: dict[str, Any] = {}
@@ -204,7 +205,7 @@ class LiveHub:
             stderr=subprocess.STDOUT,
         )
         wait_until(
-            self._healthy, timeout=60, message=lambda: f"hub did not start: {self.log()[-3000:]}"
+            self._healthy, timeout=120, message=lambda: f"hub did not start: {self.log()[-3000:]}"
         )
 
     def _healthy(self) -> bool:

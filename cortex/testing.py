@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -57,13 +57,13 @@ def wait_until(
 
 
 async def wait_until_async(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Any],
     *,
     timeout: float = 30.0,
     interval: float = 0.1,
     message: Message = "condition not met",
     ignore: tuple[type[BaseException], ...] = (),
-) -> T:
+) -> Any:
     """`wait_until` for code on an event loop: sleeps without blocking the loop, and awaits the
     predicate's result when it is awaitable (so a coroutine function works as a predicate)."""
     deadline = time.monotonic() + timeout
@@ -77,7 +77,7 @@ async def wait_until_async(
             last = exc
         else:
             if value:
-                return value  # type: ignore[return-value]  # awaited above when awaitable
+                return value
         if time.monotonic() >= deadline:
             raise _failure(message, timeout, last)
         await asyncio.sleep(interval)
