@@ -11,9 +11,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 Message = str | Callable[[], str]
 
@@ -26,14 +24,14 @@ def _failure(message: Message, timeout: float, last: BaseException | None) -> As
 
 
 def wait_until(
-    predicate: Callable[[], T],
+    predicate: Callable[[], Any],
     *,
     timeout: float = 30.0,
     interval: float = 0.2,
     message: Message = "condition not met",
     ignore: tuple[type[BaseException], ...] = (),
     sleep: Callable[[float], object] = time.sleep,
-) -> T:
+) -> Any:
     """Call `predicate` until it returns something truthy, and return that.
 
     Exceptions of the `ignore` types count as "not yet" (a server that is still starting refuses

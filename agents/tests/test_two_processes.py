@@ -117,11 +117,10 @@ def hubs(tmp_path, postgres_url, redis_url, free_port) -> Iterator[dict[str, Any
         )
         for port in (port_a, port_b):
             # daphne starts its background loops on its first connection (its health check).
-            wait_until(
-                functools.partial(_healthy, port),
-                timeout=60,
-                message=lambda port=port: f"hub on {port}\n" + logs(),
-            )
+            def said(port: int = port) -> str:
+                return f"hub on {port}\n" + logs()
+
+            wait_until(functools.partial(_healthy, port), timeout=60, message=said)
         yield {
             "db": f"{postgres_url}/{db_name}",
             "agent_id": agent_id,
