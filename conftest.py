@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from rest_framework.test import APIClient
+
+from cortex.testing import wait_until
 
 if TYPE_CHECKING:
     import subprocess
@@ -39,14 +41,15 @@ def redis_url() -> str:
     return f"redis://127.0.0.1:{REDIS_PORT}/0"
 
 
+def _pick_free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
 def free_port() -> Callable[[], int]:
-    def _pick() -> int:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            return int(sock.getsockname()[1])
-
-    return _pick
+    return _pick_free_port
 
 
 @pytest.fixture
@@ -93,20 +96,33 @@ def staff_client(staff_user) -> APIClient:  # type: ignore[no-untyped-def]
     return client
 
 
-# The usual world of the live tests: root@ (admin), alice@ in group "team", node "live" granted.
+# The usual world of the live tests: root@ (admin), alice@ in group "team", node "live" ("Live
+# box") granted to the team; with a model URL, alice's own llm layer points at that model.
 SEED_TEAM_NODE = """
 import json
 from django.contrib.auth.models import Group
 from accounts.models import User
 from mesh import services
+from preferences.services import layer_update
 
 admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
+user = User.objects.create_user(email="alice@example.com", password=ALICE_PASSWORD)
 team = Group.objects.create(name="team")
 user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live")
+node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
 services.node_grant(actor=admin, node=node, group=team)
-print(json.dumps({"invite": invite}))
+if LLM_URL:
+    layer_update(actor=user, scope="user", kind="llm", user=user,
+                 data={"provider": "openai_compatible", "base_url": LLM_URL,
+                       "api_key": LLM_KEY, "model": "test-model"})
+seeded = {"invite": invite}
+if ALICE_TOKEN:  # what `manage.py create_api_token alice@example.com` makes
+    from accounts.context import AuditContext
+    from accounts.services.tokens import token_create
+
+    _, seeded["token"] = token_create(actor=None, user=user, name="cli",
+                                      audit_context=AuditContext.command("create_api_token"))
+print(json.dumps(seeded))
 """
 
 
@@ -139,17 +155,39 @@ class LiveHub:
 
     def seed_team_node(self) -> str:
         """An admin, alice in group "team", and node "live" granted to it; returns its invite."""
-        import json
+        return str(self.seed()["invite"])
 
-        return json.loads(self.manage("shell", "-v", "0", "-c", SEED_TEAM_NODE).splitlines()[-1])[
-            "invite"
-        ]
+    def seed(
+        self,
+        llm_url: str = "",
+        *,
+        token: bool = False,
+        alice_password: str = "x-x-x-x-x-x",
+        then: str = "",
+    ) -> dict[str, Any]:
+        """The one way to make a live hub's world: SEED_TEAM_NODE (alice's model at `llm_url`
+        when given, an API token of alice's when `token`), then the code `then`, in one
+        `manage.py shell` (a process start costs seconds). Returns the JSON objects the code
+        printed, merged: {"invite": ..., "token": ...} and whatever `then` prints."""
+        import json
+        import textwrap
+
+        from providers.tests.conftest import API_KEY
+
+        values = (
+            f"LLM_URL = {llm_url!r}\nLLM_KEY = {API_KEY!r}\n"
+            f"ALICE_PASSWORD = {alice_password!r}\nALICE_TOKEN = {token!r}\n"
+        )
+        code = values + textwrap.dedent(SEED_TEAM_NODE) + textwrap.dedent(then)
+        printed: dict[str, Any] = {}
+        for line in self.manage("shell", "-v", "0", "-c", code).splitlines():
+            if line.startswith("{"):
+                printed.update(json.loads(line))
+        return printed
 
     def start(self) -> None:
         import subprocess
         import sys
-        import time
-        import urllib.request
 
         log = open(self.root / "hub.log", "ab")  # noqa: SIM115  # closed with the process
         self.process = subprocess.Popen(
@@ -166,17 +204,22 @@ class LiveHub:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"hub exited: {(self.root / 'hub.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(self.http_url + "/healthz", timeout=1) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("hub did not start within 60 s")
+        wait_until(
+            self._healthy, timeout=120, message=lambda: f"hub did not start: {self.log()[-3000:]}"
+        )
+
+    def _healthy(self) -> bool:
+        """True once /healthz answers 200; a hub that exited fails at once with its log."""
+        import urllib.request
+
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"hub exited: {self.log()[-3000:]}")
+        try:
+            with urllib.request.urlopen(self.http_url + "/healthz", timeout=1) as resp:  # noqa: S310
+                return bool(resp.status == 200)
+        except OSError:
+            return False
 
     def stop(self) -> None:
         import signal
@@ -259,19 +302,43 @@ def _migrated_hub_db(tmp_path_factory):  # type: ignore[no-untyped-def]
     return root / "hub.sqlite3"
 
 
-@pytest.fixture
-def live_hub(tmp_path, free_port, _migrated_hub_db):  # type: ignore[no-untyped-def]
-    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
+def _started_live_hub(root, template, extra_env: dict[str, str]) -> LiveHub:  # type: ignore[no-untyped-def]
+    """A hub on free ports over a copy of the migrated template database, started."""
     import sqlite3
 
-    hub = LiveHub(tmp_path, _live_hub_env(tmp_path), free_port(), free_port())
+    hub = LiveHub(root, _live_hub_env(root), _pick_free_port(), _pick_free_port())
+    hub.env.update(extra_env)
     # The backup API copies the template whole, its write-ahead log included.
-    source, copy = sqlite3.connect(_migrated_hub_db), sqlite3.connect(tmp_path / "hub.sqlite3")
+    source, copy = sqlite3.connect(template), sqlite3.connect(root / "hub.sqlite3")
     try:
         source.backup(copy)
     finally:
         source.close()
         copy.close()
     hub.start()
+    return hub
+
+
+@pytest.fixture
+def live_hub(tmp_path, _migrated_hub_db):  # type: ignore[no-untyped-def]
+    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
+    hub = _started_live_hub(tmp_path, _migrated_hub_db, {})
+    yield hub
+    hub.stop()
+
+
+@pytest.fixture(scope="module")
+def module_live_hub_env() -> dict[str, str]:
+    """Extra environment for `module_live_hub`; a module overrides this fixture to set it."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def module_live_hub(tmp_path_factory, _migrated_hub_db, module_live_hub_env):  # type: ignore[no-untyped-def]
+    """One live hub shared by the tests of a module (a hub start costs seconds of CPU): for
+    tests that leave nothing behind that another test of the module would see."""
+    hub = _started_live_hub(
+        tmp_path_factory.mktemp("module-hub"), _migrated_hub_db, module_live_hub_env
+    )
     yield hub
     hub.stop()

@@ -20,9 +20,10 @@ from accounts.models import AuditEvent
 from agents import services
 from agents.models import AgentRun
 from agents.tests.test_runs import ExecTool, _agent, _drive, _status, exec_tool  # noqa: F401
+from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import Message, ToolApproval
-from sessions_app.tests.conftest import API_KEY, configure_llm, wait_for
+from sessions_app.tests.conftest import API_KEY, configure_llm
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("exec_tool")]
 
@@ -87,7 +88,7 @@ def test_a_parked_run_ends_cancelled_at_once_and_its_turn_stops(
     )
     llm_server.add(openai_text(["Should never be said."]))
     run, thread = _drive(user, _agent(user))
-    wait_for(lambda: _status(run, "awaiting_approval"), timeout=30)
+    wait_until(lambda: _status(run, "awaiting_approval"), timeout=30)
 
     response = _cancel(user_client, run)
     assert response.status_code == 202, response.content

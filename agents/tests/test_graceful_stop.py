@@ -14,14 +14,23 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
-from agents.tests.test_two_processes import ROOT, _healthy, _runs, _wait
+from agents.tests.test_two_processes import ROOT, _healthy, _runs
+from cortex.testing import wait_until
 from providers.tests.llm_server import ScriptedLLM, Step, openai_text, openai_tool_call
+
+
+def _wait(predicate: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str]) -> Any:
+    """`wait_until` with the processes' logs in its failure."""
+    return wait_until(
+        predicate, timeout=timeout, message=lambda: f"{what} (in {timeout} s)\n{logs()}"
+    )
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 

@@ -9,7 +9,7 @@ import hmac
 import json
 import threading
 import time
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from rest_framework.test import APIClient
@@ -18,31 +18,19 @@ from accounts.models import AuditEvent
 from agents import services
 from agents.models import Agent, AgentRun
 from agents.services.runner import run_drive
+from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import ApprovalRule, ChatSession, Message, ToolApproval
-from sessions_app.tests.conftest import configure_llm, wait_for
-from tools.base import Tool, ToolContext, ToolResult
+from sessions_app.tests.conftest import configure_llm
 from tools.registry import registry
+from tools.tests.fakes import recording_tool
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-class ExecTool(Tool):
-    name = "exec_test"
-    description = "Pretend to run a command on a node (test tool, risk exec)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"node_id": {"type": "string"}, "command": {"type": "string"}},
-        "required": ["node_id", "command"],
-        "additionalProperties": False,
-    }
-    risk = "exec"
-    node_arguments = ("node_id",)
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        ExecTool.calls.append(arguments["command"])
-        return ToolResult(text=f"ran {arguments['command']}")
+ExecTool = recording_tool(
+    "exec_test", risk="exec", argument="command", reply="ran {}", on_node=True
+)
 
 
 @pytest.fixture
@@ -93,7 +81,7 @@ def test_a_call_outside_the_rules_parks_until_the_owner_approves(
     agent = _agent(user)
     run, thread = _drive(user, agent)
 
-    wait_for(lambda: _status(run, "awaiting_approval"), timeout=30)
+    wait_until(lambda: _status(run, "awaiting_approval"), timeout=30)
     assert ExecTool.calls == ["df -h"]  # inside the rules: no person asked
     session = ChatSession.objects.get(pk=run.session_id)  # type: ignore[misc]  # set by now
     assert session.owner == user and session.approval_policy == "rules"
@@ -105,7 +93,7 @@ def test_a_call_outside_the_rules_parks_until_the_owner_approves(
 
     response = user_client.post(f"/api/v1/sessions/{session.pk}/approvals/{approval.pk}/approve/")
     assert response.status_code == 200, response.content
-    wait_for(lambda: _status(run, "succeeded", "failed", "timed_out"), timeout=30)
+    wait_until(lambda: _status(run, "succeeded", "failed", "timed_out"), timeout=30)
     thread.join(timeout=30)
     assert run.status == "succeeded", (run.error_code, run.error)
     assert ExecTool.calls == ["df -h", "cat /etc/hosts"]
@@ -126,7 +114,7 @@ def test_an_unanswered_approval_ends_the_run_timed_out(
     agent = _agent(user)
     Agent.objects.filter(pk=agent.pk).update(approval_timeout_s=1)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert (run.status, run.error_code) == ("timed_out", "approval_timed_out")
     assert ExecTool.calls == []
@@ -140,7 +128,7 @@ def test_step_limit_fails_the_run(user, nodes, llm_server, fast_turns, agent_set
         )
     agent = _agent(user, max_steps=2)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert (run.status, run.error_code) == ("failed", "step_limit")
     assert ExecTool.calls == ["df -h", "df -h"]
@@ -155,7 +143,7 @@ def test_token_limit_fails_the_run(user, nodes, llm_server, fast_turns, agent_se
     )
     agent = _agent(user, max_tokens=500)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert (run.status, run.error_code) == ("failed", "token_limit")
 
@@ -170,7 +158,7 @@ def test_co_worker_scores_and_the_agent_reworks(
     llm_server.add(openai_text([json.dumps({"score": 90, "feedback": "Good."})]))
     agent = _agent(user, rubric="States the usage in percent.", rework_threshold=70, max_reworks=2)
     run, thread = _drive(user, agent)
-    wait_for(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
+    wait_until(lambda: _status(run, "timed_out", "failed", "succeeded"), timeout=30)
     thread.join(timeout=30)
     assert run.status == "succeeded"
     assert (run.score, run.feedback, run.reworks) == (90, "Good.", 1)

@@ -12,10 +12,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from cortex.testing import wait_until
 from providers.tests.llm_server import ScriptedLLM, Step, openai_text
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -42,16 +42,6 @@ agent, _ = services.agent_create(actor=alice, name="tick", prompt="Say ok.", nod
     trigger={"kind": "interval", "seconds": INTERVAL}, max_runtime_s=120)
 print(agent.pk)
 """
-
-
-def _wait(predicate: Callable[[], Any], timeout: float, what: str, logs: Callable[[], str]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout} s\n{logs()}")
 
 
 @pytest.fixture
@@ -127,7 +117,10 @@ def hubs(tmp_path, postgres_url, redis_url, free_port) -> Iterator[dict[str, Any
         )
         for port in (port_a, port_b):
             # daphne starts its background loops on its first connection (its health check).
-            _wait(functools.partial(_healthy, port), 60, f"hub on {port}", logs)
+            def said(port: int = port) -> str:
+                return f"hub on {port}\n" + logs()
+
+            wait_until(functools.partial(_healthy, port), timeout=60, message=said)
         yield {
             "db": f"{postgres_url}/{db_name}",
             "agent_id": agent_id,
@@ -179,7 +172,11 @@ def test_each_tick_fires_once_and_a_killed_process_loses_only_its_run(hubs):
         llm.add(openai_text(["ok"]))
 
     # ~20 s of ticks shared by two processes.
-    _wait(lambda: len(_runs(db, agent_id)) >= 10, 90, "ten ticks", logs)
+    wait_until(
+        lambda: len(_runs(db, agent_id)) >= 10,
+        timeout=90,
+        message=lambda: "ten ticks" + "\n" + logs(),
+    )
     runs = _runs(db, agent_id)
     _check_once(runs)
     finished = [r for r in runs if r[2] not in ("scheduled", "running")]
@@ -201,26 +198,24 @@ def test_each_tick_fires_once_and_a_killed_process_loses_only_its_run(hubs):
             running[0] if running and len(llm.requests) and llm.script[0].kind != "hang" else None
         )
 
-    victim = _wait(hanging, 60, "a hanging run", logs)
+    victim = wait_until(hanging, timeout=60, message=lambda: "a hanging run" + "\n" + logs())
     pid = int(victim[3].rsplit(":", 2)[1])
     os.kill(pid, signal.SIGKILL)
-    lost = _wait(
+    lost = wait_until(
         lambda: next(
             (r for r in _runs(db, agent_id) if r[0] == victim[0] and r[2] == "lost"), None
         ),
-        60,
-        "the run ending lost",
-        logs,
+        timeout=60,
+        message=lambda: "the run ending lost" + "\n" + logs(),
     )
     assert lost[4] == "lost"
     # The survivor fires the ticks after it, each once.
-    _wait(
+    wait_until(
         lambda: (
             sum(1 for r in _runs(db, agent_id) if r[1] > victim[1] and r[2] == "succeeded") >= 2
         ),
-        60,
-        "ticks after the kill",
-        logs,
+        timeout=60,
+        message=lambda: "ticks after the kill" + "\n" + logs(),
     )
     runs = _runs(db, agent_id)
     _check_once(runs)

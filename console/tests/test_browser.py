@@ -2,54 +2,27 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import textwrap
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from console.tests.browsing import (  # noqa: F401  # names other browser tests import from here
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    PASSWORD,
+    browser,
+    open_page,
+    page_sleep,
+    seed_console,
+)
+from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
-from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
+from sessions_app.tests.conftest import llm_server  # noqa: F401  # fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PASSWORD = "a-long-test-password"
-
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-from preferences.services import layer_update
-
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="PASSWORD")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
-services.node_grant(actor=admin, node=node, group=team)
-layer_update(actor=user, scope="user", kind="llm", user=user,
-             data={"provider": "openai_compatible", "base_url": "BASE_URL",
-                   "api_key": "API_KEY", "model": "test-model"})
-print(json.dumps({"invite": invite}))
-"""
 
 REVOKE = """
 from django.contrib.auth.models import Group
@@ -71,37 +44,15 @@ HOSTILE = (
 )
 
 
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
 def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
 
 
 def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  # noqa: F811
-    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage(
-        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
-    )
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = seed_console(live_hub, llm_server.url + "/v1")["invite"]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    context, page, errors = open_page(browser, console=False)
     try:
         # Sign in: the console sends an anonymous visitor to its sign-in page and back.
         page.goto(live_hub.http_url + "/console/")
@@ -117,10 +68,13 @@ def test_sign_in_watch_run_and_chat(live_hub, llm_server, browser, tmp_path):  #
         # Node list: the node comes online live, its charts get points.
         page.wait_for_selector('[data-node-id="live"] .badge[data-status="online"]', timeout=60_000)
         card = page.locator('[data-node-id="live"]')
-        deadline = time.monotonic() + 30
-        while int(card.get_attribute("data-points") or 0) < 3:  # one point per 2 s at most
-            assert time.monotonic() < deadline, "the charts got no live points"
-            page.wait_for_timeout(250)
+        wait_until(  # one point per 2 s at most
+            lambda: int(card.get_attribute("data-points") or 0) >= 3,
+            timeout=30,
+            interval=0.25,
+            sleep=page_sleep(page),
+            message="the charts got no live points",
+        )
         assert card.locator(".chart-label").first.text_content().startswith("CPU ")
         assert card.locator(".chart .uplot canvas").count() == 2  # uPlot sparklines
         _shot(page, "nodes")

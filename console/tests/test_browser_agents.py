@@ -4,13 +4,9 @@ pause and resume."""
 
 from __future__ import annotations
 
-import json
-import textwrap
-
 import pytest
 
-from console.tests.test_browser import ARTIFACTS, PASSWORD, SETUP, browser  # noqa: F401
-from console.tests.test_browser_chat import console_error, sign_in
+from console.tests.browsing import ARTIFACTS, browser, open_page, seed_console, sign_in  # noqa: F401
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
 
@@ -21,11 +17,7 @@ def test_agents_page(live_hub, llm_server, browser, tmp_path):  # noqa: F811
     live_hub.stop()  # the page needs the scheduler in the hub process
     live_hub.env.update(CORTEX_AGENT_SCHEDULER="1", CORTEX_AGENT_MIN_INTERVAL_S="1")
     live_hub.start()
-    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage(
-        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
-    )
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = seed_console(live_hub, llm_server.url + "/v1")["invite"]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     llm_server.add(
         openai_tool_call(
@@ -33,12 +25,7 @@ def test_agents_page(live_hub, llm_server, browser, tmp_path):  # noqa: F811
         )
     )
     llm_server.add(openai_text(["Done: agent-was-here."]))
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: console_error(msg, errors))
+    context, page, errors = open_page(browser)
     base = live_hub.http_url
     try:
         sign_in(page, base)

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import textwrap
 from typing import Any
 
 import pytest
 
-from console.tests.test_browser import ARGS, ARTIFACTS, CHROMIUM, PASSWORD, SETUP
+from console.tests.browsing import (  # noqa: F401  # names other browser tests import from here
+    ARGS,
+    ARTIFACTS,
+    CHROMIUM,
+    console_error,
+    open_page,
+    seed_console,
+    sign_in,
+)
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
 
@@ -48,22 +55,8 @@ def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"chat-{name}.png"), full_page=True)
 
 
-def sign_in(page: Any, base: str) -> None:
-    page.goto(base + "/console/login/")
-    page.fill("#email", "alice@example.com")
-    page.fill("#password", PASSWORD)
-    page.click("#login-submit")
-    page.wait_for_url(base + "/console/")
-
-
 def api(page: Any, path: str) -> Any:
     return page.evaluate("async (p) => (await fetch(p, {credentials: 'same-origin'})).json()", path)
-
-
-def console_error(msg: Any, errors: list[str]) -> None:
-    """Errors in the browser console; the browser's own favicon probe is not the page's."""
-    if msg.type == "error" and not (msg.location or {}).get("url", "").endswith("/favicon.ico"):
-        errors.append(f"{msg.text} at {(msg.location or {}).get('url', '')}")
 
 
 @pytest.fixture
@@ -77,21 +70,10 @@ def voice_wav(tmp_path) -> str:
 
 
 def test_chat_page_as_a_person_uses_it(live_hub, llm_server, browser_args, tmp_path):  # noqa: F811
-    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage(
-        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
-    )
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
-    live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(LIMITS))
+    invite = seed_console(live_hub, llm_server.url + "/v1", then=LIMITS)["invite"]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
-    browser = browser_args
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
+    context, page, errors = open_page(browser_args, height=800)
     dialogs: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: console_error(msg, errors))
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     base = live_hub.http_url
     try:

@@ -3,37 +3,24 @@ delete in a real agent's workspace, each through the files skill (a files task o
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from console.tests.test_browser import ARTIFACTS, PASSWORD, SETUP, browser  # noqa: F401
-from console.tests.test_browser_chat import console_error, sign_in
-from sessions_app.tests.conftest import API_KEY
+from console.tests.browsing import ARTIFACTS, browser, open_page, seed_console, sign_in  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_node_page_file_browser(live_hub, browser, tmp_path: Path) -> None:  # noqa: F811
-    code = SETUP.replace("BASE_URL", "http://127.0.0.1:9/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage(
-        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
-    )
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = seed_console(live_hub)["invite"]
     workspace = tmp_path / "workspace"
     (workspace / "docs").mkdir(parents=True)
     (workspace / "docs" / "notes.txt").write_text("notes from the node\n")
     (workspace / "old.log").write_text("old\n")
     upload = tmp_path / "upload.txt"
     upload.write_bytes(b"uploaded \x00\xff bytes\n")
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: console_error(msg, errors))
+    context, page, errors = open_page(browser, height=800, accept_downloads=True)
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.accept()))
     base = live_hub.http_url

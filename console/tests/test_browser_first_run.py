@@ -18,8 +18,7 @@ from typing import Any
 import psutil
 import pytest
 
-from console.tests.test_browser import ARTIFACTS, browser  # noqa: F401  # fixture
-from console.tests.test_browser_chat import console_error
+from console.tests.browsing import ARTIFACTS, browser, open_page  # noqa: F401  # fixture
 from mesh.tests.test_provisioning_e2e import stop
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
@@ -70,12 +69,7 @@ def test_make_run_to_an_answer_quoting_a_command_the_node_ran(
     target, node_env = _node_home(tmp_path, "first")
     base = live_hub.http_url
 
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: console_error(msg, errors))
+    context, page, errors = open_page(browser, height=800)
     install: subprocess.Popen[bytes] | None = None
     log = tmp_path / "install.log"
     try:

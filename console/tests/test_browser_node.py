@@ -3,32 +3,25 @@ status filters, against a real hub and a real agent."""
 
 from __future__ import annotations
 
-import json
-import textwrap
-import time
-
 import pytest
 
-from console.tests.test_browser import ARTIFACTS, PASSWORD, SETUP, browser  # noqa: F401
-from console.tests.test_browser_chat import console_error, sign_in
-from sessions_app.tests.conftest import API_KEY
+from console.tests.browsing import (  # noqa: F401  # browser: fixture
+    ARTIFACTS,
+    browser,
+    open_page,
+    page_sleep,
+    seed_console,
+    sign_in,
+)
+from cortex.testing import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_node_page_charts_and_task_history(live_hub, browser, tmp_path):  # noqa: F811
-    code = SETUP.replace("BASE_URL", "http://127.0.0.1:9/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage(
-        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
-    )
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = seed_console(live_hub)["invite"]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: console_error(msg, errors))
+    context, page, errors = open_page(browser, height=800)
     base = live_hub.http_url
     try:
         sign_in(page, base)
@@ -36,10 +29,13 @@ def test_node_page_charts_and_task_history(live_hub, browser, tmp_path):  # noqa
         page.wait_for_selector("#run-form:not([hidden])", timeout=60_000)
 
         # Charts get live points (one per heartbeat).
-        deadline = time.monotonic() + 60
-        while int(page.locator(".panels").get_attribute("data-points") or 0) < 2:
-            assert time.monotonic() < deadline, "the charts got no live points"
-            page.wait_for_timeout(250)
+        wait_until(
+            lambda: int(page.locator(".panels").get_attribute("data-points") or 0) >= 2,
+            timeout=60,
+            interval=0.25,
+            sleep=page_sleep(page),
+            message="the charts got no live points",
+        )
         # uPlot draws each chart (console/package.json pins it; no hand-drawn canvas code).
         assert page.locator("#cpu-chart .uplot canvas").count() == 1
         assert page.locator("#mem-chart .uplot canvas").count() == 1

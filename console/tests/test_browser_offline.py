@@ -9,18 +9,14 @@ aborted, the browser console shows no error, and the API docs render Swagger UI'
 
 from __future__ import annotations
 
-import json
 import re
-import textwrap
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 from django.urls import URLPattern, URLResolver
 
-from console.tests.test_browser import ARTIFACTS, PASSWORD, SETUP, browser  # noqa: F401
-from console.tests.test_browser_chat import console_error, sign_in
-from sessions_app.tests.conftest import API_KEY
+from console.tests.browsing import ARTIFACTS, browser, console_error, seed_console, sign_in  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -135,10 +131,8 @@ class Crawl:
 
 
 def _setup(live_hub: Any) -> dict[str, str]:
-    code = SETUP.replace("BASE_URL", "http://127.0.0.1:9/v1").replace("API_KEY", API_KEY)
-    live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD)))
-    out = live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(SESSIONS))
-    return {email: str(pk) for email, pk in json.loads(out.strip().splitlines()[-1]).items()}
+    printed = seed_console(live_hub, then=SESSIONS)
+    return {email: str(printed[email]) for email in ("root@example.com", "alice@example.com")}
 
 
 def test_every_page_loads_only_from_the_hub_with_the_network_cut(live_hub, browser) -> None:  # noqa: F811

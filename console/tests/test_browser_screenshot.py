@@ -8,7 +8,6 @@ after a reload, and log no error in the browser console.
 from __future__ import annotations
 
 import json
-import textwrap
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from console.tests.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F40
 from console.tests.test_browser_chat import console_error, sign_in
 from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
-from tools.tests.test_browser_live import SETUP, site  # noqa: F401  # fixture
+from tools.tests.test_browser_live import BROWSER_NODE, site  # noqa: F401  # fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,10 +30,9 @@ def image_src(page: Any, selector: str) -> str:
 
 
 def test_a_screenshot_shows_in_the_chat(live_hub, llm_server, browser, site, tmp_path):  # noqa: F811
-    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
-    code = code.replace('password="x-x-x-x-x-x")\nteam', f'password="{PASSWORD}")\nteam')
-    out = live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = live_hub.seed(llm_server.url + "/v1", alice_password=PASSWORD, then=BROWSER_NODE)[
+        "invite"
+    ]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     llm_server.add(_browser_call("call_nav", action="navigate", url=site + "/"))
     llm_server.add(_browser_call("call_shot", action="screenshot"))

@@ -3,16 +3,19 @@ agent through the hub, and the replay of the recorded session."""
 
 from __future__ import annotations
 
-import json
 import re
-import textwrap
-import time
 
 import pytest
 
-from console.tests.test_browser import ARTIFACTS, PASSWORD, SETUP, browser  # noqa: F401
-from console.tests.test_browser_chat import console_error, sign_in
-from sessions_app.tests.conftest import API_KEY
+from console.tests.browsing import (  # noqa: F401  # browser: fixture
+    ARTIFACTS,
+    browser,
+    open_page,
+    page_sleep,
+    seed_console,
+    sign_in,
+)
+from cortex.testing import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -21,31 +24,21 @@ SCREEN = "document.querySelector('#xterm .xterm-rows')?.innerText || ''"
 
 def _until(page, predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
     """Poll the terminal's screen text (the page's CSP forbids wait_for_function's eval)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = predicate(page.evaluate(SCREEN))
-        if found:
-            return found
-        assert time.monotonic() < deadline, page.evaluate(SCREEN)
-        page.wait_for_timeout(200)
+    return wait_until(
+        lambda: predicate(page.evaluate(SCREEN)),
+        timeout=timeout,
+        sleep=page_sleep(page),
+        message=lambda: page.evaluate(SCREEN),
+    )
 
 
 REPLAY = "document.querySelector('#term-replay .xterm-rows')?.innerText || ''"
 
 
 def test_node_terminal_types_sees_output_and_replays(live_hub, browser, tmp_path):  # noqa: F811
-    code = SETUP.replace("BASE_URL", "http://127.0.0.1:9/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage(
-        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
-    )
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
+    invite = seed_console(live_hub)["invite"]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda msg: console_error(msg, errors))
+    context, page, errors = open_page(browser)
     base = live_hub.http_url
     try:
         sign_in(page, base)

@@ -3,15 +3,12 @@ file, watch the attached real node reach in_sync, download it, delete it; no con
 
 from __future__ import annotations
 
-import json
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from console.tests.test_browser import ARTIFACTS, PASSWORD, SETUP, browser  # noqa: F401
+from console.tests.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401
 from console.tests.test_browser_chat import console_error, sign_in
-from sessions_app.tests.conftest import API_KEY
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,14 +24,8 @@ print(json.dumps({"id": session.pk}))
 
 
 def test_session_page_workspace(live_hub, browser, tmp_path: Path) -> None:  # noqa: F811
-    code = SETUP.replace("BASE_URL", "http://127.0.0.1:9/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage(
-        "shell", "-v", "0", "-c", textwrap.dedent(code.replace("PASSWORD", PASSWORD))
-    )
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
-    sid = json.loads(live_hub.manage("shell", "-v", "0", "-c", SESSION).strip().splitlines()[-1])[
-        "id"
-    ]
+    seeded = live_hub.seed("http://127.0.0.1:9/v1", alice_password=PASSWORD, then=SESSION)
+    invite, sid = seeded["invite"], seeded["id"]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     upload = tmp_path / "notes.txt"
     upload.write_bytes(b"shared notes \x00\xff\n")

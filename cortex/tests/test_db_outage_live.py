@@ -12,12 +12,13 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+
+from cortex.testing import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -53,14 +54,12 @@ def dead_db_hub(tmp_path_factory) -> Iterator[str]:  # type: ignore[no-untyped-d
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        def healthy() -> bool:
             assert process.poll() is None, (tmp_path / "hub.log").read_text()[-3000:]
-            try:
-                if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+            return requests.get(base + "/healthz", timeout=2).status_code == 200
+
+        wait_until(healthy, timeout=60, ignore=(requests.RequestException,), message="no /healthz")
         yield base
     finally:
         process.terminate()

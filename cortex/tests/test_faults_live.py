@@ -28,6 +28,8 @@ import pytest
 import requests
 import yaml
 
+from cortex.testing import wait_until
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,16 +58,6 @@ print(json.dumps({"invite": invite, "token": token}))
 
 def _as_postgres(*args: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *args] if os.getuid() == 0 else list(args)
-
-
-def _wait(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Services:
@@ -101,7 +93,7 @@ class Services:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        _wait(lambda: _port_open(self.redis_port), 30, "redis")
+        wait_until(lambda: _port_open(self.redis_port), timeout=30, message="redis")
 
     def redis_stop(self) -> None:
         if self.redis is not None and self.redis.poll() is None:
@@ -280,7 +272,7 @@ def world(free_port) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def
                 }
             )
         )
-        _wait(lambda: _port_open(grpc), 60, "runmesh")
+        wait_until(lambda: _port_open(grpc), timeout=60, message="runmesh")
         start("agent", "mesh.agent", "--config", str(config), module=True)
         yield {
             "services": services,
@@ -371,8 +363,10 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
     base, services = world["base"], world["services"]
     pids = {name: p.pid for name, p in world["processes"].items()}
     try:
-        _wait(lambda: (_ready(base) or {}).get("http") == 200, 60, "the web process")
-        _wait(lambda: _streams(world) == 1, 60, "the node's stream")
+        wait_until(
+            lambda: (_ready(base) or {}).get("http") == 200, timeout=60, message="the web process"
+        )
+        wait_until(lambda: _streams(world) == 1, timeout=60, message="the node's stream")
     except AssertionError:
         pytest.fail(_logs(world))
     trickle = Trickle(base, world["token"])
@@ -387,38 +381,54 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
         trickle.phase = "pg_stopping"
         services.pg_stop()
         trickle.phase = "pg_down"
-        down = _wait(lambda: _ready(base), 30, "readyz while PostgreSQL is down")
-        _wait(lambda: sum(c.phase == "pg_down" for c in trickle.calls) >= 3, 60, "calls")
+        down = wait_until(
+            lambda: _ready(base), timeout=30, message="readyz while PostgreSQL is down"
+        )
+        wait_until(
+            lambda: sum(c.phase == "pg_down" for c in trickle.calls) >= 3,
+            timeout=60,
+            message="calls",
+        )
         services.pg_start()
         trickle.phase = "pg_back"
-        _wait(lambda: sum(c.phase == "pg_back" for c in trickle.calls) >= 8, 60, "calls")
+        wait_until(
+            lambda: sum(c.phase == "pg_back" for c in trickle.calls) >= 8,
+            timeout=60,
+            message="calls",
+        )
         # --- Redis restart, watched by a console socket opened once PostgreSQL was back
         before_redis = Watcher(base, world["token"], trickle).start()
         watchers.append(before_redis)
         trickle.phase = "redis_stopping"
         services.redis_stop()
         trickle.phase = "redis_down"
-        redis_down = _wait(lambda: _ready(base), 30, "readyz while Redis is down")
+        redis_down = wait_until(
+            lambda: _ready(base), timeout=30, message="readyz while Redis is down"
+        )
         # Long enough for the web process's channel-layer probe (one per WebSocket re-check
         # round) to notice the outage: at least 12 calls and 6 seconds.
         redis_stopped = time.monotonic()
-        _wait(
+        wait_until(
             lambda: (
                 sum(c.phase == "redis_down" for c in trickle.calls) >= 12
                 and time.monotonic() - redis_stopped >= 6
             ),
-            60,
-            "calls",
+            timeout=60,
+            message="calls",
         )
         services.redis_start()
         trickle.phase = "redis_back"
-        _wait(lambda: sum(c.phase == "redis_back" for c in trickle.calls) >= 8, 60, "calls")
-        _wait(
+        wait_until(
+            lambda: sum(c.phase == "redis_back" for c in trickle.calls) >= 8,
+            timeout=60,
+            message="calls",
+        )
+        wait_until(
             lambda: any(
                 p == "redis_back" and f["type"].startswith("task.") for p, f in before_redis.frames
             ),
-            60,
-            "live frames after Redis came back",
+            timeout=60,
+            message="live frames after Redis came back",
         )
     finally:
         trickle.stop.set()
@@ -471,7 +481,7 @@ def test_postgres_and_redis_restarts_cost_latency_not_errors(world):
         return True
 
     try:
-        _wait(all_final, 60, "every task to finish")
+        wait_until(all_final, timeout=60, message="every task to finish")
     except AssertionError:
         pytest.fail(logs)
     statuses = {

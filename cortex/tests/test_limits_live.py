@@ -19,18 +19,24 @@ SETUP = (
 )
 
 
-@pytest.fixture
-def hub(live_hub, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """The live hub restarted with its temporary files in a folder of the test's own."""
-    spool = tmp_path / "spool"
-    spool.mkdir()
-    live_hub.stop()
-    live_hub.env["TMPDIR"] = str(spool)
-    live_hub.start()
-    live_hub.spool = spool
-    live_hub.manage("shell", "-c", SETUP)
-    live_hub.token = live_hub.manage("create_api_token", "ann@example.com").strip()
-    return live_hub
+@pytest.fixture(scope="module")
+def spool(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    return tmp_path_factory.mktemp("spool")
+
+
+@pytest.fixture(scope="module")
+def module_live_hub_env(spool: Path) -> dict[str, str]:
+    """The hub's temporary files go to a folder of this module's own."""
+    return {"TMPDIR": str(spool)}
+
+
+@pytest.fixture(scope="module")
+def hub(module_live_hub, spool: Path):  # type: ignore[no-untyped-def]
+    """One live hub for the module (every test here leaves the spool empty, which each checks)."""
+    module_live_hub.spool = spool
+    module_live_hub.manage("shell", "-c", SETUP)
+    module_live_hub.token = module_live_hub.manage("create_api_token", "ann@example.com").strip()
+    return module_live_hub
 
 
 def _connect(hub: Any) -> socket.socket:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import requests
+
+from cortex.testing import wait_until
 
 TOKEN = "metrics-token-for-tests-0123456789"  # noqa: S105  # a test value
 
@@ -105,23 +106,13 @@ def _scrape(url: str, token: str | None) -> requests.Response:
     return requests.get(url, headers=headers, timeout=30)
 
 
-def _wait_for(predicate, timeout: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.3)
-    return predicate()
-
-
 @pytest.mark.slow
 def test_live_metrics_reflect_a_dispatched_task_and_a_connected_node(live_hub, tmp_path):
     live_hub.stop()
     live_hub.env["CORTEX_METRICS_TOKEN"] = TOKEN
     live_hub.start()
-    invite = live_hub.seed_team_node()
-    token = live_hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = live_hub.seed(token=True)
+    invite, token = seeded["invite"], seeded["token"]
     agent_root = tmp_path / "agent"
     agent_root.mkdir()
     agent = live_hub.start_agent(node_id="live", invite=invite, root=agent_root)
@@ -136,8 +127,9 @@ def test_live_metrics_reflect_a_dispatched_task_and_a_connected_node(live_hub, t
             text = _scrape(url, TOKEN).text
             return text if _value(text, "cortex_mesh_streams_connected") == 1.0 else None
 
-        text = _wait_for(online)
-        assert text, (agent_root / "agent.log").read_text()[-2000:]
+        text = wait_until(
+            online, timeout=60, message=lambda: (agent_root / "agent.log").read_text()[-2000:]
+        )
         api = {"Authorization": f"Bearer {token}"}
         created = requests.post(
             live_hub.http_url + "/api/v1/nodes/live/tasks/",
@@ -184,12 +176,12 @@ def test_live_metrics_reflect_a_dispatched_task_and_a_connected_node(live_hub, t
             text = _scrape(url, TOKEN).text
             return _value(text, "cortex_websocket_connections", route="NodeConsumer") == 0.0
 
-        assert _wait_for(closed)
+        wait_until(closed, timeout=60)
 
         def flushed() -> bool:
             text = _scrape(url, TOKEN).text
             return (_value(text, "cortex_heartbeat_flush_seconds_count") or 0) >= 1
 
-        assert _wait_for(flushed), live_hub.log()[-3000:]
+        wait_until(flushed, timeout=60, message=lambda: live_hub.log()[-3000:])
     finally:
         live_hub.stop_process(agent)

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 from django.test import override_settings
 
 from cortex.proxies import client_address, resolve_scope
+from cortex.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGIN = "/api/v1/auth/login/"
@@ -107,13 +107,12 @@ class _Web:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=1):  # noqa: S310
-                    return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("daphne did not start")
+
+        def answers() -> bool:
+            with urllib.request.urlopen(self.base + "/healthz", timeout=1):  # noqa: S310
+                return True
+
+        wait_until(answers, timeout=60, ignore=(OSError,), message="daphne did not start")
 
     def manage(self, *args: str) -> str:
         done = subprocess.run(

@@ -4,11 +4,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+
+from cortex.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,15 +29,14 @@ def hub_env(tmp_path):
 
 
 def _wait_for(url: str, process: subprocess.Popen, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """The status `url` answers with, once serve answers at all (serve must not exit first)."""
+
+    def answer() -> int:
         assert process.poll() is None, "serve exited early"
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
-                return response.status
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} never answered")
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310
+            return int(response.status)
+
+    return wait_until(answer, timeout=timeout, ignore=(OSError,), message=f"{url} never answered")
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any
 import pytest
 from channels.testing import HttpCommunicator
 from cryptography.fernet import Fernet
+
+from cortex.testing import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -78,17 +79,23 @@ def production(tmp_path_factory) -> dict[str, str]:
 def _start(argv: list[str], env: dict[str, str], base: str, log: Path) -> subprocess.Popen:
     with log.open("ab") as sink:
         process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+
+    def healthy() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"{argv[2]} exited: {log.read_text()[-3000:]}")
-        try:
-            if _get(base + "/healthz")[0] == 200:
-                return process
-        except OSError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError(f"{argv[2]} did not answer within 60 s: {log.read_text()[-3000:]}")
+        return _get(base + "/healthz")[0] == 200
+
+    try:
+        wait_until(
+            healthy,
+            timeout=60,
+            ignore=(OSError,),
+            message=lambda: f"{argv[2]} did not answer: {log.read_text()[-3000:]}",
+        )
+    except AssertionError:
+        process.kill()
+        raise
+    return process
 
 
 def _stop(process: subprocess.Popen) -> None:

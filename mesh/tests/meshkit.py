@@ -12,6 +12,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cortex.testing import wait_until_async
 from mesh.agent.pb import mesh_pb2, mesh_pb2_grpc
 
 CLIENT_OPTIONS = [
@@ -33,21 +34,20 @@ async def join(address: str, node_id: str, token: str) -> str:
 
 async def wait_serving(address: str, timeout: float = 20.0) -> None:
     """Wait until the server's health service says SERVING."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        try:
-            async with grpc.aio.insecure_channel(address) as channel:
-                reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=""), timeout=1
-                )
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-        except grpc.aio.AioRpcError:
-            pass
-        if loop.time() > deadline:
-            raise TimeoutError(f"gRPC server on {address} did not become healthy")
-        await asyncio.sleep(0.1)
+
+    async def serving() -> bool:
+        async with grpc.aio.insecure_channel(address) as channel:
+            reply = await health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=""), timeout=1
+            )
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    await wait_until_async(
+        serving,
+        timeout=timeout,
+        ignore=(grpc.aio.AioRpcError,),
+        message=f"gRPC server on {address} did not become healthy",
+    )
 
 
 class TestNode:

@@ -15,6 +15,7 @@ import psutil
 import pytest
 from asgiref.sync import sync_to_async
 
+from cortex.testing import wait_until_async
 from mesh import services
 from mesh.agent.client import Agent
 from mesh.agent.config import parse_config
@@ -78,18 +79,6 @@ class Proxy:
             await self.server.wait_closed()
 
 
-async def wait_for(predicate, timeout: float = 15.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(step)
-
-
 def agent_config(tmp_path: Path, address: str, node_id: str, token: str, **extra: Any):  # type: ignore[no-untyped-def]
     data = {
         "hub": {"address": address},
@@ -137,7 +126,7 @@ async def finished(pk, timeout: float = 20.0) -> Task:  # type: ignore[no-untype
         task = await db_task(pk)
         return task if task.status in TERMINAL_STATUSES else None
 
-    return await wait_for(done, timeout=timeout)
+    return await wait_until_async(done, timeout=timeout)
 
 
 @pytest.fixture
@@ -162,7 +151,7 @@ async def test_agent_joins_connects_beats_and_runs_shell(tmp_path, proxy, node_a
         await asyncio.wait_for(agent.connected.wait(), timeout=15)
         assert config.credential_file.read_text().startswith("cnc_")
         assert stat.S_IMODE(config.credential_file.stat().st_mode) == 0o600
-        node = await wait_for(
+        node = await wait_until_async(
             lambda: sync_to_async(
                 lambda: Node.objects.filter(node_id="node-a", stats__cpu_count__gt=0).first()
             )()
@@ -191,7 +180,7 @@ async def test_agent_joins_connects_beats_and_runs_shell(tmp_path, proxy, node_a
             4,
             "nonzero_exit",
         )
-        await wait_for(lambda: asyncio.sleep(0, result=not agent.spool.records))
+        await wait_until_async(lambda: not agent.spool.records)
 
 
 async def test_agent_files_skill_and_jail(tmp_path, proxy, node_a, user):
@@ -281,7 +270,7 @@ async def test_browser_skill_follows_the_capability(tmp_path, proxy, node_a, use
                 with pytest.raises(services.CapabilityMissing):
                     await dispatch(user, "node-a", "browser", {"action": "navigate", "url": url})
                 return
-            await wait_for(_capability, timeout=15)  # the hub stored the hello's capability
+            await wait_until_async(_capability, timeout=15)  # the hub stored the hello's capability
             task = await dispatch(user, "node-a", "browser", {"action": "navigate", "url": url}, 60)
             opened = await finished(task.pk, timeout=90)
             # The page stays open: reading it is a second task without a URL.
@@ -332,10 +321,10 @@ async def test_policy_update_reaches_the_agent(tmp_path, proxy, node_a, staff_us
             node=await db_node("node-a"),
             data={"sandbox_policy": {"mode": "strict", "allowed_commands": ["ls"]}},
         )
-        await wait_for(lambda: asyncio.sleep(0, result=agent.runner.policy.mode == "strict"))
+        await wait_until_async(lambda: agent.runner.policy.mode == "strict")
         assert agent.runner.policy.allowed_commands == ("ls",)
     # A stopping agent says goodbye: the hub records a clean shutdown.
-    node = await wait_for(
+    node = await wait_until_async(
         lambda: sync_to_async(
             lambda: Node.objects.filter(
                 node_id="node-a", status="offline", offline_reason="goodbye"
@@ -359,7 +348,7 @@ async def test_cancel_kills_the_process_tree(tmp_path, proxy, node_a, user):
             root = psutil.Process(record.process["pid"])
             return [root.pid, *(c.pid for c in root.children(recursive=True))]
 
-        tree = await wait_for(lambda: _at_least(pids, 3))
+        tree = await wait_until_async(lambda: _at_least(pids, 3))
         await sync_to_async(services.task_cancel)(actor=user, task=await db_task(task.pk))
         done = await finished(task.pk)
         assert done.status == TaskStatus.CANCELLED
@@ -383,12 +372,12 @@ async def test_output_spooled_across_a_network_cut_is_resent(tmp_path, proxy, no
             "echo one; while [ ! -e go ]; do sleep 0.02; done; echo two; sleep 0.3; echo three"
         )
         task = await dispatch(user, "node-a", "shell", {"command": command})
-        await wait_for(lambda: _seq_at_least(task.pk, 1))
+        await wait_until_async(lambda: _seq_at_least(task.pk, 1))
         proxy.accepting = False
         proxy.cut()
         (config.workspace_root / "go").touch()  # "two" is produced while the link is down
         record = agent.spool.records[str(task.pk)]
-        await wait_for(lambda: asyncio.sleep(0, result=record.last_seq >= 2), timeout=5)
+        await wait_until_async(lambda: record.last_seq >= 2, timeout=5)
         assert (await db_task(task.pk)).last_seq == 1
         proxy.accepting = True
         done = await finished(task.pk)
@@ -432,7 +421,7 @@ async def test_restarted_agent_resumes_output_and_result_from_its_spool(
         done = await finished(task.pk)
         assert (done.status, done.exit_code, done.last_seq) == (TaskStatus.SUCCEEDED, 0, 2)
         assert await sync_to_async(task_text)(task=done) == ("a\nb\n", "")
-        await wait_for(lambda: asyncio.sleep(0, result=not agent.spool.records))
+        await wait_until_async(lambda: not agent.spool.records)
     assert list(config.spool_dir.iterdir()) == []
 
 
@@ -450,7 +439,7 @@ async def test_credential_rotation_is_saved_acked_and_used(tmp_path, proxy, node
             text = config.credential_file.read_text().strip()
             return text if text != first else None
 
-        second = await wait_for(rotated)
+        second = await wait_until_async(rotated)
         assert stat.S_IMODE(config.credential_file.stat().st_mode) == 0o600
 
         async def confirmed() -> bool:
@@ -460,7 +449,7 @@ async def test_credential_rotation_is_saved_acked_and_used(tmp_path, proxy, node
                 ).exists()
             )()
 
-        await wait_for(confirmed)
+        await wait_until_async(confirmed)
         agent.connected.clear()
         proxy.cut()  # reconnect: only the rotated credential can work now
         await asyncio.wait_for(agent.connected.wait(), timeout=15)

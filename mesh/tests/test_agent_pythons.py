@@ -320,7 +320,8 @@ def test_bundle_started_with_run_sh_joins_and_reports_its_python(
 ) -> None:
     """`PYTHON=... bash run.sh` makes the venv and installs from the index (the pip cache is
     shared); the oldest Python gets the floors of the ranges (PIP_OPTIONS=--constraint)."""
-    from mesh.tests.test_provisioning_e2e import Hub, stop, wait_until
+    from cortex.testing import wait_until
+    from mesh.tests.test_provisioning_e2e import Hub, stop
 
     version = oldest() if which == "oldest" else newest()
     base = python_or_skip(version)
@@ -344,10 +345,7 @@ def test_bundle_started_with_run_sh_joins_and_reports_its_python(
         start_new_session=True,
     )
     try:
-        node = wait_until(
-            lambda: (n := hub.node(node_id))["status"] == "online" and n,
-            180,
-        )
+        node = wait_until(lambda: (n := hub.node(node_id))["status"] == "online" and n, timeout=180)
         full = ".".join(
             subprocess.run(
                 [base, "-c", "import platform; print(platform.python_version())"],
@@ -385,7 +383,8 @@ def test_offline_bundle_installs_from_its_wheels_without_any_index(
 ) -> None:
     """`provision_node --with-wheels --python-version X` for the oldest Python; run.sh installs
     with the package index pointed at a dead loopback port and no pip config: only ./wheels."""
-    from mesh.tests.test_provisioning_e2e import Hub, stop, wait_until
+    from cortex.testing import wait_until
+    from mesh.tests.test_provisioning_e2e import Hub, stop
 
     version = oldest()
     base = python_or_skip(version)
@@ -421,7 +420,7 @@ def test_offline_bundle_installs_from_its_wheels_without_any_index(
         start_new_session=True,
     )
     try:
-        wait_until(lambda: hub.node("offline-1")["status"] == "online", 120)
+        wait_until(lambda: hub.node("offline-1")["status"] == "online", timeout=120)
         assert "from ./wheels (offline)" in log.read_text()
     finally:
         stop(proc)

@@ -7,12 +7,13 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from cortex.testing import wait_until_async
 from mesh.agent.config import parse_config
 from mesh.agent.pb import mesh_pb2
 from mesh.agent.sandbox import Policy
@@ -64,15 +65,6 @@ class Node:
             self.manager.ack(session, terminal.seq)
 
 
-async def until(predicate: Callable[[], object], timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 @pytest.fixture
 async def node(tmp_path: Path) -> AsyncIterator[Node]:
     box = Node(tmp_path, TerminalLimits(window_bytes=64 * 1024, idle_timeout=3600))
@@ -84,9 +76,9 @@ async def test_cd_persists_and_output_is_numbered(node: Node) -> None:
     session = await node.open()
     assert node.sent[0].WhichOneof("body") == "terminal_opened"
     node.type(session, "cd /tmp; pwd; echo marker-$((6*7))\n")
-    await until(lambda: "marker-42" in node.output(session))
+    await wait_until_async(lambda: "marker-42" in node.output(session))
     node.type(session, "pwd > here.txt; echo second-$((1+1))\n")
-    await until(lambda: "second-2" in node.output(session))
+    await wait_until_async(lambda: "second-2" in node.output(session))
     assert re.search(r"[\r\n]/tmp\r\n", node.output(session))  # pwd's own line
     assert (Path("/tmp") / "here.txt").read_text() == "/tmp\n"
     os.unlink("/tmp/here.txt")
@@ -97,7 +89,7 @@ async def test_cd_persists_and_output_is_numbered(node: Node) -> None:
 async def test_the_shell_starts_in_the_workspace_with_a_terminal(node: Node) -> None:
     session = await node.open()
     node.type(session, "echo at-$(pwd)-; tty; echo TERM=$TERM-\n")
-    await until(lambda: "TERM=xterm-256color-" in node.output(session))
+    await wait_until_async(lambda: "TERM=xterm-256color-" in node.output(session))
     assert f"at-{node.root}-" in node.output(session)
     assert "/dev/pts/" in node.output(session)
 
@@ -105,27 +97,27 @@ async def test_the_shell_starts_in_the_workspace_with_a_terminal(node: Node) -> 
 async def test_stty_size_follows_a_resize(node: Node) -> None:
     session = await node.open(cols=100, rows=40)
     node.type(session, "echo size-$(stty size)-\n")
-    await until(lambda: "size-40 100-" in node.output(session))
+    await wait_until_async(lambda: "size-40 100-" in node.output(session))
     node.manager.resize(session, rows=33, cols=120)
     node.type(session, "echo size-$(stty size)-\n")
-    await until(lambda: "size-33 120-" in node.output(session))
+    await wait_until_async(lambda: "size-33 120-" in node.output(session))
 
 
 async def test_ctrl_c_stops_the_foreground_process(node: Node) -> None:
     session = await node.open()
     node.type(session, "sleep 100\n")
     shell = psutil.Process(node.manager.sessions[session].proc.pid)  # type: ignore[union-attr]
-    await until(lambda: any(p.name() == "sleep" for p in shell.children()))
+    await wait_until_async(lambda: any(p.name() == "sleep" for p in shell.children()))
     node.type(session, "\x03")
-    await until(lambda: not any(p.name() == "sleep" for p in shell.children()))
+    await wait_until_async(lambda: not any(p.name() == "sleep" for p in shell.children()))
     node.type(session, "echo after-$?-\n")
-    await until(lambda: "after-130-" in node.output(session))
+    await wait_until_async(lambda: "after-130-" in node.output(session))
 
 
 async def test_exit_reports_the_code_after_the_last_output(node: Node) -> None:
     session = await node.open()
     node.type(session, "echo bye; exit 7\n")
-    await until(lambda: node.exits(session))
+    await wait_until_async(lambda: node.exits(session))
     (exit_,) = node.exits(session)
     assert exit_.exit_code == 7
     assert exit_.error_code == ""
@@ -145,7 +137,7 @@ async def test_memory_stays_flat_under_yes_until_the_hub_acks(node: Node) -> Non
     read = node.manager.limits.read_size
     node.type(session, "yes\n")
     terminal = node.manager.sessions[session]
-    await until(lambda: not terminal.reading)
+    await wait_until_async(lambda: not terminal.reading)
     assert window <= terminal.unacked_bytes < window + read
     produced = terminal.seq
     await asyncio.sleep(0.5)  # nothing acks: nothing more is read
@@ -154,7 +146,7 @@ async def test_memory_stays_flat_under_yes_until_the_hub_acks(node: Node) -> Non
     for _ in range(5):  # each ack lets one more window through, never more
         node.ack_all(session)
         assert terminal.unacked_bytes == 0
-        await until(lambda: not terminal.reading)
+        await wait_until_async(lambda: not terminal.reading)
         assert terminal.unacked_bytes < window + read
     assert terminal.seq > produced
     node.type(session, "\x03")
@@ -164,7 +156,7 @@ async def test_memory_stays_flat_under_yes_until_the_hub_acks(node: Node) -> Non
 async def test_unacked_output_is_sent_again_after_a_reconnect(node: Node) -> None:
     session = await node.open()
     node.type(session, "echo one-$((0+1))\n")
-    await until(lambda: "one-1" in node.output(session))
+    await wait_until_async(lambda: "one-1" in node.output(session))
     terminal = node.manager.sessions[session]
     first = terminal.seq
     node.manager.ack(session, first - 1)
@@ -177,18 +169,20 @@ async def test_close_hangs_up_the_shell(node: Node) -> None:
     session = await node.open()
     node.type(session, "sleep 100 &\n")
     shell = psutil.Process(node.manager.sessions[session].proc.pid)  # type: ignore[union-attr]
-    await until(lambda: any(p.name() == "sleep" for p in shell.children()))
+    await wait_until_async(lambda: any(p.name() == "sleep" for p in shell.children()))
     sleeper = next(p for p in shell.children() if p.name() == "sleep")
     node.manager.close(session)
-    await until(lambda: node.exits(session))
+    await wait_until_async(lambda: node.exits(session))
     assert node.exits(session)[0].exit_code == 128 + 1  # SIGHUP
-    await until(lambda: not sleeper.is_running() or sleeper.status() == psutil.STATUS_ZOMBIE)
+    await wait_until_async(
+        lambda: not sleeper.is_running() or sleeper.status() == psutil.STATUS_ZOMBIE
+    )
 
 
 async def test_close_all_hangs_up_every_live_session(node: Node) -> None:
     sessions = [await node.open(), await node.open()]
     assert node.manager.close_all() == 2
-    await until(lambda: all(node.exits(s) for s in sessions))
+    await wait_until_async(lambda: all(node.exits(s) for s in sessions))
     assert node.manager.close_all() == 0
 
 
@@ -206,7 +200,7 @@ async def test_more_sessions_than_the_limit_are_refused(tmp_path: Path) -> None:
         assert box.exits(third)[0].error_code == "too_many_terminals"
         box.type(first, "echo a-$((1))\n")
         box.type(second, "echo b-$((2))\n")
-        await until(lambda: "a-1" in box.output(first) and "b-2" in box.output(second))
+        await wait_until_async(lambda: "a-1" in box.output(first) and "b-2" in box.output(second))
         assert "b-2" not in box.output(first)
     finally:
         await box.manager.stop_all(timeout=10)
@@ -216,7 +210,7 @@ async def test_an_idle_session_is_closed(tmp_path: Path) -> None:
     box = Node(tmp_path, TerminalLimits(idle_timeout=1.0))
     try:
         session = await box.open()
-        await until(lambda: box.exits(session))
+        await wait_until_async(lambda: box.exits(session))
         assert box.exits(session)[0].exit_code == 128 + 1
     finally:
         await box.manager.stop_all(timeout=10)

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from cortex.testing import wait_until_async
 from mesh.agent.backoff import Backoff
 from mesh.agent.config import ConfigError, load_config, parse_config
 from mesh.agent.credentials import CredentialStore, fingerprint
@@ -280,18 +281,12 @@ async def test_cancel_ends_the_whole_process_tree(tmp_path: Path) -> None:
     cancel = asyncio.Event()
     command = f"{marker} & ( {marker} ) & setsid {marker} & {marker}; wait"
     job = asyncio.create_task(_run(tmp_path, command, cancel=cancel))
-    deadline = time.monotonic() + 10
-    while len(_tree_pids(marker)) < 4 and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert len(_tree_pids(marker)) >= 4
+    await wait_until_async(lambda: len(_tree_pids(marker)) >= 4, timeout=10, interval=0.05)
     cancel.set()
     outcome, _ = await asyncio.wait_for(job, timeout=15)
     assert outcome.outcome == "CANCELLED"
     assert outcome.error_code == "cancelled"
-    deadline = time.monotonic() + 5
-    while _tree_pids(marker) and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    assert _tree_pids(marker) == []
+    await wait_until_async(lambda: _tree_pids(marker) == [], timeout=5, interval=0.05)
 
 
 async def test_cancel_escalates_past_a_process_ignoring_int_and_term(tmp_path: Path) -> None:

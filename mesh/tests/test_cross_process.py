@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -23,6 +22,7 @@ import grpc
 import psycopg
 import pytest
 
+from cortex.testing import wait_until
 from mesh.tests.meshkit import TestNode, join, wait_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
@@ -153,15 +153,12 @@ def http_call(
 
 
 def wait_http(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/healthz", timeout=1) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError("web process did not start")
+
+    def healthy() -> bool:
+        with urllib.request.urlopen(base + "/healthz", timeout=1) as response:  # noqa: S310
+            return bool(response.status == 200)
+
+    wait_until(healthy, timeout=timeout, ignore=(OSError,), message="web process did not start")
 
 
 async def test_dispatch_through_web_reaches_node_on_another_runmesh(stack):
@@ -170,7 +167,7 @@ async def test_dispatch_through_web_reaches_node_on_another_runmesh(stack):
         await wait_serving(stack["grpc_a"], timeout=60)
         await wait_serving(stack["grpc_b"], timeout=60)
         await asyncio.to_thread(wait_http, stack["http"])
-    except TimeoutError:
+    except AssertionError:
         pytest.fail(running.logs())
     node_id = stack["node_id"]
     # Two joins with one invite at the same moment, on two processes: exactly one wins.

@@ -17,6 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import AuditEvent
 from cortex.errors import ValidationFailed
+from cortex.testing import wait_until_async
 from mesh import services
 from mesh.agent.pb import mesh_pb2
 from mesh.agent.skills.files import FileSkillError
@@ -25,7 +26,7 @@ from mesh.agent.workspace import Workspace
 from mesh.grpc.file_stream import CHUNK_BYTES
 from mesh.models import Task, TaskStatus
 from mesh.tests.meshkit import TestNode, join
-from mesh.tests.test_agent_protocol import agent_config, finished, running_agent, wait_for
+from mesh.tests.test_agent_protocol import agent_config, finished, running_agent
 
 MIB = 1024 * 1024
 
@@ -238,7 +239,7 @@ async def test_a_real_agent_writes_the_pushed_file(tmp_path, mesh_address, node_
     assert (escape.status, escape.error_code) == (TaskStatus.FAILED, "path_outside_workspace")
     assert (tmp_path / "outside.bin").read_bytes() == b"keep"
     # Deleted right after the result's commit (which `finished` may see first).
-    await wait_for(lambda: sync_to_async(lambda: staged(media) == [])())
+    await wait_until_async(sync_to_async(lambda: staged(media) == []))
 
 
 # ---------------------------------------------------------------------------- agent receiver

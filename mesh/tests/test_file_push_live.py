@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
+from cortex.testing import wait_until
+
 pytestmark = pytest.mark.slow
 
 
 def _wait(live_hub: Any, headers: dict[str, str], path: str, until: Any) -> dict:  # type: ignore[type-arg]
-    deadline = time.monotonic() + 60
-    while True:
-        body = requests.get(f"{live_hub.http_url}{path}", headers=headers, timeout=40).json()
-        if until(body):
-            return body
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never got there: {body}")
-        time.sleep(0.2)
+    seen: list[Any] = []
+
+    def answer() -> Any:
+        seen[:] = [requests.get(f"{live_hub.http_url}{path}", headers=headers, timeout=40).json()]
+        return seen[0] if until(seen[0]) else None
+
+    return wait_until(answer, timeout=60, message=lambda: f"{path} never got there: {seen}")
 
 
 def test_pushed_file_reaches_a_real_agent(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -81,7 +81,5 @@ def test_pushed_file_reaches_a_real_agent(live_hub, tmp_path: Path) -> None:  # 
     assert (refused["status"], refused["error_code"]) == ("failed", "path_outside_workspace")
     assert (tmp_path / "outside.bin").read_bytes() == b"keep"
     staging = tmp_path / "media" / "mesh" / "push"
-    deadline = time.monotonic() + 30  # deleted right after the result's commit
-    while list(staging.iterdir()) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert list(staging.iterdir()) == []  # both blobs deleted once their tasks ended
+    # Both blobs are deleted once their tasks ended (right after the result's commit).
+    wait_until(lambda: list(staging.iterdir()) == [], timeout=30, message="blobs left staged")

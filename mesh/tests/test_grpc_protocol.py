@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from accounts.models import AuditEvent
+from cortex.testing import wait_until_async
 from mesh import services
 from mesh.agent.pb import mesh_pb2, mesh_pb2_grpc
 from mesh.models import Node, NodeCredential, NodeInvite, Task, TaskOutputChunk, TaskStatus
@@ -30,19 +31,6 @@ def db_get_task(pk) -> Task:  # type: ignore[no-untyped-def]
 @sync_to_async
 def db_node(node_id: str) -> Node:
     return Node.objects.get(node_id=node_id)
-
-
-async def wait_for(predicate, timeout: float = 10.0, step: float = 0.1):  # type: ignore[no-untyped-def]
-    """Poll an async predicate until it returns something truthy (bounded)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(step)
 
 
 @pytest.fixture
@@ -87,7 +75,7 @@ async def test_join_connect_and_welcome(mesh_address, node_a):
         assert welcome.skills.max_concurrent_tasks == 2
         assert welcome.policy.mode == mesh_pb2.SandboxPolicy.PERMISSIVE
         assert "mkfs" in welcome.policy.denied_commands
-        node = await wait_for(
+        node = await wait_until_async(
             lambda: sync_to_async(
                 lambda: Node.objects.filter(node_id="node-a", status="online").first()
             )()
@@ -101,7 +89,7 @@ async def test_join_connect_and_welcome(mesh_address, node_a):
         )
     finally:
         await client.hang_up()
-    node = await wait_for(
+    node = await wait_until_async(
         lambda: sync_to_async(
             lambda: Node.objects.filter(node_id="node-a", status="offline").first()
         )()
@@ -278,7 +266,7 @@ async def test_cancel_a_running_task(joined, user):
     task = await dispatch(user, command="sleep 100")
     await joined.recv("task_assign")
     await joined.send(task_started=mesh_pb2.TaskStarted(task_id=str(task.pk)))
-    await wait_for(lambda: _status_is(task.pk, TaskStatus.RUNNING))
+    await wait_until_async(lambda: _status_is(task.pk, TaskStatus.RUNNING))
     await sync_to_async(services.task_cancel)(
         actor=user, task=await db_get_task(task.pk), reason="stop"
     )
@@ -317,11 +305,11 @@ async def test_heartbeats_update_stats_and_silence_marks_offline(joined):
         node = await db_node("node-a")
         return node if node.stats.get("cpu_percent") == 12.5 else None
 
-    node = await wait_for(stats_written, timeout=5)
+    node = await wait_until_async(stats_written, timeout=5)
     assert node.status == "busy"  # 2 active tasks of 2 allowed
     assert node.stats["memory_total"] == 1000
     # The stream stays open but the node stops beating: offline after 3 intervals.
-    node = await wait_for(
+    node = await wait_until_async(
         lambda: sync_to_async(
             lambda: Node.objects.filter(node_id="node-a", status="offline").first()
         )(),
@@ -329,7 +317,7 @@ async def test_heartbeats_update_stats_and_silence_marks_offline(joined):
     )
     assert node.offline_reason == "heartbeat_missed"
     await joined.heartbeat()
-    await wait_for(
+    await wait_until_async(
         lambda: sync_to_async(
             lambda: Node.objects.filter(node_id="node-a", status="online").first()
         )(),
@@ -342,13 +330,13 @@ async def test_killed_node_loses_its_running_task_after_grace(joined, user):
     task = await dispatch(user, command="sleep 100")
     await joined.recv("task_assign")
     await joined.send(task_started=mesh_pb2.TaskStarted(task_id=str(task.pk)))
-    await wait_for(lambda: _status_is(task.pk, TaskStatus.RUNNING))
+    await wait_until_async(lambda: _status_is(task.pk, TaskStatus.RUNNING))
     await joined.hang_up()
     loop = asyncio.get_running_loop()
     dropped = loop.time()
     await asyncio.sleep(0.8)
     assert (await db_get_task(task.pk)).status == TaskStatus.RUNNING  # still within grace
-    await wait_for(lambda: _status_is(task.pk, TaskStatus.LOST), timeout=10)
+    await wait_until_async(lambda: _status_is(task.pk, TaskStatus.LOST), timeout=10)
     # grace 1.5 s + two heartbeat intervals (0.5 s) + scheduling slack
     assert loop.time() - dropped < 1.5 + 2 * 0.5 + 1.5
     lost = await db_get_task(task.pk)
@@ -427,7 +415,7 @@ async def test_credential_rotation_over_the_stream(joined, staff_user):
     async def old_refused():  # type: ignore[no-untyped-def]
         return await authenticate(node_id="node-a", credential=joined.credential) is None
 
-    await wait_for(old_refused)
+    await wait_until_async(old_refused)
     assert await authenticate(node_id="node-a", credential=new) is not None
     assert (
         await sync_to_async(

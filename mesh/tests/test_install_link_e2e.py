@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mesh.tests.test_provisioning_e2e import Hub, stop, wait_until
+from cortex.testing import wait_until
+from mesh.tests.test_provisioning_e2e import Hub, stop
 
 pytestmark = pytest.mark.slow
 
@@ -53,7 +54,7 @@ def test_pasted_command_installs_and_starts_the_node_once(live_hub, tmp_path: Pa
         start_new_session=True,
     )
     try:
-        wait_until(lambda: hub.node("paste-1")["status"] == "online", 90)
+        wait_until(lambda: hub.node("paste-1")["status"] == "online", timeout=90)
         text = log.read_text()
         assert f"downloading the bundle of node paste-1 into {target}" in text
         assert (target / "agent_config.yaml").stat().st_mode & 0o777 == 0o600

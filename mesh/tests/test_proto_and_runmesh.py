@@ -7,6 +7,7 @@ import datetime
 import importlib.util
 import socket
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -17,6 +18,8 @@ from cryptography.x509.oid import NameOID
 from django.core.management import call_command
 from django.core.management.base import CommandError, SystemCheckError
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cortex.testing import wait_until_async
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -86,19 +89,16 @@ async def test_tls_from_settings(settings, tmp_path, free_port):
     server = asyncio.create_task(serve(address, stop_event=stop, grace=0.5))
     try:
         credentials = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while True:
-            try:
-                async with grpc.aio.secure_channel(address, credentials) as channel:
-                    reply = await health_pb2_grpc.HealthStub(channel).Check(
+
+        async def check() -> list[Any]:
+            async with grpc.aio.secure_channel(address, credentials) as channel:
+                return [
+                    await health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(), timeout=2
                     )
-                break
-            except grpc.aio.AioRpcError:
-                if loop.time() > deadline:
-                    raise
-                await asyncio.sleep(0.1)
+                ]
+
+        (reply,) = await wait_until_async(check, timeout=20, ignore=(grpc.aio.AioRpcError,))
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
         async with grpc.aio.insecure_channel(address) as plain:
             with pytest.raises(grpc.aio.AioRpcError):

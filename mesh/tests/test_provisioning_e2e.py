@@ -8,8 +8,6 @@ import signal
 import subprocess
 import sys
 import sysconfig
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,20 +16,11 @@ import psutil
 import pytest
 import yaml
 
+from cortex.testing import wait_until
+
 pytestmark = pytest.mark.slow
 
 ADMIN = "ops@example.com"
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(step)
 
 
 class Hub:
@@ -140,7 +129,9 @@ def test_node_from_bundle_runs_cancels_is_lost_and_comes_back(live_hub, tmp_path
         response = hub.http.post(f"/api/v1/tasks/{sleeping}/cancel/", json={"reason": "test"})
         assert response.status_code in (200, 202), response.text
         assert hub.task(sleeping, wait=30)["status"] == "cancelled"
-        wait_until(lambda: not any(p.is_running() and p.status() != "zombie" for p in tree), 10)
+        wait_until(
+            lambda: not any(p.is_running() and p.status() != "zombie" for p in tree), timeout=10
+        )
         assert sleepers("sleep 600") == []
 
         # Kill the agent mid-task: the task ends `lost` after the grace period.
@@ -148,16 +139,16 @@ def test_node_from_bundle_runs_cancels_is_lost_and_comes_back(live_hub, tmp_path
         wait_until(lambda: hub.task(doomed)["status"] == "running")
         orphans = wait_until(lambda: sleepers("sleep 301"))
         stop(agent, signal.SIGKILL)
-        lost = wait_until(lambda: (t := hub.task(doomed))["status"] == "lost" and t, 30)
+        lost = wait_until(lambda: (t := hub.task(doomed))["status"] == "lost" and t, timeout=30)
         assert lost["status"] == "lost"
-        assert wait_until(lambda: hub.node("e2e-1")["status"] == "offline", 30)
+        assert wait_until(lambda: hub.node("e2e-1")["status"] == "offline", timeout=30)
 
         # Start it again: it reconnects with the saved credential (the invite is spent).
         agent = start_agent(bundle, log)
-        wait_until(lambda: hub.node("e2e-1")["status"] == "online", 30)
+        wait_until(lambda: hub.node("e2e-1")["status"] == "online", timeout=30)
         assert (bundle / ".cortex-agent" / "credential").read_text() == credential
         # What the killed agent left running was ended by the restarted one.
-        wait_until(lambda: sleepers("sleep 301") == [], 15)
+        wait_until(lambda: sleepers("sleep 301") == [], timeout=15)
         again = hub.task(hub.run("e2e-1", "echo back"), wait=30)
         assert (again["status"], again["stdout"]) == ("succeeded", "back\n")
         assert "refused" not in log.read_text()
@@ -200,7 +191,7 @@ def test_start_scripts_install_and_start_the_agent(
         start_new_session=True,
     )
     try:
-        wait_until(lambda: hub.node(node_id)["status"] == "online", 90)
+        wait_until(lambda: hub.node(node_id)["status"] == "online", timeout=90)
         assert f"cortex-agent: starting node {node_id}" in log.read_text()
         task = hub.task(hub.run(node_id, "echo via run.sh"), wait=30)
         assert task["stdout"] == "via run.sh\n"

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from cortex.testing import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -53,12 +54,11 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
 
 
 def _wait_online(hub: Any, token: str) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline":
-            return
-        time.sleep(0.2)
-    raise AssertionError("the agent never came online")
+    wait_until(
+        lambda: _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+        timeout=60,
+        message="the agent never came online",
+    )
 
 
 def _settled(hub: Any, token: str, task_id: str) -> dict[str, Any]:
@@ -71,8 +71,8 @@ def _settled(hub: Any, token: str, task_id: str) -> dict[str, Any]:
 
 
 def test_offline_deadline_and_node_side_confirmation(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    invite = live_hub.seed_team_node()
-    token = live_hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = live_hub.seed(token=True)
+    invite, token = seeded["invite"], seeded["token"]
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "victim.txt").write_text("keep me")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
 import websockets
+
+from cortex.testing import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,16 +31,6 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
             return response.status, json.loads(raw) if "json" in kind else raw.decode()
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
-
-
-def _wait(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 class Term:
@@ -87,10 +78,13 @@ async def _connect(hub: Any, token: str, node_id: str = "live") -> Any:
 
 
 def _setup(hub: Any, tmp_path: Any) -> tuple[Any, str]:
-    invite = hub.seed_team_node()
-    token = hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = hub.seed(token=True)
+    invite, token = seeded["invite"], seeded["token"]
     agent = hub.start_agent(node_id="live", invite=invite, root=tmp_path)
-    _wait(lambda: _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline")
+    wait_until(
+        lambda: _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+        timeout=60,
+    )
     return agent, token
 
 
@@ -268,7 +262,10 @@ def test_a_hub_restart_keeps_the_shell_and_attach_resumes(live_hub, tmp_path):
         session, seen = asyncio.run(before())
         live_hub.stop()
         live_hub.start()
-        _wait(lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] == "online")
+        wait_until(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] == "online",
+            timeout=60,
+        )
         text = asyncio.run(after(session, seen))
         assert "ready-2" not in text  # replay starts after what the client had
         status, listed = _http(live_hub, "GET", "/api/v1/nodes/live/terminals/", token)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -33,16 +31,6 @@ def configure_llm(user: Any, server: ScriptedLLM, *, provider: str = "openai_com
         user=user,
         data={"provider": provider, "base_url": base, "api_key": API_KEY, "model": "test-model"},
     )
-
-
-def wait_for(predicate: Callable[[], Any], *, timeout: float = 15.0, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

@@ -12,11 +12,12 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
+from cortex.testing import wait_until
 from mesh.models import Task
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import ApprovalRule, Message, ToolApproval
 from sessions_app.services.approval_rules import command_covered, suggested_patterns
-from sessions_app.tests.conftest import configure_llm, wait_for
+from sessions_app.tests.conftest import configure_llm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -38,7 +39,7 @@ def _turn(client: Any, sid: int, content: str = "go") -> None:
     done = Message.objects.filter(session_id=sid, role="assistant", status="done").count()
     response = client.post(f"/api/v1/sessions/{sid}/messages/", {"content": content}, format="json")
     assert response.status_code == 202, response.content
-    wait_for(
+    wait_until(
         lambda: (
             Message.objects.filter(session_id=sid, role="assistant", status="done").count()
             >= done + 2
@@ -48,11 +49,11 @@ def _turn(client: Any, sid: int, content: str = "go") -> None:
 
 
 def _pending(sid: int) -> ToolApproval:
-    return wait_for(lambda: ToolApproval.objects.filter(session_id=sid, status="pending").first())
+    return wait_until(lambda: ToolApproval.objects.filter(session_id=sid, status="pending").first())
 
 
 def _finish(sid: int, count: int) -> None:
-    wait_for(
+    wait_until(
         lambda: (
             Message.objects.filter(session_id=sid, role="assistant", status="done").count() == count
         )

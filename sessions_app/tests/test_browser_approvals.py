@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from cortex.testing import wait_until
 from mesh.models import Node, Task
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import Message, ToolApproval
-from sessions_app.tests.conftest import configure_llm, wait_for
+from sessions_app.tests.conftest import configure_llm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,7 +48,7 @@ def _turn(user_client: Any, llm_server: Any, policy: str, arguments: str) -> int
 
 def _answered(sid: int) -> None:
     """The turn ends with the model's last answer (no runner outlives the test)."""
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(
             session_id=sid, role="assistant", status="done", content="ok"
         ).exists()
@@ -61,7 +62,7 @@ def test_a_script_the_node_forbids_is_refused_without_asking(
     sid = _turn(
         user_client, llm_server, "auto", '{"node_id": "web", "action": "evaluate", "script": "1"}'
     )
-    tool = wait_for(lambda: Message.objects.filter(session_id=sid, role="tool").first())
+    tool = wait_until(lambda: Message.objects.filter(session_id=sid, role="tool").first())
     assert tool.error_code == "evaluate_not_allowed"
     _answered(sid)
     assert not ToolApproval.objects.exists()
@@ -83,7 +84,7 @@ def test_scripts_always_ask_and_typing_asks_under_ask(
     )
     configure_llm(user, llm_server)
     sid = _turn(user_client, llm_server, policy, arguments)
-    approval = wait_for(lambda: ToolApproval.objects.filter(session_id=sid).first())
+    approval = wait_until(lambda: ToolApproval.objects.filter(session_id=sid).first())
     assert (approval.tool_name, approval.reason) == ("browser", reason)
     assert not Task.objects.exists()  # nothing was sent before the person answers
     user_client.post(f"/api/v1/sessions/{sid}/approvals/{approval.pk}/deny/")

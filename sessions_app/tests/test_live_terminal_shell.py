@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
-from sessions_app.tests.test_live_turn import _http, _setup, _wait, _watch
+from sessions_app.tests.test_live_turn import _http, _setup, _watch
 
 pytestmark = pytest.mark.slow
 
@@ -21,8 +22,9 @@ def test_cd_and_exports_persist_between_calls(live_hub, llm_server, tmp_path):
     invite, token = _setup(live_hub, llm_server.url)
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     try:
-        _wait(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        wait_until(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+            timeout=60,
         )
         status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "sh"})
         sid = session["id"]
@@ -83,8 +85,9 @@ def test_the_shell_hangs_up_when_the_chat_ends(live_hub, llm_server, tmp_path, e
     invite, token = _setup(live_hub, llm_server.url)
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     try:
-        _wait(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        wait_until(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+            timeout=60,
         )
         status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "sh"})
         sid = session["id"]
@@ -124,7 +127,10 @@ def test_the_shell_hangs_up_when_the_chat_ends(live_hub, llm_server, tmp_path, e
         else:
             status, _ = _http(live_hub, "DELETE", f"/api/v1/sessions/{sid}/", token)
             assert status == 204
-        ended = _wait(lambda: [t for t in terminals() if t["status"] not in ("opening", "running")])
+        ended = wait_until(
+            lambda: [t for t in terminals() if t["status"] not in ("opening", "running")],
+            timeout=60,
+        )
         assert [(t["id"], t["status"], t["exit_code"]) for t in ended] == [
             (shell["id"], "exited", 129)
         ]

@@ -10,37 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import textwrap
-import time
 import urllib.request
 from typing import Any
 
 import pytest
 import websockets
 
+from cortex.testing import wait_until
 from providers.tests.llm_server import Step, openai_text, openai_tool_call
-from sessions_app.tests.conftest import API_KEY
 
 pytestmark = pytest.mark.slow
-
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-from preferences.services import layer_update
-
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
-services.node_grant(actor=admin, node=node, group=team)
-layer_update(actor=user, scope="user", kind="llm", user=user,
-             data={"provider": "openai_compatible", "base_url": "BASE_URL",
-                   "api_key": "API_KEY", "model": "test-model"})
-print(json.dumps({"invite": invite}))
-"""
 
 
 def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -59,22 +38,9 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _wait(predicate: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def _setup(hub: Any, llm_url: str) -> tuple[str, str]:
-    code = SETUP.replace("BASE_URL", llm_url + "/v1").replace("API_KEY", API_KEY)
-    out = hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
-    token = hub.manage("create_api_token", "alice@example.com").strip()
-    return invite, token
+    seeded = hub.seed(llm_url + "/v1", token=True)
+    return seeded["invite"], seeded["token"]
 
 
 async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
@@ -106,8 +72,9 @@ def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_pa
     (workspace / "notes.md").write_text("# notes\n")
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     try:
-        _wait(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline"
+        wait_until(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+            timeout=60,
         )
         status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "ls"})
         assert status == 201
@@ -203,7 +170,7 @@ def test_hub_restart_mid_turn_ends_the_turn_interrupted(live_hub, llm_server, tm
         live_hub, "POST", f"/api/v1/sessions/{sid}/messages/", token, {"content": "Are you there?"}
     )
     assert status == 202
-    _wait(lambda: len(llm_server.requests) == 1)
+    wait_until(lambda: len(llm_server.requests) == 1, timeout=60)
     _, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
     assert [m["status"] for m in listing["results"]] == ["done", "streaming"]
 
@@ -217,7 +184,7 @@ def test_hub_restart_mid_turn_ends_the_turn_interrupted(live_hub, llm_server, tm
         rows = listing["results"]
         return rows if rows[-1]["status"] != "streaming" else None
 
-    rows = _wait(ended)
+    rows = wait_until(ended, timeout=60)
     assert [(m["role"], m["status"], m["error_code"]) for m in rows] == [
         ("user", "done", ""),
         ("assistant", "failed", "interrupted"),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cortex.testing import wait_until
 from preferences.services import layer_update
 from providers.base import ChatBackend
 from providers.openai_compatible.backends import OpenAICompatibleLLM
@@ -15,7 +16,6 @@ from providers.registry import registry
 from providers.tests.conftest import API_KEY
 from providers.tests.llm_server import openai_text
 from sessions_app.models import Message
-from sessions_app.tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,7 +61,7 @@ def test_a_registered_provider_runs_turns_with_no_change_to_sessions(
             f"/api/v1/sessions/{created.json()['id']}/messages/", {"content": "hi"}, format="json"
         )
         assert posted.status_code == 202, posted.content
-        assistant = wait_for(lambda: _finished(posted.json()["assistant_message_id"]))
+        assistant = wait_until(lambda: _finished(posted.json()["assistant_message_id"]))
     assert (assistant.status, assistant.content) == ("done", "from the plugin")
     assert (assistant.provider, assistant.model) == ("scripted_plugin", "plugin-model")
     assert llm_server.requests[0]["body"]["model"] == "plugin-model"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 
+from cortex.testing import wait_until
 from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.models import ChatSession, Message, ToolApproval
 from sessions_app.services.conf import TurnBudget
@@ -16,7 +17,7 @@ from sessions_app.services.messages import message_post
 from sessions_app.services.scheduler import turn_schedule
 from sessions_app.services.sessions import node_attach, session_create
 from sessions_app.services.turn_runner import turn_run
-from sessions_app.tests.conftest import API_KEY, configure_llm, wait_for
+from sessions_app.tests.conftest import API_KEY, configure_llm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,7 +105,7 @@ def test_turn_schedule_runs_the_turn_in_the_background(user, llm_server, fast_tu
     message_id = _post(chat)
     llm_server.add(openai_text(["Later."]))
     turn_schedule(assistant_message_id=message_id)
-    done = wait_for(
+    done = wait_until(
         lambda: Message.objects.filter(pk=message_id, status="done").first(), timeout=60
     )
     assert done.content == "Later."

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.core.cache import cache
 
+from cortex.testing import wait_until
 from preferences.services.voice import speech_synthesize
 from providers.audio import wav_encode
 from providers.tests.llm_server import openai_text
@@ -22,7 +23,7 @@ from sessions_app.services.voice import (
     message_post_audio,
     message_speech,
 )
-from sessions_app.tests.conftest import configure_llm, wait_for
+from sessions_app.tests.conftest import configure_llm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,7 +65,7 @@ def test_message_post_audio_posts_the_transcript_and_keeps_the_recording(
     (stored,) = _files(media)
     assert stored.read_bytes() == recording
     assert spoken.audio.name.endswith(stored.name)
-    wait_for(lambda: Message.objects.filter(pk=assistant.pk, status="done").exists(), timeout=60)
+    wait_until(lambda: Message.objects.filter(pk=assistant.pk, status="done").exists(), timeout=60)
 
 
 def test_message_post_audio_stores_nothing_when_nothing_is_heard_or_busy(user, media) -> None:  # type: ignore[no-untyped-def]

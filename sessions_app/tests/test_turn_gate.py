@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from cortex.testing import wait_until
 from mesh.models import Task
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.models import Message, ToolApproval
-from sessions_app.tests.conftest import configure_llm, wait_for
+from sessions_app.tests.conftest import configure_llm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,7 +66,7 @@ def test_auto_session_still_asks_for_a_sensitive_command_and_dispatches_it_confi
     sid = _session(user_client, "auto")
     _post(user_client, sid, "clean the build")
 
-    approval = wait_for(lambda: ToolApproval.objects.filter(session_id=sid).first())
+    approval = wait_until(lambda: ToolApproval.objects.filter(session_id=sid).first())
     assert (approval.tool_call_id, approval.reason, approval.node_id) == (
         "wipe",
         "sensitive_command",
@@ -77,7 +78,7 @@ def test_auto_session_still_asks_for_a_sensitive_command_and_dispatches_it_confi
     assert not Task.objects.filter(tool_call_id="wipe").exists()
 
     user_client.post(f"/api/v1/sessions/{sid}/approvals/{approval.pk}/approve/")
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 3
     )
     [wiped] = Task.objects.filter(tool_call_id="wipe")
@@ -93,10 +94,10 @@ def test_denied_sensitive_command_in_auto_session_queues_nothing(
     llm_server.add(openai_text(["ok, not doing it"]))
     sid = _session(user_client, "auto")
     _post(user_client, sid, "clear the cache")
-    approval = wait_for(lambda: ToolApproval.objects.filter(session_id=sid).first())
+    approval = wait_until(lambda: ToolApproval.objects.filter(session_id=sid).first())
     assert approval.reason == "sensitive_command"
     user_client.post(f"/api/v1/sessions/{sid}/approvals/{approval.pk}/deny/")
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
     )
     assert Task.objects.count() == 0
@@ -116,7 +117,7 @@ def test_model_is_told_the_node_is_offline_and_the_task_was_not_delivered(
     llm_server.add(openai_text(["The node is offline."]))
     sid = _session(user_client, "auto")
     _post(user_client, sid, "how long has box been up?")
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
     )
     [waited] = Task.objects.filter(tool_call_id="run")

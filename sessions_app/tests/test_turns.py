@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from accounts.models import AuditEvent
+from cortex.testing import wait_until
 from providers.tests.llm_server import Step, openai_text, openai_tool_call
 from sessions_app.models import ChatSession, Message, ToolApproval, TurnEvent
-from sessions_app.tests.conftest import API_KEY, configure_llm, wait_for
+from sessions_app.tests.conftest import API_KEY, configure_llm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +38,7 @@ def test_plain_streamed_answer(user, user_client, llm_server, fast_turns):
     session = user_client.post("/api/v1/sessions/", {"title": "t"}, format="json").json()
     ids = _post(user_client, session["id"], "Say hello")
 
-    assistant = wait_for(lambda: _finished(ids["assistant_message_id"]))
+    assistant = wait_until(lambda: _finished(ids["assistant_message_id"]))
     assert assistant.status == "done"
     assert assistant.content == "Hello there"
     assert (assistant.tokens_in, assistant.tokens_out) == (11, 7)
@@ -74,62 +75,16 @@ def test_plain_streamed_answer(user, user_client, llm_server, fast_turns):
 
 # -- tools --------------------------------------------------------------------------------
 
-from typing import ClassVar  # noqa: E402
-
-from tools.base import Tool, ToolContext, ToolResult  # noqa: E402
 from tools.registry import registry  # noqa: E402
+from tools.tests.fakes import recording_tool  # noqa: E402
 
-
-class EchoTool(Tool):
-    name = "echo_test"
-    description = "Echo the text back (test tool)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"text": {"type": "string"}},
-        "required": ["text"],
-        "additionalProperties": False,
-    }
-    risk = "read"
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        EchoTool.calls.append(arguments["text"])
-        return ToolResult(text=f"echo: {arguments['text']}", data={"text": arguments["text"]})
-
-
-class NodeWriteTool(Tool):
-    name = "node_write_test"
-    description = "Pretend to write a file on a node (test tool)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"node_id": {"type": "string"}, "path": {"type": "string"}},
-        "required": ["node_id", "path"],
-        "additionalProperties": False,
-    }
-    risk = "write"
-    node_arguments = ("node_id",)
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        NodeWriteTool.calls.append(arguments["path"])
-        return ToolResult(text=f"wrote {arguments['path']}")
-
-
-class WriteTool(Tool):
-    name = "write_test"
-    description = "Pretend to write something (test tool, risk write, no node)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"path": {"type": "string"}},
-        "required": ["path"],
-        "additionalProperties": False,
-    }
-    risk = "write"
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        WriteTool.calls.append(arguments["path"])
-        return ToolResult(text=f"wrote {arguments['path']}")
+EchoTool = recording_tool(
+    "echo_test", risk="read", argument="text", reply="echo: {}", echo_data=True
+)
+NodeWriteTool = recording_tool(
+    "node_write_test", risk="write", argument="path", reply="wrote {}", on_node=True
+)
+WriteTool = recording_tool("write_test", risk="write", argument="path", reply="wrote {}")
 
 
 @pytest.fixture
@@ -149,7 +104,7 @@ def test_tool_call_round_trip(user, user_client, llm_server, fast_turns, test_to
     sid = session.json()["id"]
     ids = _post(user_client, sid, "echo ping")
 
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, status="done", role="assistant").count() == 2
     )
     messages = list(Message.objects.filter(session_id=sid).order_by("id"))
@@ -215,7 +170,7 @@ def test_bad_tool_calls_go_back_to_the_model(user, user_client, llm_server, fast
     ]
     _post(user_client, sid, "do things")
 
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
     )
     tools = list(Message.objects.filter(session_id=sid, role="tool").order_by("id"))
@@ -246,7 +201,7 @@ def test_retries_then_timeout(user, user_client, llm_server, fast_turns):
     sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     ids = _post(user_client, sid, "hello?")
 
-    assistant = wait_for(lambda: _finished(ids["assistant_message_id"]), timeout=30)
+    assistant = wait_until(lambda: _finished(ids["assistant_message_id"]), timeout=30)
     assert len(llm_server.requests) == 3
     assert (assistant.status, assistant.error_code) == ("failed", "provider_timeout")
     assert "openai_compatible" in assistant.error_message
@@ -268,7 +223,7 @@ def test_invalid_key_is_not_retried(user, user_client, llm_server, fast_turns):
     )
     sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     ids = _post(user_client, sid, "hi")
-    assistant = wait_for(lambda: _finished(ids["assistant_message_id"]))
+    assistant = wait_until(lambda: _finished(ids["assistant_message_id"]))
     assert len(llm_server.requests) == 1
     assert (assistant.status, assistant.error_code) == ("failed", "invalid_key")
     assert API_KEY not in assistant.error_message
@@ -280,12 +235,12 @@ def test_user_cancels_mid_turn(user, user_client, llm_server, fast_turns):
     llm_server.add(openai_text([f"word{i} " for i in range(200)], delay=0.05))
     sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     ids = _post(user_client, sid, "tell me a long story")
-    wait_for(lambda: TurnEvent.objects.filter(session_id=sid, type="message.delta").exists())
+    wait_until(lambda: TurnEvent.objects.filter(session_id=sid, type="message.delta").exists())
 
     response = user_client.post(f"/api/v1/sessions/{sid}/cancel/")
     assert response.status_code == 202
     assert response.json() == {"message_id": ids["assistant_message_id"], "status": "cancelling"}
-    assistant = wait_for(lambda: _finished(ids["assistant_message_id"]))
+    assistant = wait_until(lambda: _finished(ids["assistant_message_id"]))
     assert (assistant.status, assistant.error_code) == ("cancelled", "cancelled")
     assert assistant.content.startswith("word0 ")
     assert len(assistant.content.split()) < 200
@@ -304,7 +259,7 @@ def test_approval_times_out_and_is_denied(user, user_client, llm_server, fast_tu
     sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     ids = _post(user_client, sid, "write notes")
 
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
     )
     approval = ToolApproval.objects.get(session_id=sid)
@@ -336,7 +291,7 @@ def test_approval_granted_runs_the_tool(user, user_client, llm_server, fast_turn
     ]
     ids = _post(user_client, sid, "write a.txt")
 
-    pending = wait_for(
+    pending = wait_until(
         lambda: user_client.get(f"/api/v1/sessions/{sid}/approvals/").json()["results"]
     )
     assert [(p["tool"], p["arguments"], p["status"]) for p in pending] == [
@@ -345,7 +300,7 @@ def test_approval_granted_runs_the_tool(user, user_client, llm_server, fast_turn
     response = user_client.post(f"/api/v1/sessions/{sid}/approvals/{pending[0]['id']}/approve/")
     assert response.status_code == 200
     assert response.json()["status"] == "approved"
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
     )
     assert WriteTool.calls == ["a.txt"]
@@ -400,22 +355,9 @@ def test_restart_mid_turn_marks_interrupted(user, user_client, fast_turns):
     assert [t for t, _ in _events(session.pk)] == ["error", "message.done"]
 
 
-class NodeCommandTool(Tool):
-    name = "node_command_test"
-    description = "Pretend to look at a command on a node (test tool, risk read)."
-    parameters: ClassVar[dict[str, Any]] = {
-        "type": "object",
-        "properties": {"node_id": {"type": "string"}, "command": {"type": "string"}},
-        "required": ["node_id", "command"],
-        "additionalProperties": False,
-    }
-    risk = "read"
-    node_arguments = ("node_id",)
-    calls: ClassVar[list[str]] = []
-
-    def run(self, *, context: ToolContext, **arguments: Any) -> ToolResult:
-        NodeCommandTool.calls.append(arguments["command"])
-        return ToolResult(text=f"looked at {arguments['command']}")
+NodeCommandTool = recording_tool(
+    "node_command_test", risk="read", argument="command", reply="looked at {}", on_node=True
+)
 
 
 def test_denied_call_does_not_run(user, user_client, llm_server, fast_turns, test_tools):
@@ -424,10 +366,10 @@ def test_denied_call_does_not_run(user, user_client, llm_server, fast_turns, tes
     llm_server.add(openai_text(["Understood, I did not write it."]))
     sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     ids = _post(user_client, sid, "write b.txt")
-    approval = wait_for(lambda: ToolApproval.objects.filter(session_id=sid).first())
+    approval = wait_until(lambda: ToolApproval.objects.filter(session_id=sid).first())
     response = user_client.post(f"/api/v1/sessions/{sid}/approvals/{approval.pk}/deny/")
     assert (response.status_code, response.json()["status"]) == (200, "denied")
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
     )
     assert WriteTool.calls == []
@@ -449,7 +391,7 @@ def test_step_limit_ends_the_turn(user, user_client, llm_server, fast_turns, tes
         "id"
     ]
     _post(user_client, sid, "loop")
-    last = wait_for(
+    last = wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="failed").first()
     )
     assert last.error_code == "step_limit"
@@ -468,7 +410,7 @@ def test_deadline_stops_a_slow_answer(user, user_client, llm_server, fast_turns)
     llm_server.add(openai_text(["slow "] * 100, delay=0.05))
     sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     ids = _post(user_client, sid, "take your time")
-    assistant = wait_for(lambda: _finished(ids["assistant_message_id"]))
+    assistant = wait_until(lambda: _finished(ids["assistant_message_id"]))
     assert (assistant.status, assistant.error_code) == ("failed", "deadline_exceeded")
 
 
@@ -498,7 +440,7 @@ def test_sensitive_command_asks_even_for_a_read_tool(
         sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
         user_client.post(f"/api/v1/sessions/{sid}/nodes/", {"node_id": "box"}, format="json")
         _post(user_client, sid, "clean up")
-        approval = wait_for(lambda: ToolApproval.objects.filter(session_id=sid).first())
+        approval = wait_until(lambda: ToolApproval.objects.filter(session_id=sid).first())
         assert (approval.tool_call_id, approval.reason, approval.node_id) == (
             "s2",
             "sensitive_command",
@@ -506,7 +448,7 @@ def test_sensitive_command_asks_even_for_a_read_tool(
         )
         assert NodeCommandTool.calls == ["ls -l"]
         user_client.post(f"/api/v1/sessions/{sid}/approvals/{approval.pk}/approve/")
-        wait_for(
+        wait_until(
             lambda: (
                 Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
             )
@@ -518,7 +460,7 @@ def test_sensitive_command_asks_even_for_a_read_tool(
 def test_no_provider_configured(user, user_client, fast_turns):
     sid = user_client.post("/api/v1/sessions/", {}, format="json").json()["id"]
     ids = _post(user_client, sid, "anyone?")
-    assistant = wait_for(lambda: _finished(ids["assistant_message_id"]))
+    assistant = wait_until(lambda: _finished(ids["assistant_message_id"]))
     assert (assistant.status, assistant.error_code) == ("failed", "provider_not_configured")
     assert Message.objects.get(pk=ids["user_message_id"]).content == "anyone?"
     assert [t for t, _ in _events(sid)] == ["error", "message.done"]
@@ -536,7 +478,7 @@ def test_retry_after_a_tool_ran_does_not_run_it_again(
         "id"
     ]
     _post(user_client, sid, "echo once")
-    wait_for(
+    wait_until(
         lambda: Message.objects.filter(session_id=sid, role="assistant", status="done").count() == 2
     )
     assert EchoTool.calls == ["only once"]

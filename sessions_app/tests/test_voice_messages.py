@@ -10,11 +10,12 @@ import pytest
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from cortex.testing import wait_until
 from providers.audio import wav_decode, wav_encode
 from providers.tests.llm_server import openai_text
 from providers.tests.voice.encode import encode_pcm
 from sessions_app.models import ChatSession, Message
-from sessions_app.tests.conftest import configure_llm, wait_for
+from sessions_app.tests.conftest import configure_llm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -67,7 +68,7 @@ def test_spoken_message_is_transcribed_kept_and_answered(
     posted = post_audio(user_client, sid, ogg, phrases=PHRASES)
     assert posted.status_code == 202, posted.json()
     ids = posted.json()
-    assistant = wait_for(lambda: finished(ids["assistant_message_id"]))
+    assistant = wait_until(lambda: finished(ids["assistant_message_id"]))
     assert (assistant.status, assistant.content) == ("done", "Opening it now.")
     # The model got the transcript as the user's words.
     assert llm_server.requests[0]["body"]["messages"][1:] == [
@@ -105,7 +106,7 @@ def test_answer_is_spoken_and_heard_back(user, user_client, llm_server, fast_tur
     )
     assert posted.status_code == 202, posted.json()
     ids = posted.json()
-    wait_for(lambda: finished(ids["assistant_message_id"]))
+    wait_until(lambda: finished(ids["assistant_message_id"]))
     assert Message.objects.get(pk=ids["user_message_id"]).audio.name == ""
 
     base = f"/api/v1/sessions/{sid}/messages"
@@ -219,7 +220,7 @@ def test_deleting_a_session_removes_its_recordings(
     pcm, rate = spoken_pcm(user_client, "Hello world.")
     posted = post_audio(user_client, sid, encode_pcm(pcm, rate, "webm_opus"), phrases=PHRASES)
     assert posted.status_code == 202
-    wait_for(lambda: finished(posted.json()["assistant_message_id"]))
+    wait_until(lambda: finished(posted.json()["assistant_message_id"]))
     (stored,) = stored_files(media)
     assert stored.suffix == ".webm"
     assert Message.objects.get(pk=posted.json()["user_message_id"]).content == "hello world"

@@ -24,7 +24,6 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ import psutil
 import pytest
 import yaml
 
+from cortex.testing import wait_until
 from tests.trust.figures import record
 
 pytestmark = pytest.mark.slow
@@ -126,16 +126,6 @@ class LinkProxy:
         self.accepting = False
         self.cut()
         self.listener.close()
-
-
-def wait_until(check: Callable[[], Any], timeout: float = 30.0, step: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"condition not met within {timeout} s")
 
 
 class Agent:
@@ -233,7 +223,9 @@ class Hub:
         return response.json()
 
     def finished(self, task_id: str, timeout: float = 60) -> dict[str, Any]:
-        return wait_until(lambda: (t := self.task(task_id))["status"] in TERMINAL and t, timeout)
+        return wait_until(
+            lambda: (t := self.task(task_id))["status"] in TERMINAL and t, timeout=timeout
+        )
 
 
 def _online(hub: Hub, node_ids: tuple[str, ...]) -> bool:
@@ -262,7 +254,7 @@ def test_partition_restart_and_kill_lose_nothing(live_hub, tmp_path: Path) -> No
     try:
         for agent in agents:
             agent.start()
-        wait_until(lambda: _online(hub, NODES), 60)
+        wait_until(lambda: _online(hub, NODES), timeout=60)
         before = hub.counts()
 
         # 1. Partition while fault-0 streams.
@@ -270,7 +262,7 @@ def test_partition_restart_and_kill_lose_nothing(live_hub, tmp_path: Path) -> No
         command = f"for i in $(seq 1 {lines}); do echo line-$i-{'x' * 60}; sleep 0.1; done"
         expected = "".join(f"line-{i}-{'x' * 60}\n" for i in range(1, lines + 1))
         streaming = hub.run("fault-0", command, runs)
-        wait_until(lambda: hub.task(streaming)["last_seq"] >= 1, 30, 0.05)
+        wait_until(lambda: hub.task(streaming)["last_seq"] >= 1, timeout=30, interval=0.05)
         proxy.accepting = False
         proxy.cut()
         time.sleep(PARTITION_S)
@@ -292,7 +284,7 @@ def test_partition_restart_and_kill_lose_nothing(live_hub, tmp_path: Path) -> No
         assert stored == expected
 
         # 2. Restart the hub with every agent connected.
-        wait_until(lambda: _online(hub, NODES), 60)
+        wait_until(lambda: _online(hub, NODES), timeout=60)
         seen = {agent.node_id: len(agent.connects()) for agent in agents}
         live_hub.stop()
         live_hub.env["CORTEX_RECONNECT_GRACE"] = short_grace
@@ -302,10 +294,10 @@ def test_partition_restart_and_kill_lose_nothing(live_hub, tmp_path: Path) -> No
                 all(len(a.connects()) > seen[a.node_id] for a in agents)
                 and [a.connects()[seen[a.node_id]] for a in agents]
             ),
-            60,
+            timeout=60,
         )
         spread = (max(reconnects) - min(reconnects)).total_seconds()
-        wait_until(lambda: _online(hub, NODES), 60)
+        wait_until(lambda: _online(hub, NODES), timeout=60)
         after = hub.counts()
         refusals = sum(a.refusals() for a in agents)
         record(
@@ -338,7 +330,7 @@ def test_partition_restart_and_kill_lose_nothing(live_hub, tmp_path: Path) -> No
 
         # 3. SIGKILL an agent mid-task.
         doomed = hub.run("fault-2", "sleep 301", runs, timeout=600)
-        wait_until(lambda: hub.task(doomed)["status"] == "running", 30)
+        wait_until(lambda: hub.task(doomed)["status"] == "running", timeout=30)
         agents[2].stop(signal.SIGKILL)
         lost = hub.finished(doomed, timeout=60)
         assert (lost["status"], bool(lost["error_code"])) == ("lost", True)

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cortex.testing import wait_until
 from mesh.agent.sandbox import Policy, check_command
 from tests.trust.figures import record
 from tests.trust.sandbox_corpus import ATTEMPTS, CLASSES, CONTROLS, POLICIES, render
@@ -119,17 +120,21 @@ def test_control_lines_are_allowed(policy_name: str, template: str, tmp_path: Pa
 
 # ------------------------------------------------------------------------------------- live
 def _wait_terminal(http: httpx.Client, ids: list[str], timeout: float = 240) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
     done: dict[str, Any] = {}
-    while time.monotonic() < deadline:
+
+    def all_done() -> dict[str, Any] | None:
         for task_id in [t for t in ids if t not in done]:
             task = http.get(f"/api/v1/tasks/{task_id}/").json()
             if task["status"] in TERMINAL:
                 done[task_id] = task
-        if len(done) == len(ids):
-            return done
-        time.sleep(0.5)
-    raise AssertionError(f"{len(ids) - len(done)} tasks did not finish")
+        return done if len(done) == len(ids) else None
+
+    return wait_until(
+        all_done,
+        timeout=timeout,
+        interval=0.5,
+        message=lambda: f"{len(ids) - len(done)} tasks did not finish",
+    )
 
 
 @pytest.mark.slow
@@ -151,13 +156,15 @@ def test_no_attempt_creates_its_marker_on_a_real_agent(live_hub, tmp_path: Path)
         base_url=live_hub.http_url, headers={"Authorization": f"Bearer {token}"}, timeout=30
     )
     try:
-        deadline = time.monotonic() + 60
-        while not all(
-            http.get(f"/api/v1/nodes/{n}/").json().get("status") == "online"
-            for n in NODE_IDS.values()
-        ):
-            assert time.monotonic() < deadline, "the agents did not come online"
-            time.sleep(0.5)
+        wait_until(
+            lambda: all(
+                http.get(f"/api/v1/nodes/{n}/").json().get("status") == "online"
+                for n in NODE_IDS.values()
+            ),
+            timeout=60,
+            interval=0.5,
+            message="the agents did not come online",
+        )
 
         # Controls first: the harness does run what the policy allows.
         control_ids = []

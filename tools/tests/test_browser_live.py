@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import threading
 import time
 import urllib.request
@@ -21,36 +20,22 @@ from typing import Any
 
 import pytest
 
+from cortex.testing import wait_until
 from mesh.agent.browser_actions import ACTIONS
 from providers.tests.llm_server import openai_text, openai_tool_call
-from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fixture
+from sessions_app.tests.conftest import llm_server  # noqa: F401  # fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 
-SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
+BROWSER_NODE = """
 from mesh.models import Node
-from preferences.services import layer_update
 
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-user = User.objects.create_user(email="alice@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-user.groups.add(team)
-node, invite = services.node_create(actor=admin, node_id="live", display_name="Live box")
-services.node_grant(actor=admin, node=node, group=team)
 policy = dict(node.sandbox_policy)
 policy["browser"] = {"allowed_domains": ["127.0.0.1"], "allow_evaluate": True}
 services.node_update(actor=admin, node=Node.objects.get(pk=node.pk),
                      data={"skill_config": {"browser": True}, "sandbox_policy": policy})
-layer_update(actor=user, scope="user", kind="llm", user=user,
-             data={"provider": "openai_compatible", "base_url": "BASE_URL",
-                   "api_key": "API_KEY", "model": "test-model"})
-print(json.dumps({"invite": invite}))
 """
 
 PAGE = b"""<!doctype html>
@@ -123,16 +108,6 @@ def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tup
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _wait(predicate: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 def _refs(url: str) -> dict[str, str]:
     """The refs Playwright gives this page's elements in a first AI snapshot (the agent's
     snapshot of the same page in the same Chromium numbers them the same way)."""
@@ -170,10 +145,8 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
         pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
     refs = _refs(site + "/")
     assert set(refs) == {"button", "combobox", "link"}, refs
-    code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
-    out = live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code))
-    invite = json.loads(out.strip().splitlines()[-1])["invite"]
-    token = live_hub.manage("create_api_token", "alice@example.com").strip()
+    seeded = live_hub.seed(llm_server.url + "/v1", token=True, then=BROWSER_NODE)
+    invite, token = seeded["invite"], seeded["token"]
     workspace = tmp_path / "workspace"
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
 
@@ -212,7 +185,7 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
     approvals: list[Any] = []
     stop = threading.Event()
     try:
-        _wait(lambda: node()["status"] != "offline")
+        wait_until(lambda: node()["status"] != "offline", timeout=90)
         status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "web"})
         assert status == 201
         sid = session["id"]
@@ -240,7 +213,7 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
                 said = [m for m in rows if m["role"] == "assistant" and m["status"] == "done"]
                 return rows if any(m["content"] == f"Done {first}." for m in said) else None
 
-            rows = _wait(finished, timeout=180)
+            rows = wait_until(finished, timeout=180)
     except BaseException:
         print(live_hub.log()[-6000:])  # noqa: T201  # the hub's log explains a failure
         print((tmp_path / "agent.log").read_text()[-6000:])  # noqa: T201
@@ -299,7 +272,7 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
         return None
 
     try:
-        detail = _wait(closed, timeout=60)
+        detail = wait_until(closed, timeout=60)
     finally:
         live_hub.stop_process(agent)
     assert detail["result"] == {"closed": True}

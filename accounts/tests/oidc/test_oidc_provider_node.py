@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -22,6 +21,7 @@ from django.test import Client
 
 from accounts.models import AuditEvent, User
 from accounts.tests.oidc.conftest import oidc_settings
+from cortex.testing import wait_until
 
 PROVIDER_DIR = Path(__file__).resolve().parent.parent / "oidc_provider"
 CLIENT_ID = "cortex-hub"
@@ -60,16 +60,17 @@ def node_provider(free_port, db) -> Iterator[str]:  # type: ignore[no-untyped-de
     )
     issuer = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
+
+        def serving() -> bool:
             assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
-            try:
-                if requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                pass
-            assert time.monotonic() < deadline, "oidc-provider did not start within 30 s"
-            time.sleep(0.2)
+            return requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok
+
+        wait_until(
+            serving,
+            timeout=30,
+            ignore=(requests.RequestException,),
+            message="oidc-provider did not start",
+        )
         with oidc_settings(
             f"{issuer}/.well-known/openid-configuration",
             OIDC_RP_CLIENT_ID=CLIENT_ID,
