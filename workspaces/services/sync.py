@@ -509,6 +509,20 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
             row.state = SyncState.DRIFT
             row.drift = [{"path": payload.get("rel", ""), "error": task.error_code or "failed"}]
         row.save(update_fields=["known", "last_known", "state", "drift", "updated_at"])
+        if (
+            status == TaskStatus.SUCCEEDED
+            and action in ("write", "delete")
+            and row.state == SyncState.SYNCING
+        ):
+            # Mid-batch: the batch's last task end reconciles once, so a batch of N files costs
+            # O(N) rather than O(N^2) (each reconcile reads the whole mirror).
+            still_open = (
+                _open_tasks(row).exclude(pk=task_id).exclude(payload__action="watch").count()
+            )
+            if still_open:
+                row.pending = still_open
+                row.save(update_fields=["pending", "updated_at"])
+                return
         _reconcile(row)
 
 
