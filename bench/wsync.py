@@ -1,0 +1,392 @@
+"""Shared workspaces (issue 22): initial sync to two real agents against rsync, change latency.
+
+`python -m bench.wsync all [--files N] [--mb M] [--changes K] [--json FILE]` starts everything
+it needs in a temporary directory: a hub (`manage.py serve`, SQLite, in-memory layer) with two
+real agents, and an rsync daemon on loopback. Senders are pinned to CPU 0 (the hub; the rsync
+client), receivers to CPU 1 (both agents; the rsync daemon). It measures:
+
+- initial sync: a tree of N files / M MB (a mix of sizes: many small sources, some medium
+  files, a few large ones; half text, half random bytes) is PUT into a `hub` workspace through
+  the API while no node is attached; then both nodes are attached and the clock runs until the
+  hub reports both `in_sync` (the trees are then checked byte for byte, off the clock).
+  Baseline in the same run: `rsync -a` of the same tree to two destinations in parallel over
+  TCP loopback (`rsync://127.0.0.1:PORT/`, the rsync daemon protocol; no ssh, no -z), run once
+  before and once after the hub so both see the same machine load. MB/s counts the bytes
+  delivered to both destinations; ratio = hub MB/s / rsync MB/s (target >= 0.5).
+- a change visible on another node: a PUT of a small file through the API until it is on
+  both nodes' disks (p50/p95 over K changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.termbench import _free_port, _wait_port
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SENDER_CPU, RECEIVER_CPU = "0", "1"
+
+SEED = """
+import json
+from accounts.models import User
+from mesh import services
+admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
+invites = {}
+for node_id in ("ws1", "ws2"):
+    node, invites[node_id] = services.node_create(actor=admin, node_id=node_id, display_name=node_id)
+print(json.dumps({"invites": invites}))
+"""
+
+WORDS = (
+    b"def class return import from self value result node task path file for in if else "
+    b"while try except with as yield lambda None True False async await print len range"
+).split()
+
+
+# ------------------------------------------------------------------------------ the tree
+def tree_sizes(files: int, total: int, seed: int = 22) -> list[int]:
+    """A realistic mix: 70% small (0.2-8 KB), 25% medium (8-200 KB), 5% large (0.2-8 MB),
+    scaled so the sizes add up to `total` bytes."""
+    rng = random.Random(seed)
+    raw = []
+    for _ in range(files):
+        pick = rng.random()
+        if pick < 0.70:
+            raw.append(rng.uniform(200, 8_000))
+        elif pick < 0.95:
+            raw.append(rng.uniform(8_000, 200_000))
+        else:
+            raw.append(rng.uniform(200_000, 8_000_000))
+    scale = total / sum(raw)
+    sizes = [max(1, int(s * scale)) for s in raw]
+    sizes[0] += total - sum(sizes)
+    return sizes
+
+
+def make_tree(root: Path, files: int, total: int) -> list[tuple[str, int]]:
+    """Write the tree (about 40 files a folder, two levels); returns (path, size) pairs."""
+    rng = random.Random(7)
+    text = b" ".join(rng.choice(WORDS) for _ in range(400_000)) + b"\n"
+    out = []
+    for i, size in enumerate(tree_sizes(files, total)):
+        rel = f"pkg{i // 400:02d}/mod{(i // 40) % 10}/f{i:05d}.{'py' if i % 2 else 'bin'}"
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if i % 2:  # text: a slice of a word soup, repeated to size
+            start = rng.randrange(0, len(text) - 1)
+            data = (text[start:] + text)[:size]
+            data = data * (size // max(len(data), 1) + 1)
+            path.write_bytes(data[:size])
+        else:
+            path.write_bytes(os.urandom(size))
+        out.append((rel, size))
+    return out
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """path -> sha256 of every regular file under root."""
+    found = {}
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            found[path.relative_to(root).as_posix()] = hashlib.sha256(
+                path.read_bytes()
+            ).hexdigest()
+    return found
+
+
+# --------------------------------------------------------------------------- the baseline
+def rsync_run(work: Path, source: Path, nbytes: int, nfiles: int, label: str) -> dict[str, Any]:
+    """`rsync -a` of the tree to two fresh destinations in parallel, over rsync:// on loopback."""
+    rsync = shutil.which("rsync")
+    if rsync is None:
+        raise RuntimeError("rsync is not installed (scripts/system-packages.sh test)")
+    base = work / f"rsyncd-{label}"
+    (base / "d1").mkdir(parents=True)
+    (base / "d2").mkdir()
+    port = _free_port()
+    conf = base / "rsyncd.conf"
+    conf.write_text(
+        f"port = {port}\naddress = 127.0.0.1\nuse chroot = false\npid file = {base}/pid\n"
+        f"[bench]\npath = {base}\nread only = false\nuid = {os.getuid()}\ngid = {os.getgid()}\n"
+    )
+    daemon = subprocess.Popen(  # noqa: S603  # a fixed program
+        ["taskset", "-c", RECEIVER_CPU, rsync, "--daemon", "--no-detach", f"--config={conf}"],
+        stdout=subprocess.DEVNULL,
+        stderr=open(base / "daemon.log", "ab"),  # noqa: SIM115  # lives with the process
+    )
+    try:
+        _wait_port(port, 20)
+        start = time.perf_counter()
+        clients = [
+            subprocess.Popen(  # noqa: S603
+                ["taskset", "-c", SENDER_CPU, rsync, "-a", f"{source}/",
+                 f"rsync://127.0.0.1:{port}/bench/{dest}/"],
+            )  # fmt: skip
+            for dest in ("d1", "d2")
+        ]
+        codes = [c.wait(timeout=900) for c in clients]
+        seconds = time.perf_counter() - start
+        if any(codes):
+            raise RuntimeError(f"rsync exited with {codes}")
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=20)
+    for dest in ("d1", "d2"):
+        got = sum(p.stat().st_size for p in (base / dest).rglob("*") if p.is_file())
+        if got != nbytes:
+            raise RuntimeError(f"rsync delivered {got} of {nbytes} bytes to {dest}")
+    shutil.rmtree(base, ignore_errors=True)
+    return _rates(seconds, nbytes, nfiles)
+
+
+def _rates(seconds: float, nbytes: int, nfiles: int) -> dict[str, Any]:
+    """Figures for a delivery of the tree to two destinations."""
+    return {
+        "seconds": round(seconds, 2),
+        "files_per_s": round(2 * nfiles / seconds, 1),
+        "mb_per_s": round(2 * nbytes / 1e6 / seconds, 1),
+    }
+
+
+# ------------------------------------------------------------------------------ the hub
+class Hub:
+    """A hub process and two real agents in a temporary directory."""
+
+    def __init__(self, work: Path) -> None:
+        import requests
+
+        self.work = work
+        self.http = _free_port()
+        self.grpc = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="bench.settings",
+            BENCH_LAYER="memory",
+            DATABASE_URL=f"sqlite:///{work / 'hub.sqlite3'}",
+            CORTEX_MEDIA_ROOT=str(work / "media"),
+            CORTEX_WORKSPACE_ROOT=str(work / "mirror"),
+            CORTEX_HEARTBEAT_INTERVAL="5",
+            PYTHONUNBUFFERED="1",
+        )
+        self.env = env
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.http_session = requests.Session()
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(  # noqa: S603  # our own manage.py
+            [PY, "manage.py", *args], env=self.env, cwd=ROOT, capture_output=True, text=True
+        )
+        if done.returncode:
+            raise RuntimeError(done.stderr[-2000:])
+        return done.stdout
+
+    def _spawn(self, cpu: str, argv: list[str], log: str, env: dict[str, str] | None = None) -> Any:
+        handle = open(self.work / log, "ab")  # noqa: SIM115  # lives with the process
+        proc = subprocess.Popen(  # noqa: S603  # our own programs
+            ["taskset", "-c", cpu, *argv],
+            env=env,
+            cwd=ROOT,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> None:
+        import yaml
+
+        self.manage("migrate", "--noinput", "-v", "0")
+        invites = json.loads(self.manage("shell", "-v", "0", "-c", SEED).splitlines()[-1])
+        token = self.manage("create_api_token", "root@example.com").strip()
+        self.http_session.headers["Authorization"] = f"Bearer {token}"
+        self.hub = self._spawn(
+            SENDER_CPU,
+            [PY, "manage.py", "serve", "--http", f"127.0.0.1:{self.http}", "--grpc",
+             f"127.0.0.1:{self.grpc}"],
+            "hub.log",
+            self.env,
+        )  # fmt: skip
+        _wait_port(self.http)
+        self.folders = {}
+        for node_id, invite in invites["invites"].items():
+            root = self.work / node_id
+            root.mkdir()
+            config = root / "agent.yaml"
+            config.write_text(
+                yaml.safe_dump(
+                    {
+                        "hub": {"address": f"127.0.0.1:{self.grpc}"},
+                        "node_id": node_id,
+                        "invite_token": invite,
+                        "state_dir": str(root / "agent-state"),
+                        "workspace_root": str(root / "workspace"),
+                        "log_level": "WARNING",
+                    }
+                )
+            )
+            self._spawn(
+                RECEIVER_CPU, [PY, "-m", "mesh.agent", "--config", str(config)], f"{node_id}.log"
+            )
+            self.folders[node_id] = root / "workspace"
+        deadline = time.monotonic() + 90
+        for node_id in self.folders:
+            while self.call("GET", f"/api/v1/nodes/{node_id}/").json()["status"] == "offline":
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"agent {node_id} did not connect")
+                time.sleep(0.2)
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        answer = self.http_session.request(
+            method, f"http://127.0.0.1:{self.http}{path}", timeout=120, **kwargs
+        )
+        if answer.status_code >= 400:
+            raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
+        return answer
+
+    def states(self, sid: int) -> dict[str, tuple[str, int]]:
+        body = self.call("GET", f"/api/v1/sessions/{sid}/workspace/").json()
+        return {n["node_id"]: (n["state"], n["pending"]) for n in body["nodes"]}
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+
+
+def hub_initial_sync(hub: Hub, source: Path, tree: list[tuple[str, int]]) -> dict[str, Any]:
+    """PUT the tree with no node attached, then attach both and time until both are in sync."""
+    sid = hub.call("POST", "/api/v1/sessions/", json={"title": "bench"}).json()["id"]
+    hub.call("PATCH", f"/api/v1/sessions/{sid}/workspace/", json={"source": "hub"})
+    nbytes = sum(size for _, size in tree)
+    start = time.perf_counter()
+    for rel, _ in tree:
+        with open(source / rel, "rb") as handle:
+            hub.call("PUT", f"/api/v1/sessions/{sid}/workspace/file/?path={rel}", data=handle)
+    upload_s = time.perf_counter() - start
+    start = time.perf_counter()
+    for node_id in hub.folders:
+        hub.call("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
+    # Re-setting the source reconciles at once (otherwise the next sweep, <= 3 s, would).
+    hub.call("PATCH", f"/api/v1/sessions/{sid}/workspace/", json={"source": "hub"})
+    first_file_s = None
+    probe = [hub.folders[n] / "sessions" / str(sid) / tree[0][0] for n in hub.folders]
+    deadline = time.monotonic() + 1800
+    while True:
+        if first_file_s is None and any(p.exists() for p in probe):
+            first_file_s = time.perf_counter() - start
+        if hub.states(sid) == {n: ("in_sync", 0) for n in hub.folders}:
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no sync within 30 minutes: {hub.states(sid)}")
+        time.sleep(0.5)
+    seconds = time.perf_counter() - start
+    expected = tree_digest(source)
+    for node_id, folder in hub.folders.items():
+        got = tree_digest(folder / "sessions" / str(sid))
+        if got != expected:
+            missing = len(set(expected) - set(got))
+            wrong = sum(1 for p in expected if p in got and got[p] != expected[p])
+            raise RuntimeError(f"{node_id}: {missing} files missing, {wrong} differ")
+    return {
+        "sid": sid,
+        "upload_s": round(upload_s, 2),
+        "upload_files_per_s": round(len(tree) / upload_s, 1),
+        "upload_mb_per_s": round(nbytes / 1e6 / upload_s, 1),
+        "first_file_s": round(first_file_s or seconds, 2),
+        **_rates(seconds, nbytes, len(tree)),
+    }
+
+
+def hub_change_latency(hub: Hub, sid: int, changes: int) -> dict[str, Any]:
+    """A PUT through the API until the file, whole, is on both nodes' disks."""
+    samples = []
+    for i in range(changes):
+        rel = f"changes/c{i:03d}.txt"
+        body = f"change {i} {time.time()}\n".encode()
+        targets = [folder / "sessions" / str(sid) / rel for folder in hub.folders.values()]
+        start = time.perf_counter()
+        hub.call("PUT", f"/api/v1/sessions/{sid}/workspace/file/?path={rel}", data=body)
+        deadline = time.monotonic() + 60
+        pending = list(targets)
+        while pending:
+            pending = [t for t in pending if not (t.exists() and t.read_bytes() == body)]
+            if pending and time.monotonic() > deadline:
+                raise RuntimeError(f"change {rel} not on {pending} within 60 s")
+            if pending:
+                time.sleep(0.005)
+        samples.append(time.perf_counter() - start)
+        time.sleep(0.2)  # not a burst: one change after another has landed
+    ordered = sorted(samples)
+    return {
+        "p50_ms": round(statistics.median(ordered) * 1000, 1),
+        "p95_ms": round(ordered[max(0, int(len(ordered) * 0.95) - 1)] * 1000, 1),
+        "max_ms": round(ordered[-1] * 1000, 1),
+        "n": len(ordered),
+    }
+
+
+def run_all(files: int, megabytes: int, changes: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="wsbench-"))
+    nbytes = megabytes * 1_000_000
+    out: dict[str, Any] = {"files": files, "bytes": nbytes, "rsync_mode": "daemon-loopback"}
+    hub = Hub(work)
+    try:
+        source = work / "tree"
+        tree = make_tree(source, files, nbytes)
+        out["rsync_before"] = rsync_run(work, source, nbytes, files, "before")
+        hub.start()
+        sync = hub_initial_sync(hub, source, tree)
+        out["hub_sync"] = sync
+        out["hub_change"] = hub_change_latency(hub, sync.pop("sid"), changes)
+        hub.stop()
+        out["rsync_after"] = rsync_run(work, source, nbytes, files, "after")
+    except BaseException:
+        for log in sorted(work.glob("*.log")):
+            sys.stderr.write(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}\n")
+        raise
+    finally:
+        hub.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    rsync_s = statistics.mean([out["rsync_before"]["seconds"], out["rsync_after"]["seconds"]])
+    out["rsync"] = _rates(rsync_s, nbytes, files)
+    out["ratio_vs_rsync"] = round(out["hub_sync"]["mb_per_s"] / out["rsync"]["mb_per_s"], 3)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.wsync")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    everything = sub.add_parser("all")
+    everything.add_argument("--files", type=int, default=5000)
+    everything.add_argument("--mb", type=int, default=200)
+    everything.add_argument("--changes", type=int, default=30)
+    everything.add_argument("--json", default="")
+    args = parser.parse_args()
+    result = run_all(args.files, args.mb, args.changes)
+    text = json.dumps(result)  # one line: the harness reads the last JSON line
+    if args.json:
+        Path(args.json).write_text(text)
+    print(text)  # noqa: T201  # the harness reads stdout
+
+
+if __name__ == "__main__":
+    main()
