@@ -307,6 +307,47 @@ def terminal_lines(t: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def workspaces_lines(w: dict[str, Any] | None) -> list[str]:
+    """Issue 22's shared-workspace figures (bench/wsync.py), when the section ran."""
+    if not w:
+        return []
+    if "hub_sync" not in w:
+        return ["", "## Shared workspaces (issue 22)", "", f"The section failed: {w.get('error')}"]
+    sync, rsync, change = w["hub_sync"], w["rsync"], w["hub_change"]
+    ratio = w.get("ratio_vs_rsync")
+    size = f"{w['files']:,} files / {w['bytes'] / 1e6:.0f} MB"
+    cut = (
+        f"; cut off: {sync['files_delivered']} of {2 * w['files']} files arrived"
+        if sync.get("complete") is False
+        else ""
+    )
+    return [
+        "",
+        "## Shared workspaces (issue 22)",
+        "",
+        f"Initial sync of a `hub` workspace ({size}, a mix of sizes, half text and half random "
+        "bytes) to two real agents, from attaching both until the hub reports both `in_sync` "
+        "(trees then checked byte for byte). Baseline: `rsync -a` of the same tree to two "
+        "destinations in parallel over TCP loopback (`rsync://`, the rsync daemon; no ssh, no "
+        "`-z`), once before and once after the hub, mean of the two. Throughput counts the bytes "
+        "delivered to both destinations.",
+        "",
+        "| measure | hub | rsync (daemon, loopback) | target | result |",
+        "|---|---|---|---|---|",
+        f"| initial sync to 2 nodes | {sync['mb_per_s']} MB/s, {sync['files_per_s']} files/s "
+        f"({sync['seconds']} s{cut}) | {rsync['mb_per_s']} MB/s, {rsync['files_per_s']} files/s "
+        f"({rsync['seconds']} s) | ≥ 0.5× | "
+        f"{ratio}× {'met' if ratio is not None and ratio >= 0.5 else 'missed'} |",
+        f"| a PUT visible on both nodes, p50 (p95) | {change['p50_ms']} ms "
+        f"({change['p95_ms']}) | | < 1000 ms | "
+        f"{'met' if change['p50_ms'] < 1000 else 'missed'} |",
+        f"| (setup) PUT of the tree through the API | {sync['upload_mb_per_s']} MB/s, "
+        f"{sync['upload_files_per_s']} files/s | | | |",
+        "| a change on a `node` lead visible on another node; idle CPU of a lead watching "
+        "10,000 files | not measured: the `node` source is not built yet | | < 1 s | — |",
+    ]
+
+
 def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
     env = d.get("env", {})
     lines = [
@@ -368,6 +409,7 @@ def render(d: dict[str, Any]) -> str:  # noqa: C901  # one linear report
                 f"{f(run['within_cap'])}), {run['watcher_frames']} live frames seen by a watcher."
             )
     lines += terminal_lines(d.get("terminal"))
+    lines += workspaces_lines(d.get("workspaces"))
     lines += before_after(d)
     lines += round_before_after(goals)
     prof = d.get("idle", {}).get("profile") or {}

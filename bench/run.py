@@ -3,7 +3,8 @@
 Servers are pinned to CPU 0 and load to CPU 1 (taskset); every process is started here and
 stopped by its pid; every client has a count and a time bound. Pairs run interleaved, two or
 three times, and each goal is judged on the median of the per-run ratios.
-usage: python -m bench [--quick] [--only dispatch,rest,http,thru,idle,ws,longpoll,terminal,agents]
+usage: python -m bench [--quick] [--only dispatch,rest,http,thru,idle,ws,longpoll,terminal,agents,
+       workspaces]
 """
 
 from __future__ import annotations
@@ -487,6 +488,16 @@ class Bench:
             900,
         )
 
+    def sec_workspaces(self) -> None:
+        """Issue 22: initial sync of a `hub` workspace to two real agents against rsync over
+        loopback, and a change's latency to both nodes; bench/wsync brings its own hub."""
+        files, mb, changes = ("500", "20", "15") if self.quick else ("5000", "200", "30")
+        self.out["workspaces"] = self.client(
+            [PY, "-m", "bench.wsync", "all", "--files", files, "--mb", mb, "--changes", changes],
+            self.base_env(),
+            2700,
+        )
+
     def env_info(self) -> dict[str, Any]:
         import channels
         import django
@@ -538,11 +549,12 @@ def main() -> None:
     ap.add_argument("--json", default="")
     a = ap.parse_args()
     b = Bench(a.quick)
-    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll", "terminal", "agents"]
+    sections = ["dispatch", "rest", "http", "thru", "idle", "ws", "longpoll", "terminal", "agents",
+                "workspaces"]  # fmt: skip
     if a.only:
         sections = [s for s in sections if s in a.only.split(",")]
-    if sections == ["terminal"]:
-        b.setup = lambda: None  # type: ignore[method-assign]  # termbench brings its own hub
+    if set(sections) <= {"terminal", "workspaces"}:
+        b.setup = lambda: None  # type: ignore[method-assign]  # these bring their own hub
     try:
         b.out["env"] = b.env_info()
         b.out["started"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
