@@ -399,6 +399,42 @@ def hub_change_latency(hub: Hub, sid: int, changes: int) -> dict[str, Any]:
                 time.sleep(0.005)
         samples.append(time.perf_counter() - start)
         time.sleep(0.2)  # not a burst: one change after another has landed
+    return _pcts(samples)
+
+
+def node_change_latency(hub: Hub, changes: int) -> dict[str, Any]:
+    """`node` source: a file written in the lead's folder (ws1) until it is on the other node
+    (ws2), whole; p50/p95 over K changes, one after another has landed."""
+    sid = hub.call("POST", "/api/v1/sessions/", json={"title": "lead"}).json()["id"]
+    for node_id in hub.folders:
+        hub.call("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
+    lead, other = hub.folders["ws1"] / "proj", hub.folders["ws2"] / "sessions" / str(sid)
+    lead.mkdir(parents=True, exist_ok=True)
+    (lead / "ready.txt").write_bytes(b"ready\n")
+    body = {"source": "node", "node_id": "ws1", "path": "proj"}
+    hub.call("PATCH", f"/api/v1/sessions/{sid}/workspace/", json=body)
+    deadline = time.monotonic() + 120
+    while not (other / "ready.txt").exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("the node workspace never reached the other node")
+        time.sleep(0.05)
+    samples = []
+    for i in range(changes):
+        data = f"lead change {i} {time.time()}\n".encode()
+        target = other / f"c{i:03d}.txt"
+        start = time.perf_counter()
+        (lead / f"c{i:03d}.txt").write_bytes(data)
+        deadline = time.monotonic() + 60
+        while not (target.exists() and target.read_bytes() == data):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"lead change {i} not on the other node within 60 s")
+            time.sleep(0.005)
+        samples.append(time.perf_counter() - start)
+        time.sleep(0.2)
+    return _pcts(samples)
+
+
+def _pcts(samples: list[float]) -> dict[str, Any]:
     ordered = sorted(samples)
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 1),
@@ -423,6 +459,10 @@ def run_all(
         sync = hub_initial_sync(hub, source, tree, profile)
         out["hub_sync"] = sync
         out["hub_change"] = hub_change_latency(hub, sync.pop("sid"), changes)
+        try:
+            out["node_change"] = node_change_latency(hub, changes)
+        except Exception as exc:  # the `node` source is younger than this benchmark
+            out["node_change"] = {"error": repr(exc)[:300]}
         hub.stop()
         out["rsync_after"] = rsync_run(work, source, nbytes, files, "after")
     except BaseException:
