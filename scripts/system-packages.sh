@@ -18,6 +18,7 @@ case "${1:-run}" in
     need npm /usr/bin/npm npm
     need chromium /usr/bin/chromium chromium
     need curl /usr/bin/curl curl
+    need rsync /usr/bin/rsync rsync  # the baseline of the workspaces benchmark
     ;;
 esac
 if [ ${#want[@]} -gt 0 ]; then
