@@ -5,18 +5,21 @@ The streaming chat client is in chat.py.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
-import anthropic
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers.anthropic.chat import DEFAULT_BASE_URL, AnthropicClient
 from providers.base import ChatBackend, Parameter, VerifyResult
 from providers.http import httpx2_client, run_verify
 from providers.registry import registry
 
+if TYPE_CHECKING:
+    import anthropic  # imported where used: the SDK costs seconds at every start-up
+
 
 def anthropic_client(values: dict[str, Any], timeout: float) -> anthropic.Anthropic:
     """An official client on the guarded transport, with no retries and no redirects."""
+    import anthropic
+
     return anthropic.Anthropic(
         api_key=values.get("api_key") or "",
         base_url=values.get("base_url") or DEFAULT_BASE_URL,

@@ -6,9 +6,7 @@ Parameters, verification, speech and transcription here; the chat client in chat
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, ClassVar
-
-import openai
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from providers.audio import AudioInput
 from providers.base import (
@@ -23,6 +21,9 @@ from providers.http import httpx2_client, run_verify
 from providers.openai_compatible.chat import OpenAICompatibleClient
 from providers.registry import registry
 
+if TYPE_CHECKING:
+    import openai  # imported where used: the SDK costs seconds at every start-up
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: `response_format="pcm"` of /audio/speech: 16-bit little-endian mono at this rate.
 OPENAI_PCM_RATE = 24000
@@ -33,6 +34,8 @@ OPENAI_VOICES = (
 
 def openai_client(values: dict[str, Any], timeout: float) -> openai.OpenAI:
     """An official client on the guarded transport, with no retries and no redirects."""
+    import openai
+
     return openai.OpenAI(
         # Local servers (Ollama) need no key, but the client insists on one.
         api_key=values.get("api_key") or "unused",

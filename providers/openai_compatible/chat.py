@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
-import openai
 
 from providers.errors import BlockedAddress
 from providers.http import httpx2_async_client
 from providers.llm import LLMClient, LLMError, StreamChunk, ToolCallDelta
+
+if TYPE_CHECKING:
+    import openai  # imported where used: the SDK costs seconds at every start-up
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -55,6 +57,8 @@ class OpenAICompatibleClient(LLMClient):
 
     def _client(self) -> openai.AsyncOpenAI:
         """The official client on a guarded transport, with its own retries switched off."""
+        import openai
+
         seconds = self.settings.timeout
         timeout = httpx2.Timeout(seconds, connect=min(10.0, seconds))
         return openai.AsyncOpenAI(
@@ -69,6 +73,8 @@ class OpenAICompatibleClient(LLMClient):
     async def _stream(
         self, *, system: str, messages: list[dict[str, Any]], tools: list[dict[str, Any]]
     ) -> AsyncIterator[StreamChunk]:
+        import openai
+
         client = self._client()
         kwargs: dict[str, Any] = {
             "model": self.settings.model,
