@@ -55,8 +55,10 @@ def test_a_failing_hook_is_logged_and_the_others_still_run(
     record = task_hooks._hooks.pop("test-record")
     task_end_register("test-broken", broken)
     task_end_register("test-record", record)
-    with caplog.at_level(logging.ERROR, logger="cortex.mesh"):
-        with django_capture_on_commit_callbacks(execute=True):
-            task_end_notify(task_id="t2", kind="shell", payload={}, status="failed")
+    with (
+        caplog.at_level(logging.ERROR, logger="cortex.mesh"),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        task_end_notify(task_id="t2", kind="shell", payload={}, status="failed")
     assert [c["task_id"] for c in heard] == ["t2"]
     assert any("test-broken" in r.getMessage() and "t2" in r.getMessage() for r in caplog.records)
