@@ -54,7 +54,7 @@ BLOB_GRACE_S = 600
 _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
 
 
-def node_folder(*, workspace: Workspace, node_id: int | None = None) -> str:
+def _node_folder(*, workspace: Workspace, node_id: int | None = None) -> str:
     """The session's folder on a node, relative to the node's workspace root: the lead's own
     folder for a `node` workspace, `sessions/<session id>` everywhere else."""
     if workspace.source == WorkspaceSource.NODE and node_id == workspace.lead_node_id:
@@ -96,7 +96,7 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "manifest",
-            "path": node_folder(workspace=workspace, node_id=row.node_id),
+            "path": _node_folder(workspace=workspace, node_id=row.node_id),
             "workspace": workspace.pk,
         },
         timeout=SYNC_TIMEOUT,
@@ -175,7 +175,7 @@ def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
         file_push(
             actor=workspace.session.owner,
             node=row.node,
-            path=f"{node_folder(workspace=workspace, node_id=row.node_id)}/{entry.path}",
+            path=f"{_node_folder(workspace=workspace, node_id=row.node_id)}/{entry.path}",
             source=handle,
             size=entry.size,
             timeout=SYNC_TIMEOUT,
@@ -192,7 +192,7 @@ def _dispatch_delete(row: WorkspaceNode, path: str) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "delete",
-            "path": f"{node_folder(workspace=workspace, node_id=row.node_id)}/{path}",
+            "path": f"{_node_folder(workspace=workspace, node_id=row.node_id)}/{path}",
             "workspace": workspace.pk,
             "rel": path,
         },
@@ -268,7 +268,7 @@ def _rows_for(workspace: Workspace) -> list[WorkspaceNode]:
     )
 
 
-def workspace_reconcile(*, workspace_id: int) -> None:
+def _workspace_reconcile(*, workspace_id: int) -> None:
     """Reconcile every attached node of one workspace now (each under its own row lock)."""
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
@@ -298,7 +298,7 @@ def _reconcile_row(*, row_id: int) -> None:
 
 def workspace_sync_soon(*, workspace_id: int) -> None:
     """After the caller's transaction commits, bring the workspace's nodes up to date."""
-    transaction.on_commit(lambda: workspace_reconcile(workspace_id=workspace_id))
+    transaction.on_commit(lambda: _workspace_reconcile(workspace_id=workspace_id))
 
 
 def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
@@ -322,7 +322,7 @@ def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
     if not drift:
         return
     row.state, row.drift = SyncState.DRIFT, drift
-    folder = node_folder(workspace=row.workspace, node_id=row.node_id)
+    folder = _node_folder(workspace=row.workspace, node_id=row.node_id)
     for entry in drift:
         if entry["change"] != "deleted" and entry["size"] <= DRIFT_FETCH_BYTES:
             task_dispatch(
