@@ -11,9 +11,10 @@ import asyncio
 import inspect
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Union
 
-Message = str | Callable[[], str]
+#: Union, not `|`: the agent's unit tests import this module on Python 3.9 too.
+Message = Union[str, Callable[[], str]]  # noqa: UP007
 
 
 def _failure(message: Message, timeout: float, last: BaseException | None) -> AssertionError:

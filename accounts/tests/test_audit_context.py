@@ -102,8 +102,14 @@ def test_no_service_threads_a_request_or_a_source_by_hand() -> None:
             offenders.append(f"{name}(request)")
         if "client_ip" in params:
             offenders.append(f"{name}(client_ip)")
+        # The old hand-threaded form was `source: str = "api"` (a transport name by default); a
+        # required `source` is data of the call (a workspace's source of truth), not a transport.
         source = params.get("source")
-        if source is not None and source.annotation in ("str", str):
-            offenders.append(f"{name}(source: str)")
+        if (
+            source is not None
+            and source.annotation in ("str", str)
+            and source.default is not inspect.Parameter.empty
+        ):
+            offenders.append(f"{name}(source: str = {source.default!r})")
     assert seen > 100  # the scan found the services
     assert not offenders, f"take an audit_context: AuditContext instead: {offenders}"

@@ -17,6 +17,7 @@ from mesh.agent.pb import mesh_pb2
 from mesh.models import Node, Task
 from mesh.services.workspace import (
     WorkspaceNodeOffline,
+    WorkspacePathRefused,
     WorkspaceTaskFailed,
     workspace_delete,
     workspace_list,
@@ -105,9 +106,11 @@ async def test_workspace_refusals_of_the_node_keep_their_code(mesh_address, gran
                 error_code="not_found",
                 error_message="No such file.",
             )
-        with pytest.raises(WorkspaceTaskFailed) as outside:
+        # The node's jail refusing a path (a link out, say) is the same 400 the hub's own path
+        # rule gives, with the jail's code.
+        with pytest.raises(WorkspacePathRefused) as outside:
             await _answer(
-                lambda: workspace_delete(actor=user, node=node, path="../etc/passwd"),
+                lambda: workspace_delete(actor=user, node=node, path="link-out/passwd"),
                 client,
                 outcome=mesh_pb2.FAILED,
                 error_code="path_outside_workspace",

@@ -73,6 +73,7 @@ def _object_ids(world: World) -> dict[tuple[str, str], tuple[Any, Any]]:
         ("approval-rule-", "pk"): (a.rule_id, MISSING_INT),
         ("agent-", "pk"): (a.agent_id, MISSING_INT),
         ("", "agent_id"): (a.agent_id, MISSING_INT),
+        ("", "run_id"): (a.run_id, MISSING_INT),
         ("admin-user-", "pk"): (a.user.pk, MISSING_INT),
         ("admin-group-", "pk"): (a.group.pk, MISSING_INT),
     }

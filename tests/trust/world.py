@@ -39,6 +39,7 @@ class Side:
     rule_id: int
     agent_id: int
     agent_secret: str
+    run_id: int
     markers: list[str] = field(default_factory=list)
     terminal_id: uuid.UUID | None = None
 
@@ -124,7 +125,7 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
         node_ids=[node_id],
         trigger={"kind": "cron", "expression": "0 3 * * *", "timezone": "UTC"},
     )
-    run_now(actor=user, agent=agent)
+    run = run_now(actor=user, agent=agent)
     audit = AuditEvent.objects.filter(actor=user).order_by("-id").first()
     assert audit is not None
     from mesh.models import TerminalChunk, TerminalSession
@@ -145,6 +146,7 @@ def _side(admin: User, tag: str, *, node_id: str) -> tuple[Side, str]:
         rule_id=rule.pk,
         agent_id=agent.pk,
         agent_secret=agent_secret,
+        run_id=run.pk,
         markers=[
             f"{tag}-agent-name",
             f"{tag}-agent-prompt",
