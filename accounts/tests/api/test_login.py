@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import time
+from typing import ClassVar
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import override_settings
+from django.utils.crypto import constant_time_compare
 from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent
@@ -52,20 +54,42 @@ def test_unknown_email_and_wrong_password_get_the_same_answer(user):
     assert all("password" not in e.details for e in failed)
 
 
-@override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"])
-def test_unknown_email_takes_about_as_long_as_a_wrong_password(make_user):
+class CountingHasher(PBKDF2PasswordHasher):
+    """Django's PBKDF2 hasher, adding up the PBKDF2 iterations each request runs."""
+
+    iterations_run: ClassVar[list[int]] = []
+
+    def encode(self, password: str, salt: str, iterations: int | None = None) -> str:
+        CountingHasher.iterations_run.append(iterations or self.iterations)
+        return super().encode(password, salt, iterations)
+
+    def verify(self, password: str, encoded: str) -> bool:
+        decoded = self.decode(encoded)
+        iterations, salt = int(decoded["iterations"]), str(decoded["salt"])
+        CountingHasher.iterations_run.append(iterations)
+        # Straight to the hash compare, so the encode inside is not counted twice.
+        encoded_2 = super().encode(password, salt, iterations)
+        return constant_time_compare(encoded, encoded_2)
+
+
+HASHER = f"{__name__}.CountingHasher"
+
+
+@override_settings(PASSWORD_HASHERS=[HASHER])
+def test_unknown_email_costs_a_full_hash_like_a_wrong_password(make_user):
+    """No fast early exit for an unknown email: both answers run the full PBKDF2 work, so the
+    time they take says nothing about which accounts exist (counted in iterations, not timed)."""
     make_user("slow@example.com", password=PASSWORD)
 
-    def timed(email: str) -> float:
-        start = time.perf_counter()
-        APIClient().post(LOGIN, {"email": email, "password": "wrong"}, format="json")
-        return time.perf_counter() - start
+    def work(email: str) -> int:
+        CountingHasher.iterations_run.clear()
+        response = APIClient().post(LOGIN, {"email": email, "password": "wrong"}, format="json")
+        assert response.status_code == 401
+        return sum(CountingHasher.iterations_run)
 
-    wrong = min(timed("slow@example.com") for _ in range(2))
-    unknown = min(timed(f"ghost{n}@example.com") for n in range(2))
-    # Both run the full PBKDF2 hash (tens of ms); neither is a fast early exit.
-    assert unknown > wrong * 0.5
-    assert wrong > unknown * 0.5
+    wrong, unknown = work("slow@example.com"), work("ghost@example.com")
+    assert wrong >= CountingHasher.iterations
+    assert unknown == wrong
 
 
 def test_inactive_user_gets_the_same_failure(make_user):
