@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import textwrap
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -153,16 +152,6 @@ def _http(hub: Any, method: str, path: str, token: str) -> tuple[int, Any]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def _wait(predicate: Any, timeout: float = 90.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
-
-
 @pytest.mark.slow
 def test_a_running_run_stops_its_turn_and_its_task_on_a_real_node(live_hub, llm_server, tmp_path):
     live_hub.stop()  # runs need the scheduler in the hub process
@@ -180,7 +169,10 @@ def test_a_running_run_stops_its_turn_and_its_task_on_a_real_node(live_hub, llm_
     )
     llm_server.add(openai_text(["Should never be said."]))
     try:
-        _wait(lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] == "online")
+        wait_until(
+            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] == "online",
+            timeout=90,
+        )
         status, run = _http(live_hub, "POST", f"/api/v1/agents/{agent_id}/run/", token)
         assert status == 202, run
 
@@ -188,7 +180,7 @@ def test_a_running_run_stops_its_turn_and_its_task_on_a_real_node(live_hub, llm_
             tasks = _http(live_hub, "GET", "/api/v1/nodes/live/tasks/", token)[1]["results"]
             return next((t for t in tasks if t["status"] == "running"), None)
 
-        task = _wait(running_task)
+        task = wait_until(running_task, timeout=90)
         status, body = _http(
             live_hub, "POST", f"/api/v1/agents/{agent_id}/runs/{run['id']}/cancel/", token
         )
@@ -199,14 +191,15 @@ def test_a_running_run_stops_its_turn_and_its_task_on_a_real_node(live_hub, llm_
             runs = _http(live_hub, "GET", f"/api/v1/agents/{agent_id}/runs/", token)[1]["results"]
             return next((r for r in runs if r["id"] == run["id"] and r["finished_at"]), None)
 
-        finished = _wait(ended)
+        finished = wait_until(ended, timeout=90)
         assert (finished["status"], finished["error_code"]) == ("cancelled", "cancelled")
-        stopped = _wait(
+        stopped = wait_until(
             lambda: (
                 (t := _http(live_hub, "GET", f"/api/v1/tasks/{task['id']}/", token)[1])["status"]
                 not in ("queued", "dispatched", "running")
                 and t
-            )
+            ),
+            timeout=90,
         )
         assert stopped["status"] == "cancelled", stopped
         sid = finished["session_id"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import select
 import socket
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+
+from cortex.testing import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -147,24 +148,24 @@ def test_waits_are_capped_per_user_and_per_process_and_hold_no_thread_each(hub):
         assert plain.status_code == 200
         # No thread per wait: with PER_PROCESS waits held (for 60 s), the threads that served
         # the requests end (asgiref joins them in the background) and far fewer remain.
-        deadline = time.monotonic() + 20
-        while _threads(hub) - baseline >= PER_PROCESS // 2:
-            assert time.monotonic() < deadline, (baseline, _threads(hub))
-            time.sleep(0.2)
+        wait_until(
+            lambda: _threads(hub) - baseline < PER_PROCESS // 2,
+            timeout=20,
+            message=lambda: f"threads: baseline {baseline}, now {_threads(hub)}",
+        )
         assert all(_answer(sock, within=0) is None for sock in held)
     finally:
         for sock in held:
             sock.close()
 
     # Waits whose client left give their slots back: a new one waits (not refused).
-    deadline = time.monotonic() + 60
-    while True:
+    def waited() -> Any:
         sock = _open_wait(hub, "ann", wait=1)
         answer = _answer(sock, within=30)
         sock.close()
-        if answer is not None and answer[0] == 200:
-            break
-        assert time.monotonic() < deadline, answer
+        return answer if answer is not None and answer[0] == 200 else None
+
+    answer = wait_until(waited, timeout=60, interval=0)
     assert answer[2]["status"] == "queued"
     assert "Traceback" not in hub.log()
 

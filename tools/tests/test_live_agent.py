@@ -17,12 +17,13 @@ from accounts.models import User
 from mesh.models import Node
 from tools.base import ToolContext
 from tools.services import tool_invoke
+from cortex.testing import wait_until
 
-deadline = time.monotonic() + 60
-while Node.objects.get(node_id="live").status == "offline":
-    if time.monotonic() > deadline:
-        raise SystemExit("the agent never came online")
-    time.sleep(0.2)
+wait_until(
+    lambda: Node.objects.get(node_id="live").status != "offline",
+    timeout=60,
+    message="the agent never came online",
+)
 
 user = User.objects.get(email="alice@example.com")
 context = ToolContext(user=user, chat_session_id=5, attached_nodes={"live": ""}, tool_call_id="c1")

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import requests
 
+from cortex.testing import wait_until
+
 pytestmark = pytest.mark.slow
 
 SECOND_NODE = """
@@ -28,14 +30,8 @@ print(json.dumps({"invite": invite}))
 
 
 def _until(what: str, check: Any, timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never: {what}")
-        time.sleep(0.2)
+    """`cortex.testing.wait_until`, named by what it waits for."""
+    return wait_until(check, timeout=timeout, message=f"never: {what}")
 
 
 class Api:
