@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from ..pb import mesh_pb2
 from ..workspace import Workspace
+from .bundle import BUNDLE_TEMP, bundle_folder, bundle_write
 from .files import FileSkillError, write_target
 from .watch import note_pushed
 
@@ -94,7 +95,10 @@ async def receive_push(
     timeout: float,
     cancel: asyncio.Event,
 ) -> dict[str, Any]:
-    """Write the pushed file to payload["path"]; returns {"path", "size", "sha256"}.
+    """Write the pushed file to payload["path"]; returns {"path", "size", "sha256"}. A
+    `write_many` push is a bundle of small files for the folder payload["path"]: it is received
+    the same way (temporary name, size and hash checked), then unpacked (`bundle.bundle_write`);
+    returns {"path", "files": [{"path", "size", "sha256"}]}.
 
     Raises FileSkillError (`rejected` for the jail) with codes `push_out_of_order`,
     `size_mismatch`, `checksum_mismatch`, `push_incomplete` (no eof before `timeout`), or
@@ -103,8 +107,13 @@ async def receive_push(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     size, expected = _expected(payload)
-    target = await asyncio.to_thread(write_target, ws, payload)
-    shown = ws.relative(target)
+    many = payload.get("action") == "write_many"
+    if many:
+        folder = await asyncio.to_thread(bundle_folder, ws, payload)
+        target, shown = folder / BUNDLE_TEMP, ws.relative(folder)
+    else:
+        target = await asyncio.to_thread(write_target, ws, payload)
+        shown = ws.relative(target)
     temp = target.parent / f".{target.name}.push-{secrets.token_hex(6)}"
     digest = hashlib.sha256()
     received = 0
@@ -148,6 +157,9 @@ async def receive_push(
             )
         if digest.hexdigest() != expected:
             raise FileSkillError("checksum_mismatch", "The file's sha256 does not match.")
+        if many:
+            written = await asyncio.to_thread(bundle_write, ws, folder, temp)
+            return {"path": shown, "files": written}
         try:
             os.replace(temp, target)
         except OSError as exc:
