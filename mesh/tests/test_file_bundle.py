@@ -159,14 +159,14 @@ def test_a_kill_mid_bundle_leaves_no_partial_file(tmp_path: Path) -> None:
         rel = path.relative_to(root / "sess").as_posix()
         assert path.read_bytes() == files[rel], f"{rel} is partial"
         seen += 1
-    assert 0 < seen
+    assert seen > 0
 
 
 @pytest.mark.django_db
 async def test_a_real_agent_takes_a_bundle_and_refuses_a_hostile_one(
     tmp_path,
     mesh_address,
-    node_a,
+    node_a,  # noqa: F811
     user,
     media,  # noqa: F811
 ):
