@@ -88,6 +88,7 @@ HOSTILE = {
     "control": [_file("a\nb")],
     "not_normalised": [_file("./a//b")],
     "duplicate": [_file("same"), _file("same", b"other")],
+    "file_and_folder": [_file("a"), _file("a/b")],
     "through_symlink_out": [_file("escape/evil")],
     "through_symlink_in": [_file("inner/evil")],
 }

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import os
 import secrets
+import stat
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,32 @@ def _refuse(message: str, code: str = "bundle_refused") -> FileSkillError:
     return FileSkillError(code, message, rejected=True)
 
 
+def _target(ws: Workspace, folder: Path, rel: str, parents: dict[Path, bool]) -> Path:
+    """`folder/rel`, refused unless every folder on the way is real (no symlink, even one
+    pointing inside the root) and the name itself is no symlink or directory. Each parent
+    folder is resolved once per bundle (`parents`)."""
+    target = folder / rel
+    parent = target.parent
+    if parent not in parents:
+        try:
+            parents[parent] = ws.resolve(parent) == parent
+        except WorkspaceError:
+            parents[parent] = False
+    if not parents[parent]:
+        raise _refuse(f"The bundle member {rel!r} would be written through a symlink.")
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return target
+    except NotADirectoryError as exc:
+        raise _refuse(f"The bundle member {rel!r} is under a file here.") from exc
+    if stat.S_ISLNK(st.st_mode):
+        raise _refuse(f"The bundle member {rel!r} is a symlink here.")
+    if stat.S_ISDIR(st.st_mode):
+        raise _refuse(f"The bundle member {rel!r} is a directory here.")
+    return target
+
+
 def _plan(ws: Workspace, folder: Path, tar: tarfile.TarFile) -> list[tuple[tarfile.TarInfo, Path]]:
     """Every member with its jailed target, or a refusal of the whole bundle."""
     members = tar.getmembers()
@@ -57,23 +84,27 @@ def _plan(ws: Workspace, folder: Path, tar: tarfile.TarFile) -> list[tuple[tarfi
         raise _refuse(f"The bundle holds more than {MAX_MEMBERS} members.")
     plan: list[tuple[tarfile.TarInfo, Path]] = []
     seen: set[str] = set()
+    parents: dict[Path, bool] = {}
     for member in members:
         if member.type not in _PLAIN:
             raise _refuse(f"The bundle member {member.name!r} is not a regular file.")
         try:
             rel = clean_relative_path(member.name)
-            target = ws.resolve(folder / rel)
         except WorkspaceError as exc:
             raise _refuse(f"The bundle member {member.name!r} is refused: {exc}", exc.code) from exc
         if rel != member.name or rel in seen:
             raise _refuse(f"The bundle member {member.name!r} is not a plain, unique path.")
-        if target != folder / rel:  # a symlink on the way, even one inside the root
-            raise _refuse(f"The bundle member {rel!r} would be written through a symlink.")
-        if target.is_dir():
-            raise _refuse(f"The bundle member {rel!r} is a directory here.")
         seen.add(rel)
-        plan.append((member, target))
+        plan.append((member, _target(ws, folder, rel, parents)))
+    folders = {part for rel in seen for part in _prefixes(rel)}
+    if folders & seen:
+        raise _refuse("A bundle member is both a file and a folder of another.")
     return plan
+
+
+def _prefixes(rel: str) -> list[str]:
+    parts = rel.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
 def _write_one(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
@@ -81,7 +112,8 @@ def _write_one(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> s
     source = tar.extractfile(member)
     if source is None:
         raise _refuse(f"The bundle member {member.name!r} has no data.")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():
+        target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.parent / f".{target.name}.push-{secrets.token_hex(6)}"
     digest = hashlib.sha256()
     try:
@@ -105,7 +137,9 @@ def bundle_write(ws: Workspace, folder: Path, bundle: Path) -> list[dict[str, An
             written: list[dict[str, Any]] = []
             for member, target in plan:
                 digest = _write_one(tar, member, target)
-                note_pushed(target, digest)  # a watch of this folder does not echo it back
+                note_pushed(
+                    target, digest, real=True
+                )  # a watch of this folder does not echo it back
                 written.append({"path": member.name, "size": int(member.size), "sha256": digest})
     except (tarfile.TarError, EOFError) as exc:
         raise _refuse("The bundle is not a readable tar.", "bundle_invalid") from exc
