@@ -627,10 +627,11 @@ def _bundle_written(row: WorkspaceNode, payload: dict[str, Any], result: Any) ->
         for f in (files if isinstance(files, list) else [])
         if isinstance(f, dict)
     }
-    known: dict[str, str] = row.known or {}
+    known: dict[str, str] = row.known if row.known is not None else {}
     for path, sha in sent.items():
         if reported.get(path) == sha:
             known[path] = sha
+    row.known = known  # the same dict, also when it was empty ({} is falsy)
     if len(reported) != len(sent) or any(reported.get(p) != s for p, s in sent.items()):
         _forget(row)  # the node holds something else than reported: ask it (manifest)
 
