@@ -200,3 +200,21 @@ async def test_a_real_agent_takes_a_bundle_and_refuses_a_hostile_one(
     # One audit row per bundle: its count of files, never its listing.
     row = await AuditEvent.objects.filter(target_id=str(done.pk)).aget()
     assert row.details["files"] == 30 and "pkg/m0.py" not in str(row.details)
+
+
+async def test_a_push_whose_stream_closed_fails_at_once_as_incomplete(tmp_path: Path) -> None:
+    """The hub never resumes a push on another stream: waiting for its timeout (600 s for a
+    workspace sync) would hold the sync; it fails now and the hub sends the file again."""
+    from mesh.agent.skills.push import ChunkSink, receive_push
+    from mesh.agent.workspace import Workspace
+
+    data = os.urandom(30_000)
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure()
+    sink = ChunkSink()
+    await sink.put(_chunks(data, 10_000)[0])
+    sink.stream_gone.set()  # what the agent does when its stream to the hub closes
+    with pytest.raises(FileSkillError) as info:
+        await receive_push(ws, _payload(data), sink, timeout=600, cancel=asyncio.Event())
+    assert info.value.code == "push_incomplete"
+    assert os.listdir(tmp_path / "ws") == []

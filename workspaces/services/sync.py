@@ -586,7 +586,11 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
             row.known.pop(str(payload.get("rel")), None)
         elif action == "read":
             return  # a drift fetch that failed: the entry stays unfetched (promote refuses)
-        elif status in _RETRY_STATUSES or not _online(row.node):
+        elif (
+            status in _RETRY_STATUSES
+            or not _online(row.node)
+            or task.error_code == "push_incomplete"  # the stream closed mid-push: ask again
+        ):
             _forget(row)
         else:
             _forget(row)

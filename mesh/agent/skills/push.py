@@ -38,6 +38,9 @@ class ChunkSink:
     def __init__(self, maxsize: int = SINK_CHUNKS) -> None:
         self.queue: asyncio.Queue[mesh_pb2.FileChunk] = asyncio.Queue(maxsize)
         self.closed = False
+        #: Set when the stream carrying the chunks has closed: the rest never comes (the hub
+        #: does not resume a push on another stream), so the push fails now, not at its timeout.
+        self.stream_gone = asyncio.Event()
 
     async def put(self, chunk: mesh_pb2.FileChunk) -> None:
         """Queue a chunk, waiting while the queue is full; dropped once the task has ended."""
@@ -70,14 +73,20 @@ async def _next(sink: ChunkSink, cancel: asyncio.Event, timeout: float) -> mesh_
         raise PushCancelled
     if sink.queue.qsize():
         return sink.queue.get_nowait()
+    if sink.stream_gone.is_set():
+        raise TimeoutError
     getting = asyncio.ensure_future(sink.queue.get())
     cancelled = asyncio.ensure_future(cancel.wait())
+    gone = asyncio.ensure_future(sink.stream_gone.wait())
     try:
         done, _ = await asyncio.wait(
-            {getting, cancelled}, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED
+            {getting, cancelled, gone},
+            timeout=max(timeout, 0.0),
+            return_when=asyncio.FIRST_COMPLETED,
         )
     finally:
         cancelled.cancel()
+        gone.cancel()
         if not getting.done():
             getting.cancel()
     if getting in done:
