@@ -144,6 +144,7 @@ class Agent:
                         logger.warning("hub connection: %s %s", exc.code().name, exc.details())
                 except RETRIED as exc:
                     logger.warning("hub connection: %s", exc)
+                self.runner.stream_closed()
                 if self.stopping.is_set():
                     break
                 wait = delay if delay is not None else self.backoff.next()

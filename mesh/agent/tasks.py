@@ -196,6 +196,13 @@ class TaskRunner:
                 running.cancel.set()
             self.spool.forget(task_id)
 
+    def stream_closed(self) -> None:
+        """The hub's stream closed: pushes under way fail as incomplete now (their remaining
+        chunks never come; the hub sends the file again in a new task)."""
+        for running in list(self.running.values()):
+            if running.sink is not None:
+                running.sink.stream_gone.set()
+
     async def stop_all(self, timeout: float = 10.0) -> None:
         """Agent shutdown: cancel what runs and wait for it (results stay in the spool)."""
         for running in list(self.running.values()):

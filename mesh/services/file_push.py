@@ -95,6 +95,7 @@ def file_push(
     audit_context: AuditContext = DEFAULT_CONTEXT,
     chat_session_id: int | None = None,
     tags: dict[str, Any] | None = None,
+    action: str = "write",
 ) -> Task:
     """Stage `source` (a file-like or UploadedFile) and queue its write to `path` on `node`.
 
@@ -102,7 +103,9 @@ def file_push(
     `MESH_FILE_PUSH_MAX_BYTES` (checked on the declared `size` first, then on what was read),
     and whatever `task_dispatch` raises; on any error the staged blob is deleted and no task
     exists. `tags` are extra payload keys the node ignores (a workspace sync names its
-    workspace there, for its task-end hook). Audited by `task_dispatch` (action `write`, the path).
+    workspace there, for its task-end hook). `action` `write_many` pushes a bundle of small
+    files (a tar) that the node unpacks into the folder `path`. Audited by `task_dispatch`
+    (the action, the path; a bundle's count of files).
     """
     if not selectors.node_usable_for(user=actor, node=node):
         raise NotFound("No such node.")
@@ -125,7 +128,7 @@ def file_push(
             actor=actor,
             node=node,
             kind=TaskKind.FILES,
-            payload={**(tags or {}), "action": "write", "path": path},
+            payload={**(tags or {}), "action": action, "path": path},
             chat_session_id=chat_session_id,
             staged={"blob": name, "size": staged.size_read, "sha256": staged.digest.hexdigest()},
             timeout=timeout,

@@ -27,7 +27,15 @@ def push_blob_name() -> str:
 
 def push_blob_of(*, kind: str, payload: Any) -> str:
     """The staged blob a task streams to its node, or "" (an inline write, another action)."""
-    if kind != "files" or not isinstance(payload, dict) or payload.get("action") != "write":
+    if (
+        kind != "files"
+        or not isinstance(payload, dict)
+        or payload.get("action")
+        not in (
+            "write",
+            "write_many",
+        )
+    ):
         return ""
     blob = payload.get("blob")
     # Only our own staging area: a payload can never make the hub stream another stored file.

@@ -37,7 +37,18 @@ MAX_DELIVERY_TIMEOUT = 24 * 3600.0
 CONFIRMED_MARK = "confirmed"
 #: The payload key of a browser task's chat session (its page context on the node); hub-set.
 SESSION_KEY = "session"
-FILE_ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy", "manifest", "watch")
+FILE_ACTIONS = (
+    "list",
+    "stat",
+    "read",
+    "write",
+    "write_many",  # a bundle of small files; only ever staged by the hub (`file_push`)
+    "delete",
+    "move",
+    "copy",
+    "manifest",
+    "watch",
+)
 
 
 class NodeInactive(Conflict):
@@ -68,6 +79,11 @@ class ConfirmationRequired(Conflict):
 class IdempotencyConflict(Conflict):
     code = "idempotency_conflict"
     default_message = "This idempotency key was used for a different request."
+
+
+def action_many(payload: dict[str, Any]) -> bool:
+    """Whether a files payload is a bundle (`write_many`) with its listing of files."""
+    return payload.get("action") == "write_many" and isinstance(payload.get("files"), list)
 
 
 def _same_request(task: Task, *, kind: str, payload: dict[str, Any], timeout: float) -> bool:
@@ -279,6 +295,8 @@ def task_dispatch(
                     "command": payload.get("command", ""),
                     "action": payload.get("action", ""),
                     "path": payload.get("path", payload.get("url", "")),
+                    # A bundle is audited by its count of files, never its listing.
+                    **({"files": len(payload["files"])} if action_many(payload) else {}),
                     "timeout": timeout,
                     "sensitive": checked.get("sensitive", False),
                     "confirmed": bool(confirmed),

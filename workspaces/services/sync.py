@@ -5,10 +5,13 @@ path -> sha256), the transfers under way (`pending`) and the state. Nothing live
 
 - `known` is null after attach, reconnect or a lost transfer: the hub asks the node for a
   manifest (a `files` `manifest` task; the result is the node's files with their hashes).
-- With `known` set, only what differs moves: a `files` write per changed file (the blob is
-  streamed as FileChunks, written to a temporary name and renamed on the node), a `files`
-  delete per file the mirror no longer has. Tasks carry `workspace` in their payload and the
-  session id, so their end (`on_task_end`) updates `known` and re-runs the reconciliation.
+- With `known` set, only what differs moves: small files travel many to a task, as a `files`
+  `write_many` whose pushed blob is a tar bundle (up to `BUNDLE_BYTES` / `BUNDLE_FILES`; the
+  node checks every member before writing any, then writes each to a temporary name and
+  renames it); a larger file gets its own `files` write (streamed as FileChunks, written to a
+  temporary name and renamed); a `files` delete per file the mirror no longer has. Tasks
+  carry `workspace` in their payload and the session id, so their end (`on_task_end`) updates
+  `known` and re-runs the reconciliation.
 - The sweep (every few seconds in each gRPC process) marks nodes offline, asks returning nodes
   for a manifest, creates rows for newly attached nodes and re-runs a reconciliation that a
   crash or restart interrupted. Every step is idempotent: in-flight tasks are never repeated.
@@ -21,6 +24,8 @@ import difflib
 import hashlib
 import io
 import logging
+import tarfile
+import tempfile
 import zlib
 from datetime import timedelta
 from typing import Any
@@ -50,6 +55,12 @@ DRIFT_FETCH_BYTES = 1024 * 1024
 #: Text diffs are made for files up to this size.
 DIFF_BYTES = 256 * 1024
 BLOB_GRACE_S = 600
+#: Files up to this size travel in bundles; a bundle holds up to BUNDLE_BYTES / BUNDLE_FILES.
+BUNDLE_FILE_BYTES = 1024 * 1024
+BUNDLE_BYTES = 8 * 1024 * 1024
+BUNDLE_FILES = 500
+#: A bundle is built in memory up to this size, on disk beyond.
+_BUNDLE_SPOOL = 16 * 1024 * 1024
 #: Lost, timed out or cancelled: the node did not refuse, so ask it again (manifest).
 _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
 
@@ -184,6 +195,68 @@ def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
         )
 
 
+def _bundles(entries: list[WorkspaceFile]) -> list[list[WorkspaceFile]]:
+    """Group small files into bundles of at most BUNDLE_BYTES / BUNDLE_FILES (in path order)."""
+    groups: list[list[WorkspaceFile]] = []
+    current: list[WorkspaceFile] = []
+    weight = 0
+    for entry in sorted(entries, key=lambda e: e.path):
+        if current and (len(current) >= BUNDLE_FILES or weight + entry.size > BUNDLE_BYTES):
+            groups.append(current)
+            current, weight = [], 0
+        current.append(entry)
+        weight += entry.size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def _dispatch_bundle(row: WorkspaceNode, entries: list[WorkspaceFile]) -> None:
+    """One push for many small files: an uncompressed tar of their mirror blobs (one staged
+    copy, one task, one audit row that counts them)."""
+    workspace = row.workspace
+    storage = mirror_storage()
+    with tempfile.SpooledTemporaryFile(max_size=_BUNDLE_SPOOL) as spool:
+        with tarfile.open(fileobj=spool, mode="w:", format=tarfile.PAX_FORMAT) as tar:
+            for entry in entries:
+                info = tarfile.TarInfo(entry.path)
+                info.size, info.mode = entry.size, entry.mode & 0o777
+                name = blob_name(session_id=workspace.session_id, sha256=entry.sha256)
+                with storage.open(name, "rb") as handle:
+                    tar.addfile(info, handle)
+        size = spool.tell()
+        spool.seek(0)
+        file_push(
+            actor=workspace.session.owner,
+            node=row.node,
+            path=node_folder(workspace=workspace, node_id=row.node_id),
+            source=spool,
+            size=size,
+            timeout=SYNC_TIMEOUT,
+            chat_session_id=workspace.session_id,
+            tags={"workspace": workspace.pk, "files": [[e.path, e.sha256] for e in entries]},
+            action="write_many",
+        )
+
+
+def _weight(payload: Any) -> int:
+    """How many files an open sync task carries (a bundle many, anything else one)."""
+    if isinstance(payload, dict) and payload.get("action") == "write_many":
+        return len(payload.get("files") or [])
+    return 1
+
+
+def _in_flight(payloads: list[Any]) -> set[tuple[Any, Any]]:
+    """(path, sha256) of every write under way, (path, "-") of every delete."""
+    moving: set[tuple[Any, Any]] = set()
+    for p in payloads:
+        if p.get("action") == "write_many":
+            moving.update((f[0], f[1]) for f in p.get("files") or [] if len(f) == 2)
+        else:
+            moving.add((p.get("rel"), p.get("sha256", "") if p.get("action") == "write" else "-"))
+    return moving
+
+
 def _dispatch_delete(row: WorkspaceNode, path: str) -> None:
     workspace = row.workspace
     task_dispatch(
@@ -230,14 +303,23 @@ def _reconcile(row: WorkspaceNode) -> None:
         row.save(update_fields=["state", "pending", "updated_at"])
         return
     known: dict[str, str] = row.known
-    in_flight = {
-        (p.get("rel"), p.get("sha256", "") if p.get("action") == "write" else "-")
-        for p in open_tasks
-    }
+    in_flight = _in_flight(open_tasks)
     started = 0
     mirror = {entry.path: entry for entry in WorkspaceFile.objects.filter(workspace=workspace)}
-    for path, entry in mirror.items():
-        if known.get(path) != entry.sha256 and (path, entry.sha256) not in in_flight:
+    changed = [
+        entry
+        for path, entry in mirror.items()
+        if known.get(path) != entry.sha256 and (path, entry.sha256) not in in_flight
+    ]
+    small = [e for e in changed if e.size <= BUNDLE_FILE_BYTES]
+    if len(small) < 2:
+        small = []  # one file alone goes as a plain write
+    for group in _bundles(small):
+        _dispatch_bundle(row, group)
+        started += len(group)
+    bundled = {e.path for e in small}
+    for entry in changed:
+        if entry.path not in bundled:
             _dispatch_write(row, entry)
             started += 1
     for path in known:
@@ -245,7 +327,7 @@ def _reconcile(row: WorkspaceNode) -> None:
             _dispatch_delete(row, path)
             started += 1
     watching = 1 if lead else 0  # the lead's open watch is not a pending transfer
-    row.pending = len(open_tasks) + started - watching
+    row.pending = sum(_weight(p) for p in open_tasks) + started - watching
     row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
     row.save(update_fields=["state", "pending", "updated_at"])
 
@@ -496,13 +578,19 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
                 return
             elif row.known is not None and action == "write":
                 row.known[str(payload.get("rel"))] = str(payload.get("sha256"))
+            elif row.known is not None and action == "write_many":
+                _bundle_written(row, payload, task.result)
             elif row.known is not None and action == "delete":
                 row.known.pop(str(payload.get("rel")), None)
         elif action == "delete" and task.error_code == "not_found" and row.known is not None:
             row.known.pop(str(payload.get("rel")), None)
         elif action == "read":
             return  # a drift fetch that failed: the entry stays unfetched (promote refuses)
-        elif status in _RETRY_STATUSES or not _online(row.node):
+        elif (
+            status in _RETRY_STATUSES
+            or not _online(row.node)
+            or task.error_code == "push_incomplete"  # the stream closed mid-push: ask again
+        ):
             _forget(row)
         else:
             _forget(row)
@@ -511,19 +599,45 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
         row.save(update_fields=["known", "last_known", "state", "drift", "updated_at"])
         if (
             status == TaskStatus.SUCCEEDED
-            and action in ("write", "delete")
+            and action in ("write", "write_many", "delete")
             and row.state == SyncState.SYNCING
         ):
             # Mid-batch: the batch's last task end reconciles once, so a batch of N files costs
             # O(N) rather than O(N^2) (each reconcile reads the whole mirror).
-            still_open = (
-                _open_tasks(row).exclude(pk=task_id).exclude(payload__action="watch").count()
+            still_open = list(
+                _open_tasks(row)
+                .exclude(pk=task_id)
+                .exclude(payload__action="watch")
+                .values_list("payload", flat=True)
             )
             if still_open:
-                row.pending = still_open
+                row.pending = sum(_weight(p) for p in still_open)
                 row.save(update_fields=["pending", "updated_at"])
                 return
         _reconcile(row)
+
+
+def _bundle_written(row: WorkspaceNode, payload: dict[str, Any], result: Any) -> None:
+    """Record a bundle's files in `known` at once: each one the node reports with the sha256
+    the hub sent (anything else is asked again at the next manifest)."""
+    sent = {
+        str(f[0]): str(f[1])
+        for f in payload.get("files") or []
+        if isinstance(f, list) and len(f) == 2
+    }
+    files = result.get("files") if isinstance(result, dict) else None
+    reported = {
+        str(f.get("path")): str(f.get("sha256"))
+        for f in (files if isinstance(files, list) else [])
+        if isinstance(f, dict)
+    }
+    known: dict[str, str] = row.known if row.known is not None else {}
+    for path, sha in sent.items():
+        if reported.get(path) == sha:
+            known[path] = sha
+    row.known = known  # the same dict, also when it was empty ({} is falsy)
+    if len(reported) != len(sent) or any(reported.get(p) != s for p, s in sent.items()):
+        _forget(row)  # the node holds something else than reported: ask it (manifest)
 
 
 def workspace_sweep() -> dict[str, Any]:

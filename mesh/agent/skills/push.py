@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 
 from ..pb import mesh_pb2
 from ..workspace import Workspace
+from .bundle import BUNDLE_TEMP, bundle_folder, bundle_write
 from .files import FileSkillError, write_target
 from .watch import note_pushed
 
@@ -37,6 +38,9 @@ class ChunkSink:
     def __init__(self, maxsize: int = SINK_CHUNKS) -> None:
         self.queue: asyncio.Queue[mesh_pb2.FileChunk] = asyncio.Queue(maxsize)
         self.closed = False
+        #: Set when the stream carrying the chunks has closed: the rest never comes (the hub
+        #: does not resume a push on another stream), so the push fails now, not at its timeout.
+        self.stream_gone = asyncio.Event()
 
     async def put(self, chunk: mesh_pb2.FileChunk) -> None:
         """Queue a chunk, waiting while the queue is full; dropped once the task has ended."""
@@ -69,14 +73,20 @@ async def _next(sink: ChunkSink, cancel: asyncio.Event, timeout: float) -> mesh_
         raise PushCancelled
     if sink.queue.qsize():
         return sink.queue.get_nowait()
+    if sink.stream_gone.is_set():
+        raise TimeoutError
     getting = asyncio.ensure_future(sink.queue.get())
     cancelled = asyncio.ensure_future(cancel.wait())
+    gone = asyncio.ensure_future(sink.stream_gone.wait())
     try:
         done, _ = await asyncio.wait(
-            {getting, cancelled}, timeout=max(timeout, 0.0), return_when=asyncio.FIRST_COMPLETED
+            {getting, cancelled, gone},
+            timeout=max(timeout, 0.0),
+            return_when=asyncio.FIRST_COMPLETED,
         )
     finally:
         cancelled.cancel()
+        gone.cancel()
         if not getting.done():
             getting.cancel()
     if getting in done:
@@ -94,7 +104,10 @@ async def receive_push(
     timeout: float,
     cancel: asyncio.Event,
 ) -> dict[str, Any]:
-    """Write the pushed file to payload["path"]; returns {"path", "size", "sha256"}.
+    """Write the pushed file to payload["path"]; returns {"path", "size", "sha256"}. A
+    `write_many` push is a bundle of small files for the folder payload["path"]: it is received
+    the same way (temporary name, size and hash checked), then unpacked (`bundle.bundle_write`);
+    returns {"path", "files": [{"path", "size", "sha256"}]}.
 
     Raises FileSkillError (`rejected` for the jail) with codes `push_out_of_order`,
     `size_mismatch`, `checksum_mismatch`, `push_incomplete` (no eof before `timeout`), or
@@ -103,8 +116,13 @@ async def receive_push(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     size, expected = _expected(payload)
-    target = await asyncio.to_thread(write_target, ws, payload)
-    shown = ws.relative(target)
+    many = payload.get("action") == "write_many"
+    if many:
+        folder = await asyncio.to_thread(bundle_folder, ws, payload)
+        target, shown = folder / BUNDLE_TEMP, ws.relative(folder)
+    else:
+        target = await asyncio.to_thread(write_target, ws, payload)
+        shown = ws.relative(target)
     temp = target.parent / f".{target.name}.push-{secrets.token_hex(6)}"
     digest = hashlib.sha256()
     received = 0
@@ -148,6 +166,9 @@ async def receive_push(
             )
         if digest.hexdigest() != expected:
             raise FileSkillError("checksum_mismatch", "The file's sha256 does not match.")
+        if many:
+            written = await asyncio.to_thread(bundle_write, ws, folder, temp)
+            return {"path": shown, "files": written}
         try:
             os.replace(temp, target)
         except OSError as exc:

@@ -43,10 +43,11 @@ _PUSHED: dict[str, str] = {}
 _LOCK = threading.Lock()
 
 
-def note_pushed(path: Path, sha256: str) -> None:
-    """A push has just renamed `sha256`'s bytes into `path` (called by the push receiver)."""
+def note_pushed(path: Path, sha256: str, *, real: bool = False) -> None:
+    """A push has just renamed `sha256`'s bytes into `path` (called by the push receiver);
+    `real` when the caller has resolved `path` already (a bundle: no second realpath)."""
     with _LOCK:
-        _PUSHED[os.path.realpath(path)] = sha256
+        _PUSHED[str(path) if real else os.path.realpath(path)] = sha256
         if len(_PUSHED) > 100000:
             _PUSHED.clear()
 
