@@ -81,7 +81,7 @@ class IdempotencyConflict(Conflict):
     default_message = "This idempotency key was used for a different request."
 
 
-def action_many(payload: dict[str, Any]) -> bool:
+def _action_many(payload: dict[str, Any]) -> bool:
     """Whether a files payload is a bundle (`write_many`) with its listing of files."""
     return payload.get("action") == "write_many" and isinstance(payload.get("files"), list)
 
@@ -296,7 +296,7 @@ def task_dispatch(
                     "action": payload.get("action", ""),
                     "path": payload.get("path", payload.get("url", "")),
                     # A bundle is audited by its count of files, never its listing.
-                    **({"files": len(payload["files"])} if action_many(payload) else {}),
+                    **({"files": len(payload["files"])} if _action_many(payload) else {}),
                     "timeout": timeout,
                     "sensitive": checked.get("sensitive", False),
                     "confirmed": bool(confirmed),

@@ -70,7 +70,7 @@ async def test_a_bundle_writes_every_file_and_reports_each(tmp_path: Path) -> No
     assert not [n for n in os.listdir(folder / "src") if PUSH_TEMP.match(n)]
 
 
-HOSTILE = {
+HOSTILE: dict[str, list[tuple[tarfile.TarInfo, bytes | None]]] = {
     "symlink": [_special("ln", tarfile.SYMTYPE, "/etc/passwd")],
     "symlink_relative": [_special("ln", tarfile.SYMTYPE, "../../x")],
     "hardlink": [_special("ln", tarfile.LNKTYPE, "/etc/passwd")],

@@ -229,7 +229,7 @@ def _dispatch_bundle(row: WorkspaceNode, entries: list[WorkspaceFile]) -> None:
         file_push(
             actor=workspace.session.owner,
             node=row.node,
-            path=node_folder(workspace=workspace, node_id=row.node_id),
+            path=_node_folder(workspace=workspace, node_id=row.node_id),
             source=spool,
             size=size,
             timeout=SYNC_TIMEOUT,
