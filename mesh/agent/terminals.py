@@ -87,9 +87,15 @@ def set_winsize(fd: int, rows: int, cols: int) -> None:
 
 #: Run in the child instead of a `preexec_fn`: Python code between fork and exec in a process
 #: with gRPC's threads can crash the child (it did: SIGSEGV), so the child execs this first. It
-#: makes the PTY (stdin) the controlling terminal of the new session, then becomes the shell.
+#: makes the PTY (stdin) the controlling terminal of the new session, gives the shell default
+#: signal handling (an ignored SIGINT or SIGHUP survives exec: an agent started under `nohup`,
+#: or by a process that ignores Ctrl-C, would give shells where Ctrl-C and hang-up do nothing),
+#: then becomes the shell.
 TAKE_TERMINAL = (
-    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
+    "import fcntl, os, signal, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0);"
+    " [signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,"
+    " signal.SIGTERM, signal.SIGPIPE, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU)];"
+    " signal.pthread_sigmask(signal.SIG_SETMASK, []);"
     " os.execvp(sys.argv[1], sys.argv[1:])"
 )
 

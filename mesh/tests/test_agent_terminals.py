@@ -6,6 +6,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -261,3 +262,39 @@ def test_terminal_config_section(tmp_path: Path) -> None:
     assert config.terminal_max_sessions == 3
     with pytest.raises(ValueError, match="terminal.enabled"):
         parse_config({**base, "terminal": {"enabled": "no"}}, config_path=tmp_path / "c.yaml")
+
+
+def test_the_shell_gets_default_signals_whatever_the_agent_ignores(tmp_path: Path) -> None:
+    """An agent started under `nohup` (SIGHUP ignored) or by a parent that ignores Ctrl-C must
+    still give shells where Ctrl-C and hang-up work: ignored signals survive exec, and bash hands
+    what it was started with to the commands it runs (here: grep, reading its own status)."""
+    code = f"""
+import asyncio, signal, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+from cortex.testing import wait_until_async
+from mesh.tests.test_agent_terminals import Node, TerminalLimits
+
+async def main():
+    box = Node(__import__("pathlib").Path({str(tmp_path)!r}),
+               TerminalLimits(window_bytes=64 * 1024, idle_timeout=3600))
+    session = await box.open()
+    box.type(session, "grep -E '^Sig(Ign|Blk)' /proc/self/status; echo done-$((1+1))\\n")
+    await wait_until_async(lambda: "done-2" in box.output(session))
+    print(box.output(session))
+    await box.manager.stop_all(timeout=10)
+
+asyncio.run(main())
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    ).stdout
+    ignored = int(re.search(r"SigIgn:\s*([0-9a-f]+)", out).group(1), 16)  # type: ignore[union-attr]
+    blocked = int(re.search(r"SigBlk:\s*([0-9a-f]+)", out).group(1), 16)  # type: ignore[union-attr]
+    for number in (signal.SIGINT, signal.SIGHUP):
+        assert not ignored & (1 << (number - 1)), out
+        assert not blocked & (1 << (number - 1)), out
