@@ -80,8 +80,9 @@ def test_a_screenshot_shows_in_the_chat(live_hub, llm_server, browser, site, tmp
         assert link.get_attribute("target") == "_blank"
         # The answer after the image is in view: the chat scrolled once the image had loaded.
         page.wait_for_function(
-            "() => { const c = document.getElementById('chat'); "
-            "return c.scrollHeight - c.scrollTop - c.clientHeight < 2; }"
+            "() => { const c = document.getElementById('chat').getBoundingClientRect(); "
+            "const t = [...document.querySelectorAll('.msg.assistant .text')].pop()"
+            ".getBoundingClientRect(); return t.top >= c.top && t.bottom <= c.bottom + 1; }"
         )
         assert size["alt"] == f"Screenshot of {site}/"
         # Only the screenshot call has an image; the navigation has none.

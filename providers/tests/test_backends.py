@@ -104,7 +104,7 @@ def test_verify_redirect_to_private_address_is_refused(
     # Not followed: one request to our server, and no connect attempt to the private address
     # (which would have hung until the timeout).
     assert len(server.requests) == 1
-    assert elapsed < 2
+    assert elapsed < 4.5  # well under the 5 s timeout a connect to the private address would hit
 
 
 def test_verify_redirect_to_public_address_is_not_followed():
