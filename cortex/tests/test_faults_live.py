@@ -132,6 +132,10 @@ def _port_open(port: int) -> bool:
 
 @dataclass
 class Call:
+    """One API call. `phase` is the phase it ran in from start to answer; a call that a phase
+    change overtook (sent while up, answered while PostgreSQL was stopping) is named by both,
+    `up>pg_stopping`, and belongs to neither."""
+
     phase: str
     started: float
     what: str
@@ -151,6 +155,9 @@ class Trickle:
     tasks: list[str] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
 
+    def _span(self, began: str) -> str:
+        return began if self.phase == began else f"{began}>{self.phase}"
+
     def _call(self, what: str, method: str, path: str, **kwargs: Any) -> requests.Response | None:
         phase, started = self.phase, time.monotonic()
         try:
@@ -162,7 +169,7 @@ class Trickle:
                 **kwargs,
             )
         except requests.RequestException:
-            self.calls.append(Call(phase, started, what, 0))
+            self.calls.append(Call(self._span(phase), started, what, 0))
             return None
         code = ""
         if response.status_code >= 400:
@@ -172,7 +179,7 @@ class Trickle:
                 code = "<not the shared error body>"
         self.calls.append(
             Call(
-                phase,
+                self._span(phase),
                 started,
                 what,
                 response.status_code,
