@@ -101,8 +101,9 @@ def _handler(server: ProviderServer) -> type[BaseHTTPRequestHandler]:
                 }
             )
             mode = server.mode
-            if mode == "hang":
-                server.release.wait(10)
+            # "hang" answers late rather than dropping the connection: a client that ignored its
+            # timeout would see a success, so "unreachable" proves the timeout held.
+            if mode == "hang" and server.release.wait(10):
                 return
             if mode == "redirect":
                 self._answer(307, {}, {"Location": server.redirect_to})

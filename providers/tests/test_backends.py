@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.test import override_settings
 
@@ -80,11 +78,9 @@ def test_verify_unknown_model_is_model_not_found(kind, backend_id, suffix, heade
 )
 def test_verify_hanging_server_times_out_as_unreachable(kind, backend_id, suffix, header, expected):
     with provider_server("hang") as server:
-        started = time.monotonic()
         result = registry.get(kind, backend_id).verify(_values(server.url, suffix), 0.5)
-        elapsed = time.monotonic() - started
+    # The server answers a success after 10 s: only a client that gave up at its timeout fails.
     assert (result.ok, result.error_code) == (False, "unreachable")
-    assert elapsed < 5
 
 
 @pytest.mark.parametrize(
@@ -97,14 +93,11 @@ def test_verify_redirect_to_private_address_is_refused(
     kind, backend_id, suffix, header, expected, target
 ):
     with provider_server("redirect", redirect_to=target) as server:
-        started = time.monotonic()
         result = registry.get(kind, backend_id).verify(_values(server.url, suffix), 5)
-        elapsed = time.monotonic() - started
+    # Refused before any connect: a connect to the private address would have ended in
+    # `unreachable` at the timeout (nothing answers there), not `blocked_address`.
     assert (result.ok, result.error_code) == (False, "blocked_address")
-    # Not followed: one request to our server, and no connect attempt to the private address
-    # (which would have hung until the timeout).
     assert len(server.requests) == 1
-    assert elapsed < 4.5  # well under the 5 s timeout a connect to the private address would hit
 
 
 def test_verify_redirect_to_public_address_is_not_followed():
