@@ -43,7 +43,9 @@ async def refused_with(ws: WebsocketCommunicator, *, timeout: float = 5) -> int:
     assert connected is True, f"closed before accept with {code}"
     message = await ws.receive_output(timeout=timeout)
     assert message["type"] == "websocket.close", message
-    await ws.wait(timeout=timeout)
+    # The server then hears the socket go, as it would from a real server; without it the
+    # consumer waits for that disconnect and `wait` silently sits out its whole timeout.
+    await ws.disconnect(code=int(message["code"]), timeout=timeout)
     return int(message["code"])
 
 
