@@ -19,6 +19,26 @@ PG_PORT = int(os.environ.get("CORTEX_TEST_PG_PORT", "55432"))
 REDIS_PORT = int(os.environ.get("CORTEX_TEST_REDIS_PORT", "56379"))
 
 
+#: Fixtures that start real processes: a module using one is heavy, like one marked slow.
+_HEAVY_FIXTURES = frozenset({"live_hub", "module_live_hub", "browser", "page"})
+
+
+def _heavy(item: pytest.Item) -> bool:
+    marked = item.get_closest_marker("slow") or item.get_closest_marker("browser")
+    return bool(marked) or not _HEAVY_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heavy modules first, each kept whole (its module fixtures start once per worker).
+
+    pytest-xdist hands tests out in this order: a minutes-long test collected last runs alone
+    while the other workers have nothing left, so the long ones go first and the many short
+    ones fill the gaps at the end.
+    """
+    heavy = {item.module for item in items if _heavy(item)}  # type: ignore[attr-defined]
+    items.sort(key=lambda item: item.module not in heavy)  # type: ignore[attr-defined]
+
+
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
