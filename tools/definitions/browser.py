@@ -68,7 +68,17 @@ class Browser(Tool):
     def run(
         self, *, context: ToolContext, node_id: str, timeout: float = 60, **arguments: Any
     ) -> ToolResult:
+        from workspaces.selectors import workspace_downloads_target
+
         node = context.node_for_tool(node_id, tool=self)
-        task = context.dispatch(node=node, kind="browser", payload=arguments, timeout=timeout)
+        # With a workspace, the chat's downloads land in its folder on the node.
+        downloads = workspace_downloads_target(session_id=context.chat_session_id, node=node)
+        task = context.dispatch(
+            node=node,
+            kind="browser",
+            payload=arguments,
+            timeout=timeout,
+            browser_downloads=downloads,
+        )
         task = context.wait(task=task, timeout=float(timeout) + min(5.0, float(timeout)))
         return render_tasks(context=context, tasks=[task])

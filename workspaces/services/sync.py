@@ -41,7 +41,7 @@ from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
 from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
-from workspaces.selectors import workspace_path
+from workspaces.selectors import workspace_node_folder, workspace_path
 from workspaces.services.files import manifest_put, mirror_store
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
@@ -66,11 +66,8 @@ _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
 
 
 def _node_folder(*, workspace: Workspace, node_id: int | None = None) -> str:
-    """The session's folder on a node, relative to the node's workspace root: the lead's own
-    folder for a `node` workspace, `sessions/<session id>` everywhere else."""
-    if workspace.source == WorkspaceSource.NODE and node_id == workspace.lead_node_id:
-        return workspace.path or "."
-    return f"sessions/{workspace.session_id}"
+    """The session's folder on a node (`node_id` is the node's pk): `workspace_node_folder`."""
+    return workspace_node_folder(workspace=workspace, node_pk=node_id)
 
 
 def _open_tasks(row: WorkspaceNode) -> Any:
