@@ -13,52 +13,112 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from providers.tests.llm_server import ScriptedLLM, openai_text, openai_tool_call
-from tools.tests.test_browser_live import BROWSER_NODE, CHROMIUM, site  # noqa: F401  # fixture
+from tools.tests.test_browser_live import BROWSER_NODE, CHROMIUM
 from workspaces.tests.test_live_sync import Api, _states, _until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REPORT = b"quarterly numbers\n"  # what the site's /report.txt serves as an attachment
+REPORT = b"quarterly numbers\n"
+BIG = b"0123456789" * 300  # over this module's per-file cap
+PAGE = b'<html><body><a id="dl" href="/report.txt">report</a> <a id="big" href="/big.bin">big</a>'
+
+
+@pytest.fixture(scope="module")
+def module_live_hub_env() -> dict[str, str]:
+    """A per-file cap small enough for the site's big file to be over it."""
+    return {"CORTEX_WORKSPACE_MAX_FILE_BYTES": "1000"}
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    """A loopback site: a page with two links, each to an attachment."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+        def do_GET(self) -> None:  # noqa: N802
+            files = {"/report.txt": REPORT, "/big.bin": BIG}
+            body, extra = files.get(self.path, PAGE), {}
+            if self.path in files:
+                name = self.path.lstrip("/")
+                extra = {"Content-Disposition": f'attachment; filename="{name}"'}
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream" if extra else "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+SECOND_NODE = """
+node2, invite2 = services.node_create(actor=admin, node_id="live2", display_name="Live two")
+services.node_grant(actor=admin, node=node2, group=team)
+print(json.dumps({"invite2": invite2}))
+"""
 
 
 @pytest.fixture(scope="module")
 def world(module_live_hub, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """The module's hub with alice, her model on loopback, and node `live` with a browser."""
+    """The module's hub with alice, her model on loopback, node `live` with a browser and
+    node `live2` without one."""
     if not os.path.exists(CHROMIUM):
         pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
     llm = ScriptedLLM().start()
-    seeded = module_live_hub.seed(llm.url + "/v1", token=True, then=BROWSER_NODE)
-    root = tmp_path_factory.mktemp("node")
-    agent = module_live_hub.start_agent(node_id="live", invite=seeded["invite"], root=root)
+    seeded = module_live_hub.seed(llm.url + "/v1", token=True, then=BROWSER_NODE + SECOND_NODE)
+    root, root2 = tmp_path_factory.mktemp("node"), tmp_path_factory.mktemp("node2")
+    agents = [
+        module_live_hub.start_agent(node_id="live", invite=seeded["invite"], root=root),
+        module_live_hub.start_agent(node_id="live2", invite=seeded["invite2"], root=root2),
+    ]
     api = Api(module_live_hub, seeded["token"])
     try:
-        _until(
-            "live online", lambda: api("GET", "/api/v1/nodes/live/").json()["status"] != "offline"
-        )
-        yield {"hub": module_live_hub, "llm": llm, "api": api, "root": root}
+        for node_id in ("live", "live2"):
+            _until(
+                f"{node_id} online",
+                lambda n=node_id: api("GET", f"/api/v1/nodes/{n}/").json()["status"] != "offline",
+            )
+        yield {"hub": module_live_hub, "llm": llm, "api": api, "root": root, "root2": root2}
     finally:
-        module_live_hub.stop_process(agent)
+        for agent in agents:
+            module_live_hub.stop_process(agent)
         llm.close()
 
 
-def _chat(world: dict[str, Any], workspace: dict[str, Any], site_url: str) -> tuple[int, Any]:
-    """A chat with node `live` and this workspace whose model navigates and clicks the download
-    link; returns (session id, the click's tool result)."""
+def _chat(
+    world: dict[str, Any],
+    workspace: dict[str, Any],
+    site_url: str,
+    link: str = "#dl",
+    nodes: tuple[str, ...] = ("live",),
+) -> tuple[int, Any]:
+    """A chat with these nodes and this workspace whose model navigates on `live` and clicks
+    the download `link`; returns (session id, the click's tool result)."""
     api = world["api"]
     sid = api("POST", "/api/v1/sessions/", json={"title": "downloads"}).json()["id"]
-    attached = api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": "live"})
-    assert attached.status_code == 201, attached.text
+    for node_id in nodes:
+        attached = api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
+        assert attached.status_code == 201, attached.text
     patched = api("PATCH", f"/api/v1/sessions/{sid}/workspace/", json=workspace)
     assert patched.status_code == 200, patched.text
     for call_id, arguments in (
         ("call_nav", {"action": "navigate", "url": site_url + "/"}),
-        ("call_dl", {"action": "click", "selector": "#dl"}),
+        ("call_dl", {"action": "click", "selector": link}),
     ):
         step = json.dumps({"node_id": "live", **arguments})
         world["llm"].add(openai_tool_call([(call_id, "browser", step)]))
@@ -77,8 +137,8 @@ def _chat(world: dict[str, Any], workspace: dict[str, Any], site_url: str) -> tu
 
 
 def _debug(world: dict[str, Any]) -> str:
-    log = (world["root"] / "agent.log").read_text(errors="replace")[-3000:]
-    return world["hub"].log()[-5000:] + "\n---\n" + log
+    logs = [(world[r] / "agent.log").read_text(errors="replace")[-3000:] for r in ("root", "root2")]
+    return "\n---\n".join([world["hub"].log()[-5000:], *logs])
 
 
 def _workspace_file(world: dict[str, Any], sid: int, path: str) -> bytes | None:
@@ -86,10 +146,10 @@ def _workspace_file(world: dict[str, Any], sid: int, path: str) -> bytes | None:
     return answer.content if answer.status_code == 200 else None
 
 
-def test_a_download_joins_a_hub_workspace(world, site) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_download_joins_a_hub_workspace(world, site) -> None:  # type: ignore[no-untyped-def]
     api = world["api"]
     try:
-        sid, click = _chat(world, {"source": "hub"}, site)
+        sid, click = _chat(world, {"source": "hub"}, site, nodes=("live", "live2"))
         assert (click["status"], click["error_code"]) == ("succeeded", ""), click
         assert click["result"]["downloads"] == [
             {
@@ -109,14 +169,19 @@ def test_a_download_joins_a_hub_workspace(world, site) -> None:  # type: ignore[
             ("downloads/report.txt", len(REPORT))
         ]
         assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
-        # The node already holds it: the sync settles without drift.
-        _until("live in sync", lambda: _states(api, sid) == {"live": ("in_sync", 0)})
+        # The other node receives it through the sync; the first holds it already.
+        other = world["root2"] / "workspace" / "sessions" / str(sid) / "downloads" / "report.txt"
+        _until("report.txt on live2", lambda: other.exists() and other.read_bytes() == REPORT)
+        _until(
+            "both in sync",
+            lambda: _states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
+        )
     except BaseException:
         print(_debug(world))  # noqa: T201  # the logs explain a failure
         raise
 
 
-def test_a_download_on_the_lead_joins_a_node_workspace(world, site) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_download_on_the_lead_joins_a_node_workspace(world, site) -> None:  # type: ignore[no-untyped-def]
     lead = world["root"] / "workspace" / "proj"
     lead.mkdir(parents=True, exist_ok=True)
     try:
@@ -132,6 +197,25 @@ def test_a_download_on_the_lead_joins_a_node_workspace(world, site) -> None:  # 
             lambda: _workspace_file(world, sid, "downloads/report.txt"),
         )
         assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
+    except BaseException:
+        print(_debug(world))  # noqa: T201  # the logs explain a failure
+        raise
+
+
+def test_a_download_over_the_cap_stays_out_of_the_workspace_with_a_note(world, site) -> None:  # type: ignore[no-untyped-def]
+    api = world["api"]
+    try:
+        sid, click = _chat(world, {"source": "hub"}, site, link="#big")
+        assert (click["status"], click["error_code"]) == ("succeeded", ""), click
+        saved = click["result"]["downloads"]
+        assert [(d["node_path"], d["bytes"]) for d in saved] == [("downloads/big.bin", len(BIG))]
+        assert saved[0]["note"].startswith("3000 bytes is more than the 1000 bytes a download")
+        assert (world["root"] / "workspace" / "downloads" / "big.bin").read_bytes() == BIG
+        # The sync is not stuck on it, and the workspace never lists it.
+        _until("live in sync", lambda: _states(api, sid) == {"live": ("in_sync", 0)})
+        listing = api("GET", f"/api/v1/sessions/{sid}/workspace/files/")
+        assert "downloads" not in [e["path"] for e in listing.json()["results"]]
+        assert _workspace_file(world, sid, "downloads/big.bin") is None
     except BaseException:
         print(_debug(world))  # noqa: T201  # the logs explain a failure
         raise
