@@ -65,11 +65,6 @@ _BUNDLE_SPOOL = 16 * 1024 * 1024
 _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
 
 
-def _node_folder(*, workspace: Workspace, node_id: int | None = None) -> str:
-    """The session's folder on a node (`node_id` is the node's pk): `workspace_node_folder`."""
-    return workspace_node_folder(workspace=workspace, node_pk=node_id)
-
-
 def _open_tasks(row: WorkspaceNode) -> Any:
     return Task.objects.filter(
         node_id=row.node_id,
@@ -104,7 +99,7 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "manifest",
-            "path": _node_folder(workspace=workspace, node_id=row.node_id),
+            "path": workspace_node_folder(workspace=workspace, node_pk=row.node_id),
             "workspace": workspace.pk,
         },
         timeout=SYNC_TIMEOUT,
@@ -183,7 +178,7 @@ def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
         file_push(
             actor=workspace.session.owner,
             node=row.node,
-            path=f"{_node_folder(workspace=workspace, node_id=row.node_id)}/{entry.path}",
+            path=f"{workspace_node_folder(workspace=workspace, node_pk=row.node_id)}/{entry.path}",
             source=handle,
             size=entry.size,
             timeout=SYNC_TIMEOUT,
@@ -226,7 +221,7 @@ def _dispatch_bundle(row: WorkspaceNode, entries: list[WorkspaceFile]) -> None:
         file_push(
             actor=workspace.session.owner,
             node=row.node,
-            path=_node_folder(workspace=workspace, node_id=row.node_id),
+            path=workspace_node_folder(workspace=workspace, node_pk=row.node_id),
             source=spool,
             size=size,
             timeout=SYNC_TIMEOUT,
@@ -262,7 +257,7 @@ def _dispatch_delete(row: WorkspaceNode, path: str) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "delete",
-            "path": f"{_node_folder(workspace=workspace, node_id=row.node_id)}/{path}",
+            "path": f"{workspace_node_folder(workspace=workspace, node_pk=row.node_id)}/{path}",
             "workspace": workspace.pk,
             "rel": path,
         },
@@ -401,7 +396,7 @@ def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
     if not drift:
         return
     row.state, row.drift = SyncState.DRIFT, drift
-    folder = _node_folder(workspace=row.workspace, node_id=row.node_id)
+    folder = workspace_node_folder(workspace=row.workspace, node_pk=row.node_id)
     for entry in drift:
         if entry["change"] != "deleted" and entry["size"] <= DRIFT_FETCH_BYTES:
             task_dispatch(
