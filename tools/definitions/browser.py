@@ -24,7 +24,9 @@ class Browser(Tool):
         "its tabs and pages between calls in this chat. Typical use: `navigate` to a URL, "
         "`snapshot` to see the page's elements with refs like [ref=e12], then `click`/`type`/"
         "`select`/`hover` by `ref` (or a CSS `selector`), `text` to read, `screenshot` to show "
-        "the user. `evaluate` runs JavaScript only where the node allows it, after approval."
+        "the user. `evaluate` runs JavaScript only where the node allows it, after approval. "
+        "Files a page downloads land in this chat's workspace under downloads/ when it has one; "
+        "the result names each one's `workspace_path`."
     )
     parameters = json_schema(
         extra_properties={
