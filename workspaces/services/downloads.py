@@ -26,7 +26,13 @@ from cortex.errors import CortexError
 from mesh.agent.browser_actions import DOWNLOADS_DIR
 from mesh.models import Task, TaskKind, TaskStatus
 from mesh.services.tasks import DOWNLOADS_KEY, task_dispatch
-from workspaces.models import Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
+from workspaces.models import (
+    SyncState,
+    Workspace,
+    WorkspaceFile,
+    WorkspaceNode,
+    WorkspaceSource,
+)
 from workspaces.selectors import workspace_node_folder, workspace_path
 from workspaces.services.files import manifest_put, mirror_store
 
@@ -160,17 +166,29 @@ def _store(*, task_id: str, payload: dict[str, Any]) -> None:
                     "node_id": task.node.node_id,
                 },
             )
-            # The node holds these bytes already: the sync does not send them back.
             row = (
                 WorkspaceNode.objects.select_for_update()
                 .filter(workspace=workspace, node_id=task.node_id)
                 .first()
             )
-            if row is not None and row.known is not None:
-                row.known[path] = sha
-                row.save(update_fields=["known", "updated_at"])
+            if row is not None:
+                _holds(row, path=path, sha=sha)
             from workspaces.services.sync import workspace_sync_soon
 
             workspace_sync_soon(workspace_id=workspace.pk)
     except CortexError as exc:  # over the workspace cap, or a file/folder clash: stays on node
         logger.info("download %s of session %s not stored: %s", path, workspace.session_id, exc)
+
+
+def _holds(row: WorkspaceNode, *, path: str, sha: str) -> None:
+    """The node holds these bytes already: the sync does not send them back, and a manifest
+    that saw the download before the mirror had it is no drift any more."""
+    if row.known is not None:
+        row.known[path] = sha
+    drift = row.drift or []
+    rest = [e for e in drift if not (e.get("path") == path and e.get("sha256") == sha)]
+    if row.state == SyncState.DRIFT and len(rest) != len(drift):
+        row.drift = rest
+        if not rest:
+            row.state = SyncState.SYNCING
+    row.save(update_fields=["known", "drift", "state", "updated_at"])

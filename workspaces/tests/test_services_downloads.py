@@ -18,7 +18,7 @@ from mesh import services as mesh_services
 from mesh.agent.skills.watch import BATCH_BYTES
 from mesh.models import Node, Task, TaskKind, TaskStatus
 from sessions_app.models import ChatSession, SessionNode
-from workspaces.models import Workspace, WorkspaceFile, WorkspaceNode
+from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode
 from workspaces.selectors import (
     DOWNLOAD_FETCH_BYTES,
     workspace_downloads_target,
@@ -261,3 +261,27 @@ def test_another_users_browser_task_fetches_nothing(user, staff_user, world) -> 
         .files.filter(path__startswith="downloads")
         .exists()
     )
+
+
+def test_a_manifest_that_saw_the_download_first_is_no_drift_once_it_is_stored(  # type: ignore[no-untyped-def]
+    user, world
+) -> None:
+    session, web, _ = world
+    workspace = workspace_configure(actor=user, session=session, source="hub")
+    seen = {"path": "downloads/report.csv", "change": "added", "sha256": SHA, "size": 18}
+    other = {"path": "notes.txt", "change": "added", "sha256": "0" * 64, "size": 1}
+    WorkspaceNode.objects.create(
+        workspace=workspace, node=web, known={}, state=SyncState.DRIFT, drift=[seen]
+    )
+    entry = {"workspace_path": "downloads/report.csv", "bytes": len(REPORT), "sha256": SHA}
+    _browser_end(session, web, user, [entry])
+    _read_end(Task.objects.get(kind=TaskKind.FILES, payload__rel="downloads/report.csv"), REPORT)
+    row = WorkspaceNode.objects.get(workspace=workspace, node=web)
+    assert (row.state, row.drift) == (SyncState.SYNCING, [])
+    assert row.known == {"downloads/report.csv": SHA}
+    # A node with drift of its own keeps it (a person resolves that).
+    WorkspaceNode.objects.filter(pk=row.pk).update(state=SyncState.DRIFT, drift=[seen, other])
+    WorkspaceFile.objects.filter(workspace=workspace, path="downloads/report.csv").delete()
+    _read_end(Task.objects.get(kind=TaskKind.FILES, payload__rel="downloads/report.csv"), REPORT)
+    row.refresh_from_db()
+    assert (row.state, row.drift) == (SyncState.DRIFT, [other])
