@@ -158,7 +158,15 @@ class ToolContext:
 
     # -- mesh services, under the chat user's grants -----------------------------------
 
-    def dispatch(self, *, node: Node, kind: str, payload: dict[str, Any], timeout: float) -> Task:
+    def dispatch(
+        self,
+        *,
+        node: Node,
+        kind: str,
+        payload: dict[str, Any],
+        timeout: float,
+        browser_downloads: dict[str, Any] | None = None,
+    ) -> Task:
         """Queue a task on `node` for this session's tool call (audited by mesh)."""
         from mesh import services as mesh_services
 
@@ -172,6 +180,7 @@ class ToolContext:
             tool_call_id=self.tool_call_id,
             audit_context=TOOL_CONTEXT,
             confirmed=self.confirmed,
+            browser_downloads=browser_downloads,
         )
 
     def wait(self, *, task: Task, timeout: float) -> Task:

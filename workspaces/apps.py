@@ -13,7 +13,8 @@ class WorkspacesConfig(AppConfig):
     def ready(self) -> None:
         from cortex.sweeps import sweep_register
         from mesh.services.task_hooks import task_end_register
-        from workspaces.services import sync
+        from workspaces.services import downloads, sync
 
         sweep_register("workspaces", sync.workspace_sweep)
         task_end_register("workspaces", sync.on_task_end)
+        task_end_register("workspaces.downloads", downloads.on_task_end)

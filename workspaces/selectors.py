@@ -114,24 +114,62 @@ def workspace_for_user(*, user: Any, session_id: Any) -> Workspace:
     return workspace_of(session=session_get_for_user(user=user, session_id=session_id))
 
 
+def workspace_node_folder(*, workspace: Workspace, node_pk: int | None) -> str:
+    """The one rule for where a session's workspace lives on a node (relative to the node's
+    workspace root): the lead's own folder (`.` for its root) for a `node` workspace,
+    `sessions/<session id>` on every other node."""
+    if workspace.source == WorkspaceSource.NODE and node_pk == workspace.lead_node_id:
+        return workspace.path or "."
+    return f"sessions/{workspace.session_id}"
+
+
 def workspace_node_folders(*, session_id: int) -> dict[str, str]:
     """Where the session's workspace lives on each attached node (node_id -> folder relative
     to the node's workspace root); empty without a workspace. Shell commands start there."""
-    workspace = Workspace.objects.filter(session_id=session_id).select_related("lead_node").first()
+    workspace = Workspace.objects.filter(session_id=session_id).first()
     if workspace is None or workspace.source == WorkspaceSource.NONE:
         return {}
     from sessions_app.models import SessionNode
 
-    folders = {}
-    for node_id in SessionNode.objects.filter(session_id=session_id).values_list(
-        "node__node_id", flat=True
-    ):
-        lead = workspace.source == WorkspaceSource.NODE and workspace.lead_node
-        if lead and lead.node_id == node_id:
-            folders[node_id] = workspace.path
-        else:
-            folders[node_id] = f"sessions/{session_id}"
-    return folders
+    return {
+        node_id: workspace_node_folder(workspace=workspace, node_pk=node_pk)
+        for node_pk, node_id in SessionNode.objects.filter(session_id=session_id).values_list(
+            "node_id", "node__node_id"
+        )
+    }
+
+
+#: The largest browser download the hub copies into a mirror from a node that is not a `node`
+#: workspace's lead: what one `files` read brings (the agent's default `files.max_read_bytes`).
+DOWNLOAD_FETCH_BYTES = 1024 * 1024
+
+
+def workspace_downloads_target(*, session_id: int | None, node: Any) -> dict[str, Any] | None:
+    """Where a chat's browser downloads go on `node` (`{"folder", "max_bytes"}`, the browser
+    task's `downloads` key), or None when the chat has no workspace.
+
+    `max_bytes` is the most a download may have and still join the workspace: the per-file cap,
+    the room left under the workspace cap, and what reaches the hub in one transfer (the lead's
+    watch batch, else one read). A larger download stays on the node, outside the workspace.
+    """
+    from django.conf import settings
+
+    from mesh.agent.skills.watch import BATCH_BYTES
+
+    if session_id is None:
+        return None
+    workspace = Workspace.objects.filter(session_id=session_id).first()
+    if workspace is None or workspace.source == WorkspaceSource.NONE:
+        return None
+    lead = workspace.source == WorkspaceSource.NODE and workspace.lead_node_id == node.pk
+    room = int(settings.WORKSPACE_MAX_BYTES) - workspace_total_bytes(workspace=workspace)
+    cap = min(
+        int(settings.WORKSPACE_MAX_FILE_BYTES),
+        BATCH_BYTES if lead else DOWNLOAD_FETCH_BYTES,
+        max(room, 0),
+    )
+    folder = workspace_node_folder(workspace=workspace, node_pk=node.pk)
+    return {"folder": clean_relative_path(folder, allow_root=True) or ".", "max_bytes": cap}
 
 
 def workspace_search(

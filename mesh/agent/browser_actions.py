@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from .workspace import WorkspaceError, clean_relative_path
+
 MAX_URL = 4096
 MAX_SELECTOR = 2048
 MAX_TEXT_ARG = 20_000
@@ -123,8 +125,14 @@ ACTIONS: dict[str, Action] = {
 }
 #: Every action may name the tab it acts on (default: the current tab).
 COMMON = ("tab",)
-#: Keys only the hub sets in a payload: the chat session, the approval mark.
-HUB_KEYS = ("session", "confirmed")
+#: Keys only the hub sets in a payload: the chat session, the approval mark, where the
+#: session's downloads go (`downloads_target`).
+HUB_KEYS = ("session", "confirmed", "downloads")
+#: The folder (inside the session's workspace folder, or the node's workspace root without
+#: one) that downloads are saved in.
+DOWNLOADS_DIR = "downloads"
+#: The largest `max_bytes` a `downloads` target may name (2**53: any JSON number is exact).
+MAX_DOWNLOAD_CAP = 1 << 53
 #: Actions whose target may load another URL: checked against the domain policy.
 URL_ACTIONS = ("navigate", "tab_new")
 
@@ -198,6 +206,37 @@ def validate_action(payload: Any, *, extra: tuple[str, ...] = ()) -> dict[str, A
     if name == "press" and ("ref" in payload and "selector" in payload):
         raise ActionError("press takes a ref or a selector, not both.")
     return dict(payload)
+
+
+def downloads_target(value: Any) -> tuple[str, int] | None:
+    """The hub's `downloads` key checked: (the session's workspace folder relative to the node's
+    workspace root, "." for the root itself; the most bytes a download kept there may have).
+
+    None when the key is absent (no session workspace: downloads stay where they always went).
+    Fails closed with ActionError `invalid_downloads`: the value must be exactly
+    `{"folder": <canonical relative path or ".">, "max_bytes": <int >= 0>}`; a folder that the
+    workspace path rule would rewrite (`a//b`, `./a`, `a/`), let alone refuse, is refused.
+    """
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != {"folder", "max_bytes"}:
+        raise ActionError(
+            "downloads must be an object with exactly folder and max_bytes.",
+            code="invalid_downloads",
+        )
+    folder, cap = value["folder"], value["max_bytes"]
+    if isinstance(cap, bool) or not isinstance(cap, int) or not 0 <= cap <= MAX_DOWNLOAD_CAP:
+        raise ActionError(
+            "downloads.max_bytes must be a whole number of bytes.", "invalid_downloads"
+        )
+    if folder != ".":
+        try:
+            clean = clean_relative_path(folder)
+        except WorkspaceError as exc:
+            raise ActionError(f"downloads.folder: {exc}", code="invalid_downloads") from exc
+        if clean != folder:
+            raise ActionError("downloads.folder is not a canonical path.", "invalid_downloads")
+    return folder, cap
 
 
 def json_schema(*, extra_properties: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from mesh.agent.browser_actions import (
     URL_ACTIONS,
     ActionError,
     BrowserPolicy,
+    downloads_target,
     url_refusal,
     validate_action,
 )
@@ -71,6 +72,17 @@ def browser_payload_clean(payload: dict[str, Any]) -> dict[str, Any]:
         return validate_action(payload)
     except ActionError as exc:
         raise ValidationFailed(fields={"action": [exc.message]}) from exc
+
+
+def browser_downloads_clean(value: Any) -> dict[str, Any]:
+    """Where a browser task's downloads go, checked by the node's own rule (fail closed)."""
+    try:
+        target = downloads_target(value)
+    except ActionError as exc:
+        raise ValidationFailed(fields={"downloads": [exc.message]}) from exc
+    if target is None:
+        raise ValidationFailed(fields={"downloads": ["Required."]})
+    return {"folder": target[0], "max_bytes": target[1]}
 
 
 def browser_dispatch_check(

@@ -25,7 +25,11 @@ from cortex.services import db_unit
 from mesh import events, selectors
 from mesh.agent.envpolicy import env_name_refusal
 from mesh.models import TERMINAL_STATUSES, Node, Task, TaskKind, TaskStatus
-from mesh.services.browser import browser_dispatch_check, browser_payload_clean
+from mesh.services.browser import (
+    browser_dispatch_check,
+    browser_downloads_clean,
+    browser_payload_clean,
+)
 from mesh.services.journal import _announce_finished, task_expire_undelivered
 
 logger = logging.getLogger("cortex.mesh")
@@ -37,6 +41,8 @@ MAX_DELIVERY_TIMEOUT = 24 * 3600.0
 CONFIRMED_MARK = "confirmed"
 #: The payload key of a browser task's chat session (its page context on the node); hub-set.
 SESSION_KEY = "session"
+#: The payload key of where a browser task's downloads go (`downloads_target`); hub-set.
+DOWNLOADS_KEY = "downloads"
 FILE_ACTIONS = (
     "list",
     "stat",
@@ -90,7 +96,7 @@ def _same_request(task: Task, *, kind: str, payload: dict[str, Any], timeout: fl
     """Whether a repeated idempotency key comes with the request that created `task`."""
     # The hub adds the blob fields and its confirmation mark itself: not part of the request.
     staged = ("blob", "size", "sha256") if "blob" in (task.payload or {}) else ()
-    added = (*staged, CONFIRMED_MARK, SESSION_KEY)
+    added = (*staged, CONFIRMED_MARK, SESSION_KEY, DOWNLOADS_KEY)
     stored = {k: v for k, v in (task.payload or {}).items() if k not in added}
     asked = {k: v for k, v in payload.items() if k not in staged}
     return task.kind == kind and stored == asked and float(task.timeout) == float(timeout)
@@ -207,6 +213,7 @@ def task_dispatch(
     staged: dict[str, Any] | None = None,
     confirmed: bool = False,
     delivery_timeout: float | None = None,
+    browser_downloads: dict[str, Any] | None = None,
 ) -> Task:
     """Queue a task for `node` and ring its stream holder.
 
@@ -218,7 +225,9 @@ def task_dispatch(
     task carries the hub's mark (`payload["confirmed"]`), without which the node refuses a
     command its own check finds sensitive. The task must reach its node within
     `delivery_timeout` seconds (default `CORTEX_TASK_DELIVERY_TIMEOUT`); past that it ends
-    `timed_out` / `not_delivered` and is never delivered.
+    `timed_out` / `not_delivered` and is never delivered. `browser_downloads` (browser tasks
+    only: `{"folder", "max_bytes"}`, checked by `downloads_target`) tells the node to save the
+    chat's downloads in its workspace folder.
 
     The audit row (with the exact command) is written in the same transaction before the task
     exists: if it cannot be written, no task is stored and nothing is sent. A repeated
@@ -259,6 +268,8 @@ def task_dispatch(
             )
             raise
         payload[SESSION_KEY] = str(chat_session_id) if chat_session_id is not None else ""
+        if browser_downloads is not None:
+            payload[DOWNLOADS_KEY] = browser_downloads_clean(browser_downloads)
         if confirmed and checked["sensitive"]:
             payload[CONFIRMED_MARK] = True
     if kind == TaskKind.SHELL:

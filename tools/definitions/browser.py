@@ -24,7 +24,9 @@ class Browser(Tool):
         "its tabs and pages between calls in this chat. Typical use: `navigate` to a URL, "
         "`snapshot` to see the page's elements with refs like [ref=e12], then `click`/`type`/"
         "`select`/`hover` by `ref` (or a CSS `selector`), `text` to read, `screenshot` to show "
-        "the user. `evaluate` runs JavaScript only where the node allows it, after approval."
+        "the user. `evaluate` runs JavaScript only where the node allows it, after approval. "
+        "Files a page downloads land in this chat's workspace under downloads/ when it has one; "
+        "the result names each one's `workspace_path`."
     )
     parameters = json_schema(
         extra_properties={
@@ -68,7 +70,17 @@ class Browser(Tool):
     def run(
         self, *, context: ToolContext, node_id: str, timeout: float = 60, **arguments: Any
     ) -> ToolResult:
+        from workspaces.selectors import workspace_downloads_target
+
         node = context.node_for_tool(node_id, tool=self)
-        task = context.dispatch(node=node, kind="browser", payload=arguments, timeout=timeout)
+        # With a workspace, the chat's downloads land in its folder on the node.
+        downloads = workspace_downloads_target(session_id=context.chat_session_id, node=node)
+        task = context.dispatch(
+            node=node,
+            kind="browser",
+            payload=arguments,
+            timeout=timeout,
+            browser_downloads=downloads,
+        )
         task = context.wait(task=task, timeout=float(timeout) + min(5.0, float(timeout)))
         return render_tasks(context=context, tasks=[task])

@@ -243,7 +243,8 @@ def test_every_action_through_the_chat_tool_on_a_real_agent(live_hub, llm_server
     assert shot["stored"] is True and shot["bytes"] > 1000
     status, png = _http(live_hub, "GET", shot["url"], token)
     assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) == shot["bytes"]
-    assert result(15)["result"]["downloads"] == ["downloads/report.txt"]
+    # No workspace in this chat: the node's own downloads/ folder, named relative to its root.
+    assert [d["node_path"] for d in result(15)["result"]["downloads"]] == ["downloads/report.txt"]
     assert (workspace / "downloads" / "report.txt").read_text() == "quarterly numbers\n"
     assert [t["tab"] for t in result(17)["result"]["tabs"]] == [1, 2]
     assert (result(19)["result"]["tab"], len(result(19)["result"]["tabs"])) == (1, 1)

@@ -41,7 +41,7 @@ from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
 from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
-from workspaces.selectors import workspace_path
+from workspaces.selectors import workspace_node_folder, workspace_path
 from workspaces.services.files import manifest_put, mirror_store
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
@@ -63,14 +63,6 @@ BUNDLE_FILES = 500
 _BUNDLE_SPOOL = 16 * 1024 * 1024
 #: Lost, timed out or cancelled: the node did not refuse, so ask it again (manifest).
 _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
-
-
-def _node_folder(*, workspace: Workspace, node_id: int | None = None) -> str:
-    """The session's folder on a node, relative to the node's workspace root: the lead's own
-    folder for a `node` workspace, `sessions/<session id>` everywhere else."""
-    if workspace.source == WorkspaceSource.NODE and node_id == workspace.lead_node_id:
-        return workspace.path or "."
-    return f"sessions/{workspace.session_id}"
 
 
 def _open_tasks(row: WorkspaceNode) -> Any:
@@ -107,7 +99,7 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "manifest",
-            "path": _node_folder(workspace=workspace, node_id=row.node_id),
+            "path": workspace_node_folder(workspace=workspace, node_pk=row.node_id),
             "workspace": workspace.pk,
         },
         timeout=SYNC_TIMEOUT,
@@ -186,7 +178,7 @@ def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
         file_push(
             actor=workspace.session.owner,
             node=row.node,
-            path=f"{_node_folder(workspace=workspace, node_id=row.node_id)}/{entry.path}",
+            path=f"{workspace_node_folder(workspace=workspace, node_pk=row.node_id)}/{entry.path}",
             source=handle,
             size=entry.size,
             timeout=SYNC_TIMEOUT,
@@ -229,7 +221,7 @@ def _dispatch_bundle(row: WorkspaceNode, entries: list[WorkspaceFile]) -> None:
         file_push(
             actor=workspace.session.owner,
             node=row.node,
-            path=_node_folder(workspace=workspace, node_id=row.node_id),
+            path=workspace_node_folder(workspace=workspace, node_pk=row.node_id),
             source=spool,
             size=size,
             timeout=SYNC_TIMEOUT,
@@ -265,7 +257,7 @@ def _dispatch_delete(row: WorkspaceNode, path: str) -> None:
         kind=TaskKind.FILES,
         payload={
             "action": "delete",
-            "path": f"{_node_folder(workspace=workspace, node_id=row.node_id)}/{path}",
+            "path": f"{workspace_node_folder(workspace=workspace, node_pk=row.node_id)}/{path}",
             "workspace": workspace.pk,
             "rel": path,
         },
@@ -404,7 +396,7 @@ def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
     if not drift:
         return
     row.state, row.drift = SyncState.DRIFT, drift
-    folder = _node_folder(workspace=row.workspace, node_id=row.node_id)
+    folder = workspace_node_folder(workspace=row.workspace, node_pk=row.node_id)
     for entry in drift:
         if entry["change"] != "deleted" and entry["size"] <= DRIFT_FETCH_BYTES:
             task_dispatch(

@@ -13,6 +13,7 @@ import asyncio
 import base64
 import contextlib
 import glob
+import hashlib
 import importlib.util
 import ipaddress
 import json
@@ -27,15 +28,18 @@ from typing import Any, Callable
 
 from ..browser_actions import (
     ACTIONS,
+    DOWNLOADS_DIR,
     HUB_KEYS,
     URL_ACTIONS,
     ActionError,
     BrowserPolicy,
     address_refusal,
+    downloads_target,
     split_url,
     url_refusal,
     validate_action,
 )
+from ..workspace import WorkspaceError, resolve_in_root
 from .browser_proxy import REFUSED_HEADER, PolicyProxy
 
 logger = logging.getLogger("cortex_agent.browser")
@@ -45,7 +49,6 @@ MAX_SNAPSHOT = 200_000
 MAX_EVAL = 100_000
 MAX_SESSIONS = 8
 MAX_TABS = 16
-DOWNLOADS_DIR = "downloads"
 
 
 class BrowserError(Exception):
@@ -88,9 +91,12 @@ class _Session:
     next_tab: int = 1
     last_used: float = field(default_factory=time.monotonic)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    downloads: list[str] = field(default_factory=list)
+    downloads: list[dict[str, Any]] = field(default_factory=list)
     blocked: list[str] = field(default_factory=list)
     pending: list[Any] = field(default_factory=list)  # downloads being saved
+    #: Where this chat's downloads go: (its workspace folder, byte cap), from the hub's latest
+    #: task; None without a session workspace (the node's own downloads/ folder).
+    target: tuple[str, int] | None = None
 
 
 def _safe_name(name: str) -> str:
@@ -98,9 +104,49 @@ def _safe_name(name: str) -> str:
     return name or "download"
 
 
+def _reserve(folder: Path, name: str) -> Path:
+    """A new empty file in `folder` named `name` (or `stem-N.ext`), created exclusively and
+    never through a symlink: a download never overwrites a file that is already there."""
+    stem, dot, ext = name.partition(".")
+    for n in range(10_000):
+        candidate = folder / (name if n == 0 else f"{stem}-{n}{dot}{ext}")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return candidate
+    raise OSError(f"no free name for {name} in {DOWNLOADS_DIR}/")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:500]
+
+
+def _downloads_note(downloads: list[dict[str, Any]]) -> str:
+    """What the model should know about where this action's downloads went."""
+    notes = []
+    if any("workspace_path" in d for d in downloads):
+        notes.append(
+            "workspace_path is the file's path in this chat's workspace (the workspace tools "
+            "and the console list it once the hub has copied it in, which takes a moment)"
+        )
+    if any("node_path" in d and "note" not in d for d in downloads):
+        notes.append(
+            "node_path is relative to the node's workspace root (this chat has no workspace)"
+        )
+    if any("note" in d for d in downloads):
+        notes.append("a download with a note is outside the chat's workspace; the note says why")
+    return "; ".join(notes) + "."
 
 
 class BrowserSessions:
@@ -260,34 +306,82 @@ class BrowserSessions:
             ),
         )
 
+    def _download_folder(self, folder: str | None, *, create: bool = True) -> Path:
+        """The real folder downloads are saved in: `downloads/` of the session's workspace
+        folder (`folder`, checked by `downloads_target`), or of the node's workspace root when
+        `folder` is None. Raises WorkspaceError when it resolves outside the root (a symlink);
+        checked before anything is created, and again after."""
+        root = self._downloads_root()
+        rel = DOWNLOADS_DIR if folder in (None, ".") else f"{folder}/{DOWNLOADS_DIR}"
+        found = resolve_in_root(root, rel)
+        if create:
+            found.mkdir(parents=True, exist_ok=True, mode=0o700)
+            found = resolve_in_root(root, rel)
+        return found
+
     async def _download(self, session: _Session, download: Any) -> None:
+        """Save a finished download: in the chat's workspace folder when the hub named one and
+        the file is within its cap, else in the node's own downloads/ (with a note saying why)."""
+        url = str(download.url)[:200]
         policy = self._policy()
         if policy is None or not policy.allow_downloads:
-            session.blocked.append(f"download {download.url[:200]}: downloads are not allowed")
+            session.blocked.append(f"download {url}: downloads are not allowed")
             with contextlib.suppress(Exception):
                 await download.cancel()
             return
-        folder = self._downloads_root() / DOWNLOADS_DIR
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = _safe_name(download.suggested_filename)
-        target, n = folder / name, 1
-        while target.exists():
-            stem, dot, ext = name.partition(".")
-            target, n = folder / f"{stem}-{n}{dot}{ext}", n + 1
+        target = session.target
         try:
-            await download.save_as(str(target))
+            size = os.path.getsize(await download.path())  # waits until it has finished
         except Exception as exc:  # a failed download is reported, not fatal
-            session.blocked.append(f"download {download.url[:200]}: {_first_line(exc)}")
+            session.blocked.append(f"download {url}: {_first_line(exc)}")
             return
-        session.downloads.append(f"{DOWNLOADS_DIR}/{target.name}")
+        entry: dict[str, Any] = {"bytes": size}
+        folder = None
+        if target is not None and size <= target[1]:
+            folder = target[0]
+        elif target is not None:
+            entry["note"] = (
+                f"{size} bytes is more than the {target[1]} bytes a download kept in the chat's "
+                f"workspace may have: saved in the node's own {DOWNLOADS_DIR}/ folder instead, "
+                "outside the workspace"
+            )
+        try:
+            saved = _reserve(self._download_folder(folder), _safe_name(download.suggested_filename))
+        except WorkspaceError:
+            session.blocked.append(f"download {url}: the session's folder leaves the workspace")
+            return
+        except OSError as exc:
+            session.blocked.append(f"download {url}: {_first_line(exc)}")
+            return
+        try:
+            await download.save_as(str(saved))
+            digest = await asyncio.get_running_loop().run_in_executor(None, _sha256, saved)
+        except Exception as exc:  # a failed download is reported, not fatal
+            with contextlib.suppress(OSError):
+                saved.unlink()
+            session.blocked.append(f"download {url}: {_first_line(exc)}")
+            return
+        where = "workspace_path" if folder is not None else "node_path"
+        entry.update({where: f"{DOWNLOADS_DIR}/{saved.name}", "sha256": digest})
+        session.downloads.append(entry)
 
     # -------------------------------------------------------------- actions
     async def run(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Validate `payload` against the contract and perform it in its session's context."""
         try:
             payload = validate_action(payload, extra=HUB_KEYS)
+            target = downloads_target(payload.get("downloads"))
         except ActionError as exc:
             raise BrowserError(exc.code, exc.message, rejected=True) from exc
+        if target is not None:
+            try:  # a session folder that a symlink leads out of the root: refused, not created
+                self._download_folder(target[0], create=False)
+            except WorkspaceError as exc:
+                raise BrowserError(
+                    "path_outside_workspace",
+                    "The session's workspace folder is outside the node's workspace.",
+                    rejected=True,
+                ) from exc
         key = str(payload.get("session") or "")
         action = payload["action"]
         if action == "close":
@@ -318,6 +412,7 @@ class BrowserSessions:
         async with session.lock:
             session.last_used = time.monotonic()
             session.blocked = []
+            session.target = target
             session.context.set_default_timeout(max(1000.0, timeout * 1000 * 0.9))
             try:
                 result = await self._act(session, action, payload)
@@ -484,9 +579,7 @@ class BrowserSessions:
         described["tabs"] = tabs
         if session.downloads:
             described["downloads"] = list(session.downloads)
-            described["downloads_note"] = (
-                "saved in the node's workspace under downloads/ (no session workspace yet)"
-            )
+            described["downloads_note"] = _downloads_note(session.downloads)
         if session.blocked:
             described["blocked"] = session.blocked[:20]
         return described

@@ -1,0 +1,221 @@
+"""A browser download lands in the chat's workspace: a real hub, a real agent driving Debian's
+Chromium against a loopback site that serves an attachment, the scripted model (loopback)
+navigating and clicking through the chat's `browser` tool.
+
+With a `hub` workspace the node saves the file in the session's folder and the hub copies it
+into the mirror (the REST listing and the file's bytes show it); with a `node` workspace the
+lead's watch brings it in. The tool result names the workspace path, not a node path. One hub
+and one agent serve the module.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from providers.tests.llm_server import ScriptedLLM, openai_text, openai_tool_call
+from tools.tests.test_browser_live import BROWSER_NODE, CHROMIUM
+from workspaces.tests.test_live_sync import Api, _states, _until
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPORT = b"quarterly numbers\n"
+BIG = b"0123456789" * 300  # over this module's per-file cap
+PAGE = b'<html><body><a id="dl" href="/report.txt">report</a> <a id="big" href="/big.bin">big</a>'
+
+
+@pytest.fixture(scope="module")
+def module_live_hub_env() -> dict[str, str]:
+    """A per-file cap small enough for the site's big file to be over it."""
+    return {"CORTEX_WORKSPACE_MAX_FILE_BYTES": "1000"}
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[str]:
+    """A loopback site: a page with two links, each to an attachment."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+        def do_GET(self) -> None:  # noqa: N802
+            files = {"/report.txt": REPORT, "/big.bin": BIG}
+            body, extra = files.get(self.path, PAGE), {}
+            if self.path in files:
+                name = self.path.lstrip("/")
+                extra = {"Content-Disposition": f'attachment; filename="{name}"'}
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream" if extra else "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+SECOND_NODE = """
+node2, invite2 = services.node_create(actor=admin, node_id="live2", display_name="Live two")
+services.node_grant(actor=admin, node=node2, group=team)
+print(json.dumps({"invite2": invite2}))
+"""
+
+
+@pytest.fixture(scope="module")
+def world(module_live_hub, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """The module's hub with alice, her model on loopback, node `live` with a browser and
+    node `live2` without one."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
+    llm = ScriptedLLM().start()
+    seeded = module_live_hub.seed(llm.url + "/v1", token=True, then=BROWSER_NODE + SECOND_NODE)
+    root, root2 = tmp_path_factory.mktemp("node"), tmp_path_factory.mktemp("node2")
+    agents = [
+        module_live_hub.start_agent(node_id="live", invite=seeded["invite"], root=root),
+        module_live_hub.start_agent(node_id="live2", invite=seeded["invite2"], root=root2),
+    ]
+    api = Api(module_live_hub, seeded["token"])
+    try:
+        for node_id in ("live", "live2"):
+            _until(
+                f"{node_id} online",
+                lambda n=node_id: api("GET", f"/api/v1/nodes/{n}/").json()["status"] != "offline",
+            )
+        yield {"hub": module_live_hub, "llm": llm, "api": api, "root": root, "root2": root2}
+    finally:
+        for agent in agents:
+            module_live_hub.stop_process(agent)
+        llm.close()
+
+
+def _chat(
+    world: dict[str, Any],
+    workspace: dict[str, Any],
+    site_url: str,
+    link: str = "#dl",
+    nodes: tuple[str, ...] = ("live",),
+) -> tuple[int, Any]:
+    """A chat with these nodes and this workspace whose model navigates on `live` and clicks
+    the download `link`; returns (session id, the click's tool result)."""
+    api = world["api"]
+    sid = api("POST", "/api/v1/sessions/", json={"title": "downloads"}).json()["id"]
+    for node_id in nodes:
+        attached = api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
+        assert attached.status_code == 201, attached.text
+    patched = api("PATCH", f"/api/v1/sessions/{sid}/workspace/", json=workspace)
+    assert patched.status_code == 200, patched.text
+    for call_id, arguments in (
+        ("call_nav", {"action": "navigate", "url": site_url + "/"}),
+        ("call_dl", {"action": "click", "selector": link}),
+    ):
+        step = json.dumps({"node_id": "live", **arguments})
+        world["llm"].add(openai_tool_call([(call_id, "browser", step)]))
+    world["llm"].add(openai_text(["Downloaded."]))
+    posted = api("POST", f"/api/v1/sessions/{sid}/messages/", json={"content": "Get the report"})
+    assert posted.status_code == 202, posted.text
+
+    def done() -> Any:
+        rows = api("GET", f"/api/v1/sessions/{sid}/messages/?page_size=50").json()["results"]
+        said = [m for m in rows if m["role"] == "assistant" and m["status"] == "done"]
+        return rows if any(m["content"] == "Downloaded." for m in said) else None
+
+    rows = _until("the chat turn ends", done, timeout=120)
+    tools = {m["tool_call_id"]: m for m in rows if m["role"] == "tool"}
+    return sid, tools["call_dl"]["tool_result"]["data"]["tasks"][0]
+
+
+def _debug(world: dict[str, Any]) -> str:
+    logs = [(world[r] / "agent.log").read_text(errors="replace")[-3000:] for r in ("root", "root2")]
+    return "\n---\n".join([world["hub"].log()[-5000:], *logs])
+
+
+def _workspace_file(world: dict[str, Any], sid: int, path: str) -> bytes | None:
+    answer = world["api"]("GET", f"/api/v1/sessions/{sid}/workspace/file/?path={path}")
+    return answer.content if answer.status_code == 200 else None
+
+
+def test_a_download_joins_a_hub_workspace(world, site) -> None:  # type: ignore[no-untyped-def]
+    api = world["api"]
+    try:
+        sid, click = _chat(world, {"source": "hub"}, site, nodes=("live", "live2"))
+        assert (click["status"], click["error_code"]) == ("succeeded", ""), click
+        assert click["result"]["downloads"] == [
+            {
+                "bytes": len(REPORT),
+                "workspace_path": "downloads/report.txt",
+                "sha256": hashlib.sha256(REPORT).hexdigest(),
+            }
+        ]
+        on_node = world["root"] / "workspace" / "sessions" / str(sid) / "downloads" / "report.txt"
+        assert on_node.read_bytes() == REPORT
+        # The hub copies it into the mirror: the REST listing and the bytes show it.
+        _until(
+            "report.txt in the mirror", lambda: _workspace_file(world, sid, "downloads/report.txt")
+        )
+        listing = api("GET", f"/api/v1/sessions/{sid}/workspace/files/?path=downloads").json()
+        assert [(e["path"], e["size"]) for e in listing["results"]] == [
+            ("downloads/report.txt", len(REPORT))
+        ]
+        assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
+        # The other node receives it through the sync; the first holds it already.
+        other = world["root2"] / "workspace" / "sessions" / str(sid) / "downloads" / "report.txt"
+        _until("report.txt on live2", lambda: other.exists() and other.read_bytes() == REPORT)
+        _until(
+            "both in sync",
+            lambda: _states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
+        )
+    except BaseException:
+        print(_debug(world))  # noqa: T201  # the logs explain a failure
+        raise
+
+
+def test_a_download_on_the_lead_joins_a_node_workspace(world, site) -> None:  # type: ignore[no-untyped-def]
+    lead = world["root"] / "workspace" / "proj"
+    lead.mkdir(parents=True, exist_ok=True)
+    try:
+        sid, click = _chat(world, {"source": "node", "node_id": "live", "path": "proj"}, site)
+        assert (click["status"], click["error_code"]) == ("succeeded", ""), click
+        saved = click["result"]["downloads"]
+        assert [(d["workspace_path"], d["bytes"]) for d in saved] == [
+            ("downloads/report.txt", len(REPORT))
+        ]
+        assert (lead / "downloads" / "report.txt").read_bytes() == REPORT
+        _until(
+            "the lead's download in the mirror",
+            lambda: _workspace_file(world, sid, "downloads/report.txt"),
+        )
+        assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
+    except BaseException:
+        print(_debug(world))  # noqa: T201  # the logs explain a failure
+        raise
+
+
+def test_a_download_over_the_cap_stays_out_of_the_workspace_with_a_note(world, site) -> None:  # type: ignore[no-untyped-def]
+    api = world["api"]
+    try:
+        sid, click = _chat(world, {"source": "hub"}, site, link="#big")
+        assert (click["status"], click["error_code"]) == ("succeeded", ""), click
+        saved = click["result"]["downloads"]
+        assert [(d["node_path"], d["bytes"]) for d in saved] == [("downloads/big.bin", len(BIG))]
+        assert saved[0]["note"].startswith("3000 bytes is more than the 1000 bytes a download")
+        assert (world["root"] / "workspace" / "downloads" / "big.bin").read_bytes() == BIG
+        # The sync is not stuck on it, and the workspace never lists it.
+        _until("live in sync", lambda: _states(api, sid) == {"live": ("in_sync", 0)})
+        listing = api("GET", f"/api/v1/sessions/{sid}/workspace/files/")
+        assert "downloads" not in [e["path"] for e in listing.json()["results"]]
+        assert _workspace_file(world, sid, "downloads/big.bin") is None
+    except BaseException:
+        print(_debug(world))  # noqa: T201  # the logs explain a failure
+        raise
