@@ -45,7 +45,7 @@ def test_agents_page(live_hub, llm_server, browser, tmp_path):  # noqa: F811
         page.wait_for_selector("#agent-secret:not([hidden])")
         assert len(page.locator("#agent-secret-value").text_content()) >= 40
         card = page.locator(".agent", has_text="nightly check")
-        assert "every 3600 s" in card.locator("p.schedule").text_content()
+        assert "every 1 h" in card.locator("p.schedule").text_content()
         assert card.locator(".next-fire").text_content() not in ("—", "paused")
 
         # Run now: the model asks for a command no rule covers, so the run waits for me.

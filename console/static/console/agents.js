@@ -11,8 +11,22 @@ document.addEventListener("DOMContentLoaded", async () => {
     return value ? new Date(value).toLocaleString() : "—";
   }
 
+  // "every 2 h 30 min", "every 1 min 30 s": the largest units that say the interval exactly.
+  function every(seconds) {
+    const units = [["d", 86400], ["h", 3600], ["min", 60], ["s", 1]];
+    const parts = [];
+    let left = Math.round(seconds);
+    for (const [name, size] of units) {
+      if (left >= size) {
+        parts.push(`${Math.floor(left / size)} ${name}`);
+        left %= size;
+      }
+    }
+    return `every ${parts.join(" ") || `${seconds} s`}`;
+  }
+
   function triggerText(trigger) {
-    if (trigger.kind === "interval") return `every ${trigger.seconds} s`;
+    if (trigger.kind === "interval") return every(trigger.seconds);
     if (trigger.kind === "cron") return `cron ${trigger.expression} (${trigger.timezone})`;
     return "manual";
   }
