@@ -484,6 +484,8 @@ def workspace_drift_resolve(
         if action == "promote":
             for entry in chosen:
                 path = entry.get("path", "")
+                if not entry.get("change"):
+                    continue  # a failed transfer, not a version of the node's: nothing to take
                 if entry.get("change") == "deleted":
                     WorkspaceFile.objects.filter(workspace=workspace, path=path).delete()
                     continue
