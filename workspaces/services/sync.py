@@ -12,6 +12,8 @@ path -> sha256), the transfers under way (`pending`) and the state. Nothing live
   temporary name and renamed); a `files` delete per file the mirror no longer has. Tasks
   carry `workspace` in their payload and the session id, so their end (`on_task_end`) updates
   `known` and re-runs the reconciliation.
+- What the mirror's `.gitignore` / `.cortexignore` files ignore (git's rules, `mesh.agent.ignore`,
+  the module the lead's watcher filters with) is a node's own: never drift, never deleted there.
 - The sweep (every few seconds in each gRPC process) marks nodes offline, asks returning nodes
   for a manifest, creates rows for newly attached nodes and re-runs a reconciliation that a
   crash or restart interrupted. Every step is idempotent: in-flight tasks are never repeated.
@@ -41,7 +43,7 @@ from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
 from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
-from workspaces.selectors import workspace_path
+from workspaces.selectors import workspace_ignore_rules, workspace_path
 from workspaces.services.files import manifest_put, mirror_store
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
@@ -322,10 +324,13 @@ def _reconcile(row: WorkspaceNode) -> None:
         if entry.path not in bundled:
             _dispatch_write(row, entry)
             started += 1
-    for path in known:
-        if path not in mirror and (path, "-") not in in_flight:
-            _dispatch_delete(row, path)
-            started += 1
+    extra = [p for p in known if p not in mirror and (p, "-") not in in_flight]
+    rules = workspace_ignore_rules(workspace=workspace) if extra else None
+    for path in extra:
+        if rules is not None and rules.ignored(path):
+            continue  # the node's own (build output, caches): never deleted there
+        _dispatch_delete(row, path)
+        started += 1
     watching = 1 if lead else 0  # the lead's open watch is not a pending transfer
     row.pending = sum(_weight(p) for p in open_tasks) + started - watching
     row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
@@ -391,15 +396,18 @@ def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
         WorkspaceFile.objects.filter(workspace=row.workspace).values_list("path", "sha256")
     )
     last = row.last_known or {}
+    rules = workspace_ignore_rules(workspace=row.workspace)
     drift: list[dict[str, Any]] = []
     for path, sha in sorted(node_files.items()):
+        if rules.ignored(path):
+            continue  # ignored files are the node's own business, never drift
         if mirror.get(path) != sha and last.get(path) != sha:
             change = "modified" if path in mirror else "added"
             drift.append(
                 {"path": path, "change": change, "sha256": sha, "size": sizes.get(path, 0)}
             )
     for path, sha in sorted(last.items()):
-        if path not in node_files and mirror.get(path) == sha:
+        if path not in node_files and mirror.get(path) == sha and not rules.ignored(path):
             drift.append({"path": path, "change": "deleted"})
     if not drift:
         return
