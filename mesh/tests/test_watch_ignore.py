@@ -4,10 +4,11 @@ counts at the next scan."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
-from mesh.agent.skills.watch import scan
+from mesh.agent.skills.watch import scan, watch
 
 
 def _tree(root: Path, files: dict[str, str]) -> None:
@@ -62,3 +63,18 @@ def test_an_ignore_file_that_is_a_symlink_is_not_read(tmp_path: Path) -> None:
     _tree(root, {"a.txt": "a"})
     (root / ".gitignore").symlink_to(outside)
     assert sorted(scan(root)) == ["a.txt"]
+
+
+def test_a_mode_only_change_is_reported_when_the_hub_sends_modes(tmp_path: Path) -> None:
+    """The executable bit is synced: a `chmod +x` alone is a change (with the file's mode);
+    an older hub's watch (no `executable` list) is answered as before."""
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\necho ran\n")
+    script.chmod(0o644)
+    known = {"run.sh": hashlib.sha256(script.read_bytes()).hexdigest()}
+    assert watch(tmp_path, {"known": known, "executable": [], "wait": 0})["changes"] == []
+    script.chmod(0o755)
+    changes = watch(tmp_path, {"known": known, "executable": [], "wait": 5})["changes"]
+    assert [(c["op"], c["path"], c["mode"]) for c in changes] == [("put", "run.sh", 0o755)]
+    assert watch(tmp_path, {"known": known, "executable": ["run.sh"], "wait": 0})["changes"] == []
+    assert watch(tmp_path, {"known": known, "wait": 0})["changes"] == []

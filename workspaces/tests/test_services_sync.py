@@ -244,7 +244,13 @@ def test_a_manifest_with_the_nodes_own_change_is_drift(user, setup) -> None:
     row = WorkspaceNode.objects.get()
     assert row.state == SyncState.DRIFT
     assert row.drift == [
-        {"path": "a.txt", "change": "modified", "sha256": _sha(NEW), "size": len(NEW)}
+        {
+            "path": "a.txt",
+            "change": "modified",
+            "sha256": _sha(NEW),
+            "size": len(NEW),
+            "mode": 0o644,
+        }
     ]
     fetch = Task.objects.get(payload__action="read")
     assert fetch.payload["drift"] is True and fetch.payload["rel"] == "a.txt"

@@ -73,12 +73,15 @@
     const what = entry.error
       ? el("span", { class: "ws-drift-error" }, `could not sync: ${entry.error}`)
       : el("span", { class: "muted" }, CHANGES[entry.change] || entry.change);
-    const size = entry.change && entry.change !== "deleted" ? ` · ${formatBytes(entry.size || 0)}` : "";
+    const size = entry.change && entry.change !== "deleted"
+      ? ` · ${formatBytes(entry.size || 0)}${entry.mode & 0o100 ? " · executable" : ""}` : "";
     const box = takeable(entry)
       ? el("input", { type: "checkbox", checked: true, "data-path": entry.path, "aria-label": `Take the node's ${entry.path}` })
       : null;
     let detail = null;
-    if (entry.diff) {
+    if (entry.diff === "" && entry.change === "modified") {
+      detail = el("p", { class: "muted small" }, "Same content: only the executable bit differs.");
+    } else if (entry.diff) {
       const label = entry.change === "added" ? "The node's new file" : "Diff (workspace → node)";
       detail = el("details", { class: "ws-diff" }, el("summary", {}, label), diffView(entry.diff));
     } else if (entry.change && entry.change !== "deleted" && !entry.fetched) {

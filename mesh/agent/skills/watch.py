@@ -1,11 +1,12 @@
 """The lead node's side of a `node` workspace: watch a folder and report what changed.
 
 A `files` `watch` task is a long poll. The hub sends what it believes the folder holds
-(`known`: path -> sha256); the agent scans the folder (polling stat scans, every
-`POLL_S`, hashes cached by size and mtime), waits until a change has been quiet for
-`DEBOUNCE_S`, and returns one batch: changed files with their bytes (zlib, base64) up to a
-byte budget, and deleted paths. The hub stores the batch and sends the next watch, so nothing
-is kept only in this process: a restarted agent simply answers the next watch.
+(`known`: path -> sha256; `executable`: the paths with the executable bit, which is synced); the
+agent scans the folder (polling stat scans, every `POLL_S`, hashes cached by size and mtime),
+waits until a change has been quiet for `DEBOUNCE_S`, and returns one batch: changed files with
+their bytes (zlib, base64) and mode up to a byte budget, and deleted paths. The hub stores the
+batch and sends the next watch, so nothing is kept only in this process: a restarted agent
+simply answers the next watch.
 
 Symlinks are never followed (nor reported), devices, sockets and pipes are skipped, and so are
 pushes still being written, `.git/`, and what the `.gitignore` / `.cortexignore` files exclude
@@ -159,15 +160,18 @@ def _hashes(folder: Path, stats: dict[str, tuple[int, int, int]]) -> dict[str, s
 
 
 def _changes(
-    folder: Path, known: dict[str, str]
+    folder: Path, known: dict[str, str], executable: set[str] | None = None
 ) -> tuple[dict[str, tuple[int, int, int]], list[str], list[str]]:
+    """Changed and deleted paths against `known`; with `executable` (the hub's executable
+    files; an older hub sends none) a file whose executable bit differs has changed too."""
     stats = scan(folder)
     hashes = _hashes(folder, stats)
     with _LOCK:
         pushed = dict(_PUSHED)
     changed = []
     for rel, digest in sorted(hashes.items()):
-        if known.get(rel) == digest:
+        same_mode = executable is None or bool(stats[rel][2] & 0o100) == (rel in executable)
+        if known.get(rel) == digest and same_mode:
             continue
         if pushed.get(os.path.realpath(folder / rel)) == digest and rel in known:
             continue  # our own push, the hub knows (it sent it)
@@ -183,20 +187,22 @@ def watch(
     return {"changes": [...], "more": bool}. The folder is created if missing."""
     known_raw = payload.get("known") or {}
     known = {str(k): str(v) for k, v in known_raw.items()} if isinstance(known_raw, dict) else {}
+    exec_raw = payload.get("executable")
+    executable = {str(p) for p in exec_raw} if isinstance(exec_raw, list) else None
     wait = payload.get("wait", 25)
     wait = min(float(wait), MAX_WAIT_S) if isinstance(wait, (int, float)) else 25.0
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     deadline = time.monotonic() + wait
-    stats, changed, deleted = _changes(folder, known)
+    stats, changed, deleted = _changes(folder, known, executable)
     while not changed and not deleted and time.monotonic() < deadline:
         if cancel is not None and cancel.is_set():
             break
         time.sleep(POLL_S)
-        stats, changed, deleted = _changes(folder, known)
+        stats, changed, deleted = _changes(folder, known, executable)
     if changed or deleted:  # debounce: wait until a burst has settled
         while True:
             time.sleep(DEBOUNCE_S)
-            again, changed, deleted = _changes(folder, known)
+            again, changed, deleted = _changes(folder, known, executable)
             if again == stats or time.monotonic() > deadline + 5:
                 break
             stats = again
