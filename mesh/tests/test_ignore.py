@@ -4,6 +4,7 @@ for each, read from disk (the agent) and from texts (the hub's mirror), must be 
 
 from __future__ import annotations
 
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -270,3 +271,44 @@ def test_an_ignore_file_that_is_a_symlink_is_not_read(tmp_path: Path) -> None:
     root.mkdir()
     (root / ".gitignore").symlink_to(outside)
     assert IgnoreRules.from_folder(root).ignored("a.txt") is False
+
+
+#: Pieces random patterns are made of: every special of gitignore(5) and wildmatch.
+ATOMS = ["a", "b", "*", "**", "?", "/", "[ab]", "[!a]", "[a-c]", "\\*", "\\!", "!", "#", " "]
+ATOMS += ["\\ ", ".", "x", "[]a]", "[^b]", "\\", "[[:alpha:]]", "[a-]", "[-a]", "]", "\\#"]
+NAMES = ["a", "b", "ab", "ba", "x", "a.b", "*", "!a", "#a", "a ", "aa", "c", "-", "]", "\\"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_patterns_agree_with_git(tmp_path: Path, seed: int) -> None:
+    """Random ignore files (one per folder, negations included) and random paths below them:
+    every answer is git's (one `git check-ignore` for all)."""
+    rnd = random.Random(seed)
+    root = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    asked: list[str] = []
+    for i in range(120):
+        lines = []
+        for n in range(rnd.randint(1, 4)):
+            line = "".join(rnd.choice(ATOMS) for _ in range(rnd.randint(1, 5)))
+            lines.append(("!" if n and rnd.random() < 0.3 else "") + line)
+        folder = root / f"s{i}"
+        folder.mkdir()
+        (folder / ".gitignore").write_text("\n".join(lines) + "\n")
+        for _ in range(8):
+            rel = "/".join(rnd.choice(NAMES) for _ in range(rnd.randint(1, 3)))
+            target = folder / rel
+            try:
+                if rnd.random() < 0.3:
+                    target.mkdir(parents=True, exist_ok=True)
+                elif not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_text("x")
+            except OSError:
+                continue  # a file where a folder was wanted, or the other way round
+            asked.append(f"s{i}/{rel}")
+    by_git = _git_ignored(root, asked)
+    assert len(by_git) > len(asked) // 10  # the patterns do match things
+    rules = IgnoreRules.from_folder(root)
+    wrong = [p for p in asked if rules.ignored(p, (root / p).is_dir()) != (p in by_git)]
+    assert wrong == [], [(p, p in by_git) for p in wrong[:20]]
