@@ -14,8 +14,9 @@ path -> sha256), the transfers under way (`pending`) and the state. Nothing live
   temporary name and renamed); a `files` delete per file the mirror no longer has. Tasks
   carry `workspace` in their payload and the session id, so their end (`on_task_end`) updates
   `known` and re-runs the reconciliation.
-- What the mirror's `.gitignore` / `.cortexignore` files ignore (git's rules, `mesh.agent.ignore`,
-  the module the lead's watcher filters with) is a node's own: never drift, never deleted there.
+- A file the mirror does not hold and its `.gitignore` / `.cortexignore` files ignore (git's
+  rules, `mesh.agent.ignore`, the module the lead's watcher filters with) is a node's own: never
+  drift, never deleted there. A file the mirror holds is synced, ignored or not.
 - The sweep (every few seconds in each gRPC process) marks nodes offline, asks returning nodes
   for a manifest, creates rows for newly attached nodes and re-runs a reconciliation that a
   crash or restart interrupted. Every step is idempotent: in-flight tasks are never repeated.
@@ -422,8 +423,8 @@ def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
     rules = workspace_ignore_rules(workspace=row.workspace)
     drift: list[dict[str, Any]] = []
     for path, sha in sorted(node_files.items()):
-        if rules.ignored(path):
-            continue  # ignored files are the node's own business, never drift
+        if path not in mirror and rules.ignored(path):
+            continue  # an ignored file the workspace does not hold is the node's own business
         if mirror.get(path) != sha and last.get(path) != sha:
             change = "modified" if path in mirror else "added"
             digest, _, flag = sha.partition("+")
@@ -437,7 +438,7 @@ def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
                 }
             )
     for path, sha in sorted(last.items()):
-        if path not in node_files and mirror.get(path) == sha and not rules.ignored(path):
+        if path not in node_files and mirror.get(path) == sha:
             drift.append({"path": path, "change": "deleted"})
     if not drift:
         return

@@ -44,14 +44,18 @@ def test_ignored_files_on_a_node_are_not_drift(user, setup) -> None:  # noqa: F8
     workspace, node = setup
     Node.objects.filter(pk=node.pk).update(status=NodeStatus.ONLINE)
     mirror = _mirror_with_ignores(user, workspace)
+    # A file the workspace holds is synced even where a pattern ignores it (written on purpose).
+    workspace_file_write(actor=user, session=workspace.session, path="held.o", body=io.BytesIO(OLD))
+    mirror.append(["held.o", len(OLD), 0o644, 0, _sha(OLD)])
     _row(workspace, node=node.pk, last_known={p[0]: p[4] for p in mirror})
     extra = ["__pycache__/m.pyc", "deep/__pycache__/n.pyc", "x.o", "sub/local/y", "keep.o"]
     extra += ["sub/only-here.txt", "sub/deeper/only-here.txt"]
-    entries = mirror + [[p, 1, 0o644, 0, _sha(p.encode())] for p in extra]
+    entries = [e for e in mirror if e[0] != "held.o"] + [["held.o", 3, 0o644, 0, _sha(b"new")]]
+    entries += [[p, 1, 0o644, 0, _sha(p.encode())] for p in extra]
     _manifest(user, workspace, node, entries)
     row = WorkspaceNode.objects.get()
     assert row.state == SyncState.DRIFT
-    assert [e["path"] for e in row.drift] == ["keep.o", "sub/deeper/only-here.txt"]
+    assert [e["path"] for e in row.drift] == ["held.o", "keep.o", "sub/deeper/only-here.txt"]
 
 
 def test_ignored_files_on_a_node_are_left_there(user, setup) -> None:  # noqa: F811
