@@ -116,6 +116,9 @@ class Terminal:
     eof: bool = False
     partial: bytes = b""
     pending_input: bytearray = field(default_factory=bytearray)
+    #: Highest numbered input (or resize) applied: the hub resends after a reconnect, and two
+    #: of its processes may race; each seq is applied once.
+    input_seq: int = 0
     writing: bool = False
     exit_message: mesh_pb2.NodeMessage | None = None
     waiter: asyncio.Task[None] | None = None
@@ -179,10 +182,13 @@ class TerminalManager:
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep())
 
-    def input(self, session_id: str, data: bytes) -> None:
-        """Type into a session (Ctrl-C is the byte 0x03: the tty makes it SIGINT)."""
+    def input(self, session_id: str, data: bytes, seq: int = 0) -> None:
+        """Type into a session (Ctrl-C is the byte 0x03: the tty makes it SIGINT); a numbered
+        input at or below the last applied one is a resend and is ignored."""
         terminal = self.sessions.get(session_id)
         if terminal is None or terminal.exit_message is not None or terminal.master < 0:
+            return
+        if not _first_time(terminal, seq):
             return
         terminal.last_input = time.monotonic()
         if len(terminal.pending_input) + len(data) > MAX_INPUT_BUFFER:
@@ -191,9 +197,9 @@ class TerminalManager:
         terminal.pending_input += data
         self._write(terminal)
 
-    def resize(self, session_id: str, rows: int, cols: int) -> None:
+    def resize(self, session_id: str, rows: int, cols: int, seq: int = 0) -> None:
         terminal = self.sessions.get(session_id)
-        if terminal is None or terminal.master < 0:
+        if terminal is None or terminal.master < 0 or not _first_time(terminal, seq):
             return
         with contextlib.suppress(OSError):
             set_winsize(terminal.master, rows, cols)
@@ -233,6 +239,10 @@ class TerminalManager:
     def held(self) -> list[str]:
         """Sessions the hub must hear about (Hello): live ones and unconfirmed exits."""
         return list(self.sessions)
+
+    def input_seqs(self) -> dict[str, int]:
+        """Per live session, the last input seq applied (Hello): the hub sends what follows."""
+        return {t.session_id: t.input_seq for t in self.sessions.values() if t.exit_message is None}
 
     def resend(self) -> list[mesh_pb2.NodeMessage]:
         """What a new stream must carry first: every session's state and unacked output."""
@@ -456,6 +466,16 @@ class TerminalManager:
                 if terminal.exit_message is None and idle >= self.limits.idle_timeout:
                     logger.info("terminal %s idle for %.0f s: closing", terminal.session_id, idle)
                     self._hangup(terminal)
+
+
+def _first_time(terminal: Terminal, seq: int) -> bool:
+    """Whether a numbered input is new (and note it); unnumbered (0) input always is."""
+    if not seq:
+        return True
+    if seq <= terminal.input_seq:
+        return False
+    terminal.input_seq = seq
+    return True
 
 
 def stats_of(manager: TerminalManager) -> dict[str, Any]:

@@ -128,7 +128,7 @@ class NodeConnection:
         try:
             self.send(messages.welcome_pb(welcome))
             self.resumed = dict(welcome.acked_seq) or None
-            await terminal_stream.hello(self, list(hello.terminal_ids))
+            await terminal_stream.hello(self, hello)
             del first, hello, welcome  # this frame lives as long as the stream (~2 KB a node)
             await self._catch_up()
             await self.closed.wait()  # set by close(), or when the reader or the store ends

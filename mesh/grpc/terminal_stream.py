@@ -15,6 +15,7 @@ output. Rows stay complete and ordered; only the ack, which paces the node, wait
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 from cortex.errors import ValidationFailed
@@ -36,24 +37,46 @@ FLUSH_BYTES = 256 * 1024
 #: How often a waiting batch looks at the queue.
 GATHER_POLL = 0.005
 MAX_HELD_TERMINALS = 256
+#: Seconds sent inputs wait before they are marked sent in one write (not one per keystroke).
+MARK_DELAY = 0.25
 _FLUSH = terminals.TerminalChunkIn("", 0, 0.0, b"")
+
+logger = logging.getLogger("cortex.mesh.grpc")
 
 
 class TerminalStream:
-    """The terminal output queue of one stream and the task that stores it."""
+    """One stream's terminal state: the output queue and the task that stores it, and which
+    input seqs this stream has sent (or the node said it applied) per session."""
 
-    __slots__ = ("queue", "task")
+    __slots__ = ("applied", "joined", "marker", "marks", "queue", "sent", "task")
 
-    def __init__(self, conn: NodeConnection) -> None:
-        self.queue: asyncio.Queue[terminals.TerminalChunkIn] = asyncio.Queue(QUEUE_CHUNKS)
-        self.task = asyncio.create_task(_pump(conn, self.queue), name=f"terms-{conn.node_id}")
-        self.task.add_done_callback(conn._ended)
+    def __init__(self) -> None:
+        # The output queue and its store task exist from the first output on (most streams
+        # never carry a terminal).
+        self.queue: asyncio.Queue[terminals.TerminalChunkIn] | None = None
+        self.task: asyncio.Task[None] | None = None
+        #: Set once Hello's stored opens, inputs and closes are sent: later keystrokes wait for
+        #: it, so they never overtake what was typed before the stream joined.
+        self.joined = asyncio.Event()
+        self.applied: dict[str, int] = {}  # from Hello: the node's last applied input seq
+        self.sent: dict[str, int] = {}  # the highest input seq sent on this stream
+        self.marks: dict[str, int] = {}  # sent, not yet marked in the database
+        self.marker: asyncio.Task[None] | None = None
 
 
 def _stream(conn: NodeConnection) -> TerminalStream:
     if conn.terminals is None:
-        conn.terminals = TerminalStream(conn)
+        conn.terminals = TerminalStream()
     return conn.terminals
+
+
+def _queue(conn: NodeConnection) -> asyncio.Queue[terminals.TerminalChunkIn]:
+    stream = _stream(conn)
+    if stream.queue is None:
+        stream.queue = asyncio.Queue(QUEUE_CHUNKS)
+        stream.task = asyncio.create_task(_pump(conn, stream.queue), name=f"terms-{conn.node_id}")
+        stream.task.add_done_callback(conn._ended)
+    return stream.queue
 
 
 def session_id_of(value: str) -> str:
@@ -61,21 +84,28 @@ def session_id_of(value: str) -> str:
     return messages.task_id_of(value)
 
 
-async def hello(conn: NodeConnection, held: list[str]) -> None:
+async def hello(conn: NodeConnection, hello: mesh_pb2.Hello) -> None:
     """After Welcome: end sessions the node no longer holds, hang up those it holds that the
-    hub ended meanwhile (`lost` while it was away), then send what is pending."""
-    if len(held) > MAX_HELD_TERMINALS:
+    hub ended meanwhile (`lost` while it was away), then send what is pending: opens, the
+    input stored after what the node applied, closes. Keystrokes rung meanwhile wait."""
+    stream = _stream(conn)  # before any await: a doorbell answered meanwhile sees `joined`
+    held = list(hello.terminal_ids)
+    applied = dict(hello.terminal_input_seqs)
+    if len(held) > MAX_HELD_TERMINALS or len(applied) > MAX_HELD_TERMINALS:
         raise ValidationFailed("Too many held terminals.", code="too_many_held_terminals")
     held = [session_id_of(h) for h in held]
+    stream.applied = {session_id_of(k): int(v) for k, v in applied.items()}
     await aio.terminals_reconcile(node_id=conn.node_id, held=held)
     for session_id in await aio.terminals_ended_among(node_id=conn.node_id, held=held):
         close = mesh_pb2.TerminalClose(session_id=session_id, reason="ended by the hub")
         conn.send(mesh_pb2.HubMessage(terminal_close=close))
     await deliver(conn)
+    stream.joined.set()
 
 
 async def deliver(conn: NodeConnection) -> None:
-    """Send TerminalOpen for stored sessions not yet opened and TerminalClose for closes."""
+    """Send TerminalOpen for stored sessions not yet opened, their stored input (in order, after
+    what this stream sent or the node applied), then TerminalClose for closes."""
     opening, closing = await aio.terminals_pending(node_id=conn.node_id)
     for session_id, cols, rows in opening:
         conn.send(
@@ -83,29 +113,75 @@ async def deliver(conn: NodeConnection) -> None:
                 terminal_open=mesh_pb2.TerminalOpen(session_id=session_id, cols=cols, rows=rows)
             )
         )
+    await _send_stored(conn)
     for session_id in closing:
         close = mesh_pb2.TerminalClose(session_id=session_id, reason="closed by the user")
         conn.send(mesh_pb2.HubMessage(terminal_close=close))
 
 
 async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
-    """A terminal doorbell: pending opens and closes, or a live keystroke or resize."""
+    """A terminal doorbell: pending opens and closes, or a keystroke or resize (sent from the
+    bell when it follows what this stream sent, else from storage). Waits for Hello's part."""
     reason = message.get("reason")
     session_id = str(message.get("session", ""))
+    stream = _stream(conn)
+    await stream.joined.wait()
     if reason == terminals.RING_TERMINAL:
         await deliver(conn)
-    elif reason == terminals.RING_TERMINAL_INPUT:
-        data = str(message.get("data", "")).encode("utf-8", "replace")
-        conn.send(
-            mesh_pb2.HubMessage(
-                terminal_input=mesh_pb2.TerminalInput(session_id=session_id, data=data)
-            )
-        )
-    elif reason == terminals.RING_TERMINAL_RESIZE:
-        resize = mesh_pb2.TerminalResize(
-            session_id=session_id, cols=int(message["cols"]), rows=int(message["rows"])
-        )
+    elif reason in (terminals.RING_TERMINAL_INPUT, terminals.RING_TERMINAL_RESIZE):
+        seq = int(message.get("seq") or 0)
+        last = stream.sent.get(session_id, stream.applied.get(session_id))
+        if last is not None and seq <= last:
+            return  # sent already (from storage)
+        if last is None or seq != last + 1:
+            await _send_stored(conn)  # what this bell's seq follows is in storage
+            return
+        if reason == terminals.RING_TERMINAL_INPUT:
+            _send_input(conn, session_id, seq, "input", str(message.get("data", "")), 0, 0)
+        else:
+            cols, rows = int(message["cols"]), int(message["rows"])
+            _send_input(conn, session_id, seq, "resize", "", cols, rows)
+
+
+async def _send_stored(conn: NodeConnection) -> None:
+    """Send the stored input that this stream has not sent (nor the node applied), in order."""
+    stream = _stream(conn)
+    after = {**stream.applied, **stream.sent}
+    for row in await aio.terminal_inputs_to_send(node_id=conn.node_id, after=after):
+        session_id, seq = row[0], row[1]
+        if seq > stream.sent.get(session_id, stream.applied.get(session_id, 0)):
+            _send_input(conn, *row)
+
+
+def _send_input(
+    conn: NodeConnection, session_id: str, seq: int, kind: str, data: str, cols: int, rows: int
+) -> None:
+    """One numbered input or resize onto the stream (the node applies each seq once)."""
+    if kind == "resize":
+        resize = mesh_pb2.TerminalResize(session_id=session_id, cols=cols, rows=rows, seq=seq)
         conn.send(mesh_pb2.HubMessage(terminal_resize=resize))
+    else:
+        keys = mesh_pb2.TerminalInput(
+            session_id=session_id, data=data.encode("utf-8", "replace"), seq=seq
+        )
+        conn.send(mesh_pb2.HubMessage(terminal_input=keys))
+    stream = _stream(conn)
+    stream.sent[session_id] = seq
+    stream.marks[session_id] = seq
+    if stream.marker is None or stream.marker.done():
+        stream.marker = asyncio.create_task(_mark(conn, stream), name=f"marks-{conn.node_id}")
+
+
+async def _mark(conn: NodeConnection, stream: TerminalStream) -> None:
+    """Mark sent inputs in the database every MARK_DELAY while there are any (frees the
+    session's backlog and trims its stored rows)."""
+    while stream.marks:
+        await asyncio.sleep(MARK_DELAY)
+        marks, stream.marks = stream.marks, {}
+        try:
+            await aio.terminal_inputs_sent(node_id=conn.node_id, sent=marks)
+        except Exception:  # marks only free backlog: the next one, or the node's Hello, covers it
+            logger.warning("marking terminal input sent for %s failed", conn.node_id, exc_info=True)
 
 
 async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
@@ -120,7 +196,7 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
         # nothing piles up in this process (a full layer drops; watchers fill gaps from rows).
         frame = {"type": "terminal.output", "seq": out.seq, "data": text_of(out.data)}
         await events.asend(terminals.terminal_group(chunk.session_id), frame)
-        await _stream(conn).queue.put(chunk)
+        await _queue(conn).put(chunk)
     elif kind == "terminal_opened":
         session_id = session_id_of(message.terminal_opened.session_id)
         await aio.terminal_opened(node_id=conn.node_id, session_id=session_id)
@@ -142,18 +218,19 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
 async def flush(conn: NodeConnection) -> None:
     """Wait until every chunk received so far is stored; a failed store raises here."""
     stream = conn.terminals
-    if stream is None:
+    if stream is None or stream.queue is None or stream.task is None:
         return
+    queue, task = stream.queue, stream.task
 
     async def flushed() -> None:
-        await stream.queue.put(_FLUSH)
-        await stream.queue.join()
+        await queue.put(_FLUSH)
+        await queue.join()
 
     joined = asyncio.ensure_future(flushed())
-    await asyncio.wait({joined, stream.task}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({joined, task}, return_when=asyncio.FIRST_COMPLETED)
     if not joined.done():
         joined.cancel()
-        await stream.task
+        await task
 
 
 async def _pump(conn: NodeConnection, queue: asyncio.Queue[terminals.TerminalChunkIn]) -> None:

@@ -3,8 +3,8 @@
 A session is a row (`TerminalSession`); its output is stored as numbered chunks with timings
 (`TerminalChunk`), so a re-attach or a replay reads rows, not a process's memory. Opening stores
 the row and rings the node's doorbell; the runmesh holding the node's stream sends TerminalOpen
-(`terminals_pending`). Keystrokes and resizes travel as live doorbells only: there is nothing to
-replay of them.
+(`terminals_pending`). Keystrokes and resizes are stored in order before they are rung
+(`terminal_keys`), so those typed while no runmesh holds the node's stream are sent when it joins.
 
 Who may open: a user with a grant on the node, on an active node whose shell skill is on and
 whose policy allows terminals (`Policy.terminals_allowed`: permissive by default, strict only
@@ -26,25 +26,28 @@ from django.utils import timezone
 from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from cortex.services import db_unit
 from mesh import events, selectors
 from mesh.models import (
     OPEN_TERMINAL_STATUSES,
     Node,
     NodeStatus,
     TerminalChunk,
+    TerminalInputKind,
     TerminalSession,
     TerminalStatus,
 )
 from mesh.selectors import terminals as terminal_selectors
 from mesh.selectors.terminals import TerminalNotFound, session_uuid
+from mesh.services import terminal_keys
 from mesh.services.tasks import NodeInactive, SkillDisabled
 
 #: The session's live frames (terminal.output, terminal.exit) for its attached sockets.
 TERMINAL_GROUP = "mesh.terminal.{session_id}"
 #: Doorbell reasons (handled by the runmesh holding the node's stream).
 RING_TERMINAL = "terminal.pending"  # look at the database: opens and closes to send
-RING_TERMINAL_INPUT = "terminal.input"
-RING_TERMINAL_RESIZE = "terminal.resize"
+RING_TERMINAL_INPUT = terminal_keys.RING_TERMINAL_INPUT
+RING_TERMINAL_RESIZE = terminal_keys.RING_TERMINAL_RESIZE
 MAX_COLS = 1000
 MAX_ROWS = 500
 #: error_code of a session ended because its node stayed away (`terminals_reap_lost`).
@@ -217,6 +220,7 @@ def terminals_reconcile(*, node_id: str, held: list[str]) -> int:
         TerminalSession.objects.filter(pk__in=ended).update(
             status=TerminalStatus.LOST, error_code="node_restarted", ended_at=now, exit_code=-1
         )
+        terminal_keys.terminal_inputs_drop(session_ids=ended)
         for pk in ended:
             events.send_on_commit(
                 terminal_group(pk), {"type": "terminal.exit", "code": -1, "error": "node_restarted"}
@@ -246,6 +250,7 @@ def terminals_reap_lost() -> int:
             exit_code=-1,
             close_requested_at=None,
         )
+        terminal_keys.terminal_inputs_drop(session_ids=ended)
         for pk in ended:
             events.send_on_commit(
                 terminal_group(pk), {"type": "terminal.exit", "code": -1, "error": NODE_LOST}
@@ -318,6 +323,7 @@ def terminal_exited(
             ended_at=timezone.now(),
             close_requested_at=None,
         )
+        terminal_keys.terminal_inputs_drop(session_ids=[session.pk])
         frame: dict[str, Any] = {"type": "terminal.exit", "code": exit_code}
         if error_code:
             frame["error"] = error_code[:64]
@@ -325,30 +331,34 @@ def terminal_exited(
     return True
 
 
-async def terminal_input(*, node_id: str, session_id: str, data: str) -> None:
-    """Keystrokes to the runmesh holding the node's stream (a live doorbell, not stored)."""
-    await events.asend(
-        events.group_name(events.NODE_GROUP, node_id=node_id),
-        {
-            "type": events.DOORBELL,
-            "reason": RING_TERMINAL_INPUT,
-            "node_id": node_id,
-            "session": session_id,
-            "data": data,
-        },
+async def terminal_input(*, node_id: str, session_id: Any, data: str) -> None:
+    """Keystrokes for the node: stored in order (`terminal_keys`), then rung to the runmesh
+    holding the node's stream; one that joins later sends what it finds stored."""
+    bell = await _keys_store(
+        node_id=node_id, session_id=session_id, kind=TerminalInputKind.INPUT, data=data
     )
+    await events.asend(events.group_name(events.NODE_GROUP, node_id=node_id), bell)
 
 
-async def terminal_resize(*, node_id: str, session_id: str, cols: Any, rows: Any) -> None:
+async def terminal_resize(*, node_id: str, session_id: Any, cols: Any, rows: Any) -> None:
+    """A new window size for the node, stored and rung like keystrokes (in the same order)."""
     cols, rows = _size(cols, rows)
-    await events.asend(
-        events.group_name(events.NODE_GROUP, node_id=node_id),
-        {
-            "type": events.DOORBELL,
-            "reason": RING_TERMINAL_RESIZE,
-            "node_id": node_id,
-            "session": session_id,
-            "cols": cols,
-            "rows": rows,
-        },
+    bell = await _keys_store(
+        node_id=node_id,
+        session_id=session_id,
+        kind=TerminalInputKind.RESIZE,
+        cols=cols,
+        rows=rows,
     )
+    await events.asend(events.group_name(events.NODE_GROUP, node_id=node_id), bell)
+
+
+_keys_store = db_unit(terminal_keys.terminal_keys_store)
+
+
+def terminal_type(*, node_id: str, session_id: Any, data: str) -> None:
+    """`terminal_input` for sync callers (the AI's shell): stored now, rung after commit."""
+    bell = terminal_keys.terminal_keys_store(
+        node_id=node_id, session_id=session_id, kind=TerminalInputKind.INPUT, data=data
+    )
+    events.send_on_commit(events.group_name(events.NODE_GROUP, node_id=node_id), bell)

@@ -325,25 +325,35 @@ def _receive(channel: str):  # type: ignore[no-untyped-def]
     return async_to_sync(receive)()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_terminal_input_and_resize_ring_the_node_with_the_keys_and_size(node, user):  # type: ignore[no-untyped-def]
     from asgiref.sync import async_to_sync
 
     from cortex.errors import ValidationFailed
 
+    session = str(terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24).pk)
     channel = _listen_node("term-a")
-    async_to_sync(terminals.terminal_input)(node_id="term-a", session_id="s-1", data="ls\r")
+    async_to_sync(terminals.terminal_input)(node_id="term-a", session_id=session, data="ls\r")
     keys = _receive(channel)
-    assert (keys["reason"], keys["session"], keys["data"]) == (
+    assert (keys["reason"], keys["session"], keys["seq"], keys["data"]) == (
         terminals.RING_TERMINAL_INPUT,
-        "s-1",
+        session,
+        1,
         "ls\r",
     )
-    async_to_sync(terminals.terminal_resize)(node_id="term-a", session_id="s-1", cols=120, rows=40)
+    async_to_sync(terminals.terminal_resize)(
+        node_id="term-a", session_id=session, cols=120, rows=40
+    )
     size = _receive(channel)
-    assert (size["reason"], size["cols"], size["rows"]) == (terminals.RING_TERMINAL_RESIZE, 120, 40)
+    assert (size["reason"], size["seq"], size["cols"], size["rows"]) == (
+        terminals.RING_TERMINAL_RESIZE,
+        2,
+        120,
+        40,
+    )
     with pytest.raises(ValidationFailed):
         async_to_sync(terminals.terminal_resize)(
-            node_id="term-a", session_id="s-1", cols=0, rows="x"
+            node_id="term-a", session_id=session, cols=0, rows="x"
         )
 
 
