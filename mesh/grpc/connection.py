@@ -134,10 +134,10 @@ class NodeConnection:
             await self.closed.wait()  # set by close(), or when the reader or the store ends
         finally:
             self.closed.set()  # no more background deliveries on this stream
-            terms = getattr(self.terminals, "task", None)
-            for task in (reader, self.bell_task, self.output_store, self.pending_delivery, terms):
+            for task in (reader, self.bell_task, self.output_store, self.pending_delivery):
                 if task is not None:
                     task.cancel()
+            await terminal_stream.end(self)  # terminal output received is stored first
             self.outbox.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, timeout=5)

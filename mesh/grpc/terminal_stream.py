@@ -15,6 +15,7 @@ output. Rows stay complete and ordered; only the ack, which paces the node, wait
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,8 @@ FLUSH_BYTES = 256 * 1024
 #: How often a waiting batch looks at the queue.
 GATHER_POLL = 0.005
 MAX_HELD_TERMINALS = 256
+#: Longest wait for terminal output to be stored when a stream ends.
+END_FLUSH_SECONDS = 5.0
 #: Seconds sent inputs wait before they are marked sent in one write (not one per keystroke).
 MARK_DELAY = 0.25
 _FLUSH = terminals.TerminalChunkIn("", 0, 0.0, b"")
@@ -231,6 +234,17 @@ async def flush(conn: NodeConnection) -> None:
     if not joined.done():
         joined.cancel()
         await task
+
+
+async def end(conn: NodeConnection) -> None:
+    """The stream ended (a node that died included): store the output it brought (watchers saw
+    it; no node will send it again), within END_FLUSH_SECONDS, then stop the store task."""
+    stream = conn.terminals
+    if stream is None or stream.task is None:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(flush(conn), timeout=END_FLUSH_SECONDS)
+    stream.task.cancel()
 
 
 async def _pump(conn: NodeConnection, queue: asyncio.Queue[terminals.TerminalChunkIn]) -> None:
