@@ -1,0 +1,141 @@
+"""Terminal input over a real gRPC stream: what is typed while no stream holds the node is sent
+when one joins, in order, after what the node says it applied; later bells never overtake it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from cortex.testing import wait_until_async
+from mesh.models import Node, TerminalSession
+from mesh.services import terminal_keys, terminals
+from mesh.tests.meshkit import TestNode, join
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@sync_to_async
+def _row(model: Any, **where: Any) -> Any:
+    return model.objects.get(**where)
+
+
+async def _keys(client: TestNode, count: int, timeout: float = 20.0) -> list[tuple[Any, ...]]:
+    """The next `count` TerminalInput/TerminalResize messages, in arrival order."""
+    got: list[tuple[Any, ...]] = []
+    async with asyncio.timeout(timeout):
+        while len(got) < count:
+            message = await client.inbox.get()
+            assert message is not None, "stream ended"
+            kind = message.WhichOneof("body")
+            if kind == "terminal_input":
+                keys = message.terminal_input
+                got.append(("input", keys.session_id, keys.seq, keys.data.decode()))
+            elif kind == "terminal_resize":
+                size = message.terminal_resize
+                got.append(("resize", size.session_id, size.seq, size.cols, size.rows))
+    return got
+
+
+async def _keys_before(client: TestNode, kind: str, timeout: float = 20.0) -> list[Any]:
+    """Keys that arrive before the next message of `kind` (the stream keeps the hub's order)."""
+    got: list[Any] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await client.inbox.get()
+            assert message is not None, "stream ended"
+            body = message.WhichOneof("body")
+            if body == kind:
+                return got
+            if body in ("terminal_input", "terminal_resize"):
+                got.append(message)
+
+
+async def test_keys_typed_while_no_stream_holds_the_node_arrive_once_in_order(
+    mesh_address, make_node, grant, user
+):
+    node, token = await sync_to_async(make_node)("keys-n")
+    await sync_to_async(grant)(user, node)
+    credential = await join(mesh_address, "keys-n", token)
+    first = TestNode(mesh_address, "keys-n", credential)
+    await first.connect()
+    session = str(
+        (
+            await sync_to_async(terminals.terminal_open)(
+                actor=user, node_id="keys-n", cols=80, rows=24
+            )
+        ).pk
+    )
+    assert (await first.recv("terminal_open")).terminal_open.session_id == session
+    await first.send(terminal_opened={"session_id": session, "pid": 1})
+    await wait_until_async(
+        lambda: _status(session), message="the session did not start", timeout=20
+    )
+    await first.hang_up()
+    await wait_until_async(lambda: _connection("keys-n"), timeout=20)
+
+    # Nobody holds the node's stream: the bells reach no one; the keys are stored.
+    await terminals.terminal_input(node_id="keys-n", session_id=session, data="a")
+    await terminals.terminal_resize(node_id="keys-n", session_id=session, cols=100, rows=30)
+    await terminals.terminal_input(node_id="keys-n", session_id=session, data="b")
+
+    second = TestNode(mesh_address, "keys-n", credential)
+    await second.connect(terminal_ids=[session], terminal_input_seqs={session: 0})
+    assert await _keys(second, 3) == [
+        ("input", session, 1, "a"),
+        ("resize", session, 2, 100, 30),
+        ("input", session, 3, "b"),
+    ]
+    # Live: one bell, one send.
+    await terminals.terminal_input(node_id="keys-n", session_id=session, data="c")
+    assert await _keys(second, 1) == [("input", session, 4, "c")]
+    # A key whose bell was lost is sent, before the next one, when that one rings.
+    await sync_to_async(terminal_keys.terminal_keys_store)(
+        node_id="keys-n", session_id=session, kind="input", data="d"
+    )
+    await terminals.terminal_input(node_id="keys-n", session_id=session, data="e")
+    assert await _keys(second, 2) == [("input", session, 5, "d"), ("input", session, 6, "e")]
+    await terminals.terminal_input(node_id="keys-n", session_id=session, data="f")
+    assert await _keys(second, 1) == [("input", session, 7, "f")]  # and nothing twice before
+    await second.hang_up()
+    await wait_until_async(lambda: _connection("keys-n"), timeout=20)
+
+    # The node reconnects having applied up to 4 (5 to 7 were in flight): exactly those again.
+    third = TestNode(mesh_address, "keys-n", credential)
+    await third.connect(terminal_ids=[session], terminal_input_seqs={session: 4})
+    assert await _keys(third, 3) == [
+        ("input", session, 5, "d"),
+        ("input", session, 6, "e"),
+        ("input", session, 7, "f"),
+    ]
+    row = await _row(TerminalSession, pk=session)
+    await sync_to_async(terminals.terminal_close)(actor=user, session=row)
+    assert await _keys_before(third, "terminal_close") == []  # nothing sent twice
+    row = await _row(TerminalSession, pk=session)
+    assert (row.input_seq, row.status) == (7, "running")
+    await third.hang_up()
+    await wait_until_async(lambda: _connection("keys-n"), timeout=20)
+
+    # An agent that does not say what it applied gets what was not marked sent: nothing here.
+    await wait_until_async(lambda: _sent(session, 7), timeout=20)
+    fourth = TestNode(mesh_address, "keys-n", credential)
+    await fourth.connect(terminal_ids=[session])
+    assert await _keys_before(fourth, "terminal_close") == []
+    await fourth.hang_up()
+
+
+@sync_to_async
+def _sent(session: str, seq: int) -> bool:
+    return TerminalSession.objects.get(pk=session).input_sent_seq == seq
+
+
+@sync_to_async
+def _status(session: str) -> bool:
+    return TerminalSession.objects.get(pk=session).status == "running"
+
+
+@sync_to_async
+def _connection(node_id: str) -> bool:
+    return Node.objects.get(node_id=node_id).connection_id == ""
