@@ -12,7 +12,9 @@
   missed (after `after_seq`), then live frames follow; a gap in the live frames (the channel
   layer dropped some) is filled from the database. A client that falls behind gets `resync`
   and attaches again with the last seq it has.
-- Keystrokes and resizes go to the runmesh holding the node's stream as live doorbells.
+- Keystrokes and resizes are stored in order, then rung to the runmesh holding the node's stream;
+  typed while none holds it (a hub restart, a node reconnecting) they are sent when the stream
+  joins. Errors: `terminal_ended`, `terminal_input_backlog` (the node has been away too long).
 """
 
 from __future__ import annotations

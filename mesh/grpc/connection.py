@@ -91,7 +91,7 @@ class NodeConnection:
         #: What the Welcome told the node is stored, per held task: resends up to there are
         #: acked from here (a reconnect storm resends spooled output; no DB round each).
         self.resumed: dict[str, int] | None = None
-        self.terminals: terminal_stream.TerminalStream | None = None  # from the first output on
+        self.terminals: terminal_stream.TerminalStream | None = None  # from Hello on
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, requests: Any) -> None:

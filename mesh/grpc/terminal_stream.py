@@ -51,16 +51,17 @@ class TerminalStream:
     """One stream's terminal state: the output queue and the task that stores it, and which
     input seqs this stream has sent (or the node said it applied) per session."""
 
-    __slots__ = ("applied", "joined", "marker", "marks", "queue", "sent", "task")
+    __slots__ = ("applied", "joined", "marker", "marks", "queue", "sent", "task", "waiting")
 
     def __init__(self) -> None:
         # The output queue and its store task exist from the first output on (most streams
         # never carry a terminal).
         self.queue: asyncio.Queue[terminals.TerminalChunkIn] | None = None
         self.task: asyncio.Task[None] | None = None
-        #: Set once Hello's stored opens, inputs and closes are sent: later keystrokes wait for
-        #: it, so they never overtake what was typed before the stream joined.
-        self.joined = asyncio.Event()
+        #: True once Hello's stored opens, inputs and closes are sent: later keystrokes wait for
+        #: it (on `waiting`), so they never overtake what was typed before the stream joined.
+        self.joined = False
+        self.waiting: asyncio.Future[None] | None = None
         self.applied: dict[str, int] = {}  # from Hello: the node's last applied input seq
         self.sent: dict[str, int] = {}  # the highest input seq sent on this stream
         self.marks: dict[str, int] = {}  # sent, not yet marked in the database
@@ -103,7 +104,9 @@ async def hello(conn: NodeConnection, hello: mesh_pb2.Hello) -> None:
         close = mesh_pb2.TerminalClose(session_id=session_id, reason="ended by the hub")
         conn.send(mesh_pb2.HubMessage(terminal_close=close))
     await deliver(conn)
-    stream.joined.set()
+    stream.joined = True
+    if stream.waiting is not None:
+        stream.waiting.set_result(None)
 
 
 async def deliver(conn: NodeConnection) -> None:
@@ -128,7 +131,10 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
     reason = message.get("reason")
     session_id = str(message.get("session", ""))
     stream = _stream(conn)
-    await stream.joined.wait()
+    if not stream.joined:
+        if stream.waiting is None:
+            stream.waiting = asyncio.get_running_loop().create_future()
+        await asyncio.shield(stream.waiting)
     if reason == terminals.RING_TERMINAL:
         await deliver(conn)
     elif reason in (terminals.RING_TERMINAL_INPUT, terminals.RING_TERMINAL_RESIZE):
