@@ -20,6 +20,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -34,6 +36,12 @@ from mesh.services import terminals
 
 #: Chunks replayed per frame (a frame stays well under a megabyte).
 REPLAY_CHUNKS = 64
+#: Inputs waiting to be rung and stored per socket (beyond: the socket is not read).
+KEYS_QUEUED = 64
+#: Longest wait, when a socket closes, for its inputs to be stored.
+KEYS_DRAIN_SECONDS = 10.0
+
+logger = logging.getLogger("cortex.ws")
 
 
 @database_sync_to_async
@@ -83,6 +91,8 @@ class TerminalConsumer(CortexConsumer):
     audit_transport = "console"
 
     node_id: str = ""
+    _keys: asyncio.Queue[dict[str, Any]] | None = None
+    _keys_task: asyncio.Task[None] | None = None
     session_id: str | None = None
     last_seq: int = 0
     exited: bool = False
@@ -123,13 +133,48 @@ class TerminalConsumer(CortexConsumer):
         data = envelope.payload.get("data")
         if not isinstance(data, str):
             raise errors.ValidationFailed(fields={"data": ["A string is required."]})
-        await terminals.terminal_input(node_id=self.node_id, session_id=self._session(), data=data)
+        await self._keys_send(
+            terminals.terminal_input_bell(
+                node_id=self.node_id, session_id=self._session(), data=data
+            )
+        )
 
     async def on_terminal_resize(self, envelope: Envelope) -> None:
         cols, rows = _size(envelope)
-        await terminals.terminal_resize(
-            node_id=self.node_id, session_id=self._session(), cols=cols, rows=rows
+        await self._keys_send(
+            terminals.terminal_resize_bell(
+                node_id=self.node_id, session_id=self._session(), cols=cols, rows=rows
+            )
         )
+
+    async def _keys_send(self, bell: dict[str, Any]) -> None:
+        """Hand an input to this socket's sender task: it rings and stores them one after
+        another (their order), while this consumer goes on (an echo is sent meanwhile). A full
+        queue holds the socket back."""
+        if self._keys is None:
+            self._keys = asyncio.Queue(KEYS_QUEUED)
+            self._keys_task = asyncio.create_task(self._keys_loop(self._keys))
+        await self._keys.put(bell)
+
+    async def _keys_loop(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            bell = await queue.get()
+            try:
+                await terminals.terminal_keys_send(bell)
+            except Exception as exc:  # shown to the client, as a handler's error would be
+                if not isinstance(exc, errors.CortexError):
+                    logger.exception("terminal input failed")
+                self.send_error(exc)
+            finally:
+                queue.task_done()
+
+    async def disconnect(self, code: int) -> None:
+        """Inputs typed before the socket closed are still stored (bounded wait)."""
+        if self._keys is not None and self._keys_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._keys.join(), timeout=KEYS_DRAIN_SECONDS)
+            self._keys_task.cancel()
+        await super().disconnect(code)
 
     async def on_terminal_close(self, envelope: Envelope) -> None:
         await _close(self.user.pk, self.node_id, self._session(), self.audit_context)

@@ -198,7 +198,7 @@ class Agent:
                 capabilities=self.runner.capabilities(),
                 held_tasks=list(held.values()),
                 terminal_ids=self.terminals.held(),
-                terminal_input_seqs=self.terminals.input_seqs(),
+                terminal_input_keys=True,
             )
         )
 
@@ -345,10 +345,10 @@ class Agent:
             self.spool.forget(message.result_ack.task_id)
         elif kind == "terminal_input":
             keys = message.terminal_input
-            self.terminals.input(keys.session_id, keys.data, keys.seq)
+            self.terminals.input(keys.session_id, keys.data, keys.key)
         elif kind == "terminal_resize":
             resize = message.terminal_resize
-            self.terminals.resize(resize.session_id, resize.rows, resize.cols, resize.seq)
+            self.terminals.resize(resize.session_id, resize.rows, resize.cols, resize.key)
         elif kind == "terminal_close":
             self.terminals.close(message.terminal_close.session_id)
         elif kind == "terminal_ack":

@@ -26,7 +26,7 @@ import struct
 import sys
 import termios
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,8 @@ MAX_COLS = 1000
 MAX_ROWS = 500
 #: Keystrokes waiting for a program that does not read stdin: beyond this they are dropped.
 MAX_INPUT_BUFFER = 1024 * 1024
+#: Input keys remembered per session (well above what the hub stores and may resend).
+MAX_INPUT_KEYS = 4096
 #: Seconds between SIGHUP and SIGKILL when a session is closed.
 CLOSE_GRACE = 3.0
 
@@ -116,9 +118,9 @@ class Terminal:
     eof: bool = False
     partial: bytes = b""
     pending_input: bytearray = field(default_factory=bytearray)
-    #: Highest numbered input (or resize) applied: the hub resends after a reconnect, and two
-    #: of its processes may race; each seq is applied once.
-    input_seq: int = 0
+    #: Keys of the inputs (and resizes) applied lately: the hub resends after a reconnect, and
+    #: two of its processes may race; each key is applied once.
+    keys: OrderedDict[str, None] = field(default_factory=OrderedDict)
     writing: bool = False
     exit_message: mesh_pb2.NodeMessage | None = None
     waiter: asyncio.Task[None] | None = None
@@ -182,13 +184,13 @@ class TerminalManager:
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep())
 
-    def input(self, session_id: str, data: bytes, seq: int = 0) -> None:
-        """Type into a session (Ctrl-C is the byte 0x03: the tty makes it SIGINT); a numbered
-        input at or below the last applied one is a resend and is ignored."""
+    def input(self, session_id: str, data: bytes, key: str = "") -> None:
+        """Type into a session (Ctrl-C is the byte 0x03: the tty makes it SIGINT); an input
+        whose key was applied already is a resend and is ignored."""
         terminal = self.sessions.get(session_id)
         if terminal is None or terminal.exit_message is not None or terminal.master < 0:
             return
-        if not _first_time(terminal, seq):
+        if not _first_time(terminal, key):
             return
         terminal.last_input = time.monotonic()
         if len(terminal.pending_input) + len(data) > MAX_INPUT_BUFFER:
@@ -197,9 +199,9 @@ class TerminalManager:
         terminal.pending_input += data
         self._write(terminal)
 
-    def resize(self, session_id: str, rows: int, cols: int, seq: int = 0) -> None:
+    def resize(self, session_id: str, rows: int, cols: int, key: str = "") -> None:
         terminal = self.sessions.get(session_id)
-        if terminal is None or terminal.master < 0 or not _first_time(terminal, seq):
+        if terminal is None or terminal.master < 0 or not _first_time(terminal, key):
             return
         with contextlib.suppress(OSError):
             set_winsize(terminal.master, rows, cols)
@@ -239,10 +241,6 @@ class TerminalManager:
     def held(self) -> list[str]:
         """Sessions the hub must hear about (Hello): live ones and unconfirmed exits."""
         return list(self.sessions)
-
-    def input_seqs(self) -> dict[str, int]:
-        """Per live session, the last input seq applied (Hello): the hub sends what follows."""
-        return {t.session_id: t.input_seq for t in self.sessions.values() if t.exit_message is None}
 
     def resend(self) -> list[mesh_pb2.NodeMessage]:
         """What a new stream must carry first: every session's state and unacked output."""
@@ -468,13 +466,15 @@ class TerminalManager:
                     self._hangup(terminal)
 
 
-def _first_time(terminal: Terminal, seq: int) -> bool:
-    """Whether a numbered input is new (and note it); unnumbered (0) input always is."""
-    if not seq:
+def _first_time(terminal: Terminal, key: str) -> bool:
+    """Whether an input's key is new (and note it); input without a key always is."""
+    if not key:
         return True
-    if seq <= terminal.input_seq:
+    if key in terminal.keys:
         return False
-    terminal.input_seq = seq
+    terminal.keys[key] = None
+    if len(terminal.keys) > MAX_INPUT_KEYS:
+        terminal.keys.popitem(last=False)
     return True
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from cortex.errors import ValidationFailed
@@ -24,7 +25,7 @@ from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import messages
 from mesh.selectors.terminals import text_of
-from mesh.services import aio, terminals
+from mesh.services import aio, terminal_keys, terminals
 
 if TYPE_CHECKING:
     from mesh.grpc.connection import NodeConnection
@@ -38,6 +39,8 @@ FLUSH_BYTES = 256 * 1024
 #: How often a waiting batch looks at the queue.
 GATHER_POLL = 0.005
 MAX_HELD_TERMINALS = 256
+#: Keys of inputs sent live remembered per stream (their "stored" bells follow soon after).
+SENT_KEYS = 4096
 #: Longest wait for terminal output to be stored when a stream ends.
 END_FLUSH_SECONDS = 5.0
 #: Seconds sent inputs wait before they are marked sent in one write (not one per keystroke).
@@ -49,9 +52,19 @@ logger = logging.getLogger("cortex.mesh.grpc")
 
 class TerminalStream:
     """One stream's terminal state: the output queue and the task that stores it, and which
-    input seqs this stream has sent (or the node said it applied) per session."""
+    inputs this stream has sent (stored seqs per session, keys of those sent live)."""
 
-    __slots__ = ("applied", "joined", "marker", "marks", "queue", "sent", "task", "waiting")
+    __slots__ = (
+        "joined",
+        "keys",
+        "marker",
+        "marks",
+        "queue",
+        "resend",
+        "sent",
+        "task",
+        "waiting",
+    )
 
     def __init__(self) -> None:
         # The output queue and its store task exist from the first output on (most streams
@@ -62,8 +75,10 @@ class TerminalStream:
         #: it (on `waiting`), so they never overtake what was typed before the stream joined.
         self.joined = False
         self.waiting: asyncio.Future[None] | None = None
-        self.applied: dict[str, int] = {}  # from Hello: the node's last applied input seq
-        self.sent: dict[str, int] = {}  # the highest input seq sent on this stream
+        #: At Hello: how many inputs marked sent to send again (the node applies a key once).
+        self.resend = 0
+        self.sent: dict[str, int] = {}  # session -> the highest stored seq sent or seen sent
+        self.keys: OrderedDict[str, None] = OrderedDict()  # keys sent (bounded)
         self.marks: dict[str, int] = {}  # sent, not yet marked in the database
         self.marker: asyncio.Task[None] | None = None
 
@@ -91,27 +106,28 @@ def session_id_of(value: str) -> str:
 async def hello(conn: NodeConnection, hello: mesh_pb2.Hello) -> None:
     """After Welcome: end sessions the node no longer holds, hang up those it holds that the
     hub ended meanwhile (`lost` while it was away), then send what is pending: opens, the
-    input stored after what the node applied, closes. Keystrokes rung meanwhile wait."""
+    stored input not sent (and, to a node that applies each key once, the last ones sent:
+    it may have missed them), closes. Keystrokes rung meanwhile wait."""
     stream = _stream(conn)  # before any await: a doorbell answered meanwhile sees `joined`
     held = list(hello.terminal_ids)
-    applied = dict(hello.terminal_input_seqs)
-    if len(held) > MAX_HELD_TERMINALS or len(applied) > MAX_HELD_TERMINALS:
+    if len(held) > MAX_HELD_TERMINALS:
         raise ValidationFailed("Too many held terminals.", code="too_many_held_terminals")
     held = [session_id_of(h) for h in held]
-    stream.applied = {session_id_of(k): int(v) for k, v in applied.items()}
     await aio.terminals_reconcile(node_id=conn.node_id, held=held)
     for session_id in await aio.terminals_ended_among(node_id=conn.node_id, held=held):
         close = mesh_pb2.TerminalClose(session_id=session_id, reason="ended by the hub")
         conn.send(mesh_pb2.HubMessage(terminal_close=close))
+    stream.resend = terminal_keys.KEEP_SENT if hello.terminal_input_keys else 0
     await deliver(conn)
+    stream.resend = 0
     stream.joined = True
     if stream.waiting is not None:
         stream.waiting.set_result(None)
 
 
 async def deliver(conn: NodeConnection) -> None:
-    """Send TerminalOpen for stored sessions not yet opened, their stored input (in order, after
-    what this stream sent or the node applied), then TerminalClose for closes."""
+    """Send TerminalOpen for stored sessions not yet opened, the stored input this stream has
+    not sent (in order), then TerminalClose for closes."""
     opening, closing = await aio.terminals_pending(node_id=conn.node_id)
     for session_id, cols, rows in opening:
         conn.send(
@@ -126,10 +142,12 @@ async def deliver(conn: NodeConnection) -> None:
 
 
 async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
-    """A terminal doorbell: pending opens and closes, or a keystroke or resize (sent from the
-    bell when it follows what this stream sent, else from storage). Waits for Hello's part."""
+    """A terminal doorbell: pending opens and closes; a live keystroke or resize (sent at once);
+    or a stored one (sent from storage unless sent live, with any stored before it that this
+    stream has not sent). Waits until Hello's part is sent."""
     reason = message.get("reason")
     session_id = str(message.get("session", ""))
+    key = str(message.get("key", ""))
     stream = _stream(conn)
     if not stream.joined:
         if stream.waiting is None:
@@ -138,43 +156,69 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
     if reason == terminals.RING_TERMINAL:
         await deliver(conn)
     elif reason in (terminals.RING_TERMINAL_INPUT, terminals.RING_TERMINAL_RESIZE):
+        if key and key not in stream.keys:
+            resize = reason == terminals.RING_TERMINAL_RESIZE
+            kind, data = ("resize", "") if resize else ("input", str(message.get("data", "")))
+            cols, rows = (int(message["cols"]), int(message["rows"])) if resize else (0, 0)
+            _send_input(conn, session_id, 0, key, kind, data, cols, rows)
+            _remember(stream, key)
+    elif reason == terminals.RING_TERMINAL_STORED:
         seq = int(message.get("seq") or 0)
-        last = stream.sent.get(session_id, stream.applied.get(session_id))
+        last = stream.sent.get(session_id)
         if last is not None and seq <= last:
-            return  # sent already (from storage)
-        if last is None or seq != last + 1:
-            await _send_stored(conn)  # what this bell's seq follows is in storage
+            return  # sent from storage already
+        if last is not None and seq == last + 1 and key in stream.keys:
+            _sent(conn, stream, session_id, seq)  # sent live; nothing stored before it is owed
             return
-        if reason == terminals.RING_TERMINAL_INPUT:
-            _send_input(conn, session_id, seq, "input", str(message.get("data", "")), 0, 0)
-        else:
-            cols, rows = int(message["cols"]), int(message["rows"])
-            _send_input(conn, session_id, seq, "resize", "", cols, rows)
+        await _send_stored(conn)
 
 
 async def _send_stored(conn: NodeConnection) -> None:
-    """Send the stored input that this stream has not sent (nor the node applied), in order."""
+    """Send, in order, the stored input this stream has not sent (live inputs only noted)."""
     stream = _stream(conn)
-    after = {**stream.applied, **stream.sent}
-    for row in await aio.terminal_inputs_to_send(node_id=conn.node_id, after=after):
-        session_id, seq = row[0], row[1]
-        if seq > stream.sent.get(session_id, stream.applied.get(session_id, 0)):
-            _send_input(conn, *row)
+    stored = await aio.terminal_inputs_to_send(
+        node_id=conn.node_id, after=dict(stream.sent), resend=stream.resend
+    )
+    for session_id, seq, key, kind, data, cols, rows in stored:
+        if seq <= stream.sent.get(session_id, 0):
+            continue
+        if key not in stream.keys:  # its live bell, if still to come, is then skipped
+            _send_input(conn, session_id, seq, key, kind, data, cols, rows)
+            _remember(stream, key)
+        _sent(conn, stream, session_id, seq)
+
+
+def _remember(stream: TerminalStream, key: str) -> None:
+    stream.keys[key] = None
+    if len(stream.keys) > SENT_KEYS:
+        stream.keys.popitem(last=False)
 
 
 def _send_input(
-    conn: NodeConnection, session_id: str, seq: int, kind: str, data: str, cols: int, rows: int
+    conn: NodeConnection,
+    session_id: str,
+    seq: int,
+    key: str,
+    kind: str,
+    data: str,
+    cols: int,
+    rows: int,
 ) -> None:
-    """One numbered input or resize onto the stream (the node applies each seq once)."""
+    """One input or resize onto the stream (the node applies each key once)."""
     if kind == "resize":
-        resize = mesh_pb2.TerminalResize(session_id=session_id, cols=cols, rows=rows, seq=seq)
+        resize = mesh_pb2.TerminalResize(
+            session_id=session_id, cols=cols, rows=rows, seq=seq, key=key
+        )
         conn.send(mesh_pb2.HubMessage(terminal_resize=resize))
     else:
         keys = mesh_pb2.TerminalInput(
-            session_id=session_id, data=data.encode("utf-8", "replace"), seq=seq
+            session_id=session_id, data=data.encode("utf-8", "replace"), seq=seq, key=key
         )
         conn.send(mesh_pb2.HubMessage(terminal_input=keys))
-    stream = _stream(conn)
+
+
+def _sent(conn: NodeConnection, stream: TerminalStream, session_id: str, seq: int) -> None:
+    """Note a stored input as sent on this stream; the database hears of it in a while."""
     stream.sent[session_id] = seq
     stream.marks[session_id] = seq
     if stream.marker is None or stream.marker.done():

@@ -83,16 +83,17 @@ class TerminalInputKind(models.TextChoices):
 
 
 class TerminalInput(models.Model):
-    """One keystroke batch or resize for a session, numbered from 1 per session.
+    """One keystroke batch or resize for a session, numbered from 1 per session in the order
+    stored, with a key the node applies once.
 
-    Stored before it is sent, so what is typed while the node's stream is not (yet) held (a hub
-    restart, a node reconnecting) reaches the node in order when its stream joins; the node
-    applies each seq once. Rows are trimmed once sent (a few are kept to resend after a drop)
-    and deleted with the session's end.
+    Stored as it is sent live, so what is typed while the node's stream is not (yet) held (a hub
+    restart, a node reconnecting) reaches the node in order when its stream joins. Rows are
+    trimmed once sent (a few are kept to resend after a drop) and deleted with the session.
     """
 
     session = models.ForeignKey(TerminalSession, on_delete=models.CASCADE, related_name="inputs")
     seq = models.PositiveBigIntegerField()
+    key = models.CharField(max_length=32)
     kind = models.CharField(max_length=8, choices=TerminalInputKind.choices)
     data = models.TextField(blank=True)
     cols = models.PositiveSmallIntegerField(default=0)

@@ -1,17 +1,20 @@
-"""Keystrokes and resizes for a node's terminal: stored in order, then rung to the stream holder.
+"""Keystrokes and resizes for a node's terminal: rung live, stored in order, rung again.
 
 The channel layer is a doorbell, not a store: a keystroke rung while no runmesh holds the node's
 stream (the hub restarting, the node reconnecting, a runmesh that died with the stream) reaches
-nobody. So every input is stored first, numbered per session (`TerminalInput`, bounded by
-`MESH_TERMINAL_INPUT_BACKLOG` not yet sent), and only then rung, data included, for the fast
-path. The runmesh that takes the node's stream sends what follows the seq the node says it
-applied (Hello), in order, before any later keystroke; the node applies each seq once, so a
-resend or two runmesh processes racing never type anything twice. A session that ends (its
-exit, or `lost` when its node stays away) drops what it still had stored.
+nobody. So each input gets a key and, one after another per socket: a live bell (the runmesh
+holding the stream sends it at once: an echo waits for no database write), then a row
+(`TerminalInput`, numbered per session, bounded by `MESH_TERMINAL_INPUT_BACKLOG` not yet sent),
+then a "stored" bell. A runmesh that got the stored bell but not the live one sends from
+storage, in order; one that takes the node's stream sends what is stored and unsent first, and
+later bells wait for that. Bells of one socket arrive in the order rung, so an input never
+overtakes an earlier one. The node applies each key once: a resend, or two runmesh processes
+racing, never types anything twice. A session that ends drops what it still had stored.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +34,7 @@ from mesh.selectors.terminals import TerminalNotFound, node_terminals, session_u
 #: Doorbell reasons (handled by the runmesh holding the node's stream).
 RING_TERMINAL_INPUT = "terminal.input"
 RING_TERMINAL_RESIZE = "terminal.resize"
+RING_TERMINAL_STORED = "terminal.stored"
 #: Rows kept after they were sent, for a node that reconnects having missed the last ones.
 KEEP_SENT = 64
 
@@ -43,18 +47,32 @@ class TerminalInputBacklog(Conflict):
     code = "terminal_input_backlog"
 
 
-def terminal_keys_store(
-    *,
-    node_id: str,
-    session_id: Any,
-    kind: str,
-    data: str = "",
-    cols: int = 0,
-    rows: int = 0,
+def terminal_keys_bell(
+    *, node_id: str, session_id: Any, kind: str, data: str = "", cols: int = 0, rows: int = 0
 ) -> dict[str, Any]:
-    """Store one input or resize of an open session of the node; returns the doorbell to ring
-    once committed. Raises TerminalNotFound, TerminalEnded, or TerminalInputBacklog (the node
-    has been away for too many frames); nothing is stored then."""
+    """The live doorbell of one input or resize, with a new key (nothing is stored yet)."""
+    bell: dict[str, Any] = {
+        "type": events.DOORBELL,
+        "node_id": node_id,
+        "session": str(session_uuid(session_id)),
+        "key": uuid.uuid4().hex,
+    }
+    if kind == TerminalInputKind.RESIZE:
+        bell.update(reason=RING_TERMINAL_RESIZE, cols=cols, rows=rows)
+    else:
+        bell.update(reason=RING_TERMINAL_INPUT, data=data)
+    return bell
+
+
+def terminal_keys_store(*, bell: dict[str, Any]) -> dict[str, Any]:
+    """Store the input a live bell carried (for an open session of its node); returns the
+    "stored" doorbell to ring once committed. Raises TerminalNotFound, TerminalEnded, or
+    TerminalInputBacklog (the node has been away for too many frames); nothing is stored then."""
+    node_id, session_id = str(bell["node_id"]), bell["session"]
+    resize = bell["reason"] == RING_TERMINAL_RESIZE
+    kind = TerminalInputKind.RESIZE if resize else TerminalInputKind.INPUT
+    data = "" if resize else str(bell.get("data", ""))
+    cols, rows = (int(bell["cols"]), int(bell["rows"])) if resize else (0, 0)
     pk = session_uuid(session_id)
     backlog = int(settings.MESH_TERMINAL_INPUT_BACKLOG)
     with transaction.atomic():
@@ -68,20 +86,19 @@ def terminal_keys_store(
         if not taken:
             _refusal(node_id, pk)
         seq = TerminalSession.objects.values_list("input_seq", flat=True).get(pk=pk)
-        row = TerminalInput(session_id=pk, seq=seq, kind=kind, data=data, cols=cols, rows=rows)
+        row = TerminalInput(
+            session_id=pk, seq=seq, key=bell["key"], kind=kind, data=data, cols=cols, rows=rows
+        )
         row.full_clean(exclude=["session"])
         row.save(force_insert=True)
-    bell: dict[str, Any] = {
+    return {
         "type": events.DOORBELL,
+        "reason": RING_TERMINAL_STORED,
         "node_id": node_id,
         "session": str(pk),
         "seq": seq,
+        "key": bell["key"],
     }
-    if kind == TerminalInputKind.RESIZE:
-        bell.update(reason=RING_TERMINAL_RESIZE, cols=cols, rows=rows)
-    else:
-        bell.update(reason=RING_TERMINAL_INPUT, data=data)
-    return bell
 
 
 def _refusal(node_id: str, pk: Any) -> None:
@@ -96,11 +113,11 @@ def _refusal(node_id: str, pk: Any) -> None:
 
 
 def terminal_inputs_to_send(
-    *, node_id: str, after: dict[str, int]
-) -> list[tuple[str, int, str, str, int, int]]:
-    """Stored inputs of the node's open sessions, in order: (session, seq, kind, data, cols,
-    rows). After `after[session]` when given (what the node applied or this stream sent),
-    else after what was marked sent."""
+    *, node_id: str, after: dict[str, int], resend: int = 0
+) -> list[tuple[str, int, str, str, str, int, int]]:
+    """Stored inputs of the node's open sessions, in order: (session, seq, key, kind, data,
+    cols, rows). After `after[session]` when given (what this stream sent), else after what
+    was marked sent less `resend` (a node that applies each key once may have missed those)."""
     sessions = dict(
         node_terminals(node_id)
         .filter(status__in=OPEN_TERMINAL_STATUSES, input_seq__gt=0)
@@ -108,13 +125,16 @@ def terminal_inputs_to_send(
     )
     if not sessions:
         return []
-    since = {str(pk): after.get(str(pk), int(sent or 0)) for pk, sent in sessions.items()}
+    since = {
+        str(pk): after.get(str(pk), max(int(sent or 0) - resend, 0))
+        for pk, sent in sessions.items()
+    }
     rows = TerminalInput.objects.filter(session_id__in=list(sessions)).values_list(
-        "session_id", "seq", "kind", "data", "cols", "rows"
+        "session_id", "seq", "key", "kind", "data", "cols", "rows"
     )
     return [
-        (str(session), seq, kind, data, cols, size)
-        for session, seq, kind, data, cols, size in rows.order_by("session_id", "seq")
+        (str(session), seq, key, kind, data, cols, size)
+        for session, seq, key, kind, data, cols, size in rows.order_by("session_id", "seq")
         if seq > since[str(session)]
     ]
 

@@ -3,7 +3,7 @@
 A session is a row (`TerminalSession`); its output is stored as numbered chunks with timings
 (`TerminalChunk`), so a re-attach or a replay reads rows, not a process's memory. Opening stores
 the row and rings the node's doorbell; the runmesh holding the node's stream sends TerminalOpen
-(`terminals_pending`). Keystrokes and resizes are stored in order before they are rung
+(`terminals_pending`). Keystrokes and resizes are rung live and stored in order
 (`terminal_keys`), so those typed while no runmesh holds the node's stream are sent when it joins.
 
 Who may open: a user with a grant on the node, on an active node whose shell skill is on and
@@ -48,6 +48,7 @@ TERMINAL_GROUP = "mesh.terminal.{session_id}"
 RING_TERMINAL = "terminal.pending"  # look at the database: opens and closes to send
 RING_TERMINAL_INPUT = terminal_keys.RING_TERMINAL_INPUT
 RING_TERMINAL_RESIZE = terminal_keys.RING_TERMINAL_RESIZE
+RING_TERMINAL_STORED = terminal_keys.RING_TERMINAL_STORED
 MAX_COLS = 1000
 MAX_ROWS = 500
 #: error_code of a session ended because its node stayed away (`terminals_reap_lost`).
@@ -331,34 +332,54 @@ def terminal_exited(
     return True
 
 
-async def terminal_input(*, node_id: str, session_id: Any, data: str) -> None:
-    """Keystrokes for the node: stored in order (`terminal_keys`), then rung to the runmesh
-    holding the node's stream; one that joins later sends what it finds stored."""
-    bell = await _keys_store(
+def terminal_input_bell(*, node_id: str, session_id: Any, data: str) -> dict[str, Any]:
+    """The live doorbell of keystrokes for a session (with their key); see `terminal_keys`."""
+    return terminal_keys.terminal_keys_bell(
         node_id=node_id, session_id=session_id, kind=TerminalInputKind.INPUT, data=data
     )
-    await events.asend(events.group_name(events.NODE_GROUP, node_id=node_id), bell)
 
 
-async def terminal_resize(*, node_id: str, session_id: Any, cols: Any, rows: Any) -> None:
-    """A new window size for the node, stored and rung like keystrokes (in the same order)."""
+def terminal_resize_bell(*, node_id: str, session_id: Any, cols: Any, rows: Any) -> dict[str, Any]:
+    """The live doorbell of a new window size; raises ValidationFailed for a bad size."""
     cols, rows = _size(cols, rows)
-    bell = await _keys_store(
+    return terminal_keys.terminal_keys_bell(
         node_id=node_id,
         session_id=session_id,
         kind=TerminalInputKind.RESIZE,
         cols=cols,
         rows=rows,
     )
-    await events.asend(events.group_name(events.NODE_GROUP, node_id=node_id), bell)
+
+
+async def terminal_keys_send(bell: dict[str, Any]) -> None:
+    """Ring the live bell (the echo waits for nothing more), store the input, ring "stored".
+
+    One socket's inputs go through here one after another: that order is what keeps an input
+    from overtaking an earlier one that only storage carries (see `terminal_keys`). Raises what
+    `terminal_keys_store` raises (after the live bell: a node that is there gets it anyway).
+    """
+    group = events.group_name(events.NODE_GROUP, node_id=bell["node_id"])
+    await events.asend(group, bell)
+    await events.asend(group, await _keys_store(bell=bell))
+
+
+async def terminal_input(*, node_id: str, session_id: Any, data: str) -> None:
+    """Keystrokes for the node, rung and stored (`terminal_keys_send`)."""
+    await terminal_keys_send(terminal_input_bell(node_id=node_id, session_id=session_id, data=data))
+
+
+async def terminal_resize(*, node_id: str, session_id: Any, cols: Any, rows: Any) -> None:
+    """A new window size for the node, rung and stored like keystrokes (in the same order)."""
+    bell = terminal_resize_bell(node_id=node_id, session_id=session_id, cols=cols, rows=rows)
+    await terminal_keys_send(bell)
 
 
 _keys_store = db_unit(terminal_keys.terminal_keys_store)
 
 
 def terminal_type(*, node_id: str, session_id: Any, data: str) -> None:
-    """`terminal_input` for sync callers (the AI's shell): stored now, rung after commit."""
-    bell = terminal_keys.terminal_keys_store(
-        node_id=node_id, session_id=session_id, kind=TerminalInputKind.INPUT, data=data
-    )
-    events.send_on_commit(events.group_name(events.NODE_GROUP, node_id=node_id), bell)
+    """Keystrokes from sync code (the AI's shell): stored now, sent from storage once rung
+    (after commit); no live bell, as nothing waits for an echo there."""
+    bell = terminal_input_bell(node_id=node_id, session_id=session_id, data=data)
+    stored = terminal_keys.terminal_keys_store(bell=bell)
+    events.send_on_commit(events.group_name(events.NODE_GROUP, node_id=node_id), stored)

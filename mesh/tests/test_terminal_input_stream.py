@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 
 from cortex.testing import wait_until_async
 from mesh.models import Node, TerminalSession
-from mesh.services import terminal_keys, terminals
+from mesh.services import terminals
 from mesh.tests.meshkit import TestNode, join
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,10 +32,10 @@ async def _keys(client: TestNode, count: int, timeout: float = 20.0) -> list[tup
             kind = message.WhichOneof("body")
             if kind == "terminal_input":
                 keys = message.terminal_input
-                got.append(("input", keys.session_id, keys.seq, keys.data.decode()))
+                got.append(("input", keys.seq, keys.data.decode(), keys.key))
             elif kind == "terminal_resize":
                 size = message.terminal_resize
-                got.append(("resize", size.session_id, size.seq, size.cols, size.rows))
+                got.append(("resize", size.seq, size.cols, size.rows, size.key))
     return got
 
 
@@ -82,44 +82,38 @@ async def test_keys_typed_while_no_stream_holds_the_node_arrive_once_in_order(
     await terminals.terminal_input(node_id="keys-n", session_id=session, data="b")
 
     second = TestNode(mesh_address, "keys-n", credential)
-    await second.connect(terminal_ids=[session], terminal_input_seqs={session: 0})
-    assert await _keys(second, 3) == [
-        ("input", session, 1, "a"),
-        ("resize", session, 2, 100, 30),
-        ("input", session, 3, "b"),
-    ]
-    # Live: one bell, one send.
+    await second.connect(terminal_ids=[session], terminal_input_keys=True)
+    away = await _keys(second, 3)
+    assert [k[:-1] for k in away] == [("input", 1, "a"), ("resize", 2, 100, 30), ("input", 3, "b")]
+    # Live: sent from the bell (seq 0: before it is stored), once.
     await terminals.terminal_input(node_id="keys-n", session_id=session, data="c")
-    assert await _keys(second, 1) == [("input", session, 4, "c")]
-    # A key whose bell was lost is sent, before the next one, when that one rings.
-    await sync_to_async(terminal_keys.terminal_keys_store)(
-        node_id="keys-n", session_id=session, kind="input", data="d"
-    )
+    # Stored only (the AI's shell types so): sent from storage when its bell rings.
+    await sync_to_async(terminals.terminal_type)(node_id="keys-n", session_id=session, data="d")
     await terminals.terminal_input(node_id="keys-n", session_id=session, data="e")
-    assert await _keys(second, 2) == [("input", session, 5, "d"), ("input", session, 6, "e")]
-    await terminals.terminal_input(node_id="keys-n", session_id=session, data="f")
-    assert await _keys(second, 1) == [("input", session, 7, "f")]  # and nothing twice before
-    await second.hang_up()
-    await wait_until_async(lambda: _connection("keys-n"), timeout=20)
-
-    # The node reconnects having applied up to 4 (5 to 7 were in flight): exactly those again.
-    third = TestNode(mesh_address, "keys-n", credential)
-    await third.connect(terminal_ids=[session], terminal_input_seqs={session: 4})
-    assert await _keys(third, 3) == [
-        ("input", session, 5, "d"),
-        ("input", session, 6, "e"),
-        ("input", session, 7, "f"),
-    ]
+    live = await _keys(second, 3)
+    assert [k[:-1] for k in live] == [("input", 0, "c"), ("input", 5, "d"), ("input", 0, "e")]
     row = await _row(TerminalSession, pk=session)
     await sync_to_async(terminals.terminal_close)(actor=user, session=row)
-    assert await _keys_before(third, "terminal_close") == []  # nothing sent twice
+    assert await _keys_before(second, "terminal_close") == []  # nothing sent twice
+    await second.hang_up()
+    await wait_until_async(lambda: _connection("keys-n"), timeout=20)
+    await wait_until_async(lambda: _sent(session, 6), timeout=20)
+
+    # The node reconnects: it may have missed the last ones sent, so they come again (it
+    # applies each key once), in order, with the keys they had.
+    third = TestNode(mesh_address, "keys-n", credential)
+    await third.connect(terminal_ids=[session], terminal_input_keys=True)
+    again = await _keys(third, 6)
+    assert [(k[0], k[1], k[-1]) for k in again] == [
+        (kind, seq, key) for seq, (kind, *_, key) in enumerate(away + live, start=1)
+    ]
+    assert await _keys_before(third, "terminal_close") == []
     row = await _row(TerminalSession, pk=session)
-    assert (row.input_seq, row.status) == (7, "running")
+    assert (row.input_seq, row.status) == (6, "running")
     await third.hang_up()
     await wait_until_async(lambda: _connection("keys-n"), timeout=20)
 
-    # An agent that does not say what it applied gets what was not marked sent: nothing here.
-    await wait_until_async(lambda: _sent(session, 7), timeout=20)
+    # An agent that does not apply keys once gets only what was not marked sent: nothing.
     fourth = TestNode(mesh_address, "keys-n", credential)
     await fourth.connect(terminal_ids=[session])
     assert await _keys_before(fourth, "terminal_close") == []

@@ -29,9 +29,16 @@ def _open(user) -> str:  # type: ignore[no-untyped-def]
 
 
 def _store(session: str, data: str = "x", node_id: str = "keys-a") -> dict:  # type: ignore[type-arg]
-    return terminal_keys.terminal_keys_store(
+    bell = terminal_keys.terminal_keys_bell(
         node_id=node_id, session_id=session, kind="input", data=data
     )
+    return terminal_keys.terminal_keys_store(bell=bell)
+
+
+def _sendable(**kwargs) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
+    """terminal_inputs_to_send without the keys (random): (session, seq, kind, data, ...)."""
+    rows = terminal_keys.terminal_inputs_to_send(node_id=kwargs.pop("node_id", "keys-a"), **kwargs)
+    return [(r[0], r[1], *r[3:]) for r in rows]
 
 
 def _stored(session: str) -> list[tuple[int, str, str, int, int]]:
@@ -44,29 +51,36 @@ def _stored(session: str) -> list[tuple[int, str, str, int, int]]:
 
 def test_input_and_resizes_are_stored_numbered_in_order_before_the_bell(node, user):  # type: ignore[no-untyped-def]
     session = _open(user)
-    first = _store(session, "cd /tmp\r")
-    size = terminal_keys.terminal_keys_store(
+    bell = terminal_keys.terminal_keys_bell(
+        node_id="keys-a", session_id=session, kind="input", data="cd /tmp\r"
+    )
+    assert (bell["reason"], bell["data"], bell["session"], len(bell["key"])) == (
+        "terminal.input",
+        "cd /tmp\r",
+        session,
+        32,
+    )
+    first = terminal_keys.terminal_keys_store(bell=bell)
+    assert (first["reason"], first["seq"], first["key"], first["node_id"]) == (
+        "terminal.stored",
+        1,
+        bell["key"],
+        "keys-a",
+    )
+    sized = terminal_keys.terminal_keys_bell(
         node_id="keys-a", session_id=session, kind="resize", cols=132, rows=43
     )
+    assert terminal_keys.terminal_keys_store(bell=sized)["seq"] == 2
     _store(session, "ls\r")
-    assert (first["seq"], first["data"], first["node_id"]) == (1, "cd /tmp\r", "keys-a")
-    assert (size["seq"], size["cols"], size["rows"]) == (2, 132, 43)
     assert _stored(session) == [
         (1, "input", "cd /tmp\r", 0, 0),
         (2, "resize", "", 132, 43),
         (3, "input", "ls\r", 0, 0),
     ]
     # A joining stream gets everything after what was marked sent; or after what it names.
-    assert [r[1] for r in terminal_keys.terminal_inputs_to_send(node_id="keys-a", after={})] == [
-        1,
-        2,
-        3,
-    ]
-    after = {session: 2}
-    assert terminal_keys.terminal_inputs_to_send(node_id="keys-a", after=after) == [
-        (session, 3, "input", "ls\r", 0, 0)
-    ]
-    assert terminal_keys.terminal_inputs_to_send(node_id="other", after={}) == []
+    assert [r[1] for r in _sendable(after={})] == [1, 2, 3]
+    assert _sendable(after={session: 2}) == [(session, 3, "input", "ls\r", 0, 0)]
+    assert _sendable(node_id="other", after={}) == []
 
 
 def test_input_for_no_session_an_ended_one_or_another_nodes_is_refused_unstored(node, user):  # type: ignore[no-untyped-def]
@@ -96,10 +110,12 @@ def test_the_backlog_is_bounded_until_inputs_are_marked_sent(node, user, setting
     terminal_keys.terminal_inputs_sent(node_id="keys-a", sent={session: 1})  # never backwards
     assert TerminalSession.objects.get(pk=session).input_sent_seq == 2
     assert _store(session, "k3")["seq"] == 4
-    assert terminal_keys.terminal_inputs_to_send(node_id="keys-a", after={}) == [
+    assert _sendable(after={}) == [
         (session, 3, "input", "k2", 0, 0),
         (session, 4, "input", "k3", 0, 0),
     ]
+    # A node that applies each key once is sent the last ones marked sent again.
+    assert [r[1] for r in _sendable(after={}, resend=1)] == [2, 3, 4]
 
 
 def test_sent_inputs_are_trimmed_but_the_last_few_kept_for_a_reconnect(node, user, settings):  # type: ignore[no-untyped-def]
@@ -111,9 +127,9 @@ def test_sent_inputs_are_trimmed_but_the_last_few_kept_for_a_reconnect(node, use
     terminal_keys.terminal_inputs_sent(node_id="keys-a", sent={session: total})
     kept = [r[0] for r in _stored(session)]
     assert kept == list(range(total - terminal_keys.KEEP_SENT + 1, total + 1))
-    # A node that applied all but the last two gets exactly those again.
-    again = terminal_keys.terminal_inputs_to_send(node_id="keys-a", after={session: total - 2})
-    assert [r[1] for r in again] == [total - 1, total]
+    # A stream that sent all but the last two sends exactly those.
+    assert [r[1] for r in _sendable(after={session: total - 2})] == [total - 1, total]
+    assert [r[1] for r in _sendable(after={}, resend=3)] == [total - 2, total - 1, total]
 
 
 def test_a_session_that_ends_drops_what_it_had_stored(node, user, settings):  # type: ignore[no-untyped-def]
@@ -131,4 +147,4 @@ def test_a_session_that_ends_drops_what_it_had_stored(node, user, settings):  # 
     node.save(update_fields=["status", "disconnected_at"])
     assert terminals.terminals_reap_lost() == 1
     assert TerminalInput.objects.count() == 0
-    assert terminal_keys.terminal_inputs_to_send(node_id="keys-a", after={}) == []
+    assert _sendable(after={}) == []

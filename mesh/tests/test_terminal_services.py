@@ -334,23 +334,24 @@ def test_terminal_input_and_resize_ring_the_node_with_the_keys_and_size(node, us
     session = str(terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24).pk)
     channel = _listen_node("term-a")
     async_to_sync(terminals.terminal_input)(node_id="term-a", session_id=session, data="ls\r")
-    keys = _receive(channel)
-    assert (keys["reason"], keys["session"], keys["seq"], keys["data"]) == (
+    keys, stored = _receive(channel), _receive(channel)  # live first, then once stored
+    assert (keys["reason"], keys["session"], keys["data"]) == (
         terminals.RING_TERMINAL_INPUT,
         session,
-        1,
         "ls\r",
+    )
+    assert (stored["reason"], stored["session"], stored["seq"], stored["key"]) == (
+        terminals.RING_TERMINAL_STORED,
+        session,
+        1,
+        keys["key"],
     )
     async_to_sync(terminals.terminal_resize)(
         node_id="term-a", session_id=session, cols=120, rows=40
     )
-    size = _receive(channel)
-    assert (size["reason"], size["seq"], size["cols"], size["rows"]) == (
-        terminals.RING_TERMINAL_RESIZE,
-        2,
-        120,
-        40,
-    )
+    size, stored = _receive(channel), _receive(channel)
+    assert (size["reason"], size["cols"], size["rows"]) == (terminals.RING_TERMINAL_RESIZE, 120, 40)
+    assert (stored["seq"], stored["key"]) == (2, size["key"])
     with pytest.raises(ValidationFailed):
         async_to_sync(terminals.terminal_resize)(
             node_id="term-a", session_id=session, cols=0, rows="x"
