@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from functools import cached_property
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -38,6 +39,8 @@ from mesh.services import terminals
 REPLAY_CHUNKS = 64
 #: Inputs waiting to be rung and stored per socket (beyond: the socket is not read).
 KEYS_QUEUED = 64
+#: Seconds an input waits to be stored with those that follow (it was rung live already).
+KEYS_STORE_DELAY = 0.05
 #: Longest wait, when a socket closes, for its inputs to be stored.
 KEYS_DRAIN_SECONDS = 10.0
 
@@ -93,6 +96,13 @@ class TerminalConsumer(CortexConsumer):
     node_id: str = ""
     _keys: asyncio.Queue[dict[str, Any]] | None = None
     _keys_task: asyncio.Task[None] | None = None
+    #: This socket as a writer of inputs: its inputs are `<_writer>.<n>`, n from 1.
+    _n: int = 0
+
+    @cached_property
+    def _writer(self) -> str:
+        return terminals.new_writer()
+
     session_id: str | None = None
     last_seq: int = 0
     exited: bool = False
@@ -133,40 +143,60 @@ class TerminalConsumer(CortexConsumer):
         data = envelope.payload.get("data")
         if not isinstance(data, str):
             raise errors.ValidationFailed(fields={"data": ["A string is required."]})
+        session_id = self._session()
+        self._n += 1
         await self._keys_send(
             terminals.terminal_input_bell(
-                node_id=self.node_id, session_id=self._session(), data=data
+                node_id=self.node_id,
+                session_id=session_id,
+                data=data,
+                writer=self._writer,
+                n=self._n,
             )
         )
 
     async def on_terminal_resize(self, envelope: Envelope) -> None:
         cols, rows = _size(envelope)
-        await self._keys_send(
-            terminals.terminal_resize_bell(
-                node_id=self.node_id, session_id=self._session(), cols=cols, rows=rows
-            )
+        bell = terminals.terminal_resize_bell(
+            node_id=self.node_id,
+            session_id=self._session(),
+            cols=cols,
+            rows=rows,
+            writer=self._writer,
+            n=self._n + 1,
         )
+        self._n += 1
+        await self._keys_send(bell)
 
     async def _keys_send(self, bell: dict[str, Any]) -> None:
-        """Hand an input to this socket's sender task: it rings and stores them one after
-        another (their order), while this consumer goes on (an echo is sent meanwhile). A full
-        queue holds the socket back."""
+        """Ring an input live at once (in order: this handler runs one frame at a time), then
+        hand it to this socket's store task, which stores inputs in small batches a moment
+        later, off the echo's path. A full queue holds the socket back."""
+        await terminals.terminal_keys_ring(bell)
         if self._keys is None:
             self._keys = asyncio.Queue(KEYS_QUEUED)
             self._keys_task = asyncio.create_task(self._keys_loop(self._keys))
         await self._keys.put(bell)
 
     async def _keys_loop(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        loop = asyncio.get_running_loop()
         while True:
-            bell = await queue.get()
+            batch = [await queue.get()]
+            deadline = loop.time() + KEYS_STORE_DELAY
+            while len(batch) < KEYS_QUEUED and (left := deadline - loop.time()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), left))
+                except TimeoutError:
+                    break
             try:
-                await terminals.terminal_keys_send(bell)
+                await terminals.terminal_keys_commit(batch)
             except Exception as exc:  # shown to the client, as a handler's error would be
                 if not isinstance(exc, errors.CortexError):
-                    logger.exception("terminal input failed")
+                    logger.exception("storing terminal input failed")
                 self.send_error(exc)
             finally:
-                queue.task_done()
+                for _ in batch:
+                    queue.task_done()
 
     async def disconnect(self, code: int) -> None:
         """Inputs typed before the socket closed are still stored (bounded wait)."""
@@ -175,9 +205,6 @@ class TerminalConsumer(CortexConsumer):
                 await asyncio.wait_for(self._keys.join(), timeout=KEYS_DRAIN_SECONDS)
             self._keys_task.cancel()
         await super().disconnect(code)
-
-    async def on_terminal_close(self, envelope: Envelope) -> None:
-        await _close(self.user.pk, self.node_id, self._session(), self.audit_context)
 
     def _no_session_yet(self) -> None:
         if self.session_id is not None:

@@ -41,6 +41,8 @@ GATHER_POLL = 0.005
 MAX_HELD_TERMINALS = 256
 #: Keys of inputs sent live remembered per stream (their "stored" bells follow soon after).
 SENT_KEYS = 4096
+#: Writers (sockets) whose last input sent is remembered per stream.
+SENT_WRITERS = 1024
 #: Longest wait for terminal output to be stored when a stream ends.
 END_FLUSH_SECONDS = 5.0
 #: Seconds sent inputs wait before they are marked sent in one write (not one per keystroke).
@@ -64,6 +66,7 @@ class TerminalStream:
         "sent",
         "task",
         "waiting",
+        "writers",
     )
 
     def __init__(self) -> None:
@@ -79,6 +82,7 @@ class TerminalStream:
         self.resend = 0
         self.sent: dict[str, int] = {}  # session -> the highest stored seq sent or seen sent
         self.keys: OrderedDict[str, None] = OrderedDict()  # keys sent (bounded)
+        self.writers: OrderedDict[str, int] = OrderedDict()  # writer -> its last input sent
         self.marks: dict[str, int] = {}  # sent, not yet marked in the database
         self.marker: asyncio.Task[None] | None = None
 
@@ -156,12 +160,17 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
     if reason == terminals.RING_TERMINAL:
         await deliver(conn)
     elif reason in (terminals.RING_TERMINAL_INPUT, terminals.RING_TERMINAL_RESIZE):
-        if key and key not in stream.keys:
-            resize = reason == terminals.RING_TERMINAL_RESIZE
-            kind, data = ("resize", "") if resize else ("input", str(message.get("data", "")))
-            cols, rows = (int(message["cols"]), int(message["rows"])) if resize else (0, 0)
-            _send_input(conn, session_id, 0, key, kind, data, cols, rows)
-            _remember(stream, key)
+        order = terminal_keys.key_order(key)
+        if order is None or key in stream.keys:
+            return
+        last = stream.writers.get(order[0])
+        if last != order[1] - 1 and not (last is None and order[1] == 1):
+            return  # an earlier input of its socket is not here yet: this one follows it, stored
+        resize = reason == terminals.RING_TERMINAL_RESIZE
+        kind, data = ("resize", "") if resize else ("input", str(message.get("data", "")))
+        cols, rows = (int(message["cols"]), int(message["rows"])) if resize else (0, 0)
+        _send_input(conn, session_id, 0, key, kind, data, cols, rows)
+        _remember(stream, key)
     elif reason == terminals.RING_TERMINAL_STORED:
         seq = int(message.get("seq") or 0)
         last = stream.sent.get(session_id)
@@ -184,14 +193,21 @@ async def _send_stored(conn: NodeConnection) -> None:
             continue
         if key not in stream.keys:  # its live bell, if still to come, is then skipped
             _send_input(conn, session_id, seq, key, kind, data, cols, rows)
-            _remember(stream, key)
+        _remember(stream, key)
         _sent(conn, stream, session_id, seq)
 
 
 def _remember(stream: TerminalStream, key: str) -> None:
+    """Note an input key as sent on this stream, and its writer's place."""
     stream.keys[key] = None
     if len(stream.keys) > SENT_KEYS:
         stream.keys.popitem(last=False)
+    order = terminal_keys.key_order(key)
+    if order is not None:
+        writer, n = order
+        stream.writers[writer] = max(stream.writers.pop(writer, 0), n)
+        if len(stream.writers) > SENT_WRITERS:
+            stream.writers.popitem(last=False)
 
 
 def _send_input(

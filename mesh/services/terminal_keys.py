@@ -2,14 +2,17 @@
 
 The channel layer is a doorbell, not a store: a keystroke rung while no runmesh holds the node's
 stream (the hub restarting, the node reconnecting, a runmesh that died with the stream) reaches
-nobody. So each input gets a key and, one after another per socket: a live bell (the runmesh
-holding the stream sends it at once: an echo waits for no database write), then a row
-(`TerminalInput`, numbered per session, bounded by `MESH_TERMINAL_INPUT_BACKLOG` not yet sent),
-then a "stored" bell. A runmesh that got the stored bell but not the live one sends from
-storage, in order; one that takes the node's stream sends what is stored and unsent first, and
-later bells wait for that. Bells of one socket arrive in the order rung, so an input never
-overtakes an earlier one. The node applies each key once: a resend, or two runmesh processes
-racing, never types anything twice. A session that ends drops what it still had stored.
+nobody. So each input is rung live (the runmesh holding the stream sends it at once: an echo
+waits for no database write), then stored (`TerminalInput`, numbered per session, bounded by
+`MESH_TERMINAL_INPUT_BACKLOG` not yet sent) and rung again as "stored". A runmesh that did not
+get the live bell sends from storage, in order; one that takes the node's stream sends what is
+stored and unsent first, and later bells wait for that.
+
+Each input's key is `<writer>.<n>`: the socket that typed it and its place among that socket's
+inputs. A runmesh sends a live input only right after the writer's previous one (else it waits
+for storage), so an input never overtakes an earlier one of its socket. The node applies each
+key once: a resend, or two runmesh processes racing, never types anything twice. A session that
+ends drops what it still had stored.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from cortex.errors import Conflict
+from cortex.errors import Conflict, CortexError
 from mesh import events
 from mesh.models import (
     OPEN_TERMINAL_STATUSES,
@@ -47,15 +50,36 @@ class TerminalInputBacklog(Conflict):
     code = "terminal_input_backlog"
 
 
+def new_writer() -> str:
+    """A writer id for a socket (or a one-off caller): its inputs are numbered 1, 2, ..."""
+    return uuid.uuid4().hex[:16]
+
+
+def key_order(key: str) -> tuple[str, int] | None:
+    """(writer, n) of an input key, None for anything else."""
+    writer, _, n = key.rpartition(".")
+    if not writer or not n.isdigit():
+        return None
+    return writer, int(n)
+
+
 def terminal_keys_bell(
-    *, node_id: str, session_id: Any, kind: str, data: str = "", cols: int = 0, rows: int = 0
+    *,
+    node_id: str,
+    session_id: Any,
+    kind: str,
+    data: str = "",
+    cols: int = 0,
+    rows: int = 0,
+    writer: str = "",
+    n: int = 1,
 ) -> dict[str, Any]:
-    """The live doorbell of one input or resize, with a new key (nothing is stored yet)."""
+    """The live doorbell of one input or resize, the `n`th of `writer` (nothing is stored)."""
     bell: dict[str, Any] = {
         "type": events.DOORBELL,
         "node_id": node_id,
         "session": str(session_uuid(session_id)),
-        "key": uuid.uuid4().hex,
+        "key": f"{writer or new_writer()}.{int(n)}",
     }
     if kind == TerminalInputKind.RESIZE:
         bell.update(reason=RING_TERMINAL_RESIZE, cols=cols, rows=rows)
@@ -99,6 +123,20 @@ def terminal_keys_store(*, bell: dict[str, Any]) -> dict[str, Any]:
         "seq": seq,
         "key": bell["key"],
     }
+
+
+def terminal_keys_store_many(
+    *, bells: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], Exception | None]:
+    """Store a socket's inputs in order, each on its own; returns the "stored" bells of those
+    stored and the error that stopped the rest (None when all were stored)."""
+    stored: list[dict[str, Any]] = []
+    for bell in bells:
+        try:
+            stored.append(terminal_keys_store(bell=bell))
+        except CortexError as exc:
+            return stored, exc
+    return stored, None
 
 
 def _refusal(node_id: str, pk: Any) -> None:

@@ -332,14 +332,24 @@ def terminal_exited(
     return True
 
 
-def terminal_input_bell(*, node_id: str, session_id: Any, data: str) -> dict[str, Any]:
-    """The live doorbell of keystrokes for a session (with their key); see `terminal_keys`."""
+def terminal_input_bell(
+    *, node_id: str, session_id: Any, data: str, writer: str = "", n: int = 1
+) -> dict[str, Any]:
+    """The live doorbell of keystrokes for a session, the `n`th input of `writer` (a socket);
+    see `terminal_keys`."""
     return terminal_keys.terminal_keys_bell(
-        node_id=node_id, session_id=session_id, kind=TerminalInputKind.INPUT, data=data
+        node_id=node_id,
+        session_id=session_id,
+        kind=TerminalInputKind.INPUT,
+        data=data,
+        writer=writer,
+        n=n,
     )
 
 
-def terminal_resize_bell(*, node_id: str, session_id: Any, cols: Any, rows: Any) -> dict[str, Any]:
+def terminal_resize_bell(
+    *, node_id: str, session_id: Any, cols: Any, rows: Any, writer: str = "", n: int = 1
+) -> dict[str, Any]:
     """The live doorbell of a new window size; raises ValidationFailed for a bad size."""
     cols, rows = _size(cols, rows)
     return terminal_keys.terminal_keys_bell(
@@ -348,33 +358,46 @@ def terminal_resize_bell(*, node_id: str, session_id: Any, cols: Any, rows: Any)
         kind=TerminalInputKind.RESIZE,
         cols=cols,
         rows=rows,
+        writer=writer,
+        n=n,
     )
 
 
-async def terminal_keys_send(bell: dict[str, Any]) -> None:
-    """Ring the live bell (the echo waits for nothing more), store the input, ring "stored".
+def _node_group(bell: dict[str, Any]) -> str:
+    return events.group_name(events.NODE_GROUP, node_id=bell["node_id"])
 
-    One socket's inputs go through here one after another: that order is what keeps an input
-    from overtaking an earlier one that only storage carries (see `terminal_keys`). Raises what
-    `terminal_keys_store` raises (after the live bell: a node that is there gets it anyway).
-    """
-    group = events.group_name(events.NODE_GROUP, node_id=bell["node_id"])
-    await events.asend(group, bell)
-    await events.asend(group, await _keys_store(bell=bell))
+
+async def terminal_keys_ring(bell: dict[str, Any]) -> None:
+    """Ring an input's live bell (a runmesh holding the node's stream sends it at once)."""
+    await events.asend(_node_group(bell), bell)
+
+
+async def terminal_keys_commit(bells: list[dict[str, Any]]) -> None:
+    """Store a socket's inputs (already rung live), in order, and ring them as stored; raises
+    the error that stopped the rest (`terminal_ended`, `terminal_input_backlog`, ...)."""
+    stored, error = await _keys_store_many(bells=bells)
+    if stored:
+        await events.asend_many([(_node_group(bell), bell) for bell in stored])
+    if error is not None:
+        raise error
+
+
+_keys_store_many = db_unit(terminal_keys.terminal_keys_store_many)
+new_writer = terminal_keys.new_writer
 
 
 async def terminal_input(*, node_id: str, session_id: Any, data: str) -> None:
-    """Keystrokes for the node, rung and stored (`terminal_keys_send`)."""
-    await terminal_keys_send(terminal_input_bell(node_id=node_id, session_id=session_id, data=data))
+    """Keystrokes for the node from one-off callers: rung, stored, rung as stored."""
+    bell = terminal_input_bell(node_id=node_id, session_id=session_id, data=data)
+    await terminal_keys_ring(bell)
+    await terminal_keys_commit([bell])
 
 
 async def terminal_resize(*, node_id: str, session_id: Any, cols: Any, rows: Any) -> None:
-    """A new window size for the node, rung and stored like keystrokes (in the same order)."""
+    """A new window size for the node, rung and stored like keystrokes."""
     bell = terminal_resize_bell(node_id=node_id, session_id=session_id, cols=cols, rows=rows)
-    await terminal_keys_send(bell)
-
-
-_keys_store = db_unit(terminal_keys.terminal_keys_store)
+    await terminal_keys_ring(bell)
+    await terminal_keys_commit([bell])
 
 
 def terminal_type(*, node_id: str, session_id: Any, data: str) -> None:

@@ -54,12 +54,12 @@ def test_input_and_resizes_are_stored_numbered_in_order_before_the_bell(node, us
     bell = terminal_keys.terminal_keys_bell(
         node_id="keys-a", session_id=session, kind="input", data="cd /tmp\r"
     )
-    assert (bell["reason"], bell["data"], bell["session"], len(bell["key"])) == (
+    assert (bell["reason"], bell["data"], bell["session"]) == (
         "terminal.input",
         "cd /tmp\r",
         session,
-        32,
     )
+    assert terminal_keys.key_order(bell["key"]) == (bell["key"][:16], 1)
     first = terminal_keys.terminal_keys_store(bell=bell)
     assert (first["reason"], first["seq"], first["key"], first["node_id"]) == (
         "terminal.stored",
@@ -81,6 +81,20 @@ def test_input_and_resizes_are_stored_numbered_in_order_before_the_bell(node, us
     assert [r[1] for r in _sendable(after={})] == [1, 2, 3]
     assert _sendable(after={session: 2}) == [(session, 3, "input", "ls\r", 0, 0)]
     assert _sendable(node_id="other", after={}) == []
+
+
+def test_input_keys_name_their_writer_and_place() -> None:
+    bell = terminal_keys.terminal_keys_bell(
+        node_id="n",
+        session_id="7f3a3f5e-3d67-4a59-8c55-0d1d93d4b2a9",
+        kind="input",
+        writer="w1",
+        n=7,
+    )
+    assert bell["key"] == "w1.7"
+    assert terminal_keys.key_order("w1.7") == ("w1", 7)
+    for bad in ("", "w1", ".7", "w1.", "w1.x", "w1.-1"):
+        assert terminal_keys.key_order(bad) is None
 
 
 def test_input_for_no_session_an_ended_one_or_another_nodes_is_refused_unstored(node, user):  # type: ignore[no-untyped-def]
