@@ -206,6 +206,9 @@ class TerminalConsumer(CortexConsumer):
             self._keys_task.cancel()
         await super().disconnect(code)
 
+    async def on_terminal_close(self, envelope: Envelope) -> None:
+        await _close(self.user.pk, self.node_id, self._session(), self.audit_context)
+
     def _no_session_yet(self) -> None:
         if self.session_id is not None:
             raise errors.Conflict(
