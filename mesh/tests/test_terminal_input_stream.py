@@ -92,24 +92,37 @@ async def test_keys_typed_while_no_stream_holds_the_node_arrive_once_in_order(
     await terminals.terminal_input(node_id="keys-n", session_id=session, data="e")
     live = await _keys(second, 3)
     assert [k[:-1] for k in live] == [("input", 0, "c"), ("input", 5, "d"), ("input", 0, "e")]
+    # A socket's second input rung live before its first reached this stream waits for
+    # storage, and follows the first.
+    first_bell, second_bell = (
+        terminals.terminal_input_bell(
+            node_id="keys-n", session_id=session, data=text, writer="w0", n=n
+        )
+        for n, text in ((1, "g"), (2, "h"))
+    )
+    await terminals.terminal_keys_ring(second_bell)
+    await terminals.terminal_keys_commit([first_bell, second_bell])
+    held = await _keys(second, 2)
+    assert held == [("input", 7, "g", "w0.1"), ("input", 8, "h", "w0.2")]
+    live += held
     row = await _row(TerminalSession, pk=session)
     await sync_to_async(terminals.terminal_close)(actor=user, session=row)
     assert await _keys_before(second, "terminal_close") == []  # nothing sent twice
     await second.hang_up()
     await wait_until_async(lambda: _connection("keys-n"), timeout=20)
-    await wait_until_async(lambda: _sent(session, 6), timeout=20)
+    await wait_until_async(lambda: _sent(session, 8), timeout=20)
 
     # The node reconnects: it may have missed the last ones sent, so they come again (it
     # applies each key once), in order, with the keys they had.
     third = TestNode(mesh_address, "keys-n", credential)
     await third.connect(terminal_ids=[session], terminal_input_keys=True)
-    again = await _keys(third, 6)
+    again = await _keys(third, 8)
     assert [(k[0], k[1], k[-1]) for k in again] == [
         (kind, seq, key) for seq, (kind, *_, key) in enumerate(away + live, start=1)
     ]
     assert await _keys_before(third, "terminal_close") == []
     row = await _row(TerminalSession, pk=session)
-    assert (row.input_seq, row.status) == (6, "running")
+    assert (row.input_seq, row.status) == (8, "running")
     await third.hang_up()
     await wait_until_async(lambda: _connection("keys-n"), timeout=20)
 
