@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -43,7 +44,7 @@ def _sendable(**kwargs) -> list[tuple]:  # type: ignore[no-untyped-def,type-arg]
 
 def _stored(session: str) -> list[tuple[int, str, str, int, int]]:
     return list(
-        TerminalInput.objects.filter(session_id=session).values_list(
+        TerminalInput.objects.filter(session_id=uuid.UUID(session)).values_list(
             "seq", "kind", "data", "cols", "rows"
         )
     )
