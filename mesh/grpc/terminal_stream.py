@@ -159,6 +159,10 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
         await asyncio.shield(stream.waiting)
     if reason == terminals.RING_TERMINAL:
         await deliver(conn)
+    elif reason == terminals.RING_TERMINAL_ENDED:
+        for ended in message.get("ended", [])[:MAX_HELD_TERMINALS]:
+            close = mesh_pb2.TerminalClose(session_id=str(ended), reason="ended by the hub")
+            conn.send(mesh_pb2.HubMessage(terminal_close=close))
     elif reason in (terminals.RING_TERMINAL_INPUT, terminals.RING_TERMINAL_RESIZE):
         order = terminal_keys.key_order(key)
         if order is None or key in stream.keys:

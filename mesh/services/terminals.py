@@ -49,6 +49,7 @@ RING_TERMINAL = "terminal.pending"  # look at the database: opens and closes to 
 RING_TERMINAL_INPUT = terminal_keys.RING_TERMINAL_INPUT
 RING_TERMINAL_RESIZE = terminal_keys.RING_TERMINAL_RESIZE
 RING_TERMINAL_STORED = terminal_keys.RING_TERMINAL_STORED
+RING_TERMINAL_ENDED = "terminal.ended"  # sessions the hub ended: the node must hang them up
 MAX_COLS = 1000
 MAX_ROWS = 500
 #: error_code of a session ended because its node stayed away (`terminals_reap_lost`).
@@ -231,14 +232,16 @@ def terminals_reconcile(*, node_id: str, held: list[str]) -> int:
 
 def terminals_reap_lost() -> int:
     """Sweep: open sessions on nodes offline for longer than `MESH_TERMINAL_LOST_AFTER` end
-    `lost` (error `node_lost`); a node that comes back later is told to hang them up."""
+    `lost` (error `node_lost`). The node is told to hang them up: at once if a runmesh still
+    holds its stream (a node that stalled), else by its next Hello (`terminals_ended_among`)."""
     cutoff = timezone.now() - timedelta(seconds=float(settings.MESH_TERMINAL_LOST_AFTER))
     stale = TerminalSession.objects.filter(
         status__in=OPEN_TERMINAL_STATUSES,
         node__status=NodeStatus.OFFLINE,
         node__disconnected_at__lt=cutoff,
     )
-    ended = list(stale.values_list("pk", flat=True))
+    found = list(stale.values_list("pk", "node__node_id"))
+    ended = [pk for pk, _ in found]
     if not ended:
         return 0
     with transaction.atomic():
@@ -255,6 +258,14 @@ def terminals_reap_lost() -> int:
         for pk in ended:
             events.send_on_commit(
                 terminal_group(pk), {"type": "terminal.exit", "code": -1, "error": NODE_LOST}
+            )
+        by_node: dict[str, list[str]] = {}
+        for pk, node_id in found:
+            by_node.setdefault(node_id, []).append(str(pk))
+        for node_id, sessions in by_node.items():
+            bell = {"type": events.DOORBELL, "reason": RING_TERMINAL_ENDED, "node_id": node_id}
+            events.send_on_commit(
+                events.group_name(events.NODE_GROUP, node_id=node_id), {**bell, "ended": sessions}
             )
     return count
 

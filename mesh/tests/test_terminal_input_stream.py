@@ -146,3 +146,33 @@ def _status(session: str) -> bool:
 @sync_to_async
 def _connection(node_id: str) -> bool:
     return Node.objects.get(node_id=node_id).connection_id == ""
+
+
+async def test_sessions_the_sweep_ends_are_hung_up_on_a_stream_still_held(
+    mesh_address, make_node, grant, user, settings
+):
+    """A node whose stream stalls (offline by missed heartbeats, the stream still held) has its
+    sessions ended `lost`: the holder tells it to hang them up, not only a later Hello."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.MESH_TERMINAL_LOST_AFTER = 60
+    node, token = await sync_to_async(make_node)("keys-s")
+    await sync_to_async(grant)(user, node)
+    client = TestNode(mesh_address, "keys-s", await join(mesh_address, "keys-s", token))
+    await client.connect()
+    opened = await sync_to_async(terminals.terminal_open)(
+        actor=user, node_id="keys-s", cols=80, rows=24
+    )
+    session = str(opened.pk)
+    await client.recv("terminal_open")
+    await client.send(terminal_opened={"session_id": session, "pid": 1})
+    await wait_until_async(lambda: _status(session), timeout=20)
+    await sync_to_async(Node.objects.filter(node_id="keys-s").update)(
+        status="offline", disconnected_at=timezone.now() - timedelta(seconds=61)
+    )
+    assert await sync_to_async(terminals.terminals_reap_lost)() == 1
+    close = (await client.recv("terminal_close")).terminal_close
+    assert (close.session_id, close.reason) == (session, "ended by the hub")
+    await client.hang_up()

@@ -234,6 +234,8 @@ def test_sessions_of_a_node_that_stays_away_end_lost(  # type: ignore[no-untyped
         assert rows[pk].ended_at is not None
     assert (rows[exited.pk].status, rows[exited.pk].error_code) == ("exited", "")
     assert rows[fresh.pk].status == "opening"  # its node went away 30 s ago: not yet
+    node_group = events.group_name(events.NODE_GROUP, node_id="term-a")
+    bells = [f for f in frames if f[0] == node_group]
     assert sorted(frames, key=lambda f: f[0]) == sorted(
         [
             (
@@ -241,8 +243,15 @@ def test_sessions_of_a_node_that_stays_away_end_lost(  # type: ignore[no-untyped
                 {"type": "terminal.exit", "code": -1, "error": "node_lost"},
             )
             for pk in (running.pk, opening.pk)
-        ],
+        ]
+        + bells,
         key=lambda f: f[0],
+    )
+    # A runmesh still holding the node's stream tells it to hang them up.
+    ((_, bell),) = bells
+    assert (bell["reason"], sorted(bell["ended"])) == (
+        terminals.RING_TERMINAL_ENDED,
+        sorted([str(running.pk), str(opening.pk)]),
     )
     with events.collected() as frames, django_capture_on_commit_callbacks(execute=True):
         assert sweeps_run()["mesh.terminals_reap_lost"] == 0  # idempotent
