@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -28,7 +29,7 @@ from cortex.consumers import CortexConsumer, Envelope
 from mesh import events
 from mesh import selectors as live
 from mesh.selectors import terminals as terminal_selectors
-from mesh.services import terminals
+from mesh.services import terminal_local, terminals
 
 #: Chunks replayed per frame (a frame stays well under a megabyte).
 REPLAY_CHUNKS = 64
@@ -84,6 +85,10 @@ class TerminalConsumer(CortexConsumer):
     session_id: str | None = None
     last_seq: int = 0
     exited: bool = False
+    #: Direct output frames waiting while a gap is filled from storage (`_local_output`).
+    _waiting: deque[dict[str, Any]]
+    _filling: asyncio.Task[None] | None = None
+    _holding_output: bool = False
 
     async def authorize(self) -> None:
         self.node_id = str(self.scope["url_route"]["kwargs"]["node_id"])
@@ -114,8 +119,13 @@ class TerminalConsumer(CortexConsumer):
         session_id = await _attach(
             self.user.pk, self.node_id, envelope.payload.get("session"), self.audit_context
         )
-        await self._join(session_id, after)
-        await self._catch_up(None)
+        self._holding_output = True  # live frames wait for the replay
+        try:
+            await self._join(session_id, after)
+            await self._catch_up(None)
+        finally:
+            self._holding_output = False
+            self._fill_soon()
 
     async def on_terminal_input(self, envelope: Envelope) -> None:
         data = envelope.payload.get("data")
@@ -149,7 +159,16 @@ class TerminalConsumer(CortexConsumer):
         self._joined.append(group)
         self.session_id = session_id
         self.last_seq = after
+        self._waiting = deque()
+        terminal_local.watcher_attach(session_id, self._local_output)
         self.emit({"type": "terminal.opened", "session": session_id, "seq": after})
+
+    async def disconnect(self, code: int) -> None:
+        if self.session_id is not None:
+            terminal_local.watcher_detach(self.session_id, self._local_output)
+        if self._filling is not None:
+            self._filling.cancel()
+        await super().disconnect(code)
 
     async def _catch_up(self, before: int | None) -> None:
         """Send stored output after `last_seq` (up to `before`), then the exit if it ended."""
@@ -172,7 +191,37 @@ class TerminalConsumer(CortexConsumer):
 
     # --- group frames (named after their type) -------------------------------------------------
 
+    def _local_output(self, event: dict[str, Any]) -> None:
+        """An output frame from this process's stream of the node (no channel-layer hop): the
+        next one in order goes out at once; after a gap, frames wait in order for the fill."""
+        if self._filling is None and not self._holding_output:
+            seq = int(event.get("seq") or 0)
+            if seq <= self.last_seq:
+                return
+            if seq == self.last_seq + 1:
+                self.last_seq = seq
+                self.emit({"type": "terminal.output", "seq": seq, "data": event.get("data", "")})
+                return
+        self._waiting.append(event)
+        self._fill_soon()
+
+    def _fill_soon(self) -> None:
+        if self._filling is None and not self._holding_output and self._waiting:
+            self._filling = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
+        try:
+            while self._waiting and not self.closing:
+                await self._live_output(self._waiting.popleft())
+        finally:
+            self._filling = None
+
     async def terminal_output(self, event: dict[str, Any]) -> None:
+        if terminal_local.from_here(event):
+            return  # this socket had it directly (`_local_output`)
+        await self._live_output(event)
+
+    async def _live_output(self, event: dict[str, Any]) -> None:
         seq = int(event.get("seq") or 0)
         first = int(event.get("first_seq") or seq)
         if seq <= self.last_seq:

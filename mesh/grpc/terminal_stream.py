@@ -15,14 +15,15 @@ output. Rows stay complete and ordered; only the ack, which paces the node, wait
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cortex.errors import ValidationFailed
-from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import messages
 from mesh.selectors.terminals import text_of
-from mesh.services import aio, terminals
+from mesh.services import aio, terminal_local, terminals
 
 if TYPE_CHECKING:
     from mesh.grpc.connection import NodeConnection
@@ -90,11 +91,19 @@ async def deliver(conn: NodeConnection) -> None:
 
 async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
     """A terminal doorbell: pending opens and closes, or a live keystroke or resize."""
+    if message.get("reason") == terminals.RING_TERMINAL:
+        await deliver(conn)
+    elif not terminal_local.from_here(message):  # else: this stream had it directly
+        live(conn, message)
+
+
+def live(conn: NodeConnection, message: dict[str, Any]) -> bool:
+    """Queue a keystroke or a resize for the node; False once the stream is closing."""
+    if conn.closed.is_set():
+        return False
     reason = message.get("reason")
     session_id = str(message.get("session", ""))
-    if reason == terminals.RING_TERMINAL:
-        await deliver(conn)
-    elif reason == terminals.RING_TERMINAL_INPUT:
+    if reason == terminals.RING_TERMINAL_INPUT:
         data = str(message.get("data", "")).encode("utf-8", "replace")
         conn.send(
             mesh_pb2.HubMessage(
@@ -106,6 +115,19 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
             session_id=session_id, cols=int(message["cols"]), rows=int(message["rows"])
         )
         conn.send(mesh_pb2.HubMessage(terminal_resize=resize))
+    return True
+
+
+def attach(conn: NodeConnection) -> Callable[[dict[str, Any]], bool]:
+    """Let sockets of this process type into the node through this stream directly."""
+    sink = functools.partial(live, conn)
+    terminal_local.stream_attach(conn.node_id, sink)
+    return sink
+
+
+def detach(conn: NodeConnection, sink: Callable[[dict[str, Any]], bool] | None) -> None:
+    if sink is not None:
+        terminal_local.stream_detach(conn.node_id, sink)
 
 
 async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
@@ -119,7 +141,7 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
         # Awaited, not queued: the stream reads no faster than the layer takes frames, so
         # nothing piles up in this process (a full layer drops; watchers fill gaps from rows).
         frame = {"type": "terminal.output", "seq": out.seq, "data": text_of(out.data)}
-        await events.asend(terminals.terminal_group(chunk.session_id), frame)
+        await terminals.terminal_output_publish(session_id=chunk.session_id, frame=frame)
         await _stream(conn).queue.put(chunk)
     elif kind == "terminal_opened":
         session_id = session_id_of(message.terminal_opened.session_id)

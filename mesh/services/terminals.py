@@ -37,6 +37,7 @@ from mesh.models import (
 )
 from mesh.selectors import terminals as terminal_selectors
 from mesh.selectors.terminals import TerminalNotFound, session_uuid
+from mesh.services import terminal_local
 from mesh.services.tasks import NodeInactive, SkillDisabled
 
 #: The session's live frames (terminal.output, terminal.exit) for its attached sockets.
@@ -326,9 +327,9 @@ def terminal_exited(
 
 
 async def terminal_input(*, node_id: str, session_id: str, data: str) -> None:
-    """Keystrokes to the runmesh holding the node's stream (a live doorbell, not stored)."""
-    await events.asend(
-        events.group_name(events.NODE_GROUP, node_id=node_id),
+    """Keystrokes to the node's stream (a live doorbell, not stored)."""
+    await _ring_live(
+        node_id,
         {
             "type": events.DOORBELL,
             "reason": RING_TERMINAL_INPUT,
@@ -341,8 +342,8 @@ async def terminal_input(*, node_id: str, session_id: str, data: str) -> None:
 
 async def terminal_resize(*, node_id: str, session_id: str, cols: Any, rows: Any) -> None:
     cols, rows = _size(cols, rows)
-    await events.asend(
-        events.group_name(events.NODE_GROUP, node_id=node_id),
+    await _ring_live(
+        node_id,
         {
             "type": events.DOORBELL,
             "reason": RING_TERMINAL_RESIZE,
@@ -352,3 +353,23 @@ async def terminal_resize(*, node_id: str, session_id: str, cols: Any, rows: Any
             "rows": rows,
         },
     )
+
+
+async def _ring_live(node_id: str, message: dict[str, Any]) -> None:
+    """A live doorbell: straight to the node's stream when this process holds it
+    (`terminal_local`), and through the channel layer for any other process."""
+    if terminal_local.deliver_input(node_id, message):
+        if terminal_local.layer_is_local():
+            return
+        message = {**message, "via": terminal_local.PROCESS_TOKEN}
+    await events.asend(events.group_name(events.NODE_GROUP, node_id=node_id), message)
+
+
+async def terminal_output_publish(*, session_id: str, frame: dict[str, Any]) -> None:
+    """A live `terminal.output` frame to the session's sockets: directly to those of this
+    process, through the channel layer to the others (stored rows fill any gap)."""
+    if terminal_local.deliver_output(session_id, frame):
+        if terminal_local.layer_is_local():
+            return
+        frame = {**frame, "via": terminal_local.PROCESS_TOKEN}
+    await events.asend(terminal_group(session_id), frame)
