@@ -109,6 +109,7 @@ class TerminalConsumer(CortexConsumer):
         self._no_session_yet()
         cols, rows = _size(envelope)
         session_id = await _open(self.user.pk, self.node_id, cols, rows, self.audit_context)
+        terminals.terminal_open_ring(node_id=self.node_id)  # before the first keystroke
         await self._join(session_id, 0)
 
     async def on_terminal_attach(self, envelope: Envelope) -> None:

@@ -97,10 +97,21 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
         live(conn, message)
 
 
-def live(conn: NodeConnection, message: dict[str, Any]) -> bool:
-    """Queue a keystroke or a resize for the node; False once the stream is closing."""
+def direct(conn: NodeConnection, message: dict[str, Any]) -> bool:
+    """A doorbell from a socket of this process (`terminal_local`); False once the stream is
+    closing. A keystroke goes out at once unless doorbells are being answered (an open reading
+    the database): then it waits behind them, so it never overtakes its session's open."""
     if conn.closed.is_set():
         return False
+    if message.get("reason") == terminals.RING_TERMINAL or conn.bell_task is not None:
+        conn.ring(message)
+    else:
+        live(conn, message)
+    return True
+
+
+def live(conn: NodeConnection, message: dict[str, Any]) -> None:
+    """Queue a keystroke or a resize for the node."""
     reason = message.get("reason")
     session_id = str(message.get("session", ""))
     if reason == terminals.RING_TERMINAL_INPUT:
@@ -115,12 +126,11 @@ def live(conn: NodeConnection, message: dict[str, Any]) -> bool:
             session_id=session_id, cols=int(message["cols"]), rows=int(message["rows"])
         )
         conn.send(mesh_pb2.HubMessage(terminal_resize=resize))
-    return True
 
 
 def attach(conn: NodeConnection) -> Callable[[dict[str, Any]], bool]:
     """Let sockets of this process type into the node through this stream directly."""
-    sink = functools.partial(live, conn)
+    sink = functools.partial(direct, conn)
     terminal_local.stream_attach(conn.node_id, sink)
     return sink
 

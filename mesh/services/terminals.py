@@ -355,6 +355,15 @@ async def terminal_resize(*, node_id: str, session_id: str, cols: Any, rows: Any
     )
 
 
+def terminal_open_ring(*, node_id: str) -> None:
+    """After `terminal_open`: the node's stream in this process (if any) sends the open now, and
+    keystrokes typed directly after it queue behind it (the layer's doorbell follows too; the
+    node answers a repeated open with its state)."""
+    terminal_local.deliver_input(
+        node_id, {"type": events.DOORBELL, "reason": RING_TERMINAL, "node_id": node_id}
+    )
+
+
 async def _ring_live(node_id: str, message: dict[str, Any]) -> None:
     """A live doorbell: straight to the node's stream when this process holds it
     (`terminal_local`), and through the channel layer for any other process."""
