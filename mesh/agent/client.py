@@ -82,7 +82,9 @@ class Agent:
                 window_bytes=config.terminal_window_bytes,
             ),
             self.send,
+            self._busy,
         )
+        self.writing = False  # a message is being written to the stream
         self.outbox: asyncio.Queue[mesh_pb2.NodeMessage | None] | None = None
         self.stopping = asyncio.Event()
         self.heartbeat_interval = 30.0
@@ -98,6 +100,10 @@ class Agent:
         """Queue a message on the live stream; without one it is dropped (the spool keeps it)."""
         if self.outbox is not None:
             self.outbox.put_nowait(message)
+
+    def _busy(self) -> bool:
+        """Whether the stream is still writing earlier messages."""
+        return self.outbox is not None and (self.writing or not self.outbox.empty())
 
     def stop(self) -> None:
         self.stopping.set()
@@ -298,7 +304,13 @@ class Agent:
                 with contextlib.suppress(Exception):
                     await call.done_writing()
                 return
-            await call.write(message)
+            self.writing = True
+            try:
+                await call.write(message)
+            finally:
+                self.writing = False
+            if outbox.empty():
+                self.terminals.flush_held()  # output read while this was written
 
     async def _heartbeats(self) -> None:
         while True:

@@ -115,6 +115,8 @@ class Terminal:
     reading: bool = False
     eof: bool = False
     partial: bytes = b""
+    #: Output read while the stream was busy writing, sent as one chunk when it is free.
+    held: bytearray = field(default_factory=bytearray)
     pending_input: bytearray = field(default_factory=bytearray)
     writing: bool = False
     exit_message: mesh_pb2.NodeMessage | None = None
@@ -126,11 +128,19 @@ class TerminalManager:
     """Opens, feeds and ends the node's terminal sessions; every message goes out via `send`."""
 
     def __init__(
-        self, limits: TerminalLimits, send: Callable[[mesh_pb2.NodeMessage], None]
+        self,
+        limits: TerminalLimits,
+        send: Callable[[mesh_pb2.NodeMessage], None],
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.limits = limits
         self.send = send
+        #: Whether the stream is still writing earlier messages: output read meanwhile is held
+        #: and sent as one larger chunk by `flush_held` (a keystroke's echo, on an idle stream,
+        #: goes at once). Fewer, larger messages are what bulk output costs the hub per byte.
+        self.busy = busy or (lambda: False)
         self.sessions: dict[str, Terminal] = {}
+        self._holding: dict[str, Terminal] = {}  # sessions with held output
         self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ hub -> agent
@@ -326,18 +336,34 @@ class TerminalManager:
     def _readable(self, terminal: Terminal) -> None:
         # A PTY read gives at most a few KB: gather what is there into one chunk (one message,
         # one stored row) of at most read_size, so one chunk never overshoots the window by more.
-        data = b""
-        while len(data) < self.limits.read_size and not terminal.eof:
-            more = self._read(terminal, self.limits.read_size - len(data))
+        # While the stream is busy, what was read waits (up to read_size) for the next read.
+        size = self.limits.read_size
+        while len(terminal.held) < size and not terminal.eof:
+            more = self._read(terminal, size - len(terminal.held))
             if not more:
                 break
-            data += more
-        if data:
-            self._emit(terminal, data)
+            terminal.held += more
+        if terminal.held:
+            if terminal.eof or len(terminal.held) >= size or not self.busy():
+                self._emit_held(terminal)
+            else:
+                self._holding[terminal.session_id] = terminal
         if terminal.eof:
             self._stop_reading(terminal)
-        elif terminal.unacked_bytes >= self.limits.window_bytes:
+        elif terminal.unacked_bytes + len(terminal.held) >= self.limits.window_bytes:
             self._stop_reading(terminal)  # the hub is behind: the program blocks on its tty
+
+    def flush_held(self) -> None:
+        """The stream wrote what it had: send the output held meanwhile."""
+        while self._holding:
+            self._emit_held(self._holding.popitem()[1])
+
+    def _emit_held(self, terminal: Terminal) -> None:
+        self._holding.pop(terminal.session_id, None)
+        if terminal.held:
+            data = bytes(terminal.held)
+            terminal.held.clear()
+            self._emit(terminal, data)
 
     def _read(self, terminal: Terminal, size: int = 0) -> bytes:
         try:
@@ -416,6 +442,7 @@ class TerminalManager:
         if terminal.killer is not None:
             terminal.killer.cancel()
         self._stop_reading(terminal)
+        self._emit_held(terminal)
         # What the shell wrote before it ended is in the tty's buffer: bounded, read past the
         # window so the exit follows the last output.
         for _ in range(64):
