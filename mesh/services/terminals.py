@@ -14,6 +14,7 @@ Only the user who opened a session may attach to it; admins may read every recor
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -368,6 +369,8 @@ async def _ring_live(node_id: str, message: dict[str, Any]) -> None:
     """A live doorbell: straight to the node's stream when this process holds it
     (`terminal_local`), and through the channel layer for any other process."""
     if terminal_local.deliver_input(node_id, message):
+        # Let the stream's writer send it before this socket's task goes on (one loop turn).
+        await asyncio.sleep(0)
         if terminal_local.layer_is_local():
             return
         message = {**message, "via": terminal_local.PROCESS_TOKEN}
@@ -378,6 +381,8 @@ async def terminal_output_publish(*, session_id: str, frame: dict[str, Any]) -> 
     """A live `terminal.output` frame to the session's sockets: directly to those of this
     process, through the channel layer to the others (stored rows fill any gap)."""
     if terminal_local.deliver_output(session_id, frame):
+        # Let the sockets' senders write it before the stream's reader goes on (one loop turn).
+        await asyncio.sleep(0)
         if terminal_local.layer_is_local():
             return
         frame = {**frame, "via": terminal_local.PROCESS_TOKEN}
