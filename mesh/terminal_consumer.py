@@ -12,7 +12,9 @@
   missed (after `after_seq`), then live frames follow; a gap in the live frames (the channel
   layer dropped some) is filled from the database. A client that falls behind gets `resync`
   and attaches again with the last seq it has.
-- Keystrokes and resizes go to the runmesh holding the node's stream as live doorbells.
+- Keystrokes and resizes go to the runmesh holding the node's stream as live doorbells; when
+  that stream is in this process, keystrokes, resizes and output skip the channel layer
+  (`mesh.services.terminal_local`).
 """
 
 from __future__ import annotations

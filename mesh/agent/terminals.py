@@ -9,6 +9,9 @@ acknowledges it (TerminalAck, after it stored it): when more than `window_bytes`
 reader stops reading the PTY, so the program writing to it blocks in the kernel and the agent's
 memory stays flat however fast it writes (`yes`). After a reconnect the unacked chunks are sent
 again (the hub stores each seq once); an ended session keeps its exit until the hub confirms it.
+Output read while the stream is still writing earlier messages is held (up to a chunk) and
+sent as one when the writer is free: fewer, larger messages under bulk output, while a
+keystroke's echo on an idle stream leaves at once.
 
 Pure standard library (no Django): runs on the node's Python 3.9+.
 """

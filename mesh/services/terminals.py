@@ -4,7 +4,8 @@ A session is a row (`TerminalSession`); its output is stored as numbered chunks 
 (`TerminalChunk`), so a re-attach or a replay reads rows, not a process's memory. Opening stores
 the row and rings the node's doorbell; the runmesh holding the node's stream sends TerminalOpen
 (`terminals_pending`). Keystrokes and resizes travel as live doorbells only: there is nothing to
-replay of them.
+replay of them. Where the socket and the node's stream share a process, doorbells and output
+frames are handed over directly (`terminal_local`), the layer carrying them only elsewhere.
 
 Who may open: a user with a grant on the node, on an active node whose shell skill is on and
 whose policy allows terminals (`Policy.terminals_allowed`: permissive by default, strict only

@@ -37,6 +37,11 @@ def node(user, make_node, grant):  # type: ignore[no-untyped-def]
     return found
 
 
+def _connection() -> NodeConnection:
+    """A real stream object whose outbox the test reads (its writer never runs)."""
+    return NodeConnection(StreamHub(), NODE, context=None)  # type: ignore[arg-type]
+
+
 def _queued(conn: NodeConnection) -> list[mesh_pb2.HubMessage]:
     items = conn.outbox._items
     return [m for m in (items or ()) if m is not None]
@@ -55,7 +60,7 @@ async def _layer_messages(channel: str) -> list[dict[str, Any]]:
 async def test_a_keystroke_reaches_a_local_stream_without_the_layer(  # type: ignore[no-untyped-def]
     node, user, channel_layer_kind
 ):
-    conn = NodeConnection(StreamHub(), NODE, context=None)
+    conn = _connection()
     sink = terminal_stream.attach(conn)
     layer = get_channel_layer()
     listener = await layer.new_channel()
@@ -90,7 +95,7 @@ async def test_a_keystroke_reaches_a_local_stream_without_the_layer(  # type: ig
 
 
 async def test_a_keystroke_from_another_process_is_typed(node):  # type: ignore[no-untyped-def]
-    conn = NodeConnection(StreamHub(), NODE, context=None)
+    conn = _connection()
     message = {
         "type": events.DOORBELL,
         "reason": terminals.RING_TERMINAL_INPUT,
