@@ -48,6 +48,10 @@ MAX_ROWS = 500
 MAX_INPUT_BUFFER = 1024 * 1024
 #: Seconds between SIGHUP and SIGKILL when a session is closed.
 CLOSE_GRACE = 3.0
+#: A chunk at least this large means bulk output: the next one is gathered up to the read size
+#: for at most GATHER_SECONDS (a keystroke's echo follows a small chunk and leaves at once).
+BULK_CHUNK = 16 * 1024
+GATHER_SECONDS = 0.002
 
 
 @dataclass
@@ -120,6 +124,8 @@ class Terminal:
     partial: bytes = b""
     #: Output read while the stream was busy writing, sent as one chunk when it is free.
     held: bytearray = field(default_factory=bytearray)
+    gather: asyncio.TimerHandle | None = None  # sends held bulk output when it fires
+    last_chunk: int = 0  # bytes of the last chunk sent
     pending_input: bytearray = field(default_factory=bytearray)
     writing: bool = False
     exit_message: mesh_pb2.NodeMessage | None = None
@@ -347,22 +353,31 @@ class TerminalManager:
                 break
             terminal.held += more
         if terminal.held:
-            if terminal.eof or len(terminal.held) >= size or not self.busy():
+            bulk = terminal.last_chunk >= BULK_CHUNK
+            if terminal.eof or len(terminal.held) >= size or not (bulk or self.busy()):
                 self._emit_held(terminal)
             else:
                 self._holding[terminal.session_id] = terminal
+                if bulk and terminal.gather is None:
+                    terminal.gather = asyncio.get_running_loop().call_later(
+                        GATHER_SECONDS, self._emit_held, terminal
+                    )
         if terminal.eof:
             self._stop_reading(terminal)
         elif terminal.unacked_bytes + len(terminal.held) >= self.limits.window_bytes:
             self._stop_reading(terminal)  # the hub is behind: the program blocks on its tty
 
     def flush_held(self) -> None:
-        """The stream wrote what it had: send the output held meanwhile."""
-        while self._holding:
-            self._emit_held(self._holding.popitem()[1])
+        """The stream wrote what it had: send the output held meanwhile (bulk output waits for
+        its read size or its timer)."""
+        for terminal in [t for t in self._holding.values() if t.gather is None]:
+            self._emit_held(terminal)
 
     def _emit_held(self, terminal: Terminal) -> None:
         self._holding.pop(terminal.session_id, None)
+        if terminal.gather is not None:
+            terminal.gather.cancel()
+            terminal.gather = None
         if terminal.held:
             data = bytes(terminal.held)
             terminal.held.clear()
@@ -389,6 +404,7 @@ class TerminalManager:
         if not complete:
             return
         terminal.seq += 1
+        terminal.last_chunk = len(complete)
         message = mesh_pb2.NodeMessage(
             terminal_output=mesh_pb2.TerminalOutput(
                 session_id=terminal.session_id,
