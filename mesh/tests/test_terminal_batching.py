@@ -5,6 +5,7 @@ read size (mesh/agent/terminals.py). No timings are asserted: batches and chunks
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 from cortex.testing import wait_until_async
 from mesh.agent.pb import mesh_pb2
 from mesh.agent.skills.shell import build_env
-from mesh.agent.terminals import TerminalLimits, TerminalManager
+from mesh.agent.terminals import BULK_CHUNK, Terminal, TerminalLimits, TerminalManager
 from mesh.grpc import terminal_stream
 from mesh.services.terminals import TerminalChunkIn
 
@@ -141,3 +142,32 @@ async def test_held_output_leaves_before_the_exit_and_within_the_window(tmp_path
         assert ended.last_seq == sent[-2].terminal_output.seq
     finally:
         await manager.stop_all(timeout=10)
+
+
+async def test_bulk_output_is_gathered_and_an_echo_after_it_still_leaves() -> None:
+    """After a large chunk, what a read finds waits (up to the read size, a few ms at most) for
+    more; after a small one it leaves at once. A pipe stands in for the PTY: same reads."""
+    sent: list[mesh_pb2.NodeMessage] = []
+    manager = TerminalManager(TerminalLimits(idle_timeout=3600), sent.append)
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    terminal = Terminal("s-gather", master=read_end)
+    manager.sessions[terminal.session_id] = terminal
+    try:
+        os.write(write_end, b"k")
+        manager._readable(terminal)  # a keystroke's echo: sent at once
+        assert _outputs(sent) == [b"k"]
+        os.write(write_end, b"Q" * BULK_CHUNK)
+        manager._readable(terminal)  # after a small chunk: sent at once too
+        assert len(_outputs(sent)) == 2
+        os.write(write_end, b"tail")
+        manager._readable(terminal)  # after a large one: gathered, not sent yet
+        assert len(_outputs(sent)) == 2 and terminal.held == bytearray(b"tail")
+        await wait_until_async(lambda: len(_outputs(sent)) == 3)  # the gather timer sends it
+        assert _outputs(sent)[-1] == b"tail" and not terminal.held
+        os.write(write_end, b"j")
+        manager._readable(terminal)  # small again: at once
+        assert _outputs(sent)[-1] == b"j"
+    finally:
+        os.close(read_end)
+        os.close(write_end)
