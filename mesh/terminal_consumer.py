@@ -12,9 +12,11 @@
   missed (after `after_seq`), then live frames follow; a gap in the live frames (the channel
   layer dropped some) is filled from the database. A client that falls behind gets `resync`
   and attaches again with the last seq it has.
-- Keystrokes and resizes are stored in order, then rung to the runmesh holding the node's stream;
-  typed while none holds it (a hub restart, a node reconnecting) they are sent when the stream
-  joins. Errors: `terminal_ended`, `terminal_input_backlog` (the node has been away too long).
+- Keystrokes and resizes are rung live to the runmesh holding the node's stream, then stored in
+  order; typed while none holds it (a hub restart, a node reconnecting) they are sent when the
+  stream joins. Errors: `terminal_ended`, `terminal_input_backlog` (the node has been away too
+  long). When that stream is in this process, keystrokes, resizes and output skip the channel
+  layer (`mesh.services.terminal_local`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from functools import cached_property
 from typing import Any
 
@@ -33,7 +36,7 @@ from cortex.consumers import CortexConsumer, Envelope
 from mesh import events
 from mesh import selectors as live
 from mesh.selectors import terminals as terminal_selectors
-from mesh.services import terminals
+from mesh.services import terminal_local, terminals
 
 #: Chunks replayed per frame (a frame stays well under a megabyte).
 REPLAY_CHUNKS = 64
@@ -106,6 +109,10 @@ class TerminalConsumer(CortexConsumer):
     session_id: str | None = None
     last_seq: int = 0
     exited: bool = False
+    #: Direct output frames waiting while a gap is filled from storage (`_local_output`).
+    _waiting: deque[dict[str, Any]]
+    _filling: asyncio.Task[None] | None = None
+    _holding_output: bool = False
 
     async def authorize(self) -> None:
         self.node_id = str(self.scope["url_route"]["kwargs"]["node_id"])
@@ -126,6 +133,7 @@ class TerminalConsumer(CortexConsumer):
         self._no_session_yet()
         cols, rows = _size(envelope)
         session_id = await _open(self.user.pk, self.node_id, cols, rows, self.audit_context)
+        terminals.terminal_open_ring(node_id=self.node_id)  # before the first keystroke
         await self._join(session_id, 0)
 
     async def on_terminal_attach(self, envelope: Envelope) -> None:
@@ -136,8 +144,13 @@ class TerminalConsumer(CortexConsumer):
         session_id = await _attach(
             self.user.pk, self.node_id, envelope.payload.get("session"), self.audit_context
         )
-        await self._join(session_id, after)
-        await self._catch_up(None)
+        self._holding_output = True  # live frames wait for the replay
+        try:
+            await self._join(session_id, after)
+            await self._catch_up(None)
+        finally:
+            self._holding_output = False
+            self._fill_soon()
 
     async def on_terminal_input(self, envelope: Envelope) -> None:
         data = envelope.payload.get("data")
@@ -199,7 +212,12 @@ class TerminalConsumer(CortexConsumer):
                     queue.task_done()
 
     async def disconnect(self, code: int) -> None:
-        """Inputs typed before the socket closed are still stored (bounded wait)."""
+        """Inputs typed before the socket closed are still stored (bounded wait); the socket
+        stops taking this process's output frames."""
+        if self.session_id is not None:
+            terminal_local.watcher_detach(self.session_id, self._local_output)
+        if self._filling is not None:
+            self._filling.cancel()
         if self._keys is not None and self._keys_task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._keys.join(), timeout=KEYS_DRAIN_SECONDS)
@@ -226,6 +244,8 @@ class TerminalConsumer(CortexConsumer):
         self._joined.append(group)
         self.session_id = session_id
         self.last_seq = after
+        self._waiting = deque()
+        terminal_local.watcher_attach(session_id, self._local_output)
         self.emit({"type": "terminal.opened", "session": session_id, "seq": after})
 
     async def _catch_up(self, before: int | None) -> None:
@@ -249,7 +269,37 @@ class TerminalConsumer(CortexConsumer):
 
     # --- group frames (named after their type) -------------------------------------------------
 
+    def _local_output(self, event: dict[str, Any]) -> None:
+        """An output frame from this process's stream of the node (no channel-layer hop): the
+        next one in order goes out at once; after a gap, frames wait in order for the fill."""
+        if self._filling is None and not self._holding_output:
+            seq = int(event.get("seq") or 0)
+            if seq <= self.last_seq:
+                return
+            if seq == self.last_seq + 1:
+                self.last_seq = seq
+                self.emit({"type": "terminal.output", "seq": seq, "data": event.get("data", "")})
+                return
+        self._waiting.append(event)
+        self._fill_soon()
+
+    def _fill_soon(self) -> None:
+        if self._filling is None and not self._holding_output and self._waiting:
+            self._filling = asyncio.get_running_loop().create_task(self._fill())
+
+    async def _fill(self) -> None:
+        try:
+            while self._waiting and not self.closing:
+                await self._live_output(self._waiting.popleft())
+        finally:
+            self._filling = None
+
     async def terminal_output(self, event: dict[str, Any]) -> None:
+        if terminal_local.from_here(event):
+            return  # this socket had it directly (`_local_output`)
+        await self._live_output(event)
+
+    async def _live_output(self, event: dict[str, Any]) -> None:
         seq = int(event.get("seq") or 0)
         first = int(event.get("first_seq") or seq)
         if seq <= self.last_seq:

@@ -82,7 +82,9 @@ class Agent:
                 window_bytes=config.terminal_window_bytes,
             ),
             self.send,
+            self._busy,
         )
+        self.writing = False  # a message is being written to the stream
         self.outbox: asyncio.Queue[mesh_pb2.NodeMessage | None] | None = None
         self.stopping = asyncio.Event()
         self.heartbeat_interval = 30.0
@@ -98,6 +100,10 @@ class Agent:
         """Queue a message on the live stream; without one it is dropped (the spool keeps it)."""
         if self.outbox is not None:
             self.outbox.put_nowait(message)
+
+    def _busy(self) -> bool:
+        """Whether the stream is still writing earlier messages."""
+        return self.outbox is not None and (self.writing or not self.outbox.empty())
 
     def stop(self) -> None:
         self.stopping.set()
@@ -252,38 +258,23 @@ class Agent:
         writer = asyncio.create_task(self._writer(call, outbox))
         beat = asyncio.create_task(self._heartbeats())
         stop = asyncio.create_task(self.stopping.wait())
-        delay: float | None = None
+        # One reader for the stream's life: a task and a wait per message were a good part of
+        # a keystroke's time in the agent.
+        reader = asyncio.create_task(self._reader(call))
         try:
-            while True:
-                read = asyncio.create_task(call.read())
-                done, _ = await asyncio.wait({read, stop, writer}, return_when="FIRST_COMPLETED")
-                if read not in done:
-                    if writer in done and writer.exception() is not None:
-                        read.cancel()
-                        raise writer.exception()  # type: ignore[misc]
-                    bye = mesh_pb2.Goodbye(reason="agent stopping")
-                    outbox.put_nowait(mesh_pb2.NodeMessage(goodbye=bye))
-                    # Let the hub end the call itself (it records the goodbye), then hang up.
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(asyncio.shield(read), timeout=GOODBYE_WAIT)
-                    read.cancel()
-                    return None
-                message = read.result()
-                if message is grpc.aio.EOF:
-                    await call.wait_for_connection()
-                    return None
-                if message.WhichOneof("body") == "file_chunk":
-                    # Awaited: a full push queue holds the stream back (gRPC flow control).
-                    await self.runner.file_chunk(message.file_chunk)
-                    continue
-                if message.WhichOneof("body") == "terminal_open":
-                    await self._terminal_open(message.terminal_open)
-                    continue
-                delay = self._handle(message)
-                if delay is not None:
-                    return delay
+            done, _ = await asyncio.wait({reader, stop, writer}, return_when="FIRST_COMPLETED")
+            if reader in done:
+                return reader.result()
+            if writer in done and writer.exception() is not None:
+                raise writer.exception()  # type: ignore[misc]
+            bye = mesh_pb2.Goodbye(reason="agent stopping")
+            outbox.put_nowait(mesh_pb2.NodeMessage(goodbye=bye))
+            # Let the hub end the call itself (it records the goodbye), then hang up.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(reader), timeout=GOODBYE_WAIT)
+            return None
         finally:
-            for task in (beat, stop):
+            for task in (beat, stop, reader):
                 task.cancel()
             self.outbox = None
             if not writer.done():
@@ -292,6 +283,27 @@ class Agent:
                     await asyncio.wait_for(writer, timeout=2.0)
             writer.cancel()
 
+    async def _reader(self, call: Any) -> float | None:
+        """Handle the hub's messages in order until the stream ends (None) or the hub asks for a
+        reconnect (its delay); once the agent is stopping, the next message ends it unread."""
+        while True:
+            message = await call.read()
+            if message is grpc.aio.EOF:
+                await call.wait_for_connection()
+                return None
+            if self.stopping.is_set():
+                return None
+            if message.WhichOneof("body") == "file_chunk":
+                # Awaited: a full push queue holds the stream back (gRPC flow control).
+                await self.runner.file_chunk(message.file_chunk)
+                continue
+            if message.WhichOneof("body") == "terminal_open":
+                await self._terminal_open(message.terminal_open)
+                continue
+            delay = self._handle(message)
+            if delay is not None:
+                return delay
+
     async def _writer(self, call: Any, outbox: asyncio.Queue[mesh_pb2.NodeMessage | None]) -> None:
         while True:
             message = await outbox.get()
@@ -299,7 +311,13 @@ class Agent:
                 with contextlib.suppress(Exception):
                     await call.done_writing()
                 return
-            await call.write(message)
+            self.writing = True
+            try:
+                await call.write(message)
+            finally:
+                self.writing = False
+            if outbox.empty():
+                self.terminals.flush_held()  # output read while this was written
 
     async def _heartbeats(self) -> None:
         while True:

@@ -9,6 +9,9 @@ acknowledges it (TerminalAck, after it stored it): when more than `window_bytes`
 reader stops reading the PTY, so the program writing to it blocks in the kernel and the agent's
 memory stays flat however fast it writes (`yes`). After a reconnect the unacked chunks are sent
 again (the hub stores each seq once); an ended session keeps its exit until the hub confirms it.
+Output read while the stream is still writing earlier messages is held (up to a chunk) and
+sent as one when the writer is free: fewer, larger messages under bulk output, while a
+keystroke's echo on an idle stream leaves at once.
 
 Pure standard library (no Django): runs on the node's Python 3.9+.
 """
@@ -47,6 +50,10 @@ MAX_INPUT_BUFFER = 1024 * 1024
 MAX_INPUT_KEYS = 4096
 #: Seconds between SIGHUP and SIGKILL when a session is closed.
 CLOSE_GRACE = 3.0
+#: A chunk at least this large means bulk output: the next one is gathered up to the read size
+#: for at most GATHER_SECONDS (a keystroke's echo follows a small chunk and leaves at once).
+BULK_CHUNK = 16 * 1024
+GATHER_SECONDS = 0.002
 
 
 @dataclass
@@ -117,6 +124,10 @@ class Terminal:
     reading: bool = False
     eof: bool = False
     partial: bytes = b""
+    #: Output read while the stream was busy writing, sent as one chunk when it is free.
+    held: bytearray = field(default_factory=bytearray)
+    gather: asyncio.TimerHandle | None = None  # sends held bulk output when it fires
+    last_chunk: int = 0  # bytes of the last chunk sent
     pending_input: bytearray = field(default_factory=bytearray)
     #: Keys of the inputs (and resizes) applied lately: the hub resends after a reconnect, and
     #: two of its processes may race; each key is applied once.
@@ -131,11 +142,19 @@ class TerminalManager:
     """Opens, feeds and ends the node's terminal sessions; every message goes out via `send`."""
 
     def __init__(
-        self, limits: TerminalLimits, send: Callable[[mesh_pb2.NodeMessage], None]
+        self,
+        limits: TerminalLimits,
+        send: Callable[[mesh_pb2.NodeMessage], None],
+        busy: Callable[[], bool] | None = None,
     ) -> None:
         self.limits = limits
         self.send = send
+        #: Whether the stream is still writing earlier messages: output read meanwhile is held
+        #: and sent as one larger chunk by `flush_held` (a keystroke's echo, on an idle stream,
+        #: goes at once). Fewer, larger messages are what bulk output costs the hub per byte.
+        self.busy = busy or (lambda: False)
         self.sessions: dict[str, Terminal] = {}
+        self._holding: dict[str, Terminal] = {}  # sessions with held output
         self._sweeper: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ hub -> agent
@@ -334,18 +353,43 @@ class TerminalManager:
     def _readable(self, terminal: Terminal) -> None:
         # A PTY read gives at most a few KB: gather what is there into one chunk (one message,
         # one stored row) of at most read_size, so one chunk never overshoots the window by more.
-        data = b""
-        while len(data) < self.limits.read_size and not terminal.eof:
-            more = self._read(terminal, self.limits.read_size - len(data))
+        # While the stream is busy, what was read waits (up to read_size) for the next read.
+        size = self.limits.read_size
+        while len(terminal.held) < size and not terminal.eof:
+            more = self._read(terminal, size - len(terminal.held))
             if not more:
                 break
-            data += more
-        if data:
-            self._emit(terminal, data)
+            terminal.held += more
+        if terminal.held:
+            bulk = terminal.last_chunk >= BULK_CHUNK
+            if terminal.eof or len(terminal.held) >= size or not (bulk or self.busy()):
+                self._emit_held(terminal)
+            else:
+                self._holding[terminal.session_id] = terminal
+                if bulk and terminal.gather is None:
+                    terminal.gather = asyncio.get_running_loop().call_later(
+                        GATHER_SECONDS, self._emit_held, terminal
+                    )
         if terminal.eof:
             self._stop_reading(terminal)
-        elif terminal.unacked_bytes >= self.limits.window_bytes:
+        elif terminal.unacked_bytes + len(terminal.held) >= self.limits.window_bytes:
             self._stop_reading(terminal)  # the hub is behind: the program blocks on its tty
+
+    def flush_held(self) -> None:
+        """The stream wrote what it had: send the output held meanwhile (bulk output waits for
+        its read size or its timer)."""
+        for terminal in [t for t in self._holding.values() if t.gather is None]:
+            self._emit_held(terminal)
+
+    def _emit_held(self, terminal: Terminal) -> None:
+        self._holding.pop(terminal.session_id, None)
+        if terminal.gather is not None:
+            terminal.gather.cancel()
+            terminal.gather = None
+        if terminal.held:
+            data = bytes(terminal.held)
+            terminal.held.clear()
+            self._emit(terminal, data)
 
     def _read(self, terminal: Terminal, size: int = 0) -> bytes:
         try:
@@ -368,6 +412,7 @@ class TerminalManager:
         if not complete:
             return
         terminal.seq += 1
+        terminal.last_chunk = len(complete)
         message = mesh_pb2.NodeMessage(
             terminal_output=mesh_pb2.TerminalOutput(
                 session_id=terminal.session_id,
@@ -424,6 +469,7 @@ class TerminalManager:
         if terminal.killer is not None:
             terminal.killer.cancel()
         self._stop_reading(terminal)
+        self._emit_held(terminal)
         # What the shell wrote before it ended is in the tty's buffer: bounded, read past the
         # window so the exit follows the last output.
         for _ in range(64):

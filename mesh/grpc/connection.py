@@ -122,6 +122,7 @@ class NodeConnection:
         except CortexError as exc:
             await abort_with(self.context, exc)
         await self.hub.attach(self)
+        typing_in = terminal_stream.attach(self)  # this process's sockets type in directly
         writer = asyncio.create_task(self._writer(), name=f"mesh-write-{self.node_id}")
         reader = asyncio.create_task(self._reader(requests), name=f"mesh-read-{self.node_id}")
         reader.add_done_callback(self._ended)
@@ -134,6 +135,7 @@ class NodeConnection:
             await self.closed.wait()  # set by close(), or when the reader or the store ends
         finally:
             self.closed.set()  # no more background deliveries on this stream
+            terminal_stream.detach(self, typing_in)
             for task in (reader, self.bell_task, self.output_store, self.pending_delivery):
                 if task is not None:
                     task.cancel()

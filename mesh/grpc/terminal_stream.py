@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cortex.errors import ValidationFailed
-from mesh import events
 from mesh.agent.pb import mesh_pb2
 from mesh.grpc import messages
 from mesh.selectors.terminals import text_of
-from mesh.services import aio, terminal_keys, terminals
+from mesh.services import aio, terminal_keys, terminal_local, terminals
 
 if TYPE_CHECKING:
     from mesh.grpc.connection import NodeConnection
@@ -164,17 +165,8 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
             close = mesh_pb2.TerminalClose(session_id=str(ended), reason="ended by the hub")
             conn.send(mesh_pb2.HubMessage(terminal_close=close))
     elif reason in (terminals.RING_TERMINAL_INPUT, terminals.RING_TERMINAL_RESIZE):
-        order = terminal_keys.key_order(key)
-        if order is None or key in stream.keys:
-            return
-        last = stream.writers.get(order[0])
-        if last != order[1] - 1 and not (last is None and order[1] == 1):
-            return  # an earlier input of its socket is not here yet: this one follows it, stored
-        resize = reason == terminals.RING_TERMINAL_RESIZE
-        kind, data = ("resize", "") if resize else ("input", str(message.get("data", "")))
-        cols, rows = (int(message["cols"]), int(message["rows"])) if resize else (0, 0)
-        _send_input(conn, session_id, 0, key, kind, data, cols, rows)
-        _remember(stream, key)
+        if not terminal_local.from_here(message):  # else: this stream had it directly
+            _live(conn, stream, message)
     elif reason == terminals.RING_TERMINAL_STORED:
         seq = int(message.get("seq") or 0)
         last = stream.sent.get(session_id)
@@ -184,6 +176,39 @@ async def answer(conn: NodeConnection, message: dict[str, Any]) -> None:
             _sent(conn, stream, session_id, seq)  # sent live; nothing stored before it is owed
             return
         await _send_stored(conn)
+
+
+def direct(conn: NodeConnection, message: dict[str, Any]) -> bool:
+    """A doorbell from a socket of this process (`terminal_local`); False once the stream is
+    closing. A keystroke goes out at once unless doorbells are being answered (an open reading
+    the database) or Hello's part is not sent yet: then it waits behind them (`answer`), so it
+    never overtakes its session's open or what was typed before."""
+    if conn.closed.is_set():
+        return False
+    live = message.get("reason") in (terminals.RING_TERMINAL_INPUT, terminals.RING_TERMINAL_RESIZE)
+    stream = _stream(conn)
+    if live and conn.bell_task is None and stream.joined:
+        _live(conn, stream, message)
+    else:
+        conn.ring(message)
+    return True
+
+
+def _live(conn: NodeConnection, stream: TerminalStream, message: dict[str, Any]) -> None:
+    """Send a live keystroke or resize now, unless this stream sent its key already or an
+    earlier input of its socket is not here yet (then it follows that one, from storage)."""
+    key = str(message.get("key", ""))
+    order = terminal_keys.key_order(key)
+    if order is None or key in stream.keys:
+        return
+    last = stream.writers.get(order[0])
+    if last != order[1] - 1 and not (last is None and order[1] == 1):
+        return
+    resize = message.get("reason") == terminals.RING_TERMINAL_RESIZE
+    kind, data = ("resize", "") if resize else ("input", str(message.get("data", "")))
+    cols, rows = (int(message["cols"]), int(message["rows"])) if resize else (0, 0)
+    _send_input(conn, str(message.get("session", "")), 0, key, kind, data, cols, rows)
+    _remember(stream, key)
 
 
 async def _send_stored(conn: NodeConnection) -> None:
@@ -257,6 +282,18 @@ async def _mark(conn: NodeConnection, stream: TerminalStream) -> None:
             logger.warning("marking terminal input sent for %s failed", conn.node_id, exc_info=True)
 
 
+def attach(conn: NodeConnection) -> Callable[[dict[str, Any]], bool]:
+    """Let sockets of this process type into the node through this stream directly."""
+    sink = functools.partial(direct, conn)
+    terminal_local.stream_attach(conn.node_id, sink)
+    return sink
+
+
+def detach(conn: NodeConnection, sink: Callable[[dict[str, Any]], bool] | None) -> None:
+    if sink is not None:
+        terminal_local.stream_detach(conn.node_id, sink)
+
+
 async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
     """One terminal message from the node."""
     kind = message.WhichOneof("body")
@@ -268,7 +305,7 @@ async def receive(conn: NodeConnection, message: mesh_pb2.NodeMessage) -> None:
         # Awaited, not queued: the stream reads no faster than the layer takes frames, so
         # nothing piles up in this process (a full layer drops; watchers fill gaps from rows).
         frame = {"type": "terminal.output", "seq": out.seq, "data": text_of(out.data)}
-        await events.asend(terminals.terminal_group(chunk.session_id), frame)
+        await terminals.terminal_output_publish(session_id=chunk.session_id, frame=frame)
         await _queue(conn).put(chunk)
     elif kind == "terminal_opened":
         session_id = session_id_of(message.terminal_opened.session_id)

@@ -5,6 +5,8 @@ A session is a row (`TerminalSession`); its output is stored as numbered chunks 
 the row and rings the node's doorbell; the runmesh holding the node's stream sends TerminalOpen
 (`terminals_pending`). Keystrokes and resizes are rung live and stored in order
 (`terminal_keys`), so those typed while no runmesh holds the node's stream are sent when it joins.
+Where the socket and the node's stream share a process, live doorbells and output frames are
+handed over directly (`terminal_local`), the layer carrying them only elsewhere.
 
 Who may open: a user with a grant on the node, on an active node whose shell skill is on and
 whose policy allows terminals (`Policy.terminals_allowed`: permissive by default, strict only
@@ -14,6 +16,7 @@ Only the user who opened a session may attach to it; admins may read every recor
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -39,7 +42,7 @@ from mesh.models import (
 )
 from mesh.selectors import terminals as terminal_selectors
 from mesh.selectors.terminals import TerminalNotFound, session_uuid
-from mesh.services import terminal_keys
+from mesh.services import terminal_keys, terminal_local
 from mesh.services.tasks import NodeInactive, SkillDisabled
 
 #: The session's live frames (terminal.output, terminal.exit) for its attached sockets.
@@ -380,7 +383,7 @@ def _node_group(bell: dict[str, Any]) -> str:
 
 async def terminal_keys_ring(bell: dict[str, Any]) -> None:
     """Ring an input's live bell (a runmesh holding the node's stream sends it at once)."""
-    await events.asend(_node_group(bell), bell)
+    await _ring_live(bell["node_id"], bell)
 
 
 async def terminal_keys_commit(bells: list[dict[str, Any]]) -> None:
@@ -417,3 +420,36 @@ def terminal_type(*, node_id: str, session_id: Any, data: str) -> None:
     bell = terminal_input_bell(node_id=node_id, session_id=session_id, data=data)
     stored = terminal_keys.terminal_keys_store(bell=bell)
     events.send_on_commit(events.group_name(events.NODE_GROUP, node_id=node_id), stored)
+
+
+def terminal_open_ring(*, node_id: str) -> None:
+    """After `terminal_open`: the node's stream in this process (if any) sends the open now, and
+    keystrokes typed directly after it queue behind it (the layer's doorbell follows too; the
+    node answers a repeated open with its state)."""
+    terminal_local.deliver_input(
+        node_id, {"type": events.DOORBELL, "reason": RING_TERMINAL, "node_id": node_id}
+    )
+
+
+async def _ring_live(node_id: str, message: dict[str, Any]) -> None:
+    """A live doorbell: straight to the node's stream when this process holds it
+    (`terminal_local`), and through the channel layer for any other process."""
+    if terminal_local.deliver_input(node_id, message):
+        # Let the stream's writer send it before this socket's task goes on (one loop turn).
+        await asyncio.sleep(0)
+        if terminal_local.layer_is_local():
+            return
+        message = {**message, "via": terminal_local.PROCESS_TOKEN}
+    await events.asend(events.group_name(events.NODE_GROUP, node_id=node_id), message)
+
+
+async def terminal_output_publish(*, session_id: str, frame: dict[str, Any]) -> None:
+    """A live `terminal.output` frame to the session's sockets: directly to those of this
+    process, through the channel layer to the others (stored rows fill any gap)."""
+    if terminal_local.deliver_output(session_id, frame):
+        # Let the sockets' senders write it before the stream's reader goes on (one loop turn).
+        await asyncio.sleep(0)
+        if terminal_local.layer_is_local():
+            return
+        frame = {**frame, "via": terminal_local.PROCESS_TOKEN}
+    await events.asend(terminal_group(session_id), frame)
