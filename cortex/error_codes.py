@@ -252,6 +252,13 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("terminal_already_open", 409, "This socket has a terminal already.", "ws"),
     E("no_terminal", 409, "Open or attach a terminal on this socket first.", "ws"),
     E("terminal_not_ready", 503, "The chat's shell on the node did not answer in time."),
+    E("terminal_ended", 409, "The terminal session has ended; open a new one.", "ws"),
+    E(
+        "terminal_input_backlog",
+        409,
+        "Too much input is waiting for the node to come back; it was not stored.",
+        "ws",
+    ),
     # --- browser automation (mesh) ---
     E("url_not_allowed", 403, "The node's browser policy refuses this URL or host."),
     E("evaluate_not_allowed", 403, "The node's browser policy does not allow page scripts."),

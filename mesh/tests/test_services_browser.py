@@ -17,6 +17,7 @@ from mesh.services.browser import (
     EvaluateNotAllowed,
     UrlNotAllowed,
     browser_dispatch_check,
+    browser_downloads_clean,
     browser_payload_clean,
     browser_policy_of,
     browser_result_store,
@@ -166,3 +167,32 @@ def test_browser_session_close_reaches_only_nodes_with_a_browser(user, make_node
     row = AuditEvent.objects.get(action="task.dispatch")
     assert row.source == "system"
     assert row.details["node_id"] == "with-browser"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "sessions/1",
+        {"folder": "sessions/1"},
+        {"folder": "sessions/1", "max_bytes": 10, "extra": 1},
+        {"folder": "../etc", "max_bytes": 10},
+        {"folder": "/abs", "max_bytes": 10},
+        {"folder": "a//b", "max_bytes": 10},
+        {"folder": "sessions/1", "max_bytes": -1},
+        {"folder": "sessions/1", "max_bytes": True},
+        {"folder": "sessions/1", "max_bytes": 1.5},
+    ],
+)
+def test_browser_downloads_clean_refuses_what_the_node_would(value) -> None:  # type: ignore[no-untyped-def]
+    """The hub checks a downloads target with the node's own rule and refuses with a 400."""
+    with pytest.raises(ValidationFailed):
+        browser_downloads_clean(value)
+
+
+def test_browser_downloads_clean_keeps_a_good_target() -> None:
+    assert browser_downloads_clean({"folder": "sessions/7", "max_bytes": 1024}) == {
+        "folder": "sessions/7",
+        "max_bytes": 1024,
+    }
+    assert browser_downloads_clean({"folder": ".", "max_bytes": 0})["folder"] == "."

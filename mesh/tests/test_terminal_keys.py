@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from mesh.models import NodeStatus, TerminalInput, TerminalSession
+from cortex.errors import ValidationFailed
+from mesh.models import NodeStatus, TerminalInput, TerminalSession, TerminalStatus
 from mesh.selectors.terminals import TerminalNotFound
 from mesh.services import terminal_keys, terminals
 from mesh.services.terminal_keys import TerminalEnded, TerminalInputBacklog
@@ -163,3 +164,36 @@ def test_a_session_that_ends_drops_what_it_had_stored(node, user, settings):  # 
     assert terminals.terminals_reap_lost() == 1
     assert TerminalInput.objects.count() == 0
     assert _sendable(after={}) == []
+
+
+def test_a_socket_stores_its_inputs_in_order_until_the_first_refusal(node, user):  # type: ignore[no-untyped-def]
+    """terminal_keys_store_many: the socket's bells (one writer, numbered by new_writer's id)
+    are stored in order; a bad size is refused before anything, and an ended session stops the
+    rest with its error, nothing after it stored."""
+    session = _open(user)
+    writer = terminal_keys.new_writer()
+    assert writer != terminal_keys.new_writer() and len(writer) == 16
+    typed = terminals.terminal_input_bell(
+        node_id="keys-a", session_id=session, data="a", writer=writer, n=1
+    )
+    sized = terminals.terminal_resize_bell(
+        node_id="keys-a", session_id=session, cols=100, rows=30, writer=writer, n=2
+    )
+    assert terminal_keys.key_order(sized["key"]) == (writer, 2)
+    with pytest.raises(ValidationFailed):
+        terminals.terminal_resize_bell(node_id="keys-a", session_id=session, cols=0, rows=-1)
+    stored, error = terminal_keys.terminal_keys_store_many(bells=[typed, sized])
+    assert error is None and [b["seq"] for b in stored] == [1, 2]
+    assert _stored(session) == [(1, "input", "a", 0, 0), (2, "resize", "", 100, 30)]
+
+    TerminalSession.objects.filter(pk=session).update(status=TerminalStatus.EXITED)
+    late = terminals.terminal_input_bell(
+        node_id="keys-a", session_id=session, data="b", writer=writer, n=3
+    )
+    stored, error = terminal_keys.terminal_keys_store_many(bells=[late, late])
+    assert stored == [] and isinstance(error, TerminalEnded)
+    assert len(_stored(session)) == 2
+
+    # An ended session's stored input is never sent: dropped with the session's end.
+    terminal_keys.terminal_inputs_drop(session_ids=[uuid.UUID(session)])
+    assert _stored(session) == []
