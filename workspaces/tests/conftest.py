@@ -29,7 +29,7 @@ print(json.dumps({"invite2": invite2}))
 """
 
 
-def until(what: str, check: Callable[[], Any], timeout: float = 60.0) -> Any:
+def until(what: str, check: Callable[..., Any], timeout: float = 60.0) -> Any:
     """`cortex.testing.wait_until`, named by what it waits for."""
     return wait_until(check, timeout=timeout, message=f"never: {what}")
 
