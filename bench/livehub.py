@@ -37,6 +37,15 @@ print(json.dumps({"invites": invites, "token": token}))
 """
 
 
+def print_result(result: dict[str, Any], json_path: str = "") -> None:
+    """A section's figures as one JSON line on stdout (the harness reads the last one), and in
+    `json_path` when given."""
+    text = json.dumps(result)
+    if json_path:
+        Path(json_path).write_text(text)
+    print(text)  # noqa: T201  # the harness reads stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from bench.livehub import PY, ROOT, BenchHub, free_port, wait_port
+from bench.livehub import PY, ROOT, BenchHub, free_port, print_result, wait_port
 
 
 def _pcts(samples: list[float]) -> dict[str, float]:
@@ -277,10 +277,7 @@ def main() -> None:
         asyncio.run(_relay_server(args.ws, args.grpc))
         return
     result = run_all(args.keys, args.mb)
-    text = json.dumps(result)  # one line: the harness reads the last JSON line
-    if args.json:
-        Path(args.json).write_text(text)
-    print(text)  # noqa: T201  # the harness reads stdout
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

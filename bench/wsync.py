@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.livehub import PY, BenchHub, free_port, wait_port
+from bench.livehub import PY, BenchHub, free_port, print_result, wait_port
 
 SENDER_CPU, RECEIVER_CPU = "0", "1"
 #: The initial sync is cut off here and reported incomplete (files that arrived whole).
@@ -388,10 +387,7 @@ def main() -> None:
     result = run_all(
         args.files, args.mb, args.changes, Path(args.profile) if args.profile else None
     )
-    text = json.dumps(result)  # one line: the harness reads the last JSON line
-    if args.json:
-        Path(args.json).write_text(text)
-    print(text)  # noqa: T201  # the harness reads stdout
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -87,7 +87,17 @@ def _post_and_approve(
     return act
 
 
-async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
+def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
+    """The session's frames over its WebSocket until the final `message.done`, `approve`
+    posting the message and every approval; on a failure the hub's log is printed."""
+    try:
+        return asyncio.run(_frames(hub, token, sid, approve))
+    except BaseException:
+        print(hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
+        raise
+
+
+async def _frames(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
     status, ticket = await asyncio.to_thread(_http, hub, "POST", "/api/v1/ws-ticket/", token, {})
     assert status in (200, 201), ticket
     url = (
@@ -124,11 +134,7 @@ def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_pa
         llm_server.add(openai_text(["The directory holds ", "hello.txt and notes.md."]))
         ids: dict[str, int] = {}
         act = _post_and_approve(live_hub, token, sid, "What files are on live?", ids)
-        try:
-            frames = asyncio.run(_watch(live_hub, token, sid, act))
-        except BaseException:
-            print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
-            raise
+        frames = _watch(live_hub, token, sid, act)
     finally:
         live_hub.stop_process(agent)
 
