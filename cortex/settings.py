@@ -365,6 +365,9 @@ MESH_TERMINAL_RECORD_CAP_BYTES: int = env.int(
 )
 MESH_TERMINAL_MAX_OPEN: int = env.int("CORTEX_TERMINAL_MAX_OPEN", default=16)
 MESH_TERMINAL_LOST_AFTER: float = env.float("CORTEX_TERMINAL_LOST_AFTER", default=900.0)
+# Keystroke and resize frames a terminal may have stored and not yet sent to its node (a node
+# away, a hub restarting); past it terminal.input answers terminal_input_backlog.
+MESH_TERMINAL_INPUT_BACKLOG: int = env.int("CORTEX_TERMINAL_INPUT_BACKLOG", default=1024)
 # Seconds a task may wait for its node before it ends `timed_out` / `not_delivered` (never run
 # later); a task may ask for its own (`delivery_timeout`, 1 s to a day).
 MESH_TASK_DELIVERY_TIMEOUT: float = env.float("CORTEX_TASK_DELIVERY_TIMEOUT", default=300.0)

@@ -12,12 +12,17 @@
   missed (after `after_seq`), then live frames follow; a gap in the live frames (the channel
   layer dropped some) is filled from the database. A client that falls behind gets `resync`
   and attaches again with the last seq it has.
-- Keystrokes and resizes go to the runmesh holding the node's stream as live doorbells.
+- Keystrokes and resizes are stored in order, then rung to the runmesh holding the node's stream;
+  typed while none holds it (a hub restart, a node reconnecting) they are sent when the stream
+  joins. Errors: `terminal_ended`, `terminal_input_backlog` (the node has been away too long).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from functools import cached_property
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -32,6 +37,14 @@ from mesh.services import terminals
 
 #: Chunks replayed per frame (a frame stays well under a megabyte).
 REPLAY_CHUNKS = 64
+#: Inputs waiting to be rung and stored per socket (beyond: the socket is not read).
+KEYS_QUEUED = 64
+#: Seconds an input waits to be stored with those that follow (it was rung live already).
+KEYS_STORE_DELAY = 0.05
+#: Longest wait, when a socket closes, for its inputs to be stored.
+KEYS_DRAIN_SECONDS = 10.0
+
+logger = logging.getLogger("cortex.ws")
 
 
 @database_sync_to_async
@@ -81,6 +94,15 @@ class TerminalConsumer(CortexConsumer):
     audit_transport = "console"
 
     node_id: str = ""
+    _keys: asyncio.Queue[dict[str, Any]] | None = None
+    _keys_task: asyncio.Task[None] | None = None
+    #: This socket as a writer of inputs: its inputs are `<_writer>.<n>`, n from 1.
+    _n: int = 0
+
+    @cached_property
+    def _writer(self) -> str:
+        return terminals.new_writer()
+
     session_id: str | None = None
     last_seq: int = 0
     exited: bool = False
@@ -121,13 +143,68 @@ class TerminalConsumer(CortexConsumer):
         data = envelope.payload.get("data")
         if not isinstance(data, str):
             raise errors.ValidationFailed(fields={"data": ["A string is required."]})
-        await terminals.terminal_input(node_id=self.node_id, session_id=self._session(), data=data)
+        session_id = self._session()
+        self._n += 1
+        await self._keys_send(
+            terminals.terminal_input_bell(
+                node_id=self.node_id,
+                session_id=session_id,
+                data=data,
+                writer=self._writer,
+                n=self._n,
+            )
+        )
 
     async def on_terminal_resize(self, envelope: Envelope) -> None:
         cols, rows = _size(envelope)
-        await terminals.terminal_resize(
-            node_id=self.node_id, session_id=self._session(), cols=cols, rows=rows
+        bell = terminals.terminal_resize_bell(
+            node_id=self.node_id,
+            session_id=self._session(),
+            cols=cols,
+            rows=rows,
+            writer=self._writer,
+            n=self._n + 1,
         )
+        self._n += 1
+        await self._keys_send(bell)
+
+    async def _keys_send(self, bell: dict[str, Any]) -> None:
+        """Ring an input live at once (in order: this handler runs one frame at a time), then
+        hand it to this socket's store task, which stores inputs in small batches a moment
+        later, off the echo's path. A full queue holds the socket back."""
+        await terminals.terminal_keys_ring(bell)
+        if self._keys is None:
+            self._keys = asyncio.Queue(KEYS_QUEUED)
+            self._keys_task = asyncio.create_task(self._keys_loop(self._keys))
+        await self._keys.put(bell)
+
+    async def _keys_loop(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            deadline = loop.time() + KEYS_STORE_DELAY
+            while len(batch) < KEYS_QUEUED and (left := deadline - loop.time()) > 0:
+                try:
+                    batch.append(await asyncio.wait_for(queue.get(), left))
+                except TimeoutError:
+                    break
+            try:
+                await terminals.terminal_keys_commit(batch)
+            except Exception as exc:  # shown to the client, as a handler's error would be
+                if not isinstance(exc, errors.CortexError):
+                    logger.exception("storing terminal input failed")
+                self.send_error(exc)
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def disconnect(self, code: int) -> None:
+        """Inputs typed before the socket closed are still stored (bounded wait)."""
+        if self._keys is not None and self._keys_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._keys.join(), timeout=KEYS_DRAIN_SECONDS)
+            self._keys_task.cancel()
+        await super().disconnect(code)
 
     async def on_terminal_close(self, envelope: Envelope) -> None:
         await _close(self.user.pk, self.node_id, self._session(), self.audit_context)

@@ -8,6 +8,7 @@ from typing import IO, Any
 
 from django.db.models import QuerySet
 
+from mesh.agent.ignore import IGNORE_FILES, MAX_IGNORE_FILE_BYTES, IgnoreRules
 from mesh.agent.workspace import WorkspaceError, clean_relative_path
 from sessions_app.models import ChatSession
 from workspaces.errors import WorkspaceFileMissing, WorkspacePathInvalid, WorkspacePathOutside
@@ -96,6 +97,29 @@ def workspace_file_open(*, workspace: Workspace, path: Any) -> tuple[WorkspaceFi
     except FileNotFoundError as exc:
         raise WorkspaceFileMissing() from exc
     return row, handle
+
+
+def workspace_ignore_rules(*, workspace: Workspace) -> IgnoreRules:
+    """The mirror's `.gitignore` / `.cortexignore` files as rules (git's, the same module the
+    lead's watcher uses): which files of a node are its own business, not the workspace's."""
+    from django.db.models import Q
+
+    texts: dict[str, str] = {}
+    if workspace.pk is not None:
+        names = Q()
+        for name in IGNORE_FILES:
+            names |= Q(path=name) | Q(path__endswith=f"/{name}")
+        rows = WorkspaceFile.objects.filter(names, workspace=workspace)
+        storage = mirror_storage()
+        for row in rows.filter(size__lte=MAX_IGNORE_FILE_BYTES).only("path", "sha256"):
+            try:
+                with storage.open(
+                    blob_name(session_id=workspace.session_id, sha256=row.sha256), "rb"
+                ) as fh:
+                    texts[row.path] = fh.read().decode("utf-8", errors="replace")
+            except FileNotFoundError:
+                continue
+    return IgnoreRules.from_texts(texts)
 
 
 def workspace_total_bytes(*, workspace: Workspace) -> int:

@@ -1,5 +1,6 @@
 """The session page's shared workspace in headless Chromium: choose the hub as source, upload a
-file, watch the attached real node reach in_sync, download it, delete it; no console errors."""
+file, watch the attached real node reach in_sync, download it, delete it; then real drift (files
+written on the node, a resync) shown with its diff, kept, and taken; no console errors."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from console.tests.test_browser import ARTIFACTS, PASSWORD, browser  # noqa: F401
 from console.tests.test_browser_chat import console_error, sign_in
+from cortex.testing import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -69,6 +71,8 @@ def test_session_page_workspace(live_hub, browser, tmp_path: Path) -> None:  # n
         page.click("#ws-table tr[data-path='notes.txt'] [data-action='delete']")
         page.wait_for_selector("#ws-table tr[data-path='notes.txt']", state="detached")
         assert page.text_content("#ws-status") == "Deleted notes.txt."
+
+        _drift_kept_then_taken(page, base, folder=on_node.parent, tmp_path=tmp_path)
         assert errors == []
     except BaseException:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -78,3 +82,54 @@ def test_session_page_workspace(live_hub, browser, tmp_path: Path) -> None:  # n
     finally:
         context.close()
         live_hub.stop_process(agent)
+
+
+def _drift_kept_then_taken(page, base: str, *, folder: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Files changed on the node itself show up as drift after a resync (with a diff); "Keep the
+    workspace's version" restores the node, "Take the node's version" makes it the source's."""
+    plan = tmp_path / "plan.txt"
+    plan.write_text("one\ntwo\n")
+    page.set_input_files("#ws-upload-input", str(plan))
+    page.click("#ws-upload-send")
+    page.wait_for_selector("#ws-table tr[data-path='plan.txt']")
+    page.wait_for_selector("#ws-nodes li[data-node='live'][data-state='in_sync']")
+    wait_until(lambda: (folder / "plan.txt").exists(), timeout=60, message="plan.txt on the node")
+
+    # Someone edits the node's copy and adds a file there; the resync reports both as drift.
+    (folder / "plan.txt").write_text("one\nTWO\n")
+    (folder / "extra.txt").write_text("local only\n")
+    page.click("#ws-resync")
+    node = "#ws-drift .ws-drift-node[data-node='live']"
+    page.wait_for_selector(f"{node} li[data-path='plan.txt'] input[type=checkbox]")
+    page.wait_for_selector(f"{node} li[data-path='extra.txt'][data-change='added'] input")
+    page.wait_for_selector("#ws-nodes li[data-node='live'][data-state='drift']")
+    page.click(f"{node} li[data-path='plan.txt'] details.ws-diff summary")
+    diff = page.text_content(f"{node} li[data-path='plan.txt'] .ws-diff-text") or ""
+    assert "-two\n" in diff and "+TWO\n" in diff, diff
+    assert page.text_content(f"{node} li[data-path='extra.txt']").count("added on the node") == 1
+    page.screenshot(path=str(ARTIFACTS / "session-workspace-drift.png"), full_page=True)
+
+    page.click(f"{node} button[data-action='keep']")
+    page.wait_for_selector("#ws-status[data-kind='ok']:has-text('Kept the workspace')")
+    page.wait_for_selector("#ws-drift", state="hidden")
+    page.wait_for_selector("#ws-nodes li[data-node='live'][data-state='in_sync']")
+    wait_until(
+        lambda: (
+            (folder / "plan.txt").read_text() == "one\ntwo\n"
+            and not (folder / "extra.txt").exists()
+        ),
+        timeout=60,
+        message="the workspace's version back on the node",
+    )
+
+    # Edited again; this time the node's version is taken: the workspace holds it afterwards.
+    (folder / "plan.txt").write_text("one\nthree\n")
+    page.click("#ws-resync")
+    page.wait_for_selector(f"{node} li[data-path='plan.txt'] input[type=checkbox]")
+    page.click(f"{node} button[data-action='promote']")
+    page.wait_for_selector("#ws-status[data-kind='ok']:has-text('Took live')")
+    page.wait_for_selector("#ws-drift", state="hidden")
+    page.wait_for_selector("#ws-nodes li[data-node='live'][data-state='in_sync']")
+    mirror = page.request.get(f"{base}/api/v1/sessions/{folder.name}/workspace/file/?path=plan.txt")
+    assert mirror.body() == b"one\nthree\n"
+    assert (folder / "plan.txt").read_text() == "one\nthree\n"

@@ -198,6 +198,7 @@ class Agent:
                 capabilities=self.runner.capabilities(),
                 held_tasks=list(held.values()),
                 terminal_ids=self.terminals.held(),
+                terminal_input_keys=True,
             )
         )
 
@@ -343,10 +344,11 @@ class Agent:
         elif kind == "result_ack":
             self.spool.forget(message.result_ack.task_id)
         elif kind == "terminal_input":
-            self.terminals.input(message.terminal_input.session_id, message.terminal_input.data)
+            keys = message.terminal_input
+            self.terminals.input(keys.session_id, keys.data, keys.key)
         elif kind == "terminal_resize":
             resize = message.terminal_resize
-            self.terminals.resize(resize.session_id, resize.rows, resize.cols)
+            self.terminals.resize(resize.session_id, resize.rows, resize.cols, resize.key)
         elif kind == "terminal_close":
             self.terminals.close(message.terminal_close.session_id)
         elif kind == "terminal_ack":

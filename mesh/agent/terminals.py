@@ -26,7 +26,7 @@ import struct
 import sys
 import termios
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,8 @@ MAX_COLS = 1000
 MAX_ROWS = 500
 #: Keystrokes waiting for a program that does not read stdin: beyond this they are dropped.
 MAX_INPUT_BUFFER = 1024 * 1024
+#: Input keys remembered per session (well above what the hub stores and may resend).
+MAX_INPUT_KEYS = 4096
 #: Seconds between SIGHUP and SIGKILL when a session is closed.
 CLOSE_GRACE = 3.0
 
@@ -116,6 +118,9 @@ class Terminal:
     eof: bool = False
     partial: bytes = b""
     pending_input: bytearray = field(default_factory=bytearray)
+    #: Keys of the inputs (and resizes) applied lately: the hub resends after a reconnect, and
+    #: two of its processes may race; each key is applied once.
+    keys: OrderedDict[str, None] = field(default_factory=OrderedDict)
     writing: bool = False
     exit_message: mesh_pb2.NodeMessage | None = None
     waiter: asyncio.Task[None] | None = None
@@ -179,10 +184,13 @@ class TerminalManager:
         if self._sweeper is None:
             self._sweeper = asyncio.ensure_future(self._sweep())
 
-    def input(self, session_id: str, data: bytes) -> None:
-        """Type into a session (Ctrl-C is the byte 0x03: the tty makes it SIGINT)."""
+    def input(self, session_id: str, data: bytes, key: str = "") -> None:
+        """Type into a session (Ctrl-C is the byte 0x03: the tty makes it SIGINT); an input
+        whose key was applied already is a resend and is ignored."""
         terminal = self.sessions.get(session_id)
         if terminal is None or terminal.exit_message is not None or terminal.master < 0:
+            return
+        if not _first_time(terminal, key):
             return
         terminal.last_input = time.monotonic()
         if len(terminal.pending_input) + len(data) > MAX_INPUT_BUFFER:
@@ -191,9 +199,9 @@ class TerminalManager:
         terminal.pending_input += data
         self._write(terminal)
 
-    def resize(self, session_id: str, rows: int, cols: int) -> None:
+    def resize(self, session_id: str, rows: int, cols: int, key: str = "") -> None:
         terminal = self.sessions.get(session_id)
-        if terminal is None or terminal.master < 0:
+        if terminal is None or terminal.master < 0 or not _first_time(terminal, key):
             return
         with contextlib.suppress(OSError):
             set_winsize(terminal.master, rows, cols)
@@ -456,6 +464,18 @@ class TerminalManager:
                 if terminal.exit_message is None and idle >= self.limits.idle_timeout:
                     logger.info("terminal %s idle for %.0f s: closing", terminal.session_id, idle)
                     self._hangup(terminal)
+
+
+def _first_time(terminal: Terminal, key: str) -> bool:
+    """Whether an input's key is new (and note it); input without a key always is."""
+    if not key:
+        return True
+    if key in terminal.keys:
+        return False
+    terminal.keys[key] = None
+    if len(terminal.keys) > MAX_INPUT_KEYS:
+        terminal.keys.popitem(last=False)
+    return True
 
 
 def stats_of(manager: TerminalManager) -> dict[str, Any]:

@@ -91,7 +91,7 @@ class NodeConnection:
         #: What the Welcome told the node is stored, per held task: resends up to there are
         #: acked from here (a reconnect storm resends spooled output; no DB round each).
         self.resumed: dict[str, int] | None = None
-        self.terminals: terminal_stream.TerminalStream | None = None  # from the first output on
+        self.terminals: terminal_stream.TerminalStream | None = None  # from Hello on
 
     # ------------------------------------------------------------------ lifecycle
     async def run(self, requests: Any) -> None:
@@ -128,16 +128,16 @@ class NodeConnection:
         try:
             self.send(messages.welcome_pb(welcome))
             self.resumed = dict(welcome.acked_seq) or None
-            await terminal_stream.hello(self, list(hello.terminal_ids))
+            await terminal_stream.hello(self, hello)
             del first, hello, welcome  # this frame lives as long as the stream (~2 KB a node)
             await self._catch_up()
             await self.closed.wait()  # set by close(), or when the reader or the store ends
         finally:
             self.closed.set()  # no more background deliveries on this stream
-            terms = getattr(self.terminals, "task", None)
-            for task in (reader, self.bell_task, self.output_store, self.pending_delivery, terms):
+            for task in (reader, self.bell_task, self.output_store, self.pending_delivery):
                 if task is not None:
                     task.cancel()
+            await terminal_stream.end(self)  # terminal output received is stored first
             self.outbox.put_nowait(None)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(writer, timeout=5)

@@ -27,6 +27,8 @@ from mesh.models.tasks import (
 from mesh.models.terminals import (
     OPEN_TERMINAL_STATUSES,
     TerminalChunk,
+    TerminalInput,
+    TerminalInputKind,
     TerminalSession,
     TerminalStatus,
 )
@@ -52,6 +54,8 @@ __all__ = [
     "TaskOutputChunk",
     "TaskStatus",
     "TerminalChunk",
+    "TerminalInput",
+    "TerminalInputKind",
     "TerminalSession",
     "TerminalStatus",
     "default_sandbox_policy",

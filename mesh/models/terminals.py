@@ -41,6 +41,10 @@ class TerminalSession(models.Model):
     #: Highest output seq stored, and the bytes stored in all.
     last_seq = models.PositiveBigIntegerField(default=0)
     output_bytes = models.PositiveBigIntegerField(default=0)
+    #: Keystrokes and resizes stored for the node (`TerminalInput`): the highest seq given
+    #: out, and the highest known to have gone onto a node's stream (what is past it waits).
+    input_seq = models.PositiveBigIntegerField(default=0)
+    input_sent_seq = models.PositiveBigIntegerField(default=0)
     #: A close asked for by the user, not yet confirmed by the node's exit.
     close_requested_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -71,3 +75,36 @@ class TerminalChunk(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id}#{self.seq}"
+
+
+class TerminalInputKind(models.TextChoices):
+    INPUT = "input", "input"
+    RESIZE = "resize", "resize"
+
+
+class TerminalInput(models.Model):
+    """One keystroke batch or resize for a session, numbered from 1 per session in the order
+    stored, with a key the node applies once.
+
+    Stored as it is sent live, so what is typed while the node's stream is not (yet) held (a hub
+    restart, a node reconnecting) reaches the node in order when its stream joins. Rows are
+    trimmed once sent (a few are kept to resend after a drop) and deleted with the session.
+    """
+
+    session = models.ForeignKey(TerminalSession, on_delete=models.CASCADE, related_name="inputs")
+    seq = models.PositiveBigIntegerField()
+    key = models.CharField(max_length=32)
+    kind = models.CharField(max_length=8, choices=TerminalInputKind.choices)
+    data = models.TextField(blank=True)
+    cols = models.PositiveSmallIntegerField(default=0)
+    rows = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session_id", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "seq"], name="mesh_terminal_input_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}<{self.seq}"

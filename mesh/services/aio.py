@@ -8,7 +8,16 @@ from typing import ParamSpec, TypeVar
 from cortex.services import db_unit as cortex_db_unit
 from mesh import events
 from mesh.selectors import terminals as terminal_selectors
-from mesh.services import credentials, invites, journal, output, presence, refusals, terminals
+from mesh.services import (
+    credentials,
+    invites,
+    journal,
+    output,
+    presence,
+    refusals,
+    terminal_keys,
+    terminals,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,3 +55,5 @@ terminal_exited = _db_unit(terminals.terminal_exited)
 terminals_pending = _db_unit(terminal_selectors.terminals_pending)
 terminals_ended_among = _db_unit(terminal_selectors.terminals_ended_among)
 terminals_reconcile = _db_unit(terminals.terminals_reconcile)
+terminal_inputs_to_send = _db_unit(terminal_keys.terminal_inputs_to_send)
+terminal_inputs_sent = _db_unit(terminal_keys.terminal_inputs_sent)

@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-
 from accounts.context import TOOL_CONTEXT, AuditContext
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Unavailable
@@ -96,9 +94,7 @@ def _clean(text: str) -> str:
 
 
 def _type(session: TerminalSession, data: str) -> None:
-    async_to_sync(terminals.terminal_input)(
-        node_id=session.node.node_id, session_id=str(session.pk), data=data
-    )
+    terminals.terminal_type(node_id=session.node.node_id, session_id=str(session.pk), data=data)
 
 
 def _shell_for(*, actor: Any, node: Node, chat_session_id: int, cwd: str) -> TerminalSession:

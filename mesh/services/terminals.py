@@ -3,8 +3,8 @@
 A session is a row (`TerminalSession`); its output is stored as numbered chunks with timings
 (`TerminalChunk`), so a re-attach or a replay reads rows, not a process's memory. Opening stores
 the row and rings the node's doorbell; the runmesh holding the node's stream sends TerminalOpen
-(`terminals_pending`). Keystrokes and resizes travel as live doorbells only: there is nothing to
-replay of them.
+(`terminals_pending`). Keystrokes and resizes are rung live and stored in order
+(`terminal_keys`), so those typed while no runmesh holds the node's stream are sent when it joins.
 
 Who may open: a user with a grant on the node, on an active node whose shell skill is on and
 whose policy allows terminals (`Policy.terminals_allowed`: permissive by default, strict only
@@ -26,25 +26,30 @@ from django.utils import timezone
 from accounts.context import DEFAULT_CONTEXT, AuditContext
 from accounts.services import audit_record, audit_refusal
 from cortex.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from cortex.services import db_unit
 from mesh import events, selectors
 from mesh.models import (
     OPEN_TERMINAL_STATUSES,
     Node,
     NodeStatus,
     TerminalChunk,
+    TerminalInputKind,
     TerminalSession,
     TerminalStatus,
 )
 from mesh.selectors import terminals as terminal_selectors
 from mesh.selectors.terminals import TerminalNotFound, session_uuid
+from mesh.services import terminal_keys
 from mesh.services.tasks import NodeInactive, SkillDisabled
 
 #: The session's live frames (terminal.output, terminal.exit) for its attached sockets.
 TERMINAL_GROUP = "mesh.terminal.{session_id}"
 #: Doorbell reasons (handled by the runmesh holding the node's stream).
 RING_TERMINAL = "terminal.pending"  # look at the database: opens and closes to send
-RING_TERMINAL_INPUT = "terminal.input"
-RING_TERMINAL_RESIZE = "terminal.resize"
+RING_TERMINAL_INPUT = terminal_keys.RING_TERMINAL_INPUT
+RING_TERMINAL_RESIZE = terminal_keys.RING_TERMINAL_RESIZE
+RING_TERMINAL_STORED = terminal_keys.RING_TERMINAL_STORED
+RING_TERMINAL_ENDED = "terminal.ended"  # sessions the hub ended: the node must hang them up
 MAX_COLS = 1000
 MAX_ROWS = 500
 #: error_code of a session ended because its node stayed away (`terminals_reap_lost`).
@@ -217,6 +222,7 @@ def terminals_reconcile(*, node_id: str, held: list[str]) -> int:
         TerminalSession.objects.filter(pk__in=ended).update(
             status=TerminalStatus.LOST, error_code="node_restarted", ended_at=now, exit_code=-1
         )
+        terminal_keys.terminal_inputs_drop(session_ids=ended)
         for pk in ended:
             events.send_on_commit(
                 terminal_group(pk), {"type": "terminal.exit", "code": -1, "error": "node_restarted"}
@@ -226,14 +232,16 @@ def terminals_reconcile(*, node_id: str, held: list[str]) -> int:
 
 def terminals_reap_lost() -> int:
     """Sweep: open sessions on nodes offline for longer than `MESH_TERMINAL_LOST_AFTER` end
-    `lost` (error `node_lost`); a node that comes back later is told to hang them up."""
+    `lost` (error `node_lost`). The node is told to hang them up: at once if a runmesh still
+    holds its stream (a node that stalled), else by its next Hello (`terminals_ended_among`)."""
     cutoff = timezone.now() - timedelta(seconds=float(settings.MESH_TERMINAL_LOST_AFTER))
     stale = TerminalSession.objects.filter(
         status__in=OPEN_TERMINAL_STATUSES,
         node__status=NodeStatus.OFFLINE,
         node__disconnected_at__lt=cutoff,
     )
-    ended = list(stale.values_list("pk", flat=True))
+    found = list(stale.values_list("pk", "node__node_id"))
+    ended = [pk for pk, _ in found]
     if not ended:
         return 0
     with transaction.atomic():
@@ -246,9 +254,18 @@ def terminals_reap_lost() -> int:
             exit_code=-1,
             close_requested_at=None,
         )
+        terminal_keys.terminal_inputs_drop(session_ids=ended)
         for pk in ended:
             events.send_on_commit(
                 terminal_group(pk), {"type": "terminal.exit", "code": -1, "error": NODE_LOST}
+            )
+        by_node: dict[str, list[str]] = {}
+        for pk, node_id in found:
+            by_node.setdefault(node_id, []).append(str(pk))
+        for node_id, sessions in by_node.items():
+            bell = {"type": events.DOORBELL, "reason": RING_TERMINAL_ENDED, "node_id": node_id}
+            events.send_on_commit(
+                events.group_name(events.NODE_GROUP, node_id=node_id), {**bell, "ended": sessions}
             )
     return count
 
@@ -318,6 +335,7 @@ def terminal_exited(
             ended_at=timezone.now(),
             close_requested_at=None,
         )
+        terminal_keys.terminal_inputs_drop(session_ids=[session.pk])
         frame: dict[str, Any] = {"type": "terminal.exit", "code": exit_code}
         if error_code:
             frame["error"] = error_code[:64]
@@ -325,30 +343,77 @@ def terminal_exited(
     return True
 
 
-async def terminal_input(*, node_id: str, session_id: str, data: str) -> None:
-    """Keystrokes to the runmesh holding the node's stream (a live doorbell, not stored)."""
-    await events.asend(
-        events.group_name(events.NODE_GROUP, node_id=node_id),
-        {
-            "type": events.DOORBELL,
-            "reason": RING_TERMINAL_INPUT,
-            "node_id": node_id,
-            "session": session_id,
-            "data": data,
-        },
+def terminal_input_bell(
+    *, node_id: str, session_id: Any, data: str, writer: str = "", n: int = 1
+) -> dict[str, Any]:
+    """The live doorbell of keystrokes for a session, the `n`th input of `writer` (a socket);
+    see `terminal_keys`."""
+    return terminal_keys.terminal_keys_bell(
+        node_id=node_id,
+        session_id=session_id,
+        kind=TerminalInputKind.INPUT,
+        data=data,
+        writer=writer,
+        n=n,
     )
 
 
-async def terminal_resize(*, node_id: str, session_id: str, cols: Any, rows: Any) -> None:
+def terminal_resize_bell(
+    *, node_id: str, session_id: Any, cols: Any, rows: Any, writer: str = "", n: int = 1
+) -> dict[str, Any]:
+    """The live doorbell of a new window size; raises ValidationFailed for a bad size."""
     cols, rows = _size(cols, rows)
-    await events.asend(
-        events.group_name(events.NODE_GROUP, node_id=node_id),
-        {
-            "type": events.DOORBELL,
-            "reason": RING_TERMINAL_RESIZE,
-            "node_id": node_id,
-            "session": session_id,
-            "cols": cols,
-            "rows": rows,
-        },
+    return terminal_keys.terminal_keys_bell(
+        node_id=node_id,
+        session_id=session_id,
+        kind=TerminalInputKind.RESIZE,
+        cols=cols,
+        rows=rows,
+        writer=writer,
+        n=n,
     )
+
+
+def _node_group(bell: dict[str, Any]) -> str:
+    return events.group_name(events.NODE_GROUP, node_id=bell["node_id"])
+
+
+async def terminal_keys_ring(bell: dict[str, Any]) -> None:
+    """Ring an input's live bell (a runmesh holding the node's stream sends it at once)."""
+    await events.asend(_node_group(bell), bell)
+
+
+async def terminal_keys_commit(bells: list[dict[str, Any]]) -> None:
+    """Store a socket's inputs (already rung live), in order, and ring them as stored; raises
+    the error that stopped the rest (`terminal_ended`, `terminal_input_backlog`, ...)."""
+    stored, error = await _keys_store_many(bells=bells)
+    if stored:
+        await events.asend_many([(_node_group(bell), bell) for bell in stored])
+    if error is not None:
+        raise error
+
+
+_keys_store_many = db_unit(terminal_keys.terminal_keys_store_many)
+new_writer = terminal_keys.new_writer
+
+
+async def terminal_input(*, node_id: str, session_id: Any, data: str) -> None:
+    """Keystrokes for the node from one-off callers: rung, stored, rung as stored."""
+    bell = terminal_input_bell(node_id=node_id, session_id=session_id, data=data)
+    await terminal_keys_ring(bell)
+    await terminal_keys_commit([bell])
+
+
+async def terminal_resize(*, node_id: str, session_id: Any, cols: Any, rows: Any) -> None:
+    """A new window size for the node, rung and stored like keystrokes."""
+    bell = terminal_resize_bell(node_id=node_id, session_id=session_id, cols=cols, rows=rows)
+    await terminal_keys_ring(bell)
+    await terminal_keys_commit([bell])
+
+
+def terminal_type(*, node_id: str, session_id: Any, data: str) -> None:
+    """Keystrokes from sync code (the AI's shell): stored now, sent from storage once rung
+    (after commit); no live bell, as nothing waits for an echo there."""
+    bell = terminal_input_bell(node_id=node_id, session_id=session_id, data=data)
+    stored = terminal_keys.terminal_keys_store(bell=bell)
+    events.send_on_commit(events.group_name(events.NODE_GROUP, node_id=node_id), stored)

@@ -89,8 +89,13 @@ class TestNode:
             yield message
 
     async def connect(
-        self, *, held: list[mesh_pb2.HeldTask] | None = None, credential: str | None = None
+        self,
+        *,
+        held: list[mesh_pb2.HeldTask] | None = None,
+        credential: str | None = None,
+        **hello: Any,
     ) -> mesh_pb2.Welcome:
+        """Open a stream with Hello (`hello`: more Hello fields, e.g. terminal_ids)."""
         metadata = (
             ("cortex-node-id", self.node_id),
             ("cortex-node-credential", credential if credential is not None else self.credential),
@@ -106,6 +111,7 @@ class TestNode:
                 hostname="test",
                 capabilities={"shell": True, "files": True, "browser": False},
                 held_tasks=held or [],
+                **hello,
             )
         )
         reply = await self.recv("welcome")

@@ -166,6 +166,23 @@ async def test_unacked_output_is_sent_again_after_a_reconnect(node: Node) -> Non
     assert [m.terminal_output.seq for m in again[1:]] == [first]
 
 
+async def test_keyed_input_is_applied_once(node: Node) -> None:
+    """The hub resends stored input after a reconnect (and two of its processes may race):
+    an input or resize whose key was applied already is ignored."""
+    session = await node.open()
+    node.manager.input(session, b"echo one-$((0+1))\n", "k1")
+    node.manager.input(session, b"echo one-$((0+1))\n", "k1")  # the same key again
+    node.manager.resize(session, 40, 120, "k2")
+    node.manager.resize(session, 10, 20, "k2")  # a resend of k2 with other numbers: ignored
+    node.manager.input(session, b"echo size-$(stty size)-done\n", "k3")
+    await wait_until_async(lambda: "-done" in node.output(session))
+    text = node.output(session)
+    assert text.count("one-1") == 1 and "size-40 120-done" in text
+    node.manager.input(session, b"echo plain-$((3+3))\n")  # no key: always applied
+    node.manager.input(session, b"echo plain-$((3+3))\n")
+    await wait_until_async(lambda: node.output(session).count("plain-6") == 2)
+
+
 async def test_close_hangs_up_the_shell(node: Node) -> None:
     session = await node.open()
     node.type(session, "sleep 100 &\n")

@@ -11,6 +11,7 @@ import hashlib
 import io
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
@@ -25,7 +26,15 @@ from mesh import services
 from mesh.agent.skills.files import PUSH_TEMP, FileSkillError
 from mesh.models import TaskStatus
 from mesh.tests.test_agent_protocol import agent_config, finished, running_agent
-from mesh.tests.test_file_push import _chunks, _payload, _receive, media, node_a  # noqa: F401
+from mesh.tests.test_file_push import (  # noqa: F401
+    EXEC_MODE,
+    FILE_MODE,
+    _chunks,
+    _payload,
+    _receive,
+    media,
+    node_a,
+)
 
 GOOD = b"print('good')\n"
 
@@ -60,7 +69,7 @@ async def test_a_bundle_writes_every_file_and_reports_each(tmp_path: Path) -> No
     result = await _receive(tmp_path, _bundle_payload(blob), _chunks(blob, 4096))
     assert result["path"] == "sess"
     assert result["files"] == [
-        {"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest()}
+        {"path": p, "size": len(d), "sha256": hashlib.sha256(d).hexdigest(), "mode": FILE_MODE}
         for p, d in files.items()
     ]
     folder = tmp_path / "ws" / "sess"
@@ -68,6 +77,21 @@ async def test_a_bundle_writes_every_file_and_reports_each(tmp_path: Path) -> No
         assert (folder / path).read_bytes() == data
     assert sorted(os.listdir(folder)) == ["src"]  # the received bundle is gone too
     assert not [n for n in os.listdir(folder / "src") if PUSH_TEMP.match(n)]
+
+
+async def test_a_bundle_member_keeps_its_executable_bit(tmp_path: Path) -> None:
+    script, plain = _file("bin/run.sh", b"#!/bin/sh\necho ran\n"), _file("bin/notes.txt")
+    script[0].mode, plain[0].mode = 0o755, 0o644
+    blob = _tar([script, plain])
+    result = await _receive(tmp_path, _bundle_payload(blob), _chunks(blob, 4096))
+    assert [(f["path"], f["mode"]) for f in result["files"]] == [
+        ("bin/run.sh", EXEC_MODE),
+        ("bin/notes.txt", FILE_MODE),
+    ]
+    folder = tmp_path / "ws" / "sess" / "bin"
+    assert stat.S_IMODE((folder / "run.sh").stat().st_mode) == EXEC_MODE
+    assert stat.S_IMODE((folder / "notes.txt").stat().st_mode) == FILE_MODE
+    assert subprocess.run([str(folder / "run.sh")], capture_output=True).stdout == b"ran\n"
 
 
 HOSTILE: dict[str, list[tuple[tarfile.TarInfo, bytes | None]]] = {

@@ -7,6 +7,8 @@ import hashlib
 import io
 import json
 import os
+import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -231,7 +233,7 @@ async def test_a_real_agent_writes_the_pushed_file(tmp_path, mesh_address, node_
     digest = hashlib.sha256(data).hexdigest()
     assert (done.status, done.result) == (
         TaskStatus.SUCCEEDED,
-        {"path": "in/big.bin", "size": len(data), "sha256": digest},
+        {"path": "in/big.bin", "size": len(data), "sha256": digest, "mode": FILE_MODE},
     )
     written = config.workspace_root / "in" / "big.bin"
     assert hashlib.sha256(written.read_bytes()).hexdigest() == digest
@@ -243,6 +245,16 @@ async def test_a_real_agent_writes_the_pushed_file(tmp_path, mesh_address, node_
 
 
 # ---------------------------------------------------------------------------- agent receiver
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: The mode a pushed file gets (what a plain `open` would give it); an executable one: EXEC_MODE.
+FILE_MODE, EXEC_MODE = 0o666 & ~_umask(), 0o777 & ~_umask()
+
+
 def _chunks(data: bytes, size: int, task_id: str = "t") -> list[mesh_pb2.FileChunk]:
     pieces = [data[i : i + size] for i in range(0, len(data), size)] or [b""]
     return [
@@ -285,10 +297,32 @@ def _payload(data: bytes, **extra: object) -> dict:
 async def test_receiver_writes_through_a_bounded_queue(tmp_path: Path) -> None:
     data = os.urandom(100_000)
     result = await _receive(tmp_path, _payload(data), _chunks(data, 7_000))
-    assert result == {"path": "f.bin", "size": 100_000, "sha256": hashlib.sha256(data).hexdigest()}
+    digest = hashlib.sha256(data).hexdigest()
+    assert result == {"path": "f.bin", "size": 100_000, "sha256": digest, "mode": FILE_MODE}
     assert (tmp_path / "ws" / "f.bin").read_bytes() == data
     empty = await _receive(tmp_path, _payload(b"", path="empty"), _chunks(b"", 10))
     assert (empty["size"], (tmp_path / "ws" / "empty").read_bytes()) == (0, b"")
+
+
+async def test_receiver_writes_the_executable_bit_the_hub_sends(tmp_path: Path) -> None:
+    """The executable bit is synced: `mode` with the owner's x bit makes an executable file
+    (the umask applies); a later push without it makes the file plain again."""
+    script = b"#!/bin/sh\necho ran\n"
+    result = await _receive(
+        tmp_path, _payload(script, path="run.sh", mode=0o755), _chunks(script, 8)
+    )
+    target = tmp_path / "ws" / "run.sh"
+    assert (result["mode"], stat.S_IMODE(target.stat().st_mode)) == (EXEC_MODE, EXEC_MODE)
+    assert subprocess.run([str(target)], capture_output=True, check=True).stdout == b"ran\n"
+    again = await _receive(
+        tmp_path, _payload(script, path="run.sh", mode=0o644), _chunks(script, 8)
+    )
+    assert (again["mode"], stat.S_IMODE(target.stat().st_mode)) == (FILE_MODE, FILE_MODE)
+    for odd in (True, "0o755", None):  # not an int: a plain file
+        plain = await _receive(
+            tmp_path, _payload(script, path="odd.sh", mode=odd), _chunks(script, 8)
+        )
+        assert plain["mode"] == FILE_MODE
 
 
 @pytest.mark.parametrize(

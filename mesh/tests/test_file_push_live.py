@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from cortex.testing import wait_until
+from mesh.tests.test_file_push import FILE_MODE
 
 pytestmark = pytest.mark.slow
 
@@ -74,7 +75,7 @@ def test_pushed_file_reaches_a_real_agent(live_hub, tmp_path: Path) -> None:  # 
     digest = hashlib.sha256(data).hexdigest()
     assert (done["status"], done["result"]) == (
         "succeeded",
-        {"path": "drop/big.bin", "size": len(data), "sha256": digest},
+        {"path": "drop/big.bin", "size": len(data), "sha256": digest, "mode": FILE_MODE},
     )
     assert "content" not in done["payload"]
     assert hashlib.sha256((workspace / "drop" / "big.bin").read_bytes()).hexdigest() == digest

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import re
+import signal
 import urllib.error
 import urllib.request
 from typing import Any
@@ -233,7 +237,11 @@ def test_strict_nodes_refuse_unless_allowed_and_strangers_get_4403(live_hub, tmp
         live_hub.stop_process(agent)
 
 
-def test_a_hub_restart_keeps_the_shell_and_attach_resumes(live_hub, tmp_path):
+def test_a_hub_restart_keeps_the_shell_and_keys_typed_before_the_node_is_back_arrive(
+    live_hub, tmp_path
+):
+    """Keystrokes and a resize sent while no stream to the node exists (the hub restarted, the
+    node not yet back) are stored and reach the shell, in order, once the node rejoins."""
     agent, token = _setup(live_hub, tmp_path)
 
     async def before() -> tuple[str, int]:
@@ -253,33 +261,100 @@ def test_a_hub_restart_keeps_the_shell_and_attach_resumes(live_hub, tmp_path):
         term.seq = seen
         await term.send("terminal.attach", session=session, after_seq=seen)
         await term.until_type("terminal.opened")
-        # Keystrokes are live doorbells, not stored: ones sent while the restarted hub is still
-        # joining the node's stream can be lost, so type again as a person would.
-        for attempt in range(6):
-            await term.send("terminal.input", data="echo back-$(pwd)-$KEPT\n")
-            try:
-                await term.until_text("back-/tmp-yes-9", timeout=10.0)
-                break
-            except AssertionError:
-                if attempt == 5:
-                    raise
+        # The node is held stopped: nothing holds its stream while these are sent.
+        await term.send("terminal.input", data="echo back-$(pwd)-$KEPT\n")
+        await term.send("terminal.resize", cols=101, rows=33)
+        await term.send("terminal.input", data="echo size-$(stty size)-\n")
+        await asyncio.to_thread(os.kill, agent.pid, signal.SIGCONT)
+        await term.until_text("size-33 101-")
         await ws.close()
         return term.text
 
     try:
         session, seen = asyncio.run(before())
+        os.kill(agent.pid, signal.SIGSTOP)
         live_hub.stop()
         live_hub.start()
-        wait_until(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] == "online",
-            timeout=60,
-        )
         text = asyncio.run(after(session, seen))
         assert "ready-2" not in text  # replay starts after what the client had
+        assert text.index("back-/tmp-yes-9") < text.index("size-33 101-")
         status, listed = _http(live_hub, "GET", "/api/v1/nodes/live/terminals/", token)
         assert [(r["id"], r["status"]) for r in listed["results"]] == [(session, "running")]
     finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(agent.pid, signal.SIGCONT)
         live_hub.stop_process(agent)
+
+
+CHUNKS = """
+from mesh.models import TerminalChunk
+print(list(TerminalChunk.objects.filter(session_id="SESSION").values_list("seq", flat=True)))
+"""
+#: A line the loop printed: the first follows the shell's own control sequence and a `\r`.
+NUMBERS = re.compile(r"(?:^|\r)(\d+)\r?$", re.M)
+
+
+def test_a_killed_hub_replays_by_seq_and_a_restarted_node_ends_its_sessions(live_hub, tmp_path):
+    """The hub process is killed while a shell prints 1..1000: the node keeps its PTY, sends
+    what the hub had not stored once it is back, and an attach with `after_seq` replays what
+    was missed then goes on live, with no gap and no duplicate; keys typed right after the
+    restart arrive. A node that restarts (its shells gone) ends the session with a reason."""
+    agent, token = _setup(live_hub, tmp_path)
+    loop = "for i in $(seq 1 1000); do echo $i; sleep 0.05; done; echo loop-$((6*7))-done\n"
+
+    async def before() -> tuple[str, str, int]:
+        ws = await _connect(live_hub, token)
+        term = Term(ws)
+        await term.send("terminal.open", cols=80, rows=24)
+        session = (await term.until_type("terminal.opened"))["session"]
+        await term.send("terminal.input", data=loop)
+        async with asyncio.timeout(60):
+            while len(NUMBERS.findall(term.text)) < 30:  # well into the loop
+                await term.frame()
+        return session, term.text, term.seq
+
+    agents = [agent]
+
+    def restart_agent() -> None:
+        agents[-1].kill()
+        agents[-1].wait(timeout=30)
+        agents.append(live_hub.start_agent(node_id="live", invite="", root=tmp_path))
+
+    async def after(session: str, seen: int) -> tuple[Term, dict[str, Any]]:
+        ws = await _connect(live_hub, token)
+        term = Term(ws)
+        term.seq = seen
+        await term.send("terminal.attach", session=session, after_seq=seen)
+        await term.until_type("terminal.opened")
+        await term.send("terminal.input", data="echo typed-$((2+3))-\n")
+        await term.until_text("loop-42-done", timeout=180)
+        await term.until_text("typed-5-")
+        # The agent dies with its shells; the one that starts in its place does not hold the
+        # session: it ends, and the socket is told why.
+        await asyncio.to_thread(restart_agent)
+        ended = await term.until_type("terminal.exit", timeout=120)
+        await ws.close()
+        return term, ended
+
+    try:
+        session, first, seen = asyncio.run(before())
+        live_hub.process.kill()  # no goodbye, no flush: as a crash
+        live_hub.process.wait(timeout=30)
+        live_hub.start()
+        term, ended = asyncio.run(after(session, seen))
+        numbers = [int(n) for n in NUMBERS.findall(first + term.text)]
+        assert numbers == list(range(1, 1001))
+        stored = json.loads(
+            live_hub.manage("shell", "-v", "0", "-c", CHUNKS.replace("SESSION", session))
+        )
+        assert stored == list(range(1, len(stored) + 1))  # every seq once, none missing
+        assert stored[-1] >= term.seq
+        assert (ended["code"], ended["error"]) == (-1, "node_restarted")
+        status, listed = _http(live_hub, "GET", "/api/v1/nodes/live/terminals/", token)
+        assert [(r["id"], r["status"]) for r in listed["results"]] == [(session, "lost")]
+    finally:
+        for process in agents:
+            live_hub.stop_process(process)
 
 
 def test_a_policy_that_stops_allowing_terminals_hangs_them_up(live_hub, tmp_path):

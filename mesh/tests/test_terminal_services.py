@@ -234,6 +234,8 @@ def test_sessions_of_a_node_that_stays_away_end_lost(  # type: ignore[no-untyped
         assert rows[pk].ended_at is not None
     assert (rows[exited.pk].status, rows[exited.pk].error_code) == ("exited", "")
     assert rows[fresh.pk].status == "opening"  # its node went away 30 s ago: not yet
+    node_group = events.group_name(events.NODE_GROUP, node_id="term-a")
+    bells = [f for f in frames if f[0] == node_group]
     assert sorted(frames, key=lambda f: f[0]) == sorted(
         [
             (
@@ -241,8 +243,15 @@ def test_sessions_of_a_node_that_stays_away_end_lost(  # type: ignore[no-untyped
                 {"type": "terminal.exit", "code": -1, "error": "node_lost"},
             )
             for pk in (running.pk, opening.pk)
-        ],
+        ]
+        + bells,
         key=lambda f: f[0],
+    )
+    # A runmesh still holding the node's stream tells it to hang them up.
+    ((_, bell),) = bells
+    assert (bell["reason"], sorted(bell["ended"])) == (
+        terminals.RING_TERMINAL_ENDED,
+        sorted([str(running.pk), str(opening.pk)]),
     )
     with events.collected() as frames, django_capture_on_commit_callbacks(execute=True):
         assert sweeps_run()["mesh.terminals_reap_lost"] == 0  # idempotent
@@ -325,25 +334,36 @@ def _receive(channel: str):  # type: ignore[no-untyped-def]
     return async_to_sync(receive)()
 
 
+@pytest.mark.django_db(transaction=True)
 def test_terminal_input_and_resize_ring_the_node_with_the_keys_and_size(node, user):  # type: ignore[no-untyped-def]
     from asgiref.sync import async_to_sync
 
     from cortex.errors import ValidationFailed
 
+    session = str(terminals.terminal_open(actor=user, node_id="term-a", cols=80, rows=24).pk)
     channel = _listen_node("term-a")
-    async_to_sync(terminals.terminal_input)(node_id="term-a", session_id="s-1", data="ls\r")
-    keys = _receive(channel)
+    async_to_sync(terminals.terminal_input)(node_id="term-a", session_id=session, data="ls\r")
+    keys, stored = _receive(channel), _receive(channel)  # live first, then once stored
     assert (keys["reason"], keys["session"], keys["data"]) == (
         terminals.RING_TERMINAL_INPUT,
-        "s-1",
+        session,
         "ls\r",
     )
-    async_to_sync(terminals.terminal_resize)(node_id="term-a", session_id="s-1", cols=120, rows=40)
-    size = _receive(channel)
+    assert (stored["reason"], stored["session"], stored["seq"], stored["key"]) == (
+        terminals.RING_TERMINAL_STORED,
+        session,
+        1,
+        keys["key"],
+    )
+    async_to_sync(terminals.terminal_resize)(
+        node_id="term-a", session_id=session, cols=120, rows=40
+    )
+    size, stored = _receive(channel), _receive(channel)
     assert (size["reason"], size["cols"], size["rows"]) == (terminals.RING_TERMINAL_RESIZE, 120, 40)
+    assert (stored["seq"], stored["key"]) == (2, size["key"])
     with pytest.raises(ValidationFailed):
         async_to_sync(terminals.terminal_resize)(
-            node_id="term-a", session_id="s-1", cols=0, rows="x"
+            node_id="term-a", session_id=session, cols=0, rows="x"
         )
 
 

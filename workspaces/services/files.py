@@ -95,10 +95,11 @@ def manifest_put(
     path: str,
     size: int,
     sha256: str,
-    mode: int = 0o644,
+    mode: int | None = None,
     mtime: datetime | None = None,
 ) -> WorkspaceFile:
-    """Upsert one manifest row (inside the caller's transaction), after the caps."""
+    """Upsert one manifest row (inside the caller's transaction), after the caps. Without a
+    `mode` a file keeps its own (new ones: 0o644): rewriting a script leaves it executable."""
     _check_shape(workspace, path)
     current = WorkspaceFile.objects.filter(workspace=workspace, path=path).first()
     total = workspace_total_bytes(workspace=workspace) - (current.size if current else 0) + size
@@ -106,6 +107,8 @@ def manifest_put(
     if total > cap:
         raise WorkspaceTooLarge(f"The workspace would hold {total} bytes; its limit is {cap}.")
     row = current or WorkspaceFile(workspace=workspace, path=path)
+    if mode is None:
+        mode = current.mode if current else 0o644
     row.size, row.sha256, row.mode = size, sha256, mode & 0o777
     row.mtime = mtime or timezone.now()
     row.full_clean(exclude=["workspace"], validate_unique=False, validate_constraints=False)

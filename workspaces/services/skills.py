@@ -44,20 +44,25 @@ def workspace_skills_publish(*, actor: User, workspace: Workspace) -> int:
     """Write the skills that changed into the mirror (the nodes follow); returns how many.
     Skill files that no longer exist are removed from `.skills/`."""
     wanted = _skill_files(user=actor)
-    have = dict(
-        WorkspaceFile.objects.filter(
+    have = {
+        path: (sha, mode)
+        for path, sha, mode in WorkspaceFile.objects.filter(
             workspace=workspace, path__startswith=f"{SKILLS_DIR}/"
-        ).values_list("path", "sha256")
-    )
+        ).values_list("path", "sha256", "mode")
+    }
     changed = 0
     for path, data in wanted.items():
         digest = hashlib.sha256(data).hexdigest()
-        if have.get(path) == digest:
+        # A script (`#!`) is executable on the nodes, so it runs as `.skills/<name>/<script>`.
+        mode = 0o755 if data.startswith(b"#!") else 0o644
+        if have.get(path) == (digest, mode):
             continue
         mirror_store(session_id=workspace.session_id, body=io.BytesIO(data), sha256=digest)
         try:
             with transaction.atomic():
-                manifest_put(workspace=workspace, path=path, size=len(data), sha256=digest)
+                manifest_put(
+                    workspace=workspace, path=path, size=len(data), sha256=digest, mode=mode
+                )
         except CortexError:
             logger.warning("skill file %s not published to workspace %s", path, workspace.pk)
             continue

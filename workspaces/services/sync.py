@@ -5,6 +5,8 @@ path -> sha256), the transfers under way (`pending`) and the state. Nothing live
 
 - `known` is null after attach, reconnect or a lost transfer: the hub asks the node for a
   manifest (a `files` `manifest` task; the result is the node's files with their hashes).
+- `known` holds versions: the sha256, `+x` when executable (`_version`: the executable bit is
+  synced, a mode-only change moves the file again).
 - With `known` set, only what differs moves: small files travel many to a task, as a `files`
   `write_many` whose pushed blob is a tar bundle (up to `BUNDLE_BYTES` / `BUNDLE_FILES`; the
   node checks every member before writing any, then writes each to a temporary name and
@@ -12,6 +14,9 @@ path -> sha256), the transfers under way (`pending`) and the state. Nothing live
   temporary name and renamed); a `files` delete per file the mirror no longer has. Tasks
   carry `workspace` in their payload and the session id, so their end (`on_task_end`) updates
   `known` and re-runs the reconciliation.
+- A file the mirror does not hold and its `.gitignore` / `.cortexignore` files ignore (git's
+  rules, `mesh.agent.ignore`, the module the lead's watcher filters with) is a node's own: never
+  drift, never deleted there. A file the mirror holds is synced, ignored or not.
 - The sweep (every few seconds in each gRPC process) marks nodes offline, asks returning nodes
   for a manifest, creates rows for newly attached nodes and re-runs a reconciliation that a
   crash or restart interrupted. Every step is idempotent: in-flight tasks are never repeated.
@@ -41,7 +46,7 @@ from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
 from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
-from workspaces.selectors import workspace_node_folder, workspace_path
+from workspaces.selectors import workspace_ignore_rules, workspace_node_folder, workspace_path
 from workspaces.services.files import manifest_put, mirror_store
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
@@ -63,6 +68,18 @@ BUNDLE_FILES = 500
 _BUNDLE_SPOOL = 16 * 1024 * 1024
 #: Lost, timed out or cancelled: the node did not refuse, so ask it again (manifest).
 _RETRY_STATUSES = (TaskStatus.LOST, TaskStatus.TIMED_OUT, TaskStatus.CANCELLED)
+
+
+def _version(sha256: str, mode: Any = 0o644) -> str:
+    """What the hub compares per file: the sha256, with `+x` when the owner's executable bit is
+    set (the bit is synced: a script made executable on the lead runs on every node)."""
+    executable = isinstance(mode, int) and not isinstance(mode, bool) and mode & 0o100
+    return f"{sha256}+x" if executable else sha256
+
+
+def _mirror_versions(workspace: Workspace) -> dict[str, str]:
+    rows = WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256", "mode")
+    return {path: _version(sha, mode) for path, sha, mode in rows}
 
 
 def _open_tasks(row: WorkspaceNode) -> Any:
@@ -109,7 +126,9 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
 
 def _dispatch_watch(row: WorkspaceNode) -> None:
     workspace = row.workspace
-    mirror = dict(WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256"))
+    rows = WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256", "mode")
+    mirror = {path: sha for path, sha, _ in rows}
+    executable = sorted(path for path, sha, mode in rows if _version(sha, mode) != sha)
     task_dispatch(
         actor=workspace.session.owner,
         node=row.node,
@@ -119,6 +138,7 @@ def _dispatch_watch(row: WorkspaceNode) -> None:
             "path": workspace.path or ".",
             "workspace": workspace.pk,
             "known": mirror,
+            "executable": executable,
             "wait": WATCH_WAIT_S,
         },
         timeout=WATCH_WAIT_S + 60,
@@ -165,9 +185,7 @@ def _apply_watch(row: WorkspaceNode, result: Any) -> None:
                 problems.append({"path": path, "error": exc.code})
         elif op == "skip":
             problems.append({"path": path, "error": str(change.get("reason", "skipped"))[:64]})
-    row.known = dict(
-        WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256")
-    )
+    row.known = _mirror_versions(workspace)
     row.drift = problems
 
 
@@ -183,7 +201,7 @@ def _dispatch_write(row: WorkspaceNode, entry: WorkspaceFile) -> None:
             size=entry.size,
             timeout=SYNC_TIMEOUT,
             chat_session_id=workspace.session_id,
-            tags={"workspace": workspace.pk, "rel": entry.path},
+            tags={"workspace": workspace.pk, "rel": entry.path, "mode": entry.mode},
         )
 
 
@@ -226,7 +244,10 @@ def _dispatch_bundle(row: WorkspaceNode, entries: list[WorkspaceFile]) -> None:
             size=size,
             timeout=SYNC_TIMEOUT,
             chat_session_id=workspace.session_id,
-            tags={"workspace": workspace.pk, "files": [[e.path, e.sha256] for e in entries]},
+            tags={
+                "workspace": workspace.pk,
+                "files": [[e.path, e.sha256, e.mode] for e in entries],
+            },
             action="write_many",
         )
 
@@ -239,13 +260,19 @@ def _weight(payload: Any) -> int:
 
 
 def _in_flight(payloads: list[Any]) -> set[tuple[Any, Any]]:
-    """(path, sha256) of every write under way, (path, "-") of every delete."""
+    """(path, version) of every write under way, (path, "-") of every delete."""
     moving: set[tuple[Any, Any]] = set()
     for p in payloads:
         if p.get("action") == "write_many":
-            moving.update((f[0], f[1]) for f in p.get("files") or [] if len(f) == 2)
+            moving.update(
+                (f[0], _version(f[1], f[2] if len(f) == 3 else 0o644))
+                for f in p.get("files") or []
+                if len(f) in (2, 3)
+            )
+        elif p.get("action") == "write":
+            moving.add((p.get("rel"), _version(p.get("sha256", ""), p.get("mode", 0o644))))
         else:
-            moving.add((p.get("rel"), p.get("sha256", "") if p.get("action") == "write" else "-"))
+            moving.add((p.get("rel"), "-"))
     return moving
 
 
@@ -301,7 +328,8 @@ def _reconcile(row: WorkspaceNode) -> None:
     changed = [
         entry
         for path, entry in mirror.items()
-        if known.get(path) != entry.sha256 and (path, entry.sha256) not in in_flight
+        if known.get(path) != (version := _version(entry.sha256, entry.mode))
+        and (path, version) not in in_flight
     ]
     small = [e for e in changed if e.size <= BUNDLE_FILE_BYTES]
     if len(small) < 2:
@@ -314,10 +342,13 @@ def _reconcile(row: WorkspaceNode) -> None:
         if entry.path not in bundled:
             _dispatch_write(row, entry)
             started += 1
-    for path in known:
-        if path not in mirror and (path, "-") not in in_flight:
-            _dispatch_delete(row, path)
-            started += 1
+    extra = [p for p in known if p not in mirror and (p, "-") not in in_flight]
+    rules = workspace_ignore_rules(workspace=workspace) if extra else None
+    for path in extra:
+        if rules is not None and rules.ignored(path):
+            continue  # the node's own (build output, caches): never deleted there
+        _dispatch_delete(row, path)
+        started += 1
     watching = 1 if lead else 0  # the lead's open watch is not a pending transfer
     row.pending = sum(_weight(p) for p in open_tasks) + started - watching
     row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
@@ -379,16 +410,24 @@ def _check_drift(row: WorkspaceNode, *, sizes: dict[str, int]) -> None:
     """After a manifest: files the node changed itself (not stale copies of what the hub put
     there) are drift, kept for a person or the AI to resolve; their bytes are fetched."""
     node_files = row.known or {}
-    mirror = dict(
-        WorkspaceFile.objects.filter(workspace=row.workspace).values_list("path", "sha256")
-    )
+    mirror = _mirror_versions(row.workspace)
     last = row.last_known or {}
+    rules = workspace_ignore_rules(workspace=row.workspace)
     drift: list[dict[str, Any]] = []
     for path, sha in sorted(node_files.items()):
+        if path not in mirror and rules.ignored(path):
+            continue  # an ignored file the workspace does not hold is the node's own business
         if mirror.get(path) != sha and last.get(path) != sha:
             change = "modified" if path in mirror else "added"
+            digest, _, flag = sha.partition("+")
             drift.append(
-                {"path": path, "change": change, "sha256": sha, "size": sizes.get(path, 0)}
+                {
+                    "path": path,
+                    "change": change,
+                    "sha256": digest,
+                    "size": sizes.get(path, 0),
+                    "mode": 0o755 if flag else 0o644,
+                }
             )
     for path, sha in sorted(last.items()):
         if path not in node_files and mirror.get(path) == sha:
@@ -476,6 +515,8 @@ def workspace_drift_resolve(
         if action == "promote":
             for entry in chosen:
                 path = entry.get("path", "")
+                if not entry.get("change"):
+                    continue  # a failed transfer, not a version of the node's: nothing to take
                 if entry.get("change") == "deleted":
                     WorkspaceFile.objects.filter(workspace=workspace, path=path).delete()
                     continue
@@ -487,6 +528,7 @@ def workspace_drift_resolve(
                     path=path,
                     size=int(entry.get("size", 0)),
                     sha256=str(entry["sha256"]),
+                    mode=int(entry.get("mode", 0o644)),
                 )
         row.state, row.drift = SyncState.SYNCING, []
         row.save(update_fields=["state", "drift", "updated_at"])
@@ -561,7 +603,7 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
                 entries = [
                     e for e in result.get("entries", []) if isinstance(e, list) and len(e) == 5
                 ]
-                row.known = {str(e[0]): str(e[4]) for e in entries}
+                row.known = {str(e[0]): _version(str(e[4]), e[2]) for e in entries}
                 if not _is_lead(row):
                     _check_drift(row, sizes={str(e[0]): int(e[1]) for e in entries})
             elif action == "read" and payload.get("drift"):
@@ -569,7 +611,9 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
                 row.save(update_fields=["drift", "updated_at"])
                 return
             elif row.known is not None and action == "write":
-                row.known[str(payload.get("rel"))] = str(payload.get("sha256"))
+                result = task.result if isinstance(task.result, dict) else {}
+                mode = result.get("mode", payload.get("mode"))  # an older agent tells none
+                row.known[str(payload.get("rel"))] = _version(str(payload.get("sha256")), mode)
             elif row.known is not None and action == "write_many":
                 _bundle_written(row, payload, task.result)
             elif row.known is not None and action == "delete":
@@ -611,15 +655,19 @@ def on_task_end(*, task_id: str, kind: str, payload: Any, status: str) -> None:
 
 def _bundle_written(row: WorkspaceNode, payload: dict[str, Any], result: Any) -> None:
     """Record a bundle's files in `known` at once: each one the node reports with the sha256
-    the hub sent (anything else is asked again at the next manifest)."""
+    and executable bit the hub sent (anything else is asked again at the next manifest)."""
     sent = {
-        str(f[0]): str(f[1])
+        str(f[0]): _version(str(f[1]), f[2] if len(f) == 3 else 0o644)
         for f in payload.get("files") or []
-        if isinstance(f, list) and len(f) == 2
+        if isinstance(f, list) and len(f) in (2, 3)
     }
+    modes = {str(f[0]): f[2] for f in payload.get("files") or [] if len(f) == 3}
     files = result.get("files") if isinstance(result, dict) else None
     reported = {
-        str(f.get("path")): str(f.get("sha256"))
+        # an older agent tells no mode: what was sent is believed
+        str(f.get("path")): _version(
+            str(f.get("sha256")), f.get("mode", modes.get(str(f.get("path")), 0o644))
+        )
         for f in (files if isinstance(files, list) else [])
         if isinstance(f, dict)
     }

@@ -1,11 +1,14 @@
 """`node` workspaces with a real hub and real agents: a file a command creates on the lead
 appears in the hub mirror and on the other node; ignores, symlinks out and deletes are honoured;
-a write through the API reaches the lead's folder."""
+a script made executable on the lead runs on the other node; a write through the API reaches the
+lead's folder."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,12 +34,11 @@ def _mirror(api: Api, sid: int) -> dict[str, str]:
     return found
 
 
-def _run(api: Api, command: str) -> None:
-    task = api(
-        "POST",
-        "/api/v1/nodes/live/tasks/",
-        json={"command": command, "timeout": 30, "confirm": True},
-    )
+def _run(api: Api, command: str, *, node: str = "live", cwd: str = "") -> dict[str, Any]:
+    body: dict[str, Any] = {"command": command, "timeout": 30, "confirm": True}
+    if cwd:
+        body["cwd"] = cwd
+    task = api("POST", f"/api/v1/nodes/{node}/tasks/", json=body)
     assert task.status_code == 201, task.text
     done = until(
         command,
@@ -47,6 +49,7 @@ def _run(api: Api, command: str) -> None:
         ),
     )
     assert done["status"] == "succeeded", done
+    return done  # type: ignore[no-any-return]
 
 
 def test_node_workspace_follows_the_lead(live_nodes: LiveNodes, tmp_path: Path) -> None:
@@ -84,6 +87,17 @@ def test_node_workspace_follows_the_lead(live_nodes: LiveNodes, tmp_path: Path) 
     until("old.py gone on live2", lambda: not (other / "src" / "old.py").exists())
     assert "src/old.py" not in _mirror(api, sid)
 
+    # A script made executable on the lead runs on the other node; a chmod alone follows.
+    _run(api, "printf '#!/bin/sh\\necho ran-on-the-other-node\\n' > proj/run.sh")
+    _run(api, "chmod +x proj/run.sh")
+    script = other / "run.sh"
+    until("run.sh executable on live2", lambda: os.access(script, os.X_OK))
+    ran = _run(api, "./run.sh", node="live2", cwd=f"sessions/{sid}")
+    assert ran["stdout"] == "ran-on-the-other-node\n", ran
+    _run(api, "chmod -x proj/run.sh")
+    until("run.sh plain on live2", lambda: not os.access(script, os.X_OK))
+    assert script.read_text() == "#!/bin/sh\necho ran-on-the-other-node\n"
+
     # A write through the API goes to the lead's folder too (and is not echoed back).
     put = api("PUT", f"/api/v1/sessions/{sid}/workspace/file/?path=src/hub.txt", data=b"hub")
     assert put.status_code == 200, put.text
@@ -94,5 +108,5 @@ def test_node_workspace_follows_the_lead(live_nodes: LiveNodes, tmp_path: Path) 
         lambda: states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
     )
     time.sleep(0.5)
-    assert sorted(_mirror(api, sid)) == [".gitignore", "src/hub.txt", "src/new.py"]
+    assert sorted(_mirror(api, sid)) == [".gitignore", "run.sh", "src/hub.txt", "src/new.py"]
     assert list(outside.iterdir()) == [outside / "secret.txt"]

@@ -76,6 +76,8 @@ def test_manifest_put_upserts_one_row_and_masks_the_mode(hub_session) -> None:
     assert (row.path, row.size, row.sha256, row.mode) == ("a/b.txt", 3, SHA, 0o755)
     again = manifest_put(workspace=workspace, path="a/b.txt", size=5, sha256="b" * 64)
     assert again.pk == row.pk
+    assert _own_files() == [("a/b.txt", 5, 0o755)]  # rewritten without a mode: it keeps its own
+    manifest_put(workspace=workspace, path="a/b.txt", size=5, sha256="b" * 64, mode=0o644)
     assert _own_files() == [("a/b.txt", 5, 0o644)]
 
 

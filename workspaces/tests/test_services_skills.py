@@ -54,3 +54,19 @@ def test_publish_replaces_changed_and_removes_stale_skill_files(user, workspace)
     assert workspace_skills_publish(actor=user, workspace=workspace) == 2
     assert _skill_rows(workspace) == before
     assert WorkspaceFile.objects.filter(workspace=workspace, path="notes/.skills.txt").exists()
+
+
+def test_skill_scripts_are_executable_on_the_nodes(user, workspace) -> None:
+    """A skill file that starts with `#!` is published executable (so `.skills/<name>/<script>`
+    runs on a node); one published plain before is fixed at the next publish."""
+    script = ".skills/node-diagnostics/scripts/collect.sh"
+    modes = dict(
+        WorkspaceFile.objects.filter(workspace=workspace, path__startswith=".skills/").values_list(
+            "path", "mode"
+        )
+    )
+    assert modes[script] == 0o755
+    assert modes[".skills/node-diagnostics/SKILL.md"] == 0o644
+    WorkspaceFile.objects.filter(workspace=workspace, path=script).update(mode=0o644)
+    assert workspace_skills_publish(actor=user, workspace=workspace) == 1
+    assert WorkspaceFile.objects.get(workspace=workspace, path=script).mode == 0o755

@@ -147,6 +147,23 @@ def test_drift_promote_makes_the_nodes_version_the_source(user, setup) -> None:
     assert event.details == {"node_id": "box", "paths": ["a.txt", "b.txt"]}
 
 
+def test_drift_promote_passes_over_failed_transfers(user, setup) -> None:
+    """A drift row can hold a failed transfer (`error`, no `change`): taking the node's version
+    of everything takes its files and clears the failure, never refuses on it."""
+    workspace, node = setup
+    mirror_store(session_id=workspace.session_id, body=io.BytesIO(NEW), sha256=_sha(NEW))
+    drift = [
+        {"path": "c.txt", "change": "added", "sha256": _sha(NEW), "size": len(NEW)},
+        {"path": "big.bin", "error": "too_large"},
+    ]
+    drift[0]["fetched"] = True
+    _row(workspace, node=node.pk, state=SyncState.DRIFT, drift=drift)
+    row = workspace_drift_resolve(actor=user, workspace=workspace, node_id="box", action="promote")
+    assert (row.state, row.drift) == (SyncState.SYNCING, [])
+    files = dict(WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256"))
+    assert files["c.txt"] == _sha(NEW) and "big.bin" not in files
+
+
 def test_resync_forgets_what_the_hub_believes_and_is_audited(
     user, setup, django_capture_on_commit_callbacks
 ) -> None:
@@ -227,7 +244,13 @@ def test_a_manifest_with_the_nodes_own_change_is_drift(user, setup) -> None:
     row = WorkspaceNode.objects.get()
     assert row.state == SyncState.DRIFT
     assert row.drift == [
-        {"path": "a.txt", "change": "modified", "sha256": _sha(NEW), "size": len(NEW)}
+        {
+            "path": "a.txt",
+            "change": "modified",
+            "sha256": _sha(NEW),
+            "size": len(NEW),
+            "mode": 0o644,
+        }
     ]
     fetch = Task.objects.get(payload__action="read")
     assert fetch.payload["drift"] is True and fetch.payload["rel"] == "a.txt"

@@ -1,5 +1,6 @@
-/* Session page: the shared workspace (source of truth, each node's sync state, the hub
-   mirror's tree with download, upload and delete) through /api/v1/sessions/{id}/workspace/. */
+/* Session page: the shared workspace (source of truth, each node's sync state and drift with
+   keep / take buttons, the hub mirror's tree with download, upload and delete) through
+   /api/v1/sessions/{id}/workspace/. */
 "use strict";
 
 (() => {
@@ -30,9 +31,131 @@
       ...nodes.map((n) =>
         el("li", { "data-node": n.node_id, "data-state": n.state }, el("strong", {}, n.node_id), " ",
           el("span", { class: `ws-state ws-${n.state}` }, n.state.replace("_", " ")),
-          n.pending ? ` (${n.pending} pending)` : ""),
+          n.pending && n.state !== "drift" ? ` (${n.pending} pending)` : "",
+          n.state === "drift" ? ` (${(n.drift || []).length} ${plural((n.drift || []).length, "difference")})` : ""),
       ),
     );
+    showDrift(nodes.filter((n) => n.state === "drift"));
+  }
+
+  const plural = (count, word) => (count === 1 ? word : `${word}s`);
+  // A drift block is rebuilt only when what it shows changed: the 3 s poll must not reset the
+  // person's ticks or close an open diff.
+  const driftShown = new Map();
+
+  function showDrift(drifting) {
+    const box = $("ws-drift");
+    const wanted = new Set(drifting.map((n) => n.node_id));
+    for (const [nodeId, shown] of driftShown) {
+      if (!wanted.has(nodeId)) {
+        shown.element.remove();
+        driftShown.delete(nodeId);
+      }
+    }
+    for (const n of drifting) {
+      const key = JSON.stringify(n.drift || []);
+      const shown = driftShown.get(n.node_id);
+      if (shown && shown.key === key) continue;
+      const element = driftBlock(n);
+      if (shown) shown.element.replaceWith(element);
+      else box.append(element);
+      driftShown.set(n.node_id, { key, element });
+    }
+    box.hidden = drifting.length === 0;
+  }
+
+  const CHANGES = { modified: "changed on the node", added: "added on the node", deleted: "deleted on the node" };
+
+  // A node's version can be taken when the hub holds its bytes (fetched) or it is a delete.
+  const takeable = (entry) => entry.change === "deleted" || (entry.change && entry.fetched);
+
+  function driftItem(entry) {
+    const what = entry.error
+      ? el("span", { class: "ws-drift-error" }, `could not sync: ${entry.error}`)
+      : el("span", { class: "muted" }, CHANGES[entry.change] || entry.change);
+    const size = entry.change && entry.change !== "deleted"
+      ? ` · ${formatBytes(entry.size || 0)}${entry.mode & 0o100 ? " · executable" : ""}` : "";
+    const box = takeable(entry)
+      ? el("input", { type: "checkbox", checked: true, "data-path": entry.path, "aria-label": `Take the node's ${entry.path}` })
+      : null;
+    let detail = null;
+    if (entry.diff === "" && entry.change === "modified") {
+      detail = el("p", { class: "muted small" }, "Same content: only the executable bit differs.");
+    } else if (entry.diff) {
+      const label = entry.change === "added" ? "The node's new file" : "Diff (workspace → node)";
+      detail = el("details", { class: "ws-diff" }, el("summary", {}, label), diffView(entry.diff));
+    } else if (entry.change && entry.change !== "deleted" && !entry.fetched) {
+      detail = el("p", { class: "muted small" }, "The node's bytes have not reached the hub (still arriving, or over 1 MiB): its version cannot be taken.");
+    } else if (entry.fetched && entry.change === "modified") {
+      detail = el("p", { class: "muted small" }, "Binary or large file: no text diff.");
+    }
+    return el("li", { "data-path": entry.path, "data-change": entry.change || "error" },
+      el("label", { class: "ws-drift-path" }, box, el("code", {}, entry.path || "(workspace)")), " ", what, size, detail);
+  }
+
+  function diffView(text) {
+    const lines = text.split("\n");
+    if (lines.length && lines[lines.length - 1] === "") lines.pop();
+    return el("pre", { class: "ws-diff-text" }, ...lines.map((line) => {
+      const kind = line.startsWith("+++") || line.startsWith("---") ? "file"
+        : line.startsWith("@@") ? "hunk" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : "same";
+      return el("span", { class: `ws-diff-${kind}` }, `${line}\n`);
+    }));
+  }
+
+  function driftBlock(n) {
+    const entries = n.drift || [];
+    const canTake = entries.some(takeable);
+    const block = el("div", { class: "ws-drift-node", "data-node": n.node_id });
+    const keep = el("button", { type: "button", class: "secondary", "data-action": "keep",
+      onclick: () => resolve(n.node_id, "keep", block) }, "Keep the workspace's version");
+    const take = el("button", { type: "button", "data-action": "promote", disabled: !canTake,
+      onclick: () => resolve(n.node_id, "promote", block) }, "Take the node's version");
+    block.append(
+      el("h3", {}, `Drift on ${n.node_id}`),
+      el("p", { class: "muted small" },
+        "These files differ on the node from the workspace's source. Keep the workspace's version " +
+        "(the node is overwritten), or take the node's version of the ticked files (the workspace " +
+        "and every node get it; unticked files get the workspace's version)."),
+      el("ul", { class: "ws-drift-list" }, ...entries.map(driftItem)),
+      el("div", { class: "actions" }, keep, take),
+    );
+    return block;
+  }
+
+  async function resolve(nodeId, action, block) {
+    const body = { node_id: nodeId, action };
+    if (action === "promote") {
+      body.paths = [...block.querySelectorAll("input[type=checkbox][data-path]:checked")].map((b) => b.dataset.path);
+      if (!body.paths.length) {
+        status("Tick the files whose node version you want to take.", "error");
+        return;
+      }
+    }
+    for (const button of block.querySelectorAll("button")) button.disabled = true;
+    try {
+      await api(`${base}/resolve/`, { method: "POST", body });
+      const done = action === "keep"
+        ? `Kept the workspace's version; ${nodeId} is being brought back in line.`
+        : `Took ${nodeId}'s version of ${body.paths.length} ${plural(body.paths.length, "file")}; every node follows.`;
+      status(done, "ok");
+      await refresh();
+      if (source !== "none") await load(cwd);
+    } catch (err) {
+      status(`Could not resolve the drift on ${nodeId}: ${err.message}`, "error");
+      for (const button of block.querySelectorAll("button")) button.disabled = false;
+      await refresh();
+    }
+  }
+
+  async function resync() {
+    try {
+      await api(`${base}/resync/`, { method: "POST" });
+      status("Asked every node for its files again; differences show up as drift.", "ok");
+      await refresh();
+    } catch (err) {
+      status(`Could not resync: ${err.message}`, "error");
+    }
   }
 
   function row(entry) {
@@ -163,6 +286,7 @@
     $("ws-upload").addEventListener("submit", upload);
     $("ws-up").addEventListener("click", () => load(parent(cwd)));
     $("ws-refresh").addEventListener("click", () => load(cwd));
+    $("ws-resync").addEventListener("click", resync);
     await refresh();
     if (source === "node") await nodeChoices();
     if (source !== "none") await load("");

@@ -76,7 +76,7 @@ class NodeMessage(_message.Message):
     def __init__(self, hello: _Optional[_Union[Hello, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., task_started: _Optional[_Union[TaskStarted, _Mapping]] = ..., task_output: _Optional[_Union[TaskOutput, _Mapping]] = ..., task_result: _Optional[_Union[TaskResult, _Mapping]] = ..., credential_ack: _Optional[_Union[CredentialAck, _Mapping]] = ..., goodbye: _Optional[_Union[Goodbye, _Mapping]] = ..., terminal_opened: _Optional[_Union[TerminalOpened, _Mapping]] = ..., terminal_output: _Optional[_Union[TerminalOutput, _Mapping]] = ..., terminal_exit: _Optional[_Union[TerminalExit, _Mapping]] = ...) -> None: ...
 
 class Hello(_message.Message):
-    __slots__ = ("version", "platform", "hostname", "capabilities", "held_tasks", "python_version", "os_name", "terminal_ids")
+    __slots__ = ("version", "platform", "hostname", "capabilities", "held_tasks", "python_version", "os_name", "terminal_ids", "terminal_input_keys")
     class CapabilitiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -92,6 +92,7 @@ class Hello(_message.Message):
     PYTHON_VERSION_FIELD_NUMBER: _ClassVar[int]
     OS_NAME_FIELD_NUMBER: _ClassVar[int]
     TERMINAL_IDS_FIELD_NUMBER: _ClassVar[int]
+    TERMINAL_INPUT_KEYS_FIELD_NUMBER: _ClassVar[int]
     version: str
     platform: str
     hostname: str
@@ -100,7 +101,8 @@ class Hello(_message.Message):
     python_version: str
     os_name: str
     terminal_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, version: _Optional[str] = ..., platform: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., held_tasks: _Optional[_Iterable[_Union[HeldTask, _Mapping]]] = ..., python_version: _Optional[str] = ..., os_name: _Optional[str] = ..., terminal_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    terminal_input_keys: bool
+    def __init__(self, version: _Optional[str] = ..., platform: _Optional[str] = ..., hostname: _Optional[str] = ..., capabilities: _Optional[_Mapping[str, bool]] = ..., held_tasks: _Optional[_Iterable[_Union[HeldTask, _Mapping]]] = ..., python_version: _Optional[str] = ..., os_name: _Optional[str] = ..., terminal_ids: _Optional[_Iterable[str]] = ..., terminal_input_keys: _Optional[bool] = ...) -> None: ...
 
 class HeldTask(_message.Message):
     __slots__ = ("task_id", "last_seq", "finished")
@@ -394,22 +396,30 @@ class TerminalOpen(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
 
 class TerminalInput(_message.Message):
-    __slots__ = ("session_id", "data")
+    __slots__ = ("session_id", "data", "seq", "key")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     data: bytes
-    def __init__(self, session_id: _Optional[str] = ..., data: _Optional[bytes] = ...) -> None: ...
+    seq: int
+    key: str
+    def __init__(self, session_id: _Optional[str] = ..., data: _Optional[bytes] = ..., seq: _Optional[int] = ..., key: _Optional[str] = ...) -> None: ...
 
 class TerminalResize(_message.Message):
-    __slots__ = ("session_id", "cols", "rows")
+    __slots__ = ("session_id", "cols", "rows", "seq", "key")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     COLS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     cols: int
     rows: int
-    def __init__(self, session_id: _Optional[str] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ...) -> None: ...
+    seq: int
+    key: str
+    def __init__(self, session_id: _Optional[str] = ..., cols: _Optional[int] = ..., rows: _Optional[int] = ..., seq: _Optional[int] = ..., key: _Optional[str] = ...) -> None: ...
 
 class TerminalClose(_message.Message):
     __slots__ = ("session_id", "reason")

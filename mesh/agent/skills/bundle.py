@@ -5,7 +5,8 @@ anything is written, and fails closed: a member that is not a plain regular file
 device, a directory, a sparse file), a name the one path rule refuses (absolute, `..`, control
 characters), a duplicate, or a target the jail refuses (a symlink pointing out of the root)
 refuses the bundle and writes nothing. Then each file is written to a temporary name next to
-its target and renamed, so no half file is ever visible, even after a kill mid-bundle.
+its target and renamed, so no half file is ever visible, even after a kill mid-bundle. A member
+whose mode has the owner's executable bit is written executable (the umask applies).
 """
 
 from __future__ import annotations
@@ -107,8 +108,17 @@ def _prefixes(rel: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def _write_one(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> str:
-    """One member to a temporary name next to its target, then renamed; returns its sha256."""
+def file_mode(payload: dict[str, Any]) -> int:
+    """The mode a pushed file is created with (the umask applies, as in a git checkout): 0o777
+    when the hub's `mode` has the owner's executable bit, else 0o666."""
+    mode = payload.get("mode")
+    executable = isinstance(mode, int) and not isinstance(mode, bool) and mode & 0o100
+    return 0o777 if executable else 0o666
+
+
+def _write_one(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> tuple[str, int]:
+    """One member to a temporary name next to its target, then renamed; returns its sha256 and
+    mode (executable when the member's mode is: the executable bit is synced)."""
     source = tar.extractfile(member)
     if source is None:
         raise _refuse(f"The bundle member {member.name!r} has no data.")
@@ -117,16 +127,18 @@ def _write_one(tar: tarfile.TarFile, member: tarfile.TarInfo, target: Path) -> s
     temp = target.parent / f".{target.name}.push-{secrets.token_hex(6)}"
     digest = hashlib.sha256()
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        fd = os.open(temp, flags, file_mode({"mode": member.mode}))
         with os.fdopen(fd, "wb") as fh:
             while data := source.read(_COPY):
                 fh.write(data)
                 digest.update(data)
+            mode = stat.S_IMODE(os.fstat(fh.fileno()).st_mode)
         os.replace(temp, target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
-    return digest.hexdigest()
+    return digest.hexdigest(), mode
 
 
 def bundle_write(ws: Workspace, folder: Path, bundle: Path) -> list[dict[str, Any]]:
@@ -136,11 +148,13 @@ def bundle_write(ws: Workspace, folder: Path, bundle: Path) -> list[dict[str, An
             plan = _plan(ws, folder, tar)
             written: list[dict[str, Any]] = []
             for member, target in plan:
-                digest = _write_one(tar, member, target)
+                digest, mode = _write_one(tar, member, target)
                 note_pushed(
                     target, digest, real=True
                 )  # a watch of this folder does not echo it back
-                written.append({"path": member.name, "size": int(member.size), "sha256": digest})
+                written.append(
+                    {"path": member.name, "size": int(member.size), "sha256": digest, "mode": mode}
+                )
     except (tarfile.TarError, EOFError) as exc:
         raise _refuse("The bundle is not a readable tar.", "bundle_invalid") from exc
     except OSError as exc:

@@ -3,7 +3,8 @@
 The hub sends a files `write` whose payload names a staged blob with its size and sha256, then
 the blob's bytes as FileChunk messages. They are written next to the target (same directory,
 so the final rename is atomic), checked against the size and hash, and renamed into place; on
-any failure the temporary file is removed and the target is untouched.
+any failure the temporary file is removed and the target is untouched. A payload `mode` with the
+owner's executable bit makes an executable file (0o777 less the umask, as git checks out one).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import hashlib
 import os
 import re
 import secrets
+import stat
 from typing import Any, BinaryIO
 
 from ..pb import mesh_pb2
 from ..workspace import Workspace
-from .bundle import BUNDLE_TEMP, bundle_folder, bundle_write
+from .bundle import BUNDLE_TEMP, bundle_folder, bundle_write, file_mode
 from .files import FileSkillError, write_target
 from .watch import note_pushed
 
@@ -129,7 +131,9 @@ async def receive_push(
     try:
         try:
             await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+            fd = os.open(
+                temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, file_mode(payload)
+            )
         except OSError as exc:
             raise FileSkillError("os_error", f"write {shown}: {exc.strerror or exc}") from exc
         with os.fdopen(fd, "wb", buffering=0) as fh:
@@ -174,7 +178,8 @@ async def receive_push(
         except OSError as exc:
             raise FileSkillError("os_error", f"write {shown}: {exc.strerror or exc}") from exc
         note_pushed(target, expected)  # a watch of this folder does not echo it back
-        return {"path": shown, "size": received, "sha256": expected}
+        mode = stat.S_IMODE(os.lstat(target).st_mode)
+        return {"path": shown, "size": received, "sha256": expected, "mode": mode}
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)

@@ -1,22 +1,23 @@
 """The lead node's side of a `node` workspace: watch a folder and report what changed.
 
 A `files` `watch` task is a long poll. The hub sends what it believes the folder holds
-(`known`: path -> sha256); the agent scans the folder (polling stat scans, every
-`POLL_S`, hashes cached by size and mtime), waits until a change has been quiet for
-`DEBOUNCE_S`, and returns one batch: changed files with their bytes (zlib, base64) up to a
-byte budget, and deleted paths. The hub stores the batch and sends the next watch, so nothing
-is kept only in this process: a restarted agent simply answers the next watch.
+(`known`: path -> sha256; `executable`: the paths with the executable bit, which is synced); the
+agent scans the folder (polling stat scans, every `POLL_S`, hashes cached by size and mtime),
+waits until a change has been quiet for `DEBOUNCE_S`, and returns one batch: changed files with
+their bytes (zlib, base64) and mode up to a byte budget, and deleted paths. The hub stores the
+batch and sends the next watch, so nothing is kept only in this process: a restarted agent
+simply answers the next watch.
 
 Symlinks are never followed (nor reported), devices, sockets and pipes are skipped, and so are
-pushes still being written, `.git/`, and what `.gitignore` / `.cortexignore` at the folder's
-top exclude. Files the hub itself just pushed here are not echoed back (`note_pushed`).
+pushes still being written, `.git/`, and what the `.gitignore` / `.cortexignore` files exclude
+(git's rules, nested files included: `mesh.agent.ignore`, the module the hub decides with too).
+Files the hub itself just pushed here are not echoed back (`note_pushed`).
 Pure standard library, Python 3.9+.
 """
 
 from __future__ import annotations
 
 import base64
-import fnmatch
 import hashlib
 import os
 import stat as stat_module
@@ -26,13 +27,13 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from ..ignore import IGNORE_FILES, MAX_IGNORE_FILE_BYTES, IgnoreRules
+
 POLL_S = 0.2
 DEBOUNCE_S = 0.15
 MAX_WAIT_S = 60.0
 #: Raw bytes of file content per batch (the result travels in one 4 MiB message).
 BATCH_BYTES = 2 * 1024 * 1024
-IGNORE_FILES = (".gitignore", ".cortexignore")
-ALWAYS_IGNORED = (".git",)
 
 # Hash cache per watched folder: rel -> (size, mtime_ns, sha256). Only a cache: losing it
 # costs a rehash, never a wrong answer (size and mtime_ns must both match).
@@ -40,6 +41,8 @@ _CACHE: dict[str, dict[str, tuple[int, int, str]]] = {}
 # Files the hub pushed into a watched folder: real path -> sha256 (the LOCK/UNLOCK of the
 # original): a watch that sees exactly those bytes there does not report them back.
 _PUSHED: dict[str, str] = {}
+# Ignore files read by a watch: real path -> ((inode, size, mtime_ns), text).
+_IGNORE_CACHE: dict[str, tuple[tuple[int, int, int], str]] = {}
 _LOCK = threading.Lock()
 
 
@@ -52,39 +55,39 @@ def note_pushed(path: Path, sha256: str, *, real: bool = False) -> None:
             _PUSHED.clear()
 
 
-def _patterns(folder: Path) -> list[str]:
-    found: list[str] = []
+def _ignore_texts(folder: Path, rel_dir: str, entries: list[os.DirEntry[str]]) -> list[str]:
+    """The texts of the ignore files among one folder's entries; an unchanged file (same inode,
+    size and mtime) is not read again (a watch rescans every POLL_S)."""
+    found = {e.name: e for e in entries if e.name in IGNORE_FILES}
+    texts: list[str] = []
     for name in IGNORE_FILES:
+        entry = found.get(name)
+        if entry is None:
+            continue
         try:
-            text = (folder / name).read_text(encoding="utf-8", errors="replace")
+            st = entry.stat(follow_symlinks=False)
         except OSError:
             continue
-        for line in text.splitlines():
-            line = line.strip()
-            if line and not line.startswith("#") and not line.startswith("!"):
-                found.append(line)
-    return found
-
-
-def ignored(rel: str, is_dir: bool, patterns: list[str]) -> bool:
-    """Whether `rel` (a path under the folder) matches an ignore pattern (gitignore's common
-    forms: `name`, `*.ext`, `dir/`, `/anchored`, `a/**/b`)."""
-    name = rel.rsplit("/", 1)[-1]
-    if name in ALWAYS_IGNORED:
-        return True
-    for pattern in patterns:
-        dir_only = pattern.endswith("/")
-        pat = pattern.rstrip("/")
-        if dir_only and not is_dir:
-            continue
-        if pat.startswith("/") or "/" in pat:
-            if fnmatch.fnmatchcase(rel, pat.lstrip("/")) or fnmatch.fnmatchcase(
-                rel, pat.lstrip("/").replace("**/", "")
-            ):
-                return True
-        elif fnmatch.fnmatchcase(name, pat):
-            return True
-    return False
+        if not stat_module.S_ISREG(st.st_mode) or st.st_size > MAX_IGNORE_FILE_BYTES:
+            continue  # a symlink is never read (it could point out of the root)
+        path = str(folder / rel_dir / name) if rel_dir else str(folder / name)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        with _LOCK:
+            cached = _IGNORE_CACHE.get(path)
+        if cached is None or cached[0] != key:
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                with os.fdopen(fd, "rb") as fh:
+                    text = fh.read(MAX_IGNORE_FILE_BYTES).decode("utf-8", errors="replace")
+            except OSError:
+                continue
+            cached = (key, text)
+            with _LOCK:
+                if len(_IGNORE_CACHE) > 10000:
+                    _IGNORE_CACHE.clear()
+                _IGNORE_CACHE[path] = cached
+        texts.append(cached[1])
+    return texts
 
 
 def _hash(path: Path) -> str | None:
@@ -106,7 +109,10 @@ def _hash(path: Path) -> str | None:
 
 def scan(folder: Path) -> dict[str, tuple[int, int, int]]:
     """rel -> (size, mtime_ns, mode) of every regular file that is watched."""
-    patterns = _patterns(folder)
+    texts: dict[str, list[str]] = {}
+    # A folder's ignore files are read when the walk lists it, before any of its entries is
+    # judged; excluded folders are never entered (git's rule: nothing inside comes back).
+    rules = IgnoreRules(lambda rel_dir: texts.get(rel_dir, []))
     found: dict[str, tuple[int, int, int]] = {}
     stack = [""]
     while stack:
@@ -115,6 +121,7 @@ def scan(folder: Path) -> dict[str, tuple[int, int, int]]:
             entries = list(os.scandir(folder / rel_dir if rel_dir else folder))
         except OSError:
             continue
+        texts[rel_dir] = _ignore_texts(folder, rel_dir, entries)
         for entry in entries:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             try:
@@ -122,12 +129,12 @@ def scan(folder: Path) -> dict[str, tuple[int, int, int]]:
             except OSError:
                 continue
             if stat_module.S_ISDIR(st.st_mode):
-                if not ignored(rel, True, patterns):
+                if not rules.excluded(rel, True):
                     stack.append(rel)
             elif stat_module.S_ISREG(st.st_mode):
                 if entry.name.startswith(".") and ".push-" in entry.name:
                     continue  # a push still being written
-                if not ignored(rel, False, patterns):
+                if not rules.excluded(rel, False):
                     found[rel] = (st.st_size, st.st_mtime_ns, stat_module.S_IMODE(st.st_mode))
     return found
 
@@ -153,15 +160,18 @@ def _hashes(folder: Path, stats: dict[str, tuple[int, int, int]]) -> dict[str, s
 
 
 def _changes(
-    folder: Path, known: dict[str, str]
+    folder: Path, known: dict[str, str], executable: set[str] | None = None
 ) -> tuple[dict[str, tuple[int, int, int]], list[str], list[str]]:
+    """Changed and deleted paths against `known`; with `executable` (the hub's executable
+    files; an older hub sends none) a file whose executable bit differs has changed too."""
     stats = scan(folder)
     hashes = _hashes(folder, stats)
     with _LOCK:
         pushed = dict(_PUSHED)
     changed = []
     for rel, digest in sorted(hashes.items()):
-        if known.get(rel) == digest:
+        same_mode = executable is None or bool(stats[rel][2] & 0o100) == (rel in executable)
+        if known.get(rel) == digest and same_mode:
             continue
         if pushed.get(os.path.realpath(folder / rel)) == digest and rel in known:
             continue  # our own push, the hub knows (it sent it)
@@ -177,20 +187,22 @@ def watch(
     return {"changes": [...], "more": bool}. The folder is created if missing."""
     known_raw = payload.get("known") or {}
     known = {str(k): str(v) for k, v in known_raw.items()} if isinstance(known_raw, dict) else {}
+    exec_raw = payload.get("executable")
+    executable = {str(p) for p in exec_raw} if isinstance(exec_raw, list) else None
     wait = payload.get("wait", 25)
     wait = min(float(wait), MAX_WAIT_S) if isinstance(wait, (int, float)) else 25.0
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     deadline = time.monotonic() + wait
-    stats, changed, deleted = _changes(folder, known)
+    stats, changed, deleted = _changes(folder, known, executable)
     while not changed and not deleted and time.monotonic() < deadline:
         if cancel is not None and cancel.is_set():
             break
         time.sleep(POLL_S)
-        stats, changed, deleted = _changes(folder, known)
+        stats, changed, deleted = _changes(folder, known, executable)
     if changed or deleted:  # debounce: wait until a burst has settled
         while True:
             time.sleep(DEBOUNCE_S)
-            again, changed, deleted = _changes(folder, known)
+            again, changed, deleted = _changes(folder, known, executable)
             if again == stats or time.monotonic() > deadline + 5:
                 break
             stats = again
