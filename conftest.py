@@ -322,12 +322,13 @@ def _migrated_hub_db(tmp_path_factory):  # type: ignore[no-untyped-def]
     return root / "hub.sqlite3"
 
 
-def _started_live_hub(root, template, extra_env: dict[str, str]) -> LiveHub:  # type: ignore[no-untyped-def]
-    """A hub on free ports over a copy of the migrated template database, started."""
+def _started_live_hub(root, template, extra_env: dict[str, Any]) -> LiveHub:  # type: ignore[no-untyped-def]
+    """A hub on free ports over a copy of the migrated template database, started. A value of
+    `extra_env` may be a function of the hub: its addresses are known only here."""
     import sqlite3
 
     hub = LiveHub(root, _live_hub_env(root), _pick_free_port(), _pick_free_port())
-    hub.env.update(extra_env)
+    hub.env.update({k: str(v(hub)) if callable(v) else v for k, v in extra_env.items()})
     # The backup API copies the template whole, its write-ahead log included.
     source, copy = sqlite3.connect(template), sqlite3.connect(root / "hub.sqlite3")
     try:
@@ -340,9 +341,14 @@ def _started_live_hub(root, template, extra_env: dict[str, str]) -> LiveHub:  # 
 
 
 @pytest.fixture
-def live_hub(tmp_path, _migrated_hub_db):  # type: ignore[no-untyped-def]
-    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test."""
-    hub = _started_live_hub(tmp_path, _migrated_hub_db, {})
+def live_hub(request, tmp_path, _migrated_hub_db):  # type: ignore[no-untyped-def]
+    """A migrated hub serving HTTP/WS and gRPC as a separate process; stopped after the test.
+
+    A test that needs more environment marks itself `@pytest.mark.live_hub_env(NAME=value)`
+    (a value may be a function of the hub, e.g. `lambda hub: hub.http_url`): the hub starts
+    with it, instead of being stopped and started again (a start costs seconds of CPU)."""
+    marker = request.node.get_closest_marker("live_hub_env")
+    hub = _started_live_hub(tmp_path, _migrated_hub_db, dict(marker.kwargs) if marker else {})
     yield hub
     hub.stop()
 

@@ -23,17 +23,14 @@ import pty
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+from bench.livehub import PY, ROOT, BenchHub, free_port, print_result, wait_port
 
 
 def _pcts(samples: list[float]) -> dict[str, float]:
@@ -148,35 +145,14 @@ async def _relay_client(ws_port: int, keys: int) -> dict[str, Any]:
     return _pcts(samples)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, timeout: float = 60.0) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"port {port} did not open")
-
-
 def bare_relay(keys: int) -> dict[str, Any]:
-    ws_port, grpc_port = _free_port(), _free_port()
+    ws_port, grpc_port = free_port(), free_port()
     proc = subprocess.Popen(  # noqa: S603  # our own module
         [PY, "-m", "bench.termbench", "relay", "--ws", str(ws_port), "--grpc", str(grpc_port)],
         cwd=ROOT,
     )
     try:
-        _wait_port(ws_port)
+        wait_port(ws_port)
         return asyncio.run(_relay_client(ws_port, keys))
     finally:
         proc.kill()
@@ -184,117 +160,15 @@ def bare_relay(keys: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- the hub
-SEED = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-node, invite = services.node_create(actor=admin, node_id="bench", display_name="Bench")
-print(json.dumps({"invite": invite}))
-"""
+async def _socket(hub: BenchHub) -> Any:
+    """The terminal WebSocket of node `bench`, as the admin."""
+    import websockets
+    from websockets.typing import Origin
 
-
-class Hub:
-    """A hub process with one real agent, in a temporary directory."""
-
-    def __init__(self, work: Path) -> None:
-        self.work = work
-        self.http = _free_port()
-        self.grpc = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
-        env.update(
-            # DEBUG off (bench.settings): a DEBUG process keeps every query's SQL, 64 KB chunks
-            # included, and its memory would say nothing about the terminal path.
-            DJANGO_SETTINGS_MODULE="bench.settings",
-            BENCH_LAYER="memory",
-            DATABASE_URL=f"sqlite:///{work / 'hub.sqlite3'}",
-            CORTEX_MEDIA_ROOT=str(work / "media"),
-            PYTHONUNBUFFERED="1",
-        )
-        self.env = env
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def manage(self, *args: str) -> str:
-        done = subprocess.run(  # noqa: S603  # our own manage.py
-            [PY, "manage.py", *args], env=self.env, cwd=ROOT, capture_output=True, text=True
-        )
-        if done.returncode:
-            raise RuntimeError(done.stderr[-2000:])
-        return done.stdout
-
-    def start(self) -> None:
-        import yaml
-
-        self.manage("migrate", "--noinput", "-v", "0")
-        invite = json.loads(self.manage("shell", "-v", "0", "-c", SEED).splitlines()[-1])["invite"]
-        self.token = self.manage("create_api_token", "root@example.com").strip()
-        log = open(self.work / "hub.log", "ab")  # noqa: SIM115  # lives with the process
-        self.hub = subprocess.Popen(  # noqa: S603
-            [PY, "manage.py", "serve", "--http", f"127.0.0.1:{self.http}", "--grpc",
-             f"127.0.0.1:{self.grpc}"],
-            env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        self.procs.append(self.hub)
-        _wait_port(self.http)
-        config = self.work / "agent.yaml"
-        config.write_text(
-            yaml.safe_dump(
-                {
-                    "hub": {"address": f"127.0.0.1:{self.grpc}"},
-                    "node_id": "bench",
-                    "invite_token": invite,
-                    "state_dir": str(self.work / "agent-state"),
-                    "workspace_root": str(self.work / "workspace"),
-                    "log_level": "WARNING",
-                }
-            )
-        )
-        agent_log = open(self.work / "agent.log", "ab")  # noqa: SIM115
-        self.procs.append(
-            subprocess.Popen(  # noqa: S603
-                [PY, "-m", "mesh.agent", "--config", str(config)],
-                cwd=ROOT,
-                stdout=agent_log,
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-        )
-        deadline = time.monotonic() + 60
-        while self._node()["status"] == "offline":
-            if time.monotonic() > deadline:
-                raise RuntimeError("the agent did not connect")
-            time.sleep(0.2)
-
-    def _request(self, method: str, path: str) -> Any:
-        request = urllib.request.Request(  # noqa: S310  # loopback
-            f"http://127.0.0.1:{self.http}{path}",
-            method=method,
-            data=b"{}" if method == "POST" else None,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            return json.loads(response.read())
-
-    def _node(self) -> Any:
-        return self._request("GET", "/api/v1/nodes/bench/")
-
-    async def socket(self) -> Any:
-        import websockets
-        from websockets.typing import Origin
-
-        ticket = (await asyncio.to_thread(self._request, "POST", "/api/v1/ws-ticket/"))["ticket"]
-        url = f"ws://127.0.0.1:{self.http}/ws/nodes/bench/terminal/?ticket={ticket}"
-        origin = Origin(f"http://127.0.0.1:{self.http}")
-        return await websockets.connect(url, origin=origin, max_size=None)
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+    answer = await asyncio.to_thread(hub.call, "POST", "/api/v1/ws-ticket/", json={})
+    url = f"ws://127.0.0.1:{hub.http}/ws/nodes/bench/terminal/?ticket={answer.json()['ticket']}"
+    origin = Origin(f"http://127.0.0.1:{hub.http}")
+    return await websockets.connect(url, origin=origin, max_size=None)
 
 
 async def _frames_until(ws: Any, predicate: Any) -> dict[str, Any]:
@@ -304,8 +178,8 @@ async def _frames_until(ws: Any, predicate: Any) -> dict[str, Any]:
             return frame
 
 
-async def hub_keys(hub: Hub, keys: int) -> dict[str, Any]:
-    ws = await hub.socket()
+async def hub_keys(hub: BenchHub, keys: int) -> dict[str, Any]:
+    ws = await _socket(hub)
     await ws.send(json.dumps({"type": "terminal.open", "cols": 120, "rows": 40}))
     await _frames_until(ws, lambda f: f["type"] == "terminal.opened")
     await ws.send(json.dumps({"type": "terminal.input", "data": "cat\n"}))
@@ -324,8 +198,8 @@ async def hub_keys(hub: Hub, keys: int) -> dict[str, Any]:
     return _pcts(samples)
 
 
-async def hub_bulk(hub: Hub, megabytes: int) -> dict[str, Any]:
-    ws = await hub.socket()
+async def hub_bulk(hub: BenchHub, megabytes: int) -> dict[str, Any]:
+    ws = await _socket(hub)
     process = psutil.Process(hub.hub.pid)
     await ws.send(json.dumps({"type": "terminal.open", "cols": 200, "rows": 50}))
     await _frames_until(ws, lambda f: f["type"] == "terminal.opened")
@@ -374,9 +248,9 @@ def run_all(keys: int, megabytes: int) -> dict[str, Any]:
         "bare_pty_bulk": bare_pty_bulk(megabytes),
     }
     work = Path(tempfile.mkdtemp(prefix="termbench-"))
-    hub = Hub(work)
+    hub = BenchHub(work)
     try:
-        hub.start()
+        hub.start({"bench": work}, agent_log="agent.log")
         out["hub_echo"] = asyncio.run(hub_keys(hub, keys))
         out["hub_bulk"] = asyncio.run(hub_bulk(hub, megabytes))
     finally:
@@ -403,10 +277,7 @@ def main() -> None:
         asyncio.run(_relay_server(args.ws, args.grpc))
         return
     result = run_all(args.keys, args.mb)
-    text = json.dumps(result)  # one line: the harness reads the last JSON line
-    if args.json:
-        Path(args.json).write_text(text)
-    print(text)  # noqa: T201  # the harness reads stdout
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -34,24 +33,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.termbench import _free_port, _wait_port
+from bench.livehub import PY, BenchHub, free_port, print_result, wait_port
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
 SENDER_CPU, RECEIVER_CPU = "0", "1"
 #: The initial sync is cut off here and reported incomplete (files that arrived whole).
 SYNC_LIMIT_S = 600.0
-
-SEED = """
-import json
-from accounts.models import User
-from mesh import services
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-invites = {}
-for node_id in ("ws1", "ws2"):
-    _, invites[node_id] = services.node_create(actor=admin, node_id=node_id, display_name="n")
-print(json.dumps({"invites": invites}))
-"""
 
 WORDS = (
     b"def class return import from self value result node task path file for in if else "
@@ -118,7 +104,7 @@ def rsync_run(work: Path, source: Path, nbytes: int, nfiles: int, label: str) ->
     base = work / f"rsyncd-{label}"
     (base / "d1").mkdir(parents=True)
     (base / "d2").mkdir()
-    port = _free_port()
+    port = free_port()
     conf = base / "rsyncd.conf"
     conf.write_text(
         f"port = {port}\naddress = 127.0.0.1\nuse chroot = false\npid file = {base}/pid\n"
@@ -130,7 +116,7 @@ def rsync_run(work: Path, source: Path, nbytes: int, nfiles: int, label: str) ->
         stderr=open(base / "daemon.log", "ab"),  # noqa: SIM115  # lives with the process
     )
     try:
-        _wait_port(port, 20)
+        wait_port(port, 20)
         start = time.perf_counter()
         clients = [
             subprocess.Popen(  # noqa: S603
@@ -171,113 +157,23 @@ def _rates(seconds: float, nbytes: int, nfiles: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ the hub
-class Hub:
-    """A hub process and two real agents in a temporary directory."""
+class Hub(BenchHub):
+    """A hub process and two real agents (`ws1`, `ws2`) in a temporary directory: the hub on
+    the sender CPU, the agents on the receiver CPU."""
 
     def __init__(self, work: Path) -> None:
-        import requests
-
-        self.work = work
-        self.http = _free_port()
-        self.grpc = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
-        env.update(
-            DJANGO_SETTINGS_MODULE="bench.settings",
-            BENCH_LAYER="memory",
-            DATABASE_URL=f"sqlite:///{work / 'hub.sqlite3'}",
-            CORTEX_MEDIA_ROOT=str(work / "media"),
-            CORTEX_WORKSPACE_ROOT=str(work / "mirror"),
-            CORTEX_HEARTBEAT_INTERVAL="5",
-            PYTHONUNBUFFERED="1",
+        super().__init__(
+            work, CORTEX_WORKSPACE_ROOT=str(work / "mirror"), CORTEX_HEARTBEAT_INTERVAL="5"
         )
-        self.env = env
-        self.procs: list[subprocess.Popen[bytes]] = []
-        self.http_session = requests.Session()
+        self.folders = {node_id: work / node_id / "workspace" for node_id in ("ws1", "ws2")}
 
-    def manage(self, *args: str) -> str:
-        done = subprocess.run(  # noqa: S603  # our own manage.py
-            [PY, "manage.py", *args], env=self.env, cwd=ROOT, capture_output=True, text=True
-        )
-        if done.returncode:
-            raise RuntimeError(done.stderr[-2000:])
-        return done.stdout
-
-    def _spawn(self, cpu: str, argv: list[str], log: str, env: dict[str, str] | None = None) -> Any:
-        handle = open(self.work / log, "ab")  # noqa: SIM115  # lives with the process
-        proc = subprocess.Popen(  # noqa: S603  # our own programs
-            ["taskset", "-c", cpu, *argv],
-            env=env,
-            cwd=ROOT,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        self.procs.append(proc)
-        return proc
-
-    def start(self) -> None:
-        import yaml
-
-        self.manage("migrate", "--noinput", "-v", "0")
-        invites = json.loads(self.manage("shell", "-v", "0", "-c", SEED).splitlines()[-1])
-        token = self.manage("create_api_token", "root@example.com").strip()
-        self.http_session.headers["Authorization"] = f"Bearer {token}"
-        self.hub = self._spawn(
-            SENDER_CPU,
-            [PY, "manage.py", "serve", "--http", f"127.0.0.1:{self.http}", "--grpc",
-             f"127.0.0.1:{self.grpc}"],
-            "hub.log",
-            self.env,
-        )  # fmt: skip
-        _wait_port(self.http)
-        self.folders = {}
-        for node_id, invite in invites["invites"].items():
-            root = self.work / node_id
-            root.mkdir()
-            config = root / "agent.yaml"
-            config.write_text(
-                yaml.safe_dump(
-                    {
-                        "hub": {"address": f"127.0.0.1:{self.grpc}"},
-                        "node_id": node_id,
-                        "invite_token": invite,
-                        "state_dir": str(root / "agent-state"),
-                        "workspace_root": str(root / "workspace"),
-                        "log_level": "WARNING",
-                    }
-                )
-            )
-            self._spawn(
-                RECEIVER_CPU, [PY, "-m", "mesh.agent", "--config", str(config)], f"{node_id}.log"
-            )
-            self.folders[node_id] = root / "workspace"
-        deadline = time.monotonic() + 90
-        for node_id in self.folders:
-            while self.call("GET", f"/api/v1/nodes/{node_id}/").json()["status"] == "offline":
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"agent {node_id} did not connect")
-                time.sleep(0.2)
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = self.http_session.request(
-            method, f"http://127.0.0.1:{self.http}{path}", timeout=120, **kwargs
-        )
-        if answer.status_code >= 400:
-            raise RuntimeError(f"{method} {path}: {answer.status_code} {answer.text[:300]}")
-        return answer
+    def start_all(self) -> None:
+        roots = {node_id: folder.parent for node_id, folder in self.folders.items()}
+        self.start(roots, hub_cpu=SENDER_CPU, agent_cpu=RECEIVER_CPU, online_timeout=90)
 
     def states(self, sid: int) -> dict[str, tuple[str, int]]:
         body = self.call("GET", f"/api/v1/sessions/{sid}/workspace/").json()
         return {n["node_id"]: (n["state"], n["pending"]) for n in body["nodes"]}
-
-    def stop(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(timeout=5)
 
 
 def _profilers(hub: Hub, folder: Path | None) -> list[subprocess.Popen[bytes]]:
@@ -455,7 +351,7 @@ def run_all(
         source = work / "tree"
         tree = make_tree(source, files, nbytes)
         out["rsync_before"] = rsync_run(work, source, nbytes, files, "before")
-        hub.start()
+        hub.start_all()
         sync = hub_initial_sync(hub, source, tree, profile)
         out["hub_sync"] = sync
         out["hub_change"] = hub_change_latency(hub, sync.pop("sid"), changes)
@@ -491,10 +387,7 @@ def main() -> None:
     result = run_all(
         args.files, args.mb, args.changes, Path(args.profile) if args.profile else None
     )
-    text = json.dumps(result)  # one line: the harness reads the last JSON line
-    if args.json:
-        Path(args.json).write_text(text)
-    print(text)  # noqa: T201  # the harness reads stdout
+    print_result(result, args.json)
 
 
 if __name__ == "__main__":

@@ -153,10 +153,9 @@ def _http(hub: Any, method: str, path: str, token: str) -> tuple[int, Any]:
 
 
 @pytest.mark.slow
+# Runs need the scheduler in the hub process.
+@pytest.mark.live_hub_env(CORTEX_AGENT_SCHEDULER="1", CORTEX_AGENT_MIN_INTERVAL_S="1")
 def test_a_running_run_stops_its_turn_and_its_task_on_a_real_node(live_hub, llm_server, tmp_path):
-    live_hub.stop()  # runs need the scheduler in the hub process
-    live_hub.env.update(CORTEX_AGENT_SCHEDULER="1", CORTEX_AGENT_MIN_INTERVAL_S="1")
-    live_hub.start()
     code = SETUP.replace("BASE_URL", llm_server.url + "/v1").replace("API_KEY", API_KEY)
     seeded = json.loads(
         live_hub.manage("shell", "-v", "0", "-c", textwrap.dedent(code)).strip().splitlines()[-1]

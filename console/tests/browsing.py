@@ -4,6 +4,7 @@ set-up that collects the page's errors, one sign-in."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -80,3 +81,16 @@ def sign_in(page: Any, base: str) -> None:
 def page_sleep(page: Any) -> Any:
     """`wait_until`'s sleep for a page: the page's own timer, so that its events keep running."""
     return lambda seconds: page.wait_for_timeout(seconds * 1000)
+
+
+@contextlib.contextmanager
+def failure_report(page: Any, live_hub: Any, name: str, *, log_tail: int = 4000) -> Iterator[None]:
+    """On a failure inside: a full-page screenshot in ARTIFACTS/`name`-failure.png and the tail
+    of the hub's log printed (pytest shows it with the failure), then the error goes on."""
+    try:
+        yield
+    except BaseException:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{name}-failure.png"), full_page=True)
+        print(live_hub.log()[-log_tail:])  # noqa: T201  # the hub's log explains a failure
+        raise

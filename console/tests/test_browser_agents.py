@@ -13,10 +13,9 @@ from sessions_app.tests.conftest import API_KEY, llm_server  # noqa: F401  # fix
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+# The page needs the scheduler in the hub process.
+@pytest.mark.live_hub_env(CORTEX_AGENT_SCHEDULER="1", CORTEX_AGENT_MIN_INTERVAL_S="1")
 def test_agents_page(live_hub, llm_server, browser, tmp_path):  # noqa: F811
-    live_hub.stop()  # the page needs the scheduler in the hub process
-    live_hub.env.update(CORTEX_AGENT_SCHEDULER="1", CORTEX_AGENT_MIN_INTERVAL_S="1")
-    live_hub.start()
     invite = seed_console(live_hub, llm_server.url + "/v1")["invite"]
     agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
     llm_server.add(

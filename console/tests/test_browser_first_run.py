@@ -50,22 +50,20 @@ def _node_home(tmp_path: Path, node_id: str) -> tuple[Path, dict[str, str]]:
     return target, env
 
 
+# `make run`: the hub knows its public addresses, and `ensure_admin` makes the only user.
+@pytest.mark.live_hub_env(
+    CORTEX_PUBLIC_URL=lambda hub: hub.http_url,
+    CORTEX_PUBLIC_GRPC_ADDRESS=lambda hub: hub.grpc_address,
+    CORTEX_ADMIN_EMAIL=ADMIN,
+    CORTEX_ADMIN_PASSWORD=PASSWORD,
+)
 def test_make_run_to_an_answer_quoting_a_command_the_node_ran(
     live_hub,
     llm_server,  # noqa: F811
     browser,  # noqa: F811
     tmp_path: Path,
 ) -> None:
-    # `make run`: the hub knows its public addresses, and `ensure_admin` makes the only user.
-    live_hub.stop()
-    live_hub.env.update(
-        CORTEX_PUBLIC_URL=live_hub.http_url,
-        CORTEX_PUBLIC_GRPC_ADDRESS=live_hub.grpc_address,
-        CORTEX_ADMIN_EMAIL=ADMIN,
-        CORTEX_ADMIN_PASSWORD=PASSWORD,
-    )
     assert "Created admin" in live_hub.manage("ensure_admin")
-    live_hub.start()
     target, node_env = _node_home(tmp_path, "first")
     base = live_hub.http_url
 

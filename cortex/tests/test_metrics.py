@@ -107,10 +107,8 @@ def _scrape(url: str, token: str | None) -> requests.Response:
 
 
 @pytest.mark.slow
+@pytest.mark.live_hub_env(CORTEX_METRICS_TOKEN=TOKEN)
 def test_live_metrics_reflect_a_dispatched_task_and_a_connected_node(live_hub, tmp_path):
-    live_hub.stop()
-    live_hub.env["CORTEX_METRICS_TOKEN"] = TOKEN
-    live_hub.start()
     seeded = live_hub.seed(token=True)
     invite, token = seeded["invite"], seeded["token"]
     agent_root = tmp_path / "agent"

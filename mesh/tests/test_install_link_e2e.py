@@ -18,12 +18,12 @@ from mesh.tests.test_provisioning_e2e import Hub, stop
 pytestmark = pytest.mark.slow
 
 
+# The hub renders the bundle: it must know its public addresses.
+@pytest.mark.live_hub_env(
+    CORTEX_PUBLIC_URL=lambda hub: hub.http_url,
+    CORTEX_PUBLIC_GRPC_ADDRESS=lambda hub: hub.grpc_address,
+)
 def test_pasted_command_installs_and_starts_the_node_once(live_hub, tmp_path: Path) -> None:
-    live_hub.stop()  # the hub renders the bundle: it must know its public addresses
-    live_hub.env.update(
-        CORTEX_PUBLIC_URL=live_hub.http_url, CORTEX_PUBLIC_GRPC_ADDRESS=live_hub.grpc_address
-    )
-    live_hub.start()
     hub = Hub(live_hub)
     created = hub.http.post("/api/v1/nodes/", json={"node_id": "paste-1", "display_name": "P"})
     assert created.status_code == 201, created.text

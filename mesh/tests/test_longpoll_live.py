@@ -17,41 +17,43 @@ pytestmark = pytest.mark.slow
 
 PER_USER = 6
 PER_PROCESS = 14
+# After `LiveHub.seed` (root@, group "team"): node "away" (no agent: its tasks stay queued)
+# granted to the team, and per user a queued task there and an API token; one process.
 SETUP = """
-import json
-from django.contrib.auth.models import Group
-from accounts.models import User
-from mesh import services
+from accounts.context import AuditContext
+from accounts.services.tokens import token_create
 
-admin = User.objects.create_superuser(email="root@example.com", password="x-x-x-x-x-x")
-team = Group.objects.create(name="team")
-node, _ = services.node_create(actor=admin, node_id="away", display_name="Away")
-services.node_grant(actor=admin, node=node, group=team)
-tasks = {}
-for name in ("ann", "bob", "cid", "dee"):
-    user = User.objects.create_user(email=f"{name}@example.com", password="x-x-x-x-x-x")
-    user.groups.add(team)
+away, _ = services.node_create(actor=admin, node_id="away", display_name="Away")
+services.node_grant(actor=admin, node=away, group=team)
+tasks, tokens = {}, {}
+for name in ("ann", "bob", "cid", "dee", "eve"):
+    member = User.objects.create_user(email=f"{name}@example.com", password="x-x-x-x-x-x")
+    member.groups.add(team)
     task = services.task_dispatch(
-        actor=user, node=node, kind="shell", payload={"command": "echo hi"}, timeout=30
+        actor=member, node=away, kind="shell", payload={"command": "echo hi"}, timeout=30
     )
     tasks[name] = str(task.pk)
-print(json.dumps(tasks))
+    _, tokens[name] = token_create(actor=None, user=member, name="cli",
+                                   audit_context=AuditContext.command("create_api_token"))
+print(json.dumps({"tasks": tasks, "tokens": tokens}))
 """
 
 
-@pytest.fixture
-def hub(live_hub):  # type: ignore[no-untyped-def]
-    live_hub.stop()
-    live_hub.env["CORTEX_LONGPOLL_PER_USER"] = str(PER_USER)
-    live_hub.env["CORTEX_LONGPOLL_PER_PROCESS"] = str(PER_PROCESS)
-    live_hub.start()
-    out = live_hub.manage("shell", "-c", SETUP)
-    live_hub.tasks = json.loads(out.strip().splitlines()[-1])
-    live_hub.tokens = {
-        name: live_hub.manage("create_api_token", f"{name}@example.com").strip()
-        for name in live_hub.tasks
+@pytest.fixture(scope="module")
+def module_live_hub_env() -> dict[str, str]:
+    return {
+        "CORTEX_LONGPOLL_PER_USER": str(PER_USER),
+        "CORTEX_LONGPOLL_PER_PROCESS": str(PER_PROCESS),
     }
-    return live_hub
+
+
+@pytest.fixture(scope="module")
+def hub(module_live_hub):  # type: ignore[no-untyped-def]
+    """One hub with the caps for the module. Each test polls tasks of its own users (`eve` is
+    the final-state test's), so neither sees the other's waits."""
+    seeded = module_live_hub.seed(then=SETUP)
+    module_live_hub.tasks, module_live_hub.tokens = seeded["tasks"], seeded["tokens"]
+    return module_live_hub
 
 
 def _threads(hub: Any) -> int:
@@ -113,6 +115,26 @@ def _settle(held: list[socket.socket]) -> list[socket.socket]:
     return open_ones
 
 
+def test_a_wait_ends_with_the_final_state(hub):
+    headers = {"Authorization": f"Bearer {hub.tokens['eve']}"}
+    task = hub.tasks["eve"]
+    waited = requests.get(
+        f"{hub.http_url}/api/v1/tasks/{task}/?wait=1", headers=headers, timeout=30
+    )
+    assert waited.status_code == 200 and waited.json()["status"] == "queued"
+    sock = _open_wait(hub, "eve", wait=30)
+    try:
+        cancelled = requests.post(
+            f"{hub.http_url}/api/v1/tasks/{task}/cancel/", headers=headers, json={}, timeout=30
+        )
+        assert cancelled.status_code == 200, cancelled.text
+        answer = _answer(sock, within=30)
+    finally:
+        sock.close()
+    assert answer is not None
+    assert answer[0] == 200 and answer[2]["status"] == "cancelled"
+
+
 def test_waits_are_capped_per_user_and_per_process_and_hold_no_thread_each(hub):
     # Warm up: one complete poll, so the pools a first request starts exist already.
     warm = requests.get(
@@ -168,23 +190,3 @@ def test_waits_are_capped_per_user_and_per_process_and_hold_no_thread_each(hub):
     answer = wait_until(waited, timeout=60, interval=0)
     assert answer[2]["status"] == "queued"
     assert "Traceback" not in hub.log()
-
-
-def test_a_wait_ends_with_the_final_state(hub):
-    headers = {"Authorization": f"Bearer {hub.tokens['bob']}"}
-    task = hub.tasks["bob"]
-    waited = requests.get(
-        f"{hub.http_url}/api/v1/tasks/{task}/?wait=1", headers=headers, timeout=30
-    )
-    assert waited.status_code == 200 and waited.json()["status"] == "queued"
-    sock = _open_wait(hub, "bob", wait=30)
-    try:
-        cancelled = requests.post(
-            f"{hub.http_url}/api/v1/tasks/{task}/cancel/", headers=headers, json={}, timeout=30
-        )
-        assert cancelled.status_code == 200, cancelled.text
-        answer = _answer(sock, within=30)
-    finally:
-        sock.close()
-    assert answer is not None
-    assert answer[0] == 200 and answer[2]["status"] == "cancelled"

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
 
 from cortex.testing import wait_until
 from providers.tests.llm_server import openai_text, openai_tool_call
-from sessions_app.tests.test_live_turn import _http, _setup, _watch
+from sessions_app.tests.test_live_turn import _chat_on_live, _http, _post_and_approve, _watch
 
 pytestmark = pytest.mark.slow
 
@@ -19,19 +18,8 @@ def _call(call_id: str, command: str) -> str:
 
 
 def test_cd_and_exports_persist_between_calls(live_hub, llm_server, tmp_path):
-    invite, token = _setup(live_hub, llm_server.url)
-    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
+    agent, token, sid = _chat_on_live(live_hub, llm_server.url, tmp_path, "sh")
     try:
-        wait_until(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
-            timeout=60,
-        )
-        status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "sh"})
-        sid = session["id"]
-        status, _ = _http(
-            live_hub, "POST", f"/api/v1/sessions/{sid}/nodes/", token, {"node_id": "live"}
-        )
-        assert status == 201
         commands = [
             ("c1", "cd /tmp && export FOO=bar-$((20+1))"),
             ("c2", "pwd; echo \"foo=$FOO\"; printf 'no newline'"),
@@ -41,30 +29,8 @@ def test_cd_and_exports_persist_between_calls(live_hub, llm_server, tmp_path):
             llm_server.add(openai_tool_call([(call_id, "mesh_terminal", _call(call_id, command))]))
         llm_server.add(openai_text(["Done."]))
 
-        def act(what: str, approval_id: int | None) -> None:
-            if what == "post":
-                code, body = _http(
-                    live_hub,
-                    "POST",
-                    f"/api/v1/sessions/{sid}/messages/",
-                    token,
-                    {"content": "Work in /tmp."},
-                )
-                assert code == 202, body
-            else:
-                code, body = _http(
-                    live_hub,
-                    "POST",
-                    f"/api/v1/sessions/{sid}/approvals/{approval_id}/approve/",
-                    token,
-                )
-                assert code == 200, body
-
-        try:
-            asyncio.run(_watch(live_hub, token, sid, act))
-        except BaseException:
-            print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
-            raise
+        act = _post_and_approve(live_hub, token, sid, "Work in /tmp.")
+        _watch(live_hub, token, sid, act)
         status, listing = _http(live_hub, "GET", f"/api/v1/sessions/{sid}/messages/", token)
         tools = [m for m in listing["results"] if m["role"] == "tool"]
         assert [t["tool_call_id"] for t in tools] == ["c1", "c2", "c3"]
@@ -82,37 +48,13 @@ def test_cd_and_exports_persist_between_calls(live_hub, llm_server, tmp_path):
 def test_the_shell_hangs_up_when_the_chat_ends(live_hub, llm_server, tmp_path, ending):
     """Archiving or deleting the chat hangs up its persistent shell on the node (the node
     reports the shell's end: SIGHUP, 128 + 1), and the close is audited."""
-    invite, token = _setup(live_hub, llm_server.url)
-    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
+    agent, token, sid = _chat_on_live(live_hub, llm_server.url, tmp_path, "sh")
     try:
-        wait_until(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
-            timeout=60,
-        )
-        status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "sh"})
-        sid = session["id"]
-        status, _ = _http(
-            live_hub, "POST", f"/api/v1/sessions/{sid}/nodes/", token, {"node_id": "live"}
-        )
-        assert status == 201
         llm_server.add(openai_tool_call([("c1", "mesh_terminal", _call("c1", "cd /tmp"))]))
         llm_server.add(openai_text(["Done."]))
 
-        def act(what: str, approval_id: int | None) -> None:
-            path = f"/api/v1/sessions/{sid}/messages/"
-            if what == "post":
-                code, body = _http(live_hub, "POST", path, token, {"content": "Go."})
-                assert code == 202, body
-            else:
-                path = f"/api/v1/sessions/{sid}/approvals/{approval_id}/approve/"
-                code, body = _http(live_hub, "POST", path, token)
-                assert code == 200, body
-
-        try:
-            asyncio.run(_watch(live_hub, token, sid, act))
-        except BaseException:
-            print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
-            raise
+        act = _post_and_approve(live_hub, token, sid, "Go.")
+        _watch(live_hub, token, sid, act)
 
         def terminals() -> list[dict]:
             return _http(live_hub, "GET", "/api/v1/nodes/live/terminals/", token)[1]["results"]

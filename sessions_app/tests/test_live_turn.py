@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -43,7 +44,60 @@ def _setup(hub: Any, llm_url: str) -> tuple[str, str]:
     return seeded["invite"], seeded["token"]
 
 
-async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
+def _chat_on_live(hub: Any, llm_url: str, root: Any, title: str) -> tuple[Any, str, int]:
+    """The usual world (alice's model at `llm_url`), node `live`'s agent started in `root`
+    and online, and a new session of alice's with `live` attached: (agent, token, session id).
+    The caller stops the agent (`hub.stop_process`)."""
+    invite, token = _setup(hub, llm_url)
+    agent = hub.start_agent(node_id="live", invite=invite, root=root)
+    try:
+        wait_until(
+            lambda: _http(hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
+            timeout=60,
+        )
+        status, session = _http(hub, "POST", "/api/v1/sessions/", token, {"title": title})
+        assert status == 201
+        sid = session["id"]
+        status, _ = _http(hub, "POST", f"/api/v1/sessions/{sid}/nodes/", token, {"node_id": "live"})
+        assert status == 201
+    except BaseException:
+        hub.stop_process(agent)
+        raise
+    return agent, token, sid
+
+
+def _post_and_approve(
+    hub: Any, token: str, sid: int, content: str, ids: dict[str, int] | None = None
+) -> Callable[[str, int | None], None]:
+    """The `_watch` callback: posts `content` (its answer's ids into `ids`), then approves
+    every approval asked for."""
+
+    def act(what: str, approval_id: int | None) -> None:
+        if what == "post":
+            path = f"/api/v1/sessions/{sid}/messages/"
+            code, body = _http(hub, "POST", path, token, {"content": content})
+            assert code == 202, body
+            if ids is not None:
+                ids.update(body)
+        else:
+            path = f"/api/v1/sessions/{sid}/approvals/{approval_id}/approve/"
+            code, body = _http(hub, "POST", path, token)
+            assert code == 200, body
+
+    return act
+
+
+def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
+    """The session's frames over its WebSocket until the final `message.done`, `approve`
+    posting the message and every approval; on a failure the hub's log is printed."""
+    try:
+        return asyncio.run(_frames(hub, token, sid, approve))
+    except BaseException:
+        print(hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
+        raise
+
+
+async def _frames(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str, Any]]:
     status, ticket = await asyncio.to_thread(_http, hub, "POST", "/api/v1/ws-ticket/", token, {})
     assert status in (200, 201), ticket
     url = (
@@ -65,24 +119,12 @@ async def _watch(hub: Any, token: str, sid: int, approve: Any) -> list[dict[str,
 
 
 def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_path):
-    invite, token = _setup(live_hub, llm_server.url)
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     (workspace / "hello.txt").write_text("hi\n")
     (workspace / "notes.md").write_text("# notes\n")
-    agent = live_hub.start_agent(node_id="live", invite=invite, root=tmp_path)
+    agent, token, sid = _chat_on_live(live_hub, llm_server.url, tmp_path, "ls")
     try:
-        wait_until(
-            lambda: _http(live_hub, "GET", "/api/v1/nodes/live/", token)[1]["status"] != "offline",
-            timeout=60,
-        )
-        status, session = _http(live_hub, "POST", "/api/v1/sessions/", token, {"title": "ls"})
-        assert status == 201
-        sid = session["id"]
-        status, _ = _http(
-            live_hub, "POST", f"/api/v1/sessions/{sid}/nodes/", token, {"node_id": "live"}
-        )
-        assert status == 201
         llm_server.add(
             openai_tool_call(
                 [("call_ls", "mesh_terminal", '{"command": "ls", "node_id": "live"}')],
@@ -91,32 +133,8 @@ def test_model_runs_ls_on_a_real_agent_and_explains(live_hub, llm_server, tmp_pa
         )
         llm_server.add(openai_text(["The directory holds ", "hello.txt and notes.md."]))
         ids: dict[str, int] = {}
-
-        def act(what: str, approval_id: int | None) -> None:
-            if what == "post":
-                code, body = _http(
-                    live_hub,
-                    "POST",
-                    f"/api/v1/sessions/{sid}/messages/",
-                    token,
-                    {"content": "What files are on live?"},
-                )
-                assert code == 202, body
-                ids.update(body)
-            else:
-                code, body = _http(
-                    live_hub,
-                    "POST",
-                    f"/api/v1/sessions/{sid}/approvals/{approval_id}/approve/",
-                    token,
-                )
-                assert code == 200, body
-
-        try:
-            frames = asyncio.run(_watch(live_hub, token, sid, act))
-        except BaseException:
-            print(live_hub.log()[-4000:])  # noqa: T201  # the hub's log explains a failure
-            raise
+        act = _post_and_approve(live_hub, token, sid, "What files are on live?", ids)
+        frames = _watch(live_hub, token, sid, act)
     finally:
         live_hub.stop_process(agent)
 

@@ -22,7 +22,7 @@ import pytest
 
 from providers.tests.llm_server import ScriptedLLM, openai_text, openai_tool_call
 from tools.tests.test_browser_live import BROWSER_NODE, CHROMIUM
-from workspaces.tests.test_live_sync import Api, _states, _until
+from workspaces.tests.conftest import LiveNodes, states, until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -66,38 +66,32 @@ def site() -> Iterator[str]:
     server.server_close()
 
 
-SECOND_NODE = """
-node2, invite2 = services.node_create(actor=admin, node_id="live2", display_name="Live two")
-services.node_grant(actor=admin, node=node2, group=team)
-print(json.dumps({"invite2": invite2}))
-"""
+@pytest.fixture(scope="module")
+def llm() -> Iterator[ScriptedLLM]:
+    """Alice's model, on loopback."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
+    server = ScriptedLLM().start()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="module")
-def world(module_live_hub, tmp_path_factory) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def]
-    """The module's hub with alice, her model on loopback, node `live` with a browser and
-    node `live2` without one."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail("Debian's chromium is missing: run scripts/system-packages.sh test")
-    llm = ScriptedLLM().start()
-    seeded = module_live_hub.seed(llm.url + "/v1", token=True, then=BROWSER_NODE + SECOND_NODE)
-    root, root2 = tmp_path_factory.mktemp("node"), tmp_path_factory.mktemp("node2")
-    agents = [
-        module_live_hub.start_agent(node_id="live", invite=seeded["invite"], root=root),
-        module_live_hub.start_agent(node_id="live2", invite=seeded["invite2"], root=root2),
-    ]
-    api = Api(module_live_hub, seeded["token"])
-    try:
-        for node_id in ("live", "live2"):
-            _until(
-                f"{node_id} online",
-                lambda n=node_id: api("GET", f"/api/v1/nodes/{n}/").json()["status"] != "offline",
-            )
-        yield {"hub": module_live_hub, "llm": llm, "api": api, "root": root, "root2": root2}
-    finally:
-        for agent in agents:
-            module_live_hub.stop_process(agent)
-        llm.close()
+def live_nodes_seed(llm: ScriptedLLM) -> dict[str, Any]:
+    """Alice's model on loopback; node `live` with a browser, `live2` without one."""
+    return {"llm_url": llm.url + "/v1", "then": BROWSER_NODE}
+
+
+@pytest.fixture
+def world(live_nodes: LiveNodes, llm: ScriptedLLM) -> dict[str, Any]:
+    """The module's hub and agents (`live_nodes`), with the model and the nodes' roots."""
+    return {
+        "nodes": live_nodes,
+        "llm": llm,
+        "api": live_nodes.api,
+        "root": live_nodes.roots["live"],
+        "root2": live_nodes.roots["live2"],
+    }
 
 
 def _chat(
@@ -110,12 +104,7 @@ def _chat(
     """A chat with these nodes and this workspace whose model navigates on `live` and clicks
     the download `link`; returns (session id, the click's tool result)."""
     api = world["api"]
-    sid = api("POST", "/api/v1/sessions/", json={"title": "downloads"}).json()["id"]
-    for node_id in nodes:
-        attached = api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
-        assert attached.status_code == 201, attached.text
-    patched = api("PATCH", f"/api/v1/sessions/{sid}/workspace/", json=workspace)
-    assert patched.status_code == 200, patched.text
+    sid = world["nodes"].session(workspace, nodes=nodes)
     for call_id, arguments in (
         ("call_nav", {"action": "navigate", "url": site_url + "/"}),
         ("call_dl", {"action": "click", "selector": link}),
@@ -131,14 +120,9 @@ def _chat(
         said = [m for m in rows if m["role"] == "assistant" and m["status"] == "done"]
         return rows if any(m["content"] == "Downloaded." for m in said) else None
 
-    rows = _until("the chat turn ends", done, timeout=120)
+    rows = until("the chat turn ends", done, timeout=120)
     tools = {m["tool_call_id"]: m for m in rows if m["role"] == "tool"}
     return sid, tools["call_dl"]["tool_result"]["data"]["tasks"][0]
-
-
-def _debug(world: dict[str, Any]) -> str:
-    logs = [(world[r] / "agent.log").read_text(errors="replace")[-3000:] for r in ("root", "root2")]
-    return "\n---\n".join([world["hub"].log()[-5000:], *logs])
 
 
 def _workspace_file(world: dict[str, Any], sid: int, path: str) -> bytes | None:
@@ -148,74 +132,60 @@ def _workspace_file(world: dict[str, Any], sid: int, path: str) -> bytes | None:
 
 def test_a_download_joins_a_hub_workspace(world, site) -> None:  # type: ignore[no-untyped-def]
     api = world["api"]
-    try:
-        sid, click = _chat(world, {"source": "hub"}, site, nodes=("live", "live2"))
-        assert (click["status"], click["error_code"]) == ("succeeded", ""), click
-        assert click["result"]["downloads"] == [
-            {
-                "bytes": len(REPORT),
-                "workspace_path": "downloads/report.txt",
-                "sha256": hashlib.sha256(REPORT).hexdigest(),
-            }
-        ]
-        on_node = world["root"] / "workspace" / "sessions" / str(sid) / "downloads" / "report.txt"
-        assert on_node.read_bytes() == REPORT
-        # The hub copies it into the mirror: the REST listing and the bytes show it.
-        _until(
-            "report.txt in the mirror", lambda: _workspace_file(world, sid, "downloads/report.txt")
-        )
-        listing = api("GET", f"/api/v1/sessions/{sid}/workspace/files/?path=downloads").json()
-        assert [(e["path"], e["size"]) for e in listing["results"]] == [
-            ("downloads/report.txt", len(REPORT))
-        ]
-        assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
-        # The other node receives it through the sync; the first holds it already.
-        other = world["root2"] / "workspace" / "sessions" / str(sid) / "downloads" / "report.txt"
-        _until("report.txt on live2", lambda: other.exists() and other.read_bytes() == REPORT)
-        _until(
-            "both in sync",
-            lambda: _states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
-        )
-    except BaseException:
-        print(_debug(world))  # noqa: T201  # the logs explain a failure
-        raise
+    sid, click = _chat(world, {"source": "hub"}, site, nodes=("live", "live2"))
+    assert (click["status"], click["error_code"]) == ("succeeded", ""), click
+    assert click["result"]["downloads"] == [
+        {
+            "bytes": len(REPORT),
+            "workspace_path": "downloads/report.txt",
+            "sha256": hashlib.sha256(REPORT).hexdigest(),
+        }
+    ]
+    on_node = world["root"] / "workspace" / "sessions" / str(sid) / "downloads" / "report.txt"
+    assert on_node.read_bytes() == REPORT
+    # The hub copies it into the mirror: the REST listing and the bytes show it.
+    until("report.txt in the mirror", lambda: _workspace_file(world, sid, "downloads/report.txt"))
+    listing = api("GET", f"/api/v1/sessions/{sid}/workspace/files/?path=downloads").json()
+    assert [(e["path"], e["size"]) for e in listing["results"]] == [
+        ("downloads/report.txt", len(REPORT))
+    ]
+    assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
+    # The other node receives it through the sync; the first holds it already.
+    other = world["root2"] / "workspace" / "sessions" / str(sid) / "downloads" / "report.txt"
+    until("report.txt on live2", lambda: other.exists() and other.read_bytes() == REPORT)
+    until(
+        "both in sync",
+        lambda: states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
+    )
 
 
 def test_a_download_on_the_lead_joins_a_node_workspace(world, site) -> None:  # type: ignore[no-untyped-def]
     lead = world["root"] / "workspace" / "proj"
     lead.mkdir(parents=True, exist_ok=True)
-    try:
-        sid, click = _chat(world, {"source": "node", "node_id": "live", "path": "proj"}, site)
-        assert (click["status"], click["error_code"]) == ("succeeded", ""), click
-        saved = click["result"]["downloads"]
-        assert [(d["workspace_path"], d["bytes"]) for d in saved] == [
-            ("downloads/report.txt", len(REPORT))
-        ]
-        assert (lead / "downloads" / "report.txt").read_bytes() == REPORT
-        _until(
-            "the lead's download in the mirror",
-            lambda: _workspace_file(world, sid, "downloads/report.txt"),
-        )
-        assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
-    except BaseException:
-        print(_debug(world))  # noqa: T201  # the logs explain a failure
-        raise
+    sid, click = _chat(world, {"source": "node", "node_id": "live", "path": "proj"}, site)
+    assert (click["status"], click["error_code"]) == ("succeeded", ""), click
+    saved = click["result"]["downloads"]
+    assert [(d["workspace_path"], d["bytes"]) for d in saved] == [
+        ("downloads/report.txt", len(REPORT))
+    ]
+    assert (lead / "downloads" / "report.txt").read_bytes() == REPORT
+    until(
+        "the lead's download in the mirror",
+        lambda: _workspace_file(world, sid, "downloads/report.txt"),
+    )
+    assert _workspace_file(world, sid, "downloads/report.txt") == REPORT
 
 
 def test_a_download_over_the_cap_stays_out_of_the_workspace_with_a_note(world, site) -> None:  # type: ignore[no-untyped-def]
     api = world["api"]
-    try:
-        sid, click = _chat(world, {"source": "hub"}, site, link="#big")
-        assert (click["status"], click["error_code"]) == ("succeeded", ""), click
-        saved = click["result"]["downloads"]
-        assert [(d["node_path"], d["bytes"]) for d in saved] == [("downloads/big.bin", len(BIG))]
-        assert saved[0]["note"].startswith("3000 bytes is more than the 1000 bytes a download")
-        assert (world["root"] / "workspace" / "downloads" / "big.bin").read_bytes() == BIG
-        # The sync is not stuck on it, and the workspace never lists it.
-        _until("live in sync", lambda: _states(api, sid) == {"live": ("in_sync", 0)})
-        listing = api("GET", f"/api/v1/sessions/{sid}/workspace/files/")
-        assert "downloads" not in [e["path"] for e in listing.json()["results"]]
-        assert _workspace_file(world, sid, "downloads/big.bin") is None
-    except BaseException:
-        print(_debug(world))  # noqa: T201  # the logs explain a failure
-        raise
+    sid, click = _chat(world, {"source": "hub"}, site, link="#big")
+    assert (click["status"], click["error_code"]) == ("succeeded", ""), click
+    saved = click["result"]["downloads"]
+    assert [(d["node_path"], d["bytes"]) for d in saved] == [("downloads/big.bin", len(BIG))]
+    assert saved[0]["note"].startswith("3000 bytes is more than the 1000 bytes a download")
+    assert (world["root"] / "workspace" / "downloads" / "big.bin").read_bytes() == BIG
+    # The sync is not stuck on it, and the workspace never lists it.
+    until("live in sync", lambda: states(api, sid) == {"live": ("in_sync", 0)})
+    listing = api("GET", f"/api/v1/sessions/{sid}/workspace/files/")
+    assert "downloads" not in [e["path"] for e in listing.json()["results"]]
+    assert _workspace_file(world, sid, "downloads/big.bin") is None

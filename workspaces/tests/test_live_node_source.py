@@ -5,7 +5,6 @@ lead's folder."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from workspaces.tests.test_live_sync import SECOND_NODE, Api, _debug, _states, _until
+from workspaces.tests.conftest import Api, LiveNodes, states, until
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +40,7 @@ def _run(api: Api, command: str, *, node: str = "live", cwd: str = "") -> dict[s
         body["cwd"] = cwd
     task = api("POST", f"/api/v1/nodes/{node}/tasks/", json=body)
     assert task.status_code == 201, task.text
-    done = _until(
+    done = until(
         command,
         lambda: (
             (t := api("GET", f"/api/v1/tasks/{task.json()['id']}/?wait=20").json())["status"]
@@ -53,88 +52,61 @@ def _run(api: Api, command: str, *, node: str = "live", cwd: str = "") -> dict[s
     return done  # type: ignore[no-any-return]
 
 
-def test_node_workspace_follows_the_lead(live_hub, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    invite1 = live_hub.seed_team_node()
-    invite2 = json.loads(live_hub.manage("shell", "-v", "0", "-c", SECOND_NODE).splitlines()[-1])[
-        "invite"
-    ]
-    api = Api(live_hub, live_hub.manage("create_api_token", "alice@example.com").strip())
-    roots = [tmp_path / "n1", tmp_path / "n2"]
-    for root in roots:
-        root.mkdir()
+def test_node_workspace_follows_the_lead(live_nodes: LiveNodes, tmp_path: Path) -> None:
+    api = live_nodes.api
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.txt").write_text("not yours")
-    lead_dir = roots[0] / "workspace" / "proj"
+    lead_dir = live_nodes.roots["live"] / "workspace" / "proj"
     (lead_dir / "src").mkdir(parents=True)
     (lead_dir / "src" / "old.py").write_text("old = 1\n")
     (lead_dir / ".gitignore").write_text("*.log\nbuild/\n")
     (lead_dir / "out").symlink_to(outside)
-    agents = [
-        live_hub.start_agent(node_id="live", invite=invite1, root=roots[0]),
-        live_hub.start_agent(node_id="live2", invite=invite2, root=roots[1]),
-    ]
-    try:
-        for node_id in ("live", "live2"):
-            _until(
-                f"{node_id} online",
-                lambda n=node_id: api("GET", f"/api/v1/nodes/{n}/").json()["status"] != "offline",
-            )
-        sid = api("POST", "/api/v1/sessions/", json={"title": "ws"}).json()["id"]
-        for node_id in ("live", "live2"):
-            api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
-        body = {"source": "node", "node_id": "live", "path": "proj"}
-        patched = api("PATCH", f"/api/v1/sessions/{sid}/workspace/", json=body)
-        assert patched.status_code == 200, patched.text
-        other = roots[1] / "workspace" / "sessions" / str(sid)
+    body = {"source": "node", "node_id": "live", "path": "proj"}
+    sid = live_nodes.session(body, nodes=("live", "live2"))
+    other = live_nodes.folder("live2", sid)
 
-        # What the lead already holds reaches the mirror and the other node.
-        _until("old.py mirrored", lambda: "src/old.py" in _mirror(api, sid))
-        _until("old.py on live2", lambda: (other / "src" / "old.py").exists())
+    # What the lead already holds reaches the mirror and the other node.
+    until("old.py mirrored", lambda: "src/old.py" in _mirror(api, sid))
+    until("old.py on live2", lambda: (other / "src" / "old.py").exists())
 
-        # A file a command creates on the lead follows; ignored files and symlinks do not.
-        _run(
-            api,
-            "mkdir -p proj/build && echo 'print(1)' > proj/src/new.py && "
-            "echo noise > proj/debug.log && echo x > proj/build/out.o",
-        )
-        _until("new.py on live2", lambda: (other / "src" / "new.py").exists())
-        assert (other / "src" / "new.py").read_text() == "print(1)\n"
-        mirror = _mirror(api, sid)
-        assert sorted(mirror) == [".gitignore", "src/new.py", "src/old.py"], mirror
-        assert not (other / "out").exists() and not (other / "debug.log").exists()
+    # A file a command creates on the lead follows; ignored files and symlinks do not.
+    _run(
+        api,
+        "mkdir -p proj/build && echo 'print(1)' > proj/src/new.py && "
+        "echo noise > proj/debug.log && echo x > proj/build/out.o",
+    )
+    until("new.py on live2", lambda: (other / "src" / "new.py").exists())
+    assert (other / "src" / "new.py").read_text() == "print(1)\n"
+    mirror = _mirror(api, sid)
+    assert sorted(mirror) == [".gitignore", "src/new.py", "src/old.py"], mirror
+    assert not (other / "out").exists() and not (other / "debug.log").exists()
 
-        # Deletes on the lead propagate.
-        _run(api, "rm proj/src/old.py")
-        _until("old.py gone on live2", lambda: not (other / "src" / "old.py").exists())
-        assert "src/old.py" not in _mirror(api, sid)
+    # Deletes on the lead propagate.
+    _run(api, "rm proj/src/old.py")
+    until("old.py gone on live2", lambda: not (other / "src" / "old.py").exists())
+    assert "src/old.py" not in _mirror(api, sid)
 
-        # A script made executable on the lead runs on the other node; a chmod alone follows.
-        _run(api, "printf '#!/bin/sh\\necho ran-on-the-other-node\\n' > proj/run.sh")
-        _run(api, "chmod +x proj/run.sh")
-        script = other / "run.sh"
-        _until("run.sh executable on live2", lambda: os.access(script, os.X_OK))
-        ran = _run(api, "./run.sh", node="live2", cwd=f"sessions/{sid}")
-        assert ran["stdout"] == "ran-on-the-other-node\n", ran
-        _run(api, "chmod -x proj/run.sh")
-        _until("run.sh plain on live2", lambda: not os.access(script, os.X_OK))
-        assert script.read_text() == "#!/bin/sh\necho ran-on-the-other-node\n"
+    # A script made executable on the lead runs on the other node; a chmod alone follows.
+    _run(api, "printf '#!/bin/sh\\necho ran-on-the-other-node\\n' > proj/run.sh")
+    _run(api, "chmod +x proj/run.sh")
+    script = other / "run.sh"
+    until("run.sh executable on live2", lambda: os.access(script, os.X_OK))
+    ran = _run(api, "./run.sh", node="live2", cwd=f"sessions/{sid}")
+    assert ran["stdout"] == "ran-on-the-other-node\n", ran
+    _run(api, "chmod -x proj/run.sh")
+    until("run.sh plain on live2", lambda: not os.access(script, os.X_OK))
+    assert script.read_text() == "#!/bin/sh\necho ran-on-the-other-node\n"
 
-        # A write through the API goes to the lead's folder too (and is not echoed back).
-        put = api("PUT", f"/api/v1/sessions/{sid}/workspace/file/?path=src/hub.txt", data=b"hub")
-        assert put.status_code == 200, put.text
-        _until("hub.txt on the lead", lambda: (lead_dir / "src" / "hub.txt").exists())
-        _until("hub.txt on live2", lambda: (other / "src" / "hub.txt").exists())
-        _until(
-            "both in sync",
-            lambda: _states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
-        )
-        time.sleep(0.5)
-        assert sorted(_mirror(api, sid)) == [".gitignore", "run.sh", "src/hub.txt", "src/new.py"]
-        assert list(outside.iterdir()) == [outside / "secret.txt"]
-    except BaseException:
-        print(_debug(live_hub, roots))  # noqa: T201  # the logs explain a failure
-        raise
-    finally:
-        for agent in agents:
-            live_hub.stop_process(agent)
+    # A write through the API goes to the lead's folder too (and is not echoed back).
+    put = api("PUT", f"/api/v1/sessions/{sid}/workspace/file/?path=src/hub.txt", data=b"hub")
+    assert put.status_code == 200, put.text
+    until("hub.txt on the lead", lambda: (lead_dir / "src" / "hub.txt").exists())
+    until("hub.txt on live2", lambda: (other / "src" / "hub.txt").exists())
+    until(
+        "both in sync",
+        lambda: states(api, sid) == {"live": ("in_sync", 0), "live2": ("in_sync", 0)},
+    )
+    time.sleep(0.5)
+    assert sorted(_mirror(api, sid)) == [".gitignore", "run.sh", "src/hub.txt", "src/new.py"]
+    assert list(outside.iterdir()) == [outside / "secret.txt"]
