@@ -125,8 +125,15 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
 
 
 def _dispatch_watch(row: WorkspaceNode) -> None:
+    from workspaces.services.transfers import transfers_known
+
     workspace = row.workspace
-    rows = WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256", "mode")
+    rows = list(
+        WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256", "mode")
+    )
+    # Large files on their way in (ranged reads) count as known: not reported again unless
+    # they change again.
+    rows += transfers_known(workspace=workspace)
     mirror = {path: sha for path, sha, _ in rows}
     executable = sorted(path for path, sha, mode in rows if _version(sha, mode) != sha)
     task_dispatch(
@@ -147,7 +154,10 @@ def _dispatch_watch(row: WorkspaceNode) -> None:
 
 
 def _apply_watch(row: WorkspaceNode, result: Any) -> None:
-    """Store what the lead reported in the mirror (each file checked against its sha256)."""
+    """Store what the lead reported in the mirror (each file checked against its sha256); a
+    file too large for one answer is fetched in ranges (`transfers`)."""
+    from workspaces.services.transfers import transfer_cancel, transfer_start_reported
+
     workspace = row.workspace
     problems: list[dict[str, Any]] = []
     changes = result.get("changes", []) if isinstance(result, dict) else []
@@ -159,8 +169,14 @@ def _apply_watch(row: WorkspaceNode, result: Any) -> None:
         except CortexError:
             continue  # the lead's path rule refused it too; never stored
         op = change.get("op")
+        if op in ("delete", "put"):
+            transfer_cancel(workspace=workspace, path=path)  # a newer state than a fetch's
         if op == "delete":
             WorkspaceFile.objects.filter(workspace=workspace, path=path).delete()
+        elif op == "fetch":
+            problem = transfer_start_reported(row=row, path=path, change=change)
+            if problem:
+                problems.append({"path": path, "error": problem})
         elif op == "put":
             try:
                 data = zlib.decompress(base64.b64decode(str(change.get("data", ""))))
