@@ -48,6 +48,7 @@ from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
 from workspaces.selectors import workspace_ignore_rules, workspace_node_folder, workspace_path
 from workspaces.services.files import manifest_put, mirror_store
+from workspaces.services.transfers import transfers_pending
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
 logger = logging.getLogger("cortex.workspaces")
@@ -367,6 +368,7 @@ def _reconcile(row: WorkspaceNode) -> None:
         started += 1
     watching = 1 if lead else 0  # the lead's open watch is not a pending transfer
     row.pending = sum(_weight(p) for p in open_tasks) + started - watching
+    row.pending += transfers_pending(workspace=workspace, node_id=row.node_id)  # files coming in
     row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
     row.save(update_fields=["state", "pending", "updated_at"])
 

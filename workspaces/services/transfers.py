@@ -129,9 +129,12 @@ def _pump(transfer: WorkspaceTransfer) -> None:
 
 
 def _end(transfer: WorkspaceTransfer, *, state: str, error: str = "") -> None:
+    from workspaces.services.sync import workspace_sync_soon
+
     _drop_staging(transfer)
     transfer.state, transfer.error = state, error[:64]
     transfer.save(update_fields=["state", "error", "updated_at"])
+    workspace_sync_soon(workspace_id=transfer.workspace_id)  # its node's `pending` is one less
     if state == TransferState.DRIFT:
         logger.info(
             "transfer of %s (workspace %s) ended: %s", transfer.path, transfer.workspace_id, error
@@ -209,10 +212,19 @@ def transfer_cancel(*, workspace: Workspace, path: str) -> None:
         _end(transfer, state=TransferState.DONE, error="superseded")
 
 
+def transfers_pending(*, workspace: Workspace, node_id: int) -> int:
+    """How many files are on their way in from that node (part of its `pending`)."""
+    return WorkspaceTransfer.objects.filter(
+        workspace=workspace, node_id=node_id, state=TransferState.RUNNING
+    ).count()
+
+
 def transfers_known(*, workspace: Workspace) -> list[tuple[str, str, int]]:
     """(path, sha256, mode) of the lead's files on their way in, and of those that failed a
     moment ago (so a file that cannot come in is not reported again at once, only when it
     changes or a while later)."""
+    if workspace.lead_node_id is None:
+        return []
     recent = timezone.now() - timedelta(seconds=2 * STALL_S)
     rows = WorkspaceTransfer.objects.filter(
         workspace=workspace, purpose=TransferPurpose.WATCH, node_id=workspace.lead_node_id
@@ -313,7 +325,7 @@ def _still_wanted(transfer: WorkspaceTransfer) -> bool:
 def _finish(transfer: WorkspaceTransfer, row: WorkspaceNode | None) -> None:
     """Every range is in: check the whole, then store it and enter it in the manifest."""
     from workspaces.services.downloads import _holds
-    from workspaces.services.sync import _version, workspace_sync_soon
+    from workspaces.services.sync import _version
 
     workspace = transfer.workspace
     if transfer.size == 0:
@@ -362,8 +374,7 @@ def _finish(transfer: WorkspaceTransfer, row: WorkspaceNode | None) -> None:
     elif row is not None and row.known is not None:  # the lead holds it: never pushed back
         row.known[transfer.path] = _version(sha, transfer.mode)
         row.save(update_fields=["known", "updated_at"])
-    _end(transfer, state=TransferState.DONE)
-    workspace_sync_soon(workspace_id=workspace.pk)
+    _end(transfer, state=TransferState.DONE)  # the other nodes follow once committed
 
 
 def _write_range_empty(transfer: WorkspaceTransfer) -> None:
