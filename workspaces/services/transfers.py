@@ -268,25 +268,27 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _write_range(transfer: WorkspaceTransfer, index: int, result: Any) -> bool:
-    """Write one range at its offset; False when it shows the file changed (or is malformed)."""
+def _write_range(transfer: WorkspaceTransfer, index: int, result: Any) -> str:
+    """Write one range at its offset; else why not: `changed` (the file changed, or the answer
+    is malformed) or `short` (fewer bytes than asked from an unchanged file: the node's read
+    limit is below RANGE_BYTES)."""
     if not isinstance(result, dict):
-        return False
+        return "changed"
     offset = index * RANGE_BYTES
     want = min(RANGE_BYTES, transfer.size - offset)
     file_size, mtime_ns = _int(result.get("file_size")), _int(result.get("mtime_ns"))
     if _int(result.get("offset")) != offset or file_size != transfer.size or mtime_ns is None:
-        return False
+        return "changed"
     if transfer.file_size is None:
         transfer.file_size, transfer.file_mtime_ns = file_size, mtime_ns
     elif (transfer.file_size, transfer.file_mtime_ns) != (file_size, mtime_ns):
-        return False
+        return "changed"
     try:
         data = base64.b64decode(str(result.get("content", "")), validate=True)
     except (binascii.Error, ValueError):
-        return False
+        return "changed"
     if len(data) != want:
-        return False
+        return "short" if 0 < len(data) < want and result.get("size") == len(data) else "changed"
     path = _staging_path(transfer)
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
@@ -294,7 +296,7 @@ def _write_range(transfer: WorkspaceTransfer, index: int, result: Any) -> bool:
         os.pwrite(fd, data, offset)
     finally:
         os.close(fd)
-    return True
+    return ""
 
 
 def _staged_sha256(transfer: WorkspaceTransfer) -> tuple[str, int]:
@@ -411,7 +413,11 @@ def _range_ended(transfer: WorkspaceTransfer, task: Task, index: int) -> None:
         return
     if task.status == TaskStatus.SUCCEEDED:
         result = Task.objects.filter(pk=task.pk).values_list("result", flat=True).first()
-        if not _write_range(transfer, index, result):
+        problem = _write_range(transfer, index, result)
+        if problem == "short":  # asking again gets no more: tell the person why
+            _end(transfer, state=TransferState.DRIFT, error="node_read_limit")
+            return
+        if problem:
             transfer.restarts += 1
             if transfer.restarts > MAX_RESTARTS:
                 _end(transfer, state=TransferState.DRIFT, error="changed_during_transfer")
@@ -435,7 +441,9 @@ def _range_ended(transfer: WorkspaceTransfer, task: Task, index: int) -> None:
 def _advance(transfer_id: int, task_ids: list[Any]) -> None:
     with transaction.atomic():
         transfer, row = _locked(transfer_id)
-        if transfer is None:
+        if transfer is None:  # gone with its workspace: only the bytes to drop
+            for task_id in task_ids:
+                _clear_result(task_id)
             return
         for task in Task.objects.filter(pk__in=task_ids).only(
             "id", "status", "error_code", "payload", "node_id", "chat_session_id", "requested_by_id"

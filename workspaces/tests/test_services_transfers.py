@@ -311,6 +311,18 @@ def test_a_node_answer_that_does_not_fit_is_never_written(world) -> None:
     assert _staging() == []
 
 
+def test_a_node_with_a_smaller_read_limit_ends_the_transfer_with_a_clear_error(world) -> None:
+    _report(world, "big.bin", os.urandom(SIZE))
+    task = _open_ranges()[0]
+    limits = FileLimits(max_read_bytes=RANGE // 2)  # the node's own `files.max_read_bytes`
+    result = run_files(NodeRoot(world["root"]), task.payload, limits)
+    Task.objects.filter(pk=task.pk).update(status=TaskStatus.SUCCEEDED, result=result)
+    svc.on_task_end(task_id=str(task.pk), kind=task.kind, payload=task.payload, status="succeeded")
+    transfer = WorkspaceTransfer.objects.get()
+    assert (transfer.state, transfer.error) == (TransferState.DRIFT, "node_read_limit")
+    assert _staging() == [] and not Task.objects.filter(result__has_key="content").exists()
+
+
 def test_the_sweep_catches_up_on_a_missed_task_end_and_drops_stale_bytes(world) -> None:
     data = os.urandom(SIZE)
     _report(world, "big.bin", data)
