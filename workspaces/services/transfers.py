@@ -66,6 +66,8 @@ MAX_RETRIES = 8
 #: A running transfer with nothing in flight for this long is resumed by the sweep.
 STALL_S = 30
 STAGING = "staging"
+#: How far back the sweep looks for range bytes to drop (it runs every few seconds).
+RESULT_SCAN_HOURS = 6
 _HASH_CHUNK = 1024 * 1024
 
 
@@ -518,9 +520,13 @@ def transfers_sweep() -> dict[str, int]:
             locked.save()
             resumed += 1
     cleared = 0
+    recent = timezone.now() - timedelta(hours=RESULT_SCAN_HOURS)
     for pk, payload in (
         Task.objects.filter(
-            kind=TaskKind.FILES, payload__has_key=TRANSFER, result__has_key="content"
+            kind=TaskKind.FILES,
+            created_at__gte=recent,  # older ones were seen by earlier sweeps
+            payload__has_key=TRANSFER,
+            result__has_key="content",
         )
         .exclude(status__in=OPEN_STATUSES)
         .values_list("pk", "payload")
