@@ -12,7 +12,15 @@ from mesh.agent.ignore import IGNORE_FILES, MAX_IGNORE_FILE_BYTES, IgnoreRules
 from mesh.agent.workspace import WorkspaceError, clean_relative_path
 from sessions_app.models import ChatSession
 from workspaces.errors import WorkspaceFileMissing, WorkspacePathInvalid, WorkspacePathOutside
-from workspaces.models import Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
+from workspaces.models import (
+    TransferPurpose,
+    TransferState,
+    Workspace,
+    WorkspaceFile,
+    WorkspaceNode,
+    WorkspaceSource,
+    WorkspaceTransfer,
+)
 from workspaces.storage import blob_name, mirror_storage
 
 
@@ -221,3 +229,32 @@ def workspace_search(
         if len(found) >= limit:
             break
     return found[:limit]
+
+
+#: A lead's file whose transfer failed is not asked for again for this long (unless it changes).
+TRANSFER_FAILED_QUIET_S = 60
+
+
+def workspace_transfers_pending(*, workspace: Workspace, node_id: int) -> int:
+    """How many files are on their way in from that node (part of its `pending`)."""
+    return WorkspaceTransfer.objects.filter(
+        workspace=workspace, node_id=node_id, state=TransferState.RUNNING
+    ).count()
+
+
+def workspace_transfers_known(*, workspace: Workspace) -> list[tuple[str, str, int]]:
+    """(path, sha256, mode) of the lead's files on their way in, and of those that failed a
+    moment ago (so a file that cannot come in is not reported again at once, only when it
+    changes or a while later)."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    if workspace.lead_node_id is None:
+        return []
+    recent = timezone.now() - timedelta(seconds=TRANSFER_FAILED_QUIET_S)
+    rows = WorkspaceTransfer.objects.filter(
+        workspace=workspace, purpose=TransferPurpose.WATCH, node_id=workspace.lead_node_id
+    ).filter(Q(state=TransferState.RUNNING) | Q(state=TransferState.DRIFT, updated_at__gte=recent))
+    return list(rows.values_list("path", "sha256", "mode"))

@@ -46,9 +46,14 @@ from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
 from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
-from workspaces.selectors import workspace_ignore_rules, workspace_node_folder, workspace_path
+from workspaces.selectors import (
+    workspace_ignore_rules,
+    workspace_node_folder,
+    workspace_path,
+    workspace_transfers_known,
+    workspace_transfers_pending,
+)
 from workspaces.services.files import manifest_put, mirror_store
-from workspaces.services.transfers import transfers_pending
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
 logger = logging.getLogger("cortex.workspaces")
@@ -126,15 +131,13 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
 
 
 def _dispatch_watch(row: WorkspaceNode) -> None:
-    from workspaces.services.transfers import transfers_known
-
     workspace = row.workspace
     rows = list(
         WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256", "mode")
     )
     # Large files on their way in (ranged reads) count as known: not reported again unless
     # they change again.
-    rows += transfers_known(workspace=workspace)
+    rows += workspace_transfers_known(workspace=workspace)
     mirror = {path: sha for path, sha, _ in rows}
     executable = sorted(path for path, sha, mode in rows if _version(sha, mode) != sha)
     task_dispatch(
@@ -368,7 +371,9 @@ def _reconcile(row: WorkspaceNode) -> None:
         started += 1
     watching = 1 if lead else 0  # the lead's open watch is not a pending transfer
     row.pending = sum(_weight(p) for p in open_tasks) + started - watching
-    row.pending += transfers_pending(workspace=workspace, node_id=row.node_id)  # files coming in
+    row.pending += workspace_transfers_pending(
+        workspace=workspace, node_id=row.node_id
+    )  # files coming in
     row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
     row.save(update_fields=["state", "pending", "updated_at"])
 

@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import hashlib
 import logging
-import os
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.services.audit import audit_record
@@ -49,7 +45,15 @@ from workspaces.models import (
 )
 from workspaces.selectors import workspace_total_bytes
 from workspaces.services.files import manifest_put, mirror_store
-from workspaces.storage import SHA256, mirror_storage
+from workspaces.services.staging import (
+    staging_drop,
+    staging_name,
+    staging_path,
+    staging_sha256,
+    staging_sweep,
+    staging_write,
+)
+from workspaces.storage import SHA256
 
 logger = logging.getLogger("cortex.workspaces")
 
@@ -65,28 +69,12 @@ MAX_RESTARTS = 3
 MAX_RETRIES = 8
 #: A running transfer with nothing in flight for this long is resumed by the sweep.
 STALL_S = 30
-STAGING = "staging"
 #: How far back the sweep looks for range bytes to drop (it runs every few seconds).
 RESULT_SCAN_HOURS = 6
-_HASH_CHUNK = 1024 * 1024
 
 
 def _ranges(size: int) -> int:
     return max(1, -(-size // RANGE_BYTES))
-
-
-def _staging_name(transfer: WorkspaceTransfer) -> str:
-    return f"{STAGING}/t{int(transfer.pk)}-g{int(transfer.generation)}"
-
-
-def _staging_path(transfer: WorkspaceTransfer) -> str:
-    """The staging file's local path (the mirror's storage is a folder, shared by processes)."""
-    return str(mirror_storage().path(_staging_name(transfer)))
-
-
-def _drop_staging(transfer: WorkspaceTransfer) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(_staging_path(transfer))
 
 
 def _open_ranges(transfer: WorkspaceTransfer) -> Any:
@@ -133,7 +121,7 @@ def _pump(transfer: WorkspaceTransfer) -> None:
 def _end(transfer: WorkspaceTransfer, *, state: str, error: str = "") -> None:
     from workspaces.services.sync import workspace_sync_soon
 
-    _drop_staging(transfer)
+    staging_drop(transfer_id=transfer.pk, generation=transfer.generation)
     transfer.state, transfer.error = state, error[:64]
     transfer.save(update_fields=["state", "error", "updated_at"])
     workspace_sync_soon(workspace_id=transfer.workspace_id)  # its node's `pending` is one less
@@ -145,7 +133,7 @@ def _end(transfer: WorkspaceTransfer, *, state: str, error: str = "") -> None:
 
 def _reset(transfer: WorkspaceTransfer) -> None:
     """A new generation from the first range on (older ranges are ignored when they end)."""
-    _drop_staging(transfer)
+    staging_drop(transfer_id=transfer.pk, generation=transfer.generation)
     transfer.generation += 1
     transfer.next_range, transfer.done = 0, []
     transfer.file_size = transfer.file_mtime_ns = None
@@ -214,26 +202,6 @@ def transfer_cancel(*, workspace: Workspace, path: str) -> None:
         _end(transfer, state=TransferState.DONE, error="superseded")
 
 
-def transfers_pending(*, workspace: Workspace, node_id: int) -> int:
-    """How many files are on their way in from that node (part of its `pending`)."""
-    return WorkspaceTransfer.objects.filter(
-        workspace=workspace, node_id=node_id, state=TransferState.RUNNING
-    ).count()
-
-
-def transfers_known(*, workspace: Workspace) -> list[tuple[str, str, int]]:
-    """(path, sha256, mode) of the lead's files on their way in, and of those that failed a
-    moment ago (so a file that cannot come in is not reported again at once, only when it
-    changes or a while later)."""
-    if workspace.lead_node_id is None:
-        return []
-    recent = timezone.now() - timedelta(seconds=2 * STALL_S)
-    rows = WorkspaceTransfer.objects.filter(
-        workspace=workspace, purpose=TransferPurpose.WATCH, node_id=workspace.lead_node_id
-    ).filter(Q(state=TransferState.RUNNING) | Q(state=TransferState.DRIFT, updated_at__gte=recent))
-    return list(rows.values_list("path", "sha256", "mode"))
-
-
 def transfer_start_reported(*, row: WorkspaceNode, path: str, change: dict[str, Any]) -> str:
     """Start fetching a file the lead's watch reported as too large for one answer; returns
     the problem ("" when started)."""
@@ -291,23 +259,8 @@ def _write_range(transfer: WorkspaceTransfer, index: int, result: Any) -> str:
         return "changed"
     if len(data) != want:
         return "short" if 0 < len(data) < want and result.get("size") == len(data) else "changed"
-    path = _staging_path(transfer)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        os.pwrite(fd, data, offset)
-    finally:
-        os.close(fd)
+    staging_write(transfer_id=transfer.pk, generation=transfer.generation, offset=offset, data=data)
     return ""
-
-
-def _staged_sha256(transfer: WorkspaceTransfer) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    with open(_staging_path(transfer), "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
 
 
 def _still_wanted(transfer: WorkspaceTransfer) -> bool:
@@ -333,15 +286,15 @@ def _finish(transfer: WorkspaceTransfer, row: WorkspaceNode | None) -> None:
 
     workspace = transfer.workspace
     if transfer.size == 0:
-        _write_range_empty(transfer)
-    sha, size = _staged_sha256(transfer)
+        staging_write(transfer_id=transfer.pk, generation=transfer.generation, offset=0, data=b"")
+    sha, size = staging_sha256(transfer_id=transfer.pk, generation=transfer.generation)
     if (sha, size) != (transfer.sha256, transfer.size):
         _end(transfer, state=TransferState.DRIFT, error="changed_during_transfer")
         return
     if not _still_wanted(transfer):
         _end(transfer, state=TransferState.DONE, error="superseded")
         return
-    with open(_staging_path(transfer), "rb") as fh:
+    with open(staging_path(transfer_id=transfer.pk, generation=transfer.generation), "rb") as fh:
         mirror_store(session_id=workspace.session_id, body=fh, sha256=sha)
     current = WorkspaceFile.objects.filter(workspace=workspace, path=transfer.path).first()
     if transfer.purpose == TransferPurpose.DOWNLOAD and current and current.sha256 != sha:
@@ -379,12 +332,6 @@ def _finish(transfer: WorkspaceTransfer, row: WorkspaceNode | None) -> None:
         row.known[transfer.path] = _version(sha, transfer.mode)
         row.save(update_fields=["known", "updated_at"])
     _end(transfer, state=TransferState.DONE)  # the other nodes follow once committed
-
-
-def _write_range_empty(transfer: WorkspaceTransfer) -> None:
-    path = _staging_path(transfer)
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
 def _locked(transfer_id: int) -> tuple[WorkspaceTransfer | None, WorkspaceNode | None]:
@@ -539,26 +486,11 @@ def transfers_sweep() -> dict[str, int]:
         if not live:
             _clear_result(pk)
             cleared += 1
-    return {"resumed": resumed, "results_cleared": cleared, "staging_removed": _sweep_staging()}
-
-
-def _sweep_staging() -> int:
-    storage = mirror_storage()
-    try:
-        _, names = storage.listdir(STAGING)
-    except FileNotFoundError:
-        return 0
     current = {
-        f"t{pk}-g{gen}"
-        for pk, gen in WorkspaceTransfer.objects.filter(state=TransferState.RUNNING).values_list(
-            "pk", "generation"
-        )
+        staging_name(transfer_id=pk, generation=generation)
+        for pk, generation in WorkspaceTransfer.objects.filter(
+            state=TransferState.RUNNING
+        ).values_list("pk", "generation")
     }
-    removed = 0
-    cutoff = timezone.now() - timedelta(seconds=STALL_S)
-    for name in names:
-        full = f"{STAGING}/{name}"
-        if name not in current and storage.get_modified_time(full) < cutoff:
-            storage.delete(full)
-            removed += 1
-    return removed
+    removed = staging_sweep(current=current, cutoff=timezone.now() - timedelta(seconds=STALL_S))
+    return {"resumed": resumed, "results_cleared": cleared, "staging_removed": removed}

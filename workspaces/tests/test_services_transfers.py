@@ -30,6 +30,7 @@ from workspaces.models import (
 )
 from workspaces.services import transfers as svc
 from workspaces.services import workspace_configure
+from workspaces.services.staging import STAGING
 from workspaces.services.sync import _apply_watch, _dispatch_watch
 from workspaces.storage import blob_name, mirror_storage
 
@@ -132,7 +133,7 @@ def _blob(workspace: Workspace, sha: str) -> bytes:
 
 def _staging() -> list[str]:
     try:
-        return mirror_storage().listdir(svc.STAGING)[1]
+        return mirror_storage().listdir(STAGING)[1]
     except FileNotFoundError:
         return []
 
@@ -342,8 +343,8 @@ def test_the_sweep_catches_up_on_a_missed_task_end_and_drops_stale_bytes(world) 
     # Bytes of a transfer that ended, and a staging file nothing owns, go at the next sweep.
     orphan = Task.objects.filter(payload__transfer=transfer.pk).first()
     Task.objects.filter(pk=orphan.pk).update(result={"content": "eA=="})
-    os.makedirs(mirror_storage().path(svc.STAGING), exist_ok=True)
-    stray = Path(mirror_storage().path(f"{svc.STAGING}/t999-g0"))
+    os.makedirs(mirror_storage().path(STAGING), exist_ok=True)
+    stray = Path(mirror_storage().path(f"{STAGING}/t999-g0"))
     stray.write_bytes(b"x")
     os.utime(stray, (1, 1))
     swept = svc.transfers_sweep()
