@@ -68,7 +68,7 @@ RANGE_TIMEOUT = 120.0
 MAX_RESTARTS = 3
 MAX_RETRIES = 8
 #: A running transfer with nothing in flight for this long is resumed by the sweep.
-STALL_S = 30
+STALL_S = 10
 #: How far back the sweep looks for range bytes to drop (it runs every few seconds).
 RESULT_SCAN_HOURS = 6
 

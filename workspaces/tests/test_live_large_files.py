@@ -131,3 +131,35 @@ def test_a_file_rewritten_while_it_travels_is_never_torn(world) -> None:  # type
     except BaseException:
         print(_debug(world["hub"], world["roots"]))  # noqa: T201  # the logs explain a failure
         raise
+
+
+def test_a_hub_killed_mid_transfer_resumes_and_the_file_arrives_whole(world) -> None:  # type: ignore[no-untyped-def]
+    """Last in the module: it restarts the module's hub."""
+    data = os.urandom(16 * MIB)
+    path = world["lead"] / "across-restart.bin"
+    path.write_bytes(data)
+    hub = world["hub"]
+    try:
+        wait_until(
+            lambda: _staging(world) or "across-restart.bin" in _mirror(world["api"], world["sid"]),
+            timeout=60,
+            interval=0.02,
+            message="the transfer never started",
+        )
+        hub.process.kill()  # a crash: no graceful stop
+        hub.process.wait(timeout=20)
+        hub.start()
+        target = world["other"] / "across-restart.bin"
+        _until(
+            "the file whole in the mirror and on live2",
+            lambda: (
+                _mirror(world["api"], world["sid"]).get("across-restart.bin") == _sha(data)
+                and _file_sha(target) == _sha(data)
+            ),
+            timeout=120,
+        )
+        assert _downloaded(world, "across-restart.bin") == data
+        _until("no staging file left", lambda: _staging(world) == [], timeout=90)
+    except BaseException:
+        print(_debug(hub, world["roots"]))  # noqa: T201  # the logs explain a failure
+        raise
