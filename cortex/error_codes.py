@@ -170,6 +170,12 @@ CATALOGUE: dict[str, ErrorCode] = _table(
     E("not_a_directory", 409, "The path is not a directory.", "node"),
     E("not_a_file", 409, "The path is not a regular file.", "node"),
     E("too_large", 409, "The file is larger than the node's limit for this action.", "node"),
+    E(
+        "invalid_range",
+        400,
+        "A ranged read's offset or length is not a non-negative integer within bounds.",
+        "node",
+    ),
     E("exists", 409, "Something exists at the path already.", "node"),
     E("checksum_mismatch", 409, "The pushed file's checksum does not match.", "node"),
     E("size_mismatch", 409, "The pushed file's size does not match the announced one.", "node"),

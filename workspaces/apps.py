@@ -13,8 +13,10 @@ class WorkspacesConfig(AppConfig):
     def ready(self) -> None:
         from cortex.sweeps import sweep_register
         from mesh.services.task_hooks import task_end_register
-        from workspaces.services import downloads, sync
+        from workspaces.services import downloads, sync, transfers
 
         sweep_register("workspaces", sync.workspace_sweep)
+        sweep_register("workspaces.transfers", transfers.transfers_sweep, every_s=10)
         task_end_register("workspaces", sync.on_task_end)
         task_end_register("workspaces.downloads", downloads.on_task_end)
+        task_end_register("workspaces.transfers", transfers.on_task_end)

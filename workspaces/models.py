@@ -82,3 +82,55 @@ class WorkspaceNode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.workspace_id}:{self.node_id}"
+
+
+class TransferState(models.TextChoices):
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    DRIFT = "drift", "Changed on the node, or refused"
+
+
+class TransferPurpose(models.TextChoices):
+    WATCH = "watch", "A lead's file too large for one watch answer"
+    DOWNLOAD = "download", "A browser download on another node"
+
+
+class WorkspaceTransfer(models.Model):
+    """One node file coming into the mirror in ranges (`workspaces.services.transfers`).
+
+    The ranges land in a staging file at their offsets; `done` lists the range numbers written.
+    `generation` counts restarts: a range task of an older generation is ignored. `file_size` /
+    `file_mtime_ns` are what the first range of this generation saw; a range that sees other
+    values means the file changed meanwhile."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="transfers")
+    node = models.ForeignKey("mesh.Node", on_delete=models.CASCADE, related_name="+")
+    path = models.CharField(max_length=4096)
+    #: The file on the node, relative to its workspace root (where the ranged reads go).
+    node_path = models.CharField(max_length=8192)
+    purpose = models.CharField(max_length=8, choices=TransferPurpose.choices)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    mode = models.PositiveIntegerField(default=0o644)
+    state = models.CharField(
+        max_length=8, choices=TransferState.choices, default=TransferState.RUNNING
+    )
+    error = models.CharField(max_length=64, blank=True)
+    generation = models.PositiveIntegerField(default=0)
+    restarts = models.PositiveIntegerField(default=0)
+    retries = models.PositiveIntegerField(default=0)
+    next_range = models.PositiveIntegerField(default=0)
+    done = models.JSONField(default=list, blank=True)
+    file_size = models.BigIntegerField(null=True, blank=True)
+    file_mtime_ns = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("pk",)
+        constraints = [
+            models.UniqueConstraint(fields=("workspace", "path"), name="workspace_transfer_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}:{self.path}"

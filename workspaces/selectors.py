@@ -12,7 +12,15 @@ from mesh.agent.ignore import IGNORE_FILES, MAX_IGNORE_FILE_BYTES, IgnoreRules
 from mesh.agent.workspace import WorkspaceError, clean_relative_path
 from sessions_app.models import ChatSession
 from workspaces.errors import WorkspaceFileMissing, WorkspacePathInvalid, WorkspacePathOutside
-from workspaces.models import Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
+from workspaces.models import (
+    TransferPurpose,
+    TransferState,
+    Workspace,
+    WorkspaceFile,
+    WorkspaceNode,
+    WorkspaceSource,
+    WorkspaceTransfer,
+)
 from workspaces.storage import blob_name, mirror_storage
 
 
@@ -163,8 +171,8 @@ def workspace_node_folders(*, session_id: int) -> dict[str, str]:
     }
 
 
-#: The largest browser download the hub copies into a mirror from a node that is not a `node`
-#: workspace's lead: what one `files` read brings (the agent's default `files.max_read_bytes`).
+#: The largest browser download the hub copies into a mirror with one `files` read; larger ones
+#: come in ranged reads (`workspaces.services.transfers`).
 DOWNLOAD_FETCH_BYTES = 1024 * 1024
 
 
@@ -172,26 +180,19 @@ def workspace_downloads_target(*, session_id: int | None, node: Any) -> dict[str
     """Where a chat's browser downloads go on `node` (`{"folder", "max_bytes"}`, the browser
     task's `downloads` key), or None when the chat has no workspace.
 
-    `max_bytes` is the most a download may have and still join the workspace: the per-file cap,
-    the room left under the workspace cap, and what reaches the hub in one transfer (the lead's
-    watch batch, else one read). A larger download stays on the node, outside the workspace.
+    `max_bytes` is the most a download may have and still join the workspace: the per-file cap
+    and the room left under the workspace cap (a large file reaches the hub in ranged reads). A
+    larger download stays on the node, outside the workspace.
     """
     from django.conf import settings
-
-    from mesh.agent.skills.watch import BATCH_BYTES
 
     if session_id is None:
         return None
     workspace = Workspace.objects.filter(session_id=session_id).first()
     if workspace is None or workspace.source == WorkspaceSource.NONE:
         return None
-    lead = workspace.source == WorkspaceSource.NODE and workspace.lead_node_id == node.pk
     room = int(settings.WORKSPACE_MAX_BYTES) - workspace_total_bytes(workspace=workspace)
-    cap = min(
-        int(settings.WORKSPACE_MAX_FILE_BYTES),
-        BATCH_BYTES if lead else DOWNLOAD_FETCH_BYTES,
-        max(room, 0),
-    )
+    cap = min(int(settings.WORKSPACE_MAX_FILE_BYTES), max(room, 0))
     folder = workspace_node_folder(workspace=workspace, node_pk=node.pk)
     return {"folder": clean_relative_path(folder, allow_root=True) or ".", "max_bytes": cap}
 
@@ -228,3 +229,32 @@ def workspace_search(
         if len(found) >= limit:
             break
     return found[:limit]
+
+
+#: A lead's file whose transfer failed is not asked for again for this long (unless it changes).
+TRANSFER_FAILED_QUIET_S = 60
+
+
+def workspace_transfers_pending(*, workspace: Workspace, node_id: int) -> int:
+    """How many files are on their way in from that node (part of its `pending`)."""
+    return WorkspaceTransfer.objects.filter(
+        workspace=workspace, node_id=node_id, state=TransferState.RUNNING
+    ).count()
+
+
+def workspace_transfers_known(*, workspace: Workspace) -> list[tuple[str, str, int]]:
+    """(path, sha256, mode) of the lead's files on their way in, and of those that failed a
+    moment ago (so a file that cannot come in is not reported again at once, only when it
+    changes or a while later)."""
+    from datetime import timedelta
+
+    from django.db.models import Q
+    from django.utils import timezone
+
+    if workspace.lead_node_id is None:
+        return []
+    recent = timezone.now() - timedelta(seconds=TRANSFER_FAILED_QUIET_S)
+    rows = WorkspaceTransfer.objects.filter(
+        workspace=workspace, purpose=TransferPurpose.WATCH, node_id=workspace.lead_node_id
+    ).filter(Q(state=TransferState.RUNNING) | Q(state=TransferState.DRIFT, updated_at__gte=recent))
+    return list(rows.values_list("path", "sha256", "mode"))

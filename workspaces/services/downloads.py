@@ -3,9 +3,10 @@
 A browser task dispatched with a `downloads` target (`workspace_downloads_target`) reports what
 the node saved in the session's folder: `workspace_path`, `bytes`, `sha256`. On the lead of a
 `node` workspace the lead's watch brings the file in like any other change there. From any
-other node the hub asks for the bytes with a `files` read tagged `download_of`; its end stores
-them in the mirror (hash checked, caps applied, audited as `workspace.write`) and records that
-the node holds them already, and the other nodes follow through the normal sync.
+other node the hub asks for the bytes with a `files` read tagged `download_of` (a download
+larger than one read: ranged reads, `workspaces.services.transfers`); its end stores them in
+the mirror (hash checked, caps applied, audited as `workspace.write`) and records that the node
+holds them already, and the other nodes follow through the normal sync.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from mesh.models import Task, TaskKind, TaskStatus
 from mesh.services.tasks import DOWNLOADS_KEY, task_dispatch
 from workspaces.models import (
     SyncState,
+    TransferPurpose,
     Workspace,
     WorkspaceFile,
     WorkspaceNode,
     WorkspaceSource,
 )
-from workspaces.selectors import workspace_node_folder, workspace_path
+from workspaces.selectors import DOWNLOAD_FETCH_BYTES, workspace_node_folder, workspace_path
 from workspaces.services.files import manifest_put, mirror_store
+from workspaces.services.transfers import transfer_start
 
 logger = logging.getLogger("cortex.workspaces")
 
@@ -108,6 +111,23 @@ def _fetch(*, task_id: str, target: dict[str, Any]) -> None:
     for path, sha, size in _downloads(task.result):
         if size > cap:
             continue
+        node_path = path if folder == "." else f"{folder}/{path}"
+        if size > DOWNLOAD_FETCH_BYTES:  # more than one read brings: ranged reads
+            try:
+                transfer_start(
+                    workspace=workspace,
+                    node=task.node,
+                    path=path,
+                    node_path=node_path,
+                    purpose=TransferPurpose.DOWNLOAD,
+                    sha256=sha,
+                    size=size,
+                )
+            except CortexError as exc:  # over a cap, or the owner lost the node: stays there
+                logger.info(
+                    "download %s of session %s not fetched: %s", path, task.chat_session_id, exc
+                )
+            continue
         try:
             task_dispatch(
                 actor=workspace.session.owner,
@@ -116,7 +136,7 @@ def _fetch(*, task_id: str, target: dict[str, Any]) -> None:
                 payload={
                     "action": "read",
                     "encoding": "base64",
-                    "path": path if folder == "." else f"{folder}/{path}",
+                    "path": node_path,
                     DOWNLOAD_OF: workspace.pk,
                     "rel": path,
                     "sha256": sha,

@@ -46,7 +46,13 @@ from mesh.services.tasks import task_dispatch
 from sessions_app.models import SessionNode
 from workspaces.errors import WorkspaceDriftNotFetched, WorkspaceNoDrift
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode, WorkspaceSource
-from workspaces.selectors import workspace_ignore_rules, workspace_node_folder, workspace_path
+from workspaces.selectors import (
+    workspace_ignore_rules,
+    workspace_node_folder,
+    workspace_path,
+    workspace_transfers_known,
+    workspace_transfers_pending,
+)
 from workspaces.services.files import manifest_put, mirror_store
 from workspaces.storage import blob_name, mirror_storage, session_prefix
 
@@ -126,7 +132,12 @@ def _dispatch_manifest(row: WorkspaceNode) -> None:
 
 def _dispatch_watch(row: WorkspaceNode) -> None:
     workspace = row.workspace
-    rows = WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256", "mode")
+    rows = list(
+        WorkspaceFile.objects.filter(workspace=workspace).values_list("path", "sha256", "mode")
+    )
+    # Large files on their way in (ranged reads) count as known: not reported again unless
+    # they change again.
+    rows += workspace_transfers_known(workspace=workspace)
     mirror = {path: sha for path, sha, _ in rows}
     executable = sorted(path for path, sha, mode in rows if _version(sha, mode) != sha)
     task_dispatch(
@@ -147,7 +158,10 @@ def _dispatch_watch(row: WorkspaceNode) -> None:
 
 
 def _apply_watch(row: WorkspaceNode, result: Any) -> None:
-    """Store what the lead reported in the mirror (each file checked against its sha256)."""
+    """Store what the lead reported in the mirror (each file checked against its sha256); a
+    file too large for one answer is fetched in ranges (`transfers`)."""
+    from workspaces.services.transfers import transfer_cancel, transfer_start_reported
+
     workspace = row.workspace
     problems: list[dict[str, Any]] = []
     changes = result.get("changes", []) if isinstance(result, dict) else []
@@ -159,8 +173,14 @@ def _apply_watch(row: WorkspaceNode, result: Any) -> None:
         except CortexError:
             continue  # the lead's path rule refused it too; never stored
         op = change.get("op")
+        if op in ("delete", "put"):
+            transfer_cancel(workspace=workspace, path=path)  # a newer state than a fetch's
         if op == "delete":
             WorkspaceFile.objects.filter(workspace=workspace, path=path).delete()
+        elif op == "fetch":
+            problem = transfer_start_reported(row=row, path=path, change=change)
+            if problem:
+                problems.append({"path": path, "error": problem})
         elif op == "put":
             try:
                 data = zlib.decompress(base64.b64decode(str(change.get("data", ""))))
@@ -351,6 +371,9 @@ def _reconcile(row: WorkspaceNode) -> None:
         started += 1
     watching = 1 if lead else 0  # the lead's open watch is not a pending transfer
     row.pending = sum(_weight(p) for p in open_tasks) + started - watching
+    row.pending += workspace_transfers_pending(
+        workspace=workspace, node_id=row.node_id
+    )  # files coming in
     row.state = SyncState.SYNCING if row.pending else SyncState.IN_SYNC
     row.save(update_fields=["state", "pending", "updated_at"])
 

@@ -15,15 +15,10 @@ from django.contrib.auth.models import Group
 from accounts.models import AuditEvent
 from cortex.errors import ValidationFailed
 from mesh import services as mesh_services
-from mesh.agent.skills.watch import BATCH_BYTES
 from mesh.models import Node, Task, TaskKind, TaskStatus
 from sessions_app.models import ChatSession, SessionNode
 from workspaces.models import SyncState, Workspace, WorkspaceFile, WorkspaceNode
-from workspaces.selectors import (
-    DOWNLOAD_FETCH_BYTES,
-    workspace_downloads_target,
-    workspace_node_folders,
-)
+from workspaces.selectors import workspace_downloads_target, workspace_node_folders
 from workspaces.services import workspace_configure, workspace_file_write
 from workspaces.services.downloads import DOWNLOAD_OF, on_task_end
 
@@ -65,7 +60,8 @@ def test_a_hub_workspace_target_is_the_session_folder_within_the_caps(  # type: 
     session, web, box = world
     workspace_configure(actor=user, session=session, source="hub")
     folder = f"sessions/{session.pk}"
-    expected = {"folder": folder, "max_bytes": DOWNLOAD_FETCH_BYTES}
+    # Up to the per-file cap: a download larger than one read comes in ranged reads.
+    expected = {"folder": folder, "max_bytes": settings.WORKSPACE_MAX_FILE_BYTES}
     assert workspace_downloads_target(session_id=session.pk, node=web) == expected
     assert workspace_node_folders(session_id=session.pk) == {"web": folder, "box": folder}
     settings.WORKSPACE_MAX_FILE_BYTES = 100
@@ -79,14 +75,15 @@ def test_a_hub_workspace_target_is_the_session_folder_within_the_caps(  # type: 
 
 
 def test_a_node_workspace_target_is_the_leads_folder_there_and_the_session_folder_elsewhere(  # type: ignore[no-untyped-def]
-    user, world
+    user, world, settings
 ) -> None:
     session, web, box = world
     workspace_configure(actor=user, session=session, source="node", node_id="web", path="proj")
     lead = workspace_downloads_target(session_id=session.pk, node=web)
     other = workspace_downloads_target(session_id=session.pk, node=box)
-    assert lead == {"folder": "proj", "max_bytes": BATCH_BYTES}
-    assert other == {"folder": f"sessions/{session.pk}", "max_bytes": DOWNLOAD_FETCH_BYTES}
+    cap = settings.WORKSPACE_MAX_FILE_BYTES
+    assert lead == {"folder": "proj", "max_bytes": cap}
+    assert other == {"folder": f"sessions/{session.pk}", "max_bytes": cap}
     # The shell's starting folders come from the same rule.
     folders = workspace_node_folders(session_id=session.pk)
     assert folders == {"web": "proj", "box": f"sessions/{session.pk}"}

@@ -17,6 +17,8 @@ from ..workspace import Workspace, WorkspaceError
 
 ACTIONS = ("list", "stat", "read", "write", "delete", "move", "copy", "manifest", "watch")
 MAX_LIST_ENTRIES = 5000
+#: The largest offset a ranged read takes (2**53: exact in JSON numbers, far beyond any file).
+MAX_OFFSET = 2**53
 
 
 class FileSkillError(Exception):
@@ -124,6 +126,52 @@ def manifest(ws: Workspace, folder: Path) -> dict[str, Any]:
     return {"path": ws.relative(folder), "entries": entries, "truncated": truncated}
 
 
+def _range_bound(payload: dict[str, Any], key: str, default: int) -> int:
+    """A ranged read's `offset` / `length`: a non-negative int up to MAX_OFFSET, else refused
+    (`invalid_range`) before anything is opened."""
+    value = payload.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_OFFSET:
+        raise FileSkillError(
+            "invalid_range", f"{key} must be an integer from 0 to {MAX_OFFSET}.", rejected=True
+        )
+    return value
+
+
+def read_range(
+    ws: Workspace, path: Path, payload: dict[str, Any], limits: FileLimits
+) -> dict[str, Any]:
+    """Bytes `offset`..`offset+length` of a regular file (length capped at the read limit),
+    always base64, with the file's total `file_size` and `mtime` / `mtime_ns` taken from the
+    same open file: the hub pieces a large file together from such ranges and notices a file
+    that changed meanwhile. A range past the end is empty (the hub sees `file_size`)."""
+    offset = _range_bound(payload, "offset", 0)
+    length = min(_range_bound(payload, "length", limits.max_read_bytes), limits.max_read_bytes)
+    shown = ws.relative(path)
+    try:  # O_NONBLOCK: opening a FIFO must not wait for a writer
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        raise FileSkillError("not_found", f"{shown} does not exist.") from exc
+    except OSError as exc:
+        raise FileSkillError("not_a_file", f"{shown} is not a regular file.") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat_module.S_ISREG(st.st_mode):
+            raise FileSkillError("not_a_file", f"{shown} is not a regular file.")
+        data = os.pread(fd, length, offset) if length and offset < st.st_size else b""
+    finally:
+        os.close(fd)
+    return {
+        "path": shown,
+        "offset": offset,
+        "size": len(data),
+        "file_size": st.st_size,
+        "mtime": st.st_mtime,
+        "mtime_ns": st.st_mtime_ns,
+        "encoding": "base64",
+        "content": base64.b64encode(data).decode("ascii"),
+    }
+
+
 def write_target(ws: Workspace, payload: dict[str, Any]) -> Path:
     """The jailed path a write replaces (refused outside the workspace or onto a directory)."""
     path = _resolve(ws, payload, "path")
@@ -160,6 +208,8 @@ def run_files(ws: Workspace, payload: dict[str, Any], limits: FileLimits) -> dic
         if action == "stat":
             _existing(path, shown)
             return _info(ws, path)
+        if action == "read" and ("offset" in payload or "length" in payload):
+            return read_range(ws, path, payload, limits)
         if action == "read":
             _existing(path, shown)
             if not path.is_file():

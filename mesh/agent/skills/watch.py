@@ -4,7 +4,9 @@ A `files` `watch` task is a long poll. The hub sends what it believes the folder
 (`known`: path -> sha256; `executable`: the paths with the executable bit, which is synced); the
 agent scans the folder (polling stat scans, every `POLL_S`, hashes cached by size and mtime),
 waits until a change has been quiet for `DEBOUNCE_S`, and returns one batch: changed files with
-their bytes (zlib, base64) and mode up to a byte budget, and deleted paths. The hub stores the
+their bytes (zlib, base64) and mode up to a byte budget, and deleted paths. A file larger than
+the whole budget comes as a `fetch` (path, size, mode, mtime, sha256, no bytes): the hub brings
+it in with ranged reads. The hub stores the
 batch and sends the next watch, so nothing is kept only in this process: a restarted agent
 simply answers the next watch.
 
@@ -161,7 +163,7 @@ def _hashes(folder: Path, stats: dict[str, tuple[int, int, int]]) -> dict[str, s
 
 def _changes(
     folder: Path, known: dict[str, str], executable: set[str] | None = None
-) -> tuple[dict[str, tuple[int, int, int]], list[str], list[str]]:
+) -> tuple[dict[str, tuple[int, int, int]], list[str], list[str], dict[str, str]]:
     """Changed and deleted paths against `known`; with `executable` (the hub's executable
     files; an older hub sends none) a file whose executable bit differs has changed too."""
     stats = scan(folder)
@@ -177,7 +179,7 @@ def _changes(
             continue  # our own push, the hub knows (it sent it)
         changed.append(rel)
     deleted = sorted(rel for rel in known if rel not in hashes)
-    return stats, changed, deleted
+    return stats, changed, deleted, hashes
 
 
 def watch(
@@ -193,31 +195,46 @@ def watch(
     wait = min(float(wait), MAX_WAIT_S) if isinstance(wait, (int, float)) else 25.0
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     deadline = time.monotonic() + wait
-    stats, changed, deleted = _changes(folder, known, executable)
+    stats, changed, deleted, hashes = _changes(folder, known, executable)
     while not changed and not deleted and time.monotonic() < deadline:
         if cancel is not None and cancel.is_set():
             break
         time.sleep(POLL_S)
-        stats, changed, deleted = _changes(folder, known, executable)
+        stats, changed, deleted, hashes = _changes(folder, known, executable)
     if changed or deleted:  # debounce: wait until a burst has settled
         while True:
             time.sleep(DEBOUNCE_S)
-            again, changed, deleted = _changes(folder, known, executable)
-            if again == stats or time.monotonic() > deadline + 5:
+            again, changed, deleted, hashes = _changes(folder, known, executable)
+            settled, stats = again == stats, again  # the batch uses this round's stats
+            if settled or time.monotonic() > deadline + 5:
                 break
-            stats = again
-    return _batch(folder, stats, changed, deleted)
+    return _batch(folder, stats, changed, deleted, hashes)
 
 
 def _batch(
-    folder: Path, stats: dict[str, tuple[int, int, int]], changed: list[str], deleted: list[str]
+    folder: Path,
+    stats: dict[str, tuple[int, int, int]],
+    changed: list[str],
+    deleted: list[str],
+    hashes: dict[str, str],
 ) -> dict[str, Any]:
     changes: list[dict[str, Any]] = [{"op": "delete", "path": rel} for rel in deleted]
     budget, more = BATCH_BYTES, False
     for rel in changed:
         size, mtime_ns, mode = stats[rel]
         if size > BATCH_BYTES:
-            changes.append({"op": "skip", "path": rel, "size": size, "reason": "too_large"})
+            # Too large for one answer: the hub fetches it in ranges and checks this sha256.
+            changes.append(
+                {
+                    "op": "fetch",
+                    "path": rel,
+                    "size": size,
+                    "mode": mode,
+                    "mtime": mtime_ns / 1e9,
+                    "mtime_ns": mtime_ns,
+                    "sha256": hashes[rel],
+                }
+            )
             continue
         if size > budget and budget < BATCH_BYTES:
             more = True  # the next watch picks it up
