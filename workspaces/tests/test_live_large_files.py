@@ -5,7 +5,6 @@ other node; a file rewritten while it travels never leaves a torn copy anywhere.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -13,8 +12,8 @@ from typing import Any
 import pytest
 
 from cortex.testing import wait_until
+from workspaces.tests.conftest import LiveNodes, until
 from workspaces.tests.test_live_node_source import _mirror
-from workspaces.tests.test_live_sync import SECOND_NODE, Api, _debug, _until
 
 pytestmark = pytest.mark.slow
 
@@ -26,44 +25,21 @@ def _sha(data: bytes) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(module_live_hub, tmp_path_factory) -> Any:  # type: ignore[no-untyped-def]
-    """One hub, the lead `live` and `live2`, and alice's `node` workspace led by `live`."""
-    hub = module_live_hub
-    invite1 = hub.seed_team_node()
-    invite2 = json.loads(hub.manage("shell", "-v", "0", "-c", SECOND_NODE).splitlines()[-1])[
-        "invite"
-    ]
-    api = Api(hub, hub.manage("create_api_token", "alice@example.com").strip())
-    base = tmp_path_factory.mktemp("large")
-    roots = [base / "n1", base / "n2"]
-    for root in roots:
-        root.mkdir()
-    lead_dir = roots[0] / "workspace" / "proj"
+def world(live_nodes_world: LiveNodes) -> Any:
+    """The module's hub with `live` and `live2` (conftest), and alice's `node` workspace led
+    by `live`."""
+    nodes = live_nodes_world
+    lead_dir = nodes.roots["live"] / "workspace" / "proj"
     lead_dir.mkdir(parents=True)
-    agents = [
-        hub.start_agent(node_id="live", invite=invite1, root=roots[0]),
-        hub.start_agent(node_id="live2", invite=invite2, root=roots[1]),
-    ]
-    try:
-        for node_id in ("live", "live2"):
-            _until(
-                f"{node_id} online",
-                lambda n=node_id: api("GET", f"/api/v1/nodes/{n}/").json()["status"] != "offline",
-            )
-        sid = api("POST", "/api/v1/sessions/", json={"title": "large"}).json()["id"]
-        for node_id in ("live", "live2"):
-            api("POST", f"/api/v1/sessions/{sid}/nodes/", json={"node_id": node_id})
-        body = {"source": "node", "node_id": "live", "path": "proj"}
-        patched = api("PATCH", f"/api/v1/sessions/{sid}/workspace/", json=body)
-        assert patched.status_code == 200, patched.text
-        other = roots[1] / "workspace" / "sessions" / str(sid)
-        yield {"hub": hub, "api": api, "sid": sid, "lead": lead_dir, "other": other, "roots": roots}
-    except BaseException:
-        print(_debug(hub, roots))  # noqa: T201  # the logs explain a failure
-        raise
-    finally:
-        for agent in agents:
-            hub.stop_process(agent)
+    sid = nodes.session({"source": "node", "node_id": "live", "path": "proj"}, ("live", "live2"))
+    return {
+        "hub": nodes.hub,
+        "api": nodes.api,
+        "sid": sid,
+        "lead": lead_dir,
+        "other": nodes.folder("live2", sid),
+        "nodes": nodes,
+    }
 
 
 def _file_sha(path: Path) -> str | None:
@@ -89,14 +65,14 @@ def test_a_5_mib_file_on_the_lead_reaches_the_mirror_and_the_other_node(world) -
     (world["lead"] / "data").mkdir()
     (world["lead"] / "data" / "big.bin").write_bytes(data)
     try:
-        _until("big.bin mirrored", lambda: _mirror(world["api"], world["sid"]).get("data/big.bin"))
+        until("big.bin mirrored", lambda: _mirror(world["api"], world["sid"]).get("data/big.bin"))
         assert _mirror(world["api"], world["sid"])["data/big.bin"] == _sha(data)
         assert _downloaded(world, "data/big.bin") == data
         target = world["other"] / "data" / "big.bin"
-        _until("big.bin on live2", lambda: _file_sha(target) == _sha(data))
-        _until("no staging file left", lambda: _staging(world) == [])
+        until("big.bin on live2", lambda: _file_sha(target) == _sha(data))
+        until("no staging file left", lambda: _staging(world) == [])
     except BaseException:
-        print(_debug(world["hub"], world["roots"]))  # noqa: T201  # the logs explain a failure
+        print(world["nodes"].debug())  # noqa: T201  # the logs explain a failure
         raise
 
 
@@ -125,11 +101,11 @@ def test_a_file_rewritten_while_it_travels_is_never_torn(world) -> None:  # type
             assert on_other is None or on_other in versions, on_other
             return seen == _sha(second) and on_other == _sha(second)
 
-        _until("the rewritten file everywhere", settled, timeout=90)
+        until("the rewritten file everywhere", settled, timeout=90)
         assert _downloaded(world, "moving.bin") == second
-        _until("no staging file left", lambda: _staging(world) == [])
+        until("no staging file left", lambda: _staging(world) == [])
     except BaseException:
-        print(_debug(world["hub"], world["roots"]))  # noqa: T201  # the logs explain a failure
+        print(world["nodes"].debug())  # noqa: T201  # the logs explain a failure
         raise
 
 
@@ -150,7 +126,7 @@ def test_a_hub_killed_mid_transfer_resumes_and_the_file_arrives_whole(world) -> 
         hub.process.wait(timeout=20)
         hub.start()
         target = world["other"] / "across-restart.bin"
-        _until(
+        until(
             "the file whole in the mirror and on live2",
             lambda: (
                 _mirror(world["api"], world["sid"]).get("across-restart.bin") == _sha(data)
@@ -159,7 +135,7 @@ def test_a_hub_killed_mid_transfer_resumes_and_the_file_arrives_whole(world) -> 
             timeout=120,
         )
         assert _downloaded(world, "across-restart.bin") == data
-        _until("no staging file left", lambda: _staging(world) == [], timeout=90)
+        until("no staging file left", lambda: _staging(world) == [], timeout=90)
     except BaseException:
-        print(_debug(hub, world["roots"]))  # noqa: T201  # the logs explain a failure
+        print(world["nodes"].debug())  # noqa: T201  # the logs explain a failure
         raise

@@ -393,3 +393,63 @@ def test_a_large_browser_download_on_another_node_comes_in_ranges(
     }
     event = AuditEvent.objects.get(action="workspace.write", details__source="browser_download")
     assert event.details["node_id"] == "box" and event.details["size"] == SIZE
+
+
+def test_a_started_transfer_is_cancelled_by_a_later_change(world) -> None:  # type: ignore[no-untyped-def]
+    """transfer_start asks for the ranges; the same bytes again leave it alone; transfer_cancel
+    (the file was deleted or became small) ends it; a malformed report starts nothing."""
+    data = os.urandom(2 * RANGE + 5)
+    (world["root"] / "proj" / "a.bin").write_bytes(data)
+    started = svc.transfer_start(
+        workspace=world["workspace"],
+        node=world["nodes"]["lead"],
+        path="a.bin",
+        node_path="proj/a.bin",
+        purpose=TransferPurpose.WATCH,
+        sha256=_sha(data),
+        size=len(data),
+    )
+    assert started.state == TransferState.RUNNING and _current_ranges()
+    again = svc.transfer_start(
+        workspace=world["workspace"],
+        node=world["nodes"]["lead"],
+        path="a.bin",
+        node_path="proj/a.bin",
+        purpose=TransferPurpose.WATCH,
+        sha256=_sha(data),
+        size=len(data),
+    )
+    assert again.pk == started.pk
+    svc.transfer_cancel(workspace=world["workspace"], path="a.bin")
+    started.refresh_from_db()
+    assert (started.state, started.error) == (TransferState.DONE, "superseded")
+    bad = {"op": "fetch", "path": "b.bin", "size": -1, "sha256": "nope"}
+    assert svc.transfer_start_reported(row=world["row"], path="b.bin", change=bad) == (
+        "invalid_report"
+    )
+    assert not WorkspaceTransfer.objects.filter(path="b.bin").exists()
+
+
+def test_staging_files_are_private_written_at_offsets_hashed_and_swept(world) -> None:  # type: ignore[no-untyped-def]
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from workspaces.services import staging
+
+    name = staging.staging_name(transfer_id=7, generation=2)
+    assert name == "t7-g2"
+    path = staging.staging_path(transfer_id=7, generation=2)
+    assert path.endswith(f"{STAGING}/{name}")
+    staging.staging_write(transfer_id=7, generation=2, offset=3, data=b"def")
+    staging.staging_write(transfer_id=7, generation=2, offset=0, data=b"abc")
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert staging.staging_sha256(transfer_id=7, generation=2) == (_sha(b"abcdef"), 6)
+    staging.staging_write(transfer_id=8, generation=1, offset=0, data=b"")  # created empty
+    future = timezone.now() + timedelta(minutes=1)
+    # Only files no running transfer names, written before the cutoff, go.
+    assert staging.staging_sweep(current={name}, cutoff=future) == 1
+    assert os.path.exists(path)
+    staging.staging_drop(transfer_id=7, generation=2)
+    staging.staging_drop(transfer_id=7, generation=2)  # twice: harmless
+    assert not os.path.exists(path)
