@@ -8,9 +8,13 @@ time and assert; they poll with a generous deadline instead. `wait_until` is the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Union
 
 #: Union, not `|`: the agent's unit tests import this module on Python 3.9 too.
@@ -80,3 +84,44 @@ async def wait_until_async(
         if time.monotonic() >= deadline:
             raise _failure(message, timeout, last)
         await asyncio.sleep(interval)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One resource of a `loopback_site`; `attachment` names a download (Content-Disposition)."""
+
+    body: bytes
+    content_type: str = "text/html; charset=utf-8"
+    attachment: str | None = None
+
+
+@contextlib.contextmanager
+def loopback_site(pages: Mapping[str, Page]) -> Iterator[str]:
+    """Serve `pages` (path -> Page; 404 elsewhere) on 127.0.0.1 in a thread: the small sites the
+    browser tests drive. Yields the base URL, without a trailing slash."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            return
+
+        def do_GET(self) -> None:  # noqa: N802
+            page = pages.get(self.path)
+            if page is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", page.content_type)
+            self.send_header("Content-Length", str(len(page.body)))
+            if page.attachment is not None:
+                disposition = f'attachment; filename="{page.attachment}"'
+                self.send_header("Content-Disposition", disposition)
+            self.end_headers()
+            self.wfile.write(page.body)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -6,14 +6,13 @@ node's workspace root. The real-Chromium part serves attachments on loopback."""
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cortex.testing import Page, loopback_site
 from mesh.agent.browser_actions import (
     HUB_KEYS,
     ActionError,
@@ -129,36 +128,20 @@ async def test_the_node_refuses_a_session_folder_a_symlink_leads_out_of(tmp_path
 
 @pytest.fixture
 def files_site() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-        def do_GET(self) -> None:  # noqa: N802
-            files = {"/report.csv": REPORT, "/big.bin": BIG, "/dots": REPORT}
-            names = {"/report.csv": "report.csv", "/big.bin": "big.bin", "/dots": "../../x.csv"}
-            if self.path in files:
-                body = files[self.path]
-                kind = "application/octet-stream"
-                extra = {"Content-Disposition": f'attachment; filename="{names[self.path]}"'}
-            else:
-                body = (
-                    b"<html><body><a id=r href=/report.csv>r</a> <a id=b href=/big.bin>b</a>"
-                    b" <a id=d href=/dots>d</a></body></html>"
-                )
-                kind, extra = "text/html", {}
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    page = (
+        b"<html><body><a id=r href=/report.csv>r</a> <a id=b href=/big.bin>b</a>"
+        b" <a id=d href=/dots>d</a></body></html>"
+    )
+    binary = "application/octet-stream"
+    with loopback_site(
+        {
+            "/": Page(page, "text/html"),
+            "/report.csv": Page(REPORT, binary, "report.csv"),
+            "/big.bin": Page(BIG, binary, "big.bin"),
+            "/dots": Page(REPORT, binary, "../../x.csv"),
+        }
+    ) as url:
+        yield url
 
 
 @pytest.mark.browser

@@ -15,12 +15,11 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from cortex.testing import wait_until
+from cortex.testing import Page, loopback_site, wait_until
 from mesh.agent.browser_actions import ACTIONS
 from providers.tests.llm_server import openai_text, openai_tool_call
 from sessions_app.tests.conftest import llm_server  # noqa: F401  # fixture
@@ -60,33 +59,9 @@ PAGE = b"""<!doctype html>
 
 @pytest.fixture
 def site() -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-        def do_GET(self) -> None:  # noqa: N802
-            if self.path == "/report.txt":
-                body, kind = b"quarterly numbers\n", "text/plain"
-                extra = {"Content-Disposition": 'attachment; filename="report.txt"'}
-            elif self.path in ("/", "/other"):
-                body, kind, extra = PAGE, "text/html; charset=utf-8", {}
-            else:
-                self.send_error(404)
-                return
-            self.send_response(200)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    report = Page(b"quarterly numbers\n", "text/plain", "report.txt")
+    with loopback_site({"/": Page(PAGE), "/other": Page(PAGE), "/report.txt": report}) as url:
+        yield url
 
 
 def _http(hub: Any, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:

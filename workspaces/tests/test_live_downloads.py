@@ -13,13 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from cortex.testing import Page, loopback_site
 from providers.tests.llm_server import ScriptedLLM, openai_text, openai_tool_call
 from tools.tests.test_browser_live import BROWSER_NODE, CHROMIUM
 from workspaces.tests.conftest import LiveNodes, states, until
@@ -40,30 +39,15 @@ def module_live_hub_env() -> dict[str, str]:
 @pytest.fixture(scope="module")
 def site() -> Iterator[str]:
     """A loopback site: a page with two links, each to an attachment."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            return
-
-        def do_GET(self) -> None:  # noqa: N802
-            files = {"/report.txt": REPORT, "/big.bin": BIG}
-            body, extra = files.get(self.path, PAGE), {}
-            if self.path in files:
-                name = self.path.lstrip("/")
-                extra = {"Content-Disposition": f'attachment; filename="{name}"'}
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream" if extra else "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    binary = "application/octet-stream"
+    with loopback_site(
+        {
+            "/": Page(PAGE, "text/html"),
+            "/report.txt": Page(REPORT, binary, "report.txt"),
+            "/big.bin": Page(BIG, binary, "big.bin"),
+        }
+    ) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
