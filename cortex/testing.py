@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Union
 
+import psutil
+
 #: Union, not `|`: the agent's unit tests import this module on Python 3.9 too.
 Message = Union[str, Callable[[], str]]  # noqa: UP007
 
@@ -84,6 +86,33 @@ async def wait_until_async(
         if time.monotonic() >= deadline:
             raise _failure(message, timeout, last)
         await asyncio.sleep(interval)
+
+
+def child_processes(pid: int, *, recursive: bool = False) -> dict[int, str]:
+    """The running children of `pid` by pid, with their names; zombies left out.
+
+    A child can exit between being listed and being asked its name (a test that waits for a
+    process to stop asks exactly then), so a process that is gone counts as not there, never as an
+    error; so does a parent that is gone.
+    """
+    try:
+        children = psutil.Process(pid).children(recursive=recursive)
+    except psutil.Error:
+        return {}
+    found: dict[int, str] = {}
+    for child in children:
+        with contextlib.suppress(psutil.Error):
+            if child.status() != psutil.STATUS_ZOMBIE:
+                found[child.pid] = child.name()
+    return found
+
+
+def process_gone(pid: int) -> bool:
+    """True once `pid` has exited (a zombie not yet reaped counts as exited)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 @dataclass(frozen=True)

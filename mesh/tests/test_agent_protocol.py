@@ -15,7 +15,7 @@ import psutil
 import pytest
 from asgiref.sync import sync_to_async
 
-from cortex.testing import wait_until_async
+from cortex.testing import child_processes, process_gone, wait_until_async
 from mesh import services
 from mesh.agent.client import Agent
 from mesh.agent.config import parse_config
@@ -345,17 +345,15 @@ async def test_cancel_kills_the_process_tree(tmp_path, proxy, node_a, user):
             record = agent.spool.records.get(str(task.pk))
             if not record or not record.process:
                 return []
-            root = psutil.Process(record.process["pid"])
-            return [root.pid, *(c.pid for c in root.children(recursive=True))]
+            root = record.process["pid"]
+            return [root, *child_processes(root, recursive=True)]
 
         tree = await wait_until_async(lambda: _at_least(pids, 3))
         await sync_to_async(services.task_cancel)(actor=user, task=await db_task(task.pk))
         done = await finished(task.pk)
         assert done.status == TaskStatus.CANCELLED
         for pid in tree:
-            assert (
-                not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-            )
+            assert process_gone(pid)
 
 
 async def _at_least(pids, n: int):  # type: ignore[no-untyped-def]

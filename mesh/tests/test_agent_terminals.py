@@ -11,10 +11,9 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import psutil
 import pytest
 
-from cortex.testing import wait_until_async
+from cortex.testing import child_processes, process_gone, wait_until_async
 from mesh.agent.config import parse_config
 from mesh.agent.pb import mesh_pb2
 from mesh.agent.sandbox import Policy
@@ -107,10 +106,10 @@ async def test_stty_size_follows_a_resize(node: Node) -> None:
 async def test_ctrl_c_stops_the_foreground_process(node: Node) -> None:
     session = await node.open()
     node.type(session, "sleep 100\n")
-    shell = psutil.Process(node.manager.sessions[session].proc.pid)  # type: ignore[union-attr]
-    await wait_until_async(lambda: any(p.name() == "sleep" for p in shell.children()))
+    shell = node.manager.sessions[session].proc.pid  # type: ignore[union-attr]
+    await wait_until_async(lambda: "sleep" in child_processes(shell).values())
     node.type(session, "\x03")
-    await wait_until_async(lambda: not any(p.name() == "sleep" for p in shell.children()))
+    await wait_until_async(lambda: "sleep" not in child_processes(shell).values())
     node.type(session, "echo after-$?-\n")
     await wait_until_async(lambda: "after-130-" in node.output(session))
 
@@ -187,15 +186,14 @@ async def test_keyed_input_is_applied_once(node: Node) -> None:
 async def test_close_hangs_up_the_shell(node: Node) -> None:
     session = await node.open()
     node.type(session, "sleep 100 &\n")
-    shell = psutil.Process(node.manager.sessions[session].proc.pid)  # type: ignore[union-attr]
-    await wait_until_async(lambda: any(p.name() == "sleep" for p in shell.children()))
-    sleeper = next(p for p in shell.children() if p.name() == "sleep")
+    shell = node.manager.sessions[session].proc.pid  # type: ignore[union-attr]
+    sleepers = await wait_until_async(
+        lambda: [pid for pid, name in child_processes(shell).items() if name == "sleep"]
+    )
     node.manager.close(session)
     await wait_until_async(lambda: node.exits(session))
     assert node.exits(session)[0].exit_code == 128 + 1  # SIGHUP
-    await wait_until_async(
-        lambda: not sleeper.is_running() or sleeper.status() == psutil.STATUS_ZOMBIE
-    )
+    await wait_until_async(lambda: process_gone(sleepers[0]))
 
 
 async def test_close_all_hangs_up_every_live_session(node: Node) -> None:
@@ -241,7 +239,7 @@ async def test_stop_all_ends_every_shell(tmp_path: Path) -> None:
     pids = [box.manager.sessions[s].proc.pid for s in sessions]  # type: ignore[union-attr]
     await box.manager.stop_all(timeout=10)
     for pid in pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert process_gone(pid)
     assert all(t.master == -1 for t in box.manager.sessions.values())
 
 

@@ -163,7 +163,9 @@ class Agent:
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:
             return
-        children = psutil.Process(self.process.pid).children(recursive=True)
+        children: list[psutil.Process] = []
+        with contextlib.suppress(psutil.Error):  # it may have exited since the poll
+            children = psutil.Process(self.process.pid).children(recursive=True)
         self.process.send_signal(sig)
         try:
             self.process.wait(timeout=20)
